@@ -1,0 +1,9 @@
+//! The `rules:if` expression language: lexing, parsing and evaluation against variables.
+
+mod eval;
+mod lexer;
+mod parser;
+
+pub use eval::{Lookup, evaluate};
+pub use lexer::{MAX_TOKENS, SyntaxError};
+pub use parser::{Expr, Op, compile_pattern, parse};

@@ -1,0 +1,14 @@
+//! gantry: reads GitLab CI YAML, checks it, plans it and runs it locally.
+//!
+//! Data flows one way: [`load`] → [`model`] → [`lint`] → (plan → run → executor) → [`report`].
+//! See `ARCHITECTURE.md` for what each module may not touch.
+
+pub mod cli;
+pub mod diagnostic;
+pub mod expr;
+pub mod lint;
+pub mod load;
+pub mod model;
+pub mod report;
+pub mod schema;
+pub mod source;

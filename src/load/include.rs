@@ -1,0 +1,289 @@
+//! `include:` — local files (with wildcards) merged under the including file, recursively.
+//! Network includes (project, remote, component, and templates without `--template-dir`)
+//! are reported as warnings: lint runs offline.
+
+use super::node::{Map, Node, Value, deep_merge};
+use super::{LoadOptions, parse_pipeline_file, read_source, suggest};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::source::{SourceMap, Span};
+use std::path::{Path, PathBuf};
+
+const INCLUDE_KEYS: &[&str] = &[
+    "local",
+    "project",
+    "file",
+    "ref",
+    "remote",
+    "integrity",
+    "template",
+    "component",
+    "rules",
+    "inputs",
+    "cache",
+];
+
+/// Resolves includes for one pipeline, counting files against the include limit.
+pub struct Includer<'a> {
+    root_dir: PathBuf,
+    options: &'a LoadOptions,
+    sources: &'a mut SourceMap,
+    diags: &'a mut Diagnostics,
+    count: usize,
+    chain: Vec<PathBuf>,
+}
+
+impl<'a> Includer<'a> {
+    /// An includer resolving local paths against `root_dir` (the repository root).
+    pub fn new(
+        root_dir: PathBuf,
+        options: &'a LoadOptions,
+        sources: &'a mut SourceMap,
+        diags: &'a mut Diagnostics,
+    ) -> Self {
+        Includer {
+            root_dir,
+            options,
+            sources,
+            diags,
+            count: 0,
+            chain: Vec::new(),
+        }
+    }
+
+    /// Returns `map` with its `include:` files merged underneath it (the including file wins).
+    pub fn expand(&mut self, mut map: Map, path: &Path) -> Map {
+        let Some(entry) = map.shift_remove("include") else {
+            return map;
+        };
+        self.chain.push(canonical(path));
+        let mut merged = Map::new();
+        for item in items(&entry.value) {
+            for file in self.targets(item) {
+                if let Some(included) = self.load(&file, item.span) {
+                    deep_merge(&mut merged, included);
+                }
+            }
+        }
+        self.chain.pop();
+        deep_merge(&mut merged, map);
+        merged
+    }
+
+    /// Files one include item names, after wildcards; network includes yield none.
+    fn targets(&mut self, item: &Node) -> Vec<PathBuf> {
+        match &item.value {
+            Value::Str(s) if s.starts_with("http://") || s.starts_with("https://") => {
+                self.offline(item.span, format!("remote include `{s}`"));
+                vec![]
+            }
+            Value::Str(s) => self.local(s, item.span),
+            Value::Map(m) => self.targets_of_map(m, item.span),
+            _ => {
+                self.diags.error(
+                    Code::InvalidType,
+                    item.span,
+                    format!(
+                        "an include is a path or a mapping such as `{{local: path}}`, not {}",
+                        item.kind_name()
+                    ),
+                );
+                vec![]
+            }
+        }
+    }
+
+    fn targets_of_map(&mut self, m: &Map, span: Span) -> Vec<PathBuf> {
+        for (key, e) in m {
+            if !INCLUDE_KEYS.contains(&key.as_str()) {
+                let mut d = Diagnostic::error(
+                    Code::UnknownKeyword,
+                    e.key_span,
+                    format!("unknown include keyword `{key}`"),
+                );
+                if let Some(s) = suggest(key, INCLUDE_KEYS.iter().copied()) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                self.diags.push(d);
+            }
+        }
+        if let Some(e) = m.get("local") {
+            return match e.value.as_str() {
+                Some(s) => self.local(s, e.value.span),
+                None => {
+                    self.type_error(&e.value, "`local` takes a path");
+                    vec![]
+                }
+            };
+        }
+        if let Some(e) = m.get("template") {
+            let Some(name) = e.value.as_str() else {
+                self.type_error(&e.value, "`template` takes a template file name");
+                return vec![];
+            };
+            if let Some(dir) = &self.options.template_dir {
+                let path = dir.join(name);
+                if path.is_file() {
+                    return vec![path];
+                }
+            }
+            self.offline(e.value.span, format!("template `{name}`"));
+            return vec![];
+        }
+        for (key, what) in [
+            ("project", "project include"),
+            ("remote", "remote include"),
+            ("component", "component"),
+        ] {
+            if let Some(e) = m.get(key) {
+                let name = e.value.scalar_string().unwrap_or_default();
+                self.offline(e.value.span, format!("{what} `{name}`"));
+                return vec![];
+            }
+        }
+        self.diags.push(
+            Diagnostic::error(
+                Code::InvalidInclude,
+                span,
+                "include needs one of `local`, `project`, `remote`, `template` or `component`",
+            )
+            .with_help("for a file in this repository write `- local: path/to/file.yml`"),
+        );
+        vec![]
+    }
+
+    fn type_error(&mut self, node: &Node, what: &str) {
+        self.diags.error(
+            Code::InvalidType,
+            node.span,
+            format!("{what}, not {}", node.kind_name()),
+        );
+    }
+
+    fn offline(&mut self, span: Span, what: String) {
+        self.diags.push(
+            Diagnostic::warning(
+                Code::IncludeOffline,
+                span,
+                format!("{what} is not available offline; its jobs are not checked"),
+            )
+            .with_help("for templates, pass `--template-dir DIR` holding a local copy"),
+        );
+    }
+
+    /// Local paths are relative to the repository root; `*` and `**` wildcards are allowed.
+    fn local(&mut self, raw: &str, span: Span) -> Vec<PathBuf> {
+        let rel = raw.trim_start_matches('/');
+        if !(rel.ends_with(".yml") || rel.ends_with(".yaml")) {
+            self.diags.error(
+                Code::InvalidInclude,
+                span,
+                format!("included file `{raw}` does not have a .yml or .yaml extension"),
+            );
+            return vec![];
+        }
+        if rel.split('/').any(|part| part == "..") {
+            self.diags.error(
+                Code::InvalidInclude,
+                span,
+                format!("included file `{raw}` leaves the repository"),
+            );
+            return vec![];
+        }
+        let full = self.root_dir.join(rel);
+        if !rel.contains('*') {
+            if full.is_file() {
+                return vec![full];
+            }
+            self.diags.error(
+                Code::InvalidInclude,
+                span,
+                format!("local file `{raw}` does not exist"),
+            );
+            return vec![];
+        }
+        // GitLab's `dir/**.yml` means every .yml below dir; glob spells that `dir/**/*.yml`.
+        let pattern = full.to_string_lossy().replace("**.", "**/*.");
+        let mut files: Vec<PathBuf> = glob::glob(&pattern)
+            .map(|paths| paths.filter_map(Result::ok).filter(|p| p.is_file()).collect())
+            .unwrap_or_default();
+        files.sort();
+        if files.is_empty() {
+            self.diags.error(
+                Code::InvalidInclude,
+                span,
+                format!("local pattern `{raw}` matches no file"),
+            );
+        }
+        files
+    }
+
+    fn load(&mut self, path: &Path, span: Span) -> Option<Map> {
+        let key = canonical(path);
+        if self.chain.contains(&key) {
+            let cycle: Vec<String> = self
+                .chain
+                .iter()
+                .chain(std::iter::once(&key))
+                .map(|p| self.display(p))
+                .collect();
+            self.diags.push(
+                Diagnostic::error(
+                    Code::IncludeCycle,
+                    span,
+                    format!("include cycle: {}", cycle.join(" → ")),
+                )
+                .with_help("remove one of the includes that close the loop"),
+            );
+            return None;
+        }
+        self.count += 1;
+        if self.count > self.options.max_includes {
+            if self.count == self.options.max_includes + 1 {
+                self.diags.error(
+                    Code::InvalidInclude,
+                    span,
+                    format!(
+                        "more than {} included files (GitLab's limit)",
+                        self.options.max_includes
+                    ),
+                );
+            }
+            return None;
+        }
+        let name = self.display(path);
+        let id = match read_source(path, name.clone(), self.options.limits, self.sources, self.diags)
+        {
+            Ok(Some(id)) => id,
+            Ok(None) => return None,
+            Err(e) => {
+                self.diags.error(
+                    Code::InvalidInclude,
+                    span,
+                    format!("cannot read included file `{name}`: {e}"),
+                );
+                return None;
+            }
+        };
+        let doc = parse_pipeline_file(self.sources, id, self.options.limits, self.diags)?;
+        Some(self.expand(doc.body, path))
+    }
+
+    fn display(&self, path: &Path) -> String {
+        let root = canonical(&self.root_dir);
+        let path = canonical(path);
+        path.strip_prefix(&root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| path.display().to_string())
+    }
+}
+
+fn items(node: &Node) -> Vec<&Node> {
+    match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}

@@ -1,0 +1,370 @@
+//! YAML text → spanned [`Node`] trees, built from saphyr-parser events.
+//!
+//! Building the tree ourselves (rather than using a DOM crate) lets us keep spans on every node,
+//! apply `<<` merge keys exactly as Ruby's Psych does (GitLab repeats `<<` in one mapping), report
+//! duplicate keys, and bound depth and alias expansion so hostile input cannot exhaust memory.
+
+use super::node::{Entry, Map, Node, Value};
+use super::scalar::resolve_plain;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::source::{FileId, SourceFile, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
+use std::collections::HashMap;
+
+/// Bounds on what one file may contain.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest accepted file, in bytes.
+    pub max_bytes: u64,
+    /// Deepest accepted nesting of sequences and mappings (GitLab: 100).
+    pub max_depth: usize,
+    /// Most nodes a document may hold once aliases are expanded ("billion laughs" guard).
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 8 * 1024 * 1024,
+            max_depth: 100,
+            max_nodes: 2_000_000,
+        }
+    }
+}
+
+enum Frame {
+    Seq {
+        items: Vec<Node>,
+        start: Span,
+        anchor: usize,
+        tag: Option<String>,
+    },
+    Map {
+        pairs: Vec<(Node, Node)>,
+        key: Option<Node>,
+        start: Span,
+        anchor: usize,
+        tag: Option<String>,
+    },
+}
+
+struct Builder<'a> {
+    file: &'a SourceFile,
+    id: FileId,
+    limits: Limits,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    documents: Vec<Node>,
+    nodes: usize,
+    diags: &'a mut Diagnostics,
+}
+
+/// Parses every document of `file`; returns `None` when the text is not valid YAML
+/// (the reason is in `diags`).
+pub fn parse(
+    file: &SourceFile,
+    id: FileId,
+    limits: Limits,
+    diags: &mut Diagnostics,
+) -> Option<Vec<Node>> {
+    let mut b = Builder {
+        file,
+        id,
+        limits,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        documents: Vec::new(),
+        nodes: 0,
+        diags,
+    };
+    let text = file.text.as_str();
+    for event in Parser::new_from_str(text) {
+        let (event, span) = match event {
+            Ok(e) => e,
+            Err(err) => {
+                let m = err.marker();
+                let span = b.point(m.line(), m.col());
+                let mut d = Diagnostic::error(
+                    Code::YamlSyntax,
+                    span,
+                    format!("invalid YAML: {}", err.info()),
+                );
+                if err.info().contains("tab") {
+                    d = d.with_help("YAML indentation must use spaces, not tabs");
+                }
+                b.diags.push(d);
+                return None;
+            }
+        };
+        let span = b.span(span);
+        if !b.event(event, span) {
+            return None;
+        }
+    }
+    Some(b.documents)
+}
+
+impl Builder<'_> {
+    fn point(&self, line: usize, col: usize) -> Span {
+        Span {
+            file: self.id,
+            offset: self.file.byte_offset(line, col) as u32,
+            len: 0,
+            line: line as u32,
+            col: col as u32 + 1,
+        }
+    }
+
+    fn span(&self, s: saphyr_parser::Span) -> Span {
+        let start = self.point(s.start.line(), s.start.col());
+        let end = self.file.byte_offset(s.end.line(), s.end.col()) as u32;
+        Span {
+            len: end.saturating_sub(start.offset),
+            ..start
+        }
+    }
+
+    fn limit(&mut self, span: Span, message: String) -> bool {
+        self.diags
+            .push(Diagnostic::error(Code::YamlLimit, span, message));
+        false
+    }
+
+    /// Handles one event; false stops parsing.
+    fn event(&mut self, event: Event<'_>, span: Span) -> bool {
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = local_tag(tag.as_deref());
+                let quoted = style != ScalarStyle::Plain;
+                let forced_str = tag.as_deref() == Some("!!str");
+                let value = if quoted || forced_str {
+                    Value::Str(text.into_owned())
+                } else {
+                    resolve_plain(&text)
+                };
+                let node = Node {
+                    value,
+                    span,
+                    tag: tag.filter(|t| !t.starts_with("!!")),
+                    quoted,
+                };
+                self.complete(node, anchor, span)
+            }
+            Event::Alias(id) => {
+                let Some(node) = self.anchors.get(&id) else {
+                    return self.limit(span, "alias refers to an unknown anchor".into());
+                };
+                let size = node.size();
+                self.nodes = self.nodes.saturating_add(size);
+                if self.nodes > self.limits.max_nodes {
+                    return self.limit(
+                        span,
+                        format!(
+                            "aliases expand to more than {} nodes (a \"billion laughs\" document?)",
+                            self.limits.max_nodes
+                        ),
+                    );
+                }
+                let node = node.clone();
+                self.complete(node, 0, span)
+            }
+            Event::SequenceStart(anchor, tag) => {
+                if !self.enter(span) {
+                    return false;
+                }
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    start: span,
+                    anchor,
+                    tag: local_tag(tag.as_deref()),
+                });
+                true
+            }
+            Event::MappingStart(anchor, tag) => {
+                if !self.enter(span) {
+                    return false;
+                }
+                self.stack.push(Frame::Map {
+                    pairs: Vec::new(),
+                    key: None,
+                    start: span,
+                    anchor,
+                    tag: local_tag(tag.as_deref()),
+                });
+                true
+            }
+            Event::SequenceEnd => match self.stack.pop() {
+                Some(Frame::Seq {
+                    items,
+                    start,
+                    anchor,
+                    tag,
+                }) => {
+                    let mut node = Node::new(Value::Seq(items), join(start, span));
+                    node.tag = tag;
+                    self.complete(node, anchor, span)
+                }
+                _ => self.limit(span, "unbalanced sequence".into()),
+            },
+            Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Map {
+                    pairs,
+                    start,
+                    anchor,
+                    tag,
+                    ..
+                }) => {
+                    let map = self.build_map(pairs);
+                    let mut node = Node::new(Value::Map(map), join(start, span));
+                    node.tag = tag;
+                    self.complete(node, anchor, span)
+                }
+                _ => self.limit(span, "unbalanced mapping".into()),
+            },
+            Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart(_)
+            | Event::DocumentEnd
+            | Event::Nothing => true,
+        }
+    }
+
+    fn enter(&mut self, span: Span) -> bool {
+        if self.stack.len() >= self.limits.max_depth {
+            return self.limit(
+                span,
+                format!("nesting deeper than {} levels", self.limits.max_depth),
+            );
+        }
+        true
+    }
+
+    /// Attaches a finished node to its parent (or ends the document).
+    fn complete(&mut self, node: Node, anchor: usize, span: Span) -> bool {
+        self.nodes = self.nodes.saturating_add(1);
+        if self.nodes > self.limits.max_nodes {
+            return self.limit(
+                span,
+                format!("document has more than {} nodes", self.limits.max_nodes),
+            );
+        }
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.documents.push(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { pairs, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => pairs.push((k, node)),
+            },
+        }
+        true
+    }
+
+    /// Builds a mapping the way Psych's `revive_hash` does: entries apply in order, later wins,
+    /// and each `<<` merges its mapping (or list of mappings, first wins) over what came before.
+    fn build_map(&mut self, pairs: Vec<(Node, Node)>) -> Map {
+        let mut map = Map::with_capacity(pairs.len());
+        let mut explicit: HashMap<String, Span> = HashMap::new();
+        for (key, value) in pairs {
+            let is_merge = !key.quoted && key.tag.is_none() && key.as_str() == Some("<<");
+            if is_merge {
+                self.merge_into(&mut map, value);
+                continue;
+            }
+            let Some(name) = key.scalar_string() else {
+                self.diags.push(Diagnostic::error(
+                    Code::InvalidType,
+                    key.span,
+                    format!("mapping keys must be scalars, found {}", key.kind_name()),
+                ));
+                continue;
+            };
+            if let Some(first) = explicit.insert(name.clone(), key.span) {
+                self.diags.push(
+                    Diagnostic::warning(
+                        Code::DuplicateKey,
+                        key.span,
+                        format!("duplicate key `{name}`; this later value replaces the earlier one"),
+                    )
+                    .with_help(format!(
+                        "the first `{name}` is at line {}; remove one of them",
+                        first.line
+                    )),
+                );
+            }
+            map.insert(
+                name,
+                Entry {
+                    key_span: key.span,
+                    value,
+                },
+            );
+        }
+        map
+    }
+
+    fn merge_into(&mut self, map: &mut Map, value: Node) {
+        match value.value {
+            Value::Map(source) => {
+                for (k, e) in source {
+                    map.insert(k, e);
+                }
+            }
+            Value::Seq(items) => {
+                let mut merged = Map::new();
+                for item in items.into_iter().rev() {
+                    match item.value {
+                        Value::Map(source) => {
+                            for (k, e) in source {
+                                merged.insert(k, e);
+                            }
+                        }
+                        _ => self.diags.push(Diagnostic::error(
+                            Code::InvalidMerge,
+                            item.span,
+                            format!(
+                                "`<<` merges mappings, but this item is {}",
+                                item.kind_name()
+                            ),
+                        )),
+                    }
+                }
+                for (k, e) in merged {
+                    map.insert(k, e);
+                }
+            }
+            _ => self.diags.push(
+                Diagnostic::error(
+                    Code::InvalidMerge,
+                    value.span,
+                    format!(
+                        "`<<` merges a mapping or a list of mappings, not {}",
+                        value.kind_name()
+                    ),
+                )
+                .with_help("write `<<: *anchor` where the anchor names a mapping"),
+            ),
+        }
+    }
+}
+
+fn join(start: Span, end: Span) -> Span {
+    Span {
+        len: (end.offset + end.len).saturating_sub(start.offset),
+        ..start
+    }
+}
+
+/// `!reference` stays `!reference`; core-schema tags become `!!name`.
+fn local_tag(tag: Option<&Tag>) -> Option<String> {
+    let tag = tag?;
+    if tag.handle == "!" {
+        Some(format!("!{}", tag.suffix))
+    } else if tag.is_yaml_core_schema() || tag.handle == "!!" {
+        Some(format!("!!{}", tag.suffix))
+    } else {
+        Some(format!("{}{}", tag.handle, tag.suffix))
+    }
+}

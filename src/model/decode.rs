@@ -1,0 +1,233 @@
+//! Decoding helpers: turn [`Node`]s into typed values, recording a diagnostic for every value
+//! that does not fit instead of stopping at the first.
+
+use super::duration::parse_duration;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::load::node::{Map, Node, Value};
+use crate::load::suggest;
+use crate::source::{Span, Spanned};
+
+/// GitLab's limit on nested script lists.
+const MAX_SCRIPT_NESTING: usize = 10;
+
+/// Decoding context: where diagnostics go and which job they belong to.
+pub struct Ctx<'a> {
+    /// Collected diagnostics.
+    pub diags: &'a mut Diagnostics,
+    /// Job being decoded, if any.
+    pub job: Option<String>,
+}
+
+impl Ctx<'_> {
+    /// Records an error at `span`.
+    pub fn error(&mut self, code: Code, span: Span, message: impl Into<String>) {
+        self.push(Diagnostic::error(code, span, message));
+    }
+
+    /// Records `d`, tagged with the current job.
+    pub fn push(&mut self, mut d: Diagnostic) {
+        if d.job.is_none() {
+            d.job = self.job.clone();
+        }
+        self.diags.push(d);
+    }
+
+    /// Records "`what` must be `expected`, not <found>".
+    pub fn type_error(&mut self, node: &Node, what: &str, expected: &str) {
+        self.error(
+            Code::InvalidType,
+            node.span,
+            format!("{what} must be {expected}, not {}", node.kind_name()),
+        );
+    }
+
+    /// Reports keys of `map` missing from `allowed`, with a "did you mean" hint.
+    pub fn check_keys(&mut self, map: &Map, allowed: &[&str], place: &str) {
+        for (key, e) in map {
+            if !allowed.contains(&key.as_str()) {
+                let mut d = Diagnostic::error(
+                    Code::UnknownKeyword,
+                    e.key_span,
+                    format!("unknown keyword `{key}` in {place}"),
+                );
+                if let Some(s) = suggest(key, allowed.iter().copied()) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                } else {
+                    d = d.with_help(format!("{place} accepts: {}", allowed.join(", ")));
+                }
+                self.push(d);
+            }
+        }
+    }
+
+    /// The mapping, or a type error.
+    pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n Map> {
+        let m = node.as_map();
+        if m.is_none() {
+            self.type_error(node, what, "a mapping");
+        }
+        m
+    }
+
+    /// A string.
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
+        match &node.value {
+            Value::Str(s) => Some(Spanned::new(s.clone(), node.span)),
+            _ => {
+                self.type_error(node, what, "a string");
+                None
+            }
+        }
+    }
+
+    /// A string, also accepting numbers (as GitLab does for names and refs).
+    pub fn text(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
+        match &node.value {
+            Value::Str(_) | Value::Int(_) | Value::Float(_) => {
+                Some(Spanned::new(node.scalar_string()?, node.span))
+            }
+            _ => {
+                self.type_error(node, what, "a string");
+                None
+            }
+        }
+    }
+
+    /// A boolean.
+    pub fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match node.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.type_error(node, what, "`true` or `false`");
+                None
+            }
+        }
+    }
+
+    /// An integer within `min..=max`.
+    pub fn int_in(&mut self, node: &Node, what: &str, min: i64, max: i64) -> Option<i64> {
+        match node.value {
+            Value::Int(i) if (min..=max).contains(&i) => Some(i),
+            Value::Int(i) => {
+                self.error(
+                    Code::InvalidValue,
+                    node.span,
+                    format!("{what} must be between {min} and {max}, not {i}"),
+                );
+                None
+            }
+            _ => {
+                self.type_error(node, what, "an integer");
+                None
+            }
+        }
+    }
+
+    /// A string or a list of strings.
+    pub fn string_list(&mut self, node: &Node, what: &str) -> Vec<Spanned<String>> {
+        match &node.value {
+            Value::Seq(items) => items
+                .iter()
+                .filter_map(|i| self.text(i, &format!("each item of {what}")))
+                .collect(),
+            Value::Null => Vec::new(),
+            _ => self.text(node, what).into_iter().collect(),
+        }
+    }
+
+    /// A list of strings (a single string is not accepted).
+    pub fn list_of_strings(&mut self, node: &Node, what: &str) -> Vec<Spanned<String>> {
+        match &node.value {
+            Value::Seq(_) => self.string_list(node, what),
+            _ => {
+                self.type_error(node, what, "a list of strings");
+                Vec::new()
+            }
+        }
+    }
+
+    /// One of `allowed`, as written.
+    pub fn choice(&mut self, node: &Node, what: &str, allowed: &[&str]) -> Option<Spanned<String>> {
+        let s = self.string(node, what)?;
+        if allowed.contains(&s.value.as_str()) {
+            return Some(s);
+        }
+        let mut d = Diagnostic::error(
+            Code::InvalidValue,
+            node.span,
+            format!("{what} cannot be `{}`", s.value),
+        );
+        d = match suggest(&s.value, allowed.iter().copied()) {
+            Some(m) => d.with_help(format!("did you mean `{m}`?")),
+            None => d.with_help(format!("use one of: {}", allowed.join(", "))),
+        };
+        self.push(d);
+        None
+    }
+
+    /// A duration (`1h 30m`, or an integer of seconds).
+    pub fn duration(&mut self, node: &Node, what: &str) -> Option<Spanned<u64>> {
+        let text = match &node.value {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) if *i >= 0 => return Some(Spanned::new(*i as u64, node.span)),
+            _ => {
+                self.type_error(node, what, "a duration such as `1h 30m`");
+                return None;
+            }
+        };
+        match parse_duration(&text) {
+            Some(secs) => Some(Spanned::new(secs, node.span)),
+            None => {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        node.span,
+                        format!("{what} `{text}` is not a duration"),
+                    )
+                    .with_help("write durations like `30 minutes`, `1h 30m` or `2 days`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A script: a string, or lists of strings nested up to 10 levels, flattened.
+    pub fn script(&mut self, node: &Node, what: &str) -> Vec<Spanned<String>> {
+        let mut out = Vec::new();
+        match &node.value {
+            Value::Str(s) => out.push(Spanned::new(s.clone(), node.span)),
+            Value::Seq(_) => self.flatten_script(node, what, 0, &mut out),
+            _ => self.type_error(node, what, "a string or a list of strings"),
+        }
+        out
+    }
+
+    fn flatten_script(&mut self, node: &Node, what: &str, depth: usize, out: &mut Vec<Spanned<String>>) {
+        match &node.value {
+            Value::Str(s) => out.push(Spanned::new(s.clone(), node.span)),
+            Value::Seq(items) if depth < MAX_SCRIPT_NESTING => {
+                for item in items {
+                    self.flatten_script(item, what, depth + 1, out);
+                }
+            }
+            Value::Seq(_) => self.error(
+                Code::InvalidType,
+                node.span,
+                format!("{what} nests lists more than {MAX_SCRIPT_NESTING} levels deep"),
+            ),
+            _ => {
+                let mut d = Diagnostic::error(
+                    Code::InvalidType,
+                    node.span,
+                    format!("each line of {what} must be a string, not {}", node.kind_name()),
+                );
+                if matches!(node.value, Value::Map(_)) {
+                    d = d.with_help("a `: ` inside a command makes YAML read a mapping; quote the whole line");
+                } else {
+                    d = d.with_help("quote the line");
+                }
+                self.push(d);
+            }
+        }
+    }
+}

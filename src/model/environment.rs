@@ -1,0 +1,78 @@
+//! `environment:` — where a job deploys, including the Kubernetes namespace it uses.
+
+use super::decode::Ctx;
+use super::keywords;
+use crate::load::node::{Node, Value};
+use crate::source::Spanned;
+
+/// A deployment environment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Environment {
+    /// Name (may contain variables, e.g. `review/$CI_COMMIT_REF_SLUG`).
+    pub name: Spanned<String>,
+    /// URL shown for the environment.
+    pub url: Option<Spanned<String>>,
+    /// Job that stops the environment.
+    pub on_stop: Option<Spanned<String>>,
+    /// `start` (default), `prepare`, `stop`, `verify` or `access`.
+    pub action: Option<Spanned<String>>,
+    /// Seconds before the environment is stopped automatically.
+    pub auto_stop_in: Option<Spanned<u64>>,
+    /// `kubernetes: {namespace}`.
+    pub kubernetes_namespace: Option<Spanned<String>>,
+    /// `deployment_tier`.
+    pub deployment_tier: Option<Spanned<String>>,
+}
+
+/// Decodes `environment:` (a name or a mapping).
+pub fn decode_environment(node: &Node, ctx: &mut Ctx) -> Option<Environment> {
+    let m = match &node.value {
+        Value::Str(s) => {
+            return Some(Environment {
+                name: Spanned::new(s.clone(), node.span),
+                url: None,
+                on_stop: None,
+                action: None,
+                auto_stop_in: None,
+                kubernetes_namespace: None,
+                deployment_tier: None,
+            });
+        }
+        Value::Map(m) => m,
+        _ => {
+            ctx.type_error(node, "`environment`", "a name or a mapping with `name`");
+            return None;
+        }
+    };
+    ctx.check_keys(m, keywords::ENVIRONMENT, "`environment`");
+    let Some(name) = m.get("name") else {
+        ctx.error(
+            crate::diagnostic::Code::InvalidValue,
+            node.span,
+            "`environment` needs `name:`",
+        );
+        return None;
+    };
+    let kubernetes_namespace = m.get("kubernetes").and_then(|k| {
+        let km = ctx.map(&k.value, "`environment:kubernetes`")?;
+        ctx.check_keys(km, &["namespace", "agent", "flux_resource_path", "dashboard"], "`environment:kubernetes`");
+        km.get("namespace")
+            .and_then(|n| ctx.text(&n.value, "`kubernetes:namespace`"))
+    });
+    Some(Environment {
+        name: ctx.text(&name.value, "`environment:name`")?,
+        url: m.get("url").and_then(|u| ctx.string(&u.value, "`environment:url`")),
+        on_stop: m.get("on_stop").and_then(|u| ctx.text(&u.value, "`environment:on_stop`")),
+        action: m
+            .get("action")
+            .and_then(|a| ctx.choice(&a.value, "`environment:action`", keywords::ENVIRONMENT_ACTION)),
+        auto_stop_in: m.get("auto_stop_in").and_then(|a| match a.value.as_str() {
+            Some("never") => Some(Spanned::new(u64::MAX, a.value.span)),
+            _ => ctx.duration(&a.value, "`environment:auto_stop_in`"),
+        }),
+        kubernetes_namespace,
+        deployment_tier: m.get("deployment_tier").and_then(|t| {
+            ctx.choice(&t.value, "`environment:deployment_tier`", keywords::DEPLOYMENT_TIER)
+        }),
+    })
+}

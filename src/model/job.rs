@@ -1,0 +1,468 @@
+//! A job and the keywords that shape how it runs: `retry`, `parallel`, `trigger`, `inherit`.
+
+use super::artifacts::{self, Artifacts, Cache};
+use super::decode::Ctx;
+use super::environment::{self, Environment};
+use super::image::{self, Image, Service};
+use super::keywords::{self, Shape};
+use super::rules::{self, AllowFailure, Filter, Need, Rule, When};
+use super::variables::{self, Variables};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::load::node::{Map, Node, Value};
+use crate::source::{Span, Spanned};
+use indexmap::IndexMap;
+
+/// GitLab's upper bound for `parallel` and for the jobs one matrix makes.
+pub const MAX_PARALLEL: i64 = 200;
+
+/// One `parallel:matrix` entry: variable → values.
+pub type MatrixEntry = IndexMap<String, Vec<String>>;
+
+/// `retry:`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Retry {
+    /// Retries after the first attempt (0–2).
+    pub max: u8,
+    /// Failure reasons that are retried (empty: all).
+    pub when: Vec<String>,
+    /// Exit codes that are retried (empty: all).
+    pub exit_codes: Vec<i64>,
+}
+
+/// `parallel:`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Parallel {
+    /// `parallel: N`.
+    Count(u32),
+    /// `parallel: {matrix: [...]}`.
+    Matrix(Vec<MatrixEntry>),
+}
+
+/// `trigger:` — a downstream pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trigger {
+    /// Downstream project path, if multi-project.
+    pub project: Option<Spanned<String>>,
+    /// `strategy: depend|mirror`.
+    pub strategy: Option<Spanned<String>>,
+}
+
+/// What a job inherits: everything, nothing, or the listed names.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Inherit {
+    /// Inherit all (the default).
+    #[default]
+    All,
+    /// Inherit nothing.
+    Nothing,
+    /// Inherit only these names.
+    Only(Vec<String>),
+}
+
+impl Inherit {
+    /// Whether `name` is inherited.
+    pub fn allows(&self, name: &str) -> bool {
+        match self {
+            Inherit::All => true,
+            Inherit::Nothing => false,
+            Inherit::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+/// A job, with `default:` values already applied.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// Name as written.
+    pub name: String,
+    /// Span of the job's key.
+    pub span: Span,
+    /// Stage (default `test`).
+    pub stage: Spanned<String>,
+    /// `before_script` lines.
+    pub before_script: Vec<Spanned<String>>,
+    /// `script` lines.
+    pub script: Vec<Spanned<String>>,
+    /// `after_script` lines.
+    pub after_script: Vec<Spanned<String>>,
+    /// `image:`.
+    pub image: Option<Image>,
+    /// `services:`.
+    pub services: Vec<Service>,
+    /// Job-level `variables:`.
+    pub variables: Variables,
+    /// `rules:`.
+    pub rules: Option<Vec<Rule>>,
+    /// `only:`.
+    pub only: Option<Filter>,
+    /// `except:`.
+    pub except: Option<Filter>,
+    /// `needs:` (`Some(vec![])` is `needs: []`: start at once).
+    pub needs: Option<Vec<Need>>,
+    /// `dependencies:`.
+    pub dependencies: Option<Vec<Spanned<String>>>,
+    /// `when:` (default `on_success`).
+    pub when: Spanned<When>,
+    /// `start_in:` seconds.
+    pub start_in: Option<Spanned<u64>>,
+    /// `allow_failure:` (absent: false, or true for `when: manual`).
+    pub allow_failure: Option<AllowFailure>,
+    /// `retry:`.
+    pub retry: Retry,
+    /// `timeout:` seconds.
+    pub timeout: Option<Spanned<u64>>,
+    /// `parallel:`.
+    pub parallel: Option<Parallel>,
+    /// `artifacts:`.
+    pub artifacts: Option<Artifacts>,
+    /// `cache:`.
+    pub cache: Vec<Cache>,
+    /// `environment:`.
+    pub environment: Option<Environment>,
+    /// `trigger:`.
+    pub trigger: Option<Trigger>,
+    /// `tags:`.
+    pub tags: Vec<Spanned<String>>,
+    /// `coverage:` regex.
+    pub coverage: Option<Spanned<String>>,
+    /// `interruptible:`.
+    pub interruptible: Option<bool>,
+    /// `resource_group:`.
+    pub resource_group: Option<Spanned<String>>,
+    /// Which global variables the job inherits.
+    pub inherit_variables: Inherit,
+}
+
+impl Job {
+    /// Whether a failure of this job lets the pipeline go on, for a given exit code.
+    pub fn allows_failure(&self, exit_code: Option<i64>) -> bool {
+        match &self.allow_failure {
+            Some(AllowFailure::Bool(b)) => *b,
+            Some(AllowFailure::ExitCodes(codes)) => exit_code.is_some_and(|c| codes.contains(&c)),
+            None => self.when.value == When::Manual,
+        }
+    }
+}
+
+/// Decodes `inherit:` into (default, variables) selections.
+pub fn decode_inherit(node: &Node, ctx: &mut Ctx) -> (Inherit, Inherit) {
+    let Some(m) = ctx.map(node, "`inherit`") else {
+        return (Inherit::All, Inherit::All);
+    };
+    ctx.check_keys(m, keywords::INHERIT, "`inherit`");
+    let one = |key: &str, ctx: &mut Ctx| match m.get(key).map(|e| &e.value) {
+        None => Inherit::All,
+        Some(n) => match &n.value {
+            Value::Bool(true) => Inherit::All,
+            Value::Bool(false) => Inherit::Nothing,
+            Value::Seq(_) => Inherit::Only(
+                ctx.list_of_strings(n, &format!("`inherit:{key}`"))
+                    .into_iter()
+                    .map(|s| s.value)
+                    .collect(),
+            ),
+            _ => {
+                ctx.type_error(n, &format!("`inherit:{key}`"), "`true`, `false` or a list of names");
+                Inherit::All
+            }
+        },
+    };
+    let default = one("default", ctx);
+    if let Inherit::Only(names) = &default
+        && let Some(e) = m.get("default")
+    {
+        for name in names {
+            if !keywords::DEFAULT.contains(&name.as_str()) {
+                ctx.error(
+                    Code::InvalidValue,
+                    e.value.span,
+                    format!("`inherit:default` lists `{name}`, which `default` does not have"),
+                );
+            }
+        }
+    }
+    (default, one("variables", ctx))
+}
+
+/// Decodes one visible job from its (defaults-merged) mapping.
+pub fn decode_job(name: &str, key_span: Span, map: &Map, ctx: &mut Ctx) -> Job {
+    ctx.check_keys(map, &keywords::job_keyword_names().collect::<Vec<_>>(), &format!("job `{name}`"));
+    let mut job = Job {
+        name: name.to_string(),
+        span: key_span,
+        stage: Spanned::new("test".into(), key_span),
+        before_script: Vec::new(),
+        script: Vec::new(),
+        after_script: Vec::new(),
+        image: None,
+        services: Vec::new(),
+        variables: Variables::new(),
+        rules: None,
+        only: None,
+        except: None,
+        needs: None,
+        dependencies: None,
+        when: Spanned::new(When::OnSuccess, key_span),
+        start_in: None,
+        allow_failure: None,
+        retry: Retry::default(),
+        timeout: None,
+        parallel: None,
+        artifacts: None,
+        cache: Vec::new(),
+        environment: None,
+        trigger: None,
+        tags: Vec::new(),
+        coverage: None,
+        interruptible: None,
+        resource_group: None,
+        inherit_variables: Inherit::All,
+    };
+    for (key, e) in map {
+        let v = &e.value;
+        match key.as_str() {
+            "stage" => job.stage = ctx.text(v, "`stage`").unwrap_or(job.stage),
+            "script" => job.script = script(v, ctx, "`script`"),
+            "before_script" => job.before_script = ctx.script(v, "`before_script`"),
+            "after_script" => job.after_script = ctx.script(v, "`after_script`"),
+            "image" => job.image = image::decode_image(v, ctx),
+            "services" => job.services = image::decode_services(v, ctx),
+            "variables" => job.variables = variables::decode(v, ctx, "job `variables`"),
+            "rules" => job.rules = Some(rules::decode_rules(v, ctx, false)),
+            "only" => job.only = Some(rules::decode_filter(v, ctx, "`only`")),
+            "except" => job.except = Some(rules::decode_filter(v, ctx, "`except`")),
+            "needs" => job.needs = Some(rules::decode_needs(v, ctx)),
+            "dependencies" => job.dependencies = Some(ctx.string_list(v, "`dependencies`")),
+            "when" => job.when = rules::decode_when(v, ctx, keywords::WHEN).unwrap_or(job.when),
+            "start_in" => job.start_in = ctx.duration(v, "`start_in`"),
+            "allow_failure" => job.allow_failure = rules::decode_allow_failure(v, ctx),
+            "retry" => job.retry = decode_retry(v, ctx),
+            "timeout" => job.timeout = ctx.duration(v, "`timeout`"),
+            "parallel" => job.parallel = decode_parallel(v, ctx),
+            "artifacts" => job.artifacts = artifacts::decode_artifacts(v, ctx),
+            "cache" => job.cache = artifacts::decode_caches(v, ctx),
+            "environment" => job.environment = environment::decode_environment(v, ctx),
+            "trigger" => job.trigger = decode_trigger(v, ctx),
+            "tags" => job.tags = ctx.string_list(v, "`tags`"),
+            "coverage" => job.coverage = coverage(v, ctx),
+            "interruptible" => job.interruptible = ctx.bool(v, "`interruptible`"),
+            "resource_group" => job.resource_group = ctx.text(v, "`resource_group`"),
+            "inherit" => job.inherit_variables = decode_inherit(v, ctx).1,
+            other => check_untyped(other, v, ctx),
+        }
+    }
+    check_job(&job, map, ctx);
+    job
+}
+
+fn script(v: &Node, ctx: &mut Ctx, what: &str) -> Vec<Spanned<String>> {
+    let lines = ctx.script(v, what);
+    if lines.is_empty() && matches!(v.value, Value::Seq(_) | Value::Null) {
+        ctx.error(Code::InvalidValue, v.span, format!("{what} cannot be empty"));
+    }
+    lines
+}
+
+/// Keywords gantry passes through without modelling still get their basic type checked.
+fn check_untyped(key: &str, v: &Node, ctx: &mut Ctx) {
+    let Some(kw) = keywords::JOB.iter().find(|k| k.name == key) else {
+        return;
+    };
+    match kw.shape {
+        Shape::Object if key == "pages" => {
+            if !matches!(v.value, Value::Map(_) | Value::Bool(_)) {
+                ctx.type_error(v, "`pages`", "`true`, `false` or a mapping");
+            }
+        }
+        Shape::Object => {
+            ctx.map(v, &format!("`{key}`"));
+        }
+        Shape::Str => {
+            ctx.string(v, &format!("`{key}`"));
+        }
+        _ => {}
+    }
+}
+
+fn check_job(job: &Job, map: &Map, ctx: &mut Ctx) {
+    let has = |k: &str| map.contains_key(k);
+    if !has("script") && !has("trigger") && !has("run") {
+        ctx.push(
+            Diagnostic::error(
+                Code::MissingScript,
+                job.span,
+                format!("job `{}` has no `script`, `trigger` or `run`", job.name),
+            )
+            .with_help(format!(
+                "add a `script:`, or rename it to `.{}` to make it a hidden template",
+                job.name
+            )),
+        );
+    }
+    if has("script") && has("trigger") {
+        ctx.error(
+            Code::InvalidValue,
+            map["trigger"].key_span,
+            "a trigger job cannot also have `script`",
+        );
+    }
+    if job.when.value == When::Delayed && job.start_in.is_none() {
+        ctx.push(
+            Diagnostic::error(Code::InvalidValue, job.when.span, "`when: delayed` needs `start_in`")
+                .with_help("add e.g. `start_in: 30 minutes`"),
+        );
+    }
+    if let Some(s) = &job.start_in {
+        if job.when.value != When::Delayed && job.rules.is_none() {
+            ctx.error(Code::InvalidValue, s.span, "`start_in` is only valid with `when: delayed`");
+        } else if s.value > 7 * 86_400 {
+            ctx.error(Code::InvalidValue, s.span, "`start_in` must be at most one week");
+        }
+    }
+    if job.rules.is_some() {
+        for key in ["only", "except"] {
+            if let Some(e) = map.get(key) {
+                ctx.push(
+                    Diagnostic::error(
+                        Code::RulesWithOnly,
+                        e.key_span,
+                        format!("`{key}` cannot be used together with `rules`"),
+                    )
+                    .with_help("express the condition as a rule instead"),
+                );
+            }
+        }
+    }
+}
+
+fn coverage(v: &Node, ctx: &mut Ctx) -> Option<Spanned<String>> {
+    let s = ctx.string(v, "`coverage`")?;
+    let inner = s
+        .value
+        .strip_prefix('/')
+        .and_then(|r| r.strip_suffix('/'))
+        .filter(|r| !r.is_empty());
+    let Some(inner) = inner else {
+        ctx.push(
+            Diagnostic::error(Code::InvalidValue, v.span, "`coverage` must be a regular expression between slashes")
+                .with_help("e.g. `coverage: '/Code coverage: \\d+\\.\\d+/'`"),
+        );
+        return None;
+    };
+    if let Err(e) = regex::Regex::new(inner) {
+        let msg = e.to_string();
+        let last = msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        ctx.error(Code::InvalidValue, v.span, format!("`coverage` is not a valid regular expression: {}", last.trim_start_matches("error: ")));
+        return None;
+    }
+    Some(s)
+}
+
+fn decode_retry(node: &Node, ctx: &mut Ctx) -> Retry {
+    let mut r = Retry::default();
+    match &node.value {
+        Value::Int(_) => r.max = ctx.int_in(node, "`retry`", 0, 2).unwrap_or(0) as u8,
+        Value::Map(m) => {
+            ctx.check_keys(m, keywords::RETRY, "`retry`");
+            if let Some(e) = m.get("max") {
+                r.max = ctx.int_in(&e.value, "`retry:max`", 0, 2).unwrap_or(0) as u8;
+            }
+            if let Some(e) = m.get("when") {
+                let items: Vec<&Node> = match &e.value.value {
+                    Value::Seq(items) => items.iter().collect(),
+                    _ => vec![&e.value],
+                };
+                r.when = items
+                    .into_iter()
+                    .filter_map(|i| ctx.choice(i, "`retry:when`", keywords::RETRY_WHEN))
+                    .map(|s| s.value)
+                    .collect();
+            }
+            if let Some(e) = m.get("exit_codes") {
+                r.exit_codes = rules::exit_codes(&e.value, ctx, "`retry:exit_codes`");
+            }
+        }
+        _ => ctx.type_error(node, "`retry`", "a number from 0 to 2 or a mapping with `max`"),
+    }
+    r
+}
+
+fn decode_parallel(node: &Node, ctx: &mut Ctx) -> Option<Parallel> {
+    match &node.value {
+        Value::Int(_) => Some(Parallel::Count(ctx.int_in(node, "`parallel`", 1, MAX_PARALLEL)? as u32)),
+        Value::Map(m) => {
+            ctx.check_keys(m, &["matrix"], "`parallel`");
+            let mx = m.get("matrix")?;
+            let entries = decode_matrix(&mx.value, ctx);
+            let total: usize = entries
+                .iter()
+                .map(|e| e.values().map(Vec::len).product::<usize>())
+                .sum();
+            if total > MAX_PARALLEL as usize {
+                ctx.error(
+                    Code::InvalidValue,
+                    mx.value.span,
+                    format!("`parallel:matrix` makes {total} jobs; GitLab allows at most {MAX_PARALLEL}"),
+                );
+            }
+            Some(Parallel::Matrix(entries))
+        }
+        _ => {
+            ctx.type_error(node, "`parallel`", "a number from 1 to 200 or a mapping with `matrix`");
+            None
+        }
+    }
+}
+
+/// Decodes a `matrix:` list of `VAR: value | [values]` mappings.
+pub fn decode_matrix(node: &Node, ctx: &mut Ctx) -> Vec<MatrixEntry> {
+    let Some(items) = node.as_seq() else {
+        ctx.type_error(node, "`matrix`", "a list of mappings");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(m) = ctx.map(item, "each `matrix` entry") else {
+            continue;
+        };
+        let mut entry = MatrixEntry::new();
+        for (var, e) in m {
+            let values: Vec<String> = ctx
+                .string_list(&e.value, &format!("matrix variable `{var}`"))
+                .into_iter()
+                .map(|s| s.value)
+                .collect();
+            if values.is_empty() {
+                ctx.error(Code::InvalidValue, e.value.span, format!("matrix variable `{var}` has no values"));
+            }
+            entry.insert(var.clone(), values);
+        }
+        out.push(entry);
+    }
+    out
+}
+
+fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
+    match &node.value {
+        Value::Str(s) => Some(Trigger {
+            project: Some(Spanned::new(s.clone(), node.span)),
+            strategy: None,
+        }),
+        Value::Map(m) => {
+            ctx.check_keys(m, keywords::TRIGGER, "`trigger`");
+            if !m.contains_key("include") && !m.contains_key("project") {
+                ctx.error(Code::InvalidValue, node.span, "`trigger` needs `include` or `project`");
+            }
+            Some(Trigger {
+                project: m.get("project").and_then(|p| ctx.string(&p.value, "`trigger:project`")),
+                strategy: m
+                    .get("strategy")
+                    .and_then(|s| ctx.choice(&s.value, "`trigger:strategy`", keywords::TRIGGER_STRATEGY)),
+            })
+        }
+        _ => {
+            ctx.type_error(node, "`trigger`", "a project path or a mapping");
+            None
+        }
+    }
+}

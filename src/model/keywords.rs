@@ -1,0 +1,297 @@
+//! Which keys GitLab accepts where, and the shape of each value. The decoder rejects keys not
+//! listed here and `gantry schema` is generated from these tables, so the two cannot drift.
+
+/// The shape of a keyword's value, as the JSON Schema describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// A string.
+    Str,
+    /// A boolean.
+    Bool,
+    /// An integer.
+    Int,
+    /// A GitLab duration string (`1h 30m`) or a number of seconds.
+    Duration,
+    /// A string or a list of strings.
+    StrList,
+    /// A script: a string or nested lists of strings.
+    Script,
+    /// A `variables:` mapping.
+    Variables,
+    /// An image: a name or `{name, entrypoint, docker, pull_policy}`.
+    Image,
+    /// A list of services.
+    Services,
+    /// A list of rules.
+    Rules,
+    /// A list of needs.
+    Needs,
+    /// `artifacts:`.
+    Artifacts,
+    /// `cache:` (one or a list).
+    Cache,
+    /// `environment:`.
+    Environment,
+    /// `retry:`.
+    Retry,
+    /// `parallel:`.
+    Parallel,
+    /// `allow_failure:`.
+    AllowFailure,
+    /// `when:` for jobs.
+    When,
+    /// `trigger:`.
+    Trigger,
+    /// `inherit:`.
+    Inherit,
+    /// `only:` / `except:`.
+    Filter,
+    /// A mapping GitLab checks but gantry does not model (`release`, `secrets`, …).
+    Object,
+    /// Anything (steps for `run:`).
+    Any,
+}
+
+/// One accepted key.
+#[derive(Clone, Copy, Debug)]
+pub struct Keyword {
+    /// The key as written.
+    pub name: &'static str,
+    /// Its value's shape.
+    pub shape: Shape,
+    /// One line for the schema's description.
+    pub doc: &'static str,
+}
+
+const fn kw(name: &'static str, shape: Shape, doc: &'static str) -> Keyword {
+    Keyword { name, shape, doc }
+}
+
+/// Every job keyword (GitLab's 38).
+pub const JOB: &[Keyword] = &[
+    kw("image", Shape::Image, "Container image the job runs in."),
+    kw("services", Shape::Services, "Containers started beside the job."),
+    kw("before_script", Shape::Script, "Commands run before `script`, in the same shell."),
+    kw("after_script", Shape::Script, "Commands run after `script` in a new shell, also after failure."),
+    kw("hooks", Shape::Object, "Commands run at runner stages (`pre_get_sources_script`)."),
+    kw("rules", Shape::Rules, "Conditions deciding whether and how the job is added."),
+    kw("variables", Shape::Variables, "Job variables."),
+    kw("cache", Shape::Cache, "Files kept between pipelines."),
+    kw("id_tokens", Shape::Object, "OIDC tokens."),
+    kw("identity", Shape::Str, "Cloud identity federation."),
+    kw("inputs", Shape::Object, "Inputs for step-based jobs."),
+    kw("secrets", Shape::Object, "External secrets."),
+    kw("script", Shape::Script, "Commands the job runs."),
+    kw("run", Shape::Any, "Steps (CI steps syntax) instead of `script`."),
+    kw("stage", Shape::Str, "Stage the job belongs to (default `test`)."),
+    kw("only", Shape::Filter, "Legacy: refs, variables or changes the job runs for."),
+    kw("extends", Shape::StrList, "Jobs or templates this job inherits from."),
+    kw("needs", Shape::Needs, "Jobs this job waits for, ignoring stage order."),
+    kw("except", Shape::Filter, "Legacy: refs, variables or changes the job does not run for."),
+    kw("tags", Shape::StrList, "Runner tags."),
+    kw("allow_failure", Shape::AllowFailure, "Whether a failure lets the pipeline continue."),
+    kw("timeout", Shape::Duration, "Longest the job may run."),
+    kw("when", Shape::When, "When the job runs."),
+    kw("start_in", Shape::Duration, "Delay for `when: delayed`."),
+    kw("manual_confirmation", Shape::Str, "Confirmation message for a manual job."),
+    kw("dependencies", Shape::StrList, "Jobs whose artifacts this job downloads."),
+    kw("artifacts", Shape::Artifacts, "Files kept after the job."),
+    kw("environment", Shape::Environment, "Environment the job deploys to."),
+    kw("release", Shape::Object, "Creates a release."),
+    kw("coverage", Shape::Str, "Regular expression (`/…/`) extracting coverage from the log."),
+    kw("retry", Shape::Retry, "How often to retry a failed job."),
+    kw("parallel", Shape::Parallel, "Run N copies or a matrix of the job."),
+    kw("interruptible", Shape::Bool, "Whether a newer pipeline may cancel the job."),
+    kw("resource_group", Shape::Str, "Only one job of the group runs at a time."),
+    kw("trigger", Shape::Trigger, "Starts a downstream pipeline."),
+    kw("inherit", Shape::Inherit, "Which `default` keys and global variables the job inherits."),
+    kw("publish", Shape::Str, "Folder published by a Pages job."),
+    kw("pages", Shape::Object, "Pages settings (or `true`)."),
+];
+
+/// Keys `default:` accepts.
+pub const DEFAULT: &[&str] = &[
+    "after_script",
+    "artifacts",
+    "before_script",
+    "hooks",
+    "cache",
+    "image",
+    "interruptible",
+    "id_tokens",
+    "identity",
+    "retry",
+    "services",
+    "tags",
+    "timeout",
+];
+
+/// Deprecated top-level keys that act as `default:` values.
+pub const GLOBAL_DEFAULTS: &[&str] = &["image", "services", "cache", "before_script", "after_script"];
+
+/// Reserved top-level keys; every other non-hidden key is a job.
+pub const TOP_LEVEL: &[&str] = &[
+    "default",
+    "include",
+    "stages",
+    "variables",
+    "workflow",
+    "spec",
+    "image",
+    "services",
+    "cache",
+    "before_script",
+    "after_script",
+];
+
+/// Keys of `workflow:`.
+pub const WORKFLOW: &[&str] = &["rules", "name", "auto_cancel"];
+/// Keys of a rule (job rules; workflow rules accept a subset).
+pub const RULE: &[&str] = &[
+    "if",
+    "changes",
+    "exists",
+    "when",
+    "allow_failure",
+    "variables",
+    "needs",
+    "start_in",
+    "interruptible",
+    "auto_cancel",
+];
+/// Keys of a `needs:` item in mapping form.
+pub const NEED: &[&str] = &["job", "artifacts", "optional", "pipeline", "project", "ref", "parallel"];
+/// Keys of `image:` in mapping form.
+pub const IMAGE: &[&str] = &["name", "entrypoint", "docker", "pull_policy", "kubernetes"];
+/// Keys of a service in mapping form.
+pub const SERVICE: &[&str] = &[
+    "name",
+    "alias",
+    "entrypoint",
+    "command",
+    "variables",
+    "pull_policy",
+    "docker",
+    "kubernetes",
+];
+/// Keys of `artifacts:`.
+pub const ARTIFACTS: &[&str] = &[
+    "paths",
+    "exclude",
+    "expire_in",
+    "expose_as",
+    "name",
+    "untracked",
+    "when",
+    "reports",
+    "public",
+    "access",
+];
+/// Keys of one cache.
+pub const CACHE: &[&str] = &[
+    "key",
+    "paths",
+    "policy",
+    "when",
+    "untracked",
+    "unprotect",
+    "fallback_keys",
+];
+/// Keys of `environment:`.
+pub const ENVIRONMENT: &[&str] = &[
+    "name",
+    "url",
+    "on_stop",
+    "action",
+    "auto_stop_in",
+    "kubernetes",
+    "deployment_tier",
+];
+/// Keys of `retry:`.
+pub const RETRY: &[&str] = &["max", "when", "exit_codes"];
+/// Keys of `trigger:`.
+pub const TRIGGER: &[&str] = &["include", "project", "branch", "strategy", "forward", "inputs"];
+/// Keys of `inherit:`.
+pub const INHERIT: &[&str] = &["default", "variables"];
+/// Keys of `only:`/`except:` in mapping form.
+pub const FILTER: &[&str] = &["refs", "variables", "changes", "kubernetes"];
+/// Keys of a variable in mapping form.
+pub const VARIABLE: &[&str] = &["value", "description", "expand", "options"];
+
+/// Values of job `when:`.
+pub const WHEN: &[&str] = &["on_success", "on_failure", "always", "manual", "delayed", "never"];
+/// Values of `retry:when`.
+pub const RETRY_WHEN: &[&str] = &[
+    "always",
+    "unknown_failure",
+    "script_failure",
+    "api_failure",
+    "stuck_or_timeout_failure",
+    "runner_system_failure",
+    "runner_unsupported",
+    "stale_schedule",
+    "job_execution_timeout",
+    "archived_failure",
+    "unmet_prerequisites",
+    "scheduler_failure",
+    "data_integrity_failure",
+];
+/// Values of `environment:action`.
+pub const ENVIRONMENT_ACTION: &[&str] = &["start", "prepare", "stop", "verify", "access"];
+/// Values of `environment:deployment_tier`.
+pub const DEPLOYMENT_TIER: &[&str] = &["production", "staging", "testing", "development", "other"];
+/// Values of `artifacts:when` and `cache:when`.
+pub const ARTIFACTS_WHEN: &[&str] = &["on_success", "on_failure", "always"];
+/// Values of `cache:policy`.
+pub const CACHE_POLICY: &[&str] = &["pull", "push", "pull-push"];
+/// Values of `pull_policy`.
+pub const PULL_POLICY: &[&str] = &["always", "never", "if-not-present"];
+/// Values of `artifacts:access`.
+pub const ARTIFACTS_ACCESS: &[&str] = &["all", "developer", "maintainer", "none"];
+/// Values of `trigger:strategy`.
+pub const TRIGGER_STRATEGY: &[&str] = &["depend", "mirror"];
+/// Keys of `artifacts:reports`.
+pub const REPORTS: &[&str] = &[
+    "junit",
+    "dotenv",
+    "coverage_report",
+    "codequality",
+    "sast",
+    "dependency_scanning",
+    "container_scanning",
+    "dast",
+    "license_scanning",
+    "performance",
+    "browser_performance",
+    "load_performance",
+    "metrics",
+    "requirements",
+    "secret_detection",
+    "terraform",
+    "accessibility",
+    "cyclonedx",
+    "api_fuzzing",
+    "coverage_fuzzing",
+    "annotations",
+    "repository_xray",
+];
+/// `only:`/`except:` refs keywords (anything else is a branch name or `/regex/`).
+pub const FILTER_REFS: &[&str] = &[
+    "branches",
+    "tags",
+    "merge_requests",
+    "schedules",
+    "web",
+    "api",
+    "triggers",
+    "pipelines",
+    "pushes",
+    "external",
+    "external_pull_requests",
+    "chat",
+];
+
+/// Names of all job keywords.
+pub fn job_keyword_names() -> impl Iterator<Item = &'static str> {
+    JOB.iter().map(|k| k.name)
+}

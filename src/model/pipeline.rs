@@ -1,0 +1,182 @@
+//! The whole pipeline: stages, global variables, workflow, and jobs with `default:` applied.
+
+use super::decode::Ctx;
+use super::job::{self, Inherit, Job};
+use super::keywords;
+use super::rules::{self, Workflow};
+use super::variables::{self, Variables};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::load::node::{Entry, Map, Node, Value};
+use crate::load::{Loaded, suggest};
+use crate::source::{Span, Spanned};
+use indexmap::IndexMap;
+
+/// Stages when the pipeline declares none.
+pub const DEFAULT_STAGES: &[&str] = &[".pre", "build", "test", "deploy", ".post"];
+
+/// A decoded pipeline.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    /// Stages in order, `.pre` first and `.post` last.
+    pub stages: Vec<Spanned<String>>,
+    /// Top-level `variables:`.
+    pub variables: Variables,
+    /// `workflow:`.
+    pub workflow: Option<Workflow>,
+    /// Visible jobs in the order written.
+    pub jobs: IndexMap<String, Job>,
+    /// Hidden keys (`.name`) and where they are.
+    pub hidden: IndexMap<String, Span>,
+    /// Span of the main document (for whole-pipeline diagnostics).
+    pub span: Span,
+}
+
+impl Pipeline {
+    /// Index of `stage` in [`Pipeline::stages`].
+    pub fn stage_index(&self, stage: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.value == stage)
+    }
+}
+
+/// Decodes the resolved top-level mapping of `loaded`.
+pub fn decode(loaded: &Loaded, diags: &mut Diagnostics) -> Pipeline {
+    let root = &loaded.root;
+    let mut ctx = Ctx { diags, job: None };
+    let stages = decode_stages(root.get("stages"), loaded.root_span, &mut ctx);
+    let variables = root
+        .get("variables")
+        .map(|e| variables::decode(&e.value, &mut ctx, "`variables`"))
+        .unwrap_or_default();
+    let workflow = root.get("workflow").map(|e| rules::decode_workflow(&e.value, &mut ctx));
+    let defaults = collect_defaults(root, &mut ctx);
+    let mut jobs = IndexMap::new();
+    let mut hidden = IndexMap::new();
+    for (name, entry) in root {
+        if keywords::TOP_LEVEL.contains(&name.as_str()) {
+            continue;
+        }
+        if name.starts_with('.') {
+            hidden.insert(name.clone(), entry.key_span);
+            continue;
+        }
+        ctx.job = Some(name.clone());
+        let Some(map) = entry.value.as_map() else {
+            not_a_job(name, entry, &mut ctx);
+            continue;
+        };
+        let merged = with_defaults(map, &defaults);
+        jobs.insert(name.clone(), job::decode_job(name, entry.key_span, &merged, &mut ctx));
+    }
+    ctx.job = None;
+    if jobs.is_empty() {
+        ctx.push(
+            Diagnostic::error(Code::NoJobs, loaded.root_span, "the pipeline has no visible job")
+                .with_help("jobs are top-level keys that do not start with `.`, each with a `script:`"),
+        );
+    }
+    Pipeline {
+        stages,
+        variables,
+        workflow,
+        jobs,
+        hidden,
+        span: loaded.root_span,
+    }
+}
+
+fn decode_stages(entry: Option<&Entry>, root: Span, ctx: &mut Ctx) -> Vec<Spanned<String>> {
+    let Some(entry) = entry else {
+        return DEFAULT_STAGES
+            .iter()
+            .map(|s| Spanned::new(s.to_string(), root))
+            .collect();
+    };
+    let mut declared = Vec::new();
+    flatten_stages(&entry.value, ctx, &mut declared, 0);
+    let mut stages = vec![Spanned::new(".pre".to_string(), entry.key_span)];
+    for s in declared {
+        if s.value == ".pre" || s.value == ".post" {
+            continue;
+        }
+        if stages.iter().any(|x| x.value == s.value) {
+            ctx.push(Diagnostic::warning(
+                Code::DuplicateKey,
+                s.span,
+                format!("stage `{}` is listed twice", s.value),
+            ));
+            continue;
+        }
+        stages.push(s);
+    }
+    stages.push(Spanned::new(".post".to_string(), entry.key_span));
+    stages
+}
+
+fn flatten_stages(node: &Node, ctx: &mut Ctx, out: &mut Vec<Spanned<String>>, depth: usize) {
+    match &node.value {
+        Value::Seq(items) if depth < 10 => {
+            for i in items {
+                flatten_stages(i, ctx, out, depth + 1);
+            }
+        }
+        Value::Null if depth == 0 => {}
+        _ if depth == 0 => ctx.type_error(node, "`stages`", "a list of stage names"),
+        _ => out.extend(ctx.text(node, "a stage name")),
+    }
+}
+
+/// `default:` values, with deprecated top-level keys filling the gaps.
+fn collect_defaults(root: &Map, ctx: &mut Ctx) -> Map {
+    let mut defaults = Map::new();
+    if let Some(e) = root.get("default")
+        && let Some(m) = ctx.map(&e.value, "`default`")
+    {
+        ctx.check_keys(m, keywords::DEFAULT, "`default`");
+        for (k, v) in m {
+            if keywords::DEFAULT.contains(&k.as_str()) {
+                defaults.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    for key in keywords::GLOBAL_DEFAULTS {
+        if let Some(e) = root.get(*key) {
+            defaults.entry(key.to_string()).or_insert_with(|| e.clone());
+        }
+    }
+    defaults
+}
+
+/// The job's mapping with inherited `default:` keys added where the job has none.
+fn with_defaults(job: &Map, defaults: &Map) -> Map {
+    if defaults.is_empty() {
+        return job.clone();
+    }
+    let inherit = job
+        .get("inherit")
+        .map(|e| job::decode_inherit(&e.value, &mut Ctx { diags: &mut Diagnostics::default(), job: None }).0)
+        .unwrap_or(Inherit::All);
+    let mut merged = job.clone();
+    for (k, v) in defaults {
+        if inherit.allows(k) && !merged.contains_key(k) {
+            merged.insert(k.clone(), v.clone());
+        }
+    }
+    merged
+}
+
+fn not_a_job(name: &str, entry: &Entry, ctx: &mut Ctx) {
+    let mut d = Diagnostic::error(
+        Code::InvalidType,
+        entry.key_span,
+        format!(
+            "`{name}` is not a GitLab keyword, so it is read as a job, but its value is {}",
+            entry.value.kind_name()
+        ),
+    );
+    if let Some(s) = suggest(name, keywords::TOP_LEVEL.iter().copied()) {
+        d = d.with_help(format!("did you mean the keyword `{s}`?"));
+    } else {
+        d = d.with_help("a job is a mapping with at least `script:`");
+    }
+    ctx.push(d);
+}

@@ -1,0 +1,400 @@
+//! `rules`, `when`, `allow_failure`, `needs`, `only`/`except` and `workflow`.
+
+use super::decode::Ctx;
+use super::keywords;
+use super::variables::{self, Variables};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::expr::{self, Expr};
+use crate::load::node::{Node, Value};
+use crate::source::{Span, Spanned};
+
+/// When a job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// All earlier jobs succeeded (the default).
+    OnSuccess,
+    /// An earlier job failed.
+    OnFailure,
+    /// Regardless of earlier results.
+    Always,
+    /// Only when started by hand.
+    Manual,
+    /// After `start_in`.
+    Delayed,
+    /// Never (rules only, in practice).
+    Never,
+}
+
+impl When {
+    /// Parses a `when:` value already checked against [`keywords::WHEN`].
+    pub fn from_keyword(s: &str) -> When {
+        match s {
+            "on_failure" => When::OnFailure,
+            "always" => When::Always,
+            "manual" => When::Manual,
+            "delayed" => When::Delayed,
+            "never" => When::Never,
+            _ => When::OnSuccess,
+        }
+    }
+
+    /// The keyword as written in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            When::OnSuccess => "on_success",
+            When::OnFailure => "on_failure",
+            When::Always => "always",
+            When::Manual => "manual",
+            When::Delayed => "delayed",
+            When::Never => "never",
+        }
+    }
+}
+
+/// `allow_failure:` — a boolean or specific exit codes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AllowFailure {
+    /// `true`/`false`.
+    Bool(bool),
+    /// `{exit_codes: [..]}`: only these codes are allowed to fail.
+    ExitCodes(Vec<i64>),
+}
+
+/// A parsed `if:` with its text.
+#[derive(Clone, Debug)]
+pub struct Condition {
+    /// The expression as written.
+    pub text: Spanned<String>,
+    /// The parsed expression.
+    pub expr: Expr,
+}
+
+/// `rules:changes`.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    /// Glob patterns.
+    pub paths: Vec<Spanned<String>>,
+    /// Ref to diff against.
+    pub compare_to: Option<Spanned<String>>,
+}
+
+/// One rule.
+#[derive(Clone, Debug, Default)]
+pub struct Rule {
+    /// Where the rule was written.
+    pub span: Span,
+    /// `if:`.
+    pub condition: Option<Condition>,
+    /// `changes:`.
+    pub changes: Option<Changes>,
+    /// `exists:` globs.
+    pub exists: Option<Vec<Spanned<String>>>,
+    /// `when:` applied when the rule matches.
+    pub when: Option<Spanned<When>>,
+    /// `allow_failure:` applied when the rule matches.
+    pub allow_failure: Option<AllowFailure>,
+    /// `variables:` added when the rule matches.
+    pub variables: Variables,
+    /// `needs:` replacing the job's when the rule matches.
+    pub needs: Option<Vec<Need>>,
+    /// `start_in:` for `when: delayed`.
+    pub start_in: Option<Spanned<u64>>,
+    /// `interruptible:`.
+    pub interruptible: Option<bool>,
+}
+
+/// One entry of `needs:`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Need {
+    /// The job needed.
+    pub job: Spanned<String>,
+    /// Whether its artifacts are downloaded (default true).
+    pub artifacts: bool,
+    /// Whether a missing job is fine.
+    pub optional: bool,
+    /// Set for cross-project or parent-pipeline needs (not checked locally).
+    pub external: bool,
+    /// `parallel:matrix` selecting specific matrix jobs.
+    pub matrix: Option<Vec<super::job::MatrixEntry>>,
+}
+
+/// `only:` / `except:`.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Refs: keywords (`branches`, `tags`, …), names or `/regex/`.
+    pub refs: Vec<Spanned<String>>,
+    /// Variable expressions (any true matches).
+    pub variables: Vec<Condition>,
+    /// Changed-file globs.
+    pub changes: Vec<Spanned<String>>,
+    /// `kubernetes: active`.
+    pub kubernetes: bool,
+}
+
+/// `workflow:`.
+#[derive(Clone, Debug, Default)]
+pub struct Workflow {
+    /// Pipeline-level rules: first match decides, no match means no pipeline.
+    pub rules: Option<Vec<Rule>>,
+    /// `name:` of the pipeline.
+    pub name: Option<Spanned<String>>,
+}
+
+/// Decodes a job (or workflow) `when:`.
+pub fn decode_when(node: &Node, ctx: &mut Ctx, allowed: &[&str]) -> Option<Spanned<When>> {
+    let s = ctx.choice(node, "`when`", allowed)?;
+    Some(Spanned::new(When::from_keyword(&s.value), s.span))
+}
+
+/// Decodes `allow_failure:`.
+pub fn decode_allow_failure(node: &Node, ctx: &mut Ctx) -> Option<AllowFailure> {
+    match &node.value {
+        Value::Bool(b) => Some(AllowFailure::Bool(*b)),
+        Value::Map(m) => {
+            ctx.check_keys(m, &["exit_codes"], "`allow_failure`");
+            let codes = m.get("exit_codes")?;
+            Some(AllowFailure::ExitCodes(exit_codes(&codes.value, ctx, "`allow_failure:exit_codes`")))
+        }
+        _ => {
+            ctx.type_error(node, "`allow_failure`", "`true`, `false` or `{exit_codes: [..]}`");
+            None
+        }
+    }
+}
+
+/// An exit code or a list of them.
+pub fn exit_codes(node: &Node, ctx: &mut Ctx, what: &str) -> Vec<i64> {
+    match &node.value {
+        Value::Seq(items) => items
+            .iter()
+            .filter_map(|i| ctx.int_in(i, what, 0, 255))
+            .collect(),
+        _ => ctx.int_in(node, what, 0, 255).into_iter().collect(),
+    }
+}
+
+/// Parses an expression scalar, reporting syntax errors at their exact column.
+pub fn condition(node: &Node, ctx: &mut Ctx, what: &str) -> Option<Condition> {
+    let text = ctx.string(node, what)?;
+    match expr::parse(&text.value) {
+        Ok(expr) => Some(Condition { text, expr }),
+        Err(e) => {
+            let single_line = !text.value.contains('\n');
+            let span = if single_line {
+                let quote = usize::from(node.quoted);
+                Span {
+                    offset: node.span.offset + quote as u32,
+                    col: node.span.col + quote as u32,
+                    ..node.span
+                }
+                .within(&text.value, e.at, e.len.max(1))
+            } else {
+                node.span
+            };
+            ctx.push(
+                Diagnostic::error(Code::InvalidExpression, span, format!("invalid {what}: {}", e.message))
+                    .with_help("expressions compare `$VARIABLES` with \"strings\", /regexes/ or null using ==, !=, =~, !~, &&, ||"),
+            );
+            None
+        }
+    }
+}
+
+/// Decodes a list of rules; `workflow` restricts keys and `when` values.
+pub fn decode_rules(node: &Node, ctx: &mut Ctx, workflow: bool) -> Vec<Rule> {
+    let Some(items) = node.as_seq() else {
+        ctx.type_error(node, "`rules`", "a list of rules");
+        return Vec::new();
+    };
+    let (keys, whens): (&[&str], &[&str]) = if workflow {
+        (&["if", "changes", "exists", "when", "variables", "auto_cancel"], &["always", "never"])
+    } else {
+        (keywords::RULE, keywords::WHEN)
+    };
+    let mut rules = Vec::new();
+    for item in items {
+        // A `!reference` may put a list of rules inside the list.
+        if let Some(nested) = item.as_seq() {
+            for n in nested {
+                rules.extend(decode_rule(n, ctx, keys, whens));
+            }
+            continue;
+        }
+        rules.extend(decode_rule(item, ctx, keys, whens));
+    }
+    rules
+}
+
+fn decode_rule(node: &Node, ctx: &mut Ctx, keys: &[&str], whens: &[&str]) -> Option<Rule> {
+    let m = ctx.map(node, "a rule")?;
+    ctx.check_keys(m, keys, "a rule");
+    let mut rule = Rule {
+        span: node.span,
+        ..Rule::default()
+    };
+    for (key, e) in m {
+        let v = &e.value;
+        match key.as_str() {
+            "if" => rule.condition = condition(v, ctx, "`rules:if` expression"),
+            "changes" => rule.changes = Some(decode_changes(v, ctx)),
+            "exists" => {
+                let globs = match v.as_map() {
+                    Some(m) => m
+                        .get("paths")
+                        .map(|p| ctx.string_list(&p.value, "`exists:paths`"))
+                        .unwrap_or_default(),
+                    None => ctx.string_list(v, "`exists`"),
+                };
+                rule.exists = Some(globs);
+            }
+            "when" => rule.when = decode_when(v, ctx, whens),
+            "allow_failure" => rule.allow_failure = decode_allow_failure(v, ctx),
+            "variables" => rule.variables = variables::decode(v, ctx, "`rules:variables`"),
+            "needs" => rule.needs = Some(decode_needs(v, ctx)),
+            "start_in" => rule.start_in = ctx.duration(v, "`start_in`"),
+            "interruptible" => rule.interruptible = ctx.bool(v, "`interruptible`"),
+            _ => {}
+        }
+    }
+    if let Some(w) = &rule.when
+        && w.value == When::Delayed
+        && rule.start_in.is_none()
+    {
+        ctx.error(Code::InvalidValue, w.span, "`when: delayed` needs `start_in` in the same rule");
+    }
+    Some(rule)
+}
+
+fn decode_changes(node: &Node, ctx: &mut Ctx) -> Changes {
+    match node.as_map() {
+        Some(m) => {
+            ctx.check_keys(m, &["paths", "compare_to"], "`changes`");
+            Changes {
+                paths: m
+                    .get("paths")
+                    .map(|p| ctx.string_list(&p.value, "`changes:paths`"))
+                    .unwrap_or_default(),
+                compare_to: m.get("compare_to").and_then(|c| ctx.string(&c.value, "`compare_to`")),
+            }
+        }
+        None => Changes {
+            paths: ctx.string_list(node, "`changes`"),
+            compare_to: None,
+        },
+    }
+}
+
+/// Decodes `needs:` (strings or `{job, artifacts, optional, parallel}` mappings).
+pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
+    let items: Vec<&Node> = match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        Value::Null => vec![],
+        _ => {
+            ctx.type_error(node, "`needs`", "a list of job names");
+            return Vec::new();
+        }
+    };
+    let mut needs = Vec::new();
+    for item in items {
+        match &item.value {
+            Value::Str(s) => needs.push(Need {
+                job: Spanned::new(s.clone(), item.span),
+                artifacts: true,
+                optional: false,
+                external: false,
+                matrix: None,
+            }),
+            Value::Map(m) => {
+                ctx.check_keys(m, keywords::NEED, "a need");
+                let external = m.contains_key("pipeline") || m.contains_key("project");
+                let Some(job) = m.get("job").and_then(|j| ctx.text(&j.value, "`needs:job`")) else {
+                    if !m.contains_key("job") {
+                        ctx.error(Code::InvalidValue, item.span, "a need in mapping form needs `job:`");
+                    }
+                    continue;
+                };
+                let flag = |key: &str, ctx: &mut Ctx, default: bool| {
+                    m.get(key)
+                        .and_then(|e| ctx.bool(&e.value, &format!("`needs:{key}`")))
+                        .unwrap_or(default)
+                };
+                let matrix = m
+                    .get("parallel")
+                    .and_then(|p| p.value.as_map().and_then(|pm| pm.get("matrix")).map(|x| &x.value))
+                    .map(|mx| super::job::decode_matrix(mx, ctx));
+                needs.push(Need {
+                    job,
+                    artifacts: flag("artifacts", ctx, true),
+                    optional: flag("optional", ctx, false),
+                    external,
+                    matrix,
+                });
+            }
+            _ => ctx.type_error(item, "each need", "a job name or a mapping with `job:`"),
+        }
+    }
+    needs
+}
+
+/// Decodes `only:`/`except:`.
+pub fn decode_filter(node: &Node, ctx: &mut Ctx, what: &str) -> Filter {
+    let mut f = Filter::default();
+    match &node.value {
+        Value::Map(m) => {
+            ctx.check_keys(m, keywords::FILTER, what);
+            if let Some(e) = m.get("refs") {
+                f.refs = ctx.string_list(&e.value, &format!("{what}:refs"));
+            }
+            if let Some(e) = m.get("variables") {
+                for v in items(&e.value) {
+                    f.variables.extend(condition(v, ctx, &format!("{what}:variables expression")));
+                }
+            }
+            if let Some(e) = m.get("changes") {
+                f.changes = match e.value.as_map() {
+                    Some(cm) => cm
+                        .get("paths")
+                        .map(|p| ctx.string_list(&p.value, "`changes:paths`"))
+                        .unwrap_or_default(),
+                    None => ctx.string_list(&e.value, &format!("{what}:changes")),
+                };
+            }
+            if let Some(e) = m.get("kubernetes") {
+                f.kubernetes = ctx.choice(&e.value, "`kubernetes`", &["active"]).is_some();
+            }
+        }
+        _ => f.refs = ctx.string_list(node, what),
+    }
+    for r in &f.refs {
+        if let Some(body) = r.value.strip_prefix('/')
+            && let Some(close) = body.rfind('/')
+            && let Err(e) = expr::compile_pattern(&body[..close], &body[close + 1..])
+        {
+            ctx.error(Code::InvalidValue, r.span, format!("invalid ref pattern: {e}"));
+        }
+    }
+    f
+}
+
+fn items(node: &Node) -> Vec<&Node> {
+    match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    }
+}
+
+/// Decodes `workflow:`.
+pub fn decode_workflow(node: &Node, ctx: &mut Ctx) -> Workflow {
+    let mut w = Workflow::default();
+    let Some(m) = ctx.map(node, "`workflow`") else {
+        return w;
+    };
+    ctx.check_keys(m, keywords::WORKFLOW, "`workflow`");
+    if let Some(e) = m.get("rules") {
+        w.rules = Some(decode_rules(&e.value, ctx, true));
+    }
+    if let Some(e) = m.get("name") {
+        w.name = ctx.text(&e.value, "`workflow:name`");
+    }
+    w
+}

@@ -1,0 +1,1 @@
+pub fn generate() -> String { String::new() }
