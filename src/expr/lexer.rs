@@ -125,7 +125,11 @@ pub fn lex(text: &str) -> Result<Vec<Token>, SyntaxError> {
                     "true" => TokenKind::Bool(true),
                     "false" => TokenKind::Bool(false),
                     _ => {
-                        let len = text[i..].chars().next().map_or(1, char::len_utf8).max(word_len);
+                        let len = text[i..]
+                            .chars()
+                            .next()
+                            .map_or(1, char::len_utf8)
+                            .max(word_len);
                         let hint = if word_len > 0 {
                             " (variables start with `$`, strings are quoted)"
                         } else {
@@ -143,13 +147,22 @@ pub fn lex(text: &str) -> Result<Vec<Token>, SyntaxError> {
                 continue;
             }
         };
-        i += if matches!(kind, TokenKind::Open | TokenKind::Close) { 1 } else { 2 };
+        i += if matches!(kind, TokenKind::Open | TokenKind::Close) {
+            1
+        } else {
+            2
+        };
         push(&mut tokens, kind, start, i)?;
     }
     Ok(tokens)
 }
 
-fn push(tokens: &mut Vec<Token>, kind: TokenKind, start: usize, end: usize) -> Result<(), SyntaxError> {
+fn push(
+    tokens: &mut Vec<Token>,
+    kind: TokenKind,
+    start: usize,
+    end: usize,
+) -> Result<(), SyntaxError> {
     if tokens.len() == MAX_TOKENS {
         return Err(SyntaxError {
             message: format!("expression has more than {MAX_TOKENS} tokens"),
@@ -179,7 +192,9 @@ fn pattern(text: &str, open: usize) -> Result<(String, String, usize), SyntaxErr
                     .collect();
                 if let Some(bad) = flags.chars().find(|f| !"ismU".contains(*f)) {
                     return Err(SyntaxError {
-                        message: format!("unknown regular expression flag `{bad}` (allowed: i, s, m, U)"),
+                        message: format!(
+                            "unknown regular expression flag `{bad}` (allowed: i, s, m, U)"
+                        ),
                         at: j + 1,
                         len: flags.len(),
                     });

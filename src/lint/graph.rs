@@ -32,7 +32,10 @@ fn check_stage(p: &Pipeline, job: &crate::model::Job, diags: &mut Diagnostics) {
     let mut d = Diagnostic::error(
         Code::UnknownStage,
         job.stage.span,
-        format!("stage `{}` of job `{}` is not in `stages`", job.stage.value, job.name),
+        format!(
+            "stage `{}` of job `{}` is not in `stages`",
+            job.stage.value, job.name
+        ),
     );
     d = match suggest(&job.stage.value, names.iter().copied()) {
         Some(s) => d.with_help(format!("did you mean `{s}`?")),
@@ -46,14 +49,22 @@ fn check_needs(p: &Pipeline, job: &crate::model::Job, needs: &[Need], diags: &mu
         diags.error(
             Code::InvalidValue,
             needs[MAX_NEEDS].job.span,
-            format!("job `{}` has {} needs; GitLab allows at most {MAX_NEEDS}", job.name, needs.len()),
+            format!(
+                "job `{}` has {} needs; GitLab allows at most {MAX_NEEDS}",
+                job.name,
+                needs.len()
+            ),
         );
     }
     let own_stage = p.stage_index(&job.stage.value);
     for need in needs.iter().filter(|n| !n.external) {
         let name = &need.job.value;
         if *name == job.name {
-            diags.error(Code::SelfNeed, need.job.span, format!("job `{name}` needs itself"));
+            diags.error(
+                Code::SelfNeed,
+                need.job.span,
+                format!("job `{name}` needs itself"),
+            );
             continue;
         }
         let Some(target) = p.jobs.get(name) else {
@@ -89,8 +100,19 @@ fn check_needs(p: &Pipeline, job: &crate::model::Job, needs: &[Need], diags: &mu
     }
 }
 
-fn unknown_job(p: &Pipeline, span: crate::source::Span, name: &str, key: &str, code: Code, diags: &mut Diagnostics) {
-    let mut d = Diagnostic::error(code, span, format!("`{key}` names `{name}`, but there is no such job"));
+fn unknown_job(
+    p: &Pipeline,
+    span: crate::source::Span,
+    name: &str,
+    key: &str,
+    code: Code,
+    diags: &mut Diagnostics,
+) {
+    let mut d = Diagnostic::error(
+        code,
+        span,
+        format!("`{key}` names `{name}`, but there is no such job"),
+    );
     if let Some(s) = suggest(name, p.jobs.keys().map(String::as_str)) {
         d = d.with_help(format!("did you mean `{s}`?"));
     }
@@ -112,7 +134,14 @@ fn check_dependencies(p: &Pipeline, job: &crate::model::Job, diags: &mut Diagnos
                     format!("`{name}` is a hidden job and has no artifacts to depend on"),
                 );
             } else {
-                unknown_job(p, dep.span, name, "dependencies", Code::InvalidDependency, diags);
+                unknown_job(
+                    p,
+                    dep.span,
+                    name,
+                    "dependencies",
+                    Code::InvalidDependency,
+                    diags,
+                );
             }
             continue;
         };
@@ -152,7 +181,14 @@ fn check_on_stop(p: &Pipeline, job: &crate::model::Job, diags: &mut Diagnostics)
         && !on_stop.value.contains('$')
         && !p.jobs.contains_key(&on_stop.value)
     {
-        unknown_job(p, on_stop.span, &on_stop.value, "environment:on_stop", Code::UnknownNeed, diags);
+        unknown_job(
+            p,
+            on_stop.span,
+            &on_stop.value,
+            "environment:on_stop",
+            Code::UnknownNeed,
+            diags,
+        );
     }
 }
 

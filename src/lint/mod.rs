@@ -26,7 +26,10 @@ pub struct Report {
 impl Report {
     /// Number of diagnostics of `severity`.
     pub fn count(&self, severity: Severity) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == severity).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
     }
 
     /// Whether the pipeline passes: no errors, and no warnings when `strict`.
@@ -48,6 +51,7 @@ pub fn lint_loaded(loaded: Loaded) -> Report {
         root_span,
         header,
         diagnostics,
+        incomplete,
     } = loaded;
     let mut diags = diagnostics;
     let parsed = !(root.is_empty() && diags.has_errors());
@@ -57,6 +61,7 @@ pub fn lint_loaded(loaded: Loaded) -> Report {
         root_span,
         header,
         diagnostics: Diagnostics::default(),
+        incomplete,
     };
     let pipeline = parsed.then(|| {
         let p = model::decode(&loaded, &mut diags);

@@ -5,13 +5,14 @@ use super::node::{Map, Node, Value, deep_merge};
 use super::suggest;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::Spanned;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// GitLab's `MAX_NESTING_LEVELS`.
 const MAX_DEPTH: usize = 10;
 
-/// Applies every `extends:` in the top-level mapping in place.
-pub fn resolve(root: &mut Map, diags: &mut Diagnostics) {
+/// Applies every `extends:` in the top-level mapping in place; returns the keys whose chain
+/// could not be fully resolved (later checks skip what may be missing because of it).
+pub fn resolve(root: &mut Map, diags: &mut Diagnostics) -> HashSet<String> {
     let names: Vec<String> = root
         .iter()
         .filter(|(_, e)| e.value.as_map().is_some_and(|m| m.contains_key("extends")))
@@ -21,16 +22,22 @@ pub fn resolve(root: &mut Map, diags: &mut Diagnostics) {
         root,
         diags,
         done: HashSet::new(),
+        depth: HashMap::new(),
+        failed: HashSet::new(),
     };
     for name in names {
         r.resolve(&name, &mut Vec::new());
     }
+    r.failed
 }
 
 struct Resolver<'a> {
     root: &'a mut Map,
     diags: &'a mut Diagnostics,
     done: HashSet<String>,
+    /// Length of the longest `extends` chain below each resolved key.
+    depth: HashMap<String, usize>,
+    failed: HashSet<String>,
 }
 
 impl Resolver<'_> {
@@ -48,16 +55,31 @@ impl Resolver<'_> {
             return;
         };
         let Some(bases) = base_names(&ext, name, self.diags) else {
+            self.failed.insert(name.to_string());
             self.strip(name);
             return;
         };
         chain.push(name.to_string());
         let mut merged = Map::new();
+        let mut depth = 0;
         for base in bases {
-            if let Some(m) = self.base(name, &base, chain) {
-                deep_merge(&mut merged, m);
+            let Some(m) = self.base(name, &base, chain) else {
+                self.failed.insert(name.to_string());
+                continue;
+            };
+            let below = self.depth.get(&base.value).copied().unwrap_or(0);
+            if below + 1 > MAX_DEPTH {
+                self.too_deep(name, &base, below + 1);
+                self.failed.insert(name.to_string());
+                continue;
             }
+            if self.failed.contains(&base.value) {
+                self.failed.insert(name.to_string());
+            }
+            depth = depth.max(below + 1);
+            deep_merge(&mut merged, m);
         }
+        self.depth.insert(name.to_string(), depth);
         chain.pop();
         if let Some(entry) = self.root.get_mut(name)
             && let Value::Map(own) = &mut entry.value.value
@@ -79,21 +101,6 @@ impl Resolver<'_> {
                     Code::ExtendsCycle,
                     base.span,
                     format!("circular `extends`: {}", path.join(" → ")),
-                )
-                .in_job(job),
-            );
-            return None;
-        }
-        if chain.len() > MAX_DEPTH {
-            self.diags.push(
-                Diagnostic::error(
-                    Code::ExtendsTooDeep,
-                    base.span,
-                    format!(
-                        "`extends` nests more than {MAX_DEPTH} levels: {} → {}",
-                        chain.join(" → "),
-                        base.value
-                    ),
                 )
                 .in_job(job),
             );
@@ -131,6 +138,21 @@ impl Resolver<'_> {
         let mut map = self.root.get(&base.value)?.value.as_map()?.clone();
         map.shift_remove("extends");
         Some(map)
+    }
+
+    fn too_deep(&mut self, job: &str, base: &Spanned<String>, depth: usize) {
+        self.diags.push(
+            Diagnostic::error(
+                Code::ExtendsTooDeep,
+                base.span,
+                format!(
+                    "`extends` nests {depth} levels through `{}`; GitLab allows {MAX_DEPTH}",
+                    base.value
+                ),
+            )
+            .with_help("flatten the chain of templates")
+            .in_job(job),
+        );
     }
 
     fn strip(&mut self, name: &str) {

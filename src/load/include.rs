@@ -204,7 +204,12 @@ impl<'a> Includer<'a> {
         // GitLab's `dir/**.yml` means every .yml below dir; glob spells that `dir/**/*.yml`.
         let pattern = full.to_string_lossy().replace("**.", "**/*.");
         let mut files: Vec<PathBuf> = glob::glob(&pattern)
-            .map(|paths| paths.filter_map(Result::ok).filter(|p| p.is_file()).collect())
+            .map(|paths| {
+                paths
+                    .filter_map(Result::ok)
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
             .unwrap_or_default();
         files.sort();
         if files.is_empty() {
@@ -251,8 +256,13 @@ impl<'a> Includer<'a> {
             return None;
         }
         let name = self.display(path);
-        let id = match read_source(path, name.clone(), self.options.limits, self.sources, self.diags)
-        {
+        let id = match read_source(
+            path,
+            name.clone(),
+            self.options.limits,
+            self.sources,
+            self.diags,
+        ) {
             Ok(Some(id)) => id,
             Ok(None) => return None,
             Err(e) => {

@@ -14,6 +14,8 @@ pub mod yaml;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, SourceMap, Span};
 use node::{Map, Node, Value};
+pub use reference::UNRESOLVED as UNRESOLVED_TAG;
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 pub use yaml::Limits;
@@ -52,6 +54,8 @@ pub struct Loaded {
     pub header: Option<Node>,
     /// Problems found while loading.
     pub diagnostics: Diagnostics,
+    /// Keys whose `extends` chain failed: their content may be partial.
+    pub incomplete: HashSet<String>,
 }
 
 /// The main file could not be read at all (an I/O problem, not a pipeline problem).
@@ -69,12 +73,13 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Loaded, LoadError
     let mut sources = SourceMap::default();
     let mut diags = Diagnostics::default();
     let name = path.display().to_string();
-    let id = read_source(path, name, options.limits, &mut sources, &mut diags).map_err(
-        |source| LoadError {
-            path: path.to_path_buf(),
-            source,
-        },
-    )?;
+    let id =
+        read_source(path, name, options.limits, &mut sources, &mut diags).map_err(|source| {
+            LoadError {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
     let root_dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -118,6 +123,7 @@ fn finish(
         root_span: start,
         header: None,
         diagnostics: Diagnostics::default(),
+        incomplete: HashSet::new(),
     };
     if let Some(id) = id
         && let Some(doc) = parse_pipeline_file(&sources, id, options.limits, &mut diags)
@@ -126,7 +132,7 @@ fn finish(
         loaded.header = doc.header;
         let mut includer = include::Includer::new(root_dir, options, &mut sources, &mut diags);
         let mut root = includer.expand(doc.body, main);
-        extends::resolve(&mut root, &mut diags);
+        loaded.incomplete = extends::resolve(&mut root, &mut diags);
         reference::resolve(&mut root, &mut diags);
         loaded.root = root;
     }

@@ -114,9 +114,7 @@ impl Node {
     /// Number of nodes in this subtree (saturating), used to bound alias expansion.
     pub fn size(&self) -> usize {
         match &self.value {
-            Value::Seq(items) => items
-                .iter()
-                .fold(1usize, |n, i| n.saturating_add(i.size())),
+            Value::Seq(items) => items.iter().fold(1usize, |n, i| n.saturating_add(i.size())),
             Value::Map(map) => map
                 .values()
                 .fold(1usize, |n, e| n.saturating_add(e.value.size())),
@@ -133,7 +131,10 @@ pub fn deep_merge(base: &mut Map, over: Map) {
             Some(existing) => match (&mut existing.value.value, entry.value.value) {
                 (Value::Map(b), Value::Map(o)) => deep_merge(b, o),
                 (_, value) => {
-                    existing.value = Node { value, ..entry.value };
+                    existing.value = Node {
+                        value,
+                        ..entry.value
+                    };
                     existing.key_span = entry.key_span;
                 }
             },

@@ -4,10 +4,13 @@
 use super::node::{Map, Node, Value};
 use super::suggest;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use std::collections::HashSet;
 
 /// GitLab's `MAX_NESTING_LEVEL` for references.
 const MAX_DEPTH: usize = 10;
 const TAG: &str = "!reference";
+/// Tag left on a value whose reference failed, so later stages do not report it again.
+pub const UNRESOLVED: &str = "!unresolved";
 
 /// Resolves every `!reference` in the top-level mapping in place.
 pub fn resolve(root: &mut Map, diags: &mut Diagnostics) {
@@ -15,10 +18,24 @@ pub fn resolve(root: &mut Map, diags: &mut Diagnostics) {
         return;
     }
     let original = root.clone();
-    let mut stack = Vec::new();
+    let mut r = Resolver {
+        root: &original,
+        stack: Vec::new(),
+        cycles: HashSet::new(),
+        diags,
+    };
     for entry in root.values_mut() {
-        resolve_node(&mut entry.value, &original, &mut stack, diags);
+        r.node(&mut entry.value);
     }
+}
+
+struct Resolver<'a> {
+    root: &'a Map,
+    /// References being resolved, innermost last.
+    stack: Vec<Vec<String>>,
+    /// Cycles already reported, by their sorted members.
+    cycles: HashSet<Vec<Vec<String>>>,
+    diags: &'a mut Diagnostics,
 }
 
 fn has_tags(node: &Node) -> bool {
@@ -30,123 +47,130 @@ fn has_tags(node: &Node) -> bool {
         }
 }
 
-fn resolve_node(node: &mut Node, root: &Map, stack: &mut Vec<Vec<String>>, diags: &mut Diagnostics) {
-    match node.tag.as_deref() {
-        Some(TAG) => {
-            if let Some(target) = lookup(node, root, stack, diags) {
-                *node = target;
-            } else {
-                node.value = Value::Null;
+impl Resolver<'_> {
+    fn node(&mut self, node: &mut Node) {
+        match node.tag.as_deref() {
+            Some(TAG) => {
+                match self.lookup(node) {
+                    Some(target) => *node = target,
+                    None => {
+                        node.value = Value::Null;
+                        node.tag = Some(UNRESOLVED.to_string());
+                    }
+                }
+                return;
+            }
+            Some(UNRESOLVED) => return,
+            Some(other) => {
+                self.diags.push(Diagnostic::warning(
+                    Code::InvalidReference,
+                    node.span,
+                    format!("unknown YAML tag `{other}` is ignored"),
+                ));
                 node.tag = None;
             }
-            return;
+            None => {}
         }
-        Some(other) => {
-            diags.push(Diagnostic::warning(
-                Code::InvalidReference,
-                node.span,
-                format!("unknown YAML tag `{other}` is ignored"),
-            ));
-            node.tag = None;
-        }
-        None => {}
-    }
-    match &mut node.value {
-        Value::Seq(items) => {
-            for item in items {
-                resolve_node(item, root, stack, diags);
+        match &mut node.value {
+            Value::Seq(items) => {
+                for item in items {
+                    self.node(item);
+                }
             }
-        }
-        Value::Map(m) => {
-            for e in m.values_mut() {
-                resolve_node(&mut e.value, root, stack, diags);
+            Value::Map(m) => {
+                for e in m.values_mut() {
+                    self.node(&mut e.value);
+                }
             }
+            _ => {}
         }
-        _ => {}
     }
-}
 
-/// The resolved copy of the value a `!reference` node points to.
-fn lookup(
-    node: &Node,
-    root: &Map,
-    stack: &mut Vec<Vec<String>>,
-    diags: &mut Diagnostics,
-) -> Option<Node> {
-    let error = |diags: &mut Diagnostics, code, msg: String| {
-        diags.push(Diagnostic::error(code, node.span, msg));
+    fn error(&mut self, node: &Node, code: Code, message: String) -> Option<Node> {
+        self.diags.push(Diagnostic::error(code, node.span, message));
         None
-    };
-    let path: Option<Vec<String>> = node
-        .as_seq()
-        .map(|items| items.iter().map(|i| i.scalar_string()).collect())
-        .unwrap_or(None);
-    let path = match path {
-        Some(p) if !p.is_empty() => p,
-        _ => {
-            return error(
-                diags,
-                Code::InvalidReference,
-                "`!reference` takes a list of keys, such as `!reference [.setup, script]`".into(),
+    }
+
+    /// The resolved copy of the value a `!reference` node points to.
+    fn lookup(&mut self, node: &Node) -> Option<Node> {
+        let path: Option<Vec<String>> = node
+            .as_seq()
+            .map(|items| items.iter().map(|i| i.scalar_string()).collect())
+            .unwrap_or(None);
+        let path = match path {
+            Some(p) if !p.is_empty() => p,
+            _ => {
+                return self.error(
+                    node,
+                    Code::InvalidReference,
+                    "`!reference` takes a list of keys, such as `!reference [.setup, script]`"
+                        .into(),
+                );
+            }
+        };
+        let shown = format!("[{}]", path.join(", "));
+        if let Some(from) = self.stack.iter().position(|p| *p == path) {
+            let mut members = self.stack[from..].to_vec();
+            members.sort();
+            if !self.cycles.insert(members) {
+                return None;
+            }
+            return self.error(
+                node,
+                Code::ReferenceCycle,
+                format!("`!reference {shown}` refers back to itself"),
             );
         }
-    };
-    let shown = format!("[{}]", path.join(", "));
-    if stack.contains(&path) {
-        return error(
-            diags,
-            Code::ReferenceCycle,
-            format!("`!reference {shown}` refers back to itself"),
-        );
-    }
-    if stack.len() >= MAX_DEPTH {
-        return error(
-            diags,
-            Code::InvalidReference,
-            format!("`!reference {shown}` nests deeper than {MAX_DEPTH} levels"),
-        );
-    }
-    let mut map = root;
-    let mut found: Option<&Node> = None;
-    for (i, key) in path.iter().enumerate() {
-        let Some(entry) = map.get(key) else {
-            let place = if i == 0 {
-                "the pipeline".to_string()
-            } else {
-                format!("`{}`", path[..i].join("."))
-            };
-            let mut d = Diagnostic::error(
+        if self.stack.len() >= MAX_DEPTH {
+            return self.error(
+                node,
                 Code::InvalidReference,
-                node.span,
-                format!("`!reference {shown}`: `{key}` is not defined in {place}"),
+                format!("`!reference {shown}` nests deeper than {MAX_DEPTH} levels"),
             );
-            if let Some(s) = suggest(key, map.keys().map(String::as_str)) {
-                d = d.with_help(format!("did you mean `{s}`?"));
-            }
-            diags.push(d);
-            return None;
-        };
-        found = Some(&entry.value);
-        if i + 1 < path.len() {
-            match entry.value.as_map() {
-                Some(m) => map = m,
-                None => {
-                    return error(
-                        diags,
-                        Code::InvalidReference,
-                        format!(
-                            "`!reference {shown}`: `{key}` is {}, so it has no `{}`",
-                            entry.value.kind_name(),
-                            path[i + 1]
-                        ),
-                    );
+        }
+        let root = self.root;
+        let mut map = root;
+        let mut found: Option<&Node> = None;
+        for (i, key) in path.iter().enumerate() {
+            let Some(entry) = map.get(key) else {
+                let place = if i == 0 {
+                    "the pipeline".to_string()
+                } else {
+                    format!("`{}`", path[..i].join("."))
+                };
+                let mut d = Diagnostic::error(
+                    Code::InvalidReference,
+                    node.span,
+                    format!("`!reference {shown}`: `{key}` is not defined in {place}"),
+                );
+                if let Some(s) = suggest(key, map.keys().map(String::as_str)) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                self.diags.push(d);
+                return None;
+            };
+            found = Some(&entry.value);
+            if i + 1 < path.len() {
+                match entry.value.as_map() {
+                    Some(m) => map = m,
+                    None => {
+                        return self.error(
+                            node,
+                            Code::InvalidReference,
+                            format!(
+                                "`!reference {shown}`: `{key}` is {}, so it has no `{}`",
+                                entry.value.kind_name(),
+                                path[i + 1]
+                            ),
+                        );
+                    }
                 }
             }
         }
+        let mut target = found?.clone();
+        self.stack.push(path);
+        self.node(&mut target);
+        self.stack.pop();
+        Some(target)
     }
-    let mut target = found?.clone();
-    stack.push(path);
-    resolve_node(&mut target, root, stack, diags);
-    stack.pop();
-    Some(target)
 }

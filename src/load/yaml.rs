@@ -83,7 +83,19 @@ pub fn parse(
             Ok(e) => e,
             Err(err) => {
                 let m = err.marker();
-                let span = b.point(m.line(), m.col());
+                let mut col = m.col();
+                if err.info().contains("tab") {
+                    // The scanner stops after the tab; point at the tab itself.
+                    let line = file
+                        .text
+                        .lines()
+                        .nth(m.line().saturating_sub(1))
+                        .unwrap_or("");
+                    if let Some(tab) = line.chars().take(col + 1).position(|c| c == '\t') {
+                        col = tab;
+                    }
+                }
+                let span = b.point(m.line(), col);
                 let mut d = Diagnostic::error(
                     Code::YamlSyntax,
                     span,
@@ -91,6 +103,10 @@ pub fn parse(
                 );
                 if err.info().contains("tab") {
                     d = d.with_help("YAML indentation must use spaces, not tabs");
+                } else if err.info().contains("quoted scalar") {
+                    d = d.with_help(
+                        "a quoted string that starts here may be missing its closing quote",
+                    );
                 }
                 b.diags.push(d);
                 return None;
@@ -286,7 +302,9 @@ impl Builder<'_> {
                     Diagnostic::warning(
                         Code::DuplicateKey,
                         key.span,
-                        format!("duplicate key `{name}`; this later value replaces the earlier one"),
+                        format!(
+                            "duplicate key `{name}`; this later value replaces the earlier one"
+                        ),
                     )
                     .with_help(format!(
                         "the first `{name}` is at line {}; remove one of them",

@@ -114,7 +114,10 @@ pub fn decode_caches(node: &Node, ctx: &mut Ctx) -> Vec<Cache> {
                 ctx.error(
                     Code::InvalidValue,
                     node.span,
-                    format!("a job may have at most {MAX_CACHES} caches, not {}", items.len()),
+                    format!(
+                        "a job may have at most {MAX_CACHES} caches, not {}",
+                        items.len()
+                    ),
                 );
             }
             items.iter().filter_map(|i| decode_cache(i, ctx)).collect()
@@ -148,7 +151,11 @@ fn decode_cache(node: &Node, ctx: &mut Ctx) -> Option<Cache> {
             "fallback_keys" => {
                 c.fallback_keys = ctx.list_of_strings(v, "`cache:fallback_keys`");
                 if c.fallback_keys.len() > 5 {
-                    ctx.error(Code::InvalidValue, v.span, "`cache:fallback_keys` takes at most 5 keys");
+                    ctx.error(
+                        Code::InvalidValue,
+                        v.span,
+                        "`cache:fallback_keys` takes at most 5 keys",
+                    );
                 }
             }
             _ => {}
@@ -165,9 +172,15 @@ fn decode_key(node: &Node, ctx: &mut Ctx) -> Option<CacheKey> {
             .map(|f| ctx.list_of_strings(&f.value, "`cache:key:files`"))
             .unwrap_or_default();
         if !(1..=2).contains(&files.len()) {
-            ctx.error(Code::InvalidValue, node.span, "`cache:key:files` takes one or two files");
+            ctx.error(
+                Code::InvalidValue,
+                node.span,
+                "`cache:key:files` takes one or two files",
+            );
         }
-        let prefix = m.get("prefix").and_then(|p| ctx.text(&p.value, "`cache:key:prefix`"));
+        let prefix = m
+            .get("prefix")
+            .and_then(|p| ctx.text(&p.value, "`cache:key:prefix`"));
         return Some(CacheKey::Files { files, prefix });
     }
     let key = ctx.text(node, "`cache:key`")?;
@@ -181,7 +194,10 @@ fn decode_key(node: &Node, ctx: &mut Ctx) -> Option<CacheKey> {
             Diagnostic::error(
                 Code::InvalidValue,
                 node.span,
-                format!("cache key `{}` may not contain `/` or be `.` or `..`", key.value),
+                format!(
+                    "cache key `{}` may not contain `/` or be `.` or `..`",
+                    key.value
+                ),
             )
             .with_help("use `-` instead of `/`, e.g. `$CI_COMMIT_REF_SLUG`"),
         );

@@ -34,6 +34,9 @@ impl Ctx<'_> {
 
     /// Records "`what` must be `expected`, not <found>".
     pub fn type_error(&mut self, node: &Node, what: &str, expected: &str) {
+        if is_unresolved(node) {
+            return;
+        }
         self.error(
             Code::InvalidType,
             node.span,
@@ -202,7 +205,13 @@ impl Ctx<'_> {
         out
     }
 
-    fn flatten_script(&mut self, node: &Node, what: &str, depth: usize, out: &mut Vec<Spanned<String>>) {
+    fn flatten_script(
+        &mut self,
+        node: &Node,
+        what: &str,
+        depth: usize,
+        out: &mut Vec<Spanned<String>>,
+    ) {
         match &node.value {
             Value::Str(s) => out.push(Spanned::new(s.clone(), node.span)),
             Value::Seq(items) if depth < MAX_SCRIPT_NESTING => {
@@ -215,14 +224,20 @@ impl Ctx<'_> {
                 node.span,
                 format!("{what} nests lists more than {MAX_SCRIPT_NESTING} levels deep"),
             ),
+            _ if is_unresolved(node) => {}
             _ => {
                 let mut d = Diagnostic::error(
                     Code::InvalidType,
                     node.span,
-                    format!("each line of {what} must be a string, not {}", node.kind_name()),
+                    format!(
+                        "each line of {what} must be a string, not {}",
+                        node.kind_name()
+                    ),
                 );
                 if matches!(node.value, Value::Map(_)) {
-                    d = d.with_help("a `: ` inside a command makes YAML read a mapping; quote the whole line");
+                    d = d.with_help(
+                        "a `: ` inside a command makes YAML read a mapping; quote the whole line",
+                    );
                 } else {
                     d = d.with_help("quote the line");
                 }
@@ -230,4 +245,9 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// A value whose `!reference` failed; it was reported already.
+fn is_unresolved(node: &Node) -> bool {
+    node.tag.as_deref() == Some(crate::load::UNRESOLVED_TAG)
 }

@@ -55,24 +55,40 @@ pub fn decode_environment(node: &Node, ctx: &mut Ctx) -> Option<Environment> {
     };
     let kubernetes_namespace = m.get("kubernetes").and_then(|k| {
         let km = ctx.map(&k.value, "`environment:kubernetes`")?;
-        ctx.check_keys(km, &["namespace", "agent", "flux_resource_path", "dashboard"], "`environment:kubernetes`");
+        ctx.check_keys(
+            km,
+            &["namespace", "agent", "flux_resource_path", "dashboard"],
+            "`environment:kubernetes`",
+        );
         km.get("namespace")
             .and_then(|n| ctx.text(&n.value, "`kubernetes:namespace`"))
     });
     Some(Environment {
         name: ctx.text(&name.value, "`environment:name`")?,
-        url: m.get("url").and_then(|u| ctx.string(&u.value, "`environment:url`")),
-        on_stop: m.get("on_stop").and_then(|u| ctx.text(&u.value, "`environment:on_stop`")),
-        action: m
-            .get("action")
-            .and_then(|a| ctx.choice(&a.value, "`environment:action`", keywords::ENVIRONMENT_ACTION)),
+        url: m
+            .get("url")
+            .and_then(|u| ctx.string(&u.value, "`environment:url`")),
+        on_stop: m
+            .get("on_stop")
+            .and_then(|u| ctx.text(&u.value, "`environment:on_stop`")),
+        action: m.get("action").and_then(|a| {
+            ctx.choice(
+                &a.value,
+                "`environment:action`",
+                keywords::ENVIRONMENT_ACTION,
+            )
+        }),
         auto_stop_in: m.get("auto_stop_in").and_then(|a| match a.value.as_str() {
             Some("never") => Some(Spanned::new(u64::MAX, a.value.span)),
             _ => ctx.duration(&a.value, "`environment:auto_stop_in`"),
         }),
         kubernetes_namespace,
         deployment_tier: m.get("deployment_tier").and_then(|t| {
-            ctx.choice(&t.value, "`environment:deployment_tier`", keywords::DEPLOYMENT_TIER)
+            ctx.choice(
+                &t.value,
+                "`environment:deployment_tier`",
+                keywords::DEPLOYMENT_TIER,
+            )
         }),
     })
 }

@@ -162,7 +162,11 @@ pub fn decode_inherit(node: &Node, ctx: &mut Ctx) -> (Inherit, Inherit) {
                     .collect(),
             ),
             _ => {
-                ctx.type_error(n, &format!("`inherit:{key}`"), "`true`, `false` or a list of names");
+                ctx.type_error(
+                    n,
+                    &format!("`inherit:{key}`"),
+                    "`true`, `false` or a list of names",
+                );
                 Inherit::All
             }
         },
@@ -184,9 +188,14 @@ pub fn decode_inherit(node: &Node, ctx: &mut Ctx) -> (Inherit, Inherit) {
     (default, one("variables", ctx))
 }
 
-/// Decodes one visible job from its (defaults-merged) mapping.
-pub fn decode_job(name: &str, key_span: Span, map: &Map, ctx: &mut Ctx) -> Job {
-    ctx.check_keys(map, &keywords::job_keyword_names().collect::<Vec<_>>(), &format!("job `{name}`"));
+/// Decodes one visible job from its (defaults-merged) mapping. `complete` is false when its
+/// `extends` chain failed, so keys it lacks may simply not have arrived.
+pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &mut Ctx) -> Job {
+    ctx.check_keys(
+        map,
+        &keywords::job_keyword_names().collect::<Vec<_>>(),
+        &format!("job `{name}`"),
+    );
     let mut job = Job {
         name: name.to_string(),
         span: key_span,
@@ -251,14 +260,23 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, ctx: &mut Ctx) -> Job {
             other => check_untyped(other, v, ctx),
         }
     }
-    check_job(&job, map, ctx);
+    check_job(&job, map, complete, ctx);
     job
 }
 
 fn script(v: &Node, ctx: &mut Ctx, what: &str) -> Vec<Spanned<String>> {
     let lines = ctx.script(v, what);
-    if lines.is_empty() && matches!(v.value, Value::Seq(_) | Value::Null) {
-        ctx.error(Code::InvalidValue, v.span, format!("{what} cannot be empty"));
+    let written_empty = match &v.value {
+        Value::Seq(items) => items.is_empty(),
+        Value::Null => v.tag.is_none(),
+        _ => false,
+    };
+    if written_empty {
+        ctx.error(
+            Code::InvalidValue,
+            v.span,
+            format!("{what} cannot be empty"),
+        );
     }
     lines
 }
@@ -284,9 +302,9 @@ fn check_untyped(key: &str, v: &Node, ctx: &mut Ctx) {
     }
 }
 
-fn check_job(job: &Job, map: &Map, ctx: &mut Ctx) {
+fn check_job(job: &Job, map: &Map, complete: bool, ctx: &mut Ctx) {
     let has = |k: &str| map.contains_key(k);
-    if !has("script") && !has("trigger") && !has("run") {
+    if complete && !has("script") && !has("trigger") && !has("run") {
         ctx.push(
             Diagnostic::error(
                 Code::MissingScript,
@@ -308,15 +326,27 @@ fn check_job(job: &Job, map: &Map, ctx: &mut Ctx) {
     }
     if job.when.value == When::Delayed && job.start_in.is_none() {
         ctx.push(
-            Diagnostic::error(Code::InvalidValue, job.when.span, "`when: delayed` needs `start_in`")
-                .with_help("add e.g. `start_in: 30 minutes`"),
+            Diagnostic::error(
+                Code::InvalidValue,
+                job.when.span,
+                "`when: delayed` needs `start_in`",
+            )
+            .with_help("add e.g. `start_in: 30 minutes`"),
         );
     }
     if let Some(s) = &job.start_in {
         if job.when.value != When::Delayed && job.rules.is_none() {
-            ctx.error(Code::InvalidValue, s.span, "`start_in` is only valid with `when: delayed`");
+            ctx.error(
+                Code::InvalidValue,
+                s.span,
+                "`start_in` is only valid with `when: delayed`",
+            );
         } else if s.value > 7 * 86_400 {
-            ctx.error(Code::InvalidValue, s.span, "`start_in` must be at most one week");
+            ctx.error(
+                Code::InvalidValue,
+                s.span,
+                "`start_in` must be at most one week",
+            );
         }
     }
     if job.rules.is_some() {
@@ -344,15 +374,30 @@ fn coverage(v: &Node, ctx: &mut Ctx) -> Option<Spanned<String>> {
         .filter(|r| !r.is_empty());
     let Some(inner) = inner else {
         ctx.push(
-            Diagnostic::error(Code::InvalidValue, v.span, "`coverage` must be a regular expression between slashes")
-                .with_help("e.g. `coverage: '/Code coverage: \\d+\\.\\d+/'`"),
+            Diagnostic::error(
+                Code::InvalidValue,
+                v.span,
+                "`coverage` must be a regular expression between slashes",
+            )
+            .with_help("e.g. `coverage: '/Code coverage: \\d+\\.\\d+/'`"),
         );
         return None;
     };
     if let Err(e) = regex::Regex::new(inner) {
         let msg = e.to_string();
-        let last = msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        ctx.error(Code::InvalidValue, v.span, format!("`coverage` is not a valid regular expression: {}", last.trim_start_matches("error: ")));
+        let last = msg
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        ctx.error(
+            Code::InvalidValue,
+            v.span,
+            format!(
+                "`coverage` is not a valid regular expression: {}",
+                last.trim_start_matches("error: ")
+            ),
+        );
         return None;
     }
     Some(s)
@@ -382,14 +427,20 @@ fn decode_retry(node: &Node, ctx: &mut Ctx) -> Retry {
                 r.exit_codes = rules::exit_codes(&e.value, ctx, "`retry:exit_codes`");
             }
         }
-        _ => ctx.type_error(node, "`retry`", "a number from 0 to 2 or a mapping with `max`"),
+        _ => ctx.type_error(
+            node,
+            "`retry`",
+            "a number from 0 to 2 or a mapping with `max`",
+        ),
     }
     r
 }
 
 fn decode_parallel(node: &Node, ctx: &mut Ctx) -> Option<Parallel> {
     match &node.value {
-        Value::Int(_) => Some(Parallel::Count(ctx.int_in(node, "`parallel`", 1, MAX_PARALLEL)? as u32)),
+        Value::Int(_) => Some(Parallel::Count(
+            ctx.int_in(node, "`parallel`", 1, MAX_PARALLEL)? as u32,
+        )),
         Value::Map(m) => {
             ctx.check_keys(m, &["matrix"], "`parallel`");
             let mx = m.get("matrix")?;
@@ -402,13 +453,19 @@ fn decode_parallel(node: &Node, ctx: &mut Ctx) -> Option<Parallel> {
                 ctx.error(
                     Code::InvalidValue,
                     mx.value.span,
-                    format!("`parallel:matrix` makes {total} jobs; GitLab allows at most {MAX_PARALLEL}"),
+                    format!(
+                        "`parallel:matrix` makes {total} jobs; GitLab allows at most {MAX_PARALLEL}"
+                    ),
                 );
             }
             Some(Parallel::Matrix(entries))
         }
         _ => {
-            ctx.type_error(node, "`parallel`", "a number from 1 to 200 or a mapping with `matrix`");
+            ctx.type_error(
+                node,
+                "`parallel`",
+                "a number from 1 to 200 or a mapping with `matrix`",
+            );
             None
         }
     }
@@ -433,7 +490,11 @@ pub fn decode_matrix(node: &Node, ctx: &mut Ctx) -> Vec<MatrixEntry> {
                 .map(|s| s.value)
                 .collect();
             if values.is_empty() {
-                ctx.error(Code::InvalidValue, e.value.span, format!("matrix variable `{var}` has no values"));
+                ctx.error(
+                    Code::InvalidValue,
+                    e.value.span,
+                    format!("matrix variable `{var}` has no values"),
+                );
             }
             entry.insert(var.clone(), values);
         }
@@ -451,13 +512,19 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
         Value::Map(m) => {
             ctx.check_keys(m, keywords::TRIGGER, "`trigger`");
             if !m.contains_key("include") && !m.contains_key("project") {
-                ctx.error(Code::InvalidValue, node.span, "`trigger` needs `include` or `project`");
+                ctx.error(
+                    Code::InvalidValue,
+                    node.span,
+                    "`trigger` needs `include` or `project`",
+                );
             }
             Some(Trigger {
-                project: m.get("project").and_then(|p| ctx.string(&p.value, "`trigger:project`")),
-                strategy: m
-                    .get("strategy")
-                    .and_then(|s| ctx.choice(&s.value, "`trigger:strategy`", keywords::TRIGGER_STRATEGY)),
+                project: m
+                    .get("project")
+                    .and_then(|p| ctx.string(&p.value, "`trigger:project`")),
+                strategy: m.get("strategy").and_then(|s| {
+                    ctx.choice(&s.value, "`trigger:strategy`", keywords::TRIGGER_STRATEGY)
+                }),
             })
         }
         _ => {

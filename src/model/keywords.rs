@@ -70,11 +70,31 @@ const fn kw(name: &'static str, shape: Shape, doc: &'static str) -> Keyword {
 /// Every job keyword (GitLab's 38).
 pub const JOB: &[Keyword] = &[
     kw("image", Shape::Image, "Container image the job runs in."),
-    kw("services", Shape::Services, "Containers started beside the job."),
-    kw("before_script", Shape::Script, "Commands run before `script`, in the same shell."),
-    kw("after_script", Shape::Script, "Commands run after `script` in a new shell, also after failure."),
-    kw("hooks", Shape::Object, "Commands run at runner stages (`pre_get_sources_script`)."),
-    kw("rules", Shape::Rules, "Conditions deciding whether and how the job is added."),
+    kw(
+        "services",
+        Shape::Services,
+        "Containers started beside the job.",
+    ),
+    kw(
+        "before_script",
+        Shape::Script,
+        "Commands run before `script`, in the same shell.",
+    ),
+    kw(
+        "after_script",
+        Shape::Script,
+        "Commands run after `script` in a new shell, also after failure.",
+    ),
+    kw(
+        "hooks",
+        Shape::Object,
+        "Commands run at runner stages (`pre_get_sources_script`).",
+    ),
+    kw(
+        "rules",
+        Shape::Rules,
+        "Conditions deciding whether and how the job is added.",
+    ),
     kw("variables", Shape::Variables, "Job variables."),
     kw("cache", Shape::Cache, "Files kept between pipelines."),
     kw("id_tokens", Shape::Object, "OIDC tokens."),
@@ -82,29 +102,89 @@ pub const JOB: &[Keyword] = &[
     kw("inputs", Shape::Object, "Inputs for step-based jobs."),
     kw("secrets", Shape::Object, "External secrets."),
     kw("script", Shape::Script, "Commands the job runs."),
-    kw("run", Shape::Any, "Steps (CI steps syntax) instead of `script`."),
-    kw("stage", Shape::Str, "Stage the job belongs to (default `test`)."),
-    kw("only", Shape::Filter, "Legacy: refs, variables or changes the job runs for."),
-    kw("extends", Shape::StrList, "Jobs or templates this job inherits from."),
-    kw("needs", Shape::Needs, "Jobs this job waits for, ignoring stage order."),
-    kw("except", Shape::Filter, "Legacy: refs, variables or changes the job does not run for."),
+    kw(
+        "run",
+        Shape::Any,
+        "Steps (CI steps syntax) instead of `script`.",
+    ),
+    kw(
+        "stage",
+        Shape::Str,
+        "Stage the job belongs to (default `test`).",
+    ),
+    kw(
+        "only",
+        Shape::Filter,
+        "Legacy: refs, variables or changes the job runs for.",
+    ),
+    kw(
+        "extends",
+        Shape::StrList,
+        "Jobs or templates this job inherits from.",
+    ),
+    kw(
+        "needs",
+        Shape::Needs,
+        "Jobs this job waits for, ignoring stage order.",
+    ),
+    kw(
+        "except",
+        Shape::Filter,
+        "Legacy: refs, variables or changes the job does not run for.",
+    ),
     kw("tags", Shape::StrList, "Runner tags."),
-    kw("allow_failure", Shape::AllowFailure, "Whether a failure lets the pipeline continue."),
+    kw(
+        "allow_failure",
+        Shape::AllowFailure,
+        "Whether a failure lets the pipeline continue.",
+    ),
     kw("timeout", Shape::Duration, "Longest the job may run."),
     kw("when", Shape::When, "When the job runs."),
     kw("start_in", Shape::Duration, "Delay for `when: delayed`."),
-    kw("manual_confirmation", Shape::Str, "Confirmation message for a manual job."),
-    kw("dependencies", Shape::StrList, "Jobs whose artifacts this job downloads."),
+    kw(
+        "manual_confirmation",
+        Shape::Str,
+        "Confirmation message for a manual job.",
+    ),
+    kw(
+        "dependencies",
+        Shape::StrList,
+        "Jobs whose artifacts this job downloads.",
+    ),
     kw("artifacts", Shape::Artifacts, "Files kept after the job."),
-    kw("environment", Shape::Environment, "Environment the job deploys to."),
+    kw(
+        "environment",
+        Shape::Environment,
+        "Environment the job deploys to.",
+    ),
     kw("release", Shape::Object, "Creates a release."),
-    kw("coverage", Shape::Str, "Regular expression (`/…/`) extracting coverage from the log."),
+    kw(
+        "coverage",
+        Shape::Str,
+        "Regular expression (`/…/`) extracting coverage from the log.",
+    ),
     kw("retry", Shape::Retry, "How often to retry a failed job."),
-    kw("parallel", Shape::Parallel, "Run N copies or a matrix of the job."),
-    kw("interruptible", Shape::Bool, "Whether a newer pipeline may cancel the job."),
-    kw("resource_group", Shape::Str, "Only one job of the group runs at a time."),
+    kw(
+        "parallel",
+        Shape::Parallel,
+        "Run N copies or a matrix of the job.",
+    ),
+    kw(
+        "interruptible",
+        Shape::Bool,
+        "Whether a newer pipeline may cancel the job.",
+    ),
+    kw(
+        "resource_group",
+        Shape::Str,
+        "Only one job of the group runs at a time.",
+    ),
     kw("trigger", Shape::Trigger, "Starts a downstream pipeline."),
-    kw("inherit", Shape::Inherit, "Which `default` keys and global variables the job inherits."),
+    kw(
+        "inherit",
+        Shape::Inherit,
+        "Which `default` keys and global variables the job inherits.",
+    ),
     kw("publish", Shape::Str, "Folder published by a Pages job."),
     kw("pages", Shape::Object, "Pages settings (or `true`)."),
 ];
@@ -127,7 +207,13 @@ pub const DEFAULT: &[&str] = &[
 ];
 
 /// Deprecated top-level keys that act as `default:` values.
-pub const GLOBAL_DEFAULTS: &[&str] = &["image", "services", "cache", "before_script", "after_script"];
+pub const GLOBAL_DEFAULTS: &[&str] = &[
+    "image",
+    "services",
+    "cache",
+    "before_script",
+    "after_script",
+];
 
 /// Reserved top-level keys; every other non-hidden key is a job.
 pub const TOP_LEVEL: &[&str] = &[
@@ -160,7 +246,15 @@ pub const RULE: &[&str] = &[
     "auto_cancel",
 ];
 /// Keys of a `needs:` item in mapping form.
-pub const NEED: &[&str] = &["job", "artifacts", "optional", "pipeline", "project", "ref", "parallel"];
+pub const NEED: &[&str] = &[
+    "job",
+    "artifacts",
+    "optional",
+    "pipeline",
+    "project",
+    "ref",
+    "parallel",
+];
 /// Keys of `image:` in mapping form.
 pub const IMAGE: &[&str] = &["name", "entrypoint", "docker", "pull_policy", "kubernetes"];
 /// Keys of a service in mapping form.
@@ -210,7 +304,9 @@ pub const ENVIRONMENT: &[&str] = &[
 /// Keys of `retry:`.
 pub const RETRY: &[&str] = &["max", "when", "exit_codes"];
 /// Keys of `trigger:`.
-pub const TRIGGER: &[&str] = &["include", "project", "branch", "strategy", "forward", "inputs"];
+pub const TRIGGER: &[&str] = &[
+    "include", "project", "branch", "strategy", "forward", "inputs",
+];
 /// Keys of `inherit:`.
 pub const INHERIT: &[&str] = &["default", "variables"];
 /// Keys of `only:`/`except:` in mapping form.
@@ -219,7 +315,14 @@ pub const FILTER: &[&str] = &["refs", "variables", "changes", "kubernetes"];
 pub const VARIABLE: &[&str] = &["value", "description", "expand", "options"];
 
 /// Values of job `when:`.
-pub const WHEN: &[&str] = &["on_success", "on_failure", "always", "manual", "delayed", "never"];
+pub const WHEN: &[&str] = &[
+    "on_success",
+    "on_failure",
+    "always",
+    "manual",
+    "delayed",
+    "never",
+];
 /// Values of `retry:when`.
 pub const RETRY_WHEN: &[&str] = &[
     "always",

@@ -47,7 +47,9 @@ pub fn decode(loaded: &Loaded, diags: &mut Diagnostics) -> Pipeline {
         .get("variables")
         .map(|e| variables::decode(&e.value, &mut ctx, "`variables`"))
         .unwrap_or_default();
-    let workflow = root.get("workflow").map(|e| rules::decode_workflow(&e.value, &mut ctx));
+    let workflow = root
+        .get("workflow")
+        .map(|e| rules::decode_workflow(&e.value, &mut ctx));
     let defaults = collect_defaults(root, &mut ctx);
     let mut jobs = IndexMap::new();
     let mut hidden = IndexMap::new();
@@ -65,13 +67,21 @@ pub fn decode(loaded: &Loaded, diags: &mut Diagnostics) -> Pipeline {
             continue;
         };
         let merged = with_defaults(map, &defaults);
-        jobs.insert(name.clone(), job::decode_job(name, entry.key_span, &merged, &mut ctx));
+        let complete = !loaded.incomplete.contains(name);
+        jobs.insert(
+            name.clone(),
+            job::decode_job(name, entry.key_span, &merged, complete, &mut ctx),
+        );
     }
     ctx.job = None;
     if jobs.is_empty() {
         ctx.push(
-            Diagnostic::error(Code::NoJobs, loaded.root_span, "the pipeline has no visible job")
-                .with_help("jobs are top-level keys that do not start with `.`, each with a `script:`"),
+            Diagnostic::error(
+                Code::NoJobs,
+                loaded.root_span,
+                "the pipeline has no visible job",
+            )
+            .with_help("jobs are top-level keys that do not start with `.`, each with a `script:`"),
         );
     }
     Pipeline {
@@ -153,7 +163,16 @@ fn with_defaults(job: &Map, defaults: &Map) -> Map {
     }
     let inherit = job
         .get("inherit")
-        .map(|e| job::decode_inherit(&e.value, &mut Ctx { diags: &mut Diagnostics::default(), job: None }).0)
+        .map(|e| {
+            job::decode_inherit(
+                &e.value,
+                &mut Ctx {
+                    diags: &mut Diagnostics::default(),
+                    job: None,
+                },
+            )
+            .0
+        })
         .unwrap_or(Inherit::All);
     let mut merged = job.clone();
     for (k, v) in defaults {

@@ -153,10 +153,18 @@ pub fn decode_allow_failure(node: &Node, ctx: &mut Ctx) -> Option<AllowFailure> 
         Value::Map(m) => {
             ctx.check_keys(m, &["exit_codes"], "`allow_failure`");
             let codes = m.get("exit_codes")?;
-            Some(AllowFailure::ExitCodes(exit_codes(&codes.value, ctx, "`allow_failure:exit_codes`")))
+            Some(AllowFailure::ExitCodes(exit_codes(
+                &codes.value,
+                ctx,
+                "`allow_failure:exit_codes`",
+            )))
         }
         _ => {
-            ctx.type_error(node, "`allow_failure`", "`true`, `false` or `{exit_codes: [..]}`");
+            ctx.type_error(
+                node,
+                "`allow_failure`",
+                "`true`, `false` or `{exit_codes: [..]}`",
+            );
             None
         }
     }
@@ -207,7 +215,17 @@ pub fn decode_rules(node: &Node, ctx: &mut Ctx, workflow: bool) -> Vec<Rule> {
         return Vec::new();
     };
     let (keys, whens): (&[&str], &[&str]) = if workflow {
-        (&["if", "changes", "exists", "when", "variables", "auto_cancel"], &["always", "never"])
+        (
+            &[
+                "if",
+                "changes",
+                "exists",
+                "when",
+                "variables",
+                "auto_cancel",
+            ],
+            &["always", "never"],
+        )
     } else {
         (keywords::RULE, keywords::WHEN)
     };
@@ -260,7 +278,11 @@ fn decode_rule(node: &Node, ctx: &mut Ctx, keys: &[&str], whens: &[&str]) -> Opt
         && w.value == When::Delayed
         && rule.start_in.is_none()
     {
-        ctx.error(Code::InvalidValue, w.span, "`when: delayed` needs `start_in` in the same rule");
+        ctx.error(
+            Code::InvalidValue,
+            w.span,
+            "`when: delayed` needs `start_in` in the same rule",
+        );
     }
     Some(rule)
 }
@@ -274,7 +296,9 @@ fn decode_changes(node: &Node, ctx: &mut Ctx) -> Changes {
                     .get("paths")
                     .map(|p| ctx.string_list(&p.value, "`changes:paths`"))
                     .unwrap_or_default(),
-                compare_to: m.get("compare_to").and_then(|c| ctx.string(&c.value, "`compare_to`")),
+                compare_to: m
+                    .get("compare_to")
+                    .and_then(|c| ctx.string(&c.value, "`compare_to`")),
             }
         }
         None => Changes {
@@ -309,7 +333,11 @@ pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
                 let external = m.contains_key("pipeline") || m.contains_key("project");
                 let Some(job) = m.get("job").and_then(|j| ctx.text(&j.value, "`needs:job`")) else {
                     if !m.contains_key("job") {
-                        ctx.error(Code::InvalidValue, item.span, "a need in mapping form needs `job:`");
+                        ctx.error(
+                            Code::InvalidValue,
+                            item.span,
+                            "a need in mapping form needs `job:`",
+                        );
                     }
                     continue;
                 };
@@ -320,7 +348,12 @@ pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
                 };
                 let matrix = m
                     .get("parallel")
-                    .and_then(|p| p.value.as_map().and_then(|pm| pm.get("matrix")).map(|x| &x.value))
+                    .and_then(|p| {
+                        p.value
+                            .as_map()
+                            .and_then(|pm| pm.get("matrix"))
+                            .map(|x| &x.value)
+                    })
                     .map(|mx| super::job::decode_matrix(mx, ctx));
                 needs.push(Need {
                     job,
@@ -347,7 +380,8 @@ pub fn decode_filter(node: &Node, ctx: &mut Ctx, what: &str) -> Filter {
             }
             if let Some(e) = m.get("variables") {
                 for v in items(&e.value) {
-                    f.variables.extend(condition(v, ctx, &format!("{what}:variables expression")));
+                    f.variables
+                        .extend(condition(v, ctx, &format!("{what}:variables expression")));
                 }
             }
             if let Some(e) = m.get("changes") {
@@ -370,7 +404,11 @@ pub fn decode_filter(node: &Node, ctx: &mut Ctx, what: &str) -> Filter {
             && let Some(close) = body.rfind('/')
             && let Err(e) = expr::compile_pattern(&body[..close], &body[close + 1..])
         {
-            ctx.error(Code::InvalidValue, r.span, format!("invalid ref pattern: {e}"));
+            ctx.error(
+                Code::InvalidValue,
+                r.span,
+                format!("invalid ref pattern: {e}"),
+            );
         }
     }
     f

@@ -55,14 +55,20 @@ fn decode_one(name: &str, node: &Node, ctx: &mut Ctx) -> Option<Variable> {
                 Diagnostic::error(
                     Code::InvalidType,
                     node.span,
-                    format!("variable `{name}` is a boolean; GitLab accepts only strings and numbers"),
+                    format!(
+                        "variable `{name}` is a boolean; GitLab accepts only strings and numbers"
+                    ),
                 )
                 .with_help(format!("quote it: `{name}: \"{b}\"`")),
             );
             None
         }
         _ => {
-            ctx.type_error(node, &format!("variable `{name}`"), "a string or a mapping with `value`");
+            ctx.type_error(
+                node,
+                &format!("variable `{name}`"),
+                "a string or a mapping with `value`",
+            );
             None
         }
     };

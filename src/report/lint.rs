@@ -93,7 +93,12 @@ fn location(d: &Diagnostic, sources: &SourceMap) -> String {
         Some(s) => format!("{}:{}:{}: ", sources.name(s.file), s.line, s.col),
         None => String::new(),
     };
-    format!("{place}{}[{}]: {}", d.severity.as_str(), d.code.as_str(), d.message)
+    format!(
+        "{place}{}[{}]: {}",
+        d.severity.as_str(),
+        d.code.as_str(),
+        d.message
+    )
 }
 
 fn to_miette(d: &Diagnostic, sources: &SourceMap) -> miette::Report {
@@ -112,8 +117,9 @@ fn to_miette(d: &Diagnostic, sources: &SourceMap) -> miette::Report {
         "here",
     ));
     match sources.get(span.file) {
-        Some(file) if !file.text.is_empty() => miette::Report::new(md)
-            .with_source_code(NamedSource::new(file.name.clone(), file.text.as_str().to_string())),
+        Some(file) if !file.text.is_empty() => miette::Report::new(md).with_source_code(
+            NamedSource::new(file.name.clone(), file.text.as_str().to_string()),
+        ),
         _ => miette::Report::new(md),
     }
 }
