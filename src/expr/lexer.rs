@@ -114,6 +114,19 @@ pub fn lex(text: &str) -> Result<Vec<Token>, SyntaxError> {
                 push(&mut tokens, TokenKind::Pattern { source, flags }, start, i)?;
                 continue;
             }
+            (b'=' | b'!' | b'&' | b'|', _) => {
+                let suggestion = match c {
+                    b'=' => "`==` to compare or `=~` to match",
+                    b'!' => "`!=` or `!~`",
+                    b'&' => "`&&`",
+                    _ => "`||`",
+                };
+                return Err(SyntaxError {
+                    message: format!("`{}` is not an operator; use {suggestion}", c as char),
+                    at: i,
+                    len: 1,
+                });
+            }
             _ => {
                 let word_len = text[i..]
                     .bytes()

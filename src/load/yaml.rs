@@ -96,11 +96,12 @@ pub fn parse(
                     }
                 }
                 let span = b.point(m.line(), col);
-                let mut d = Diagnostic::error(
-                    Code::YamlSyntax,
-                    span,
-                    format!("invalid YAML: {}", err.info()),
-                );
+                let code = if err.info().contains("recursion limit") {
+                    Code::YamlLimit
+                } else {
+                    Code::YamlSyntax
+                };
+                let mut d = Diagnostic::error(code, span, format!("invalid YAML: {}", err.info()));
                 if err.info().contains("tab") {
                     d = d.with_help("YAML indentation must use spaces, not tabs");
                 } else if err.info().contains("quoted scalar") {

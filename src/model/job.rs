@@ -304,7 +304,12 @@ fn check_untyped(key: &str, v: &Node, ctx: &mut Ctx) {
 
 fn check_job(job: &Job, map: &Map, complete: bool, ctx: &mut Ctx) {
     let has = |k: &str| map.contains_key(k);
-    if complete && !has("script") && !has("trigger") && !has("run") {
+    // A misspelt `script` is reported as an unknown keyword already; one mistake, one diagnostic.
+    let misspelt = map.keys().any(|k| {
+        !keywords::job_keyword_names().any(|n| n == k)
+            && crate::load::suggest(k, ["script", "trigger", "run"]).is_some()
+    });
+    if complete && !misspelt && !has("script") && !has("trigger") && !has("run") {
         ctx.push(
             Diagnostic::error(
                 Code::MissingScript,
