@@ -3,6 +3,11 @@
 //! Data flows one way: [`load`] → [`model`] → [`lint`] → (plan → run → executor) → [`report`].
 //! See `ARCHITECTURE.md` for what each module may not touch.
 
+/// Loading builds many small maps and strings; mimalloc makes that markedly cheaper than glibc
+/// malloc (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod cli;
 pub mod diagnostic;
 pub mod expr;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// Generous hang guard, not a performance assertion.
 const HANG_LIMIT: Duration = Duration::from_secs(60);
 /// Peak RSS any lint child may reach, in KiB.
-const MEMORY_LIMIT_KIB: i64 = 400 * 1024;
+const MEMORY_LIMIT_KIB: i64 = 256 * 1024;
 
 struct Outcome {
     code: Option<i32>,

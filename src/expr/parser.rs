@@ -64,7 +64,27 @@ pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
 }
 
 /// Compiles a GitLab `/pattern/flags` into a regex (`U` swaps greediness as in RE2).
+/// Compiled patterns are cached: large pipelines repeat the same few rules in every job.
 pub fn compile_pattern(source: &str, flags: &str) -> Result<Regex, regex::Error> {
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<(String, String), Regex>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    let key = (source.to_string(), flags.to_string());
+    if let Some(r) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return Ok(r);
+    }
+    let regex = build_pattern(source, flags)?;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < 4096 {
+            c.insert(key, regex.clone());
+        }
+    });
+    Ok(regex)
+}
+
+fn build_pattern(source: &str, flags: &str) -> Result<Regex, regex::Error> {
     let mut b = regex::RegexBuilder::new(source);
     b.case_insensitive(flags.contains('i'))
         .dot_matches_new_line(flags.contains('s'))

@@ -93,7 +93,7 @@ impl Resolver<'_> {
 
     /// The resolved mapping of `base`, or `None` after reporting why it cannot be used.
     fn base(&mut self, job: &str, base: &Spanned<String>, chain: &mut Vec<String>) -> Option<Map> {
-        if chain.iter().any(|c| *c == base.value) {
+        if chain.contains(&base.value) {
             let mut path = chain.clone();
             path.push(base.value.clone());
             self.diags.push(

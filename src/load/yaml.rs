@@ -27,7 +27,7 @@ impl Default for Limits {
         Limits {
             max_bytes: 8 * 1024 * 1024,
             max_depth: 100,
-            max_nodes: 2_000_000,
+            max_nodes: 1_000_000,
         }
     }
 }
@@ -283,7 +283,9 @@ impl Builder<'_> {
     /// and each `<<` merges its mapping (or list of mappings, first wins) over what came before.
     fn build_map(&mut self, pairs: Vec<(Node, Node)>) -> Map {
         let mut map = Map::with_capacity(pairs.len());
-        let mut explicit: HashMap<String, Span> = HashMap::new();
+        // Which entries (by index) were written explicitly, and where: merged keys may be
+        // overridden silently, explicit ones repeated are a mistake.
+        let mut explicit: Vec<Option<Span>> = Vec::with_capacity(pairs.len());
         for (key, value) in pairs {
             let is_merge = !key.quoted && key.tag.is_none() && key.as_str() == Some("<<");
             if is_merge {
@@ -298,7 +300,17 @@ impl Builder<'_> {
                 ));
                 continue;
             };
-            if let Some(first) = explicit.insert(name.clone(), key.span) {
+            let (index, _) = map.insert_full(
+                name.clone(),
+                Entry {
+                    key_span: key.span,
+                    value,
+                },
+            );
+            if index >= explicit.len() {
+                explicit.resize(index + 1, None);
+            }
+            if let Some(first) = explicit[index].replace(key.span) {
                 self.diags.push(
                     Diagnostic::warning(
                         Code::DuplicateKey,
@@ -313,13 +325,6 @@ impl Builder<'_> {
                     )),
                 );
             }
-            map.insert(
-                name,
-                Entry {
-                    key_span: key.span,
-                    value,
-                },
-            );
         }
         map
     }

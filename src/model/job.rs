@@ -191,11 +191,7 @@ pub fn decode_inherit(node: &Node, ctx: &mut Ctx) -> (Inherit, Inherit) {
 /// Decodes one visible job from its (defaults-merged) mapping. `complete` is false when its
 /// `extends` chain failed, so keys it lacks may simply not have arrived.
 pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &mut Ctx) -> Job {
-    ctx.check_keys(
-        map,
-        &keywords::job_keyword_names().collect::<Vec<_>>(),
-        &format!("job `{name}`"),
-    );
+    ctx.check_keys(map, keywords::job_keyword_slice(), &format!("job `{name}`"));
     let mut job = Job {
         name: name.to_string(),
         span: key_span,
@@ -287,11 +283,10 @@ fn check_untyped(key: &str, v: &Node, ctx: &mut Ctx) {
         return;
     };
     match kw.shape {
-        Shape::Object if key == "pages" => {
-            if !matches!(v.value, Value::Map(_) | Value::Bool(_)) {
-                ctx.type_error(v, "`pages`", "`true`, `false` or a mapping");
-            }
+        Shape::Object if key == "pages" && !matches!(v.value, Value::Map(_) | Value::Bool(_)) => {
+            ctx.type_error(v, "`pages`", "`true`, `false` or a mapping");
         }
+        Shape::Object if key == "pages" => {}
         Shape::Object => {
             ctx.map(v, &format!("`{key}`"));
         }

@@ -398,3 +398,10 @@ pub const FILTER_REFS: &[&str] = &[
 pub fn job_keyword_names() -> impl Iterator<Item = &'static str> {
     JOB.iter().map(|k| k.name)
 }
+
+/// Names of all job keywords, as a slice (built once).
+pub fn job_keyword_slice() -> &'static [&'static str] {
+    static NAMES: std::sync::LazyLock<Vec<&'static str>> =
+        std::sync::LazyLock::new(|| job_keyword_names().collect());
+    &NAMES
+}

@@ -156,18 +156,20 @@ fn collect_defaults(root: &Map, ctx: &mut Ctx) -> Map {
     defaults
 }
 
-/// The job's mapping with inherited `default:` keys added where the job has none.
-fn with_defaults(job: &Map, defaults: &Map) -> Map {
+/// The job's mapping with inherited `default:` keys added where the job has none
+/// (borrowed as is when there is nothing to add).
+fn with_defaults<'a>(job: &'a Map, defaults: &Map) -> std::borrow::Cow<'a, Map> {
     if defaults.is_empty() {
-        return job.clone();
+        return std::borrow::Cow::Borrowed(job);
     }
     let inherit = job
         .get("inherit")
         .map(|e| {
+            let mut scratch = Diagnostics::default();
             job::decode_inherit(
                 &e.value,
                 &mut Ctx {
-                    diags: &mut Diagnostics::default(),
+                    diags: &mut scratch,
                     job: None,
                 },
             )
@@ -180,7 +182,7 @@ fn with_defaults(job: &Map, defaults: &Map) -> Map {
             merged.insert(k.clone(), v.clone());
         }
     }
-    merged
+    std::borrow::Cow::Owned(merged)
 }
 
 fn not_a_job(name: &str, entry: &Entry, ctx: &mut Ctx) {
