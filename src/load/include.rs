@@ -3,7 +3,7 @@
 //! are reported as warnings: lint runs offline.
 
 use super::node::{Map, Node, Value, deep_merge};
-use super::{LoadOptions, parse_pipeline_file, read_source, suggest};
+use super::{LoadOptions, parse_pipeline_file, read_source, unknown_keys};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::{SourceMap, Span};
 use std::path::{Path, PathBuf};
@@ -93,18 +93,8 @@ impl<'a> Includer<'a> {
     }
 
     fn targets_of_map(&mut self, m: &Map, span: Span) -> Vec<PathBuf> {
-        for (key, e) in m {
-            if !INCLUDE_KEYS.contains(&key.as_str()) {
-                let mut d = Diagnostic::error(
-                    Code::UnknownKeyword,
-                    e.key_span,
-                    format!("unknown include keyword `{key}`"),
-                );
-                if let Some(s) = suggest(key, INCLUDE_KEYS.iter().copied()) {
-                    d = d.with_help(format!("did you mean `{s}`?"));
-                }
-                self.diags.push(d);
-            }
+        for d in unknown_keys(m, INCLUDE_KEYS, "an include") {
+            self.diags.push(d);
         }
         if let Some(e) = m.get("local") {
             return match e.value.as_str() {

@@ -284,6 +284,25 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len() * w + b.len()]
 }
 
+/// Diagnostics for every key of `map` not in `allowed`, each with a "did you mean" hint.
+/// `place` names the mapping in the message ("job `build`", "an include").
+pub fn unknown_keys(map: &Map, allowed: &[&str], place: &str) -> Vec<Diagnostic> {
+    map.iter()
+        .filter(|(key, _)| !allowed.contains(&key.as_str()))
+        .map(|(key, e)| {
+            let d = Diagnostic::error(
+                Code::UnknownKeyword,
+                e.key_span,
+                format!("unknown keyword `{key}` in {place}"),
+            );
+            match suggest(key, allowed.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("{place} accepts: {}", allowed.join(", "))),
+            }
+        })
+        .collect()
+}
+
 /// The closest of `candidates` to `word`, if close enough to be a likely typo.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);

@@ -4,7 +4,7 @@
 use super::duration::parse_duration;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::load::node::{Map, Node, Value};
-use crate::load::suggest;
+use crate::load::{suggest, unknown_keys};
 use crate::source::{Span, Spanned};
 
 /// GitLab's limit on nested script lists.
@@ -46,20 +46,8 @@ impl Ctx<'_> {
 
     /// Reports keys of `map` missing from `allowed`, with a "did you mean" hint.
     pub fn check_keys(&mut self, map: &Map, allowed: &[&str], place: &str) {
-        for (key, e) in map {
-            if !allowed.contains(&key.as_str()) {
-                let mut d = Diagnostic::error(
-                    Code::UnknownKeyword,
-                    e.key_span,
-                    format!("unknown keyword `{key}` in {place}"),
-                );
-                if let Some(s) = suggest(key, allowed.iter().copied()) {
-                    d = d.with_help(format!("did you mean `{s}`?"));
-                } else {
-                    d = d.with_help(format!("{place} accepts: {}", allowed.join(", ")));
-                }
-                self.push(d);
-            }
+        for d in unknown_keys(map, allowed, place) {
+            self.push(d);
         }
     }
 
