@@ -80,6 +80,8 @@ codes! {
     InvalidReference = "invalid-reference",
     /// `!reference` loops back on itself.
     ReferenceCycle = "reference-cycle",
+    /// A `spec:inputs` value is missing, unknown, of the wrong type, or not allowed.
+    InvalidInput = "invalid-input",
     /// An `include` cannot be read or is malformed.
     InvalidInclude = "invalid-include",
     /// Includes include each other.

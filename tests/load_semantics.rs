@@ -215,3 +215,32 @@ fn seed_pipeline_keeps_its_shape() {
         "test-for-ci"
     );
 }
+
+#[test]
+fn spec_inputs_interpolate_with_types_through_includes() {
+    let r = fixture("spec-inputs.yml");
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    let p = r.pipeline.as_ref().unwrap();
+    let names: Vec<&str> = p.jobs.keys().map(String::as_str).collect();
+    assert_eq!(names, ["component-job", "deploy-staging"]);
+    let deploy = &p.jobs["deploy-staging"];
+    assert_eq!(
+        lines(&deploy.script),
+        ["echo \"deploying 2 replicas to stag\""]
+    );
+    assert_eq!(
+        deploy.parallel,
+        Some(gantry::model::job::Parallel::Count(2)),
+        "a whole-value number input stays a number"
+    );
+    let component = &p.jobs["component-job"];
+    assert_eq!(component.stage.value, "ship");
+    assert_eq!(
+        lines(&component.script),
+        ["echo \"targets [eu, us] dry=true\""]
+    );
+    match &component.parallel {
+        Some(gantry::model::job::Parallel::Matrix(m)) => assert_eq!(m[0]["TARGET"], ["eu", "us"]),
+        other => panic!("{other:?}"),
+    }
+}

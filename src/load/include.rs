@@ -58,8 +58,12 @@ impl<'a> Includer<'a> {
         self.chain.push(canonical(path));
         let mut merged = Map::new();
         for item in items(&entry.value) {
+            let inputs = item
+                .as_map()
+                .and_then(|m| m.get("inputs"))
+                .map(|e| &e.value);
             for file in self.targets(item) {
-                if let Some(included) = self.load(&file, item.span) {
+                if let Some(included) = self.load(&file, item.span, inputs) {
                     deep_merge(&mut merged, included);
                 }
             }
@@ -212,7 +216,7 @@ impl<'a> Includer<'a> {
         files
     }
 
-    fn load(&mut self, path: &Path, span: Span) -> Option<Map> {
+    fn load(&mut self, path: &Path, span: Span, inputs: Option<&Node>) -> Option<Map> {
         let key = canonical(path);
         if self.chain.contains(&key) {
             let cycle: Vec<String> = self
@@ -265,7 +269,9 @@ impl<'a> Includer<'a> {
             }
         };
         let doc = parse_pipeline_file(self.sources, id, self.options.limits, self.diags)?;
-        Some(self.expand(doc.body, path))
+        let mut body = doc.body;
+        super::inputs::apply(doc.header.as_ref(), inputs, &mut body, span, self.diags);
+        Some(self.expand(body, path))
     }
 
     fn display(&self, path: &Path) -> String {

@@ -6,6 +6,7 @@
 
 mod extends;
 mod include;
+mod inputs;
 pub mod node;
 mod reference;
 mod scalar;
@@ -129,9 +130,17 @@ fn finish(
         && let Some(doc) = parse_pipeline_file(&sources, id, options.limits, &mut diags)
     {
         loaded.root_span = doc.span;
+        let mut body = doc.body;
+        inputs::apply(
+            doc.header.as_ref(),
+            None,
+            &mut body,
+            file_start(id),
+            &mut diags,
+        );
         loaded.header = doc.header;
         let mut includer = include::Includer::new(root_dir, options, &mut sources, &mut diags);
-        let mut root = includer.expand(doc.body, main);
+        let mut root = includer.expand(body, main);
         loaded.incomplete = extends::resolve(&mut root, &mut diags);
         reference::resolve(&mut root, &mut diags);
         loaded.root = root;

@@ -1,0 +1,301 @@
+//! `spec:inputs` — a header document declares inputs; `$[[ inputs.NAME ]]` in the body is
+//! replaced by the value an `include:` passes, or the default. A whole-scalar interpolation keeps
+//! the input's type (number, boolean, array); inside a longer string it is rendered as text.
+
+use super::node::{Entry, Map, Node, Value};
+use super::suggest;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::source::Span;
+use indexmap::IndexMap;
+
+const SPEC_KEYS: &[&str] = &["default", "description", "options", "regex", "type"];
+const TYPES: &[&str] = &["string", "number", "boolean", "array"];
+
+/// Applies the header's inputs (with `provided` values from an include) to `body`.
+/// `site` is where the values come from (the include item, or the file's start).
+pub fn apply(
+    header: Option<&Node>,
+    provided: Option<&Node>,
+    body: &mut Map,
+    site: Span,
+    diags: &mut Diagnostics,
+) {
+    let specs = header
+        .and_then(|h| h.as_map())
+        .and_then(|m| m.get("spec"))
+        .and_then(|s| s.value.as_map())
+        .and_then(|m| m.get("inputs"));
+    if specs.is_none() && provided.is_none() && !mentions_inputs(body) {
+        return;
+    }
+    let values = resolve_values(specs.map(|e| &e.value), provided, site, diags);
+    let mut r = Interpolator {
+        values: &values,
+        diags,
+    };
+    let old = std::mem::take(body);
+    *body = r.map(old);
+}
+
+fn mentions_inputs(map: &Map) -> bool {
+    map.iter()
+        .any(|(k, e)| k.contains("$[[") || node_mentions(&e.value))
+}
+
+fn node_mentions(node: &Node) -> bool {
+    match &node.value {
+        Value::Str(s) => s.contains("$[["),
+        Value::Seq(items) => items.iter().any(node_mentions),
+        Value::Map(m) => mentions_inputs(m),
+        _ => false,
+    }
+}
+
+/// The value of every declared input, checked against its spec.
+fn resolve_values(
+    specs: Option<&Node>,
+    provided: Option<&Node>,
+    site: Span,
+    diags: &mut Diagnostics,
+) -> IndexMap<String, Node> {
+    let mut values = IndexMap::new();
+    let empty = Map::new();
+    let spec_map = specs.and_then(Node::as_map).unwrap_or(&empty);
+    let given = provided.and_then(Node::as_map).unwrap_or(&empty);
+    for (name, e) in given {
+        if !spec_map.contains_key(name) {
+            let mut d = Diagnostic::error(
+                Code::InvalidInput,
+                e.key_span,
+                format!("input `{name}` is not declared in the included file's `spec:inputs`"),
+            );
+            if let Some(s) = suggest(name, spec_map.keys().map(String::as_str)) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            diags.push(d);
+        }
+    }
+    for (name, e) in spec_map {
+        let spec = e.value.as_map();
+        if let Some(spec) = spec {
+            for d in super::unknown_keys(spec, SPEC_KEYS, &format!("input `{name}`")) {
+                diags.push(d);
+            }
+        }
+        let get = |k: &str| spec.and_then(|s| s.get(k)).map(|x| &x.value);
+        let kind = get("type").and_then(Node::as_str).unwrap_or("string");
+        if !TYPES.contains(&kind) {
+            diags.error(
+                Code::InvalidInput,
+                get("type").map_or(e.key_span, |t| t.span),
+                format!("input type `{kind}` is not one of {}", TYPES.join(", ")),
+            );
+        }
+        let Some(value) = given.get(name).map(|g| &g.value).or_else(|| get("default")) else {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidInput,
+                    site,
+                    format!("required input `{name}` has no value"),
+                )
+                .with_help(format!(
+                    "pass it with `inputs: {{{name}: …}}` or give it a `default`"
+                )),
+            );
+            // Reported once here; uses of it are not reported again.
+            let mut missing = Node::new(Value::Null, site);
+            missing.tag = Some(super::UNRESOLVED_TAG.to_string());
+            values.insert(name.clone(), missing);
+            continue;
+        };
+        check_type(name, kind, value, diags);
+        if let Some(options) = get("options").and_then(Node::as_seq)
+            && !options
+                .iter()
+                .any(|o| o.scalar_string() == value.scalar_string())
+        {
+            diags.error(
+                Code::InvalidInput,
+                value.span,
+                format!("input `{name}` must be one of its `options`"),
+            );
+        }
+        if let (Some(re), Some(text)) = (get("regex").and_then(Node::as_str), value.scalar_string())
+        {
+            let pattern = re.trim_start_matches('/').trim_end_matches('/');
+            match regex::Regex::new(pattern) {
+                Ok(r) if !r.is_match(&text) => diags.error(
+                    Code::InvalidInput,
+                    value.span,
+                    format!("input `{name}` does not match /{pattern}/"),
+                ),
+                Err(_) => diags.error(
+                    Code::InvalidInput,
+                    value.span,
+                    format!("input `{name}` has an invalid `regex`"),
+                ),
+                _ => {}
+            }
+        }
+        values.insert(name.clone(), value.clone());
+    }
+    values
+}
+
+fn check_type(name: &str, kind: &str, value: &Node, diags: &mut Diagnostics) {
+    let ok = match kind {
+        "number" => matches!(value.value, Value::Int(_) | Value::Float(_)),
+        "boolean" => matches!(value.value, Value::Bool(_)),
+        "array" => matches!(value.value, Value::Seq(_)),
+        _ => matches!(value.value, Value::Str(_)),
+    };
+    if !ok {
+        diags.error(
+            Code::InvalidInput,
+            value.span,
+            format!(
+                "input `{name}` is declared as {kind}, but the value is {}",
+                value.kind_name()
+            ),
+        );
+    }
+}
+
+struct Interpolator<'a> {
+    values: &'a IndexMap<String, Node>,
+    diags: &'a mut Diagnostics,
+}
+
+impl Interpolator<'_> {
+    fn map(&mut self, map: Map) -> Map {
+        let mut out = Map::with_capacity(map.len());
+        for (key, entry) in map {
+            let key = if key.contains("$[[") {
+                self.text(&key, entry.key_span)
+                    .scalar_string()
+                    .unwrap_or(key)
+            } else {
+                key
+            };
+            let value = self.node(entry.value);
+            out.insert(
+                key,
+                Entry {
+                    key_span: entry.key_span,
+                    value,
+                },
+            );
+        }
+        out
+    }
+
+    fn node(&mut self, node: Node) -> Node {
+        match node.value {
+            Value::Str(ref s) if s.contains("$[[") => {
+                let mut replaced = self.text(s, node.span);
+                replaced.span = node.span;
+                replaced
+            }
+            Value::Seq(items) => Node {
+                value: Value::Seq(items.into_iter().map(|i| self.node(i)).collect()),
+                ..node
+            },
+            Value::Map(m) => Node {
+                value: Value::Map(self.map(m)),
+                ..node
+            },
+            _ => node,
+        }
+    }
+
+    /// Interpolates one string; a string that is exactly one `$[[ … ]]` keeps the input's type.
+    fn text(&mut self, s: &str, span: Span) -> Node {
+        let mut out = String::new();
+        let mut rest = s;
+        let mut whole: Option<Node> = None;
+        while let Some(start) = rest.find("$[[") {
+            out.push_str(&rest[..start]);
+            let Some(len) = rest[start..].find("]]") else {
+                self.diags
+                    .error(Code::InvalidInput, span, "`$[[` is not closed with `]]`");
+                return Node::new(Value::Str(s.to_string()), span);
+            };
+            let inner = &rest[start + 3..start + len];
+            let value = self.evaluate(inner.trim(), span);
+            if start == 0
+                && start + len + 2 == rest.len()
+                && out.is_empty()
+                && rest.len() == s.len()
+            {
+                whole = value.clone();
+            }
+            if let Some(v) = value {
+                out.push_str(&render(&v));
+            }
+            rest = &rest[start + len + 2..];
+        }
+        out.push_str(rest);
+        whole.unwrap_or_else(|| Node::new(Value::Str(out), span))
+    }
+
+    fn evaluate(&mut self, expr: &str, span: Span) -> Option<Node> {
+        let mut parts = expr.split('|').map(str::trim);
+        let head = parts.next().unwrap_or("");
+        let Some(name) = head.strip_prefix("inputs.") else {
+            self.diags.error(
+                Code::InvalidInput,
+                span,
+                format!("`$[[ {head} ]]`: only `inputs.NAME` can be interpolated"),
+            );
+            return None;
+        };
+        let Some(value) = self.values.get(name) else {
+            let mut d =
+                Diagnostic::error(Code::InvalidInput, span, format!("unknown input `{name}`"));
+            if let Some(s) = suggest(name, self.values.keys().map(String::as_str)) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            self.diags.push(d);
+            return None;
+        };
+        if value.tag.as_deref() == Some(super::UNRESOLVED_TAG) {
+            return None;
+        }
+        let mut value = value.clone();
+        for f in parts {
+            if f == "expand_vars" || f == "posix_escape" {
+                continue;
+            }
+            if let Some(args) = f
+                .strip_prefix("truncate(")
+                .and_then(|a| a.strip_suffix(')'))
+            {
+                let nums: Vec<usize> = args
+                    .split(',')
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect();
+                if let ([offset, length], Some(text)) = (nums.as_slice(), value.scalar_string()) {
+                    let cut: String = text.chars().skip(*offset).take(*length).collect();
+                    value = Node::new(Value::Str(cut), value.span);
+                    continue;
+                }
+            }
+            self.diags.error(
+                Code::InvalidInput,
+                span,
+                format!("unknown interpolation function `{f}`"),
+            );
+        }
+        Some(value)
+    }
+}
+
+fn render(node: &Node) -> String {
+    match &node.value {
+        Value::Seq(items) => {
+            let parts: Vec<String> = items.iter().map(render).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        _ => node.scalar_string().unwrap_or_default(),
+    }
+}
