@@ -9,11 +9,13 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod cli;
+pub mod cmd;
 pub mod diagnostic;
 pub mod expr;
 pub mod lint;
 pub mod load;
 pub mod model;
+pub mod plan;
 pub mod report;
 pub mod schema;
 pub mod source;

@@ -2,29 +2,24 @@
 //! when non-empty, `=~` is an unanchored search whose right side may be a variable holding `/re/`.
 
 use super::parser::{Expr, Op, compile_pattern};
+use std::borrow::Cow;
 
 /// Where expression variables come from.
 pub trait Lookup {
-    /// The value of `name`, or `None` when it is not defined.
-    fn get(&self, name: &str) -> Option<&str>;
+    /// The (expanded) value of `name`, or `None` when it is not defined.
+    fn get(&self, name: &str) -> Option<Cow<'_, str>>;
 }
 
 impl<S: std::hash::BuildHasher> Lookup for std::collections::HashMap<String, String, S> {
-    fn get(&self, name: &str) -> Option<&str> {
-        std::collections::HashMap::get(self, name).map(String::as_str)
-    }
-}
-
-impl Lookup for indexmap::IndexMap<String, String> {
-    fn get(&self, name: &str) -> Option<&str> {
-        indexmap::IndexMap::get(self, name).map(String::as_str)
+    fn get(&self, name: &str) -> Option<Cow<'_, str>> {
+        std::collections::HashMap::get(self, name).map(|s| Cow::Borrowed(s.as_str()))
     }
 }
 
 enum Val<'a> {
     Null,
-    Str(std::borrow::Cow<'a, str>),
-    Pattern(std::borrow::Cow<'a, regex::Regex>),
+    Str(Cow<'a, str>),
+    Pattern(Cow<'a, regex::Regex>),
     Bool(bool),
 }
 
@@ -46,9 +41,9 @@ pub fn evaluate(expr: &Expr, vars: &dyn Lookup) -> bool {
 
 fn value<'a>(expr: &'a Expr, vars: &'a dyn Lookup) -> Val<'a> {
     match expr {
-        Expr::Variable(n) => vars.get(n).map_or(Val::Null, |v| Val::Str(v.into())),
-        Expr::Str(s) => Val::Str(s.as_str().into()),
-        Expr::Pattern(r) => Val::Pattern(std::borrow::Cow::Borrowed(r)),
+        Expr::Variable(n) => vars.get(n).map_or(Val::Null, Val::Str),
+        Expr::Str(s) => Val::Str(Cow::Borrowed(s.as_str())),
+        Expr::Pattern(r) => Val::Pattern(Cow::Borrowed(r)),
         Expr::Null => Val::Null,
         Expr::Bool(b) => Val::Bool(*b),
         Expr::Binary(l, op, r) => Val::Bool(match op {
@@ -82,7 +77,7 @@ fn matches(left: &Val, right: Val) -> bool {
         Val::Pattern(r) => r,
         // A variable holding "/re/flags" is used as a pattern (GitLab 15.0+).
         Val::Str(s) => match as_pattern(&s) {
-            Some(r) => std::borrow::Cow::Owned(r),
+            Some(r) => Cow::Owned(r),
             None => return false,
         },
         _ => return false,

@@ -52,7 +52,8 @@ impl When {
 }
 
 /// `allow_failure:` — a boolean or specific exit codes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(untagged)]
 pub enum AllowFailure {
     /// `true`/`false`.
     Bool(bool),

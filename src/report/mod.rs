@@ -2,3 +2,4 @@
 //! May not touch: pipeline semantics; it only formats what other stages produced.
 
 pub mod lint;
+pub mod plan;

@@ -1,0 +1,31 @@
+//! `gantry lint`.
+
+use super::{INVALID, color, usage_error};
+use crate::cli::{Format, LintArgs};
+use crate::load::LoadOptions;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Lints `file` and prints the report.
+pub fn lint(file: &Path, args: &LintArgs) -> ExitCode {
+    let options = LoadOptions {
+        template_dir: args.template_dir.clone(),
+        ..LoadOptions::default()
+    };
+    let report = match crate::lint::lint_file(file, &options) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let out = match args.format {
+        Format::Json => crate::report::lint::json(&report, args.strict),
+        Format::Human => {
+            crate::report::lint::human(&report, &file.display().to_string(), args.strict, color())
+        }
+    };
+    print!("{out}");
+    if report.is_valid(args.strict) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(INVALID)
+    }
+}

@@ -1,0 +1,24 @@
+//! One function per subcommand: read inputs, call the pipeline stages, print, pick an exit code.
+
+mod lint;
+mod plan;
+
+pub use lint::lint;
+pub use plan::plan;
+
+use std::process::ExitCode;
+
+/// Exit code for an invalid pipeline.
+pub const INVALID: u8 = 1;
+/// Exit code for a usage or I/O error.
+pub const USAGE: u8 = 2;
+
+fn color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("gantry: {message}");
+    ExitCode::from(USAGE)
+}

@@ -1,0 +1,450 @@
+//! One planned job: its instance of a definition, the rule that let it in, its resolved
+//! environment, image and services, and (after [`link`]) the jobs it waits for.
+
+use super::matrix::{self, Instance};
+use super::rules::{Decision, Evaluator};
+use super::slug::{environment_slug, slug};
+use super::variables::{Layer, Origin, Scope, Var};
+use super::{Context, Excluded, PipelineLayers, Plan, inherited, model_layer};
+use crate::model::job::Retry;
+use crate::model::rules::{AllowFailure, Need};
+use crate::model::{Job, Pipeline, When};
+use serde::Serialize;
+
+/// A concrete job of the planned pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedJob {
+    /// Concrete name (`test 1/3`, `build: [linux]`).
+    pub name: String,
+    /// Name of the definition it comes from.
+    pub job: String,
+    /// Stage.
+    pub stage: String,
+    /// Position of the stage in the pipeline's stages.
+    #[serde(skip)]
+    pub stage_index: usize,
+    /// `on_success`, `on_failure`, `always`, `manual` or `delayed`.
+    pub when: &'static str,
+    /// Failure allowed: always (`true`), never (`false`), or for these exit codes.
+    pub allow_failure: AllowFailure,
+    /// Delay for `when: delayed`, seconds.
+    pub start_in: Option<u64>,
+    /// `needs` resolved to concrete jobs; `None` means "after all earlier stages".
+    pub needs: Option<Vec<PlannedNeed>>,
+    /// Jobs that must finish first (from `needs`, or all jobs of earlier stages).
+    pub waits_for: Vec<String>,
+    /// Jobs whose artifacts this job receives.
+    pub dependencies: Vec<String>,
+    /// Image, expanded.
+    pub image: Option<String>,
+    /// Services, expanded.
+    pub services: Vec<PlannedService>,
+    /// Environment, expanded.
+    pub environment: Option<PlannedEnvironment>,
+    /// `shell` or `docker`.
+    pub executor: &'static str,
+    /// Why the job is in the pipeline.
+    pub reason: String,
+    /// Index of the rule that matched, if any.
+    #[serde(skip)]
+    pub rule: Option<usize>,
+    /// `timeout`, seconds.
+    pub timeout: Option<u64>,
+    /// `retry`.
+    #[serde(skip)]
+    pub retry: Retry,
+    /// `interruptible`.
+    pub interruptible: bool,
+    /// `resource_group`, expanded.
+    pub resource_group: Option<String>,
+    /// `before_script` lines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub before_script: Vec<String>,
+    /// `script` lines.
+    pub script: Vec<String>,
+    /// `after_script` lines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after_script: Vec<String>,
+    /// Variable layers specific to this job.
+    #[serde(skip)]
+    pub layers: JobLayers,
+}
+
+/// A resolved need.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlannedNeed {
+    /// Concrete job name.
+    pub job: String,
+    /// Whether its artifacts are downloaded.
+    pub artifacts: bool,
+}
+
+/// A service container.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedService {
+    /// Image.
+    pub image: String,
+    /// Extra hostname.
+    pub alias: Option<String>,
+}
+
+/// An environment, with its variables' values.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedEnvironment {
+    /// `CI_ENVIRONMENT_NAME`.
+    pub name: String,
+    /// `CI_ENVIRONMENT_SLUG`.
+    pub slug: String,
+    /// `CI_ENVIRONMENT_URL`.
+    pub url: Option<String>,
+    /// `start`, `stop`, …
+    pub action: String,
+    /// `environment:kubernetes:namespace`.
+    pub namespace: Option<String>,
+}
+
+/// Variable layers that belong to one job.
+#[derive(Debug, Clone, Default)]
+pub struct JobLayers {
+    /// Job-level predefined variables (`CI_JOB_*`, `CI_NODE_*`, `CI_ENVIRONMENT_*`).
+    pub predefined: Layer,
+    /// Top-level variables when `inherit:variables` filters them.
+    pub pipeline: Option<Layer>,
+    /// Job `variables:`.
+    pub job: Layer,
+    /// Matrix variables.
+    pub matrix: Layer,
+    /// Variables of the matching rule.
+    pub rule: Layer,
+    /// Dotenv reports received at run time.
+    pub dotenv: Layer,
+}
+
+/// Evaluates every instance of every job and records it as planned or excluded.
+pub(super) fn plan_jobs(
+    pipeline: &Pipeline,
+    ctx: &Context,
+    layers: &PipelineLayers,
+    eval: &Evaluator,
+    plan: &mut Plan,
+) {
+    let mut seq = 0u64;
+    for job in pipeline.jobs.values() {
+        let stage_index = pipeline.stage_index(&job.stage.value).unwrap_or(usize::MAX);
+        for instance in matrix::instances(job) {
+            seq += 1;
+            match plan_instance(job, instance, stage_index, seq, ctx, layers, eval) {
+                Ok(planned) => plan.jobs.push(planned),
+                Err(excluded) => plan.excluded.push(excluded),
+            }
+        }
+    }
+    plan.jobs.sort_by_key(|j| j.stage_index);
+}
+
+fn plan_instance(
+    job: &Job,
+    instance: Instance,
+    stage_index: usize,
+    seq: u64,
+    ctx: &Context,
+    layers: &PipelineLayers,
+    eval: &Evaluator,
+) -> Result<PlannedJob, Excluded> {
+    let mut jl = JobLayers {
+        predefined: job_predefined(job, &instance, ctx.pipeline_iid * 1000 + seq),
+        pipeline: inherited(&layers.pipeline, &job.inherit_variables),
+        job: model_layer(&job.variables, Origin::Job),
+        matrix: instance
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), Var::plain(v.clone(), Origin::Matrix)))
+            .collect(),
+        rule: Layer::new(),
+        dotenv: Layer::new(),
+    };
+    let excluded = |reason: String| Excluded {
+        name: instance.name.clone(),
+        stage: job.stage.value.clone(),
+        reason,
+    };
+    let scope = scope_of(layers, &jl);
+    let decision = match &job.rules {
+        Some(rules) => eval.rules(rules, &scope),
+        None => eval.only_except(job, &scope),
+    };
+    let (rule_index, rule, reason) = match decision {
+        Decision::Excluded { reason } => return Err(excluded(reason)),
+        Decision::Included { rule, reason } => (rule.map(|(i, _)| i), rule.map(|(_, r)| r), reason),
+    };
+    let when_from_rule = rule.and_then(|r| r.when.as_ref()).map(|w| w.value);
+    let when = when_from_rule.unwrap_or(job.when.value);
+    if when == When::Never {
+        return Err(excluded("`when: never`".into()));
+    }
+    let allow_failure = match (
+        rule.and_then(|r| r.allow_failure.clone()),
+        &job.allow_failure,
+    ) {
+        (Some(a), _) => a,
+        (None, Some(a)) => a.clone(),
+        // A job-level `when: manual` may fail; a manual job made by a rule blocks (GitLab).
+        (None, None) => AllowFailure::Bool(when == When::Manual && when_from_rule.is_none()),
+    };
+    if let Some(r) = rule {
+        jl.rule = model_layer(&r.variables, Origin::Rule);
+    }
+    let needs_model: Option<&Vec<Need>> =
+        rule.and_then(|r| r.needs.as_ref()).or(job.needs.as_ref());
+    let environment = job.environment.as_ref().map(|env| {
+        let scope = scope_of(layers, &jl);
+        let name = scope.expand(&env.name.value);
+        PlannedEnvironment {
+            slug: environment_slug(&name),
+            url: env.url.as_ref().map(|u| scope.expand(&u.value)),
+            action: env
+                .action
+                .as_ref()
+                .map_or("start".into(), |a| a.value.clone()),
+            namespace: env
+                .kubernetes_namespace
+                .as_ref()
+                .map(|n| scope.expand(&n.value)),
+            name,
+        }
+    });
+    if let Some(env) = &environment {
+        let p = &mut jl.predefined;
+        let mut set = |k: &str, v: &str| {
+            p.insert(k.to_string(), Var::plain(v, Origin::Predefined));
+        };
+        set("CI_ENVIRONMENT_NAME", &env.name);
+        set("CI_ENVIRONMENT_SLUG", &env.slug);
+        set("CI_ENVIRONMENT_ACTION", &env.action);
+        if let Some(url) = &env.url {
+            set("CI_ENVIRONMENT_URL", url);
+        }
+        if let Some(tier) = job
+            .environment
+            .as_ref()
+            .and_then(|e| e.deployment_tier.as_ref())
+        {
+            set("CI_ENVIRONMENT_TIER", &tier.value);
+        }
+        if let Some(ns) = &env.namespace {
+            set("KUBE_NAMESPACE", ns);
+        }
+    }
+    let scope = scope_of(layers, &jl);
+    let image = job.image.as_ref().map(|i| scope.expand(&i.name.value));
+    let services = job
+        .services
+        .iter()
+        .map(|s| PlannedService {
+            image: scope.expand(&s.image.name.value),
+            alias: s.alias.as_ref().map(|a| scope.expand(a)),
+        })
+        .collect();
+    let resource_group = job.resource_group.as_ref().map(|g| scope.expand(&g.value));
+    let needs = needs_model.map(|needs| {
+        needs
+            .iter()
+            .filter(|n| !n.external)
+            .map(|n| PlannedNeed {
+                job: n.job.value.clone(),
+                artifacts: n.artifacts,
+            })
+            .collect()
+    });
+    let lines = |v: &[crate::source::Spanned<String>]| {
+        v.iter().map(|s| s.value.clone()).collect::<Vec<_>>()
+    };
+    Ok(PlannedJob {
+        name: instance.name,
+        job: job.name.clone(),
+        stage: job.stage.value.clone(),
+        stage_index,
+        when: when.as_str(),
+        allow_failure,
+        start_in: rule
+            .and_then(|r| r.start_in.as_ref())
+            .or(job.start_in.as_ref())
+            .map(|s| s.value),
+        needs,
+        waits_for: Vec::new(),
+        dependencies: Vec::new(),
+        executor: if image.is_some() { "docker" } else { "shell" },
+        image,
+        services,
+        environment,
+        reason,
+        rule: rule_index,
+        timeout: job.timeout.as_ref().map(|t| t.value),
+        retry: job.retry.clone(),
+        interruptible: rule
+            .and_then(|r| r.interruptible)
+            .or(job.interruptible)
+            .unwrap_or(false),
+        resource_group,
+        before_script: lines(&job.before_script),
+        script: lines(&job.script),
+        after_script: lines(&job.after_script),
+        layers: jl,
+    })
+}
+
+fn scope_of<'a>(l: &'a PipelineLayers, jl: &'a JobLayers) -> Scope<'a> {
+    Scope::new(vec![
+        &l.predefined,
+        &jl.predefined,
+        jl.pipeline.as_ref().unwrap_or(&l.pipeline),
+        &l.workflow,
+        &jl.job,
+        &jl.matrix,
+        &jl.rule,
+        &l.project,
+        &l.cli,
+    ])
+}
+
+fn job_predefined(job: &Job, instance: &Instance, id: u64) -> Layer {
+    let token = format!("glcbt-gantry-{id:012}");
+    let mut v: Vec<(&str, String, bool)> = vec![
+        ("CI_JOB_NAME", instance.name.clone(), false),
+        ("CI_JOB_NAME_SLUG", slug(&instance.name), false),
+        ("CI_JOB_STAGE", job.stage.value.clone(), false),
+        ("CI_JOB_ID", id.to_string(), false),
+        ("CI_JOB_TOKEN", token.clone(), true),
+        ("CI_REGISTRY_PASSWORD", token.clone(), true),
+        ("CI_BUILD_ID", id.to_string(), false),
+        ("CI_BUILD_NAME", instance.name.clone(), false),
+        ("CI_BUILD_STAGE", job.stage.value.clone(), false),
+        ("CI_BUILD_TOKEN", token, true),
+    ];
+    if let Some((index, total)) = instance.node {
+        v.push(("CI_NODE_INDEX", index.to_string(), false));
+        v.push(("CI_NODE_TOTAL", total.to_string(), false));
+    }
+    if job.when.value == When::Manual {
+        v.push(("CI_JOB_MANUAL", "true".into(), false));
+        v.push(("CI_BUILD_MANUAL", "true".into(), false));
+    }
+    v.into_iter()
+        .map(|(k, value, masked)| {
+            (
+                k.to_string(),
+                Var {
+                    masked,
+                    ..Var::plain(value, Origin::Predefined)
+                },
+            )
+        })
+        .collect()
+}
+
+/// A job's resolved predecessors.
+struct Links {
+    needs: Option<Vec<PlannedNeed>>,
+    waits_for: Vec<String>,
+    dependencies: Vec<String>,
+}
+
+/// Resolves `needs` and `dependencies` to concrete instances and fills `waits_for`.
+pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
+    let instances_of = |plan: &Plan, def: &str| -> Vec<String> {
+        plan.jobs
+            .iter()
+            .filter(|j| j.job == def)
+            .map(|j| j.name.clone())
+            .collect()
+    };
+    let mut errors = Vec::new();
+    let mut resolved: Vec<Links> = Vec::new();
+    for job in &plan.jobs {
+        let model = &pipeline.jobs[&job.job];
+        let earlier: Vec<String> = plan
+            .jobs
+            .iter()
+            .filter(|o| o.stage_index < job.stage_index)
+            .map(|o| o.name.clone())
+            .collect();
+        let needs = job.needs.as_ref().map(|needs| {
+            let mut out = Vec::new();
+            let model_needs = model_needs(model, job);
+            for need in needs {
+                let wanted = model_needs.iter().find(|n| n.job.value == need.job);
+                let mut names = instances_of(plan, &need.job);
+                if let Some(filter) = wanted.and_then(|n| n.matrix.as_ref()) {
+                    let combos: Vec<Vec<(String, String)>> =
+                        filter.iter().flat_map(matrix::combinations).collect();
+                    names.retain(|name| {
+                        plan.jobs.iter().find(|j| j.name == *name).is_some_and(|j| {
+                            combos.iter().any(|c| {
+                                c.iter().all(|(k, v)| {
+                                    j.layers.matrix.get(k).is_some_and(|m| m.value == *v)
+                                })
+                            })
+                        })
+                    });
+                }
+                if names.is_empty() {
+                    if !wanted.is_some_and(|n| n.optional) {
+                        errors.push(format!(
+                            "`{}` needs `{}`, which is not in this pipeline{}",
+                            job.name,
+                            need.job,
+                            plan.excluded
+                                .iter()
+                                .find(|e| e.name == need.job
+                                    || e.name.starts_with(&format!("{}:", need.job)))
+                                .map(|e| format!(" ({})", e.reason))
+                                .unwrap_or_default()
+                        ));
+                    }
+                    continue;
+                }
+                out.extend(names.into_iter().map(|n| PlannedNeed {
+                    job: n,
+                    artifacts: need.artifacts,
+                }));
+            }
+            out
+        });
+        let waits_for: Vec<String> = match &needs {
+            Some(n) => n.iter().map(|n| n.job.clone()).collect(),
+            None => earlier.clone(),
+        };
+        let dependencies = match (&model.dependencies, &needs) {
+            (Some(deps), _) => deps
+                .iter()
+                .flat_map(|d| instances_of(plan, &d.value))
+                .collect(),
+            (None, Some(n)) => n
+                .iter()
+                .filter(|n| n.artifacts)
+                .map(|n| n.job.clone())
+                .collect(),
+            (None, None) => earlier,
+        };
+        resolved.push(Links {
+            needs,
+            waits_for,
+            dependencies,
+        });
+    }
+    for (job, links) in plan.jobs.iter_mut().zip(resolved) {
+        job.needs = links.needs;
+        job.waits_for = links.waits_for;
+        job.dependencies = links.dependencies;
+    }
+    plan.errors.extend(errors);
+}
+
+/// The model's needs for `job`: the matching rule's, or the job's own.
+fn model_needs<'a>(model: &'a Job, planned: &PlannedJob) -> &'a [Need] {
+    planned
+        .rule
+        .and_then(|i| model.rules.as_ref()?.get(i)?.needs.as_deref())
+        .or(model.needs.as_deref())
+        .unwrap_or(&[])
+}

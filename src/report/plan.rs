@@ -1,0 +1,251 @@
+//! Renders a [`Plan`]: aligned text (with `--explain` reasons), JSON, Mermaid, Graphviz DOT,
+//! and `--show-script` (a job's environment and script as it would run, masked values hidden).
+
+use crate::model::rules::AllowFailure;
+use crate::plan::{Plan, PlannedJob};
+use std::fmt::Write;
+
+/// Human-readable plan.
+pub fn text(plan: &Plan, explain: bool) -> String {
+    let mut out = String::new();
+    let p = &plan.pipeline;
+    let _ = writeln!(
+        out,
+        "Pipeline for {} `{}` ({}) at {} · IID {}{}",
+        p.kind.replace('_', " "),
+        p.r#ref,
+        p.source,
+        &p.sha[..8.min(p.sha.len())],
+        p.iid,
+        p.name
+            .as_ref()
+            .map(|n| format!(" · {n}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "Workflow: {}", plan.workflow.reason);
+    if !plan.workflow.runs {
+        return out;
+    }
+    let width = plan
+        .jobs
+        .iter()
+        .map(|j| j.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for stage in &plan.stages {
+        let _ = writeln!(out, "\n{stage}");
+        for job in plan.jobs.iter().filter(|j| j.stage == *stage) {
+            let runner = match &job.image {
+                Some(image) => format!("docker {image}"),
+                None => "shell".into(),
+            };
+            let _ = writeln!(out, "  {:<width$}  {:<10}  {}", job.name, job.when, runner);
+            let mut details = Vec::new();
+            if let Some(needs) = &job.needs {
+                let names: Vec<&str> = needs.iter().map(|n| n.job.as_str()).collect();
+                details.push(format!("needs: [{}]", names.join(", ")));
+            }
+            match &job.allow_failure {
+                AllowFailure::Bool(true) => details.push("allow_failure".into()),
+                AllowFailure::ExitCodes(c) => details.push(format!("allow_failure on exit {c:?}")),
+                AllowFailure::Bool(false) => {}
+            }
+            if let Some(s) = job.start_in {
+                details.push(format!("start_in: {s}s"));
+            }
+            if !job.services.is_empty() {
+                let names: Vec<&str> = job.services.iter().map(|s| s.image.as_str()).collect();
+                details.push(format!("services: {}", names.join(", ")));
+            }
+            if let Some(env) = &job.environment {
+                let ns = env
+                    .namespace
+                    .as_ref()
+                    .map(|n| format!(", namespace {n}"))
+                    .unwrap_or_default();
+                details.push(format!("environment: {} ({}{ns})", env.name, env.action));
+            }
+            if !details.is_empty() {
+                let _ = writeln!(out, "  {:<width$}  {}", "", details.join(" · "));
+            }
+            if explain {
+                let _ = writeln!(out, "  {:<width$}  why: {}", "", job.reason);
+            }
+        }
+    }
+    let _ = write!(
+        out,
+        "\n{} job{} in {} stage{}",
+        plan.jobs.len(),
+        s(plan.jobs.len()),
+        plan.stages.len(),
+        s(plan.stages.len())
+    );
+    if plan.excluded.is_empty() {
+        out.push('\n');
+    } else if explain {
+        let _ = writeln!(out, "; not added:");
+        for e in &plan.excluded {
+            let _ = writeln!(out, "  {} ({}): {}", e.name, e.stage, e.reason);
+        }
+    } else {
+        let _ = writeln!(out, "; {} not added (see --explain)", plan.excluded.len());
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    for e in &plan.errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+    out
+}
+
+fn s(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The plan as JSON.
+pub fn json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).unwrap_or_default()
+}
+
+/// Edges to draw: needs as written, stage order as "after every job of the previous stage".
+fn edges(plan: &Plan) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    for job in &plan.jobs {
+        let preds: Vec<&str> = match &job.needs {
+            Some(n) => n.iter().map(|n| n.job.as_str()).collect(),
+            None => {
+                let previous = plan
+                    .jobs
+                    .iter()
+                    .filter(|o| o.stage_index < job.stage_index)
+                    .map(|o| o.stage_index)
+                    .max();
+                plan.jobs
+                    .iter()
+                    .filter(|o| Some(o.stage_index) == previous)
+                    .map(|o| o.name.as_str())
+                    .collect()
+            }
+        };
+        out.extend(preds.into_iter().map(|p| (p, job.name.as_str())));
+    }
+    out
+}
+
+/// A Mermaid flowchart, one subgraph per stage.
+pub fn mermaid(plan: &Plan) -> String {
+    let id = |name: &str| {
+        plan.jobs
+            .iter()
+            .position(|j| j.name == name)
+            .map_or("x".into(), |i| format!("j{i}"))
+    };
+    let mut out = String::from("flowchart LR\n");
+    for (si, stage) in plan.stages.iter().enumerate() {
+        let _ = writeln!(out, "  subgraph s{si}[\"{}\"]", escape(stage));
+        for job in plan.jobs.iter().filter(|j| j.stage == *stage) {
+            let _ = writeln!(
+                out,
+                "    {}[\"{}<br/><small>{}</small>\"]",
+                id(&job.name),
+                escape(&job.name),
+                job.when
+            );
+        }
+        out.push_str("  end\n");
+    }
+    for (from, to) in edges(plan) {
+        let _ = writeln!(out, "  {} --> {}", id(from), id(to));
+    }
+    out
+}
+
+/// A Graphviz digraph, one cluster per stage.
+pub fn dot(plan: &Plan) -> String {
+    let mut out = String::from("digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n");
+    for (si, stage) in plan.stages.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_{si} {{\n    label=\"{}\";",
+            escape(stage)
+        );
+        for job in plan.jobs.iter().filter(|j| j.stage == *stage) {
+            let style = if job.when == "on_success" {
+                ""
+            } else {
+                ", style=dashed"
+            };
+            let _ = writeln!(
+                out,
+                "    \"{}\" [label=\"{}\\n{}\"{style}];",
+                escape(&job.name),
+                escape(&job.name),
+                job.when
+            );
+        }
+        out.push_str("  }\n");
+    }
+    for (from, to) in edges(plan) {
+        let _ = writeln!(out, "  \"{}\" -> \"{}\";", escape(from), escape(to));
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A job's environment (masked values hidden) and its script, as it would run.
+pub fn show_script(plan: &Plan, job: &PlannedJob) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# {} (stage {}, {}{})",
+        job.name,
+        job.stage,
+        job.executor,
+        job.image
+            .as_ref()
+            .map(|i| format!(" {i}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "# environment");
+    for v in plan.scope(job).resolved() {
+        let value = if v.masked {
+            "[MASKED]".to_string()
+        } else {
+            v.value.clone()
+        };
+        let kind = if v.file { " (file)" } else { "" };
+        let _ = writeln!(out, "{}={}{kind}", v.name, shell_quote(&value));
+    }
+    let sections = [
+        ("before_script", &job.before_script),
+        ("script", &job.script),
+        ("after_script", &job.after_script),
+    ];
+    for (name, lines) in sections {
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "# {name}");
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    out
+}
+
+fn shell_quote(v: &str) -> String {
+    if !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@,+=".contains(&b))
+    {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
