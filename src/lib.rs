@@ -8,6 +8,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod alloc;
 pub mod cli;
 pub mod cmd;
 pub mod diagnostic;

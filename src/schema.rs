@@ -22,7 +22,7 @@ pub fn schema() -> Value {
             (name.to_string(), k.map_or(json!({}), described))
         })
         .collect();
-    let mut top = Map::new();
+    let mut top = Map::default();
     top.insert("default".into(), closed(default_props));
     top.insert("include".into(), json!({"$ref": "#/definitions/include"}));
     top.insert("stages".into(), json!({"$ref": "#/definitions/stages"}));

@@ -13,6 +13,14 @@ fn vars() -> HashMap<String, String> {
         ("PATTERN_I", "/^MAIN$/i"),
         ("MSG", "fix: thing\n[skip ci]"),
         ("PATH", "a/b"),
+        ("QUOTE", "say \"hi\""),
+        ("NOT_RE", "main"),
+        ("SPACEY", "two words"),
+        ("UNI", "größe"),
+        ("NUM", "42"),
+        ("ZERO", "0"),
+        ("FALSEY", "false"),
+        ("BRANCH2", "main"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -76,7 +84,62 @@ fn evaluates_like_gitlab() {
         ("null", false),
         ("true", true),
         ("false || $BRANCH", true),
+        // Variables compared with variables.
+        ("$BRANCH == $BRANCH2", true),
+        ("$BRANCH == $TAG", false),
+        ("$BRANCH != $UNDEFINED", true),
+        ("$UNDEFINED == $ALSO_UNDEFINED", true),
+        ("$EMPTY == $UNDEFINED", false),
+        // Quoting.
+        ("$QUOTE == 'say \"hi\"'", true),
+        ("$SPACEY == \"two words\"", true),
+        ("$SPACEY == 'two'", false),
+        ("$UNI == \"größe\"", true),
+        ("$UNI =~ /^grö/", true),
+        ("$BRANCH == \"MAIN\"", false),
+        // Values that look like other types are strings.
+        ("$NUM == \"42\"", true),
+        ("$ZERO", true),
+        ("$FALSEY", true),
+        ("$FALSEY == \"false\"", true),
+        // Whitespace is optional.
+        ("$BRANCH==\"main\"", true),
+        ("$BRANCH=~/ai/&&$TAG", true),
+        ("\t$BRANCH  ==  'main'  ", true),
+        // Regex details.
+        ("$TAG =~ /^v\\d+\\.\\d+\\.\\d+$/", true),
+        ("$TAG =~ /^v2/", false),
+        ("$TAG !~ /^v2/", true),
+        ("$PATH =~ /^a\\/b$/", true),
+        ("$BRANCH =~ /^(main|master)$/", true),
+        ("$BRANCH =~ /^(develop|master)$/", false),
+        ("$BRANCH =~ /m.i/", true),
+        ("$SPACEY =~ /\\s/", true),
+        ("$MSG =~ /fix:.*ci/", false),
+        ("$MSG =~ /fix:.*ci/s", true),
+        ("$BRANCH =~ /A+/iU", true),
+        ("$BRANCH =~ $NOT_RE", false),
+        ("$TAG !~ $PATTERN", false),
+        ("$UNDEFINED =~ $PATTERN", false),
+        ("\"v9\" =~ $PATTERN", true),
+        // Precedence and grouping.
+        ("$EMPTY && $TAG || $BRANCH", true),
+        ("$EMPTY && ($TAG || $BRANCH)", false),
+        ("$BRANCH || $EMPTY && $UNDEFINED", true),
+        ("($BRANCH || $EMPTY) && $UNDEFINED", false),
+        ("(($BRANCH == \"main\"))", true),
+        (
+            "($TAG =~ /^v/ && ($SOURCE == \"push\" || $SOURCE == \"merge_request_event\"))",
+            true,
+        ),
+        ("$A || $B || $C || $TAG", true),
+        ("$TAG && $BRANCH && $SOURCE && $EMPTY", false),
+        ("$SOURCE != \"push\" && $SOURCE != \"web\"", true),
+        ("$UNDEFINED == null && $EMPTY != null", true),
+        ("null != $BRANCH", true),
+        ("$BRANCH == null || $TAG == null", false),
     ];
+    assert!(cases.len() >= 80, "only {} cases", cases.len());
     let vars = vars();
     let mut wrong = Vec::new();
     for (text, expected) in cases {

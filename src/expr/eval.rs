@@ -19,7 +19,7 @@ impl<S: std::hash::BuildHasher> Lookup for std::collections::HashMap<String, Str
 enum Val<'a> {
     Null,
     Str(Cow<'a, str>),
-    Pattern(Cow<'a, regex::Regex>),
+    Pattern(Cow<'a, std::sync::Arc<regex::Regex>>),
     Bool(bool),
 }
 
@@ -85,7 +85,7 @@ fn matches(left: &Val, right: Val) -> bool {
     regex.is_match(text)
 }
 
-fn as_pattern(s: &str) -> Option<regex::Regex> {
+fn as_pattern(s: &str) -> Option<std::sync::Arc<regex::Regex>> {
     let body = s.strip_prefix('/')?;
     let close = body.rfind('/')?;
     let (source, flags) = (&body[..close], &body[close + 1..]);

@@ -2,6 +2,7 @@
 
 use super::lexer::{SyntaxError, Token, TokenKind, lex};
 use regex::Regex;
+use std::sync::Arc;
 
 /// A parsed `rules:if` expression.
 #[derive(Clone, Debug)]
@@ -10,8 +11,9 @@ pub enum Expr {
     Variable(String),
     /// A quoted string.
     Str(String),
-    /// A compiled `/pattern/flags` (RE2 semantics via the `regex` crate).
-    Pattern(Regex),
+    /// A compiled `/pattern/flags` (RE2 semantics via the `regex` crate), shared: every job
+    /// repeating a rule holds the same compiled pattern.
+    Pattern(Arc<Regex>),
     /// `null`.
     Null,
     /// `true` / `false`.
@@ -65,16 +67,16 @@ pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
 
 /// Compiles a GitLab `/pattern/flags` into a regex (`U` swaps greediness as in RE2).
 /// Compiled patterns are cached: large pipelines repeat the same few rules in every job.
-pub fn compile_pattern(source: &str, flags: &str) -> Result<Regex, regex::Error> {
+pub fn compile_pattern(source: &str, flags: &str) -> Result<Arc<Regex>, regex::Error> {
     thread_local! {
-        static CACHE: std::cell::RefCell<std::collections::HashMap<(String, String), Regex>> =
+        static CACHE: std::cell::RefCell<std::collections::HashMap<(String, String), Arc<Regex>>> =
             std::cell::RefCell::new(std::collections::HashMap::new());
     }
     let key = (source.to_string(), flags.to_string());
     if let Some(r) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
         return Ok(r);
     }
-    let regex = build_pattern(source, flags)?;
+    let regex = Arc::new(build_pattern(source, flags)?);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() < 4096 {

@@ -44,32 +44,18 @@ pub fn lint_file(path: &Path, options: &LoadOptions) -> Result<Report, LoadError
 }
 
 /// Lints an already loaded pipeline.
-pub fn lint_loaded(loaded: Loaded) -> Report {
-    let Loaded {
-        sources,
-        root,
-        root_span,
-        header,
-        diagnostics,
-        incomplete,
-    } = loaded;
-    let mut diags = diagnostics;
-    let parsed = !(root.is_empty() && diags.has_errors());
-    let loaded = Loaded {
-        sources,
-        root,
-        root_span,
-        header,
-        diagnostics: Diagnostics::default(),
-        incomplete,
-    };
+pub fn lint_loaded(mut loaded: Loaded) -> Report {
+    let mut diags = std::mem::take(&mut loaded.diagnostics);
+    let sources = std::mem::take(&mut loaded.sources);
+    let parsed = !(loaded.root.is_empty() && diags.has_errors());
     let pipeline = parsed.then(|| {
-        let p = model::decode(&loaded, &mut diags);
+        let p = model::decode(loaded, &mut diags);
         graph::check(&p, &mut diags);
         p
     });
+    crate::alloc::release_freed_memory();
     Report {
-        sources: loaded.sources,
+        sources,
         diagnostics: tidy(diags),
         pipeline,
     }

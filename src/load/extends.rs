@@ -60,7 +60,7 @@ impl Resolver<'_> {
             return;
         };
         chain.push(name.to_string());
-        let mut merged = Map::new();
+        let mut merged = Map::default();
         let mut depth = 0;
         for base in bases {
             let Some(m) = self.base(name, &base, chain) else {
@@ -86,8 +86,8 @@ impl Resolver<'_> {
         {
             own.shift_remove("extends");
             let own = std::mem::take(own);
-            deep_merge(&mut merged, own);
-            entry.value.value = Value::Map(merged);
+            deep_merge(&mut merged, *own);
+            entry.value.value = Value::Map(Box::new(merged));
         }
     }
 

@@ -56,7 +56,7 @@ impl<'a> Includer<'a> {
             return map;
         };
         self.chain.push(canonical(path));
-        let mut merged = Map::new();
+        let mut merged = Map::default();
         for item in items(&entry.value) {
             let inputs = item
                 .as_map()

@@ -25,6 +25,11 @@ pub fn apply(
         .and_then(|m| m.get("spec"))
         .and_then(|s| s.value.as_map())
         .and_then(|m| m.get("inputs"));
+    // GitLab interpolates only in files with a `spec:` header; without one (and without
+    // inputs passed in) there is nothing to do, and the tree need not be walked.
+    if header.is_none() && provided.is_none() {
+        return;
+    }
     if specs.is_none() && provided.is_none() && !mentions_inputs(body) {
         return;
     }
@@ -59,7 +64,7 @@ fn resolve_values(
     diags: &mut Diagnostics,
 ) -> IndexMap<String, Node> {
     let mut values = IndexMap::new();
-    let empty = Map::new();
+    let empty = Map::default();
     let spec_map = specs.and_then(Node::as_map).unwrap_or(&empty);
     let given = provided.and_then(Node::as_map).unwrap_or(&empty);
     for (name, e) in given {
@@ -168,7 +173,7 @@ struct Interpolator<'a> {
 
 impl Interpolator<'_> {
     fn map(&mut self, map: Map) -> Map {
-        let mut out = Map::with_capacity(map.len());
+        let mut out = Map::with_capacity_and_hasher(map.len(), Default::default());
         for (key, entry) in map {
             let key = if key.contains("$[[") {
                 self.text(&key, entry.key_span)
@@ -201,7 +206,7 @@ impl Interpolator<'_> {
                 ..node
             },
             Value::Map(m) => Node {
-                value: Value::Map(self.map(m)),
+                value: Value::Map(Box::new(self.map(*m))),
                 ..node
             },
             _ => node,

@@ -120,7 +120,7 @@ fn finish(
     };
     let mut loaded = Loaded {
         sources: SourceMap::default(),
-        root: Map::new(),
+        root: Map::default(),
         root_span: start,
         header: None,
         diagnostics: Diagnostics::default(),
@@ -246,8 +246,8 @@ fn parse_pipeline_file(
     }
     let span = docs.first().map(|d| d.span).unwrap_or(file_start(id));
     let body = match docs.pop().map(|d| (d.value, d.span)) {
-        None | Some((Value::Null, _)) => Map::new(),
-        Some((Value::Map(m), _)) => m,
+        None | Some((Value::Null, _)) => Map::default(),
+        Some((Value::Map(m), _)) => *m,
         Some((_, span)) => {
             diags.error(
                 Code::InvalidType,

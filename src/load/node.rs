@@ -31,8 +31,8 @@ pub enum Value {
     Str(String),
     /// A sequence.
     Seq(Vec<Node>),
-    /// A mapping.
-    Map(Map),
+    /// A mapping (boxed: most nodes are scalars, and this keeps every node small).
+    Map(Box<Map>),
 }
 
 /// One key of a mapping: where the key was written and its value.
@@ -44,8 +44,9 @@ pub struct Entry {
     pub value: Node,
 }
 
-/// A mapping with string keys in the order written.
-pub type Map = IndexMap<String, Entry>;
+/// A mapping with string keys in the order written. Hashed with foldhash: SipHash showed up
+/// in profiles of large pipelines, and keys here are not attacker-chosen server input.
+pub type Map = IndexMap<String, Entry, foldhash::fast::RandomState>;
 
 impl Node {
     /// A node with no tag.
@@ -129,7 +130,7 @@ pub fn deep_merge(base: &mut Map, over: Map) {
     for (key, entry) in over {
         match base.get_mut(&key) {
             Some(existing) => match (&mut existing.value.value, entry.value.value) {
-                (Value::Map(b), Value::Map(o)) => deep_merge(b, o),
+                (Value::Map(b), Value::Map(o)) => deep_merge(b, *o),
                 (_, value) => {
                     existing.value = Node {
                         value,

@@ -232,7 +232,7 @@ impl Builder<'_> {
                     ..
                 }) => {
                     let map = self.build_map(pairs);
-                    let mut node = Node::new(Value::Map(map), join(start, span));
+                    let mut node = Node::new(Value::Map(Box::new(map)), join(start, span));
                     node.tag = tag;
                     self.complete(node, anchor, span)
                 }
@@ -282,7 +282,7 @@ impl Builder<'_> {
     /// Builds a mapping the way Psych's `revive_hash` does: entries apply in order, later wins,
     /// and each `<<` merges its mapping (or list of mappings, first wins) over what came before.
     fn build_map(&mut self, pairs: Vec<(Node, Node)>) -> Map {
-        let mut map = Map::with_capacity(pairs.len());
+        let mut map = Map::with_capacity_and_hasher(pairs.len(), Default::default());
         // Which entries (by index) were written explicitly, and where: merged keys may be
         // overridden silently, explicit ones repeated are a mistake.
         let mut explicit: Vec<Option<Span>> = Vec::with_capacity(pairs.len());
@@ -332,16 +332,16 @@ impl Builder<'_> {
     fn merge_into(&mut self, map: &mut Map, value: Node) {
         match value.value {
             Value::Map(source) => {
-                for (k, e) in source {
+                for (k, e) in *source {
                     map.insert(k, e);
                 }
             }
             Value::Seq(items) => {
-                let mut merged = Map::new();
+                let mut merged = Map::default();
                 for item in items.into_iter().rev() {
                     match item.value {
                         Value::Map(source) => {
-                            for (k, e) in source {
+                            for (k, e) in *source {
                                 merged.insert(k, e);
                             }
                         }

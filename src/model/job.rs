@@ -86,7 +86,7 @@ pub struct Job {
     /// `after_script` lines.
     pub after_script: Vec<Spanned<String>>,
     /// `image:`.
-    pub image: Option<Image>,
+    pub image: Option<Box<Image>>,
     /// `services:`.
     pub services: Vec<Service>,
     /// Job-level `variables:`.
@@ -94,9 +94,9 @@ pub struct Job {
     /// `rules:`.
     pub rules: Option<Vec<Rule>>,
     /// `only:`.
-    pub only: Option<Filter>,
+    pub only: Option<Box<Filter>>,
     /// `except:`.
-    pub except: Option<Filter>,
+    pub except: Option<Box<Filter>>,
     /// `needs:` (`Some(vec![])` is `needs: []`: start at once).
     pub needs: Option<Vec<Need>>,
     /// `dependencies:`.
@@ -114,13 +114,13 @@ pub struct Job {
     /// `parallel:`.
     pub parallel: Option<Parallel>,
     /// `artifacts:`.
-    pub artifacts: Option<Artifacts>,
+    pub artifacts: Option<Box<Artifacts>>,
     /// `cache:`.
     pub cache: Vec<Cache>,
     /// `environment:`.
-    pub environment: Option<Environment>,
+    pub environment: Option<Box<Environment>>,
     /// `trigger:`.
-    pub trigger: Option<Trigger>,
+    pub trigger: Option<Box<Trigger>>,
     /// `tags:`.
     pub tags: Vec<Spanned<String>>,
     /// `coverage:` regex.
@@ -230,12 +230,12 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
             "script" => job.script = script(v, ctx, "`script`"),
             "before_script" => job.before_script = ctx.script(v, "`before_script`"),
             "after_script" => job.after_script = ctx.script(v, "`after_script`"),
-            "image" => job.image = image::decode_image(v, ctx),
+            "image" => job.image = image::decode_image(v, ctx).map(Box::new),
             "services" => job.services = image::decode_services(v, ctx),
             "variables" => job.variables = variables::decode(v, ctx, "job `variables`"),
             "rules" => job.rules = Some(rules::decode_rules(v, ctx, false)),
-            "only" => job.only = Some(rules::decode_filter(v, ctx, "`only`")),
-            "except" => job.except = Some(rules::decode_filter(v, ctx, "`except`")),
+            "only" => job.only = Some(Box::new(rules::decode_filter(v, ctx, "`only`"))),
+            "except" => job.except = Some(Box::new(rules::decode_filter(v, ctx, "`except`"))),
             "needs" => job.needs = Some(rules::decode_needs(v, ctx)),
             "dependencies" => job.dependencies = Some(ctx.string_list(v, "`dependencies`")),
             "when" => job.when = rules::decode_when(v, ctx, keywords::WHEN).unwrap_or(job.when),
@@ -244,10 +244,12 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
             "retry" => job.retry = decode_retry(v, ctx),
             "timeout" => job.timeout = ctx.duration(v, "`timeout`"),
             "parallel" => job.parallel = decode_parallel(v, ctx),
-            "artifacts" => job.artifacts = artifacts::decode_artifacts(v, ctx),
+            "artifacts" => job.artifacts = artifacts::decode_artifacts(v, ctx).map(Box::new),
             "cache" => job.cache = artifacts::decode_caches(v, ctx),
-            "environment" => job.environment = environment::decode_environment(v, ctx),
-            "trigger" => job.trigger = decode_trigger(v, ctx),
+            "environment" => {
+                job.environment = environment::decode_environment(v, ctx).map(Box::new)
+            }
+            "trigger" => job.trigger = decode_trigger(v, ctx).map(Box::new),
             "tags" => job.tags = ctx.string_list(v, "`tags`"),
             "coverage" => job.coverage = coverage(v, ctx),
             "interruptible" => job.interruptible = ctx.bool(v, "`interruptible`"),

@@ -38,11 +38,17 @@ impl Pipeline {
     }
 }
 
-/// Decodes the resolved top-level mapping of `loaded`.
-pub fn decode(loaded: &Loaded, diags: &mut Diagnostics) -> Pipeline {
-    let root = &loaded.root;
+/// Decodes a loaded pipeline, consuming its tree: each job's subtree is freed as soon as the
+/// job is decoded, so the tree and the model never both exist whole (large pipelines).
+pub fn decode(loaded: Loaded, diags: &mut Diagnostics) -> Pipeline {
+    let Loaded {
+        root,
+        root_span,
+        incomplete,
+        ..
+    } = loaded;
     let mut ctx = Ctx { diags, job: None };
-    let stages = decode_stages(root.get("stages"), loaded.root_span, &mut ctx);
+    let stages = decode_stages(root.get("stages"), root_span, &mut ctx);
     let variables = root
         .get("variables")
         .map(|e| variables::decode(&e.value, &mut ctx, "`variables`"))
@@ -50,28 +56,26 @@ pub fn decode(loaded: &Loaded, diags: &mut Diagnostics) -> Pipeline {
     let workflow = root
         .get("workflow")
         .map(|e| rules::decode_workflow(&e.value, &mut ctx));
-    let defaults = collect_defaults(root, &mut ctx);
-    let mut jobs = IndexMap::new();
+    let defaults = collect_defaults(&root, &mut ctx);
+    let mut jobs = IndexMap::with_capacity(root.len());
     let mut hidden = IndexMap::new();
     for (name, entry) in root {
         if keywords::TOP_LEVEL.contains(&name.as_str()) {
             continue;
         }
         if name.starts_with('.') {
-            hidden.insert(name.clone(), entry.key_span);
+            hidden.insert(name, entry.key_span);
             continue;
         }
         ctx.job = Some(name.clone());
         let Some(map) = entry.value.as_map() else {
-            not_a_job(name, entry, &mut ctx);
+            not_a_job(&name, &entry, &mut ctx);
             continue;
         };
         let merged = with_defaults(map, &defaults);
-        let complete = !loaded.incomplete.contains(name);
-        jobs.insert(
-            name.clone(),
-            job::decode_job(name, entry.key_span, &merged, complete, &mut ctx),
-        );
+        let complete = !incomplete.contains(&name);
+        let decoded = job::decode_job(&name, entry.key_span, &merged, complete, &mut ctx);
+        jobs.insert(name, decoded);
     }
     ctx.job = None;
     if jobs.is_empty() {
@@ -90,7 +94,7 @@ pub fn decode(loaded: &Loaded, diags: &mut Diagnostics) -> Pipeline {
         workflow,
         jobs,
         hidden,
-        span: loaded.root_span,
+        span: root_span,
     }
 }
 
@@ -137,7 +141,7 @@ fn flatten_stages(node: &Node, ctx: &mut Ctx, out: &mut Vec<Spanned<String>>, de
 
 /// `default:` values, with deprecated top-level keys filling the gaps.
 fn collect_defaults(root: &Map, ctx: &mut Ctx) -> Map {
-    let mut defaults = Map::new();
+    let mut defaults = Map::default();
     if let Some(e) = root.get("default")
         && let Some(m) = ctx.map(&e.value, "`default`")
     {

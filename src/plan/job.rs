@@ -10,6 +10,7 @@ use crate::model::job::Retry;
 use crate::model::rules::{AllowFailure, Need};
 use crate::model::{Job, Pipeline, When};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// A concrete job of the planned pipeline.
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +24,14 @@ pub struct PlannedJob {
     /// Position of the stage in the pipeline's stages.
     #[serde(skip)]
     pub stage_index: usize,
+    /// Position in definition order (ties within a stage keep it).
+    #[serde(skip)]
+    pub seq: u64,
+    /// `CI_JOB_ID`.
+    pub id: u64,
+    /// `(CI_NODE_INDEX, CI_NODE_TOTAL)` for parallel jobs.
+    #[serde(skip)]
+    pub node: Option<(usize, usize)>,
     /// `on_success`, `on_failure`, `always`, `manual` or `delayed`.
     pub when: &'static str,
     /// Failure allowed: always (`true`), never (`false`), or for these exit codes.
@@ -101,13 +110,14 @@ pub struct PlannedEnvironment {
     pub action: String,
     /// `environment:kubernetes:namespace`.
     pub namespace: Option<String>,
+    /// `environment:deployment_tier`.
+    pub tier: Option<String>,
 }
 
-/// Variable layers that belong to one job.
+/// Variable layers that belong to one job. Job-level predefined variables are not stored:
+/// [`predefined`] derives them from the job when needed (they are most of a job's variables).
 #[derive(Debug, Clone, Default)]
 pub struct JobLayers {
-    /// Job-level predefined variables (`CI_JOB_*`, `CI_NODE_*`, `CI_ENVIRONMENT_*`).
-    pub predefined: Layer,
     /// Top-level variables when `inherit:variables` filters them.
     pub pipeline: Option<Layer>,
     /// Job `variables:`.
@@ -129,6 +139,8 @@ pub(super) fn plan_jobs(
     plan: &mut Plan,
 ) {
     let mut seq = 0u64;
+    plan.jobs
+        .reserve_exact(pipeline.jobs.values().map(matrix::count).sum());
     for job in pipeline.jobs.values() {
         let stage_index = pipeline.stage_index(&job.stage.value).unwrap_or(usize::MAX);
         for instance in matrix::instances(job) {
@@ -139,7 +151,8 @@ pub(super) fn plan_jobs(
             }
         }
     }
-    plan.jobs.sort_by_key(|j| j.stage_index);
+    // Unstable sort on a unique key: same order as a stable sort, without its scratch buffer.
+    plan.jobs.sort_unstable_by_key(|j| (j.stage_index, j.seq));
 }
 
 fn plan_instance(
@@ -151,8 +164,17 @@ fn plan_instance(
     layers: &PipelineLayers,
     eval: &Evaluator,
 ) -> Result<PlannedJob, Excluded> {
+    let id = ctx.pipeline_iid * 1000 + seq;
+    let manual = job.when.value == When::Manual;
+    let mut predefined = predefined_layer(
+        &instance.name,
+        &job.stage.value,
+        id,
+        instance.node,
+        manual,
+        None,
+    );
     let mut jl = JobLayers {
-        predefined: job_predefined(job, &instance, ctx.pipeline_iid * 1000 + seq),
         pipeline: inherited(&layers.pipeline, &job.inherit_variables),
         job: model_layer(&job.variables, Origin::Job),
         matrix: instance
@@ -160,15 +182,15 @@ fn plan_instance(
             .iter()
             .map(|(k, v)| (k.clone(), Var::plain(v.clone(), Origin::Matrix)))
             .collect(),
-        rule: Layer::new(),
-        dotenv: Layer::new(),
+        rule: Layer::default(),
+        dotenv: Layer::default(),
     };
     let excluded = |reason: String| Excluded {
         name: instance.name.clone(),
         stage: job.stage.value.clone(),
         reason,
     };
-    let scope = scope_of(layers, &jl);
+    let scope = scope_of(layers, &predefined, &jl);
     let decision = match &job.rules {
         Some(rules) => eval.rules(rules, &scope),
         None => eval.only_except(job, &scope),
@@ -197,7 +219,7 @@ fn plan_instance(
     let needs_model: Option<&Vec<Need>> =
         rule.and_then(|r| r.needs.as_ref()).or(job.needs.as_ref());
     let environment = job.environment.as_ref().map(|env| {
-        let scope = scope_of(layers, &jl);
+        let scope = scope_of(layers, &predefined, &jl);
         let name = scope.expand(&env.name.value);
         PlannedEnvironment {
             slug: environment_slug(&name),
@@ -210,32 +232,21 @@ fn plan_instance(
                 .kubernetes_namespace
                 .as_ref()
                 .map(|n| scope.expand(&n.value)),
+            tier: env.deployment_tier.as_ref().map(|t| t.value.clone()),
             name,
         }
     });
-    if let Some(env) = &environment {
-        let p = &mut jl.predefined;
-        let mut set = |k: &str, v: &str| {
-            p.insert(k.to_string(), Var::plain(v, Origin::Predefined));
-        };
-        set("CI_ENVIRONMENT_NAME", &env.name);
-        set("CI_ENVIRONMENT_SLUG", &env.slug);
-        set("CI_ENVIRONMENT_ACTION", &env.action);
-        if let Some(url) = &env.url {
-            set("CI_ENVIRONMENT_URL", url);
-        }
-        if let Some(tier) = job
-            .environment
-            .as_ref()
-            .and_then(|e| e.deployment_tier.as_ref())
-        {
-            set("CI_ENVIRONMENT_TIER", &tier.value);
-        }
-        if let Some(ns) = &env.namespace {
-            set("KUBE_NAMESPACE", ns);
-        }
+    if environment.is_some() {
+        predefined = predefined_layer(
+            &instance.name,
+            &job.stage.value,
+            id,
+            instance.node,
+            manual,
+            environment.as_ref(),
+        );
     }
-    let scope = scope_of(layers, &jl);
+    let scope = scope_of(layers, &predefined, &jl);
     let image = job.image.as_ref().map(|i| scope.expand(&i.name.value));
     let services = job
         .services
@@ -264,6 +275,9 @@ fn plan_instance(
         job: job.name.clone(),
         stage: job.stage.value.clone(),
         stage_index,
+        seq,
+        id,
+        node: instance.node,
         when: when.as_str(),
         allow_failure,
         start_in: rule
@@ -293,10 +307,10 @@ fn plan_instance(
     })
 }
 
-fn scope_of<'a>(l: &'a PipelineLayers, jl: &'a JobLayers) -> Scope<'a> {
+fn scope_of<'a>(l: &'a PipelineLayers, predefined: &'a Layer, jl: &'a JobLayers) -> Scope<'a> {
     Scope::new(vec![
         &l.predefined,
-        &jl.predefined,
+        predefined,
         jl.pipeline.as_ref().unwrap_or(&l.pipeline),
         &l.workflow,
         &jl.job,
@@ -307,27 +321,61 @@ fn scope_of<'a>(l: &'a PipelineLayers, jl: &'a JobLayers) -> Scope<'a> {
     ])
 }
 
-fn job_predefined(job: &Job, instance: &Instance, id: u64) -> Layer {
+/// Job-level predefined variables of a planned job (`CI_JOB_*`, `CI_NODE_*`,
+/// `CI_ENVIRONMENT_*`, `KUBE_NAMESPACE`, and the 9-era `CI_BUILD_*` names).
+pub fn predefined(job: &PlannedJob) -> Layer {
+    predefined_layer(
+        &job.name,
+        &job.stage,
+        job.id,
+        job.node,
+        job.when == "manual",
+        job.environment.as_ref(),
+    )
+}
+
+fn predefined_layer(
+    name: &str,
+    stage: &str,
+    id: u64,
+    node: Option<(usize, usize)>,
+    manual: bool,
+    env: Option<&PlannedEnvironment>,
+) -> Layer {
     let token = format!("glcbt-gantry-{id:012}");
     let mut v: Vec<(&str, String, bool)> = vec![
-        ("CI_JOB_NAME", instance.name.clone(), false),
-        ("CI_JOB_NAME_SLUG", slug(&instance.name), false),
-        ("CI_JOB_STAGE", job.stage.value.clone(), false),
+        ("CI_JOB_NAME", name.to_string(), false),
+        ("CI_JOB_NAME_SLUG", slug(name), false),
+        ("CI_JOB_STAGE", stage.to_string(), false),
         ("CI_JOB_ID", id.to_string(), false),
         ("CI_JOB_TOKEN", token.clone(), true),
         ("CI_REGISTRY_PASSWORD", token.clone(), true),
         ("CI_BUILD_ID", id.to_string(), false),
-        ("CI_BUILD_NAME", instance.name.clone(), false),
-        ("CI_BUILD_STAGE", job.stage.value.clone(), false),
+        ("CI_BUILD_NAME", name.to_string(), false),
+        ("CI_BUILD_STAGE", stage.to_string(), false),
         ("CI_BUILD_TOKEN", token, true),
     ];
-    if let Some((index, total)) = instance.node {
+    if let Some((index, total)) = node {
         v.push(("CI_NODE_INDEX", index.to_string(), false));
         v.push(("CI_NODE_TOTAL", total.to_string(), false));
     }
-    if job.when.value == When::Manual {
+    if manual {
         v.push(("CI_JOB_MANUAL", "true".into(), false));
         v.push(("CI_BUILD_MANUAL", "true".into(), false));
+    }
+    if let Some(env) = env {
+        v.push(("CI_ENVIRONMENT_NAME", env.name.clone(), false));
+        v.push(("CI_ENVIRONMENT_SLUG", env.slug.clone(), false));
+        v.push(("CI_ENVIRONMENT_ACTION", env.action.clone(), false));
+        if let Some(url) = &env.url {
+            v.push(("CI_ENVIRONMENT_URL", url.clone(), false));
+        }
+        if let Some(tier) = &env.tier {
+            v.push(("CI_ENVIRONMENT_TIER", tier.clone(), false));
+        }
+        if let Some(ns) = &env.namespace {
+            v.push(("KUBE_NAMESPACE", ns.clone(), false));
+        }
     }
     v.into_iter()
         .map(|(k, value, masked)| {
@@ -350,61 +398,54 @@ struct Links {
 }
 
 /// Resolves `needs` and `dependencies` to concrete instances and fills `waits_for`.
+/// Linear in jobs and needs: instances are indexed once; the list of earlier-stage jobs is
+/// built only for jobs that wait on stages (jobs are sorted by stage, so it is a prefix).
 pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
-    let instances_of = |plan: &Plan, def: &str| -> Vec<String> {
-        plan.jobs
-            .iter()
-            .filter(|j| j.job == def)
-            .map(|j| j.name.clone())
-            .collect()
-    };
+    let mut by_definition: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, j) in plan.jobs.iter().enumerate() {
+        by_definition.entry(j.job.as_str()).or_default().push(i);
+    }
+    let stage_start: Vec<usize> = plan
+        .jobs
+        .iter()
+        .map(|j| plan.jobs.partition_point(|o| o.stage_index < j.stage_index))
+        .collect();
     let mut errors = Vec::new();
-    let mut resolved: Vec<Links> = Vec::new();
-    for job in &plan.jobs {
+    let mut resolved: Vec<Links> = Vec::with_capacity(plan.jobs.len());
+    for (index, job) in plan.jobs.iter().enumerate() {
         let model = &pipeline.jobs[&job.job];
-        let earlier: Vec<String> = plan
-            .jobs
-            .iter()
-            .filter(|o| o.stage_index < job.stage_index)
-            .map(|o| o.name.clone())
-            .collect();
+        let earlier = || {
+            plan.jobs[..stage_start[index]]
+                .iter()
+                .map(|o| o.name.clone())
+                .collect::<Vec<_>>()
+        };
+        let instances = |def: &str| by_definition.get(def).map_or(&[][..], Vec::as_slice);
         let needs = job.needs.as_ref().map(|needs| {
             let mut out = Vec::new();
             let model_needs = model_needs(model, job);
             for need in needs {
                 let wanted = model_needs.iter().find(|n| n.job.value == need.job);
-                let mut names = instances_of(plan, &need.job);
+                let mut found: Vec<usize> = instances(&need.job).to_vec();
                 if let Some(filter) = wanted.and_then(|n| n.matrix.as_ref()) {
                     let combos: Vec<Vec<(String, String)>> =
                         filter.iter().flat_map(matrix::combinations).collect();
-                    names.retain(|name| {
-                        plan.jobs.iter().find(|j| j.name == *name).is_some_and(|j| {
-                            combos.iter().any(|c| {
-                                c.iter().all(|(k, v)| {
-                                    j.layers.matrix.get(k).is_some_and(|m| m.value == *v)
-                                })
-                            })
+                    found.retain(|&i| {
+                        let m = &plan.jobs[i].layers.matrix;
+                        combos.iter().any(|c| {
+                            c.iter()
+                                .all(|(k, v)| m.get(k).is_some_and(|x| x.value == *v))
                         })
                     });
                 }
-                if names.is_empty() {
+                if found.is_empty() {
                     if !wanted.is_some_and(|n| n.optional) {
-                        errors.push(format!(
-                            "`{}` needs `{}`, which is not in this pipeline{}",
-                            job.name,
-                            need.job,
-                            plan.excluded
-                                .iter()
-                                .find(|e| e.name == need.job
-                                    || e.name.starts_with(&format!("{}:", need.job)))
-                                .map(|e| format!(" ({})", e.reason))
-                                .unwrap_or_default()
-                        ));
+                        errors.push(missing_need(plan, &job.name, &need.job));
                     }
                     continue;
                 }
-                out.extend(names.into_iter().map(|n| PlannedNeed {
-                    job: n,
+                out.extend(found.into_iter().map(|i| PlannedNeed {
+                    job: plan.jobs[i].name.clone(),
                     artifacts: need.artifacts,
                 }));
             }
@@ -412,19 +453,23 @@ pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
         });
         let waits_for: Vec<String> = match &needs {
             Some(n) => n.iter().map(|n| n.job.clone()).collect(),
-            None => earlier.clone(),
+            None => earlier(),
         };
         let dependencies = match (&model.dependencies, &needs) {
             (Some(deps), _) => deps
                 .iter()
-                .flat_map(|d| instances_of(plan, &d.value))
+                .flat_map(|d| {
+                    instances(&d.value)
+                        .iter()
+                        .map(|&i| plan.jobs[i].name.clone())
+                })
                 .collect(),
             (None, Some(n)) => n
                 .iter()
                 .filter(|n| n.artifacts)
                 .map(|n| n.job.clone())
                 .collect(),
-            (None, None) => earlier,
+            (None, None) => waits_for.clone(),
         };
         resolved.push(Links {
             needs,
@@ -438,6 +483,20 @@ pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
         job.dependencies = links.dependencies;
     }
     plan.errors.extend(errors);
+}
+
+fn missing_need(plan: &Plan, job: &str, need: &str) -> String {
+    let why = plan
+        .excluded
+        .iter()
+        .find(|e| {
+            e.name == need
+                || e.name.starts_with(&format!("{need}:"))
+                || e.name.starts_with(&format!("{need} "))
+        })
+        .map(|e| format!(" ({})", e.reason))
+        .unwrap_or_default();
+    format!("`{job}` needs `{need}`, which is not in this pipeline{why}")
 }
 
 /// The model's needs for `job`: the matching rule's, or the job's own.

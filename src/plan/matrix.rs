@@ -15,6 +15,18 @@ pub struct Instance {
     pub node: Option<(usize, usize)>,
 }
 
+/// How many instances `job` expands to, without building them.
+pub fn count(job: &Job) -> usize {
+    match &job.parallel {
+        None => 1,
+        Some(Parallel::Count(n)) => *n as usize,
+        Some(Parallel::Matrix(entries)) => entries
+            .iter()
+            .map(|e| e.values().map(Vec::len).product::<usize>())
+            .sum(),
+    }
+}
+
 /// The instances `job` expands to (itself alone when it is not parallel).
 pub fn instances(job: &Job) -> Vec<Instance> {
     match &job.parallel {

@@ -5,7 +5,7 @@
 
 pub mod context;
 mod git;
-mod job;
+pub mod job;
 pub mod matrix;
 pub mod rules;
 pub mod slug;
@@ -81,6 +81,33 @@ pub struct Excluded {
     pub reason: String,
 }
 
+/// A job's variables: borrow a [`Scope`] from it with [`JobVariables::scope`].
+pub struct JobVariables<'a> {
+    plan: &'a Plan,
+    job: &'a PlannedJob,
+    predefined: Layer,
+}
+
+impl JobVariables<'_> {
+    /// The layers in precedence order, lowest first.
+    pub fn scope(&self) -> Scope<'_> {
+        let l = &self.plan.layers;
+        let jl = &self.job.layers;
+        Scope::new(vec![
+            &l.predefined,
+            &self.predefined,
+            jl.pipeline.as_ref().unwrap_or(&l.pipeline),
+            &l.workflow,
+            &jl.job,
+            &jl.matrix,
+            &jl.rule,
+            &jl.dotenv,
+            &l.project,
+            &l.cli,
+        ])
+    }
+}
+
 /// Variable layers shared by all jobs, lowest precedence first.
 #[derive(Debug, Default)]
 pub struct PipelineLayers {
@@ -97,22 +124,13 @@ pub struct PipelineLayers {
 }
 
 impl Plan {
-    /// The variables `job` sees, in precedence order.
-    pub fn scope<'a>(&'a self, job: &'a PlannedJob) -> Scope<'a> {
-        let l = &self.layers;
-        let pipeline = job.layers.pipeline.as_ref().unwrap_or(&l.pipeline);
-        Scope::new(vec![
-            &l.predefined,
-            &job.layers.predefined,
-            pipeline,
-            &l.workflow,
-            &job.layers.job,
-            &job.layers.matrix,
-            &job.layers.rule,
-            &job.layers.dotenv,
-            &l.project,
-            &l.cli,
-        ])
+    /// The variables `job` sees (its predefined ones rebuilt on demand).
+    pub fn variables<'a>(&'a self, job: &'a PlannedJob) -> JobVariables<'a> {
+        JobVariables {
+            plan: self,
+            job,
+            predefined: job::predefined(job),
+        }
     }
 
     /// The job named `name` (concrete name, or the definition name of a non-parallel job).
@@ -179,7 +197,7 @@ pub fn build(pipeline: &Pipeline, ctx: &Context, project: Layer, cli: Layer) -> 
             .map(|(k, v)| (k.to_string(), Var::plain(v, Origin::Predefined)))
             .collect(),
         pipeline: model_layer(&pipeline.variables, Origin::Pipeline),
-        workflow: Layer::new(),
+        workflow: Layer::default(),
         project,
         cli,
     };
@@ -290,7 +308,7 @@ fn model_layer(vars: &crate::model::variables::Variables, origin: Origin) -> Lay
 fn inherited(pipeline: &Layer, inherit: &Inherit) -> Option<Layer> {
     match inherit {
         Inherit::All => None,
-        Inherit::Nothing => Some(Layer::new()),
+        Inherit::Nothing => Some(Layer::default()),
         Inherit::Only(names) => Some(
             pipeline
                 .iter()

@@ -17,7 +17,7 @@ const KEYS: &[&str] = &["value", "masked", "file", "expand", "description"];
 /// Reads a project variables file: `NAME: value` or `NAME: {value, masked, file, expand}`,
 /// optionally under a top-level `variables:` key. A missing file is an empty layer.
 pub fn project_file(path: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Layer {
-    let mut layer = Layer::new();
+    let mut layer = Layer::default();
     let Ok(text) = std::fs::read_to_string(path) else {
         return layer;
     };
@@ -123,7 +123,7 @@ pub fn command_line(
     args: &[String],
     env: impl Iterator<Item = (String, String)>,
 ) -> Result<Layer, String> {
-    let mut layer = Layer::new();
+    let mut layer = Layer::default();
     let mut from_env: Vec<(String, String)> = env
         .filter_map(|(k, v)| k.strip_prefix("GANTRY_VAR_").map(|n| (n.to_string(), v)))
         .collect();

@@ -60,7 +60,7 @@ impl Var {
 }
 
 /// A set of variables of one origin, in declaration order.
-pub type Layer = IndexMap<String, Var>;
+pub type Layer = IndexMap<String, Var, foldhash::fast::RandomState>;
 
 /// The variables a job sees: layers, lowest precedence first.
 #[derive(Clone, Debug, Default)]

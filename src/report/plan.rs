@@ -213,7 +213,7 @@ pub fn show_script(plan: &Plan, job: &PlannedJob) -> String {
             .unwrap_or_default()
     );
     let _ = writeln!(out, "# environment");
-    for v in plan.scope(job).resolved() {
+    for v in plan.variables(job).scope().resolved() {
         let value = if v.masked {
             "[MASKED]".to_string()
         } else {

@@ -1,0 +1,383 @@
+//! `gantry plan` against real git repositories made in temporary directories.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Test User",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "init.defaultBranch=master",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A repository `name` holding `pipeline` as .gitlab-ci.yml, committed on `master`.
+fn repo(name: &str, pipeline: &str, message: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(name);
+    std::fs::create_dir(&dir).unwrap();
+    git(&dir, &["init", "-q"]);
+    std::fs::write(dir.join(".gitlab-ci.yml"), pipeline).unwrap();
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", message]);
+    (tmp, dir)
+}
+
+fn fixture(name: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = if name.starts_with("pipelines/") {
+        root.join(name)
+    } else {
+        root.join("tests/fixtures/plan").join(name)
+    };
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn gantry(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("GANTRY_VAR_PIPELINE_KIND")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn plan_json(dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["plan", "--format", "json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = gantry(dir, &all);
+    assert_eq!(code, 0, "{out}{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+fn names(plan: &Value) -> Vec<String> {
+    plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn job<'a>(plan: &'a Value, name: &str) -> &'a Value {
+    plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name)
+        .unwrap_or_else(|| panic!("no job {name}"))
+}
+
+#[test]
+fn seed_pipeline_plans_in_order_with_always_cleanup_and_expanded_namespace() {
+    let (_tmp, dir) = repo(
+        "myproject",
+        &fixture("pipelines/dynamic-environments.gitlab-ci.yml"),
+        "initial",
+    );
+    let sha = git(&dir, &["rev-parse", "HEAD"]);
+    let plan = plan_json(&dir, &[]);
+    assert_eq!(names(&plan), ["build", "deploy", "test", "cleanup"]);
+    assert_eq!(
+        plan["stages"],
+        serde_json::json!(["build", "deploy", "test", "cleanup"])
+    );
+    assert_eq!(job(&plan, "cleanup")["when"], "always");
+    assert_eq!(
+        job(&plan, "test")["waits_for"],
+        serde_json::json!(["build", "deploy"])
+    );
+    assert_eq!(job(&plan, "build")["executor"], "docker");
+    assert_eq!(job(&plan, "deploy")["environment"]["name"], "test-for-ci");
+    let (code, script, err) = gantry(&dir, &["plan", "--show-script", "deploy"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        script.contains(&format!("\nNAMESPACE=myproject-master-{sha}\n")),
+        "{script}"
+    );
+    assert!(
+        script.contains(&format!("\nCI_BUILD_REF={sha}\n")),
+        "{script}"
+    );
+    assert!(script.contains("\nCI_BUILD_REF_NAME=master\n"), "{script}");
+    assert!(script.contains("\nCI_JOB_TOKEN='[MASKED]'\n"), "{script}");
+    assert!(
+        script.contains("\nkubectl create ns $NAMESPACE\n"),
+        "{script}"
+    );
+    assert!(
+        !script.contains("glcbt-"),
+        "a masked token leaked: {script}"
+    );
+}
+
+#[test]
+fn branch_tag_and_merge_request_get_different_job_sets() {
+    let (_tmp, dir) = repo("app", &fixture("sources.yml"), "feature work");
+    git(&dir, &["tag", "v1.0.0"]);
+    git(&dir, &["checkout", "-q", "-b", "feature/login"]);
+
+    let branch = plan_json(&dir, &[]);
+    assert_eq!(branch["pipeline"]["kind"], "branch");
+    assert_eq!(branch["pipeline"]["ref"], "feature/login");
+    assert_eq!(
+        names(&branch),
+        [
+            "build",
+            "unit",
+            "legacy-branches",
+            "legacy-default",
+            "except-tags"
+        ]
+    );
+
+    let main = plan_json(&dir, &["--ref", "master"]);
+    assert_eq!(
+        names(&main),
+        [
+            "build",
+            "unit",
+            "legacy-branches",
+            "legacy-default",
+            "except-tags",
+            "deploy-main"
+        ]
+    );
+
+    let tag = plan_json(&dir, &["--ref", "v1.0.0"]);
+    assert_eq!(tag["pipeline"]["kind"], "tag");
+    assert_eq!(names(&tag), ["build", "legacy-default", "release"]);
+    assert_eq!(job(&tag, "release")["when"], "manual");
+    assert_eq!(
+        job(&tag, "release")["allow_failure"],
+        false,
+        "a manual job from rules blocks"
+    );
+
+    let mr = plan_json(&dir, &["--source", "merge_request_event"]);
+    assert_eq!(mr["pipeline"]["kind"], "merge_request");
+    assert_eq!(names(&mr), ["build", "unit", "mr-only-lint"]);
+
+    let (_, explained, _) = gantry(
+        &dir,
+        &["plan", "--source", "merge_request_event", "--explain"],
+    );
+    assert!(explained.contains("legacy-default (test): without `rules` or `only`, jobs are not added to merge request pipelines"), "{explained}");
+    assert!(
+        explained.contains(
+            "Workflow: workflow rule 2 matched (if: $CI_PIPELINE_SOURCE == \"merge_request_event\")"
+        ),
+        "{explained}"
+    );
+}
+
+#[test]
+fn workflow_rules_can_stop_the_pipeline_and_set_variables() {
+    let (_tmp, dir) = repo("app", &fixture("sources.yml"), "docs only [no ci]");
+    let (code, out, _) = gantry(&dir, &["plan"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Workflow: workflow: rule 1 matched (if: $CI_COMMIT_MESSAGE =~ /\\[no ci\\]/) with `when: never`, so no pipeline is created"), "{out}");
+
+    let (_tmp2, dir2) = repo("app", &fixture("sources.yml"), "normal");
+    let (_, script, _) = gantry(&dir2, &["plan", "--show-script", "build"]);
+    assert!(
+        script.contains("\nPIPELINE_KIND=branch\n"),
+        "workflow variables beat top-level ones: {script}"
+    );
+    let (_, script, _) = gantry(
+        &dir2,
+        &[
+            "plan",
+            "--show-script",
+            "build",
+            "--var",
+            "PIPELINE_KIND=cli",
+        ],
+    );
+    assert!(script.contains("\nPIPELINE_KIND=cli\n"), "{script}");
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["plan", "--show-script", "build"])
+        .current_dir(&dir2)
+        .env("GANTRY_VAR_PIPELINE_KIND", "from-env")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\nPIPELINE_KIND=from-env\n"));
+}
+
+#[test]
+fn matrix_instances_rules_and_needs_resolve_to_concrete_jobs() {
+    let (_tmp, dir) = repo("app", &fixture("matrix.yml"), "matrix");
+    let plan = plan_json(&dir, &[]);
+    assert_eq!(
+        names(&plan),
+        [
+            "build: [linux, amd64]",
+            "build: [linux, arm64]",
+            "build: [macos, amd64]",
+            "build: [macos, arm64]",
+            "shard 1/3",
+            "shard 2/3",
+            "shard 3/3",
+            "report"
+        ]
+    );
+    assert_eq!(job(&plan, "build: [macos, arm64]")["when"], "manual");
+    let needs: Vec<&str> = job(&plan, "shard 2/3")["waits_for"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(needs, ["build: [linux, amd64]", "build: [linux, arm64]"]);
+    let report: Vec<&str> = job(&plan, "report")["waits_for"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(report, ["shard 1/3", "shard 2/3", "shard 3/3"]);
+    let (_, script, _) = gantry(&dir, &["plan", "--show-script", "shard 2/3"]);
+    assert!(
+        script.contains("\nCI_NODE_INDEX=2\n") && script.contains("\nCI_NODE_TOTAL=3\n"),
+        "{script}"
+    );
+    let (_, script, _) = gantry(&dir, &["plan", "--show-script", "build: [macos, amd64]"]);
+    assert!(
+        script.contains("\nOS=macos\n")
+            && script.contains("\nCI_JOB_NAME='build: [macos, amd64]'\n"),
+        "{script}"
+    );
+}
+
+#[test]
+fn selecting_jobs_with_their_needs() {
+    let (_tmp, dir) = repo("app", &fixture("matrix.yml"), "matrix");
+    let plan = plan_json(&dir, &["report", "--needs"]);
+    assert_eq!(
+        names(&plan),
+        [
+            "build: [linux, amd64]",
+            "build: [linux, arm64]",
+            "shard 1/3",
+            "shard 2/3",
+            "shard 3/3",
+            "report"
+        ]
+    );
+    let only = plan_json(&dir, &["report"]);
+    assert_eq!(names(&only), ["report"]);
+    assert_eq!(job(&only, "report")["waits_for"], serde_json::json!([]));
+    let (code, _, err) = gantry(&dir, &["plan", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("job `nope` is not in this pipeline"), "{err}");
+}
+
+#[test]
+fn needing_a_job_that_rules_left_out_is_an_error() {
+    let text = "a:\n  script: x\n  rules:\n    - if: $NEVER\nb:\n  needs: [a]\n  script: y\n";
+    let (_tmp, dir) = repo("app", text, "c");
+    let (code, out, _) = gantry(&dir, &["plan"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "error: `b` needs `a`, which is not in this pipeline (none of its 1 rules matched)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn diagram_formats_draw_the_edges() {
+    let (_tmp, dir) = repo("app", &fixture("matrix.yml"), "matrix");
+    let (_, mermaid, _) = gantry(&dir, &["plan", "--format", "mermaid"]);
+    assert!(mermaid.starts_with("flowchart LR\n"));
+    assert_eq!(mermaid.matches(" --> ").count(), 3 * 2 + 3, "{mermaid}");
+    let (_, dot, _) = gantry(&dir, &["plan", "--format", "dot"]);
+    assert!(dot.contains("\"shard 3/3\" -> \"report\";"), "{dot}");
+    assert!(
+        dot.contains(
+            "\"build: [macos, arm64]\" [label=\"build: [macos, arm64]\\nmanual\", style=dashed];"
+        ),
+        "{dot}"
+    );
+}
+
+#[test]
+fn rules_changes_and_exists_use_the_repository() {
+    let text = "docs:\n  script: x\n  rules:\n    - changes: [docs/**/*]\ncode:\n  script: y\n  rules:\n    - changes: [src/*.rs]\nhas-dockerfile:\n  script: z\n  rules:\n    - exists: [Dockerfile]\nno-makefile:\n  script: z\n  rules:\n    - exists: [Makefile]\n";
+    let (_tmp, dir) = repo("app", text, "base");
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\n").unwrap();
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "dockerfile"]);
+    std::fs::create_dir_all(dir.join("docs/guide")).unwrap();
+    std::fs::write(dir.join("docs/guide/intro.md"), "hi\n").unwrap();
+    let plan = plan_json(&dir, &["--changes-base", "HEAD"]);
+    assert_eq!(names(&plan), ["docs", "has-dockerfile"]);
+    let (_, explained, _) = gantry(&dir, &["plan", "--changes-base", "HEAD", "--explain"]);
+    assert!(
+        explained.contains("changes: `docs/guide/intro.md` changed since HEAD"),
+        "{explained}"
+    );
+    // With no base to compare with (a new branch), GitLab treats `changes` as true.
+    let all = plan_json(&dir, &[]);
+    assert_eq!(names(&all), ["docs", "code", "has-dockerfile"]);
+}
+
+#[test]
+fn outside_git_and_without_commits_still_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join(".gitlab-ci.yml"),
+        "job:\n  script: echo $CI_COMMIT_SHORT_SHA\n",
+    )
+    .unwrap();
+    let plan = plan_json(tmp.path(), &[]);
+    assert_eq!(names(&plan), ["job"]);
+    assert_eq!(
+        plan["pipeline"]["sha"],
+        "0000000000000000000000000000000000000000"
+    );
+    git(tmp.path(), &["init", "-q"]);
+    let unborn = plan_json(tmp.path(), &[]);
+    assert_eq!(unborn["pipeline"]["ref"], "master");
+    assert_eq!(unborn["pipeline"]["kind"], "branch");
+}
+
+#[test]
+fn project_variables_file_masks_and_overrides() {
+    let text =
+        "variables:\n  TOKEN: from-pipeline\njob:\n  variables:\n    LEVEL: job\n  script: echo\n";
+    let (_tmp, dir) = repo("app", text, "c");
+    std::fs::create_dir(dir.join(".gantry")).unwrap();
+    std::fs::write(dir.join(".gantry/variables.yml"), "TOKEN: {value: super-secret-value, masked: true}\nLEVEL: project\nCA: {value: pem, file: true}\n").unwrap();
+    let (code, script, err) = gantry(&dir, &["plan", "--show-script", "job"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(script.contains("\nTOKEN='[MASKED]'\n"), "{script}");
+    assert!(!script.contains("super-secret-value"));
+    assert!(
+        script.contains("\nLEVEL=project\n"),
+        "project settings beat job variables: {script}"
+    );
+    assert!(script.contains("\nCA=pem (file)\n"), "{script}");
+}
