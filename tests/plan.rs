@@ -239,8 +239,21 @@ fn matrix_instances_rules_and_needs_resolve_to_concrete_jobs() {
             "shard 1/3",
             "shard 2/3",
             "shard 3/3",
-            "report"
+            "report",
+            "deploy: [linux]",
+            "deploy: [macos]"
         ]
+    );
+    let deploy: Vec<&str> = job(&plan, "deploy: [macos]")["waits_for"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        deploy,
+        ["build: [macos, amd64]"],
+        "$[[ matrix.OS ]] takes the job's own value"
     );
     assert_eq!(job(&plan, "build: [macos, arm64]")["when"], "manual");
     let needs: Vec<&str> = job(&plan, "shard 2/3")["waits_for"]
@@ -312,7 +325,7 @@ fn diagram_formats_draw_the_edges() {
     let (_tmp, dir) = repo("app", &fixture("matrix.yml"), "matrix");
     let (_, mermaid, _) = gantry(&dir, &["plan", "--format", "mermaid"]);
     assert!(mermaid.starts_with("flowchart LR\n"));
-    assert_eq!(mermaid.matches(" --> ").count(), 3 * 2 + 3, "{mermaid}");
+    assert_eq!(mermaid.matches(" --> ").count(), 3 * 2 + 3 + 2, "{mermaid}");
     let (_, dot, _) = gantry(&dir, &["plan", "--format", "dot"]);
     assert!(dot.contains("\"shard 3/3\" -> \"report\";"), "{dot}");
     assert!(
@@ -380,4 +393,131 @@ fn project_variables_file_masks_and_overrides() {
         "project settings beat job variables: {script}"
     );
     assert!(script.contains("\nCA=pem (file)\n"), "{script}");
+}
+
+#[test]
+fn predefined_variables_come_from_the_repository() {
+    let (_tmp, dir) = repo(
+        "app",
+        "job:\n  script: echo\n",
+        "Fix the thing\n\nLonger description.",
+    );
+    git(
+        &dir,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@gitlab.example.com:Group/Sub/My.Project.git",
+        ],
+    );
+    git(&dir, &["checkout", "-q", "-b", "Feature/ABC--x_y"]);
+    let sha = git(&dir, &["rev-parse", "HEAD"]);
+    let (code, env, err) = gantry(&dir, &["plan", "--show-script", "job"]);
+    assert_eq!(code, 0, "{err}");
+    let get = |name: &str| -> String {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{env}"))
+            .trim_matches('\'')
+            .to_string()
+    };
+    assert_eq!(get("CI_COMMIT_SHA"), sha);
+    assert_eq!(get("CI_COMMIT_SHORT_SHA"), &sha[..8]);
+    assert_eq!(get("CI_COMMIT_REF_NAME"), "Feature/ABC--x_y");
+    assert_eq!(
+        get("CI_COMMIT_REF_SLUG"),
+        "feature-abc--x-y",
+        "runs of - are not collapsed"
+    );
+    assert_eq!(get("CI_COMMIT_BRANCH"), "Feature/ABC--x_y");
+    assert!(
+        !env.contains("\nCI_COMMIT_TAG="),
+        "no tag in a branch pipeline"
+    );
+    assert_eq!(get("CI_COMMIT_TITLE"), "Fix the thing");
+    assert_eq!(get("CI_COMMIT_AUTHOR"), "Test User <test@example.com>");
+    assert_eq!(get("CI_DEFAULT_BRANCH"), "master");
+    assert_eq!(get("CI_PROJECT_PATH"), "Group/Sub/My.Project");
+    assert_eq!(get("CI_PROJECT_NAMESPACE"), "Group/Sub");
+    assert_eq!(get("CI_PROJECT_NAME"), "My.Project");
+    assert_eq!(get("CI_PROJECT_PATH_SLUG"), "group-sub-my-project");
+    assert_eq!(get("CI_SERVER_HOST"), "gitlab.example.com");
+    assert_eq!(
+        get("CI_PROJECT_URL"),
+        "https://gitlab.example.com/Group/Sub/My.Project"
+    );
+    assert_eq!(
+        get("CI_REGISTRY_IMAGE"),
+        "registry.gitlab.example.com/group/sub/my.project"
+    );
+    assert_eq!(get("CI_PIPELINE_SOURCE"), "push");
+    assert_eq!(get("CI_JOB_NAME"), "job");
+    assert_eq!(get("CI_BUILD_REF_SLUG"), "feature-abc--x-y");
+    assert_eq!(
+        get("CI_PROJECT_DIR"),
+        dir.canonicalize().unwrap().display().to_string()
+    );
+
+    let (_, mr, _) = gantry(
+        &dir,
+        &[
+            "plan",
+            "--show-script",
+            "job",
+            "--source",
+            "merge_request_event",
+        ],
+    );
+    // A job without rules is not in merge request pipelines at all.
+    assert!(mr.is_empty());
+    let (_tmp2, dir2) = repo(
+        "app",
+        "job:\n  script: echo\n  rules: [{when: always}]\n",
+        "c",
+    );
+    git(&dir2, &["checkout", "-q", "-b", "topic"]);
+    let (_, mr, _) = gantry(
+        &dir2,
+        &[
+            "plan",
+            "--show-script",
+            "job",
+            "--source",
+            "merge_request_event",
+        ],
+    );
+    assert!(
+        mr.contains("\nCI_MERGE_REQUEST_SOURCE_BRANCH_NAME=topic\n"),
+        "{mr}"
+    );
+    assert!(
+        mr.contains("\nCI_MERGE_REQUEST_TARGET_BRANCH_NAME=master\n"),
+        "{mr}"
+    );
+    assert!(
+        !mr.contains("\nCI_COMMIT_BRANCH="),
+        "CI_COMMIT_BRANCH is unset in merge request pipelines: {mr}"
+    );
+}
+
+#[test]
+fn detached_head_at_a_tag_is_a_tag_pipeline() {
+    let (_tmp, dir) = repo("app", "job:\n  script: echo\n", "c");
+    git(&dir, &["tag", "v2.0.0"]);
+    git(&dir, &["checkout", "-q", "--detach", "HEAD"]);
+    let plan = plan_json(&dir, &[]);
+    assert_eq!(plan["pipeline"]["kind"], "tag");
+    assert_eq!(plan["pipeline"]["ref"], "v2.0.0");
+    std::fs::write(dir.join("x"), "x").unwrap();
+    git(&dir, &["add", "x"]);
+    git(&dir, &["commit", "-q", "-m", "untagged"]);
+    let plan = plan_json(&dir, &[]);
+    assert_eq!(plan["pipeline"]["kind"], "branch");
+    let sha = git(&dir, &["rev-parse", "HEAD"]);
+    assert_eq!(
+        plan["pipeline"]["ref"],
+        &sha[..8],
+        "a detached, untagged HEAD plans for its short SHA"
+    );
 }

@@ -37,7 +37,8 @@ pub struct RepoInfo {
 /// Reads the repository containing `dir`; `None` outside git.
 pub fn discover(dir: &Path) -> Option<RepoInfo> {
     let repo = Repository::discover(dir).ok()?;
-    let root = repo.workdir()?.to_path_buf();
+    // libgit2 ends the work tree path with `/`; rebuild it from components to drop that.
+    let root: PathBuf = repo.workdir()?.components().collect();
     let mut info = RepoInfo {
         root,
         ..RepoInfo::default()

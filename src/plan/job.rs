@@ -428,8 +428,16 @@ pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
                 let wanted = model_needs.iter().find(|n| n.job.value == need.job);
                 let mut found: Vec<usize> = instances(&need.job).to_vec();
                 if let Some(filter) = wanted.and_then(|n| n.matrix.as_ref()) {
-                    let combos: Vec<Vec<(String, String)>> =
-                        filter.iter().flat_map(matrix::combinations).collect();
+                    // `$[[ matrix.NAME ]]` stands for this job's own value of NAME.
+                    let combos: Vec<Vec<(String, String)>> = filter
+                        .iter()
+                        .flat_map(matrix::combinations)
+                        .map(|c| {
+                            c.into_iter()
+                                .map(|(k, v)| (k, matrix::own_value(&v, &job.layers.matrix)))
+                                .collect()
+                        })
+                        .collect();
                     found.retain(|&i| {
                         let m = &plan.jobs[i].layers.matrix;
                         combos.iter().any(|c| {

@@ -65,6 +65,21 @@ pub fn instances(job: &Job) -> Vec<Instance> {
     }
 }
 
+/// Replaces `$[[ matrix.NAME ]]` in a `needs:parallel:matrix` value with the needing job's own
+/// matrix value of NAME (GitLab's matrix expressions); other values are returned as written.
+pub fn own_value(value: &str, own: &crate::plan::variables::Layer) -> String {
+    let trimmed = value.trim();
+    let name = trimmed
+        .strip_prefix("$[[")
+        .and_then(|r| r.strip_suffix("]]"))
+        .map(str::trim)
+        .and_then(|r| r.strip_prefix("matrix."));
+    match name.and_then(|n| own.get(n.trim())) {
+        Some(var) => var.value.clone(),
+        None => value.to_string(),
+    }
+}
+
 /// The cartesian product of one matrix entry, first variable varying slowest (Ruby's `product`).
 pub fn combinations(entry: &MatrixEntry) -> Vec<Vec<(String, String)>> {
     let mut out: Vec<Vec<(String, String)>> = vec![Vec::new()];
