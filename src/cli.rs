@@ -22,6 +22,8 @@ pub enum Command {
     Lint(LintArgs),
     /// Show the jobs a pipeline would run for a ref and source, in order, and why.
     Plan(PlanArgs),
+    /// Run the pipeline (or the named jobs) on this machine.
+    Run(RunArgs),
     /// Print the JSON Schema of the YAML gantry accepts.
     Schema,
 }
@@ -42,6 +44,67 @@ pub enum PlanFormat {
 /// Options of `gantry plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
+    /// Which pipeline.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Say for every job why it is in or out.
+    #[arg(long)]
+    pub explain: bool,
+    /// Print one job's environment and script as it would run.
+    #[arg(long, value_name = "JOB")]
+    pub show_script: Option<String>,
+}
+
+/// Output formats of `run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    /// Prefixed job output and a summary.
+    Human,
+    /// One JSON event per line.
+    Json,
+}
+
+/// Options of `gantry run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Which pipeline.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Most jobs running at once (default: number of CPUs).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Start this manual job (repeatable).
+    #[arg(long, value_name = "JOB")]
+    pub manual: Vec<String>,
+    /// Also copy untracked (not ignored) files into job workspaces.
+    #[arg(long)]
+    pub include_untracked: bool,
+    /// Keep job workspaces under .gantry/pipelines/ after the run.
+    #[arg(long)]
+    pub keep_workspaces: bool,
+    /// Copy every job's artifacts to DIR/<job>/ as well.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts_dir: Option<PathBuf>,
+    /// Write a JUnit report of job results (and collected reports:junit) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
+    /// Show only job starts, ends and the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Seconds a stopped job gets between SIGTERM and SIGKILL.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub grace: u64,
+}
+
+/// Which pipeline to plan or run.
+#[derive(Debug, clap::Args)]
+pub struct PipelineArgs {
     /// Only these jobs (definition or concrete names).
     pub jobs: Vec<String>,
     /// Also include what the named jobs wait for.
@@ -65,15 +128,6 @@ pub struct PlanArgs {
     /// Project variables file (default: .gantry/variables.yml in the project).
     #[arg(long, value_name = "FILE")]
     pub variables_file: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
-    pub format: PlanFormat,
-    /// Say for every job why it is in or out.
-    #[arg(long)]
-    pub explain: bool,
-    /// Print one job's environment and script as it would run.
-    #[arg(long, value_name = "JOB")]
-    pub show_script: Option<String>,
 }
 
 /// Output formats of `lint`.

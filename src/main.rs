@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Lint(args) => gantry::cmd::lint(&cli.file, args),
         Command::Plan(args) => gantry::cmd::plan(&cli.file, args),
+        Command::Run(args) => gantry::cmd::run(&cli.file, args),
         Command::Schema => {
             println!("{}", gantry::schema::generate());
             ExitCode::SUCCESS

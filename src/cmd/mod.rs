@@ -2,9 +2,11 @@
 
 mod lint;
 mod plan;
+mod run;
 
 pub use lint::lint;
 pub use plan::plan;
+pub use run::run;
 
 use std::process::ExitCode;
 

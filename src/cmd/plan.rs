@@ -1,24 +1,37 @@
 //! `gantry plan`: lint, then plan for the requested ref and source, then render.
 
 use super::{INVALID, color, usage_error};
-use crate::cli::{PlanArgs, PlanFormat};
+use crate::cli::{PipelineArgs, PlanArgs, PlanFormat};
 use crate::diagnostic::Diagnostics;
+use crate::lint::Report;
 use crate::load::LoadOptions;
-use crate::plan::{self, Context, PipelineOptions};
+use crate::model::Pipeline;
+use crate::plan::{self, Context, PipelineOptions, Plan};
 use crate::report;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Plans `file` and prints the plan.
-pub fn plan(file: &Path, args: &PlanArgs) -> ExitCode {
-    let mut lint = match crate::lint::lint_file(file, &LoadOptions::default()) {
-        Ok(r) => r,
-        Err(e) => return usage_error(e),
-    };
+/// Takes the pipeline IID for a run (the counter in `.gantry/`).
+pub type TakeIid = dyn Fn(&Context) -> Result<u64, String>;
+
+/// A planned pipeline with what was needed to make it.
+pub struct Planned {
+    /// The decoded pipeline.
+    pub pipeline: Pipeline,
+    /// Its context.
+    pub context: Context,
+    /// The plan.
+    pub plan: Plan,
+}
+
+/// Lints and plans `file`; `iid` overrides the pipeline IID (for `run`, which takes one).
+/// Prints what is wrong and returns the exit code when it cannot go on.
+pub fn prepare(file: &Path, args: &PipelineArgs, iid: Option<&TakeIid>) -> Result<Planned, ExitCode> {
+    let mut lint = crate::lint::lint_file(file, &LoadOptions::default()).map_err(usage_error)?;
     let name = file.display().to_string();
     let Some(pipeline) = lint.pipeline.take().filter(|_| lint.is_valid(false)) else {
         print!("{}", report::lint::human(&lint, &name, false, color()));
-        return ExitCode::from(INVALID);
+        return Err(ExitCode::from(INVALID));
     };
     let options = PipelineOptions {
         git_ref: args.git_ref.clone(),
@@ -27,37 +40,50 @@ pub fn plan(file: &Path, args: &PlanArgs) -> ExitCode {
         changes_base: args.changes_base.clone(),
         state_dir: None,
     };
-    let ctx = match Context::new(file, &options) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
-    };
+    let mut context = Context::new(file, &options).map_err(usage_error)?;
+    if let Some(take) = iid {
+        context.pipeline_iid = take(&context).map_err(usage_error)?;
+    }
     let vars_file = args
         .variables_file
         .clone()
-        .unwrap_or_else(|| ctx.project_dir.join(".gantry/variables.yml"));
+        .unwrap_or_else(|| context.project_dir.join(".gantry/variables.yml"));
     if args.variables_file.is_some() && !vars_file.is_file() {
-        return usage_error(format!("cannot read {}", vars_file.display()));
+        return Err(usage_error(format!("cannot read {}", vars_file.display())));
     }
     let mut diags = Diagnostics::default();
     let project = plan::sources::project_file(&vars_file, &mut lint.sources, &mut diags);
     if diags.has_errors() {
-        lint.diagnostics = diags.into_vec();
+        let shown = Report {
+            diagnostics: diags.into_vec(),
+            ..lint
+        };
         print!(
             "{}",
-            report::lint::human(&lint, &vars_file.display().to_string(), false, color())
+            report::lint::human(&shown, &vars_file.display().to_string(), false, color())
         );
-        return ExitCode::from(INVALID);
+        return Err(ExitCode::from(INVALID));
     }
-    let cli = match plan::sources::command_line(&args.vars, std::env::vars()) {
-        Ok(l) => l,
-        Err(e) => return usage_error(e),
+    let cli = plan::sources::command_line(&args.vars, std::env::vars()).map_err(usage_error)?;
+    let mut planned = plan::build(&pipeline, &context, project, cli);
+    if !args.jobs.is_empty() {
+        planned
+            .select(&args.jobs, args.needs)
+            .map_err(usage_error)?;
+    }
+    Ok(Planned {
+        pipeline,
+        context,
+        plan: planned,
+    })
+}
+
+/// Plans `file` and prints the plan.
+pub fn plan(file: &Path, args: &PlanArgs) -> ExitCode {
+    let planned = match prepare(file, &args.pipeline, None) {
+        Ok(p) => p.plan,
+        Err(code) => return code,
     };
-    let mut planned = plan::build(&pipeline, &ctx, project, cli);
-    if !args.jobs.is_empty()
-        && let Err(e) = planned.select(&args.jobs, args.needs)
-    {
-        return usage_error(e);
-    }
     if let Some(job) = &args.show_script {
         let Some(j) = planned.job(job) else {
             let why = planned

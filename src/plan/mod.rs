@@ -89,6 +89,13 @@ pub struct JobVariables<'a> {
 }
 
 impl JobVariables<'_> {
+    /// Sets a job-level predefined variable (e.g. `CI_PROJECT_DIR` for the job's workspace).
+    pub fn with(mut self, name: &str, value: &str) -> Self {
+        self.predefined
+            .insert(name.to_string(), Var::plain(value, Origin::Predefined));
+        self
+    }
+
     /// The layers in precedence order, lowest first.
     pub fn scope(&self) -> Scope<'_> {
         let l = &self.plan.layers;

@@ -1,0 +1,124 @@
+//! `gantry run`: plan, then execute on this machine with the shell executor, forwarding
+//! Ctrl-C/SIGTERM to the runner (first: stop and cancel but run `when: always` jobs; second:
+//! abort those too). Teardown always runs.
+
+use super::plan::prepare;
+use super::{INVALID, color, usage_error};
+use crate::cli::{RunArgs, RunFormat};
+use crate::executor::shell::ShellExecutor;
+use crate::plan::state;
+use crate::report::run::{Mode, Reporter, junit};
+use crate::run::{RunOptions, run as run_pipeline};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs `file`.
+pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
+    let take_iid = |ctx: &crate::plan::Context| {
+        state::next_pipeline_iid(&ctx.project_dir.join(".gantry"))
+            .map_err(|e| format!("cannot update .gantry/: {e}"))
+    };
+    let planned = match prepare(file, &args.pipeline, Some(&take_iid)) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let plan = planned.plan;
+    if !plan.errors.is_empty() {
+        for e in &plan.errors {
+            eprintln!("gantry: {e}");
+        }
+        return ExitCode::from(INVALID);
+    }
+    if !plan.workflow.runs {
+        println!("no pipeline: {}", plan.workflow.reason);
+        return ExitCode::SUCCESS;
+    }
+    let mode = match args.format {
+        RunFormat::Json => Mode::Json,
+        RunFormat::Human => Mode::Human {
+            color: color(),
+            quiet: args.quiet,
+        },
+    };
+    let state_dir = planned.context.project_dir.join(".gantry");
+    let run_dir = state_dir
+        .join("pipelines")
+        .join(plan.pipeline.iid.to_string());
+    let names: Vec<String> = plan.jobs.iter().map(|j| j.name.clone()).collect();
+    let secrets: Vec<String> = plan
+        .layers
+        .project
+        .values()
+        .chain(plan.layers.cli.values())
+        .filter(|v| v.masked)
+        .map(|v| v.value.clone())
+        .collect();
+    let reporter = Reporter::new(mode, &names, Some(run_dir.join("logs")), secrets);
+    let options = RunOptions {
+        concurrency: args
+            .concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        manual: args.manual.clone(),
+        include_untracked: args.include_untracked,
+        keep_workspaces: args.keep_workspaces,
+        artifacts_dir: args.artifacts_dir.clone(),
+        grace: Duration::from_secs(args.grace),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return usage_error(format!("cannot start the runtime: {e}")),
+    };
+    let project_dir = planned.context.project_dir.clone();
+    let outcome = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(forward_signals(tx));
+        run_pipeline(
+            &planned.pipeline,
+            Arc::new(plan),
+            &project_dir,
+            &state_dir,
+            Arc::new(ShellExecutor),
+            options,
+            reporter.clone(),
+            rx,
+        )
+        .await
+    });
+    for c in &outcome.cleaned {
+        reporter.note(&format!("cleaned: {c}"));
+    }
+    if let Some(path) = &args.junit
+        && let Err(e) = std::fs::write(path, junit(&outcome.results, &outcome.junit))
+    {
+        eprintln!("gantry: cannot write {}: {e}", path.display());
+    }
+    if outcome.status == "success" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(INVALID)
+    }
+}
+
+async fn forward_signals(tx: tokio::sync::mpsc::UnboundedSender<()>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        if tx.send(()).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `executor`: where a job's commands run. One trait with the lifecycle of a pipeline, not only
+//! of a job (woodpecker's SetupWorkflow / StartStep / WaitStep / DestroyWorkflow): set up
+//! pipeline-wide resources, run jobs (streaming output, honouring timeout and cancellation),
+//! tear everything down — always, also after failure and interruption.
+//! May not touch: scheduling decisions, artifacts and caches (the runner moves files in and out
+//! of the job's workspace, which is a host directory for every executor).
+
+pub mod shell;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One attempt of one job, ready to run.
+#[derive(Clone, Debug)]
+pub struct JobSpec {
+    /// Concrete job name.
+    pub name: String,
+    /// Host directory holding the job's files; `CI_PROJECT_DIR` for the job.
+    pub workspace: PathBuf,
+    /// Scratch directory for generated scripts (outside the workspace).
+    pub scratch: PathBuf,
+    /// Variables, final values (file-type ones already point at files).
+    pub env: Vec<(String, String)>,
+    /// `before_script` then `script`, in one shell.
+    pub script: Vec<String>,
+    /// `after_script`, in a new shell, also after failure.
+    pub after_script: Vec<String>,
+    /// Container image, for executors that use one.
+    pub image: Option<String>,
+    /// Longest the script may run.
+    pub timeout: Option<Duration>,
+    /// How long a cancelled or timed-out job gets between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The script exited with this code.
+    Code(i32),
+    /// The timeout killed it.
+    TimedOut,
+    /// The pipeline was cancelled while it ran.
+    Canceled,
+    /// It could not be started at all.
+    Error(String),
+}
+
+/// Which stream a chunk of output came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// The job's stdout.
+    Stdout,
+    /// The job's stderr.
+    Stderr,
+}
+
+/// Receives a job's output as it arrives (raw bytes; lines may be split across chunks).
+pub trait OutputSink: Send + Sync {
+    /// Called for every chunk read.
+    fn write(&self, stream: Stream, data: &[u8]);
+}
+
+/// Shared output sink.
+pub type Sink = Arc<dyn OutputSink>;
+
+/// Cancellation signal: becomes `true` when the job must stop.
+pub type Cancel = watch::Receiver<bool>;
+
+/// Runs jobs somewhere: this machine's shell, Docker, Kubernetes.
+pub trait Executor: Send + Sync + 'static {
+    /// Short name (`shell`, `docker`).
+    fn name(&self) -> &'static str;
+
+    /// Creates pipeline-wide resources (networks, namespaces) before any job.
+    fn setup_pipeline(&self, pipeline: &str) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Runs one attempt of `job`: its script, then its `after_script`.
+    fn run_job(
+        &self,
+        job: &JobSpec,
+        out: Sink,
+        cancel: Cancel,
+    ) -> impl Future<Output = Exit> + Send;
+
+    /// Removes everything the pipeline created; returns what was cleaned, for the user.
+    fn teardown_pipeline(&self) -> impl Future<Output = Vec<String>> + Send;
+}

@@ -1,0 +1,223 @@
+//! The shell executor: runs a job's script with bash (or sh) on this machine, in the job's
+//! workspace, in its own process group so a timeout or cancellation ends every process the job
+//! started — and nothing it started outlives it.
+
+use super::{Cancel, Executor, Exit, JobSpec, Sink, Stream};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+/// GitLab's default `after_script` timeout.
+const AFTER_SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs jobs with the local shell.
+#[derive(Debug, Default)]
+pub struct ShellExecutor;
+
+/// bash when available (for `pipefail`), else sh.
+fn shell() -> &'static (PathBuf, bool) {
+    static SHELL: OnceLock<(PathBuf, bool)> = OnceLock::new();
+    SHELL.get_or_init(|| {
+        for dir in std::env::var("PATH")
+            .unwrap_or_default()
+            .split(':')
+            .chain(["/bin", "/usr/bin"])
+        {
+            let bash = Path::new(dir).join("bash");
+            if bash.is_file() {
+                return (bash, true);
+            }
+        }
+        (PathBuf::from("/bin/sh"), false)
+    })
+}
+
+/// The script GitLab's runner would generate: strict mode, then each line echoed and run.
+pub fn render_script(lines: &[String], bash: bool, strict: bool) -> String {
+    let mut s = String::from(if bash {
+        "#!/usr/bin/env bash\n"
+    } else {
+        "#!/bin/sh\n"
+    });
+    if strict {
+        s.push_str(if bash {
+            "set -eo pipefail\n"
+        } else {
+            "set -e\n"
+        });
+    }
+    s.push_str("cd \"$CI_PROJECT_DIR\"\n");
+    for line in lines {
+        let shown = line.lines().next().unwrap_or("");
+        let more = if line.lines().nth(1).is_some() {
+            " # collapsed multi-line command"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "printf '\\033[32;1m$ %s\\033[0;m\\n' {}\n",
+            quote(&format!("{shown}{more}"))
+        ));
+        s.push_str(line);
+        s.push('\n');
+    }
+    s
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+impl Executor for ShellExecutor {
+    fn name(&self) -> &'static str {
+        "shell"
+    }
+
+    async fn setup_pipeline(&self, _pipeline: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn run_job(&self, job: &JobSpec, out: Sink, cancel: Cancel) -> Exit {
+        let (shell, bash) = shell();
+        let main = job.scratch.join("script.sh");
+        if let Err(e) = std::fs::create_dir_all(&job.scratch)
+            .and_then(|_| std::fs::write(&main, render_script(&job.script, *bash, true)))
+        {
+            return Exit::Error(format!("cannot write the job script: {e}"));
+        }
+        let exit = run_script(shell, &main, job, job.timeout, out.clone(), cancel.clone()).await;
+        if !job.after_script.is_empty() {
+            let after = job.scratch.join("after_script.sh");
+            if std::fs::write(&after, render_script(&job.after_script, *bash, true)).is_ok() {
+                // after_script runs after failure, timeout and cancellation too; its result is
+                // reported but does not change the job's.
+                let (_, never) = tokio::sync::watch::channel(false);
+                let code = run_script(
+                    shell,
+                    &after,
+                    job,
+                    Some(AFTER_SCRIPT_TIMEOUT),
+                    out.clone(),
+                    never,
+                )
+                .await;
+                if code != Exit::Code(0) {
+                    out.write(
+                        Stream::Stderr,
+                        format!("after_script failed ({code:?}); the job's result stands\n")
+                            .as_bytes(),
+                    );
+                }
+            }
+        }
+        exit
+    }
+
+    async fn teardown_pipeline(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+async fn run_script(
+    shell: &Path,
+    script: &Path,
+    job: &JobSpec,
+    timeout: Option<Duration>,
+    out: Sink,
+    mut cancel: Cancel,
+) -> Exit {
+    let mut cmd = Command::new(shell);
+    cmd.arg(script)
+        .current_dir(&job.workspace)
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Exit::Error(format!("cannot start {}: {e}", shell.display())),
+    };
+    let pgid = child.id().map(|p| p as i32);
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|s| tokio::spawn(pump(s, Stream::Stdout, out.clone()))),
+        child
+            .stderr
+            .take()
+            .map(|s| tokio::spawn(pump(s, Stream::Stderr, out.clone()))),
+    ];
+    let deadline = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let cancelled = async {
+        while !*cancel.borrow() {
+            if cancel.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let exit = tokio::select! {
+        status = child.wait() => match status {
+            Ok(s) => Exit::Code(s.code().unwrap_or_else(|| 128 + signal_of(&s))),
+            Err(e) => Exit::Error(e.to_string()),
+        },
+        _ = deadline => {
+            stop_group(pgid, job.grace, &mut child).await;
+            Exit::TimedOut
+        }
+        _ = cancelled => {
+            stop_group(pgid, job.grace, &mut child).await;
+            Exit::Canceled
+        }
+    };
+    // Whatever the script left running in the background ends with the job.
+    if let Some(pg) = pgid {
+        kill_group(pg, libc::SIGKILL);
+    }
+    for r in readers.into_iter().flatten() {
+        let _ = r.await;
+    }
+    exit
+}
+
+fn signal_of(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal().unwrap_or(0)
+}
+
+/// SIGTERM to the group, then SIGKILL after `grace` if the script is still there.
+async fn stop_group(pgid: Option<i32>, grace: Duration, child: &mut tokio::process::Child) {
+    let Some(pg) = pgid else { return };
+    kill_group(pg, libc::SIGTERM);
+    if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        kill_group(pg, libc::SIGKILL);
+        let _ = child.wait().await;
+    }
+}
+
+fn kill_group(pgid: i32, signal: i32) {
+    // SAFETY: killpg only sends a signal; a stale group id yields ESRCH, which is fine.
+    unsafe {
+        libc::killpg(pgid, signal);
+    }
+}
+
+async fn pump(mut reader: impl tokio::io::AsyncRead + Unpin, stream: Stream, out: Sink) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => out.write(stream, &buf[..n]),
+        }
+    }
+}

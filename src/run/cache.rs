@@ -1,0 +1,56 @@
+//! Caches kept between pipelines on this machine: `key` (text, or the content of up to two
+//! `files` with a `prefix`), `paths`, `policy`, `when`, `fallback_keys`.
+
+use super::artifacts;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Directory of the cache `key` under `root`.
+pub fn dir(root: &Path, key: &str) -> PathBuf {
+    root.join(key.replace(['/', '\\'], "-"))
+}
+
+/// The key of a `cache:key:files` cache: a hash of the files' contents (missing files count as
+/// empty), prefixed like GitLab's `PREFIX-HASH` (default prefix `default`).
+pub fn files_key(workspace: &Path, files: &[String], prefix: Option<&str>) -> String {
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.as_bytes());
+        h.update(std::fs::read(workspace.join(f)).unwrap_or_default());
+    }
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(20)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}-{hex}", prefix.unwrap_or("default"))
+}
+
+/// Restores the first of `keys` that exists; returns the key used.
+pub fn restore(root: &Path, keys: &[String], workspace: &Path) -> std::io::Result<Option<String>> {
+    for key in keys {
+        let d = dir(root, key);
+        if d.is_dir() {
+            artifacts::restore(&d, workspace)?;
+            return Ok(Some(key.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// Replaces the cache `key` with the workspace files matching `paths`.
+pub fn save(root: &Path, key: &str, paths: &[String], workspace: &Path) -> Result<usize, String> {
+    let d = dir(root, key);
+    let tmp = root.join(format!(
+        ".{}.tmp-{}",
+        key.replace('/', "-"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    let kept = artifacts::collect(workspace, paths, &[], &tmp)?;
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::rename(&tmp, &d).map_err(|e| e.to_string())?;
+    Ok(kept.len())
+}

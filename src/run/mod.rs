@@ -1,0 +1,556 @@
+//! `run`: executes a [`Plan`] — a ready-queue DAG on tokio. A job starts as soon as what it waits
+//! for has finished (never waiting for unrelated jobs), within the concurrency limit and its
+//! `resource_group`. Each job gets its own workspace, its dependencies' artifacts and dotenv
+//! variables, its caches; its artifacts and caches are saved after it. The first interrupt
+//! stops running jobs and cancels pending ones but still runs `when: always` jobs; the second
+//! aborts those too. Teardown always happens.
+//! May not touch: how commands are executed (that is `executor`), YAML or rules.
+
+pub mod artifacts;
+pub mod cache;
+pub mod scheduler;
+pub mod workspace;
+
+use crate::executor::{Executor, Exit, JobSpec};
+use crate::model::artifacts::{Artifacts, Cache, CacheKey};
+use crate::model::rules::AllowFailure;
+use crate::model::{Job, Pipeline};
+use crate::plan::slug::slug;
+use crate::plan::variables::{Layer, Origin, Var};
+use crate::plan::{Plan, PlannedJob};
+use crate::report::run::{JobResult, Reporter};
+use scheduler::{Scheduler, Start, Status};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc, watch};
+use workspace::Snapshot;
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Most jobs running at once.
+    pub concurrency: usize,
+    /// Manual jobs to start.
+    pub manual: Vec<String>,
+    /// Copy untracked (non-ignored) files into workspaces too.
+    pub include_untracked: bool,
+    /// Keep job workspaces after the run (for debugging).
+    pub keep_workspaces: bool,
+    /// Also copy every job's artifacts to `DIR/<job>/`.
+    pub artifacts_dir: Option<PathBuf>,
+    /// Between SIGTERM and SIGKILL when stopping a job.
+    pub grace: Duration,
+}
+
+/// How the run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// `success`, `failed` or `canceled`.
+    pub status: &'static str,
+    /// One row per job, in plan order.
+    pub results: Vec<JobResult>,
+    /// Collected `reports:junit` files: (job, XML).
+    pub junit: Vec<(String, String)>,
+    /// What teardown removed.
+    pub cleaned: Vec<String>,
+}
+
+/// What a job needs from the pipeline model besides its plan entry.
+#[derive(Clone, Debug, Default)]
+struct JobFiles {
+    artifacts: Option<Artifacts>,
+    caches: Vec<Cache>,
+}
+
+struct RunCtx<E> {
+    plan: Arc<Plan>,
+    files: Vec<JobFiles>,
+    executor: Arc<E>,
+    reporter: Arc<Reporter>,
+    options: RunOptions,
+    run_dir: PathBuf,
+    cache_root: PathBuf,
+    snapshot: Snapshot,
+    slots: Semaphore,
+    groups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    dotenv: Mutex<Vec<Option<Layer>>>,
+    junit: Mutex<Vec<(String, String)>>,
+}
+
+/// Runs `plan` with `executor`; `interrupts` delivers Ctrl-C / SIGTERM.
+#[allow(clippy::too_many_arguments)]
+pub async fn run<E: Executor>(
+    pipeline: &Pipeline,
+    plan: Arc<Plan>,
+    project_dir: &Path,
+    state_dir: &Path,
+    executor: Arc<E>,
+    options: RunOptions,
+    reporter: Arc<Reporter>,
+    mut interrupts: mpsc::UnboundedReceiver<()>,
+) -> RunOutcome {
+    let started = Instant::now();
+    let run_dir = state_dir
+        .join("pipelines")
+        .join(plan.pipeline.iid.to_string());
+    let _ = std::fs::create_dir_all(&run_dir);
+    let _ = std::fs::write(run_dir.join("owner.pid"), std::process::id().to_string());
+    let files = plan
+        .jobs
+        .iter()
+        .map(|j| {
+            let model: Option<&Job> = pipeline.jobs.get(&j.job);
+            JobFiles {
+                artifacts: model.and_then(|m| m.artifacts.as_deref().cloned()),
+                caches: model.map(|m| m.cache.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let ctx = Arc::new(RunCtx {
+        files,
+        executor: executor.clone(),
+        reporter: reporter.clone(),
+        run_dir: run_dir.clone(),
+        cache_root: state_dir.join("cache"),
+        snapshot: Snapshot::take(project_dir, options.include_untracked),
+        slots: Semaphore::new(options.concurrency.max(1)),
+        groups: Mutex::new(HashMap::new()),
+        dotenv: Mutex::new(vec![None; plan.jobs.len()]),
+        junit: Mutex::new(Vec::new()),
+        options: options.clone(),
+        plan: plan.clone(),
+    });
+    reporter.pipeline_started(plan.pipeline.iid, plan.jobs.len(), executor.name());
+    let mut results: Vec<Option<JobResult>> = vec![None; plan.jobs.len()];
+    let mut sched = Scheduler::new(&plan, &options.manual);
+    if let Err(e) = executor
+        .setup_pipeline(&format!("gantry-{}", plan.pipeline.iid))
+        .await
+    {
+        reporter.note(&format!("executor setup failed: {e}"));
+        sched.abort();
+    }
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, Status, JobResult)>();
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let (abort_tx, abort_rx) = watch::channel(false);
+    let mut running = 0usize;
+    loop {
+        for (i, start) in sched.ready() {
+            running += 1;
+            let cancel = if plan.jobs[i].when == "always" {
+                abort_rx.clone()
+            } else {
+                cancel_rx.clone()
+            };
+            let (ctx, tx) = (ctx.clone(), done_tx.clone());
+            tokio::spawn(async move {
+                let (status, result) = execute(ctx, i, start, cancel).await;
+                let _ = tx.send((i, status, result));
+            });
+        }
+        for (i, row) in results.iter_mut().enumerate() {
+            if row.is_none()
+                && matches!(
+                    sched.status(i),
+                    Status::Skipped(_) | Status::Manual | Status::Canceled
+                )
+            {
+                let r = not_run(&plan.jobs[i], sched.status(i));
+                reporter.job_finished(&r);
+                *row = Some(r);
+            }
+        }
+        if running == 0 && sched.is_done() {
+            break;
+        }
+        tokio::select! {
+            Some((i, status, result)) = done_rx.recv() => {
+                running -= 1;
+                sched.finish(i, status);
+                reporter.job_finished(&result);
+                results[i] = Some(result);
+            }
+            Some(()) = interrupts.recv() => {
+                if sched.is_cancelled() {
+                    sched.abort();
+                    let _ = abort_tx.send(true);
+                    reporter.note("second interrupt: aborting `when: always` jobs too; cleaning up");
+                } else {
+                    sched.cancel();
+                    let _ = cancel_tx.send(true);
+                    reporter.note("interrupt: stopping running jobs; `when: always` jobs still run (interrupt again to abort them)");
+                }
+            }
+        }
+    }
+    let mut cleaned = executor.teardown_pipeline().await;
+    if !options.keep_workspaces && std::fs::remove_dir_all(run_dir.join("jobs")).is_ok() {
+        cleaned.push(format!(
+            "job workspaces under {}",
+            run_dir.join("jobs").display()
+        ));
+    }
+    let _ = std::fs::remove_file(run_dir.join("owner.pid"));
+    let results: Vec<JobResult> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| not_run(&plan.jobs[i], sched.status(i))))
+        .collect();
+    reporter.summary(&results, sched.outcome(), started.elapsed());
+    let junit = std::mem::take(&mut *ctx.junit.lock().unwrap_or_else(|e| e.into_inner()));
+    RunOutcome {
+        status: sched.outcome(),
+        results,
+        junit,
+        cleaned,
+    }
+}
+
+fn not_run(job: &PlannedJob, status: &Status) -> JobResult {
+    JobResult {
+        name: job.name.clone(),
+        stage: job.stage.clone(),
+        status: status.label().to_string(),
+        detail: match status {
+            Status::Skipped(why) => Some(why.clone()),
+            Status::Manual => Some("manual job not started (use --manual)".into()),
+            _ => None,
+        },
+        duration: None,
+        exit_code: None,
+        attempts: 0,
+    }
+}
+
+/// Runs job `i` to completion (all attempts) and saves what it produced.
+async fn execute<E: Executor>(
+    ctx: Arc<RunCtx<E>>,
+    i: usize,
+    start: Start,
+    mut cancel: watch::Receiver<bool>,
+) -> (Status, JobResult) {
+    let job = &ctx.plan.jobs[i];
+    let mut result = JobResult {
+        name: job.name.clone(),
+        stage: job.stage.clone(),
+        status: String::new(),
+        detail: None,
+        duration: None,
+        exit_code: None,
+        attempts: 0,
+    };
+    let finish = |mut r: JobResult, status: Status, detail: Option<String>| {
+        r.status = status.label().to_string();
+        r.detail = detail.or(r.detail);
+        (status, r)
+    };
+    if let Start::After(secs) = start {
+        let stop = cancel.clone();
+        if !sleep_unless_cancelled(Duration::from_secs(secs), stop).await {
+            return finish(result, Status::Canceled, None);
+        }
+    }
+    let Ok(_slot) = ctx.slots.acquire().await else {
+        return finish(result, Status::Canceled, None);
+    };
+    let group = job.resource_group.as_ref().map(|g| {
+        let mut groups = ctx.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups.entry(g.clone()).or_default().clone()
+    });
+    let _group_guard = match &group {
+        Some(g) => Some(g.lock().await),
+        None => None,
+    };
+    if *cancel.borrow_and_update() {
+        return finish(result, Status::Canceled, None);
+    }
+    let dir = ctx.run_dir.join("jobs").join(slug(&job.name));
+    let workspace = dir.join("ws");
+    let scratch = dir.join("tmp");
+    let prepared = prepare(&ctx, i, &workspace, &scratch);
+    let (env, secrets, cache_keys) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            ctx.reporter.job_started(&job.name, 1);
+            return finish(
+                result,
+                Status::Failed { allowed: false },
+                Some(format!("preparing the job failed: {e}")),
+            );
+        }
+    };
+    let spec = JobSpec {
+        name: job.name.clone(),
+        workspace: workspace.clone(),
+        scratch,
+        env,
+        script: job
+            .before_script
+            .iter()
+            .chain(&job.script)
+            .cloned()
+            .collect(),
+        after_script: job.after_script.clone(),
+        image: job.image.clone(),
+        timeout: job.timeout.map(Duration::from_secs),
+        grace: ctx.options.grace,
+    };
+    let mut exit;
+    loop {
+        result.attempts += 1;
+        ctx.reporter.job_started(&job.name, result.attempts);
+        let sink = ctx.reporter.sink(&job.name, &secrets);
+        let began = Instant::now();
+        exit = ctx
+            .executor
+            .run_job(&spec, sink.clone(), cancel.clone())
+            .await;
+        sink.flush();
+        result.duration = Some(began.elapsed());
+        result.exit_code = match exit {
+            Exit::Code(c) => Some(c),
+            _ => None,
+        };
+        if exit == Exit::Code(0)
+            || exit == Exit::Canceled
+            || !should_retry(job, &exit, result.attempts)
+        {
+            break;
+        }
+        ctx.reporter
+            .note(&format!("{}: retrying ({:?})", job.name, exit));
+    }
+    let mut status = match &exit {
+        Exit::Code(0) => Status::Success,
+        Exit::Canceled => Status::Canceled,
+        Exit::Code(c) => Status::Failed {
+            allowed: allows(&job.allow_failure, Some(*c)),
+        },
+        Exit::TimedOut | Exit::Error(_) => Status::Failed {
+            allowed: allows(&job.allow_failure, None),
+        },
+    };
+    let mut detail = match &exit {
+        Exit::TimedOut => Some(format!("timed out after {}s", job.timeout.unwrap_or(0))),
+        Exit::Error(e) => Some(e.clone()),
+        _ => None,
+    };
+    if let Err(e) = save_outputs(&ctx, i, &workspace, &status, &cache_keys) {
+        ctx.reporter.note(&format!("{}: {e}", job.name));
+        if status == Status::Success {
+            status = Status::Failed {
+                allowed: allows(&job.allow_failure, None),
+            };
+        }
+        detail = Some(e);
+    }
+    if !ctx.options.keep_workspaces {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    finish(result, status, detail)
+}
+
+async fn sleep_unless_cancelled(d: Duration, mut cancel: watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = async { while !*cancel.borrow_and_update() { if cancel.changed().await.is_err() { std::future::pending::<()>().await } } } => false,
+    }
+}
+
+fn allows(allow: &AllowFailure, code: Option<i32>) -> bool {
+    match allow {
+        AllowFailure::Bool(b) => *b,
+        AllowFailure::ExitCodes(codes) => code.is_some_and(|c| codes.contains(&i64::from(c))),
+    }
+}
+
+/// GitLab's `retry`: up to `max` more attempts, for the listed failure kinds and exit codes.
+fn should_retry(job: &PlannedJob, exit: &Exit, attempts: u32) -> bool {
+    let r = &job.retry;
+    if attempts > u32::from(r.max) {
+        return false;
+    }
+    let reason = match exit {
+        Exit::Code(_) => "script_failure",
+        Exit::TimedOut => "job_execution_timeout",
+        Exit::Error(_) => "runner_system_failure",
+        Exit::Canceled => return false,
+    };
+    let when_ok = r.when.is_empty()
+        || r.when.iter().any(|w| {
+            w == "always"
+                || w == reason
+                || (reason == "job_execution_timeout" && w == "stuck_or_timeout_failure")
+        });
+    let code_ok = r.exit_codes.is_empty()
+        || matches!(exit, Exit::Code(c) if r.exit_codes.contains(&i64::from(*c)));
+    when_ok && code_ok
+}
+
+type Prepared = (Vec<(String, String)>, Vec<String>, Vec<String>);
+
+/// Workspace, artifacts in, variables (with dotenv), caches in. Returns env, secrets, cache keys.
+fn prepare<E>(
+    ctx: &RunCtx<E>,
+    i: usize,
+    workspace: &Path,
+    scratch: &Path,
+) -> Result<Prepared, String> {
+    let plan = &ctx.plan;
+    let job = &plan.jobs[i];
+    let _ = std::fs::remove_dir_all(workspace);
+    std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
+    let mut planned = job.clone();
+    // dotenv variables of the jobs whose artifacts this one receives.
+    {
+        let dotenv = ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner());
+        for dep in &job.dependencies {
+            if let Some(j) = plan.jobs.iter().position(|p| p.name == *dep)
+                && let Some(layer) = &dotenv[j]
+            {
+                for (k, v) in layer {
+                    planned.layers.dotenv.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    let strategy_none = {
+        let vars = plan.variables(&planned);
+        vars.scope()
+            .value("GIT_STRATEGY")
+            .is_some_and(|v| v == "none" || v == "empty")
+    };
+    if strategy_none {
+        std::fs::create_dir_all(workspace).map_err(|e| e.to_string())?;
+    } else {
+        ctx.snapshot
+            .copy_to(workspace)
+            .map_err(|e| format!("copying the project: {e}"))?;
+    }
+    for dep in &job.dependencies {
+        let store = ctx.run_dir.join("artifacts").join(slug(dep));
+        if store.is_dir() {
+            artifacts::restore(&store, workspace)
+                .map_err(|e| format!("artifacts of `{dep}`: {e}"))?;
+        }
+    }
+    let ws = workspace.display().to_string();
+    let vars = plan.variables(&planned).with("CI_PROJECT_DIR", &ws).with(
+        "CI_BUILDS_DIR",
+        &ctx.run_dir.join("jobs").display().to_string(),
+    );
+    let scope = vars.scope();
+    let mut env = Vec::new();
+    let mut secrets = Vec::new();
+    for v in scope.resolved() {
+        if v.masked && v.value.len() >= crate::plan::sources::MIN_MASKED_LEN {
+            secrets.push(v.value.clone());
+        }
+        if v.file {
+            let path = scratch.join("vars").join(&v.name);
+            std::fs::create_dir_all(scratch.join("vars")).map_err(|e| e.to_string())?;
+            std::fs::write(&path, &v.value).map_err(|e| e.to_string())?;
+            env.push((v.name, path.display().to_string()));
+        } else {
+            env.push((v.name, v.value));
+        }
+    }
+    let mut keys = Vec::new();
+    for c in &ctx.files[i].caches {
+        let key = cache_key(c, &scope, workspace);
+        let policy = c.policy.as_ref().map_or("pull-push", |p| p.value.as_str());
+        if policy != "push" {
+            let mut candidates = vec![key.clone()];
+            candidates.extend(c.fallback_keys.iter().map(|k| scope.expand(&k.value)));
+            if let Ok(Some(used)) = cache::restore(&ctx.cache_root, &candidates, workspace) {
+                ctx.reporter
+                    .note(&format!("{}: restored cache `{used}`", job.name));
+            }
+        }
+        keys.push(key);
+    }
+    Ok((env, secrets, keys))
+}
+
+fn cache_key(c: &Cache, scope: &crate::plan::variables::Scope, workspace: &Path) -> String {
+    match &c.key {
+        None => "default".into(),
+        Some(CacheKey::Text(t)) => scope.expand(&t.value),
+        Some(CacheKey::Files { files, prefix }) => {
+            let files: Vec<String> = files.iter().map(|f| scope.expand(&f.value)).collect();
+            let prefix = prefix.as_ref().map(|p| scope.expand(&p.value));
+            cache::files_key(workspace, &files, prefix.as_deref())
+        }
+    }
+}
+
+/// Artifacts, dotenv and JUnit reports out; caches saved.
+fn save_outputs<E>(
+    ctx: &RunCtx<E>,
+    i: usize,
+    workspace: &Path,
+    status: &Status,
+    cache_keys: &[String],
+) -> Result<(), String> {
+    let job = &ctx.plan.jobs[i];
+    let succeeded = matches!(status, Status::Success);
+    let failed = matches!(status, Status::Failed { .. });
+    let applies = |when: Option<&str>| match when.unwrap_or("on_success") {
+        "always" => succeeded || failed,
+        "on_failure" => failed,
+        _ => succeeded,
+    };
+    if let Some(a) = &ctx.files[i].artifacts
+        && applies(a.when.as_ref().map(|w| w.value.as_str()))
+    {
+        let store = ctx.run_dir.join("artifacts").join(slug(&job.name));
+        let mut paths: Vec<String> = a.paths.iter().map(|p| p.value.clone()).collect();
+        for reports in a.reports.values() {
+            paths.extend(reports.iter().map(|p| p.value.clone()));
+        }
+        let exclude: Vec<String> = a.exclude.iter().map(|p| p.value.clone()).collect();
+        let kept = artifacts::collect(workspace, &paths, &exclude, &store)?;
+        if let Some(dir) = &ctx.options.artifacts_dir {
+            artifacts::restore(&store, &dir.join(slug(&job.name))).map_err(|e| e.to_string())?;
+        }
+        let report_files = |kind: &str| -> Vec<PathBuf> {
+            a.reports
+                .get(kind)
+                .map(|ps| ps.iter().map(|p| workspace.join(&p.value)).collect())
+                .unwrap_or_default()
+        };
+        let mut layer = Layer::default();
+        for f in report_files("dotenv") {
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| format!("dotenv report {}: {e}", f.display()))?;
+            let (vars, bad) = artifacts::parse_dotenv(&text);
+            for line in bad {
+                ctx.reporter
+                    .note(&format!("{}: ignoring dotenv line `{line}`", job.name));
+            }
+            for (k, v) in vars {
+                layer.insert(k, Var::plain(v, Origin::Dotenv));
+            }
+        }
+        ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(layer);
+        for f in report_files("junit") {
+            if let Ok(xml) = std::fs::read_to_string(&f) {
+                ctx.junit
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((job.name.clone(), xml));
+            }
+        }
+        let _ = kept;
+    }
+    for (c, key) in ctx.files[i].caches.iter().zip(cache_keys) {
+        let policy = c.policy.as_ref().map_or("pull-push", |p| p.value.as_str());
+        if policy != "pull" && applies(c.when.as_ref().map(|w| w.value.as_str())) {
+            let paths: Vec<String> = c.paths.iter().map(|p| p.value.clone()).collect();
+            cache::save(&ctx.cache_root, key, &paths, workspace)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! A job's workspace: its own copy of the project, as CI would check it out — tracked files with
+//! their uncommitted changes (untracked files only on request), never `.git` internals or
+//! gantry's state directory.
+
+use std::path::{Path, PathBuf};
+
+/// The files a workspace gets, computed once per pipeline (relative paths).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    root: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+impl Snapshot {
+    /// Lists the project's files: in git, the index plus (optionally) untracked, non-ignored
+    /// files; outside git, everything but `.git` and `.gantry`.
+    pub fn take(project: &Path, include_untracked: bool) -> Snapshot {
+        let files = git_files(project, include_untracked).unwrap_or_else(|| walk(project));
+        Snapshot {
+            root: project.to_path_buf(),
+            files,
+        }
+    }
+
+    /// Number of files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// True when there are no files.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Copies the files into `dest` (created), as they are now in the work tree.
+    pub fn copy_to(&self, dest: &Path) -> std::io::Result<usize> {
+        std::fs::create_dir_all(dest)?;
+        let mut copied = 0;
+        for rel in &self.files {
+            let from = self.root.join(rel);
+            let to = dest.join(rel);
+            let Ok(meta) = std::fs::symlink_metadata(&from) else {
+                continue; // deleted in the work tree: a checkout of this state would not have it
+            };
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&from)?;
+                let _ = std::fs::remove_file(&to);
+                std::os::unix::fs::symlink(target, &to)?;
+            } else if meta.is_file() {
+                std::fs::copy(&from, &to)?;
+            } else {
+                continue;
+            }
+            copied += 1;
+        }
+        Ok(copied)
+    }
+}
+
+fn git_files(project: &Path, include_untracked: bool) -> Option<Vec<PathBuf>> {
+    let repo = git2::Repository::open(project).ok()?;
+    let index = repo.index().ok()?;
+    let mut files: Vec<PathBuf> = index
+        .iter()
+        .filter(|e| e.mode != 0o160000) // submodules are not copied
+        .map(|e| PathBuf::from(String::from_utf8_lossy(&e.path).into_owned()))
+        .collect();
+    if include_untracked {
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        if let Ok(statuses) = repo.statuses(Some(&mut opts)) {
+            for s in statuses.iter() {
+                if s.status().contains(git2::Status::WT_NEW)
+                    && let Ok(p) = s.path()
+                {
+                    files.push(PathBuf::from(p));
+                }
+            }
+        }
+    }
+    files.retain(|p| !p.starts_with(".gantry"));
+    Some(files)
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(rel) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if rel.as_os_str().is_empty() && (name == ".git" || name == ".gantry") {
+                continue;
+            }
+            let child = rel.join(&name);
+            match e.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(child),
+                Ok(_) => out.push(child),
+                Err(_) => {}
+            }
+        }
+    }
+    out
+}
