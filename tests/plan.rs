@@ -1,42 +1,11 @@
 //! `gantry plan` against real git repositories made in temporary directories.
 
+mod common;
+
+use common::{gantry, git, repo};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Test User",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "init.defaultBranch=master",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A repository `name` holding `pipeline` as .gitlab-ci.yml, committed on `master`.
-fn repo(name: &str, pipeline: &str, message: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join(name);
-    std::fs::create_dir(&dir).unwrap();
-    git(&dir, &["init", "-q"]);
-    std::fs::write(dir.join(".gitlab-ci.yml"), pipeline).unwrap();
-    git(&dir, &["add", "."]);
-    git(&dir, &["commit", "-q", "-m", message]);
-    (tmp, dir)
-}
 
 fn fixture(name: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -46,21 +15,6 @@ fn fixture(name: &str) -> String {
         root.join("tests/fixtures/plan").join(name)
     };
     std::fs::read_to_string(path).unwrap()
-}
-
-fn gantry(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("GANTRY_VAR_PIPELINE_KIND")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn plan_json(dir: &Path, args: &[&str]) -> Value {

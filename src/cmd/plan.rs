@@ -26,7 +26,11 @@ pub struct Planned {
 
 /// Lints and plans `file`; `iid` overrides the pipeline IID (for `run`, which takes one).
 /// Prints what is wrong and returns the exit code when it cannot go on.
-pub fn prepare(file: &Path, args: &PipelineArgs, iid: Option<&TakeIid>) -> Result<Planned, ExitCode> {
+pub fn prepare(
+    file: &Path,
+    args: &PipelineArgs,
+    iid: Option<&TakeIid>,
+) -> Result<Planned, ExitCode> {
     let mut lint = crate::lint::lint_file(file, &LoadOptions::default()).map_err(usage_error)?;
     let name = file.display().to_string();
     let Some(pipeline) = lint.pipeline.take().filter(|_| lint.is_valid(false)) else {

@@ -95,10 +95,17 @@ impl Executor for ShellExecutor {
                 // after_script runs after failure, timeout and cancellation too; its result is
                 // reported but does not change the job's.
                 let (_, never) = tokio::sync::watch::channel(false);
+                let status = match exit {
+                    Exit::Code(0) => "success",
+                    Exit::Canceled => "canceled",
+                    _ => "failed",
+                };
+                let mut after_job = job.clone();
+                after_job.env.push(("CI_JOB_STATUS".into(), status.into()));
                 let code = run_script(
                     shell,
                     &after,
-                    job,
+                    &after_job,
                     Some(AFTER_SCRIPT_TIMEOUT),
                     out.clone(),
                     never,

@@ -354,7 +354,11 @@ mod tests {
             ("after-optional", "on_success", &[2], true, false),
             ("needs-optional", "on_success", &[2], false, false),
         ]);
-        assert_eq!(started(&mut s), [3], "only the job after the non-blocking manual job starts");
+        assert_eq!(
+            started(&mut s),
+            [3],
+            "only the job after the non-blocking manual job starts"
+        );
         assert_eq!(s.status(0), &Status::Manual);
         assert!(matches!(s.status(1), Status::Skipped(r) if r.contains("--manual")));
         assert_eq!(
