@@ -15,7 +15,13 @@ const STAGES: usize = 10;
 
 fn pipeline() -> String {
     let per = JOBS / STAGES;
-    let mut y = format!("stages: [{}]\n", (0..STAGES).map(|s| format!("s{s}")).collect::<Vec<_>>().join(", "));
+    let mut y = format!(
+        "stages: [{}]\n",
+        (0..STAGES)
+            .map(|s| format!("s{s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for i in 0..JOBS {
         let stage = i / per;
         y.push_str(&format!("j{i}:\n  stage: s{stage}\n  script: [\"true\"]\n"));
@@ -30,7 +36,14 @@ fn pipeline() -> String {
 
 fn git(dir: &Path, args: &[&str]) {
     let ok = Command::new("git")
-        .args(["-c", "user.name=b", "-c", "user.email=b@e", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@e",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(dir)
         .status()
@@ -59,7 +72,10 @@ fn main() {
     }
     let raw_per_job = raw.elapsed().as_secs_f64() * 1e3 / JOBS as f64;
     println!("raw `sh -c true`: {raw_per_job:.2} ms per spawn");
-    println!("{:>3} {:>9} {:>12} {:>16}", "-j", "total s", "wall ms/job", "overhead ms/job");
+    println!(
+        "{:>3} {:>9} {:>12} {:>16}",
+        "-j", "total s", "wall ms/job", "overhead ms/job"
+    );
     for j in [1, 4] {
         let start = Instant::now();
         let out = Command::new(gantry)
@@ -68,7 +84,11 @@ fn main() {
             .output()
             .expect("gantry");
         let total = start.elapsed().as_secs_f64();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let finished = String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -77,7 +97,11 @@ fn main() {
         assert_eq!(finished, JOBS);
         let wall_per_job = total * 1e3 / JOBS as f64;
         // Overhead is only meaningful sequentially; with -j the wall time per job is what counts.
-        let overhead = if j == 1 { format!("{:.2}", wall_per_job - raw_per_job) } else { "-".into() };
+        let overhead = if j == 1 {
+            format!("{:.2}", wall_per_job - raw_per_job)
+        } else {
+            "-".into()
+        };
         println!("{j:>3} {total:>9.2} {wall_per_job:>12.2} {overhead:>16}");
     }
     chain_latency(gantry);
@@ -90,16 +114,26 @@ fn chain_latency(gantry: &Path) {
     let dir = tmp.path();
     let mut y = String::from("j0:\n  script: [\"true\"]\n");
     for i in 1..CHAIN {
-        y.push_str(&format!("j{i}:\n  needs: [j{}]\n  script: [\"true\"]\n", i - 1));
+        y.push_str(&format!(
+            "j{i}:\n  needs: [j{}]\n  script: [\"true\"]\n",
+            i - 1
+        ));
     }
     std::fs::write(dir.join(".gitlab-ci.yml"), y).unwrap();
     git(dir, &["init", "-q"]);
     git(dir, &["add", "."]);
     git(dir, &["commit", "-qm", "chain"]);
-    let out = Command::new(gantry).args(["run", "--format", "json"]).current_dir(dir).output().expect("gantry");
+    let out = Command::new(gantry)
+        .args(["run", "--format", "json"])
+        .current_dir(dir)
+        .output()
+        .expect("gantry");
     assert!(out.status.success());
     let (mut started, mut finished) = (HashMap::new(), HashMap::new());
-    for e in String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+    for e in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
         let t = e["time"].as_f64().unwrap_or(0.0);
         let job = e["job"].as_str().unwrap_or("").to_string();
         match e["event"].as_str() {
@@ -112,7 +146,9 @@ fn chain_latency(gantry: &Path) {
             _ => {}
         }
     }
-    let mut latency: Vec<f64> = (1..CHAIN).map(|i| started[&format!("j{i}")] - finished[&format!("j{}", i - 1)]).collect();
+    let mut latency: Vec<f64> = (1..CHAIN)
+        .map(|i| started[&format!("j{i}")] - finished[&format!("j{}", i - 1)])
+        .collect();
     latency.sort_by(f64::total_cmp);
     println!(
         "scheduling latency over a {CHAIN}-job chain (need finished -> job started, incl. workspace set-up): p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",

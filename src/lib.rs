@@ -14,6 +14,7 @@ pub mod cmd;
 pub mod diagnostic;
 pub mod executor;
 pub mod expr;
+pub mod files;
 pub mod lint;
 pub mod load;
 pub mod model;

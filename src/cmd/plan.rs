@@ -90,15 +90,7 @@ pub fn plan(file: &Path, args: &PlanArgs) -> ExitCode {
     };
     if let Some(job) = &args.show_script {
         let Some(j) = planned.job(job) else {
-            let why = planned
-                .excluded
-                .iter()
-                .find(|e| e.name == *job)
-                .map(|e| format!(": {}", e.reason));
-            return usage_error(format!(
-                "job `{job}` is not in this pipeline{}",
-                why.unwrap_or_default()
-            ));
+            return usage_error(planned.not_in_pipeline(job));
         };
         print!("{}", report::plan::show_script(&planned, j));
         return ExitCode::SUCCESS;

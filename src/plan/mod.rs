@@ -148,6 +148,14 @@ impl Plan {
             .or_else(|| self.jobs.iter().find(|j| j.job == name))
     }
 
+    /// "job `NAME` is not in this pipeline", with the reason when rules left it out.
+    pub fn not_in_pipeline(&self, name: &str) -> String {
+        match self.excluded.iter().find(|e| e.name == name) {
+            Some(e) => format!("job `{name}` is not in this pipeline: {}", e.reason),
+            None => format!("job `{name}` is not in this pipeline"),
+        }
+    }
+
     /// Keeps only the named jobs (and, with `with_needs`, everything they wait for).
     pub fn select(&mut self, names: &[String], with_needs: bool) -> Result<(), String> {
         let mut keep: Vec<String> = Vec::new();
@@ -159,15 +167,7 @@ impl Plan {
                 .map(|j| j.name.clone())
                 .collect();
             if matched.is_empty() {
-                let why = self
-                    .excluded
-                    .iter()
-                    .find(|e| e.name == *n)
-                    .map(|e| format!(": {}", e.reason));
-                return Err(format!(
-                    "job `{n}` is not in this pipeline{}",
-                    why.unwrap_or_default()
-                ));
+                return Err(self.not_in_pipeline(n));
             }
             keep.extend(matched);
         }

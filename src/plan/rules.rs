@@ -269,32 +269,10 @@ fn glob_set(patterns: &[String]) -> GlobSet {
 
 /// Files under `root` (relative, `/`-separated), skipping `.git`; stops at the GitLab limit.
 fn list_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            if e.file_name() == ".git" {
-                continue;
-            }
-            match e.file_type() {
-                Ok(t) if t.is_dir() => dirs.push(path),
-                Ok(_) => {
-                    if let Ok(rel) = path.strip_prefix(root) {
-                        out.push(rel.to_string_lossy().replace('\\', "/"));
-                    }
-                    if out.len() >= MAX_EXISTS_FILES {
-                        return out;
-                    }
-                }
-                Err(_) => {}
-            }
-        }
-    }
-    out
+    crate::files::list(root, &[".git"], MAX_EXISTS_FILES)
+        .into_iter()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .collect()
 }
 
 #[cfg(test)]

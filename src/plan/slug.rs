@@ -3,21 +3,21 @@
 
 use sha2::{Digest, Sha256};
 
+/// The text lowercased, with every character outside `a-z0-9` replaced by `-`.
+fn dashed(text: &str) -> impl Iterator<Item = char> + '_ {
+    text.chars().flat_map(char::to_lowercase).map(|c| {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            c
+        } else {
+            '-'
+        }
+    })
+}
+
 /// `CI_COMMIT_REF_SLUG` and friends: lowercase, every character outside `a-z0-9` becomes `-`
 /// (runs are not collapsed), cut to 63 characters, leading and trailing `-` removed.
 pub fn slug(text: &str) -> String {
-    let replaced: String = text
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(63)
-        .collect();
+    let replaced: String = dashed(text).take(63).collect();
     replaced.trim_matches('-').to_string()
 }
 
@@ -28,17 +28,7 @@ pub fn environment_slug(name: &str) -> String {
 }
 
 fn environment_slug_with(name: &str, suffix: &str) -> String {
-    let mut s: String = name
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let mut s: String = dashed(name).collect();
     if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
         s = format!("env-{s}");
     }

@@ -104,23 +104,7 @@ fn glob(p: &str) -> Result<globset::Glob, String> {
 
 /// Every file under `root`, relative, without following directory symlinks.
 pub fn list(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![PathBuf::new()];
-    while let Some(rel) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let child = rel.join(e.file_name());
-            match e.file_type() {
-                Ok(t) if t.is_dir() => dirs.push(child),
-                Ok(_) => out.push(child),
-                Err(_) => {}
-            }
-        }
-    }
-    out.sort();
-    out
+    crate::files::list(root, &[], usize::MAX)
 }
 
 /// Parses a dotenv report: `KEY=VALUE` lines; blank lines and `#` comments are ignored,

@@ -88,24 +88,5 @@ fn git_files(project: &Path, include_untracked: bool) -> Option<Vec<PathBuf>> {
 }
 
 fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![PathBuf::new()];
-    while let Some(rel) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            if rel.as_os_str().is_empty() && (name == ".git" || name == ".gantry") {
-                continue;
-            }
-            let child = rel.join(&name);
-            match e.file_type() {
-                Ok(t) if t.is_dir() => dirs.push(child),
-                Ok(_) => out.push(child),
-                Err(_) => {}
-            }
-        }
-    }
-    out
+    crate::files::list(root, &[".git", ".gantry"], usize::MAX)
 }
