@@ -175,11 +175,11 @@ fn artifacts_follow_dependencies_and_needs_and_dotenv_becomes_variables() {
     let (_t, dir) = repo(
         "app",
         "stages: [build, test]\n\
-         build:\n  stage: build\n  script:\n    - mkdir -p out && echo built > out/bin.txt\n    - echo VERSION=1.2.3 > build.env\n  artifacts:\n    paths: [out/]\n    reports:\n      dotenv: build.env\n\
+         build:\n  stage: build\n  script:\n    - mkdir -p out && echo built > out/bin.txt\n    - echo VERSION=1.2.3 > build.env\n    - echo loose > loose.txt\n  artifacts:\n    paths: [out/]\n    untracked: true\n    expire_in: 1 week\n    reports:\n      dotenv: build.env\n\
          with-needs:\n  stage: test\n  needs: [build]\n  script:\n    - cat out/bin.txt\n    - echo version=$VERSION\n\
          no-artifacts:\n  stage: test\n  needs:\n    - job: build\n      artifacts: false\n  script:\n    - test ! -e out/bin.txt\n    - echo version=[$VERSION]\n\
          no-dependencies:\n  stage: test\n  dependencies: []\n  script: test ! -e out/bin.txt\n\
-         by-stage:\n  stage: test\n  script: cat out/bin.txt\n",
+         by-stage:\n  stage: test\n  script:\n    - cat out/bin.txt\n    - cat loose.txt\n",
         "c",
     );
     let out_dir = tempfile::tempdir().unwrap();
@@ -195,6 +195,16 @@ fn artifacts_follow_dependencies_and_needs_and_dotenv_becomes_variables() {
         "dotenv travels with artifacts"
     );
     assert!(lines(&ev, "by-stage").contains(&"built".to_string()));
+    assert!(
+        lines(&ev, "by-stage").contains(&"loose".to_string()),
+        "untracked: true keeps untracked files"
+    );
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(".gantry/pipelines/1/artifacts/build.json")).unwrap(),
+    )
+    .unwrap();
+    let lifetime = meta["expires_at"].as_u64().unwrap() - meta["created_at"].as_u64().unwrap();
+    assert_eq!(lifetime, 7 * 86_400, "expire_in is recorded: {meta}");
     assert_eq!(
         std::fs::read_to_string(out_dir.path().join("build/out/bin.txt")).unwrap(),
         "built\n"

@@ -474,6 +474,23 @@ fn prepare<E>(
     Ok((env, secrets, keys))
 }
 
+/// GitLab's default artifact retention.
+const DEFAULT_EXPIRE_SECS: u64 = 30 * 86_400;
+
+/// Writes `<store>.json` beside an artifact directory: when it was made and when it expires
+/// (`expire_in`, 30 days by default, `never` recorded as null), for `gantry gc` to honour.
+fn record_expiry(store: &Path, expire_in: Option<u64>, files: usize) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let expires = match expire_in.unwrap_or(DEFAULT_EXPIRE_SECS) {
+        u64::MAX => serde_json::Value::Null,
+        secs => serde_json::json!(now.saturating_add(secs)),
+    };
+    let meta = serde_json::json!({"created_at": now, "expires_at": expires, "files": files});
+    let _ = std::fs::write(store.with_extension("json"), meta.to_string());
+}
+
 fn cache_key(c: &Cache, scope: &crate::plan::variables::Scope, workspace: &Path) -> String {
     match &c.key {
         None => "default".into(),
@@ -511,7 +528,17 @@ fn save_outputs<E>(
             paths.extend(reports.iter().map(|p| p.value.clone()));
         }
         let exclude: Vec<String> = a.exclude.iter().map(|p| p.value.clone()).collect();
+        if a.untracked {
+            // `untracked: true` adds every file the project does not track (GitLab: git-untracked).
+            paths.extend(
+                artifacts::list(workspace)
+                    .into_iter()
+                    .filter(|rel| !ctx.snapshot.tracks(rel))
+                    .map(|rel| rel.to_string_lossy().into_owned()),
+            );
+        }
         let kept = artifacts::collect(workspace, &paths, &exclude, &store)?;
+        record_expiry(&store, a.expire_in.as_ref().map(|e| e.value), kept.len());
         if let Some(dir) = &ctx.options.artifacts_dir {
             artifacts::restore(&store, &dir.join(slug(&job.name))).map_err(|e| e.to_string())?;
         }

@@ -15,11 +15,19 @@ impl Snapshot {
     /// Lists the project's files: in git, the index plus (optionally) untracked, non-ignored
     /// files; outside git, everything but `.git` and `.gantry`.
     pub fn take(project: &Path, include_untracked: bool) -> Snapshot {
-        let files = git_files(project, include_untracked).unwrap_or_else(|| walk(project));
+        let mut files = git_files(project, include_untracked).unwrap_or_else(|| walk(project));
+        files.sort();
         Snapshot {
             root: project.to_path_buf(),
             files,
         }
+    }
+
+    /// Whether `rel` is one of the project's tracked files (what `untracked` excludes).
+    pub fn tracks(&self, rel: &Path) -> bool {
+        self.files
+            .binary_search_by(|f| f.as_path().cmp(rel))
+            .is_ok()
     }
 
     /// Number of files.
