@@ -24,6 +24,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run the pipeline (or the named jobs) on this machine.
     Run(RunArgs),
+    /// Remove containers, networks and workspaces left behind by runs that crashed.
+    Gc(GcArgs),
     /// Print the JSON Schema of the YAML gantry accepts.
     Schema,
 }
@@ -100,6 +102,49 @@ pub struct RunArgs {
     /// Seconds a stopped job gets between SIGTERM and SIGKILL.
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     pub grace: u64,
+    /// Where jobs run: `auto` (Docker for jobs with an image, the shell otherwise) or `shell`.
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Auto)]
+    pub executor: ExecutorKind,
+    /// When to pull images.
+    #[arg(long, value_enum, default_value_t = PullPolicy::IfNotPresent)]
+    pub pull: PullPolicy,
+    /// Use image TO wherever the pipeline says FROM (repeatable), e.g. a locally built image.
+    #[arg(long, value_name = "FROM=TO")]
+    pub image_map: Vec<String>,
+    /// Seconds services get to accept connections on their exposed ports.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub service_timeout: u64,
+    /// Run `docker:dind` services as real privileged containers instead of passing the host engine through.
+    #[arg(long)]
+    pub privileged_dind: bool,
+}
+
+/// Executors `run` can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// Docker for jobs with an image, the shell for the rest.
+    Auto,
+    /// Everything in the local shell; images are ignored.
+    Shell,
+}
+
+/// Image pull policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull only missing images.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+/// Options of `gantry gc`.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// Also remove what belongs to runs that are still going.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Which pipeline to plan or run.

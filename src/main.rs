@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         Command::Lint(args) => gantry::cmd::lint(&cli.file, args),
         Command::Plan(args) => gantry::cmd::plan(&cli.file, args),
         Command::Run(args) => gantry::cmd::run(&cli.file, args),
+        Command::Gc(args) => gantry::cmd::gc(&cli.file, args),
         Command::Schema => {
             println!("{}", gantry::schema::generate());
             ExitCode::SUCCESS

@@ -1,9 +1,11 @@
 //! One function per subcommand: read inputs, call the pipeline stages, print, pick an exit code.
 
+mod gc;
 mod lint;
 mod plan;
 mod run;
 
+pub use gc::{gc, sweep_workspaces};
 pub use lint::lint;
 pub use plan::plan;
 pub use run::run;

@@ -4,8 +4,10 @@
 
 use super::plan::prepare;
 use super::{INVALID, color, usage_error};
+use crate::cli::{ExecutorKind, PullPolicy};
 use crate::cli::{RunArgs, RunFormat};
-use crate::executor::shell::ShellExecutor;
+use crate::executor::auto::AutoExecutor;
+use crate::executor::docker::{self, DockerExecutor, DockerOptions, Pull};
 use crate::plan::state;
 use crate::report::run::{Mode, Reporter, junit};
 use crate::run::{RunOptions, run as run_pipeline};
@@ -74,21 +76,52 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         Err(e) => return usage_error(format!("cannot start the runtime: {e}")),
     };
     let project_dir = planned.context.project_dir.clone();
+    let image_jobs: Vec<String> = plan
+        .jobs
+        .iter()
+        .filter(|j| j.image.is_some())
+        .map(|j| j.name.clone())
+        .collect();
+    let docker_options = match docker_options(args) {
+        Ok(o) => o,
+        Err(e) => return usage_error(e),
+    };
+    let wants_docker = args.executor == ExecutorKind::Auto && !image_jobs.is_empty();
+    // Leftovers of crashed runs go first, so they cannot collide with this one.
+    for r in super::sweep_workspaces(&state_dir, false) {
+        reporter.note(&format!("removed leftover {r}"));
+    }
     let outcome = runtime.block_on(async {
+        let docker = if wants_docker {
+            match docker::connect().await {
+                Ok(d) => {
+                    for r in DockerExecutor::sweep(&d, None).await {
+                        reporter.note(&format!("removed leftover {r}"));
+                    }
+                    Some(DockerExecutor::new(d, docker_options))
+                }
+                Err(e) => {
+                    let n = image_jobs.len();
+                    let some: Vec<&str> = image_jobs.iter().take(5).map(String::as_str).collect();
+                    return Err(format!(
+                        "{e}\n{n} job{} use an image ({}); start a Docker engine, or run them in the local shell with --executor shell",
+                        if n == 1 { "" } else { "s" },
+                        some.join(", ")
+                    ));
+                }
+            }
+        } else {
+            None
+        };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(forward_signals(tx));
-        run_pipeline(
-            &planned.pipeline,
-            Arc::new(plan),
-            &project_dir,
-            &state_dir,
-            Arc::new(ShellExecutor),
-            options,
-            reporter.clone(),
-            rx,
-        )
-        .await
+        let executor = Arc::new(AutoExecutor::new(docker));
+        Ok(run_pipeline(&planned.pipeline, Arc::new(plan), &project_dir, &state_dir, executor, options, reporter.clone(), rx).await)
     });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => return usage_error(e),
+    };
     for c in &outcome.cleaned {
         reporter.note(&format!("cleaned: {c}"));
     }
@@ -102,6 +135,28 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
     } else {
         ExitCode::from(INVALID)
     }
+}
+
+fn docker_options(args: &RunArgs) -> Result<DockerOptions, String> {
+    let image_map = args
+        .image_map
+        .iter()
+        .map(|m| {
+            m.split_once('=')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .ok_or_else(|| format!("--image-map {m}: expected FROM=TO"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(DockerOptions {
+        pull: match args.pull {
+            PullPolicy::Always => Pull::Always,
+            PullPolicy::IfNotPresent => Pull::IfNotPresent,
+            PullPolicy::Never => Pull::Never,
+        },
+        image_map,
+        service_timeout: Duration::from_secs(args.service_timeout),
+        privileged_dind: args.privileged_dind,
+    })
 }
 
 async fn forward_signals(tx: tokio::sync::mpsc::UnboundedSender<()>) {

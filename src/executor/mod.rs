@@ -5,6 +5,8 @@
 //! May not touch: scheduling decisions, artifacts and caches (the runner moves files in and out
 //! of the job's workspace, which is a host directory for every executor).
 
+pub mod auto;
+pub mod docker;
 pub mod shell;
 
 use std::future::Future;
@@ -30,10 +32,31 @@ pub struct JobSpec {
     pub after_script: Vec<String>,
     /// Container image, for executors that use one.
     pub image: Option<String>,
+    /// Entrypoint override for the image.
+    pub entrypoint: Option<Vec<String>>,
+    /// User to run as inside the container.
+    pub user: Option<String>,
+    /// Service containers to start beside the job.
+    pub services: Vec<ServiceSpec>,
     /// Longest the script may run.
     pub timeout: Option<Duration>,
     /// How long a cancelled or timed-out job gets between SIGTERM and SIGKILL.
     pub grace: Duration,
+}
+
+/// A service container.
+#[derive(Clone, Debug)]
+pub struct ServiceSpec {
+    /// Image.
+    pub image: String,
+    /// Extra hostname.
+    pub alias: Option<String>,
+    /// Entrypoint override.
+    pub entrypoint: Option<Vec<String>>,
+    /// Command override.
+    pub command: Option<Vec<String>>,
+    /// Service-only variables (on top of the job's).
+    pub variables: Vec<(String, String)>,
 }
 
 /// How an attempt ended.

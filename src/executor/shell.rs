@@ -67,6 +67,17 @@ pub fn render_script(lines: &[String], bash: bool, strict: bool) -> String {
     s
 }
 
+/// The same script for any POSIX shell (bash, dash, busybox ash): `pipefail` where supported.
+/// Used in containers, where which shell exists is only known at run time.
+pub fn render_portable(lines: &[String]) -> String {
+    let body = render_script(lines, false, true);
+    body.replacen(
+        "set -e\n",
+        "set -e\nif (set -o pipefail) 2>/dev/null; then set -o pipefail; fi\n",
+        1,
+    )
+}
+
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }

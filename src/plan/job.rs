@@ -46,6 +46,9 @@ pub struct PlannedJob {
     pub dependencies: Vec<String>,
     /// Image, expanded.
     pub image: Option<String>,
+    /// `image:entrypoint` and `image:docker:user`.
+    #[serde(skip)]
+    pub image_options: (Option<Vec<String>>, Option<String>),
     /// Services, expanded.
     pub services: Vec<PlannedService>,
     /// Environment, expanded.
@@ -95,6 +98,15 @@ pub struct PlannedService {
     pub image: String,
     /// Extra hostname.
     pub alias: Option<String>,
+    /// Entrypoint override.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Command override.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Service variables, expanded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variables: Vec<(String, String)>,
 }
 
 /// An environment, with its variables' values.
@@ -254,6 +266,13 @@ fn plan_instance(
         .map(|s| PlannedService {
             image: scope.expand(&s.image.name.value),
             alias: s.alias.as_ref().map(|a| scope.expand(a)),
+            entrypoint: s.image.entrypoint.clone(),
+            command: s.command.clone(),
+            variables: s
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), scope.expand(&v.value)))
+                .collect(),
         })
         .collect();
     let resource_group = job.resource_group.as_ref().map(|g| scope.expand(&g.value));
@@ -288,6 +307,10 @@ fn plan_instance(
         waits_for: Vec::new(),
         dependencies: Vec::new(),
         executor: if image.is_some() { "docker" } else { "shell" },
+        image_options: job
+            .image
+            .as_ref()
+            .map_or((None, None), |i| (i.entrypoint.clone(), i.user.clone())),
         image,
         services,
         environment,

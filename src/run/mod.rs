@@ -294,6 +294,19 @@ async fn execute<E: Executor>(
             .collect(),
         after_script: job.after_script.clone(),
         image: job.image.clone(),
+        entrypoint: job.image_options.0.clone(),
+        user: job.image_options.1.clone(),
+        services: job
+            .services
+            .iter()
+            .map(|s| crate::executor::ServiceSpec {
+                image: s.image.clone(),
+                alias: s.alias.clone(),
+                entrypoint: s.entrypoint.clone(),
+                command: s.command.clone(),
+                variables: s.variables.clone(),
+            })
+            .collect(),
         timeout: job.timeout.map(Duration::from_secs),
         grace: ctx.options.grace,
     };

@@ -1,0 +1,73 @@
+//! `gantry gc`: removes what crashed runs left behind — containers and networks labelled
+//! `gantry.pipeline` whose creating process is gone, and job workspaces of runs whose owner
+//! process is gone. With `--all`, also those of runs still going.
+
+use super::usage_error;
+use crate::cli::GcArgs;
+use crate::executor::docker::{self, DockerExecutor, process_alive};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Runs the sweep for the project holding `file` (its `.gantry/`) and the Docker engine.
+pub fn gc(file: &Path, args: &GcArgs) -> ExitCode {
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let project = git2::Repository::discover(dir)
+        .ok()
+        .and_then(|r| r.workdir().map(|w| w.components().collect()))
+        .unwrap_or_else(|| dir.to_path_buf());
+    let mut removed = sweep_workspaces(&project.join(".gantry"), args.all);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    runtime.block_on(async {
+        match docker::connect().await {
+            Ok(d) => {
+                if args.all {
+                    removed.extend(DockerExecutor::sweep_all(&d).await);
+                } else {
+                    removed.extend(DockerExecutor::sweep(&d, None).await);
+                }
+            }
+            Err(e) => println!("docker: skipped ({e})"),
+        }
+    });
+    if removed.is_empty() {
+        println!("nothing to remove");
+    }
+    for r in &removed {
+        println!("removed {r}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Job workspaces under `.gantry/pipelines/*/jobs` whose run is over (owner process gone).
+pub fn sweep_workspaces(state: &Path, all: bool) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(runs) = std::fs::read_dir(state.join("pipelines")) else {
+        return removed;
+    };
+    for run in runs.flatten() {
+        let jobs = run.path().join("jobs");
+        if !jobs.is_dir() {
+            continue;
+        }
+        let owner = std::fs::read_to_string(run.path().join("owner.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        if !all && owner.is_some_and(process_alive) {
+            continue;
+        }
+        if std::fs::remove_dir_all(&jobs).is_ok() {
+            let _ = std::fs::remove_file(run.path().join("owner.pid"));
+            removed.push(format!("workspaces {}", jobs.display()));
+        }
+    }
+    removed
+}

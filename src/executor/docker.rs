@@ -1,0 +1,709 @@
+//! The Docker executor, through the Engine API (bollard; never the docker CLI). Each pipeline
+//! gets a bridge network; each job a container of its image with the workspace bind-mounted at
+//! the same path as on the host (so every path in its variables stays valid), its services on
+//! the network under their aliases and GitLab's default hostnames, and `after_script` in a fresh
+//! container. Everything carries `gantry.*` labels, so teardown — and `gantry gc` after a crash —
+//! finds it all.
+
+use super::{Cancel, Executor, Exit, JobSpec, ServiceSpec, Sink, Stream};
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Label naming the pipeline a resource belongs to.
+pub const LABEL_PIPELINE: &str = "gantry.pipeline";
+/// Label naming the job.
+pub const LABEL_JOB: &str = "gantry.job";
+/// Label with the creating gantry process id (for `gc`).
+pub const LABEL_PID: &str = "gantry.pid";
+/// Label with the creation time (seconds since the epoch).
+pub const LABEL_CREATED: &str = "gantry.created";
+
+/// When to pull images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pull {
+    /// Always try to pull.
+    Always,
+    /// Pull only when missing (default).
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+/// Settings of the Docker executor.
+#[derive(Clone, Debug)]
+pub struct DockerOptions {
+    /// Pull policy.
+    pub pull: Pull,
+    /// Image substitutions `FROM=TO` (e.g. a locally built image for a registry one).
+    pub image_map: Vec<(String, String)>,
+    /// How long services get to accept connections on their exposed ports.
+    pub service_timeout: Duration,
+    /// Run `docker:dind` services for real (privileged) instead of passing the host engine through.
+    pub privileged_dind: bool,
+}
+
+impl Default for DockerOptions {
+    fn default() -> Self {
+        DockerOptions {
+            pull: Pull::IfNotPresent,
+            image_map: Vec::new(),
+            service_timeout: Duration::from_secs(30),
+            privileged_dind: false,
+        }
+    }
+}
+
+/// Runs jobs in containers.
+pub struct DockerExecutor {
+    docker: Docker,
+    options: DockerOptions,
+    pipeline: Mutex<String>,
+    network: Mutex<Option<String>>,
+}
+
+/// Connects to the engine (`DOCKER_HOST` or the default socket), negotiating the API version.
+pub async fn connect() -> Result<Docker, String> {
+    let docker = Docker::connect_with_local_defaults()
+        .map_err(|e| format!("cannot reach a Docker engine: {e}"))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| format!("cannot reach a Docker engine: {e}"))?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| format!("the Docker engine does not answer: {e}"))?;
+    Ok(docker)
+}
+
+fn now() -> String {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .to_string()
+}
+
+/// GitLab's default hostnames for a service image: without tag, `/` → `__`, and `/` → `-`.
+pub fn service_hostnames(image: &str, alias: Option<&str>) -> Vec<String> {
+    let name = image.split('@').next().unwrap_or(image);
+    let name = match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => name,
+    };
+    let mut names = vec![name.replace('/', "__"), name.replace('/', "-")];
+    if let Some(a) = alias {
+        names.extend(
+            a.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+        );
+    }
+    names.dedup();
+    names
+}
+
+fn is_dind(image: &str) -> bool {
+    let base = image.rsplit('/').next().unwrap_or(image);
+    base.starts_with("docker:") && base.contains("dind")
+}
+
+impl DockerExecutor {
+    /// An executor on `docker`.
+    pub fn new(docker: Docker, options: DockerOptions) -> Self {
+        DockerExecutor {
+            docker,
+            options,
+            pipeline: Mutex::new(String::new()),
+            network: Mutex::new(None),
+        }
+    }
+
+    fn labels(&self, job: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (
+                LABEL_PIPELINE.to_string(),
+                self.pipeline.lock().map(|p| p.clone()).unwrap_or_default(),
+            ),
+            (LABEL_JOB.to_string(), job.to_string()),
+            (LABEL_PID.to_string(), std::process::id().to_string()),
+            (LABEL_CREATED.to_string(), now()),
+        ])
+    }
+
+    fn mapped(&self, image: &str) -> String {
+        self.options
+            .image_map
+            .iter()
+            .find(|(from, _)| from == image)
+            .map_or_else(|| image.to_string(), |(_, to)| to.clone())
+    }
+
+    /// Makes sure `image` is there, pulling per policy; a clear error when it cannot be had.
+    async fn ensure_image(&self, image: &str, out: &Sink) -> Result<(), String> {
+        let present = self.docker.inspect_image(image).await.is_ok();
+        if present && self.options.pull != Pull::Always {
+            return Ok(());
+        }
+        if self.options.pull == Pull::Never {
+            return Err(format!(
+                "image `{image}` is not present locally and --pull never forbids pulling it"
+            ));
+        }
+        out.write(
+            Stream::Stderr,
+            format!("pulling image {image}…\n").as_bytes(),
+        );
+        let opts = CreateImageOptionsBuilder::new().from_image(image).build();
+        let mut pull = self.docker.create_image(Some(opts), None, None);
+        let mut failure = None;
+        while let Some(item) = pull.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(status) = info
+                        .status
+                        .filter(|s| s.starts_with("Pulling from") || s.starts_with("Status"))
+                    {
+                        out.write(Stream::Stderr, format!("{status}\n").as_bytes());
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(_) if present => Ok(()),
+            Some(e) => Err(format!(
+                "image `{image}` is not available locally and could not be pulled ({e}); build it locally, \
+                 load it and use --pull never, or substitute a local image with --image-map {image}=LOCAL"
+            )),
+        }
+    }
+
+    async fn start_service(
+        &self,
+        job: &JobSpec,
+        s: &ServiceSpec,
+        network: &str,
+        out: &Sink,
+    ) -> Result<String, String> {
+        let image = self.mapped(&s.image);
+        self.ensure_image(&image, out).await?;
+        let mut env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.extend(s.variables.iter().map(|(k, v)| format!("{k}={v}")));
+        let aliases = service_hostnames(&s.image, s.alias.as_deref());
+        let privileged = is_dind(&s.image) && self.options.privileged_dind;
+        let body = ContainerCreateBody {
+            image: Some(image.clone()),
+            env: Some(env),
+            cmd: s.command.clone(),
+            entrypoint: s.entrypoint.clone(),
+            labels: Some(self.labels(&job.name)),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.to_string()),
+                privileged: Some(privileged),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.to_string(),
+                    EndpointSettings {
+                        aliases: Some(aliases.clone()),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        let id = self.create(body, &format!("{}-svc", job.name)).await?;
+        self.docker
+            .start_container(&id, None)
+            .await
+            .map_err(|e| format!("service `{}`: {e}", s.image))?;
+        if let Err(e) = self.wait_ready(&id, &image, network).await {
+            let logs = self.collect_logs(&id).await;
+            out.write(
+                Stream::Stderr,
+                format!("service `{}` did not become ready: {e}\n{logs}", s.image).as_bytes(),
+            );
+            return Err(format!("service `{}` did not become ready: {e}", s.image));
+        }
+        out.write(
+            Stream::Stderr,
+            format!("service {} is ready as {}\n", s.image, aliases.join(", ")).as_bytes(),
+        );
+        Ok(id)
+    }
+
+    /// Waits until every exposed TCP port of the service accepts connections.
+    async fn wait_ready(&self, id: &str, image: &str, network: &str) -> Result<(), String> {
+        let ports: Vec<u16> = self
+            .docker
+            .inspect_image(image)
+            .await
+            .ok()
+            .and_then(|i| i.config)
+            .and_then(|c| c.exposed_ports)
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| p.ends_with("/tcp") || !p.contains('/'))
+            .filter_map(|p| p.split('/').next()?.parse().ok())
+            .collect();
+        let deadline = Instant::now() + self.options.service_timeout;
+        loop {
+            let info = self
+                .docker
+                .inspect_container(id, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+            if !running {
+                return Err("the container exited".into());
+            }
+            let ip = info
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|n| n.get(network).and_then(|e| e.ip_address.clone()))
+                .filter(|ip| !ip.is_empty());
+            let mut all = true;
+            for port in &ports {
+                let ok = match &ip {
+                    Some(ip) => tokio::time::timeout(
+                        Duration::from_millis(500),
+                        tokio::net::TcpStream::connect((ip.as_str(), *port)),
+                    )
+                    .await
+                    .is_ok_and(|r| r.is_ok()),
+                    None => false,
+                };
+                all &= ok;
+            }
+            if all {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no answer on port(s) {ports:?} within {}s",
+                    self.options.service_timeout.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn collect_logs(&self, id: &str) -> String {
+        let opts = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail("50")
+            .build();
+        let mut logs = self.docker.logs(id, Some(opts));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = logs.next().await {
+            text.push_str(&chunk.to_string());
+        }
+        text
+    }
+
+    async fn create(&self, body: ContainerCreateBody, name_hint: &str) -> Result<String, String> {
+        let name = format!(
+            "gantry-{}-{}-{}",
+            self.pipeline.lock().map(|p| p.clone()).unwrap_or_default(),
+            crate::plan::slug::slug(name_hint)
+                .chars()
+                .take(40)
+                .collect::<String>(),
+            &uuid_like()
+        );
+        let opts = CreateContainerOptionsBuilder::new().name(&name).build();
+        self.docker
+            .create_container(Some(opts), body)
+            .await
+            .map(|r| r.id)
+            .map_err(|e| format!("cannot create a container: {e}"))
+    }
+
+    async fn remove(&self, id: &str) {
+        let opts = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        let _ = self.docker.remove_container(id, Some(opts)).await;
+    }
+
+    /// Runs one script in a new container; returns how it ended.
+    async fn run_container(
+        &self,
+        c: &Setting<'_>,
+        script: &std::path::Path,
+        extra_env: &[(String, String)],
+        mut cancel: Cancel,
+        timeout: Option<Duration>,
+    ) -> Exit {
+        let (job, passthrough, network, out) = (c.job, c.passthrough, c.network, c.out);
+        let image = self.mapped(job.image.as_deref().unwrap_or_default());
+        let mut env: Vec<String> = job
+            .env
+            .iter()
+            .chain(extra_env)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let ws = job.workspace.display().to_string();
+        let scratch = job.scratch.display().to_string();
+        let mut binds = vec![format!("{ws}:{ws}"), format!("{scratch}:{scratch}")];
+        if passthrough {
+            binds.push("/var/run/docker.sock:/var/run/docker.sock".into());
+            env.push("DOCKER_HOST=unix:///var/run/docker.sock".into());
+        }
+        let path = script.display().to_string();
+        let body = ContainerCreateBody {
+            image: Some(image),
+            env: Some(env),
+            cmd: Some(vec![
+                "sh".into(),
+                "-c".into(),
+                format!(
+                    "if command -v bash >/dev/null 2>&1; then exec bash {path}; else exec sh {path}; fi"
+                ),
+            ]),
+            entrypoint: job.entrypoint.clone(),
+            user: job.user.clone(),
+            working_dir: Some(ws),
+            labels: Some(self.labels(&job.name)),
+            host_config: Some(HostConfig {
+                binds: Some(binds),
+                network_mode: Some(network.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let id = match self.create(body, &job.name).await {
+            Ok(id) => id,
+            Err(e) => return Exit::Error(e),
+        };
+        let exit = self
+            .start_and_wait(&id, job, out, &mut cancel, timeout)
+            .await;
+        self.remove(&id).await;
+        exit
+    }
+
+    async fn start_and_wait(
+        &self,
+        id: &str,
+        job: &JobSpec,
+        out: &Sink,
+        cancel: &mut Cancel,
+        timeout: Option<Duration>,
+    ) -> Exit {
+        if let Err(e) = self.docker.start_container(id, None).await {
+            return Exit::Error(format!("cannot start the container: {e}"));
+        }
+        let logs = {
+            let opts = LogsOptionsBuilder::new()
+                .follow(true)
+                .stdout(true)
+                .stderr(true)
+                .build();
+            let mut stream = self.docker.logs(id, Some(opts));
+            let out = out.clone();
+            tokio::spawn(async move {
+                while let Some(Ok(chunk)) = stream.next().await {
+                    let (s, bytes) = match chunk {
+                        bollard::container::LogOutput::StdErr { message } => {
+                            (Stream::Stderr, message)
+                        }
+                        other => (Stream::Stdout, other.into_bytes()),
+                    };
+                    out.write(s, &bytes);
+                }
+            })
+        };
+        let mut wait = self.docker.wait_container(id, None);
+        let deadline = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let cancelled = async {
+            while !*cancel.borrow() {
+                if cancel.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let grace = job.grace.as_secs().max(1) as i32;
+        let exit = tokio::select! {
+            r = wait.next() => match r {
+                Some(Ok(resp)) => Exit::Code(resp.status_code as i32),
+                Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Exit::Code(code as i32),
+                Some(Err(e)) => Exit::Error(e.to_string()),
+                None => Exit::Error("the engine ended the wait without a status".into()),
+            },
+            _ = deadline => {
+                let _ = self.docker.stop_container(id, Some(StopContainerOptionsBuilder::new().t(grace).build())).await;
+                Exit::TimedOut
+            }
+            _ = cancelled => {
+                let _ = self.docker.stop_container(id, Some(StopContainerOptionsBuilder::new().t(grace).build())).await;
+                Exit::Canceled
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), logs).await;
+        exit
+    }
+
+    /// Removes every container and network gantry made, running or not (`gc --all`).
+    pub async fn sweep_all(docker: &Docker) -> Vec<String> {
+        Self::sweep_where(docker, None, true).await
+    }
+
+    /// Removes every container and network labelled with `pipeline` (or, with `None`, every one
+    /// gantry made whose creating process is gone); returns what was removed.
+    pub async fn sweep(docker: &Docker, pipeline: Option<&str>) -> Vec<String> {
+        Self::sweep_where(docker, pipeline, false).await
+    }
+
+    async fn sweep_where(docker: &Docker, pipeline: Option<&str>, all: bool) -> Vec<String> {
+        let filter = match pipeline {
+            Some(p) => format!("{LABEL_PIPELINE}={p}"),
+            None => LABEL_PIPELINE.to_string(),
+        };
+        let filters = HashMap::from([("label", vec![filter.as_str()])]);
+        let mut removed = Vec::new();
+        let keep = |labels: Option<&HashMap<String, String>>| {
+            !all && pipeline.is_none()
+                && labels
+                    .and_then(|l| l.get(LABEL_PID))
+                    .and_then(|p| p.parse::<i32>().ok())
+                    .is_some_and(process_alive)
+        };
+        let opts = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        for c in docker.list_containers(Some(opts)).await.unwrap_or_default() {
+            if keep(c.labels.as_ref()) {
+                continue;
+            }
+            let Some(id) = c.id else { continue };
+            let name = c
+                .names
+                .and_then(|n| n.first().cloned())
+                .unwrap_or_else(|| id.clone());
+            let opts = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            if docker.remove_container(&id, Some(opts)).await.is_ok() {
+                removed.push(format!("container {}", name.trim_start_matches('/')));
+            }
+        }
+        let opts = ListNetworksOptionsBuilder::new().filters(&filters).build();
+        for n in docker.list_networks(Some(opts)).await.unwrap_or_default() {
+            if keep(n.labels.as_ref()) {
+                continue;
+            }
+            if let Some(name) = n.name
+                && docker.remove_network(&name).await.is_ok()
+            {
+                removed.push(format!("network {name}"));
+            }
+        }
+        removed
+    }
+}
+
+/// Where a job's containers run.
+struct Setting<'a> {
+    job: &'a JobSpec,
+    /// The host engine is passed through for `docker:dind`.
+    passthrough: bool,
+    network: &'a str,
+    out: &'a Sink,
+}
+
+/// Whether a process with this id exists on this machine (zombies count as gone).
+pub fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next()),
+            Some("Z" | "X")
+        ),
+        Err(_) => false,
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:x}{:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Executor for DockerExecutor {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn setup_pipeline(&self, pipeline: &str) -> Result<(), String> {
+        if let Ok(mut p) = self.pipeline.lock() {
+            *p = pipeline.to_string();
+        }
+        let name = format!("{pipeline}-{}", std::process::id());
+        let req = NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(self.labels("")),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(req)
+            .await
+            .map_err(|e| format!("cannot create network {name}: {e}"))?;
+        if let Ok(mut n) = self.network.lock() {
+            *n = Some(name);
+        }
+        Ok(())
+    }
+
+    async fn run_job(&self, job: &JobSpec, out: Sink, cancel: Cancel) -> Exit {
+        let Some(image) = job.image.as_deref() else {
+            return Exit::Error(
+                "the docker executor needs an image (set `image:` or `default: image:`)".into(),
+            );
+        };
+        let network = self
+            .network
+            .lock()
+            .ok()
+            .and_then(|n| n.clone())
+            .unwrap_or_else(|| "bridge".into());
+        if let Err(e) = self.ensure_image(&self.mapped(image), &out).await {
+            return Exit::Error(e);
+        }
+        let mut passthrough = false;
+        let mut services = Vec::new();
+        for s in &job.services {
+            if is_dind(&s.image) && !self.options.privileged_dind {
+                out.write(Stream::Stderr, format!("warning: service {} is served by the host's Docker engine (socket passed through); use --privileged-dind for a real one\n", s.image).as_bytes());
+                passthrough = true;
+                continue;
+            }
+            match self.start_service(job, s, &network, &out).await {
+                Ok(id) => services.push(id),
+                Err(e) => {
+                    for id in &services {
+                        self.remove(id).await;
+                    }
+                    return Exit::Error(e);
+                }
+            }
+        }
+        let scripts = (|| -> std::io::Result<_> {
+            std::fs::create_dir_all(&job.scratch)?;
+            let main = job.scratch.join("script.sh");
+            std::fs::write(&main, super::shell::render_portable(&job.script))?;
+            let after = job.scratch.join("after_script.sh");
+            std::fs::write(&after, super::shell::render_portable(&job.after_script))?;
+            Ok((main, after))
+        })();
+        let exit = match scripts {
+            Err(e) => Exit::Error(format!("cannot write the job script: {e}")),
+            Ok((main, after)) => {
+                let setting = Setting {
+                    job,
+                    passthrough,
+                    network: &network,
+                    out: &out,
+                };
+                let exit = self
+                    .run_container(&setting, &main, &[], cancel.clone(), job.timeout)
+                    .await;
+                if !job.after_script.is_empty() {
+                    let status = match exit {
+                        Exit::Code(0) => "success",
+                        Exit::Canceled => "canceled",
+                        _ => "failed",
+                    };
+                    let (_, never) = tokio::sync::watch::channel(false);
+                    let env = [("CI_JOB_STATUS".to_string(), status.to_string())];
+                    let code = self
+                        .run_container(
+                            &setting,
+                            &after,
+                            &env,
+                            never,
+                            Some(Duration::from_secs(300)),
+                        )
+                        .await;
+                    if code != Exit::Code(0) {
+                        out.write(
+                            Stream::Stderr,
+                            format!("after_script failed ({code:?}); the job's result stands\n")
+                                .as_bytes(),
+                        );
+                    }
+                }
+                exit
+            }
+        };
+        for id in &services {
+            self.remove(id).await;
+        }
+        exit
+    }
+
+    async fn teardown_pipeline(&self) -> Vec<String> {
+        let pipeline = self.pipeline.lock().map(|p| p.clone()).unwrap_or_default();
+        if pipeline.is_empty() {
+            return Vec::new();
+        }
+        DockerExecutor::sweep(&self.docker, Some(&pipeline)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gitlab_service_hostnames() {
+        assert_eq!(
+            service_hostnames(
+                "registry.example.com/group/tutum/wordpress:latest",
+                Some("wp")
+            ),
+            [
+                "registry.example.com__group__tutum__wordpress",
+                "registry.example.com-group-tutum-wordpress",
+                "wp"
+            ]
+        );
+        assert_eq!(service_hostnames("postgres:16", None), ["postgres"]);
+        assert_eq!(
+            service_hostnames("localhost:5000/db", None),
+            ["localhost:5000__db", "localhost:5000-db"]
+        );
+        assert!(is_dind("docker:27-dind") && is_dind("docker:dind") && !is_dind("docker:27"));
+    }
+}
