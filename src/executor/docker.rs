@@ -71,6 +71,8 @@ pub struct DockerExecutor {
     options: DockerOptions,
     pipeline: Mutex<String>,
     network: Mutex<Option<String>>,
+    /// Images already checked (or pulled) in this run: one inspection per image, not per job.
+    ready_images: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Connects to the engine (`DOCKER_HOST` or the default socket), negotiating the API version.
@@ -127,6 +129,7 @@ impl DockerExecutor {
             options,
             pipeline: Mutex::new(String::new()),
             network: Mutex::new(None),
+            ready_images: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -152,6 +155,17 @@ impl DockerExecutor {
 
     /// Makes sure `image` is there, pulling per policy; a clear error when it cannot be had.
     async fn ensure_image(&self, image: &str, out: &Sink) -> Result<(), String> {
+        if self.ready_images.lock().is_ok_and(|r| r.contains(image)) {
+            return Ok(());
+        }
+        self.fetch_image(image, out).await?;
+        if let Ok(mut r) = self.ready_images.lock() {
+            r.insert(image.to_string());
+        }
+        Ok(())
+    }
+
+    async fn fetch_image(&self, image: &str, out: &Sink) -> Result<(), String> {
         let present = self.docker.inspect_image(image).await.is_ok();
         if present && self.options.pull != Pull::Always {
             return Ok(());
