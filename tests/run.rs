@@ -375,3 +375,37 @@ fn quickstart_runs_green_with_one_command() {
     assert!(out.contains("pipeline success"), "{out}");
     git(&dir, &["status", "--short"]);
 }
+
+#[test]
+fn image_jobs_without_a_docker_engine_fail_clearly_unless_run_in_the_shell() {
+    let (_t, dir) = repo(
+        "app",
+        "job:\n  image: alpine:3.20\n  script: echo in-the-shell\n",
+        "c",
+    );
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("run")
+            .args(extra)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot reach a Docker engine"), "{err}");
+    assert!(
+        err.contains("1 job use an image (job)") && err.contains("--executor shell"),
+        "{err}"
+    );
+    let (code, out, err) = run(&["--executor", "shell"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("job │ in-the-shell"), "{out}");
+}

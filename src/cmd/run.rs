@@ -42,6 +42,7 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         RunFormat::Human => Mode::Human {
             color: color(),
             quiet: args.quiet,
+            status: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         },
     };
     let state_dir = planned.context.project_dir.join(".gantry");

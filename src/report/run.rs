@@ -20,6 +20,8 @@ pub enum Mode {
         color: bool,
         /// Only job starts, ends and the summary, not job output.
         quiet: bool,
+        /// Keep a live status line of running jobs at the bottom (TTY only).
+        status: bool,
     },
     /// One JSON object per line.
     Json,
@@ -52,7 +54,43 @@ pub struct Reporter {
     log_dir: Option<PathBuf>,
     secrets: Vec<String>,
     logs: Mutex<HashMap<String, std::fs::File>>,
-    out: Mutex<std::io::Stdout>,
+    out: Mutex<Console>,
+}
+
+/// Standard output plus the live status line drawn below the log lines.
+struct Console {
+    stdout: std::io::Stdout,
+    status: Option<StatusLine>,
+}
+
+/// Which jobs are running, redrawn after every line of output.
+#[derive(Default)]
+struct StatusLine {
+    running: Vec<String>,
+    done: usize,
+    total: usize,
+    drawn: bool,
+}
+
+impl StatusLine {
+    fn text(&self, width: usize) -> String {
+        let text = format!(
+            "▶ {}/{} done · running: {}",
+            self.done,
+            self.total,
+            if self.running.is_empty() {
+                "-".to_string()
+            } else {
+                self.running.join(", ")
+            }
+        );
+        if text.chars().count() > width {
+            let cut: String = text.chars().take(width.saturating_sub(1)).collect();
+            format!("{cut}…")
+        } else {
+            text
+        }
+    }
 }
 
 const PALETTE: [u8; 6] = [36, 33, 35, 32, 34, 31];
@@ -92,13 +130,48 @@ impl Reporter {
             log_dir,
             secrets,
             logs: Mutex::new(HashMap::new()),
-            out: Mutex::new(std::io::stdout()),
+            out: Mutex::new(Console {
+                stdout: std::io::stdout(),
+                status: matches!(mode, Mode::Human { status: true, .. }).then(|| StatusLine {
+                    total: names.len(),
+                    ..StatusLine::default()
+                }),
+            }),
         })
     }
 
     fn emit(&self, line: &str) {
-        if let Ok(mut out) = self.out.lock() {
+        self.emit_then(line, |_| {});
+    }
+
+    /// Prints `line` above the status line, after applying `update` to the status.
+    fn emit_then(&self, line: &str, update: impl FnOnce(&mut StatusLine)) {
+        let Ok(mut console) = self.out.lock() else {
+            return;
+        };
+        let Console { stdout, status } = &mut *console;
+        let mut out = stdout.lock();
+        let Some(status) = status else {
             let _ = writeln!(out, "{line}");
+            return;
+        };
+        update(status);
+        if status.drawn {
+            let _ = write!(out, "\r\x1b[2K");
+        }
+        let _ = writeln!(out, "{line}");
+        let _ = write!(out, "{}", status.text(100));
+        let _ = out.flush();
+        status.drawn = true;
+    }
+
+    /// Removes the status line (before the summary).
+    fn clear_status(&self) {
+        if let Ok(mut console) = self.out.lock()
+            && let Some(status) = console.status.take()
+            && status.drawn
+        {
+            let _ = write!(console.stdout, "\r\x1b[2K");
         }
     }
 
@@ -148,7 +221,12 @@ impl Reporter {
                 } else {
                     String::new()
                 };
-                self.emit(&format!("{}▶ started{again}", self.prefix(job)));
+                let name = job.to_string();
+                self.emit_then(&format!("{}▶ started{again}", self.prefix(job)), |s| {
+                    if !s.running.contains(&name) {
+                        s.running.push(name);
+                    }
+                });
             }
         }
     }
@@ -171,7 +249,11 @@ impl Reporter {
                 let took = r.duration.map(|d| format!(" in {}", human(d))).unwrap_or_default();
                 let code = r.exit_code.filter(|c| *c != 0).map(|c| format!(", exit {c}")).unwrap_or_default();
                 let detail = r.detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
-                self.emit(&format!("{}{mark} {}{took}{code}{detail}", self.prefix(&r.name), r.status));
+                let line = format!("{}{mark} {}{took}{code}{detail}", self.prefix(&r.name), r.status);
+                self.emit_then(&line, |s| {
+                    s.running.retain(|n| *n != r.name);
+                    s.done += 1;
+                });
             }
         }
     }
@@ -216,6 +298,7 @@ impl Reporter {
 
     /// The summary table.
     pub fn summary(&self, results: &[JobResult], outcome: &str, elapsed: Duration) {
+        self.clear_status();
         match self.mode {
             Mode::Json => self.event(json!({"event": "pipeline_finished", "time": now_ms(), "status": outcome, "duration_ms": elapsed.as_millis() as u64})),
             Mode::Human { .. } => {
@@ -404,6 +487,19 @@ fn esc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_line_lists_running_jobs_and_fits_the_width() {
+        let s = StatusLine {
+            running: vec!["build".into(), "lint".into()],
+            done: 3,
+            total: 9,
+            drawn: false,
+        };
+        assert_eq!(s.text(100), "▶ 3/9 done · running: build, lint");
+        assert_eq!(s.text(12).chars().count(), 12);
+        assert!(s.text(12).ends_with('…'));
+    }
 
     #[test]
     fn sections_collapse() {
