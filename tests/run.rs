@@ -409,3 +409,32 @@ fn image_jobs_without_a_docker_engine_fail_clearly_unless_run_in_the_shell() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("job │ in-the-shell"), "{out}");
 }
+
+#[test]
+fn workspaces_are_git_checkouts_of_the_pipeline_commit_and_never_reach_the_users_repository() {
+    let (_t, dir) = repo(
+        "app",
+        "version:\n  script:\n    - git describe --tags\n    - echo head=$(git rev-parse HEAD)\n    - git status --short\n\
+         no-checkout:\n  variables:\n    GIT_STRATEGY: none\n  script:\n    - test ! -e .gitlab-ci.yml\n    - if git rev-parse --git-dir 2>/dev/null; then echo found-a-repository; exit 1; fi\n",
+        "c",
+    );
+    git(&dir, &["tag", "v1.4.0"]);
+    std::fs::write(dir.join("notes.txt"), "uncommitted\n").unwrap();
+    git(&dir, &["add", "notes.txt"]);
+    let sha = git(&dir, &["rev-parse", "HEAD"]);
+    let (code, ev) = run_json(&dir, &[]);
+    assert_eq!(code, 0, "{ev:#?}");
+    let out = lines(&ev, "version");
+    assert!(out.contains(&"v1.4.0".to_string()), "{out:?}");
+    assert!(out.contains(&format!("head={sha}")), "{out:?}");
+    assert!(
+        out.contains(&"A  notes.txt".to_string()) || out.iter().any(|l| l.ends_with("notes.txt")),
+        "{out:?}"
+    );
+    assert_eq!(status(&ev, "no-checkout"), "success");
+    assert_eq!(
+        git(&dir, &["status", "--short"]),
+        "A  notes.txt",
+        "the user's repository is untouched"
+    );
+}

@@ -379,6 +379,11 @@ impl DockerExecutor {
         let ws = job.workspace.display().to_string();
         let scratch = job.scratch.display().to_string();
         let mut binds = vec![format!("{ws}:{ws}"), format!("{scratch}:{scratch}")];
+        binds.extend(
+            job.read_only
+                .iter()
+                .map(|p| format!("{0}:{0}:ro", p.display())),
+        );
         if passthrough {
             binds.push("/var/run/docker.sock:/var/run/docker.sock".into());
             env.push("DOCKER_HOST=unix:///var/run/docker.sock".into());

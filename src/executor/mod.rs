@@ -42,6 +42,9 @@ pub struct JobSpec {
     pub timeout: Option<Duration>,
     /// How long a cancelled or timed-out job gets between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// Host paths the job reads but must not change (the project's git objects); containers
+    /// get them mounted read-only at the same path.
+    pub read_only: Vec<PathBuf>,
 }
 
 /// A service container.

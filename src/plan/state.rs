@@ -12,6 +12,11 @@ pub fn peek_pipeline_iid(state_dir: &Path) -> u64 {
 /// Takes the next IID and records it (for `run`).
 pub fn next_pipeline_iid(state_dir: &Path) -> std::io::Result<u64> {
     std::fs::create_dir_all(state_dir)?;
+    // The state directory ignores itself, so it never shows up in `git status`.
+    let ignore = state_dir.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(ignore, "*\n")?;
+    }
     let next = last(state_dir) + 1;
     let tmp = state_dir.join(format!("{COUNTER}.tmp"));
     std::fs::write(&tmp, next.to_string())?;

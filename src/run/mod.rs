@@ -309,6 +309,12 @@ async fn execute<E: Executor>(
             .collect(),
         timeout: job.timeout.map(Duration::from_secs),
         grace: ctx.options.grace,
+        read_only: ctx
+            .snapshot
+            .objects()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect(),
     };
     let mut exit;
     loop {
@@ -441,6 +447,9 @@ fn prepare<E>(
         ctx.snapshot
             .copy_to(workspace)
             .map_err(|e| format!("copying the project: {e}"))?;
+        let p = &plan.pipeline;
+        let branch = (p.kind != "tag").then_some(p.r#ref.as_str());
+        ctx.snapshot.init_git(workspace, &p.sha, branch)?;
     }
     for dep in &job.dependencies {
         let store = ctx.run_dir.join("artifacts").join(slug(dep));
@@ -450,10 +459,19 @@ fn prepare<E>(
         }
     }
     let ws = workspace.display().to_string();
-    let vars = plan.variables(&planned).with("CI_PROJECT_DIR", &ws).with(
-        "CI_BUILDS_DIR",
-        &ctx.run_dir.join("jobs").display().to_string(),
-    );
+    let builds = ctx.run_dir.join("jobs").display().to_string();
+    // git in a job must never find the user's repository above the workspace (which lives
+    // inside it, under .gantry/): not even with GIT_STRATEGY none, where there is no .git.
+    let ceiling = workspace
+        .parent()
+        .unwrap_or(workspace)
+        .display()
+        .to_string();
+    let vars = plan
+        .variables(&planned)
+        .with("CI_PROJECT_DIR", &ws)
+        .with("CI_BUILDS_DIR", &builds)
+        .with("GIT_CEILING_DIRECTORIES", &ceiling);
     let scope = vars.scope();
     let mut env = Vec::new();
     let mut secrets = Vec::new();

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 pub struct Snapshot {
     root: PathBuf,
     files: Vec<PathBuf>,
+    /// The project's object store, when it is a git repository.
+    objects: Option<PathBuf>,
 }
 
 impl Snapshot {
@@ -17,9 +19,13 @@ impl Snapshot {
     pub fn take(project: &Path, include_untracked: bool) -> Snapshot {
         let mut files = git_files(project, include_untracked).unwrap_or_else(|| walk(project));
         files.sort();
+        let objects = git2::Repository::open(project)
+            .ok()
+            .map(|r| r.commondir().join("objects"));
         Snapshot {
             root: project.to_path_buf(),
             files,
+            objects,
         }
     }
 
@@ -65,6 +71,55 @@ impl Snapshot {
             copied += 1;
         }
         Ok(copied)
+    }
+}
+
+impl Snapshot {
+    /// The project's git object store, which job repositories borrow (read-only).
+    pub fn objects(&self) -> Option<&Path> {
+        self.objects.as_deref()
+    }
+
+    /// Makes `dest` a git repository at `sha`, as CI's checkout would be: HEAD detached at the
+    /// commit, the index matching it, the project's tags and `branch` as refs. Objects are not
+    /// copied: the repository borrows the project's object store through `alternates`.
+    pub fn init_git(&self, dest: &Path, sha: &str, branch: Option<&str>) -> Result<(), String> {
+        let (Some(objects), Ok(oid)) = (&self.objects, git2::Oid::from_str(sha)) else {
+            return Ok(());
+        };
+        if oid.is_zero() {
+            return Ok(());
+        }
+        let e = |e: git2::Error| format!("preparing .git in the workspace: {}", e.message());
+        let source = git2::Repository::open(&self.root).map_err(e)?;
+        git2::Repository::init(dest).map_err(e)?;
+        std::fs::write(
+            dest.join(".git/objects/info/alternates"),
+            format!("{}\n", objects.display()),
+        )
+        .map_err(|err| err.to_string())?;
+        let repo = git2::Repository::open(dest).map_err(e)?;
+        if let Ok(tags) = source.references_glob("refs/tags/*") {
+            for r in tags.flatten() {
+                if let (Ok(name), Some(target)) = (r.name(), r.target()) {
+                    let _ = repo.reference(name, target, true, "gantry: tags of the project");
+                }
+            }
+        }
+        if let Some(b) = branch {
+            let _ = repo.reference(
+                &format!("refs/heads/{b}"),
+                oid,
+                true,
+                "gantry: pipeline ref",
+            );
+        }
+        repo.set_head_detached(oid).map_err(e)?;
+        let tree = repo.find_commit(oid).and_then(|c| c.tree()).map_err(e)?;
+        let mut index = repo.index().map_err(e)?;
+        index.read_tree(&tree).map_err(e)?;
+        index.write().map_err(e)?;
+        Ok(())
     }
 }
 
