@@ -319,6 +319,48 @@ impl DockerExecutor {
         }
     }
 
+    /// Containers usually run as root and leave root-owned files in the bind-mounted workspace,
+    /// which a non-root gantry could then neither clean nor cache. Hands them back to gantry's
+    /// user with one `chown -R` in a container of the job's image.
+    async fn give_back(&self, job: &JobSpec, out: &Sink) {
+        // SAFETY: getuid and getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        if uid == 0 {
+            return;
+        }
+        let ws = job.workspace.display().to_string();
+        let scratch = job.scratch.display().to_string();
+        let body = ContainerCreateBody {
+            image: Some(self.mapped(job.image.as_deref().unwrap_or_default())),
+            entrypoint: Some(vec!["chown".into()]),
+            cmd: Some(vec![
+                "-R".into(),
+                format!("{uid}:{gid}"),
+                ws.clone(),
+                scratch.clone(),
+            ]),
+            user: Some("0".into()),
+            labels: Some(self.labels(&job.name)),
+            host_config: Some(HostConfig {
+                binds: Some(vec![format!("{ws}:{ws}"), format!("{scratch}:{scratch}")]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let Ok(id) = self.create(body, &format!("{}-chown", job.name)).await else {
+            return;
+        };
+        let ok = self.docker.start_container(&id, None).await.is_ok()
+            && matches!(
+                self.docker.wait_container(&id, None).next().await,
+                Some(Ok(_))
+            );
+        self.remove(&id).await;
+        if !ok {
+            out.write(Stream::Stderr, b"warning: could not hand the workspace back to your user (the image has no chown?); `gantry gc` as root removes it\n");
+        }
+    }
+
     async fn collect_logs(&self, id: &str) -> String {
         let opts = LogsOptionsBuilder::new()
             .stdout(true)
@@ -689,6 +731,7 @@ impl Executor for DockerExecutor {
         for id in &services {
             self.remove(id).await;
         }
+        self.give_back(job, &out).await;
         exit
     }
 
