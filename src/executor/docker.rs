@@ -495,19 +495,6 @@ impl DockerExecutor {
             })
         };
         let mut wait = self.docker.wait_container(id, None);
-        let deadline = async {
-            match timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        let cancelled = async {
-            while !*cancel.borrow() {
-                if cancel.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
         let grace = job.grace.as_secs().max(1) as i32;
         let exit = tokio::select! {
             r = wait.next() => match r {
@@ -516,11 +503,11 @@ impl DockerExecutor {
                 Some(Err(e)) => Exit::Error(e.to_string()),
                 None => Exit::Error("the engine ended the wait without a status".into()),
             },
-            _ = deadline => {
+            _ = super::deadline(timeout) => {
                 let _ = self.docker.stop_container(id, Some(StopContainerOptionsBuilder::new().t(grace).build())).await;
                 Exit::TimedOut
             }
-            _ = cancelled => {
+            _ = super::cancelled(cancel) => {
                 let _ = self.docker.stop_container(id, Some(StopContainerOptionsBuilder::new().t(grace).build())).await;
                 Exit::Canceled
             }

@@ -96,6 +96,23 @@ pub type Sink = Arc<dyn OutputSink>;
 /// Cancellation signal: becomes `true` when the job must stop.
 pub type Cancel = watch::Receiver<bool>;
 
+/// Resolves once `timeout` has passed; never without one.
+pub async fn deadline(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves once `cancel` turns true; never if it cannot any more.
+pub async fn cancelled(cancel: &mut Cancel) {
+    while !*cancel.borrow_and_update() {
+        if cancel.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Runs jobs somewhere: this machine's shell, Docker, Kubernetes.
 pub trait Executor: Send + Sync + 'static {
     /// Short name (`shell`, `docker`).

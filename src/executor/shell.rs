@@ -171,29 +171,16 @@ async fn run_script(
             .take()
             .map(|s| tokio::spawn(pump(s, Stream::Stderr, out.clone()))),
     ];
-    let deadline = async {
-        match timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
-    let cancelled = async {
-        while !*cancel.borrow() {
-            if cancel.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    };
     let exit = tokio::select! {
         status = child.wait() => match status {
             Ok(s) => Exit::Code(s.code().unwrap_or_else(|| 128 + signal_of(&s))),
             Err(e) => Exit::Error(e.to_string()),
         },
-        _ = deadline => {
+        _ = super::deadline(timeout) => {
             stop_group(pgid, job.grace, &mut child).await;
             Exit::TimedOut
         }
-        _ = cancelled => {
+        _ = super::cancelled(&mut cancel) => {
             stop_group(pgid, job.grace, &mut child).await;
             Exit::Canceled
         }

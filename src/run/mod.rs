@@ -374,7 +374,7 @@ async fn execute<E: Executor>(
 async fn sleep_unless_cancelled(d: Duration, mut cancel: watch::Receiver<bool>) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => true,
-        _ = async { while !*cancel.borrow_and_update() { if cancel.changed().await.is_err() { std::future::pending::<()>().await } } } => false,
+        _ = crate::executor::cancelled(&mut cancel) => false,
     }
 }
 
