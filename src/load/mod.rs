@@ -183,7 +183,9 @@ fn read_source(
             let valid = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
             let id = sources.add(path.to_path_buf(), name.clone(), text);
-            let file = sources.get(id).expect("just added");
+            let Some(file) = sources.get(id) else {
+                return Ok(None);
+            };
             let before = &file.text[..file.text.len().min(valid)];
             let line = before.matches('\n').count() + 1;
             let col = before.rsplit('\n').next().unwrap_or("").chars().count();

@@ -53,7 +53,7 @@ pub struct Reporter {
     colors: HashMap<String, u8>,
     log_dir: Option<PathBuf>,
     secrets: Vec<String>,
-    logs: Mutex<HashMap<String, std::fs::File>>,
+    logs: Mutex<HashMap<String, Option<std::fs::File>>>,
     out: Mutex<Console>,
 }
 
@@ -263,11 +263,14 @@ impl Reporter {
         if let Some(dir) = &self.log_dir
             && let Ok(mut logs) = self.logs.lock()
         {
+            // A log that cannot be created is skipped (None), not retried for every line.
             let file = logs.entry(job.to_string()).or_insert_with(|| {
                 let path = dir.join(format!("{}.log", crate::plan::slug::slug(job)));
-                std::fs::File::create(path).unwrap_or_else(|_| tempfile_sink())
+                std::fs::File::create(path).ok()
             });
-            let _ = writeln!(file, "{line}");
+            if let Some(file) = file {
+                let _ = writeln!(file, "{line}");
+            }
         }
         let Some(shown) = collapse_sections(line) else {
             return;
@@ -315,13 +318,6 @@ impl Reporter {
             }
         }
     }
-}
-
-fn tempfile_sink() -> std::fs::File {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/null")
-        .expect("/dev/null")
 }
 
 /// `1.2s`, `3m04s`.
