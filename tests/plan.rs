@@ -475,3 +475,19 @@ fn detached_head_at_a_tag_is_a_tag_pipeline() {
         "a detached, untagged HEAD plans for its short SHA"
     );
 }
+
+#[test]
+fn lint_warnings_are_shown_when_planning() {
+    let (_t, dir) = repo(
+        "app",
+        "include:\n  - remote: https://example.com/ci.yml\njob:\n  script: echo\n",
+        "c",
+    );
+    let (code, out, err) = gantry(&dir, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(".gitlab-ci.yml:2:13: warning[include-offline]: remote include"),
+        "{err}"
+    );
+    assert!(out.contains("1 job in 1 stage"), "{out}");
+}

@@ -37,6 +37,9 @@ pub fn prepare(
         print!("{}", report::lint::human(&lint, &name, false, color()));
         return Err(ExitCode::from(INVALID));
     };
+    // Warnings do not stop a plan, but they can mean jobs are missing (an include that is not
+    // available offline): say so.
+    eprint!("{}", report::lint::short(&lint));
     let options = PipelineOptions {
         git_ref: args.git_ref.clone(),
         source: Some(args.source.clone()),

@@ -87,6 +87,15 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// One greppable line per diagnostic (for `plan` and `run`, which go on despite warnings).
+pub fn short(report: &Report) -> String {
+    report
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}\n", location(d, &report.sources)))
+        .collect()
+}
+
 /// `file:line:col: error[code]: message` — the greppable first line.
 fn location(d: &Diagnostic, sources: &SourceMap) -> String {
     let place = match d.span {
