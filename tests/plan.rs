@@ -491,3 +491,39 @@ fn lint_warnings_are_shown_when_planning() {
     );
     assert!(out.contains("1 job in 1 stage"), "{out}");
 }
+
+#[test]
+fn include_rules_decide_which_files_a_pipeline_gets() {
+    let main = "include:\n  - local: ci/tags.yml\n    rules:\n      - if: $CI_COMMIT_TAG\n  - local: ci/docker.yml\n    rules:\n      - exists: [Dockerfile]\n  - local: ci/never.yml\n    rules:\n      - if: $CI_COMMIT_BRANCH\n        when: never\n      - when: always\nbuild:\n  script: make\n";
+    let (_t, dir) = repo("app", main, "c");
+    std::fs::create_dir(dir.join("ci")).unwrap();
+    for (f, job) in [
+        ("tags", "release"),
+        ("docker", "container"),
+        ("never", "skipped"),
+    ] {
+        std::fs::write(
+            dir.join(format!("ci/{f}.yml")),
+            format!("{job}:\n  script: echo {job}\n  rules: [{{when: always}}]\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\n").unwrap();
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "ci"]);
+    git(&dir, &["tag", "v1.0.0"]);
+    assert_eq!(
+        names(&plan_json(&dir, &[])),
+        ["container", "build"],
+        "branch pipeline"
+    );
+    assert_eq!(
+        names(&plan_json(&dir, &["--ref", "v1.0.0"])),
+        ["release", "container", "skipped", "build"],
+        "tag pipeline"
+    );
+    // lint checks every included file whatever the rules say.
+    let (code, out, _) = gantry(&dir, &["lint"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("is valid: 4 jobs"), "{out}");
+}

@@ -31,15 +31,6 @@ pub fn prepare(
     args: &PipelineArgs,
     iid: Option<&TakeIid>,
 ) -> Result<Planned, ExitCode> {
-    let mut lint = crate::lint::lint_file(file, &LoadOptions::default()).map_err(usage_error)?;
-    let name = file.display().to_string();
-    let Some(pipeline) = lint.pipeline.take().filter(|_| lint.is_valid(false)) else {
-        print!("{}", report::lint::human(&lint, &name, false, color()));
-        return Err(ExitCode::from(INVALID));
-    };
-    // Warnings do not stop a plan, but they can mean jobs are missing (an include that is not
-    // available offline): say so.
-    eprint!("{}", report::lint::short(&lint));
     let options = PipelineOptions {
         git_ref: args.git_ref.clone(),
         source: Some(args.source.clone()),
@@ -58,12 +49,14 @@ pub fn prepare(
     if args.variables_file.is_some() && !vars_file.is_file() {
         return Err(usage_error(format!("cannot read {}", vars_file.display())));
     }
+    let mut var_sources = crate::source::SourceMap::default();
     let mut diags = Diagnostics::default();
-    let project = plan::sources::project_file(&vars_file, &mut lint.sources, &mut diags);
+    let project = plan::sources::project_file(&vars_file, &mut var_sources, &mut diags);
     if diags.has_errors() {
         let shown = Report {
+            sources: var_sources,
             diagnostics: diags.into_vec(),
-            ..lint
+            pipeline: None,
         };
         print!(
             "{}",
@@ -72,6 +65,31 @@ pub fn prepare(
         return Err(ExitCode::from(INVALID));
     }
     let cli = plan::sources::command_line(&args.vars, std::env::vars()).map_err(usage_error)?;
+    // `include: rules` see predefined, project and pipeline (command-line) variables.
+    let include_variables = context
+        .predefined()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(
+            project
+                .iter()
+                .chain(cli.iter())
+                .map(|(k, v)| (k.clone(), v.value.clone())),
+        )
+        .collect();
+    let load = LoadOptions {
+        include_variables: Some(include_variables),
+        ..LoadOptions::default()
+    };
+    let mut lint = crate::lint::lint_file(file, &load).map_err(usage_error)?;
+    let name = file.display().to_string();
+    let Some(pipeline) = lint.pipeline.take().filter(|_| lint.is_valid(false)) else {
+        print!("{}", report::lint::human(&lint, &name, false, color()));
+        return Err(ExitCode::from(INVALID));
+    };
+    // Warnings do not stop a plan, but they can mean jobs are missing (an include that is not
+    // available offline): say so.
+    eprint!("{}", report::lint::short(&lint));
     let mut planned = plan::build(&pipeline, &context, project, cli);
     if !args.jobs.is_empty() {
         planned

@@ -58,6 +58,13 @@ impl<'a> Includer<'a> {
         self.chain.push(canonical(path));
         let mut merged = Map::default();
         for item in items(&entry.value) {
+            if let (Some(vars), Some(rules)) = (
+                &self.options.include_variables,
+                item.as_map().and_then(|m| m.get("rules")),
+            ) && !super::include_rules::applies(&rules.value, vars, &self.root_dir, self.diags)
+            {
+                continue;
+            }
             let inputs = item
                 .as_map()
                 .and_then(|m| m.get("inputs"))

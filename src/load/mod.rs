@@ -6,6 +6,7 @@
 
 mod extends;
 mod include;
+mod include_rules;
 mod inputs;
 pub mod node;
 mod reference;
@@ -30,6 +31,9 @@ pub struct LoadOptions {
     pub max_includes: usize,
     /// Directory that resolves `include: template:` offline (`DIR/<template name>`).
     pub template_dir: Option<PathBuf>,
+    /// The pipeline's variables, to evaluate `include: rules`; `None` includes every file
+    /// (lint checks them all).
+    pub include_variables: Option<std::collections::HashMap<String, String>>,
 }
 
 impl Default for LoadOptions {
@@ -38,6 +42,7 @@ impl Default for LoadOptions {
             limits: Limits::default(),
             max_includes: 150,
             template_dir: None,
+            include_variables: None,
         }
     }
 }
