@@ -120,7 +120,7 @@ fn retry_reruns_failed_jobs_for_matching_exit_codes_only() {
     let counter = tempfile::tempdir().unwrap();
     let c = counter.path().display();
     let pipeline = format!(
-        "flaky:\n  script:\n    - echo x >> {c}/flaky\n    - test $(wc -l < {c}/flaky) -ge 2\n  retry: 2\n\
+        "flaky:\n  script:\n    - test ! -e leftover-from-last-attempt\n    - touch leftover-from-last-attempt\n    - echo x >> {c}/flaky\n    - test $(wc -l < {c}/flaky) -ge 2\n  retry: 2\n\
          wrong-code:\n  script:\n    - echo x >> {c}/wrong\n    - exit 5\n  retry:\n    max: 2\n    exit_codes: [137]\n"
     );
     let (_t, dir) = repo("app", &pipeline, "c");

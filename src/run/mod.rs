@@ -340,6 +340,11 @@ async fn execute<E: Executor>(
         }
         ctx.reporter
             .note(&format!("{}: retrying ({:?})", job.name, exit));
+        // A retry is a new job in GitLab: it starts from a fresh workspace, not the failed one's.
+        if let Err(e) = prepare(&ctx, i, &workspace, &spec.scratch) {
+            exit = Exit::Error(format!("preparing the retry failed: {e}"));
+            break;
+        }
     }
     let mut status = match &exit {
         Exit::Code(0) => Status::Success,
