@@ -1,0 +1,410 @@
+//! One job of a run: its workspace, artifacts and dotenv in, caches in, attempts (retry with
+//! a fresh workspace), then artifacts, reports and caches out.
+
+use super::scheduler::{Start, Status};
+use super::{RunCtx, artifacts, cache};
+use crate::executor::{Executor, Exit, JobSpec};
+use crate::model::artifacts::{Cache, CacheKey};
+use crate::model::rules::AllowFailure;
+use crate::plan::PlannedJob;
+use crate::plan::slug::slug;
+use crate::plan::variables::{Layer, Origin, Var};
+use crate::report::run::JobResult;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Runs job `i` to completion (all attempts) and saves what it produced.
+pub(super) async fn execute<E: Executor>(
+    ctx: Arc<RunCtx<E>>,
+    i: usize,
+    start: Start,
+    mut cancel: watch::Receiver<bool>,
+) -> (Status, JobResult) {
+    let job = &ctx.plan.jobs[i];
+    let mut result = JobResult {
+        name: job.name.clone(),
+        stage: job.stage.clone(),
+        status: String::new(),
+        detail: None,
+        duration: None,
+        exit_code: None,
+        attempts: 0,
+    };
+    let finish = |mut r: JobResult, status: Status, detail: Option<String>| {
+        r.status = status.label().to_string();
+        r.detail = detail.or(r.detail);
+        (status, r)
+    };
+    if let Start::After(secs) = start {
+        let stop = cancel.clone();
+        if !sleep_unless_cancelled(Duration::from_secs(secs), stop).await {
+            return finish(result, Status::Canceled, None);
+        }
+    }
+    let Ok(_slot) = ctx.slots.acquire().await else {
+        return finish(result, Status::Canceled, None);
+    };
+    let group = job.resource_group.as_ref().map(|g| {
+        let mut groups = ctx.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups.entry(g.clone()).or_default().clone()
+    });
+    let _group_guard = match &group {
+        Some(g) => Some(g.lock().await),
+        None => None,
+    };
+    if *cancel.borrow_and_update() {
+        return finish(result, Status::Canceled, None);
+    }
+    let dir = ctx.run_dir.join("jobs").join(slug(&job.name));
+    let workspace = dir.join("ws");
+    let scratch = dir.join("tmp");
+    let prepared = prepare(&ctx, i, &workspace, &scratch);
+    let (env, secrets, cache_keys) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            ctx.reporter.job_started(&job.name, 1);
+            return finish(
+                result,
+                Status::Failed { allowed: false },
+                Some(format!("preparing the job failed: {e}")),
+            );
+        }
+    };
+    let spec = JobSpec {
+        name: job.name.clone(),
+        workspace: workspace.clone(),
+        scratch,
+        env,
+        script: job
+            .before_script
+            .iter()
+            .chain(&job.script)
+            .cloned()
+            .collect(),
+        after_script: job.after_script.clone(),
+        image: job.image.clone(),
+        entrypoint: job.image_options.0.clone(),
+        user: job.image_options.1.clone(),
+        services: job
+            .services
+            .iter()
+            .map(|s| crate::executor::ServiceSpec {
+                image: s.image.clone(),
+                alias: s.alias.clone(),
+                entrypoint: s.entrypoint.clone(),
+                command: s.command.clone(),
+                variables: s.variables.clone(),
+            })
+            .collect(),
+        timeout: job.timeout.map(Duration::from_secs),
+        grace: ctx.options.grace,
+        read_only: ctx
+            .snapshot
+            .objects()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect(),
+    };
+    let mut exit;
+    loop {
+        result.attempts += 1;
+        ctx.reporter.job_started(&job.name, result.attempts);
+        let sink = ctx.reporter.sink(&job.name, &secrets);
+        let began = Instant::now();
+        exit = ctx
+            .executor
+            .run_job(&spec, sink.clone(), cancel.clone())
+            .await;
+        sink.flush();
+        result.duration = Some(began.elapsed());
+        result.exit_code = match exit {
+            Exit::Code(c) => Some(c),
+            _ => None,
+        };
+        if exit == Exit::Code(0)
+            || exit == Exit::Canceled
+            || !should_retry(job, &exit, result.attempts)
+        {
+            break;
+        }
+        ctx.reporter
+            .note(&format!("{}: retrying ({:?})", job.name, exit));
+        // A retry is a new job in GitLab: it starts from a fresh workspace, not the failed one's.
+        if let Err(e) = prepare(&ctx, i, &workspace, &spec.scratch) {
+            exit = Exit::Error(format!("preparing the retry failed: {e}"));
+            break;
+        }
+    }
+    let mut status = match &exit {
+        Exit::Code(0) => Status::Success,
+        Exit::Canceled => Status::Canceled,
+        Exit::Code(c) => Status::Failed {
+            allowed: allows(&job.allow_failure, Some(*c)),
+        },
+        Exit::TimedOut | Exit::Error(_) => Status::Failed {
+            allowed: allows(&job.allow_failure, None),
+        },
+    };
+    let mut detail = match &exit {
+        Exit::TimedOut => Some(format!("timed out after {}s", job.timeout.unwrap_or(0))),
+        Exit::Error(e) => Some(e.clone()),
+        _ => None,
+    };
+    if let Err(e) = save_outputs(&ctx, i, &workspace, &status, &cache_keys) {
+        ctx.reporter.note(&format!("{}: {e}", job.name));
+        if status == Status::Success {
+            status = Status::Failed {
+                allowed: allows(&job.allow_failure, None),
+            };
+        }
+        detail = Some(e);
+    }
+    if !ctx.options.keep_workspaces {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    finish(result, status, detail)
+}
+
+async fn sleep_unless_cancelled(d: Duration, mut cancel: watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = crate::executor::cancelled(&mut cancel) => false,
+    }
+}
+
+fn allows(allow: &AllowFailure, code: Option<i32>) -> bool {
+    match allow {
+        AllowFailure::Bool(b) => *b,
+        AllowFailure::ExitCodes(codes) => code.is_some_and(|c| codes.contains(&i64::from(c))),
+    }
+}
+
+/// GitLab's `retry`: up to `max` more attempts, for the listed failure kinds and exit codes.
+fn should_retry(job: &PlannedJob, exit: &Exit, attempts: u32) -> bool {
+    let r = &job.retry;
+    if attempts > u32::from(r.max) {
+        return false;
+    }
+    let reason = match exit {
+        Exit::Code(_) => "script_failure",
+        Exit::TimedOut => "job_execution_timeout",
+        Exit::Error(_) => "runner_system_failure",
+        Exit::Canceled => return false,
+    };
+    let when_ok = r.when.is_empty()
+        || r.when.iter().any(|w| {
+            w == "always"
+                || w == reason
+                || (reason == "job_execution_timeout" && w == "stuck_or_timeout_failure")
+        });
+    let code_ok = r.exit_codes.is_empty()
+        || matches!(exit, Exit::Code(c) if r.exit_codes.contains(&i64::from(*c)));
+    when_ok && code_ok
+}
+
+type Prepared = (Vec<(String, String)>, Vec<String>, Vec<String>);
+
+/// Workspace, artifacts in, variables (with dotenv), caches in. Returns env, secrets, cache keys.
+fn prepare<E>(
+    ctx: &RunCtx<E>,
+    i: usize,
+    workspace: &Path,
+    scratch: &Path,
+) -> Result<Prepared, String> {
+    let plan = &ctx.plan;
+    let job = &plan.jobs[i];
+    let _ = std::fs::remove_dir_all(workspace);
+    std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
+    let mut planned = job.clone();
+    // dotenv variables of the jobs whose artifacts this one receives.
+    {
+        let dotenv = ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner());
+        for dep in &job.dependencies {
+            if let Some(j) = plan.jobs.iter().position(|p| p.name == *dep)
+                && let Some(layer) = &dotenv[j]
+            {
+                for (k, v) in layer {
+                    planned.layers.dotenv.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    let strategy_none = {
+        let vars = plan.variables(&planned);
+        vars.scope()
+            .value("GIT_STRATEGY")
+            .is_some_and(|v| v == "none" || v == "empty")
+    };
+    if strategy_none {
+        std::fs::create_dir_all(workspace).map_err(|e| e.to_string())?;
+    } else {
+        ctx.snapshot
+            .copy_to(workspace)
+            .map_err(|e| format!("copying the project: {e}"))?;
+        let p = &plan.pipeline;
+        let branch = (p.kind != "tag").then_some(p.r#ref.as_str());
+        ctx.snapshot.init_git(workspace, &p.sha, branch)?;
+    }
+    for dep in &job.dependencies {
+        let store = ctx.run_dir.join("artifacts").join(slug(dep));
+        if store.is_dir() {
+            artifacts::restore(&store, workspace)
+                .map_err(|e| format!("artifacts of `{dep}`: {e}"))?;
+        }
+    }
+    let ws = workspace.display().to_string();
+    let builds = ctx.run_dir.join("jobs").display().to_string();
+    // git in a job must never find the user's repository above the workspace (which lives
+    // inside it, under .gantry/): not even with GIT_STRATEGY none, where there is no .git.
+    let ceiling = workspace
+        .parent()
+        .unwrap_or(workspace)
+        .display()
+        .to_string();
+    let vars = plan
+        .variables(&planned)
+        .with("CI_PROJECT_DIR", &ws)
+        .with("CI_BUILDS_DIR", &builds)
+        .with("GIT_CEILING_DIRECTORIES", &ceiling);
+    let scope = vars.scope();
+    let mut env = Vec::new();
+    let mut secrets = Vec::new();
+    for v in scope.resolved() {
+        if v.masked && v.value.len() >= crate::plan::sources::MIN_MASKED_LEN {
+            secrets.push(v.value.clone());
+        }
+        if v.file {
+            let path = scratch.join("vars").join(&v.name);
+            std::fs::create_dir_all(scratch.join("vars")).map_err(|e| e.to_string())?;
+            std::fs::write(&path, &v.value).map_err(|e| e.to_string())?;
+            env.push((v.name, path.display().to_string()));
+        } else {
+            env.push((v.name, v.value));
+        }
+    }
+    let mut keys = Vec::new();
+    for c in &ctx.files[i].caches {
+        let key = cache_key(c, &scope, workspace);
+        let policy = c.policy.as_ref().map_or("pull-push", |p| p.value.as_str());
+        if policy != "push" {
+            let mut candidates = vec![key.clone()];
+            candidates.extend(c.fallback_keys.iter().map(|k| scope.expand(&k.value)));
+            if let Ok(Some(used)) = cache::restore(&ctx.cache_root, &candidates, workspace) {
+                ctx.reporter
+                    .note(&format!("{}: restored cache `{used}`", job.name));
+            }
+        }
+        keys.push(key);
+    }
+    Ok((env, secrets, keys))
+}
+
+/// GitLab's default artifact retention.
+const DEFAULT_EXPIRE_SECS: u64 = 30 * 86_400;
+
+/// Writes `<store>.json` beside an artifact directory: when it was made and when it expires
+/// (`expire_in`, 30 days by default, `never` recorded as null), for `gantry gc` to honour.
+fn record_expiry(store: &Path, expire_in: Option<u64>, files: usize) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let expires = match expire_in.unwrap_or(DEFAULT_EXPIRE_SECS) {
+        u64::MAX => serde_json::Value::Null,
+        secs => serde_json::json!(now.saturating_add(secs)),
+    };
+    let meta = serde_json::json!({"created_at": now, "expires_at": expires, "files": files});
+    let _ = std::fs::write(store.with_extension("json"), meta.to_string());
+}
+
+fn cache_key(c: &Cache, scope: &crate::plan::variables::Scope, workspace: &Path) -> String {
+    match &c.key {
+        None => "default".into(),
+        Some(CacheKey::Text(t)) => scope.expand(&t.value),
+        Some(CacheKey::Files { files, prefix }) => {
+            let files: Vec<String> = files.iter().map(|f| scope.expand(&f.value)).collect();
+            let prefix = prefix.as_ref().map(|p| scope.expand(&p.value));
+            cache::files_key(workspace, &files, prefix.as_deref())
+        }
+    }
+}
+
+/// Artifacts, dotenv and JUnit reports out; caches saved.
+fn save_outputs<E>(
+    ctx: &RunCtx<E>,
+    i: usize,
+    workspace: &Path,
+    status: &Status,
+    cache_keys: &[String],
+) -> Result<(), String> {
+    let job = &ctx.plan.jobs[i];
+    let succeeded = matches!(status, Status::Success);
+    let failed = matches!(status, Status::Failed { .. });
+    let applies = |when: Option<&str>| match when.unwrap_or("on_success") {
+        "always" => succeeded || failed,
+        "on_failure" => failed,
+        _ => succeeded,
+    };
+    if let Some(a) = &ctx.files[i].artifacts
+        && applies(a.when.as_ref().map(|w| w.value.as_str()))
+    {
+        let store = ctx.run_dir.join("artifacts").join(slug(&job.name));
+        let mut paths: Vec<String> = a.paths.iter().map(|p| p.value.clone()).collect();
+        for reports in a.reports.values() {
+            paths.extend(reports.iter().map(|p| p.value.clone()));
+        }
+        let exclude: Vec<String> = a.exclude.iter().map(|p| p.value.clone()).collect();
+        if a.untracked {
+            // `untracked: true` adds every file the project does not track (GitLab: git-untracked).
+            paths.extend(
+                artifacts::list(workspace)
+                    .into_iter()
+                    .filter(|rel| !ctx.snapshot.tracks(rel))
+                    .map(|rel| rel.to_string_lossy().into_owned()),
+            );
+        }
+        let kept = artifacts::collect(workspace, &paths, &exclude, &store)?;
+        record_expiry(&store, a.expire_in.as_ref().map(|e| e.value), kept.len());
+        if let Some(dir) = &ctx.options.artifacts_dir {
+            artifacts::restore(&store, &dir.join(slug(&job.name))).map_err(|e| e.to_string())?;
+        }
+        let report_files = |kind: &str| -> Vec<PathBuf> {
+            a.reports
+                .get(kind)
+                .map(|ps| ps.iter().map(|p| workspace.join(&p.value)).collect())
+                .unwrap_or_default()
+        };
+        let mut layer = Layer::default();
+        for f in report_files("dotenv") {
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| format!("dotenv report {}: {e}", f.display()))?;
+            let (vars, bad) = artifacts::parse_dotenv(&text);
+            for line in bad {
+                ctx.reporter
+                    .note(&format!("{}: ignoring dotenv line `{line}`", job.name));
+            }
+            for (k, v) in vars {
+                layer.insert(k, Var::plain(v, Origin::Dotenv));
+            }
+        }
+        ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(layer);
+        for f in report_files("junit") {
+            if let Ok(xml) = std::fs::read_to_string(&f) {
+                ctx.junit
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((job.name.clone(), xml));
+            }
+        }
+        let _ = kept;
+    }
+    for (c, key) in ctx.files[i].caches.iter().zip(cache_keys) {
+        let policy = c.policy.as_ref().map_or("pull-push", |p| p.value.as_str());
+        if policy != "pull" && applies(c.when.as_ref().map(|w| w.value.as_str())) {
+            let paths: Vec<String> = c.paths.iter().map(|p| p.value.clone()).collect();
+            cache::save(&ctx.cache_root, key, &paths, workspace)?;
+        }
+    }
+    Ok(())
+}
