@@ -284,3 +284,19 @@ fn after_sigkill_gc_removes_what_the_run_left() {
     assert_eq!(leftovers(), Vec::<String>::new());
     assert!(!dir.join(".gantry/pipelines/1/jobs").exists());
 }
+
+#[test]
+fn a_non_root_container_user_can_write_the_workspace() {
+    require_engine!();
+    let pipeline = format!(
+        "job:\n  image:\n    name: {BUSYBOX}\n    docker:\n      user: '1000'\n  script:\n    - test $(id -u) = 1000\n    - echo written > out.txt\n  artifacts:\n    paths: [out.txt]\n"
+    );
+    let (_t, dir) = repo("app", &pipeline, "c");
+    let (code, out, err) = gantry(&dir, &["run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".gantry/pipelines/1/artifacts/job/out.txt")).unwrap(),
+        "written\n"
+    );
+    assert_eq!(leftovers(), Vec::<String>::new());
+}

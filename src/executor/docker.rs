@@ -319,6 +319,23 @@ impl DockerExecutor {
         }
     }
 
+    /// Whether the job's container runs as a user other than root.
+    async fn runs_unprivileged(&self, job: &JobSpec) -> bool {
+        let user = match &job.user {
+            Some(u) => u.clone(),
+            None => self
+                .docker
+                .inspect_image(&self.mapped(job.image.as_deref().unwrap_or_default()))
+                .await
+                .ok()
+                .and_then(|i| i.config)
+                .and_then(|c| c.user)
+                .unwrap_or_default(),
+        };
+        let name = user.split(':').next().unwrap_or("");
+        !(name.is_empty() || name == "0" || name == "root")
+    }
+
     /// Containers usually run as root and leave root-owned files in the bind-mounted workspace,
     /// which a non-root gantry could then neither clean nor cache. Hands them back to gantry's
     /// user with one `chown -R` in a container of the job's image.
@@ -586,6 +603,33 @@ struct Setting<'a> {
     out: &'a Sink,
 }
 
+/// Makes a tree readable and writable by everyone (directories also enterable).
+fn open_up(root: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let mode = meta.permissions().mode();
+        let wanted = if meta.is_dir() {
+            mode | 0o777
+        } else {
+            mode | 0o666
+        };
+        if wanted != mode {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(wanted))?;
+        }
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&path)? {
+                stack.push(e?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether a process with this id exists on this machine (zombies count as gone).
 pub fn process_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -648,6 +692,18 @@ impl Executor for DockerExecutor {
             .unwrap_or_else(|| "bridge".into());
         if let Err(e) = self.ensure_image(&self.mapped(image), &out).await {
             return Exit::Error(e);
+        }
+        if self.runs_unprivileged(job).await {
+            // GitLab's runner checks out with umask 0000 for the same reason: a non-root
+            // container user must be able to write the workspace the host created.
+            for dir in [&job.workspace, &job.scratch] {
+                if let Err(e) = open_up(dir) {
+                    return Exit::Error(format!(
+                        "cannot make {} writable for the container user: {e}",
+                        dir.display()
+                    ));
+                }
+            }
         }
         let mut passthrough = false;
         let mut services = Vec::new();
