@@ -438,3 +438,30 @@ fn workspaces_are_git_checkouts_of_the_pipeline_commit_and_never_reach_the_users
         "the user's repository is untouched"
     );
 }
+
+#[test]
+fn resource_groups_run_one_job_at_a_time_and_manual_jobs_wait_for_manual() {
+    let pipeline = "deploy-a:\n  resource_group: production\n  script:\n    - echo start=$(date +%s%N)\n    - sleep 1\n    - echo end=$(date +%s%N)\n\
+                    deploy-b:\n  resource_group: production\n  script:\n    - echo start=$(date +%s%N)\n    - sleep 1\n    - echo end=$(date +%s%N)\n\
+                    release:\n  when: manual\n  script: echo releasing\n";
+    let (_t, dir) = repo("app", pipeline, "c");
+    let (code, ev) = run_json(&dir, &[]);
+    assert_eq!(code, 0);
+    let (a0, a1) = (
+        stamp(&ev, "deploy-a", "start"),
+        stamp(&ev, "deploy-a", "end"),
+    );
+    let (b0, b1) = (
+        stamp(&ev, "deploy-b", "start"),
+        stamp(&ev, "deploy-b", "end"),
+    );
+    assert!(
+        a1 <= b0 || b1 <= a0,
+        "jobs of one resource group overlapped"
+    );
+    assert_eq!(status(&ev, "release"), "manual");
+    let (code, ev) = run_json(&dir, &["--manual", "release", "release"]);
+    assert_eq!(code, 0);
+    assert_eq!(status(&ev, "release"), "success");
+    assert!(lines(&ev, "release").contains(&"releasing".to_string()));
+}
