@@ -75,6 +75,8 @@ pub struct Context {
     pub pipeline_iid: u64,
     /// Explicit `--changes-base`.
     pub changes_base: Option<String>,
+    /// Merge base of HEAD and the target branch (merge request pipelines), computed once.
+    pub diff_base_sha: Option<String>,
 }
 
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
@@ -178,6 +180,10 @@ impl Context {
                 .clone()
                 .unwrap_or_else(|| default_branch.clone())
         });
+        let diff_base_sha = match (&repo, &target_branch) {
+            (Some(r), Some(t)) => git::merge_base(&r.root, t, "HEAD"),
+            _ => None,
+        };
         Ok(Context {
             source,
             kind,
@@ -190,6 +196,7 @@ impl Context {
             repo,
             pipeline_iid: super::state::peek_pipeline_iid(&state_dir),
             changes_base: options.changes_base.clone(),
+            diff_base_sha,
         })
     }
 
@@ -339,8 +346,9 @@ impl Context {
             }
             RefKind::MergeRequest => {
                 let target = self.target_branch.clone().unwrap_or_default();
-                let base = repo
-                    .and_then(|r| git::merge_base(&r.root, &target, "HEAD"))
+                let base = self
+                    .diff_base_sha
+                    .clone()
                     .unwrap_or_else(|| ZERO_SHA.into());
                 v.extend([
                     ("CI_MERGE_REQUEST_IID", "1".to_string()),
