@@ -744,29 +744,18 @@ impl Executor for DockerExecutor {
                     .run_container(&setting, &main, &[], cancel.clone(), job.timeout)
                     .await;
                 if !job.after_script.is_empty() {
-                    let status = match exit {
-                        Exit::Code(0) => "success",
-                        Exit::Canceled => "canceled",
-                        _ => "failed",
-                    };
                     let (_, never) = tokio::sync::watch::channel(false);
-                    let env = [("CI_JOB_STATUS".to_string(), status.to_string())];
+                    let env = [("CI_JOB_STATUS".to_string(), exit.job_status().to_string())];
                     let code = self
                         .run_container(
                             &setting,
                             &after,
                             &env,
                             never,
-                            Some(Duration::from_secs(300)),
+                            Some(super::AFTER_SCRIPT_TIMEOUT),
                         )
                         .await;
-                    if code != Exit::Code(0) {
-                        out.write(
-                            Stream::Stderr,
-                            format!("after_script failed ({code:?}); the job's result stands\n")
-                                .as_bytes(),
-                        );
-                    }
+                    super::report_after_script(&out, &code);
                 }
                 exit
             }

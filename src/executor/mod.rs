@@ -75,6 +75,30 @@ pub enum Exit {
     Error(String),
 }
 
+impl Exit {
+    /// `CI_JOB_STATUS` as `after_script` sees it: `success`, `failed` or `canceled`.
+    pub fn job_status(&self) -> &'static str {
+        match self {
+            Exit::Code(0) => "success",
+            Exit::Canceled => "canceled",
+            _ => "failed",
+        }
+    }
+}
+
+/// GitLab's default `after_script` timeout.
+pub const AFTER_SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Reports an `after_script` that did not succeed; it never changes the job's result.
+pub fn report_after_script(out: &Sink, code: &Exit) {
+    if *code != Exit::Code(0) {
+        out.write(
+            Stream::Stderr,
+            format!("after_script failed ({code:?}); the job's result stands\n").as_bytes(),
+        );
+    }
+}
+
 /// Which stream a chunk of output came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {

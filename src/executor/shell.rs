@@ -2,16 +2,13 @@
 //! workspace, in its own process group so a timeout or cancellation ends every process the job
 //! started — and nothing it started outlives it.
 
-use super::{Cancel, Executor, Exit, JobSpec, Sink, Stream};
+use super::{AFTER_SCRIPT_TIMEOUT, Cancel, Executor, Exit, JobSpec, Sink, Stream};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
-
-/// GitLab's default `after_script` timeout.
-const AFTER_SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs jobs with the local shell.
 #[derive(Debug, Default)]
@@ -106,13 +103,10 @@ impl Executor for ShellExecutor {
                 // after_script runs after failure, timeout and cancellation too; its result is
                 // reported but does not change the job's.
                 let (_, never) = tokio::sync::watch::channel(false);
-                let status = match exit {
-                    Exit::Code(0) => "success",
-                    Exit::Canceled => "canceled",
-                    _ => "failed",
-                };
                 let mut after_job = job.clone();
-                after_job.env.push(("CI_JOB_STATUS".into(), status.into()));
+                after_job
+                    .env
+                    .push(("CI_JOB_STATUS".into(), exit.job_status().into()));
                 let code = run_script(
                     shell,
                     &after,
@@ -122,13 +116,7 @@ impl Executor for ShellExecutor {
                     never,
                 )
                 .await;
-                if code != Exit::Code(0) {
-                    out.write(
-                        Stream::Stderr,
-                        format!("after_script failed ({code:?}); the job's result stands\n")
-                            .as_bytes(),
-                    );
-                }
+                super::report_after_script(&out, &code);
             }
         }
         exit

@@ -136,12 +136,13 @@ fn edges(plan: &Plan) -> Vec<(&str, &str)> {
 
 /// A Mermaid flowchart, one subgraph per stage.
 pub fn mermaid(plan: &Plan) -> String {
-    let id = |name: &str| {
-        plan.jobs
-            .iter()
-            .position(|j| j.name == name)
-            .map_or("x".into(), |i| format!("j{i}"))
-    };
+    let index: std::collections::HashMap<&str, usize> = plan
+        .jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.name.as_str(), i))
+        .collect();
+    let id = |name: &str| index.get(name).map_or("x".into(), |i| format!("j{i}"));
     let mut out = String::from("flowchart LR\n");
     for (si, stage) in plan.stages.iter().enumerate() {
         let _ = writeln!(out, "  subgraph s{si}[\"{}\"]", escape(stage));

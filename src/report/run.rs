@@ -390,11 +390,6 @@ impl JobSink {
             self.reporter.job_line(&self.job, Stream::Stdout, &line);
         }
     }
-
-    /// Masks `text` with this job's secrets.
-    pub fn mask(&self, text: &str) -> String {
-        self.masker.lock().map(|m| m.mask(text)).unwrap_or_default()
-    }
 }
 
 impl OutputSink for JobSink {

@@ -113,24 +113,9 @@ impl Scheduler {
         }
     }
 
-    /// Number of jobs.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// True when there are no jobs.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
     /// The status of job `i`.
     pub fn status(&self, i: usize) -> &Status {
         &self.status[i]
-    }
-
-    /// Name of job `i`.
-    pub fn name(&self, i: usize) -> &str {
-        &self.nodes[i].name
     }
 
     /// Decides every pending job whose predecessors are done; returns the ones to start

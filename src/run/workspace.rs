@@ -36,16 +36,6 @@ impl Snapshot {
             .is_ok()
     }
 
-    /// Number of files.
-    pub fn len(&self) -> usize {
-        self.files.len()
-    }
-
-    /// True when there are no files.
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
     /// Copies the files into `dest` (created), as they are now in the work tree.
     pub fn copy_to(&self, dest: &Path) -> std::io::Result<usize> {
         std::fs::create_dir_all(dest)?;
