@@ -1,0 +1,7 @@
+//! kube-sim: a Kubernetes-API-compatible test cluster whose pods run as Docker containers.
+//! Test infrastructure only; never linked into `gantry`.
+
+fn main() {
+    eprintln!("kube-sim: not implemented yet");
+    std::process::exit(2);
+}
