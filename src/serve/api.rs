@@ -230,13 +230,13 @@ pub async fn cancel(
         .db
         .pipeline(pid)?
         .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
+    if TERMINAL.contains(&row.status.as_str()) {
+        return Err(ApiError::conflict(format!("pipeline is already {}", row.status)));
+    }
     match app.queue.cancel(pid, "canceled by a user") {
         Cancel::Dequeued => app.finish_unstarted(pid, "canceled by a user"),
         Cancel::Interrupted(n) => {
             tracing::info!(pipeline = pid, round = n, "cancel requested");
-        }
-        Cancel::NotActive if TERMINAL.contains(&row.status.as_str()) => {
-            return Err(ApiError::conflict(format!("pipeline is already {}", row.status)));
         }
         Cancel::NotActive => app.finish_unstarted(pid, "canceled by a user"),
     }
