@@ -17,8 +17,9 @@ const LOGIN: &str = include_str!("ui/login.html");
 const APP_JS: &str = include_str!("ui/app.js");
 const APP_CSS: &str = include_str!("ui/app.css");
 
-/// Scripts and styles only from this server; no framing.
-const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+/// Scripts only from this server (no inline script); inline style attributes are allowed for
+/// the log's ANSI colours (text itself is always escaped); no framing.
+const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
 
 fn html(status: StatusCode, body: String) -> Response {
     (
