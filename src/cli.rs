@@ -48,10 +48,20 @@ pub struct ServeArgs {
     #[arg(long = "repo", value_name = "NAME=PATH_OR_URL")]
     pub repos: Vec<String>,
     /// Webhook secret of repositories without their own.
-    #[arg(long, value_name = "SECRET", env = "GANTRY_WEBHOOK_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "GANTRY_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
     pub webhook_secret: Option<String>,
     /// API token (default: generated at first start and printed once).
-    #[arg(long, value_name = "TOKEN", env = "GANTRY_API_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GANTRY_API_TOKEN",
+        hide_env_values = true
+    )]
     pub api_token: Option<String>,
     /// Most pipelines running at once (all repositories).
     #[arg(long, value_name = "N", env = "GANTRY_CONCURRENCY")]

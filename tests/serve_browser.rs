@@ -15,11 +15,18 @@ use std::time::{Duration, Instant};
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn find_binary(names: &[&str]) -> Option<PathBuf> {
-    names.iter().map(Path::new).find(|p| p.is_file()).map(Path::to_path_buf)
+    names
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+        .map(Path::to_path_buf)
 }
 
 fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("screenshots");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -32,10 +39,15 @@ fn b64decode(s: &str) -> Vec<u8> {
         b'+' => 62,
         _ => 63,
     };
-    let clean: Vec<u8> = s.bytes().filter(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/').collect();
+    let clean: Vec<u8> = s
+        .bytes()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+        .collect();
     let mut out = Vec::with_capacity(clean.len() * 3 / 4);
     for chunk in clean.chunks(4) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, c)| acc | (u32::from(val(*c)) << (18 - 6 * i)));
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, c)| {
+            acc | (u32::from(val(*c)) << (18 - 6 * i))
+        });
         out.push((n >> 16) as u8);
         if chunk.len() > 2 {
             out.push((n >> 8) as u8);
@@ -56,8 +68,17 @@ struct Browser {
 
 impl Browser {
     fn start(chromium: &Path, chromedriver: &Path) -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = Command::new(chromedriver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("chromedriver");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver");
         let addr = format!("127.0.0.1:{port}");
         let end = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&addr).is_err() {
@@ -66,15 +87,31 @@ impl Browser {
         }
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]}}}});
-        let r = request(&addr, "POST", "/session", &[("Content-Type", "application/json")], caps.to_string().as_bytes());
+        let r = request(
+            &addr,
+            "POST",
+            "/session",
+            &[("Content-Type", "application/json")],
+            caps.to_string().as_bytes(),
+        );
         assert_eq!(r.status, 200, "new session: {}", r.text());
         let session = r.json()["value"]["sessionId"].as_str().unwrap().to_string();
-        Browser { driver, addr, session }
+        Browser {
+            driver,
+            addr,
+            session,
+        }
     }
 
     fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let url = format!("/session/{}{path}", self.session);
-        let r = request(&self.addr, method, &url, &[("Content-Type", "application/json")], body.to_string().as_bytes());
+        let r = request(
+            &self.addr,
+            method,
+            &url,
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        );
         assert_eq!(r.status, 200, "{method} {path}: {}", r.text());
         r.json()["value"].clone()
     }
@@ -84,18 +121,33 @@ impl Browser {
     }
 
     fn find(&self, css: &str) -> String {
-        let v = self.call("POST", "/element", json!({"using": "css selector", "value": css}));
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("find {css}: {v}")).to_string()
+        let v = self.call(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": css}),
+        );
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("find {css}: {v}"))
+            .to_string()
     }
 
     fn js(&self, script: &str) -> Value {
-        self.call("POST", "/execute/sync", json!({"script": script, "args": []}))
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
     }
 
     fn wait(&self, what: &str, script: &str, secs: u64) {
         let end = Instant::now() + Duration::from_secs(secs);
         while self.js(script) != json!(true) {
-            assert!(Instant::now() < end, "waited in vain for {what}; page: {}", self.js("return document.body.innerText"));
+            assert!(
+                Instant::now() < end,
+                "waited in vain for {what}; page: {}",
+                self.js("return document.body.innerText")
+            );
             std::thread::sleep(Duration::from_millis(150));
         }
     }
@@ -112,7 +164,13 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = request(&self.addr, "DELETE", &format!("/session/{}", self.session), &[], b"");
+        let _ = request(
+            &self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            &[],
+            b"",
+        );
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -139,10 +197,17 @@ report:
 
 #[test]
 fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
-    let chromium = find_binary(&["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]);
+    let chromium = find_binary(&[
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]);
     let driver = find_binary(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     let (Some(chromium), Some(driver)) = (chromium, driver) else {
-        assert!(std::env::var("GANTRY_REQUIRE_BROWSER").as_deref() != Ok("1"), "GANTRY_REQUIRE_BROWSER=1 but chromium or chromedriver is missing");
+        assert!(
+            std::env::var("GANTRY_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "GANTRY_REQUIRE_BROWSER=1 but chromium or chromedriver is missing"
+        );
         eprintln!("NOTICE: chromium/chromedriver not installed; the browser test is skipped");
         return;
     };
@@ -150,58 +215,128 @@ fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
     let src = tmp.path().join("app");
     let sha = repo(&src, PIPELINE);
     let vars = tmp.path().join("variables.yml");
-    std::fs::write(&vars, "DEPLOY_TOKEN:\n  value: hunter2-very-secret\n  masked: true\n").unwrap();
+    std::fs::write(
+        &vars,
+        "DEPLOY_TOKEN:\n  value: hunter2-very-secret\n  masked: true\n",
+    )
+    .unwrap();
     let config = tmp.path().join("gantry.toml");
     std::fs::write(&config, format!(
         "[[repository]]\nname = \"group/app\"\nsource = \"{}\"\nexecutor = \"shell\"\nvariables_file = \"{}\"\n",
         src.display(), vars.display()
     )).unwrap();
-    let server = Server::start(&tmp.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
     let base = format!("http://{}", server.addr);
     let b = Browser::start(&chromium, &driver);
 
     // Login
     b.go(&format!("{base}/"));
-    b.wait("the login page", "return location.pathname === '/login'", 10);
+    b.wait(
+        "the login page",
+        "return location.pathname === '/login'",
+        10,
+    );
     b.screenshot("01-login");
     let token = b.find("#token");
-    b.call("POST", &format!("/element/{token}/value"), json!({"text": TOKEN}));
+    b.call(
+        "POST",
+        &format!("/element/{token}/value"),
+        json!({"text": TOKEN}),
+    );
     let button = b.find("#login-button");
     b.call("POST", &format!("/element/{button}/click"), json!({}));
-    b.wait("the pipeline list", "return location.pathname === '/' && !!document.querySelector('#pipelines')", 10);
-    b.wait("the live stream", "return document.getElementById('live').classList.contains('on')", 10);
+    b.wait(
+        "the pipeline list",
+        "return location.pathname === '/' && !!document.querySelector('#pipelines')",
+        10,
+    );
+    b.wait(
+        "the live stream",
+        "return document.getElementById('live').classList.contains('on')",
+        10,
+    );
 
     // A webhook's pipeline appears without a reload
     let marker = b.js("window.__same_page = 42; return window.__same_page");
     assert_eq!(marker, json!(42));
-    let id = server.gitlab("Push Hook", Some(SECRET), &push("group/app", "main", ZERO, &sha)).json()["id"].as_i64().unwrap();
-    b.wait("the new pipeline row", &format!("return !!document.querySelector('tr.pipeline[data-id=\"{id}\"]')"), 20);
-    assert_eq!(b.js("return window.__same_page"), json!(42), "the row arrived live, not by reloading");
+    let id = server
+        .gitlab(
+            "Push Hook",
+            Some(SECRET),
+            &push("group/app", "main", ZERO, &sha),
+        )
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    b.wait(
+        "the new pipeline row",
+        &format!("return !!document.querySelector('tr.pipeline[data-id=\"{id}\"]')"),
+        20,
+    );
+    assert_eq!(
+        b.js("return window.__same_page"),
+        json!(42),
+        "the row arrived live, not by reloading"
+    );
     b.wait("running status", &format!("return !!document.querySelector('tr.pipeline[data-id=\"{id}\"] .badge[data-status=\"running\"]')"), 20);
     b.screenshot("02-pipeline-list");
 
     // The pipeline page: stages with jobs, needs drawn
     b.go(&format!("{base}/pipelines/{id}"));
-    b.wait("the DAG", "return document.querySelectorAll('.stage').length === 3", 20);
-    assert_eq!(b.js("return [...document.querySelectorAll('.stage h3')].map(h => h.textContent).join(',')"), json!("build,test,cleanup"));
-    b.wait("a needs edge", "return document.querySelectorAll('#edges path').length === 1", 10);
+    b.wait(
+        "the DAG",
+        "return document.querySelectorAll('.stage').length === 3",
+        20,
+    );
+    assert_eq!(
+        b.js(
+            "return [...document.querySelectorAll('.stage h3')].map(h => h.textContent).join(',')"
+        ),
+        json!("build,test,cleanup")
+    );
+    b.wait(
+        "a needs edge",
+        "return document.querySelectorAll('#edges path').length === 1",
+        10,
+    );
     b.screenshot("03-pipeline-dag");
 
     // The job page: the log arrives live, coloured and masked
     let p = server.api(&format!("/pipelines/{id}"));
     let build = Server::job(&p, "build")["id"].as_i64().unwrap();
     b.go(&format!("{base}/jobs/{build}"));
-    b.wait("first log lines", "return (document.getElementById('log')?.textContent || '').includes('log-line-3 ')", 30);
+    b.wait(
+        "first log lines",
+        "return (document.getElementById('log')?.textContent || '').includes('log-line-3 ')",
+        30,
+    );
     let count = "return ((document.getElementById('log')?.textContent || '').match(/log-line-/g) || []).length";
     let before = b.js(count).as_i64().unwrap();
     b.wait("more lines, live", &format!("{count} > {}", before + 3), 20);
-    let text = b.js("return (document.getElementById('log')?.textContent || '')").as_str().unwrap().to_string();
-    assert!(!text.contains("hunter2-very-secret"), "the masked value is hidden");
+    let text = b
+        .js("return (document.getElementById('log')?.textContent || '')")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !text.contains("hunter2-very-secret"),
+        "the masked value is hidden"
+    );
     assert!(text.contains("secret=[MASKED]"), "{text}");
-    assert!(!text.contains("\u{1b}"), "escape codes are rendered, not shown");
+    assert!(
+        !text.contains("\u{1b}"),
+        "escape codes are rendered, not shown"
+    );
     let coloured = "const s = document.querySelector('#log span[style*=\"color\"]'); \
         return !!s && getComputedStyle(s).color !== getComputedStyle(document.getElementById('log')).color";
-    assert_eq!(b.js(coloured), json!(true), "ANSI colour rendered (and not blocked by the CSP)");
+    assert_eq!(
+        b.js(coloured),
+        json!(true),
+        "ANSI colour rendered (and not blocked by the CSP)"
+    );
     b.screenshot("04-job-log-live");
 
     // Cancel from the UI: the job is canceled, the when: always job still runs
@@ -211,17 +346,33 @@ fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
     assert_eq!(p["status"], "canceled", "{p:#}");
     assert_eq!(Server::job(&p, "build")["status"], "canceled");
     assert_eq!(Server::job(&p, "report")["status"], "success");
-    b.wait("the canceled badge", "return !!document.querySelector('#job-status .badge[data-status=\"canceled\"]')", 10);
+    b.wait(
+        "the canceled badge",
+        "return !!document.querySelector('#job-status .badge[data-status=\"canceled\"]')",
+        10,
+    );
     b.screenshot("05-job-canceled");
 
     // Phone width: the pipeline page still fits
     b.call("POST", "/window/rect", json!({"width": 390, "height": 844}));
     b.go(&format!("{base}/pipelines/{id}"));
-    b.wait("the DAG", "return document.querySelectorAll('.stage').length === 3", 20);
+    b.wait(
+        "the DAG",
+        "return document.querySelectorAll('.stage').length === 3",
+        20,
+    );
     let overflow = b.js("return document.documentElement.scrollWidth <= window.innerWidth + 1");
-    assert_eq!(overflow, json!(true), "no horizontal page scroll at phone width (the DAG scrolls inside its box)");
+    assert_eq!(
+        overflow,
+        json!(true),
+        "no horizontal page scroll at phone width (the DAG scrolls inside its box)"
+    );
     b.screenshot("06-phone-pipeline");
     b.go(&format!("{base}/"));
-    b.wait("the list", "return !!document.querySelector('tr.pipeline')", 20);
+    b.wait(
+        "the list",
+        "return !!document.querySelector('tr.pipeline')",
+        20,
+    );
     b.screenshot("07-phone-list");
 }

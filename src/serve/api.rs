@@ -101,7 +101,10 @@ pub async fn list(
     if let Some(s) = &q.status
         && !STATUSES.contains(&s.as_str())
     {
-        return Err(ApiError::bad(format!("unknown status `{s}` (one of: {})", STATUSES.join(", "))));
+        return Err(ApiError::bad(format!(
+            "unknown status `{s}` (one of: {})",
+            STATUSES.join(", ")
+        )));
     }
     let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
     let page = q.page.unwrap_or(1).max(1);
@@ -172,12 +175,14 @@ struct KeyValue {
 
 /// `POST /api/v1/pipelines`: a pipeline for a ref (source `api`).
 pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
-    let b: TriggerBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad(format!("invalid body: {e}")))?;
+    let b: TriggerBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("invalid body: {e}")))?;
     let repo = app
         .config
         .repo(&b.repository)
-        .ok_or_else(|| ApiError::not_found(format!("repository `{}` is not served here", b.repository)))?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("repository `{}` is not served here", b.repository))
+        })?
         .clone();
     let git_ref = b
         .git_ref
@@ -201,10 +206,11 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
     }
     let data = app.config.data_dir.clone();
     let r = git_ref.clone();
-    let (sha, kind) = tokio::task::spawn_blocking(move || super::checkout::resolve(&data, &repo, &r))
-        .await
-        .map_err(|e| ApiError::bad(e.to_string()))?
-        .map_err(ApiError::bad)?;
+    let (sha, kind) =
+        tokio::task::spawn_blocking(move || super::checkout::resolve(&data, &repo, &r))
+            .await
+            .map_err(|e| ApiError::bad(e.to_string()))?
+            .map_err(ApiError::bad)?;
     let row = app.enqueue(NewPipeline {
         repository: b.repository,
         git_ref,
@@ -231,7 +237,10 @@ pub async fn cancel(
         .pipeline(pid)?
         .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
     if TERMINAL.contains(&row.status.as_str()) {
-        return Err(ApiError::conflict(format!("pipeline is already {}", row.status)));
+        return Err(ApiError::conflict(format!(
+            "pipeline is already {}",
+            row.status
+        )));
     }
     match app.queue.cancel(pid, "canceled by a user") {
         Cancel::Dequeued => app.finish_unstarted(pid, "canceled by a user"),
@@ -240,7 +249,10 @@ pub async fn cancel(
         }
         Cancel::NotActive => app.finish_unstarted(pid, "canceled by a user"),
     }
-    let row = app.db.pipeline(pid)?.ok_or_else(|| ApiError::not_found("no such pipeline"))?;
+    let row = app
+        .db
+        .pipeline(pid)?
+        .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
     Ok(Json(row.json()))
 }
 
@@ -330,9 +342,18 @@ pub async fn log(
     let size = offset + text.len() as u64;
     Ok((
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
-            (header::HeaderName::from_static("x-log-size"), size.to_string()),
-            (header::HeaderName::from_static("x-job-status"), j.job.status.clone()),
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::HeaderName::from_static("x-log-size"),
+                size.to_string(),
+            ),
+            (
+                header::HeaderName::from_static("x-job-status"),
+                j.job.status.clone(),
+            ),
         ],
         text,
     )
@@ -351,7 +372,9 @@ pub async fn artifact(
         .components()
         .all(|c| matches!(c, std::path::Component::Normal(_)));
     if path.is_empty() || !plain {
-        return Err(ApiError::bad("artifact path must be relative, without `..`"));
+        return Err(ApiError::bad(
+            "artifact path must be relative, without `..`",
+        ));
     }
     let j = app
         .db

@@ -70,9 +70,14 @@ pub fn origin(data_dir: &Path, repo: &RepoConfig) -> Result<PathBuf, String> {
 }
 
 /// The commit `git_ref` (a branch, else a tag) points at in `repo`'s origin.
-pub fn resolve(data_dir: &Path, repo: &RepoConfig, git_ref: &str) -> Result<(String, &'static str), String> {
+pub fn resolve(
+    data_dir: &Path,
+    repo: &RepoConfig,
+    git_ref: &str,
+) -> Result<(String, &'static str), String> {
     let origin = origin(data_dir, repo)?;
-    let r = git2::Repository::open(&origin).map_err(|e| format!("{}: {}", origin.display(), e.message()))?;
+    let r = git2::Repository::open(&origin)
+        .map_err(|e| format!("{}: {}", origin.display(), e.message()))?;
     for (prefix, kind) in [("refs/heads/", "branch"), ("refs/tags/", "tag")] {
         if let Ok(obj) = r.revparse_single(&format!("{prefix}{git_ref}"))
             && let Ok(commit) = obj.peel_to_commit()
@@ -80,21 +85,38 @@ pub fn resolve(data_dir: &Path, repo: &RepoConfig, git_ref: &str) -> Result<(Str
             return Ok((commit.id().to_string(), kind));
         }
     }
-    Err(format!("`{git_ref}` is neither a branch nor a tag of {}", repo.name))
+    Err(format!(
+        "`{git_ref}` is neither a branch nor a tag of {}",
+        repo.name
+    ))
 }
 
 /// Makes `dest` a checkout of `p.sha`, with `p.git_ref` as the branch (detached for tags).
-pub fn prepare(data_dir: &Path, repo: &RepoConfig, p: &NewPipeline, dest: &Path) -> Result<(), String> {
+pub fn prepare(
+    data_dir: &Path,
+    repo: &RepoConfig,
+    p: &NewPipeline,
+    dest: &Path,
+) -> Result<(), String> {
     let origin = origin(data_dir, repo)?;
     if dest.exists() {
-        std::fs::remove_dir_all(dest).map_err(|e| format!("cannot clear {}: {e}", dest.display()))?;
+        std::fs::remove_dir_all(dest)
+            .map_err(|e| format!("cannot clear {}: {e}", dest.display()))?;
     }
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }
     let (from, to) = (origin.display().to_string(), dest.display().to_string());
-    git(None, &["clone", "--quiet", "--no-checkout", "--", &from, &to])?;
-    if git(Some(dest), &["cat-file", "-e", &format!("{}^{{commit}}", p.sha)]).is_err() {
+    git(
+        None,
+        &["clone", "--quiet", "--no-checkout", "--", &from, &to],
+    )?;
+    if git(
+        Some(dest),
+        &["cat-file", "-e", &format!("{}^{{commit}}", p.sha)],
+    )
+    .is_err()
+    {
         // Not reachable from the origin's refs (yet): fetch it by id.
         git(Some(dest), &["fetch", "--quiet", "origin", &p.sha])
             .map_err(|_| format!("commit {} is not in {}", p.sha, repo.name))?;
@@ -102,7 +124,10 @@ pub fn prepare(data_dir: &Path, repo: &RepoConfig, p: &NewPipeline, dest: &Path)
     if p.kind == "tag" {
         git(Some(dest), &["checkout", "--quiet", "--detach", &p.sha])?;
     } else {
-        git(Some(dest), &["checkout", "--quiet", "-B", &p.git_ref, &p.sha])?;
+        git(
+            Some(dest),
+            &["checkout", "--quiet", "-B", &p.git_ref, &p.sha],
+        )?;
     }
     let head = git(Some(dest), &["rev-parse", "HEAD"])?;
     if head != p.sha {

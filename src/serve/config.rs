@@ -266,7 +266,9 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for r in &mut self.repositories {
             let valid = !r.name.is_empty()
-                && r.name.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
+                && r.name
+                    .split('/')
+                    .all(|p| !p.is_empty() && p != "." && p != "..")
                 && r.name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
@@ -280,7 +282,10 @@ impl Config {
                 return bad(format!("repository {:?} is configured twice", r.name));
             }
             if r.concurrency == 0 {
-                return bad(format!("repository {}: concurrency must be at least 1", r.name));
+                return bad(format!(
+                    "repository {}: concurrency must be at least 1",
+                    r.name
+                ));
             }
             if let Source::Path(p) = r.origin() {
                 let abs = std::path::absolute(&p).unwrap_or(p);

@@ -807,13 +807,21 @@ mod tests {
         let db = Db::open(&path).unwrap();
         assert_eq!(db.interrupt_running().unwrap(), vec![p.id]);
         let p = db.pipeline(p.id).unwrap().unwrap();
-        assert_eq!((p.status.as_str(), p.reason.as_deref()), ("failed", Some("interrupted")));
+        assert_eq!(
+            (p.status.as_str(), p.reason.as_deref()),
+            ("failed", Some("interrupted"))
+        );
         assert_eq!(p.new.variables, vec![("K".to_string(), "V".to_string())]);
         let j = db.job(ids[0]).unwrap().unwrap();
         assert_eq!(j.job.status, "failed");
         assert_eq!(j.log_size, 12);
         let t = db.transitions(p.id).unwrap();
         let words: Vec<&str> = t.iter().map(|(_, s, _)| s.as_str()).collect();
-        assert_eq!(words, ["pending", "running", "created", "running", "failed", "failed"]);
+        assert_eq!(
+            words,
+            [
+                "pending", "running", "created", "running", "failed", "failed"
+            ]
+        );
     }
 }

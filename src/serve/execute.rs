@@ -49,14 +49,20 @@ pub async fn execute(app: Arc<App>, start: Start) {
         "canceled" => reason.or_else(|| app.queue.cancel_reason(id)),
         _ => reason,
     };
-    tracing::info!(pipeline = id, status, reason = reason.as_deref().unwrap_or(""), "pipeline finished");
+    tracing::info!(
+        pipeline = id,
+        status,
+        reason = reason.as_deref().unwrap_or(""),
+        "pipeline finished"
+    );
     if let Err(e) = app.db.set_pipeline_status(id, status, reason.as_deref()) {
         tracing::error!(pipeline = id, "{e}");
     }
     if let Ok(Some(row)) = app.db.pipeline(id) {
         app.publish_pipeline(&row);
     }
-    app.metrics.pipeline_finished(status, began.elapsed().as_secs_f64());
+    app.metrics
+        .pipeline_finished(status, began.elapsed().as_secs_f64());
     let _ = std::fs::remove_dir_all(work_dir(&app, id));
     app.queue.finished(id);
 }
@@ -69,7 +75,10 @@ enum Planned {
     Nothing(String),
 }
 
-async fn run_pipeline(app: &Arc<App>, start: Start) -> Result<(&'static str, Option<String>), String> {
+async fn run_pipeline(
+    app: &Arc<App>,
+    start: Start,
+) -> Result<(&'static str, Option<String>), String> {
     let id = start.id;
     let row = app
         .db
@@ -124,18 +133,27 @@ async fn run_pipeline(app: &Arc<App>, start: Start) -> Result<(&'static str, Opt
                 .map(|n| n.iter().map(|n| n.job.clone()).collect()),
             when: j.when.to_string(),
             interruptible: j.interruptible,
-            status: if j.when == "manual" { "manual" } else { "created" }.into(),
+            status: if j.when == "manual" {
+                "manual"
+            } else {
+                "created"
+            }
+            .into(),
         })
         .collect();
-    let ids = app
-        .db
-        .insert_jobs(id, &jobs)
-        .map_err(|e| e.to_string())?;
+    let ids = app.db.insert_jobs(id, &jobs).map_err(|e| e.to_string())?;
     let recorder = Arc::new(Recorder {
         app: app.clone(),
         pipeline: id,
-        ids: jobs.iter().map(|j| j.name.clone()).zip(ids.iter().copied()).collect(),
-        interruptible: jobs.iter().map(|j| (j.name.clone(), j.interruptible)).collect(),
+        ids: jobs
+            .iter()
+            .map(|j| j.name.clone())
+            .zip(ids.iter().copied())
+            .collect(),
+        interruptible: jobs
+            .iter()
+            .map(|j| (j.name.clone(), j.interruptible))
+            .collect(),
         uninterruptible: start.uninterruptible.clone(),
         started: Mutex::new(HashMap::new()),
     });
@@ -188,7 +206,10 @@ async fn executor_for(repo: &RepoConfig, plan: &Plan) -> Result<AutoExecutor, St
     let image_map = repo
         .image_map
         .iter()
-        .filter_map(|m| m.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())))
+        .filter_map(|m| {
+            m.split_once('=')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
         .collect();
     Ok(AutoExecutor::new(Some(DockerExecutor::new(
         client,
@@ -200,7 +221,12 @@ async fn executor_for(repo: &RepoConfig, plan: &Plan) -> Result<AutoExecutor, St
 }
 
 /// Plans the checkout at `src` for the pipeline's trigger, like `gantry plan` would.
-fn plan_pipeline(src: &Path, row: &PipelineRow, repo: &RepoConfig, state: &Path) -> Result<Planned, String> {
+fn plan_pipeline(
+    src: &Path,
+    row: &PipelineRow,
+    repo: &RepoConfig,
+    state: &Path,
+) -> Result<Planned, String> {
     let file = src.join(".gitlab-ci.yml");
     if !file.is_file() {
         return Err(format!("no .gitlab-ci.yml at {}", row.new.sha));
@@ -214,7 +240,11 @@ fn plan_pipeline(src: &Path, row: &PipelineRow, repo: &RepoConfig, state: &Path)
         git_ref: Some(git_ref),
         source: Some(row.new.source.clone()),
         target_branch: row.new.target_branch.clone(),
-        changes_base: row.new.before_sha.clone().filter(|b| !b.bytes().all(|c| c == b'0')),
+        changes_base: row
+            .new
+            .before_sha
+            .clone()
+            .filter(|b| !b.bytes().all(|c| c == b'0')),
         state_dir: Some(state.to_path_buf()),
     };
     let mut context = Context::new(&file, &options)?;
@@ -263,10 +293,15 @@ fn plan_pipeline(src: &Path, row: &PipelineRow, repo: &RepoConfig, state: &Path)
         return Err(planned.errors.join("; "));
     }
     if !planned.workflow.runs {
-        return Ok(Planned::Nothing(format!("no pipeline: {}", planned.workflow.reason)));
+        return Ok(Planned::Nothing(format!(
+            "no pipeline: {}",
+            planned.workflow.reason
+        )));
     }
     if planned.jobs.is_empty() {
-        return Ok(Planned::Nothing("no job matches this ref and source".into()));
+        return Ok(Planned::Nothing(
+            "no job matches this ref and source".into(),
+        ));
     }
     let secrets: Vec<String> = planned
         .layers
@@ -286,13 +321,17 @@ fn record_artifacts(app: &App, state: &Path, id: i64, plan: &Plan, ids: &[i64]) 
         let dir = store.join(crate::plan::slug::slug(&job.name));
         let mut stack = vec![dir.clone()];
         while let Some(d) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&d) else { continue };
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let Ok(meta) = e.metadata() else { continue };
                 if meta.is_dir() {
                     stack.push(e.path());
                 } else if let Ok(rel) = e.path().strip_prefix(&dir) {
-                    let _ = app.db.add_artifact(*jid, &rel.display().to_string(), meta.len());
+                    let _ = app
+                        .db
+                        .add_artifact(*jid, &rel.display().to_string(), meta.len());
                 }
             }
         }
@@ -301,7 +340,10 @@ fn record_artifacts(app: &App, state: &Path, id: i64, plan: &Plan, ids: &[i64]) 
 
 /// Where `run` stores pipeline `id`'s artifacts (one directory per job slug).
 pub fn artifact_root(state: &Path, id: i64) -> PathBuf {
-    state.join("pipelines").join(id.to_string()).join("artifacts")
+    state
+        .join("pipelines")
+        .join(id.to_string())
+        .join("artifacts")
 }
 
 /// Records job starts, ends and output of one pipeline.
@@ -346,7 +388,9 @@ impl RunObserver for Recorder {
     }
 
     fn job_finished(&self, r: &JobResult) {
-        let Some(&id) = self.ids.get(&r.name) else { return };
+        let Some(&id) = self.ids.get(&r.name) else {
+            return;
+        };
         let (status, allowed) = match r.status.as_str() {
             "failed (allowed)" => ("failed", true),
             s => (s, false),

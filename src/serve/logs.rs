@@ -45,7 +45,12 @@ impl LogStore {
         let mut jobs = self.lock();
         let log = jobs.entry(job).or_insert_with(|| {
             // A job retried within the run keeps writing after what is stored.
-            let size = app.db.job(job).ok().flatten().map_or(0, |j| j.log_size as u64);
+            let size = app
+                .db
+                .job(job)
+                .ok()
+                .flatten()
+                .map_or(0, |j| j.log_size as u64);
             JobLog {
                 flushed: size,
                 total: size,
@@ -70,7 +75,11 @@ impl LogStore {
             write(&app.db, job, log);
         }
         drop(jobs);
-        let _ = app.events.send(Event::Log { job_id: job, offset, text });
+        let _ = app.events.send(Event::Log {
+            job_id: job,
+            offset,
+            text,
+        });
     }
 
     /// Writes everything buffered.

@@ -34,9 +34,17 @@ impl Histogram {
         let h = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {}", h.0.get(i).copied().unwrap_or(0));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{b}\"}} {}",
+                h.0.get(i).copied().unwrap_or(0)
+            );
         }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}", h.1, h.2, h.1);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
+            h.1, h.2, h.1
+        );
     }
 }
 
@@ -56,7 +64,8 @@ impl Metrics {
     /// Counts a webhook by forge and result (`queued`, `ignored`, `unauthorized`, …).
     pub fn webhook(&self, forge: &str, result: &str) {
         let mut w = self.webhooks.lock().unwrap_or_else(|e| e.into_inner());
-        *w.entry((forge.to_string(), result.to_string())).or_default() += 1;
+        *w.entry((forge.to_string(), result.to_string()))
+            .or_default() += 1;
     }
 
     /// Counts a finished pipeline.
@@ -80,20 +89,58 @@ impl Metrics {
     /// The exposition text.
     pub fn render(&self, queue_depth: usize, running_pipelines: usize) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP gantry_queue_depth Pipelines waiting to start.\n# TYPE gantry_queue_depth gauge\ngantry_queue_depth {queue_depth}");
-        let _ = writeln!(out, "# HELP gantry_running_pipelines Pipelines running.\n# TYPE gantry_running_pipelines gauge\ngantry_running_pipelines {running_pipelines}");
-        let _ = writeln!(out, "# HELP gantry_running_jobs Jobs running.\n# TYPE gantry_running_jobs gauge\ngantry_running_jobs {}", self.running_jobs.load(Ordering::SeqCst));
-        let _ = writeln!(out, "# HELP gantry_webhooks_total Webhooks received, by forge and result.\n# TYPE gantry_webhooks_total counter");
-        for ((forge, result), n) in self.webhooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(out, "gantry_webhooks_total{{forge=\"{forge}\",result=\"{result}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "# HELP gantry_queue_depth Pipelines waiting to start.\n# TYPE gantry_queue_depth gauge\ngantry_queue_depth {queue_depth}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gantry_running_pipelines Pipelines running.\n# TYPE gantry_running_pipelines gauge\ngantry_running_pipelines {running_pipelines}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gantry_running_jobs Jobs running.\n# TYPE gantry_running_jobs gauge\ngantry_running_jobs {}",
+            self.running_jobs.load(Ordering::SeqCst)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gantry_webhooks_total Webhooks received, by forge and result.\n# TYPE gantry_webhooks_total counter"
+        );
+        for ((forge, result), n) in self
+            .webhooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "gantry_webhooks_total{{forge=\"{forge}\",result=\"{result}\"}} {n}"
+            );
         }
-        let _ = writeln!(out, "# HELP gantry_pipelines_total Pipelines finished, by status.\n# TYPE gantry_pipelines_total counter");
-        for (status, n) in self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = writeln!(
+            out,
+            "# HELP gantry_pipelines_total Pipelines finished, by status.\n# TYPE gantry_pipelines_total counter"
+        );
+        for (status, n) in self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let _ = writeln!(out, "gantry_pipelines_total{{status=\"{status}\"}} {n}");
         }
-        self.queue_latency.render(&mut out, "gantry_queue_latency_seconds", "Time pipelines waited in the queue.");
-        self.pipeline_duration.render(&mut out, "gantry_pipeline_duration_seconds", "Pipeline durations.");
-        self.job_duration.render(&mut out, "gantry_job_duration_seconds", "Job durations.");
+        self.queue_latency.render(
+            &mut out,
+            "gantry_queue_latency_seconds",
+            "Time pipelines waited in the queue.",
+        );
+        self.pipeline_duration.render(
+            &mut out,
+            "gantry_pipeline_duration_seconds",
+            "Pipeline durations.",
+        );
+        self.job_duration
+            .render(&mut out, "gantry_job_duration_seconds", "Job durations.");
         out
     }
 }
@@ -111,7 +158,10 @@ mod tests {
         let text = m.render(3, 1);
         assert!(text.contains("gantry_queue_depth 3\n"), "{text}");
         assert!(text.contains("gantry_webhooks_total{forge=\"gitlab\",result=\"queued\"} 2\n"));
-        assert!(text.contains("gantry_pipeline_duration_seconds_bucket{le=\"5\"} 1\n"), "{text}");
+        assert!(
+            text.contains("gantry_pipeline_duration_seconds_bucket{le=\"5\"} 1\n"),
+            "{text}"
+        );
         assert!(text.contains("gantry_pipeline_duration_seconds_bucket{le=\"1\"} 0\n"));
     }
 }

@@ -69,7 +69,11 @@ impl App {
                 self.finish_unstarted(id, &why);
             }
             for id in running {
-                tracing::info!(pipeline = id, by = row.id, "auto-canceling a superseded pipeline");
+                tracing::info!(
+                    pipeline = id,
+                    by = row.id,
+                    "auto-canceling a superseded pipeline"
+                );
             }
         }
         self.queue.push(&row);
@@ -103,12 +107,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
     let db = Db::open(&config.data_dir.join("gantry.db")).map_err(|e| e.to_string())?;
-    let token_hash = match (&config.api_token, db.setting("api_token_hash").map_err(|e| e.to_string())?) {
+    let token_hash = match (
+        &config.api_token,
+        db.setting("api_token_hash").map_err(|e| e.to_string())?,
+    ) {
         (Some(t), _) => auth::hash(t),
         (None, Some(h)) => h,
         (None, None) => {
             let token = auth::random_secret("gantry_")?;
-            println!("gantry serve: generated an API token (shown only once, store it now): {token}");
+            println!(
+                "gantry serve: generated an API token (shown only once, store it now): {token}"
+            );
             auth::hash(&token)
         }
     };

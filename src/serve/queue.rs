@@ -244,7 +244,9 @@ pub async fn dispatch(app: Arc<App>) {
             return;
         }
         for start in app.queue.take_startable(&app) {
-            app.metrics.queue_latency.observe(start.waited.as_secs_f64());
+            app.metrics
+                .queue_latency
+                .observe(start.waited.as_secs_f64());
             tokio::spawn(super::execute::execute(app.clone(), start));
         }
         tokio::select! {

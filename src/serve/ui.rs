@@ -60,14 +60,20 @@ pub async fn login(State(app): State<Arc<App>>, Form(f): Form<LoginForm>) -> Res
         tracing::warn!("failed UI login");
         return html(
             StatusCode::UNAUTHORIZED,
-            LOGIN.replace("{{error}}", "<p class=\"error\">That is not the API token.</p>"),
+            LOGIN.replace(
+                "{{error}}",
+                "<p class=\"error\">That is not the API token.</p>",
+            ),
         );
     }
     let session = match auth::random_secret("") {
         Ok(s) => s,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     };
-    if let Err(e) = app.db.add_session(&auth::hash(&session), now_ms() + SESSION_MS) {
+    if let Err(e) = app
+        .db
+        .add_session(&auth::hash(&session), now_ms() + SESSION_MS)
+    {
         tracing::error!("{e}");
         return (StatusCode::INTERNAL_SERVER_ERROR, "database error").into_response();
     }

@@ -17,12 +17,23 @@ pub const SECRET: &str = "hook-secret";
 /// Runs git with a fixed identity on branch `main`; panics on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
-        .args(["-c", "user.name=Test User", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=Test User",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -59,19 +70,32 @@ impl Resp {
     }
     /// Body as JSON.
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
     /// A header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// One HTTP/1.1 request over a fresh connection.
-pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -110,20 +134,31 @@ fn complete(raw: &[u8]) -> bool {
 }
 
 fn parse(raw: &[u8]) -> Resp {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(raw)));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(raw)));
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         let mut out = Vec::new();
         let mut rest = &body[..];
         while let Some(nl) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..nl]).trim(), 16).unwrap_or(0);
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&rest[..nl]).trim(), 16).unwrap_or(0);
             if size == 0 {
                 break;
             }
@@ -132,7 +167,11 @@ fn parse(raw: &[u8]) -> Resp {
         }
         body = out;
     }
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A running `gantry serve`.
@@ -151,12 +190,22 @@ impl Server {
     /// Starts `gantry serve` with the test token and secret plus `args`.
     pub fn start(data: &Path, args: &[&str]) -> Server {
         std::fs::create_dir_all(data).unwrap();
-        let log = data.join(format!("server-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        let log = data.join(format!(
+            "server-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
         let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(["--api-token", TOKEN, "--webhook-secret", SECRET])
-            .args(if args.contains(&"--executor") { &[][..] } else { &["--executor", "shell"][..] })
+            .args(if args.contains(&"--executor") {
+                &[][..]
+            } else {
+                &["--executor", "shell"][..]
+            })
             .args(args)
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -176,10 +225,18 @@ impl Server {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
-                panic!("server did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+                panic!(
+                    "server did not start: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
         };
-        let s = Server { child, addr, data: data.to_path_buf(), log };
+        let s = Server {
+            child,
+            addr,
+            data: data.to_path_buf(),
+            log,
+        };
         assert_eq!(s.get("/healthz", None).status, 200);
         s
     }
@@ -201,16 +258,34 @@ impl Server {
     /// POST with the token.
     pub fn api_post(&self, path: &str, body: &Value) -> Resp {
         let auth = format!("Bearer {TOKEN}");
-        request(&self.addr, "POST", &format!("/api/v1{path}"), &[("Authorization", &auth), ("Content-Type", "application/json")], body.to_string().as_bytes())
+        request(
+            &self.addr,
+            "POST",
+            &format!("/api/v1{path}"),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
     }
 
     /// POST a GitLab webhook.
     pub fn gitlab(&self, event: &str, token: Option<&str>, body: &Value) -> Resp {
-        let mut h = vec![("X-Gitlab-Event", event), ("Content-Type", "application/json")];
+        let mut h = vec![
+            ("X-Gitlab-Event", event),
+            ("Content-Type", "application/json"),
+        ];
         if let Some(t) = token {
             h.push(("X-Gitlab-Token", t));
         }
-        request(&self.addr, "POST", "/hooks/gitlab", &h, body.to_string().as_bytes())
+        request(
+            &self.addr,
+            "POST",
+            "/hooks/gitlab",
+            &h,
+            body.to_string().as_bytes(),
+        )
     }
 
     /// Polls pipeline `id` until `done` holds (at most `secs`).
@@ -221,19 +296,31 @@ impl Server {
             if done(&p) {
                 return p;
             }
-            assert!(Instant::now() < end, "pipeline {id} never got there: {p:#}\n{}", self.stderr());
+            assert!(
+                Instant::now() < end,
+                "pipeline {id} never got there: {p:#}\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// Polls until the pipeline has a terminal status.
     pub fn wait_done(&self, id: i64, secs: u64) -> Value {
-        self.wait_pipeline(id, secs, |p| ["success", "failed", "canceled", "skipped"].contains(&p["status"].as_str().unwrap_or("")))
+        self.wait_pipeline(id, secs, |p| {
+            ["success", "failed", "canceled", "skipped"]
+                .contains(&p["status"].as_str().unwrap_or(""))
+        })
     }
 
     /// The job called `name` of pipeline JSON `p`.
     pub fn job<'a>(p: &'a Value, name: &str) -> &'a Value {
-        p["jobs"].as_array().unwrap().iter().find(|j| j["name"] == name).unwrap_or_else(|| panic!("no job {name} in {p:#}"))
+        p["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .unwrap_or_else(|| panic!("no job {name} in {p:#}"))
     }
 
     /// A job's log.

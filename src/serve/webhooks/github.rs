@@ -36,7 +36,9 @@ pub fn parse(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Outcom
         "pull_request" => pull_request(&repo.name, &v),
         "ping" => Ok(Outcome::Ignored("ping".into())),
         "" => Err(HookError::bad("no X-GitHub-Event header")),
-        other => Ok(Outcome::Ignored(format!("event `{other}` starts no pipeline"))),
+        other => Ok(Outcome::Ignored(format!(
+            "event `{other}` starts no pipeline"
+        ))),
     }
 }
 
@@ -48,15 +50,25 @@ fn push(repo: &str, v: &Value) -> Result<Outcome, HookError> {
     let (kind, name) = split_ref(r)?;
     let sha = text(v, &["after"]).unwrap_or("");
     if !valid_sha(sha) {
-        return Err(HookError::bad(format!("push payload: `after` {sha:?} is not a commit id")));
+        return Err(HookError::bad(format!(
+            "push payload: `after` {sha:?} is not a commit id"
+        )));
     }
     let before = text(v, &["before"]).filter(|b| valid_sha(b) && !b.bytes().all(|c| c == b'0'));
     let mut vars = Vec::new();
     put(&mut vars, "CI_COMMIT_BEFORE_SHA", before);
-    put(&mut vars, "GITLAB_USER_LOGIN", text(v, &["sender", "login"]));
+    put(
+        &mut vars,
+        "GITLAB_USER_LOGIN",
+        text(v, &["sender", "login"]),
+    );
     put(&mut vars, "GITLAB_USER_NAME", text(v, &["pusher", "name"]));
-    put(&mut vars, "GITLAB_USER_EMAIL", text(v, &["pusher", "email"]));
-    Ok(Outcome::Run(NewPipeline {
+    put(
+        &mut vars,
+        "GITLAB_USER_EMAIL",
+        text(v, &["pusher", "email"]),
+    );
+    Ok(Outcome::Run(Box::new(NewPipeline {
         repository: repo.to_string(),
         git_ref: name,
         kind: kind.into(),
@@ -67,7 +79,7 @@ fn push(repo: &str, v: &Value) -> Result<Outcome, HookError> {
         variables: vars,
         only_job: None,
         retried_from: None,
-    }))
+    })))
 }
 
 fn pull_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
@@ -81,13 +93,20 @@ fn pull_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
         .get("pull_request")
         .ok_or_else(|| HookError::bad("pull request payload has no `pull_request`"))?;
     let field = |p: &[&str]| {
-        text(pr, p).ok_or_else(|| HookError::bad(format!("pull request payload has no `pull_request.{}`", p.join("."))))
+        text(pr, p).ok_or_else(|| {
+            HookError::bad(format!(
+                "pull request payload has no `pull_request.{}`",
+                p.join(".")
+            ))
+        })
     };
     let source = field(&["head", "ref"])?;
     let target = field(&["base", "ref"])?;
     let sha = field(&["head", "sha"])?;
     if !valid_ref(source) || !valid_ref(target) || !valid_sha(sha) {
-        return Err(HookError::bad("pull request branches or head sha are not valid"));
+        return Err(HookError::bad(
+            "pull request branches or head sha are not valid",
+        ));
     }
     let number = v
         .get("number")
@@ -101,27 +120,50 @@ fn pull_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
         ("CI_MERGE_REQUEST_EVENT_TYPE".into(), "detached".into()),
         ("CI_MERGE_REQUEST_PROJECT_PATH".into(), repo.into()),
         ("CI_EXTERNAL_PULL_REQUEST_IID".into(), number.to_string()),
-        ("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME".into(), source.into()),
-        ("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_SHA".into(), sha.into()),
-        ("CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME".into(), target.into()),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME".into(),
+            source.into(),
+        ),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_SHA".into(),
+            sha.into(),
+        ),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME".into(),
+            target.into(),
+        ),
     ];
     if let Some(id) = pr.get("id").and_then(Value::as_i64) {
         vars.push(("CI_MERGE_REQUEST_ID".into(), id.to_string()));
     }
     put(&mut vars, "CI_MERGE_REQUEST_TITLE", text(pr, &["title"]));
-    put(&mut vars, "CI_MERGE_REQUEST_DESCRIPTION", text(pr, &["body"]));
-    put(&mut vars, "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_SHA", text(pr, &["base", "sha"]));
-    put(&mut vars, "GITLAB_USER_LOGIN", text(v, &["sender", "login"]));
-    Ok(Outcome::Run(NewPipeline {
+    put(
+        &mut vars,
+        "CI_MERGE_REQUEST_DESCRIPTION",
+        text(pr, &["body"]),
+    );
+    put(
+        &mut vars,
+        "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_SHA",
+        text(pr, &["base", "sha"]),
+    );
+    put(
+        &mut vars,
+        "GITLAB_USER_LOGIN",
+        text(v, &["sender", "login"]),
+    );
+    Ok(Outcome::Run(Box::new(NewPipeline {
         repository: repo.to_string(),
         git_ref: source.to_string(),
         kind: "merge_request".into(),
         sha: sha.to_lowercase(),
-        before_sha: text(v, &["before"]).filter(|s| valid_sha(s)).map(str::to_lowercase),
+        before_sha: text(v, &["before"])
+            .filter(|s| valid_sha(s))
+            .map(str::to_lowercase),
         source: "merge_request_event".into(),
         target_branch: Some(target.to_string()),
         variables: vars,
         only_job: None,
         retried_from: None,
-    }))
+    })))
 }

@@ -37,7 +37,9 @@ pub fn parse(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Outcom
     match kind {
         Some("push" | "tag_push") => push(&repo.name, &v),
         Some("merge_request") => merge_request(&repo.name, &v),
-        Some(other) => Ok(Outcome::Ignored(format!("event `{other}` starts no pipeline"))),
+        Some(other) => Ok(Outcome::Ignored(format!(
+            "event `{other}` starts no pipeline"
+        ))),
         None => Err(HookError::bad("payload has no `object_kind`")),
     }
 }
@@ -66,7 +68,7 @@ fn push(repo: &str, v: &Value) -> Result<Outcome, HookError> {
     if let Some(id) = v.get("user_id").and_then(Value::as_i64) {
         vars.push(("GITLAB_USER_ID".into(), id.to_string()));
     }
-    Ok(Outcome::Run(NewPipeline {
+    Ok(Outcome::Run(Box::new(NewPipeline {
         repository: repo.to_string(),
         git_ref: name,
         kind: kind.into(),
@@ -77,7 +79,7 @@ fn push(repo: &str, v: &Value) -> Result<Outcome, HookError> {
         variables: vars,
         only_job: None,
         retried_from: None,
-    }))
+    })))
 }
 
 fn merge_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
@@ -105,14 +107,21 @@ fn merge_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
     let source = field("source_branch")?;
     let target = field("target_branch")?;
     if !valid_ref(source) || !valid_ref(target) {
-        return Err(HookError::bad("merge request branch names are not valid refs"));
+        return Err(HookError::bad(
+            "merge request branch names are not valid refs",
+        ));
     }
     let sha = text(mr, &["last_commit", "id"])
         .ok_or_else(|| HookError::bad("merge request payload has no `last_commit.id`"))?;
     if !valid_sha(sha) {
-        return Err(HookError::bad(format!("`last_commit.id` {sha:?} is not a commit id")));
+        return Err(HookError::bad(format!(
+            "`last_commit.id` {sha:?} is not a commit id"
+        )));
     }
-    let iid = mr.get("iid").and_then(Value::as_i64).ok_or_else(|| HookError::bad("merge request payload has no `iid`"))?;
+    let iid = mr
+        .get("iid")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| HookError::bad("merge request payload has no `iid`"))?;
     let mut vars = vec![
         ("CI_MERGE_REQUEST_IID".to_string(), iid.to_string()),
         ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME".into(), source.into()),
@@ -125,27 +134,45 @@ fn merge_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
         vars.push(("CI_MERGE_REQUEST_ID".into(), id.to_string()));
     }
     put(&mut vars, "CI_MERGE_REQUEST_TITLE", text(mr, &["title"]));
-    put(&mut vars, "CI_MERGE_REQUEST_DESCRIPTION", text(mr, &["description"]));
-    put(&mut vars, "CI_MERGE_REQUEST_PROJECT_URL", text(v, &["project", "web_url"]));
+    put(
+        &mut vars,
+        "CI_MERGE_REQUEST_DESCRIPTION",
+        text(mr, &["description"]),
+    );
+    put(
+        &mut vars,
+        "CI_MERGE_REQUEST_PROJECT_URL",
+        text(v, &["project", "web_url"]),
+    );
     let labels: Vec<&str> = v
         .get("labels")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|l| text(l, &["title"])).collect())
         .unwrap_or_default();
-    put(&mut vars, "CI_MERGE_REQUEST_LABELS", Some(&labels.join(",")));
-    put(&mut vars, "GITLAB_USER_LOGIN", text(v, &["user", "username"]));
+    put(
+        &mut vars,
+        "CI_MERGE_REQUEST_LABELS",
+        Some(&labels.join(",")),
+    );
+    put(
+        &mut vars,
+        "GITLAB_USER_LOGIN",
+        text(v, &["user", "username"]),
+    );
     put(&mut vars, "GITLAB_USER_NAME", text(v, &["user", "name"]));
     put(&mut vars, "GITLAB_USER_EMAIL", text(v, &["user", "email"]));
-    Ok(Outcome::Run(NewPipeline {
+    Ok(Outcome::Run(Box::new(NewPipeline {
         repository: repo.to_string(),
         git_ref: source.to_string(),
         kind: "merge_request".into(),
         sha: sha.to_lowercase(),
-        before_sha: text(mr, &["oldrev"]).filter(|s| valid_sha(s)).map(str::to_lowercase),
+        before_sha: text(mr, &["oldrev"])
+            .filter(|s| valid_sha(s))
+            .map(str::to_lowercase),
         source: "merge_request_event".into(),
         target_branch: Some(target.to_string()),
         variables: vars,
         only_job: None,
         retried_from: None,
-    }))
+    })))
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub enum Outcome {
     /// Create this pipeline.
-    Run(NewPipeline),
+    Run(Box<NewPipeline>),
     /// Nothing to run (a deleted branch, a closed merge request, a ping), and why.
     Ignored(String),
 }
@@ -57,7 +57,7 @@ pub async fn github(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
 
 fn finish(app: &Arc<App>, forge: &str, outcome: Result<Outcome, HookError>) -> Response {
     let (result, response) = match outcome {
-        Ok(Outcome::Run(p)) => match app.enqueue(p) {
+        Ok(Outcome::Run(p)) => match app.enqueue(*p) {
             Ok(row) => (
                 "queued",
                 (StatusCode::CREATED, Json(row.json())).into_response(),
@@ -108,9 +108,7 @@ pub fn valid_ref(s: &str) -> bool {
         && !s.contains("..")
         && !s.contains("//")
         && !s.contains("@{")
-        && !s
-            .chars()
-            .any(|c| c.is_control() || " ~^:?*[\\".contains(c))
+        && !s.chars().any(|c| c.is_control() || " ~^:?*[\\".contains(c))
 }
 
 /// `refs/heads/x` → (`branch`, `x`), `refs/tags/v` → (`tag`, `v`).
