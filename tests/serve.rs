@@ -877,3 +877,147 @@ fn sigterm_stops_accepting_and_cancels_running_pipelines_after_the_grace() {
         "the when: always job ran during shutdown"
     );
 }
+
+/// Reads a Server-Sent Events stream until `want` appears in it (at most `secs`).
+fn sse_until(addr: &str, path: &str, want: &str, secs: u64, during: impl FnOnce()) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 8192];
+    let mut during = Some(during);
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !seen.contains(want) {
+        assert!(
+            Instant::now() < end,
+            "SSE {path} never showed {want:?}: {seen}"
+        );
+        if let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        if seen.contains("text/event-stream")
+            && let Some(f) = during.take()
+        {
+            f();
+        }
+    }
+    seen
+}
+
+#[test]
+fn live_events_job_retry_queue_limit_and_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let sha = repo(&src, TWO_JOBS);
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &[
+            "--repo",
+            &format!("group/app={}", src.display()),
+            "--concurrency",
+            "1",
+            "--queue-limit",
+            "1",
+        ],
+    );
+    // Status events arrive as the pipeline runs.
+    let mut id = 0;
+    let seen = sse_until(
+        &server.addr,
+        "/api/v1/events",
+        "\"status\":\"success\"",
+        60,
+        || {
+            id = server
+                .gitlab(
+                    "Push Hook",
+                    Some(SECRET),
+                    &push("group/app", "main", ZERO, &sha),
+                )
+                .json()["id"]
+                .as_i64()
+                .unwrap();
+        },
+    );
+    assert!(
+        seen.contains("event: pipeline") && seen.contains("event: job"),
+        "{seen}"
+    );
+    assert!(seen.contains(&format!("\"id\":{id}")));
+    let p = server.wait_done(id, 60);
+    // The log stream replays the stored log from the offset.
+    let build = Server::job(&p, "build")["id"].as_i64().unwrap();
+    let seen = sse_until(
+        &server.addr,
+        &format!("/api/v1/jobs/{build}/log/stream?offset=0"),
+        "built main",
+        10,
+        || {},
+    );
+    assert!(seen.contains("event: log"), "{seen}");
+    // Retrying a job runs it (and what it needs) in a new pipeline.
+    let test = Server::job(&p, "test")["id"].as_i64().unwrap();
+    let r = server.api_post(&format!("/jobs/{test}/retry"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let retry = server.wait_done(r.json()["id"].as_i64().unwrap(), 60);
+    assert_eq!(
+        (
+            retry["status"].as_str(),
+            retry["only_job"].as_str(),
+            retry["retried_from"].as_i64()
+        ),
+        (Some("success"), Some("test"), Some(id))
+    );
+    let names: Vec<&str> = retry["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["build", "test"]);
+    // One slot, one waiting place: a third pipeline is refused with 503 and leaves no row.
+    let slow = commit(&src, "slow:\n  script: [sleep 3]\n", "slow");
+    let first = server.api_post(
+        "/pipelines",
+        &json!({"repository": "group/app", "ref": "main", "source": "web"}),
+    );
+    assert_eq!(first.status, 201);
+    let first = first.json();
+    assert_eq!(
+        (first["source"].as_str(), first["sha"].as_str()),
+        (Some("web"), Some(slow.as_str()))
+    );
+    server.wait_pipeline(first["id"].as_i64().unwrap(), 30, |p| {
+        p["status"] == "running"
+    });
+    let before = server.count();
+    assert_eq!(
+        server
+            .api_post(
+                "/pipelines",
+                &json!({"repository": "group/app", "ref": "main", "source": "trigger"})
+            )
+            .status,
+        201
+    );
+    let r = server.api_post(
+        "/pipelines",
+        &json!({"repository": "group/app", "ref": "main"}),
+    );
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(server.count(), before + 1);
+    assert_eq!(
+        server
+            .api_post(
+                "/pipelines",
+                &json!({"repository": "group/app", "ref": "main", "source": "schedule"})
+            )
+            .status,
+        400
+    );
+}

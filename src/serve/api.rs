@@ -155,6 +155,9 @@ struct TriggerBody {
     git_ref: String,
     #[serde(default)]
     variables: Variables,
+    /// `api` (default), `web` (a person pressed "run") or `trigger` (a trigger token).
+    #[serde(default)]
+    source: Option<String>,
 }
 
 /// `{"K": "V"}` or GitLab's `[{"key": "K", "value": "V"}]`.
@@ -193,6 +196,12 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
     if !valid_ref(&git_ref) {
         return Err(ApiError::bad(format!("`{}` is not a valid ref", b.git_ref)));
     }
+    let source = b.source.unwrap_or_else(|| "api".into());
+    if !["api", "web", "trigger"].contains(&source.as_str()) {
+        return Err(ApiError::bad(format!(
+            "source `{source}`: expected api, web or trigger"
+        )));
+    }
     let variables: Vec<(String, String)> = match b.variables {
         Variables::None => Vec::new(),
         Variables::Map(m) => m.into_iter().collect(),
@@ -217,7 +226,7 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
         kind: kind.into(),
         sha,
         before_sha: None,
-        source: "api".into(),
+        source,
         target_branch: None,
         variables,
         only_job: None,
