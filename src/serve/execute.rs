@@ -108,7 +108,7 @@ async fn run_pipeline(
         );
         tokio::task::spawn_blocking(move || {
             checkout::prepare(&data, &repo, &row.new, &src)?;
-            plan_pipeline(&src, &row, &repo, &state)
+            plan_pipeline(&src, &row, &repo, &state, &marker(&data, row.id))
         })
         .await
         .map_err(|e| format!("planning panicked: {e}"))??
@@ -226,6 +226,7 @@ fn plan_pipeline(
     row: &PipelineRow,
     repo: &RepoConfig,
     state: &Path,
+    marker: &str,
 ) -> Result<Planned, String> {
     let file = src.join(".gitlab-ci.yml");
     if !file.is_file() {
@@ -263,6 +264,7 @@ fn plan_pipeline(
         .variables
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
+        .chain([format!("{MARKER}={marker}")])
         .collect();
     let cli = plan::sources::command_line(&assignments, std::iter::empty())?;
     let include_variables = context
@@ -421,9 +423,61 @@ impl RunObserver for Recorder {
     }
 }
 
+/// Variable every job process of a served pipeline carries: its label, so processes a crash
+/// orphaned (shell jobs run in their own process group) can be found and stopped.
+pub const MARKER: &str = "GANTRY_SERVE_PIPELINE";
+
+/// The [`MARKER`] value of pipeline `id` of the server using `data_dir`.
+pub fn marker(data_dir: &Path, id: i64) -> String {
+    format!("{}#{id}", data_dir.display())
+}
+
+/// Kills the process groups of processes labelled with one of `markers` (read from
+/// `/proc/*/environ`); returns what was stopped.
+fn kill_labelled(markers: &[String]) -> Vec<String> {
+    let mut killed = Vec::new();
+    if markers.is_empty() {
+        return killed;
+    }
+    let own = unsafe { libc::getpgid(0) };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return killed;
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(p.path().join("environ")) else {
+            continue;
+        };
+        let label = environ
+            .split(|b| *b == 0)
+            .filter_map(|kv| std::str::from_utf8(kv).ok())
+            .find_map(|kv| kv.strip_prefix(MARKER).and_then(|r| r.strip_prefix('=')));
+        if let Some(label) = label
+            && markers.iter().any(|m| m == label)
+        {
+            // SAFETY: plain syscalls on a process id read from /proc.
+            let pgid = unsafe { libc::getpgid(pid) };
+            let target = if pgid > 1 && pgid != own { -pgid } else { pid };
+            if unsafe { libc::kill(target, libc::SIGKILL) } == 0 {
+                killed.push(format!("process {pid} of {label}"));
+            }
+        }
+    }
+    killed
+}
+
 /// At start-up: removes the checkouts and job workspaces of pipelines a crash interrupted and
 /// the containers and networks of runs whose gantry process is gone (Docker's label sweep).
 pub async fn reap(app: &App, interrupted: &[i64]) {
+    let markers: Vec<String> = interrupted
+        .iter()
+        .map(|id| marker(&app.config.data_dir, *id))
+        .collect();
+    for k in kill_labelled(&markers) {
+        tracing::info!("stopped leftover {k}");
+    }
     for id in interrupted {
         let _ = std::fs::remove_dir_all(work_dir(app, *id));
     }
