@@ -519,13 +519,24 @@ fn killed_mid_pipeline_the_restarted_server_marks_it_interrupted_and_keeps_logs(
         !data.join("work").join(id.to_string()).exists(),
         "the interrupted checkout is removed"
     );
-    // the orphaned shell job (its own process group) is this test's to stop
-    if let Some(pid) = std::fs::read_to_string(&pidfile)
-        .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok())
-    {
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    // The orphaned shell job (its own process group) was stopped by the restart.
+    let pgid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while unsafe { libc::kill(-pgid, 0) } == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
     }
+    let alive = unsafe { libc::kill(-pgid, 0) } == 0;
+    if alive {
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    assert!(
+        !alive,
+        "the interrupted pipeline's shell job (group {pgid}) is still running"
+    );
 }
 
 #[test]
