@@ -871,6 +871,13 @@ fn sigterm_stops_accepting_and_cancels_running_pipelines_after_the_grace() {
         Server::job(&p, "long")["id"].as_i64().unwrap(),
         "started-long",
     );
+    // A second pipeline waits behind it (one slot per repository) and survives the shutdown.
+    let waiting = server.api_post(
+        "/pipelines",
+        &json!({"repository": "group/app", "ref": "main", "variables": {"QUICK": "1"}}),
+    );
+    assert_eq!(waiting.status, 201);
+    let waiting = waiting.json()["id"].as_i64().unwrap();
     assert!(
         server.terminate(20),
         "the server stopped within the grace and the cleanup: {}",
@@ -882,6 +889,11 @@ fn sigterm_stops_accepting_and_cancels_running_pipelines_after_the_grace() {
     let p = again.api(&format!("/pipelines/{id}"));
     assert_eq!(p["status"], "canceled", "{p:#}");
     assert_eq!(p["reason"], "canceled: the server shut down");
+    // The waiting pipeline was kept and starts after the restart.
+    let w = again.wait_pipeline(waiting, 60, |p| p["status"] != "pending");
+    assert_ne!(w["status"], "canceled", "{w:#}");
+    again.api_post(&format!("/pipelines/{waiting}/cancel"), &json!({}));
+    again.wait_done(waiting, 30);
     assert_eq!(
         Server::job(&p, "cleanup")["status"],
         "success",
