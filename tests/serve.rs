@@ -248,8 +248,11 @@ fn twenty_queued_pipelines_respect_global_and_per_repository_limits() {
     let ms = |p: &Value, k: &str| -> i64 {
         let t = p[k].as_str().unwrap();
         // 2026-11-28T04:08:07.331Z → ms of the day (runs within one day)
-        let (h, m, s) = (&t[11..13], &t[14..16], &t[17..23]);
-        (h.parse::<i64>().unwrap() * 3600 + m.parse::<i64>().unwrap() * 60) * 1000
+        let (d, h, m, s) = (&t[8..10], &t[11..13], &t[14..16], &t[17..23]);
+        (d.parse::<i64>().unwrap() * 86_400
+            + h.parse::<i64>().unwrap() * 3600
+            + m.parse::<i64>().unwrap() * 60)
+            * 1000
             + (s.parse::<f64>().unwrap() * 1000.0) as i64
     };
     let mut events: Vec<(i64, i32, String)> = Vec::new();

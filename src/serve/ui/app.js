@@ -38,9 +38,13 @@ function listen(url, handlers) {
   if (stream) stream.close();
   stream = new EventSource(url);
   const live = document.getElementById("live");
-  stream.onopen = () => live && live.classList.add("on");
+  stream.onopen = () => {
+    if (live) live.classList.add("on");
+    if (handlers.open) handlers.open();
+  };
   stream.onerror = () => live && live.classList.remove("on");
   for (const [name, fn] of Object.entries(handlers)) {
+    if (name === "open") continue;
     stream.addEventListener(name, (e) => fn(JSON.parse(e.data)));
   }
 }
@@ -260,6 +264,8 @@ async function jobPage(id) {
     if (n) location.href = `/pipelines/${n.id}`;
   };
   listen(`/api/v1/jobs/${id}/log/stream?offset=0`, {
+    // Every (re)connection replays the log from the start: begin afresh.
+    open: () => { log.innerHTML = ""; ansi.reset(); },
     log: (e) => add(e.text),
     job: (e) => {
       document.getElementById("job-status").innerHTML = badge(e.status);
