@@ -375,4 +375,28 @@ fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
         20,
     );
     b.screenshot("07-phone-list");
+
+    // "Run pipeline" creates a `web` pipeline and opens it.
+    let r = b.find("#run-ref");
+    b.call(
+        "POST",
+        &format!("/element/{r}/value"),
+        json!({"text": "main"}),
+    );
+    let run = b.find("#run-button");
+    b.call("POST", &format!("/element/{run}/click"), json!({}));
+    b.wait("the new pipeline page", &format!("return location.pathname.startsWith('/pipelines/') && location.pathname !== '/pipelines/{id}'"), 20);
+    let new_id: i64 = b
+        .js("return location.pathname.split('/')[2]")
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let p = server.api(&format!("/pipelines/{new_id}"));
+    assert_eq!(
+        (p["source"].as_str(), p["ref"].as_str()),
+        (Some("web"), Some("main"))
+    );
+    server.api_post(&format!("/pipelines/{new_id}/cancel"), &json!({}));
+    server.wait_done(new_id, 30);
 }

@@ -59,6 +59,7 @@ async function listPage() {
   const params = new URLSearchParams(location.search);
   const q = new URLSearchParams();
   for (const k of ["repository", "ref", "status", "page"]) if (params.get(k)) q.set(k, params.get(k));
+  let repos = [];
   const render = async () => {
     const data = await json("/pipelines?" + q.toString());
     const rows = data.pipelines.map((p) => `
@@ -74,14 +75,29 @@ async function listPage() {
     const page = data.page, pages = Math.max(1, Math.ceil(data.total / data.per_page));
     const link = (n) => { const x = new URLSearchParams(q); x.set("page", n); return "/?" + x.toString(); };
     app().innerHTML = `
-      <h1>Pipelines</h1>
+      <div class="head"><h1>Pipelines</h1>
+        <form id="run" class="run">
+          <select id="run-repo" aria-label="repository">${repos.map((r) => `<option>${esc(r.name)}</option>`).join("")}</select>
+          <input id="run-ref" placeholder="branch or tag" aria-label="ref" required>
+          <button type="submit" id="run-button">Run pipeline</button>
+        </form></div>
       <table class="list"><thead><tr><th>Status</th><th>Pipeline</th><th>Repository</th><th>Ref</th><th>Source</th><th>Created</th><th>Duration</th></tr></thead>
       <tbody id="pipelines">${rows || `<tr><td colspan="7" class="muted">No pipeline yet.</td></tr>`}</tbody></table>
       <nav class="pager">${page > 1 ? `<a href="${link(page - 1)}">← newer</a>` : ""}
         <span class="muted">page ${page} of ${pages} · ${data.total} pipelines</span>
         ${page < pages ? `<a href="${link(page + 1)}">older →</a>` : ""}</nav>`;
   };
+  repos = (await json("/repositories")).repositories;
   await render();
+  // "Run pipeline": source `web`, as GitLab's button.
+  document.getElementById("app").addEventListener("submit", async (e) => {
+    if (e.target.id !== "run") return;
+    e.preventDefault();
+    const body = { repository: document.getElementById("run-repo").value, ref: document.getElementById("run-ref").value, source: "web" };
+    const p = await json("/pipelines", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+      .catch((err) => alert(err.message));
+    if (p) location.href = `/pipelines/${p.id}`;
+  });
   const again = debounce(render, 250);
   listen("/api/v1/events", { pipeline: again });
 }
