@@ -28,6 +28,68 @@ pub enum Command {
     Gc(GcArgs),
     /// Print the JSON Schema of the YAML gantry accepts.
     Schema,
+    /// Run a CI server: webhooks, a queue, history, live logs, an API and a web UI.
+    Serve(ServeArgs),
+}
+
+/// Options of `gantry serve` (each overrides the config file).
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see the README).
+    #[arg(long, value_name = "FILE", env = "GANTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", env = "GANTRY_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory for the database, checkouts, caches and artifacts.
+    #[arg(long, value_name = "DIR", env = "GANTRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Serve repository NAME (e.g. group/app) from a local path or a clone URL (repeatable).
+    #[arg(long = "repo", value_name = "NAME=PATH_OR_URL")]
+    pub repos: Vec<String>,
+    /// Webhook secret of repositories without their own.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "GANTRY_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub webhook_secret: Option<String>,
+    /// API token (default: generated at first start and printed once).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GANTRY_API_TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
+    /// Most pipelines running at once (all repositories).
+    #[arg(long, value_name = "N", env = "GANTRY_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Most pipelines of one `--repo` repository running at once.
+    #[arg(long, value_name = "N")]
+    pub repo_concurrency: Option<usize>,
+    /// Executor of `--repo` repositories.
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Auto)]
+    pub executor: ExecutorKind,
+    /// Watch this branch of `--repo` repositories with a local path (repeatable).
+    #[arg(long, value_name = "BRANCH")]
+    pub watch: Vec<String>,
+    /// Seconds between two looks at watched branches.
+    #[arg(long, value_name = "SECONDS")]
+    pub watch_interval: Option<u64>,
+    /// Bytes of log kept per job.
+    #[arg(long, value_name = "BYTES")]
+    pub log_limit: Option<u64>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_body: Option<usize>,
+    /// Most pipelines waiting.
+    #[arg(long, value_name = "N")]
+    pub queue_limit: Option<usize>,
+    /// Seconds running pipelines get on SIGTERM before they are canceled.
+    #[arg(long, value_name = "SECONDS")]
+    pub shutdown_grace: Option<u64>,
 }
 
 /// Output formats of `plan`.

@@ -22,4 +22,5 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod source;

@@ -4,11 +4,13 @@ mod gc;
 mod lint;
 mod plan;
 mod run;
+mod serve;
 
 pub use gc::{gc, sweep_workspaces};
 pub use lint::lint;
 pub use plan::plan;
 pub use run::run;
+pub use serve::serve;
 
 use std::process::ExitCode;
 

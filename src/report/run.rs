@@ -25,6 +25,21 @@ pub enum Mode {
     },
     /// One JSON object per line.
     Json,
+    /// Nothing on standard output: a [`RunObserver`] gets the events (`gantry serve`).
+    Silent,
+}
+
+/// Receives a run's events as they happen, so a caller other than the console (`gantry serve`)
+/// can record statuses and logs without a second runner.
+pub trait RunObserver: Send + Sync {
+    /// A job attempt starts.
+    fn job_started(&self, job: &str, attempt: u32);
+    /// A job ends (or is skipped, canceled, left manual).
+    fn job_finished(&self, result: &JobResult);
+    /// One complete line of job output, masked, section markers collapsed, ANSI kept.
+    fn job_line(&self, job: &str, stream: Stream, line: &str);
+    /// A line about the pipeline itself.
+    fn note(&self, text: &str);
 }
 
 /// One row of the final summary.
@@ -55,6 +70,7 @@ pub struct Reporter {
     secrets: Vec<String>,
     logs: Mutex<HashMap<String, Option<std::fs::File>>>,
     out: Mutex<Console>,
+    observer: Option<Arc<dyn RunObserver>>,
 }
 
 /// Standard output plus the live status line drawn below the log lines.
@@ -111,6 +127,17 @@ impl Reporter {
         log_dir: Option<PathBuf>,
         secrets: Vec<String>,
     ) -> Arc<Reporter> {
+        Self::observed(mode, names, log_dir, secrets, None)
+    }
+
+    /// Like [`Reporter::new`], also handing every event to `observer`.
+    pub fn observed(
+        mode: Mode,
+        names: &[String],
+        log_dir: Option<PathBuf>,
+        secrets: Vec<String>,
+        observer: Option<Arc<dyn RunObserver>>,
+    ) -> Arc<Reporter> {
         if let Some(d) = &log_dir {
             let _ = std::fs::create_dir_all(d);
         }
@@ -137,6 +164,7 @@ impl Reporter {
                     ..StatusLine::default()
                 }),
             }),
+            observer,
         })
     }
 
@@ -146,6 +174,9 @@ impl Reporter {
 
     /// Prints `line` above the status line, after applying `update` to the status.
     fn emit_then(&self, line: &str, update: impl FnOnce(&mut StatusLine)) {
+        if self.mode == Mode::Silent {
+            return;
+        }
         let Ok(mut console) = self.out.lock() else {
             return;
         };
@@ -195,7 +226,11 @@ impl Reporter {
 
     /// A line about the pipeline itself (not from a job).
     pub fn note(&self, text: &str) {
+        if let Some(o) = &self.observer {
+            o.note(text);
+        }
         match self.mode {
+            Mode::Silent => {}
             Mode::Json => self.event(json!({"event": "note", "time": now_ms(), "text": text})),
             Mode::Human { .. } => self.emit(text),
         }
@@ -204,6 +239,7 @@ impl Reporter {
     /// The pipeline starts.
     pub fn pipeline_started(&self, iid: u64, jobs: usize, executor: &str) {
         match self.mode {
+            Mode::Silent => {}
             Mode::Json => self.event(json!({"event": "pipeline_started", "time": now_ms(), "iid": iid, "jobs": jobs, "executor": executor})),
             Mode::Human { .. } => self.emit(&format!("pipeline #{iid}: {jobs} job{} ({executor} executor)", if jobs == 1 { "" } else { "s" })),
         }
@@ -211,7 +247,11 @@ impl Reporter {
 
     /// A job attempt starts.
     pub fn job_started(&self, job: &str, attempt: u32) {
+        if let Some(o) = &self.observer {
+            o.job_started(job, attempt);
+        }
         match self.mode {
+            Mode::Silent => {}
             Mode::Json => self.event(
                 json!({"event": "job_started", "time": now_ms(), "job": job, "attempt": attempt}),
             ),
@@ -233,7 +273,11 @@ impl Reporter {
 
     /// A job ends (or is skipped).
     pub fn job_finished(&self, r: &JobResult) {
+        if let Some(o) = &self.observer {
+            o.job_finished(r);
+        }
         match self.mode {
+            Mode::Silent => {}
             Mode::Json => self.event(json!({
                 "event": "job_finished", "time": now_ms(), "job": r.name, "stage": r.stage, "status": r.status,
                 "detail": r.detail, "exit_code": r.exit_code, "attempts": r.attempts,
@@ -275,7 +319,11 @@ impl Reporter {
         let Some(shown) = collapse_sections(line) else {
             return;
         };
+        if let Some(o) = &self.observer {
+            o.job_line(job, stream, &shown);
+        }
         match self.mode {
+            Mode::Silent => {}
             Mode::Json => self.event(json!({
                 "event": "log", "time": now_ms(), "job": job,
                 "stream": if stream == Stream::Stderr { "stderr" } else { "stdout" }, "line": strip_ansi(&shown),
@@ -303,6 +351,7 @@ impl Reporter {
     pub fn summary(&self, results: &[JobResult], outcome: &str, elapsed: Duration) {
         self.clear_status();
         match self.mode {
+            Mode::Silent => {}
             Mode::Json => self.event(json!({"event": "pipeline_finished", "time": now_ms(), "status": outcome, "duration_ms": elapsed.as_millis() as u64})),
             Mode::Human { .. } => {
                 let w = results.iter().map(|r| r.name.chars().count()).max().unwrap_or(3).max(3);

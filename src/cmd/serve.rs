@@ -1,0 +1,49 @@
+//! `gantry serve`: reads the configuration (file, flags, environment), sets up structured logs
+//! and runs the server until SIGTERM.
+
+use super::usage_error;
+use crate::cli::{ExecutorKind, ServeArgs};
+use crate::serve::config::{Config, Overrides};
+use std::process::ExitCode;
+
+/// Runs the server.
+pub fn serve(args: &ServeArgs) -> ExitCode {
+    let over = Overrides {
+        listen: args.listen.clone(),
+        data_dir: args.data_dir.clone(),
+        repos: args.repos.clone(),
+        webhook_secret: args.webhook_secret.clone(),
+        api_token: args.api_token.clone(),
+        concurrency: args.concurrency,
+        repo_concurrency: args.repo_concurrency,
+        shell: args.executor == ExecutorKind::Shell,
+        watch: args.watch.clone(),
+        log_limit: args.log_limit,
+        max_body: args.max_body,
+        queue_limit: args.queue_limit,
+        shutdown_grace: args.shutdown_grace,
+        watch_interval: args.watch_interval,
+    };
+    let config = match Config::load(args.config.as_deref(), over) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GANTRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return usage_error(format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(crate::serve::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(e),
+    }
+}

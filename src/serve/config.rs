@@ -1,0 +1,393 @@
+//! `gantry serve` settings: a TOML file, then flags and environment variables on top, so a
+//! single-repository server needs no file at all.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Server-wide settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free one).
+    pub listen: String,
+    /// Where the database, checkouts, caches and artifacts live.
+    pub data_dir: PathBuf,
+    /// Webhook secret of repositories that do not set their own.
+    pub webhook_secret: Option<String>,
+    /// API token; when absent one is generated at first start and printed once.
+    pub api_token: Option<String>,
+    /// Most pipelines running at once, over all repositories.
+    pub concurrency: usize,
+    /// Most pipelines waiting; webhooks beyond it get 503.
+    pub queue_limit: usize,
+    /// Bytes of log kept per job; the rest is cut with a visible marker.
+    pub log_limit: u64,
+    /// Largest request body accepted (bytes); larger gets 413.
+    pub max_body: usize,
+    /// Seconds running pipelines get on SIGTERM before they are cancelled.
+    pub shutdown_grace: u64,
+    /// Seconds between two looks at watched refs of local repositories.
+    pub watch_interval: u64,
+    /// The repositories served.
+    #[serde(rename = "repository")]
+    pub repositories: Vec<RepoConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("gantry-data"),
+            webhook_secret: None,
+            api_token: None,
+            concurrency: 4,
+            queue_limit: 1000,
+            log_limit: 4 * 1024 * 1024,
+            max_body: 1024 * 1024,
+            shutdown_grace: 30,
+            watch_interval: 10,
+            repositories: Vec::new(),
+        }
+    }
+}
+
+/// Which executor a repository's jobs use.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorChoice {
+    /// Docker for jobs with an image, the shell for the rest (as `gantry run`).
+    #[default]
+    Auto,
+    /// Everything in the local shell.
+    Shell,
+}
+
+/// One repository.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    /// The forge's project path (`group/app`), as webhooks name it.
+    pub name: String,
+    /// A local repository path or a clone URL.
+    pub source: String,
+    /// Secret of its webhooks (else the server-wide one).
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// Executor of its jobs.
+    #[serde(default)]
+    pub executor: ExecutorChoice,
+    /// Most of its pipelines running at once.
+    #[serde(default = "one")]
+    pub concurrency: usize,
+    /// Most jobs of one pipeline running at once (default: number of CPUs).
+    #[serde(default)]
+    pub jobs: Option<usize>,
+    /// Branches of a local repository to watch for new commits.
+    #[serde(default)]
+    pub watch: Vec<String>,
+    /// Project variables (gantry's `variables.yml` format, masked values included).
+    #[serde(default)]
+    pub variables_file: Option<PathBuf>,
+    /// Image substitutions `FROM=TO` for the Docker executor.
+    #[serde(default)]
+    pub image_map: Vec<String>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Where a repository's code comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A repository on this machine.
+    Path(PathBuf),
+    /// A URL to clone and fetch from.
+    Url(String),
+}
+
+impl RepoConfig {
+    /// A path or a URL (`scheme://…` or scp-like `user@host:path`).
+    pub fn origin(&self) -> Source {
+        let s = self.source.as_str();
+        let scp = !s.starts_with('/')
+            && s.split_once(':')
+                .is_some_and(|(host, _)| host.contains('@') && !host.contains('/'));
+        if s.contains("://") || scp {
+            Source::Url(s.to_string())
+        } else {
+            Source::Path(PathBuf::from(s))
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A setting has an unusable value.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Settings given on the command line or in the environment (override the file).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--repo NAME=PATH_OR_URL`, repeatable.
+    pub repos: Vec<String>,
+    /// `--webhook-secret`.
+    pub webhook_secret: Option<String>,
+    /// `--api-token`.
+    pub api_token: Option<String>,
+    /// `--concurrency`.
+    pub concurrency: Option<usize>,
+    /// `--repo-concurrency` for `--repo` repositories.
+    pub repo_concurrency: Option<usize>,
+    /// `--executor shell` for `--repo` repositories.
+    pub shell: bool,
+    /// `--watch BRANCH` for `--repo` repositories with a local path.
+    pub watch: Vec<String>,
+    /// `--log-limit`.
+    pub log_limit: Option<u64>,
+    /// `--max-body`.
+    pub max_body: Option<usize>,
+    /// `--queue-limit`.
+    pub queue_limit: Option<usize>,
+    /// `--shutdown-grace`.
+    pub shutdown_grace: Option<u64>,
+    /// `--watch-interval`.
+    pub watch_interval: Option<u64>,
+}
+
+impl Config {
+    /// Reads `file` (if any), applies `over`, checks the result.
+    pub fn load(file: Option<&Path>, over: Overrides) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = over.listen {
+            config.listen = v;
+        }
+        if let Some(v) = over.data_dir {
+            config.data_dir = v;
+        }
+        if over.webhook_secret.is_some() {
+            config.webhook_secret = over.webhook_secret;
+        }
+        if over.api_token.is_some() {
+            config.api_token = over.api_token;
+        }
+        if let Some(v) = over.concurrency {
+            config.concurrency = v;
+        }
+        if let Some(v) = over.log_limit {
+            config.log_limit = v;
+        }
+        if let Some(v) = over.max_body {
+            config.max_body = v;
+        }
+        if let Some(v) = over.queue_limit {
+            config.queue_limit = v;
+        }
+        if let Some(v) = over.shutdown_grace {
+            config.shutdown_grace = v;
+        }
+        if let Some(v) = over.watch_interval {
+            config.watch_interval = v;
+        }
+        for r in &over.repos {
+            let Some((name, source)) = r.split_once('=') else {
+                return Err(ConfigError::Invalid(format!(
+                    "--repo {r}: expected NAME=PATH_OR_URL"
+                )));
+            };
+            config.repositories.retain(|c| c.name != name);
+            config.repositories.push(RepoConfig {
+                name: name.to_string(),
+                source: source.to_string(),
+                webhook_secret: None,
+                executor: if over.shell {
+                    ExecutorChoice::Shell
+                } else {
+                    ExecutorChoice::Auto
+                },
+                concurrency: over.repo_concurrency.unwrap_or(1),
+                jobs: None,
+                watch: over.watch.clone(),
+                variables_file: None,
+                image_map: Vec::new(),
+            });
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&mut self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return bad(format!("listen = {:?}: expected HOST:PORT", self.listen));
+        }
+        if self.concurrency == 0 || self.queue_limit == 0 {
+            return bad("concurrency and queue_limit must be at least 1".into());
+        }
+        if self.repositories.is_empty() {
+            return bad("no repository configured (use --repo NAME=PATH_OR_URL or [[repository]] in the config file)".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in &mut self.repositories {
+            let valid = !r.name.is_empty()
+                && r.name
+                    .split('/')
+                    .all(|p| !p.is_empty() && p != "." && p != "..")
+                && r.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+            if !valid {
+                return bad(format!(
+                    "repository name {:?}: expected a project path like group/app",
+                    r.name
+                ));
+            }
+            if !seen.insert(r.name.clone()) {
+                return bad(format!("repository {:?} is configured twice", r.name));
+            }
+            if r.concurrency == 0 {
+                return bad(format!(
+                    "repository {}: concurrency must be at least 1",
+                    r.name
+                ));
+            }
+            if let Source::Path(p) = r.origin() {
+                let abs = std::path::absolute(&p).unwrap_or(p);
+                if !abs.exists() {
+                    return bad(format!(
+                        "repository {}: {} does not exist",
+                        r.name,
+                        abs.display()
+                    ));
+                }
+                r.source = abs.display().to_string();
+            }
+            if !r.watch.is_empty() && matches!(r.origin(), Source::Url(_)) {
+                return bad(format!(
+                    "repository {}: `watch` needs a local repository path",
+                    r.name
+                ));
+            }
+        }
+        self.data_dir = std::path::absolute(&self.data_dir).unwrap_or(self.data_dir.clone());
+        Ok(())
+    }
+
+    /// The repository called `name`.
+    pub fn repo(&self, name: &str) -> Option<&RepoConfig> {
+        self.repositories.iter().find(|r| r.name == name)
+    }
+
+    /// The webhook secret of `repo`.
+    pub fn secret_of<'a>(&'a self, repo: &'a RepoConfig) -> Option<&'a str> {
+        repo.webhook_secret
+            .as_deref()
+            .or(self.webhook_secret.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_and_flags_combine() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gantry.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "listen = \"127.0.0.1:9000\"\nconcurrency = 2\n[[repository]]\nname = \"group/app\"\nsource = \"{}\"\nconcurrency = 3\nwebhook_secret = \"s1\"\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            Overrides {
+                concurrency: Some(5),
+                webhook_secret: Some("global".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9000");
+        assert_eq!(c.concurrency, 5);
+        let r = c.repo("group/app").unwrap();
+        assert_eq!(r.concurrency, 3);
+        assert_eq!(c.secret_of(r), Some("s1"));
+    }
+
+    #[test]
+    fn bad_settings_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gantry.toml");
+        std::fs::write(&file, "listen = 3\n").unwrap();
+        let e = Config::load(Some(&file), Overrides::default()).unwrap_err();
+        assert!(matches!(e, ConfigError::Parse { .. }), "{e}");
+        let e = Config::load(
+            None,
+            Overrides {
+                repos: vec!["../x=/tmp".into()],
+                ..Overrides::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("project path"), "{e}");
+    }
+
+    #[test]
+    fn urls_and_paths() {
+        let r = |s: &str| RepoConfig {
+            name: "a/b".into(),
+            source: s.into(),
+            webhook_secret: None,
+            executor: ExecutorChoice::Auto,
+            concurrency: 1,
+            jobs: None,
+            watch: vec![],
+            variables_file: None,
+            image_map: vec![],
+        };
+        assert!(matches!(r("https://x/y.git").origin(), Source::Url(_)));
+        assert!(matches!(r("git@x:y/z.git").origin(), Source::Url(_)));
+        assert!(matches!(r("/srv/repo").origin(), Source::Path(_)));
+        assert!(matches!(r("repo:with:colons").origin(), Source::Path(_)));
+    }
+}

@@ -1,0 +1,169 @@
+//! GitHub webhooks: push (branches and tags) and pull request events, authenticated by the
+//! HMAC-SHA256 signature of the raw body (`X-Hub-Signature-256`). Pull requests run as
+//! `merge_request_event` pipelines, so the same `rules` apply as for GitLab merge requests.
+
+use super::{HookError, Outcome, put, repository, split_ref, text, valid_ref, valid_sha};
+use crate::serve::auth;
+use crate::serve::config::Config;
+use crate::serve::db::NewPipeline;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+/// Checks and reads a GitHub webhook.
+pub fn parse(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, HookError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| HookError::bad(format!("payload is not JSON: {e}")))?;
+    let repo = repository(
+        config,
+        text(&v, &["repository", "full_name"]),
+        "repository.full_name",
+    )?;
+    let authentic = config
+        .secret_of(repo)
+        .is_some_and(|s| auth::github_signature_ok(s, headers, body));
+    if !authentic {
+        return Err(HookError {
+            status: StatusCode::UNAUTHORIZED,
+            reason: "missing or wrong X-Hub-Signature-256".into(),
+        });
+    }
+    let event = headers
+        .get("x-github-event")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    match event {
+        "push" => push(&repo.name, &v),
+        "pull_request" => pull_request(&repo.name, &v),
+        "ping" => Ok(Outcome::Ignored("ping".into())),
+        "" => Err(HookError::bad("no X-GitHub-Event header")),
+        other => Ok(Outcome::Ignored(format!(
+            "event `{other}` starts no pipeline"
+        ))),
+    }
+}
+
+fn push(repo: &str, v: &Value) -> Result<Outcome, HookError> {
+    if v.get("deleted").and_then(Value::as_bool) == Some(true) {
+        return Ok(Outcome::Ignored("ref deleted".into()));
+    }
+    let r = text(v, &["ref"]).ok_or_else(|| HookError::bad("push payload has no `ref`"))?;
+    let (kind, name) = split_ref(r)?;
+    let sha = text(v, &["after"]).unwrap_or("");
+    if !valid_sha(sha) {
+        return Err(HookError::bad(format!(
+            "push payload: `after` {sha:?} is not a commit id"
+        )));
+    }
+    let before = text(v, &["before"]).filter(|b| valid_sha(b) && !b.bytes().all(|c| c == b'0'));
+    let mut vars = Vec::new();
+    put(&mut vars, "CI_COMMIT_BEFORE_SHA", before);
+    put(
+        &mut vars,
+        "GITLAB_USER_LOGIN",
+        text(v, &["sender", "login"]),
+    );
+    put(&mut vars, "GITLAB_USER_NAME", text(v, &["pusher", "name"]));
+    put(
+        &mut vars,
+        "GITLAB_USER_EMAIL",
+        text(v, &["pusher", "email"]),
+    );
+    Ok(Outcome::Run(Box::new(NewPipeline {
+        repository: repo.to_string(),
+        git_ref: name,
+        kind: kind.into(),
+        sha: sha.to_lowercase(),
+        before_sha: before.map(str::to_lowercase),
+        source: "push".into(),
+        target_branch: None,
+        variables: vars,
+        only_job: None,
+        retried_from: None,
+    })))
+}
+
+fn pull_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
+    let action = text(v, &["action"]).unwrap_or("");
+    if !matches!(action, "opened" | "reopened" | "synchronize") {
+        return Ok(Outcome::Ignored(format!(
+            "pull request action `{action}` starts no pipeline"
+        )));
+    }
+    let pr = v
+        .get("pull_request")
+        .ok_or_else(|| HookError::bad("pull request payload has no `pull_request`"))?;
+    let field = |p: &[&str]| {
+        text(pr, p).ok_or_else(|| {
+            HookError::bad(format!(
+                "pull request payload has no `pull_request.{}`",
+                p.join(".")
+            ))
+        })
+    };
+    let source = field(&["head", "ref"])?;
+    let target = field(&["base", "ref"])?;
+    let sha = field(&["head", "sha"])?;
+    if !valid_ref(source) || !valid_ref(target) || !valid_sha(sha) {
+        return Err(HookError::bad(
+            "pull request branches or head sha are not valid",
+        ));
+    }
+    let number = v
+        .get("number")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| HookError::bad("pull request payload has no `number`"))?;
+    let mut vars = vec![
+        ("CI_MERGE_REQUEST_IID".to_string(), number.to_string()),
+        ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME".into(), source.into()),
+        ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA".into(), sha.into()),
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME".into(), target.into()),
+        ("CI_MERGE_REQUEST_EVENT_TYPE".into(), "detached".into()),
+        ("CI_MERGE_REQUEST_PROJECT_PATH".into(), repo.into()),
+        ("CI_EXTERNAL_PULL_REQUEST_IID".into(), number.to_string()),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME".into(),
+            source.into(),
+        ),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_SHA".into(),
+            sha.into(),
+        ),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME".into(),
+            target.into(),
+        ),
+    ];
+    if let Some(id) = pr.get("id").and_then(Value::as_i64) {
+        vars.push(("CI_MERGE_REQUEST_ID".into(), id.to_string()));
+    }
+    put(&mut vars, "CI_MERGE_REQUEST_TITLE", text(pr, &["title"]));
+    put(
+        &mut vars,
+        "CI_MERGE_REQUEST_DESCRIPTION",
+        text(pr, &["body"]),
+    );
+    put(
+        &mut vars,
+        "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_SHA",
+        text(pr, &["base", "sha"]),
+    );
+    put(
+        &mut vars,
+        "GITLAB_USER_LOGIN",
+        text(v, &["sender", "login"]),
+    );
+    Ok(Outcome::Run(Box::new(NewPipeline {
+        repository: repo.to_string(),
+        git_ref: source.to_string(),
+        kind: "merge_request".into(),
+        sha: sha.to_lowercase(),
+        before_sha: text(v, &["before"])
+            .filter(|s| valid_sha(s))
+            .map(str::to_lowercase),
+        source: "merge_request_event".into(),
+        target_branch: Some(target.to_string()),
+        variables: vars,
+        only_job: None,
+        retried_from: None,
+    })))
+}

@@ -1,0 +1,178 @@
+//! GitLab webhooks: push, tag push and merge request events, authenticated by the shared
+//! `X-Gitlab-Token`, turned into the pipeline GitLab itself would create.
+
+use super::{HookError, Outcome, put, repository, split_ref, text, valid_ref, valid_sha};
+use crate::serve::auth;
+use crate::serve::config::Config;
+use crate::serve::db::NewPipeline;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+/// Checks and reads a GitLab webhook.
+pub fn parse(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, HookError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| HookError::bad(format!("payload is not JSON: {e}")))?;
+    let repo = repository(
+        config,
+        text(&v, &["project", "path_with_namespace"]),
+        "project.path_with_namespace",
+    )?;
+    let authentic = config
+        .secret_of(repo)
+        .is_some_and(|s| auth::gitlab_token_ok(s, headers));
+    if !authentic {
+        return Err(HookError {
+            status: StatusCode::UNAUTHORIZED,
+            reason: "missing or wrong X-Gitlab-Token".into(),
+        });
+    }
+    let kind = text(&v, &["object_kind"]).or_else(|| {
+        match headers.get("x-gitlab-event").and_then(|h| h.to_str().ok()) {
+            Some("Push Hook") => Some("push"),
+            Some("Tag Push Hook") => Some("tag_push"),
+            Some("Merge Request Hook") => Some("merge_request"),
+            _ => None,
+        }
+    });
+    match kind {
+        Some("push" | "tag_push") => push(&repo.name, &v),
+        Some("merge_request") => merge_request(&repo.name, &v),
+        Some(other) => Ok(Outcome::Ignored(format!(
+            "event `{other}` starts no pipeline"
+        ))),
+        None => Err(HookError::bad("payload has no `object_kind`")),
+    }
+}
+
+fn push(repo: &str, v: &Value) -> Result<Outcome, HookError> {
+    let r = text(v, &["ref"]).ok_or_else(|| HookError::bad("push payload has no `ref`"))?;
+    let (kind, name) = split_ref(r)?;
+    let after = text(v, &["after"]).unwrap_or("");
+    if after.bytes().all(|b| b == b'0') && !after.is_empty() {
+        return Ok(Outcome::Ignored(format!("{r} was deleted")));
+    }
+    let sha = text(v, &["checkout_sha"])
+        .filter(|s| !s.is_empty())
+        .unwrap_or(after);
+    if !valid_sha(sha) {
+        return Err(HookError::bad(format!(
+            "push payload: `checkout_sha`/`after` {sha:?} is not a commit id"
+        )));
+    }
+    let before = text(v, &["before"]).filter(|b| valid_sha(b));
+    let mut vars = Vec::new();
+    put(&mut vars, "CI_COMMIT_BEFORE_SHA", before);
+    put(&mut vars, "GITLAB_USER_LOGIN", text(v, &["user_username"]));
+    put(&mut vars, "GITLAB_USER_NAME", text(v, &["user_name"]));
+    put(&mut vars, "GITLAB_USER_EMAIL", text(v, &["user_email"]));
+    if let Some(id) = v.get("user_id").and_then(Value::as_i64) {
+        vars.push(("GITLAB_USER_ID".into(), id.to_string()));
+    }
+    Ok(Outcome::Run(Box::new(NewPipeline {
+        repository: repo.to_string(),
+        git_ref: name,
+        kind: kind.into(),
+        sha: sha.to_lowercase(),
+        before_sha: before.map(str::to_lowercase),
+        source: "push".into(),
+        target_branch: None,
+        variables: vars,
+        only_job: None,
+        retried_from: None,
+    })))
+}
+
+fn merge_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
+    let mr = v
+        .get("object_attributes")
+        .ok_or_else(|| HookError::bad("merge request payload has no `object_attributes`"))?;
+    let action = text(mr, &["action"]).unwrap_or("");
+    match action {
+        "open" | "reopen" => {}
+        "update" if mr.get("oldrev").is_some_and(|o| !o.is_null()) => {}
+        "update" => {
+            return Ok(Outcome::Ignored(
+                "merge request updated without new commits".into(),
+            ));
+        }
+        other => {
+            return Ok(Outcome::Ignored(format!(
+                "merge request action `{other}` starts no pipeline"
+            )));
+        }
+    }
+    let field = |k: &str| {
+        text(mr, &[k]).ok_or_else(|| HookError::bad(format!("merge request payload has no `{k}`")))
+    };
+    let source = field("source_branch")?;
+    let target = field("target_branch")?;
+    if !valid_ref(source) || !valid_ref(target) {
+        return Err(HookError::bad(
+            "merge request branch names are not valid refs",
+        ));
+    }
+    let sha = text(mr, &["last_commit", "id"])
+        .ok_or_else(|| HookError::bad("merge request payload has no `last_commit.id`"))?;
+    if !valid_sha(sha) {
+        return Err(HookError::bad(format!(
+            "`last_commit.id` {sha:?} is not a commit id"
+        )));
+    }
+    let iid = mr
+        .get("iid")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| HookError::bad("merge request payload has no `iid`"))?;
+    let mut vars = vec![
+        ("CI_MERGE_REQUEST_IID".to_string(), iid.to_string()),
+        ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME".into(), source.into()),
+        ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA".into(), sha.into()),
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME".into(), target.into()),
+        ("CI_MERGE_REQUEST_EVENT_TYPE".into(), "detached".into()),
+        ("CI_MERGE_REQUEST_PROJECT_PATH".into(), repo.into()),
+    ];
+    if let Some(id) = mr.get("id").and_then(Value::as_i64) {
+        vars.push(("CI_MERGE_REQUEST_ID".into(), id.to_string()));
+    }
+    put(&mut vars, "CI_MERGE_REQUEST_TITLE", text(mr, &["title"]));
+    put(
+        &mut vars,
+        "CI_MERGE_REQUEST_DESCRIPTION",
+        text(mr, &["description"]),
+    );
+    put(
+        &mut vars,
+        "CI_MERGE_REQUEST_PROJECT_URL",
+        text(v, &["project", "web_url"]),
+    );
+    let labels: Vec<&str> = v
+        .get("labels")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|l| text(l, &["title"])).collect())
+        .unwrap_or_default();
+    put(
+        &mut vars,
+        "CI_MERGE_REQUEST_LABELS",
+        Some(&labels.join(",")),
+    );
+    put(
+        &mut vars,
+        "GITLAB_USER_LOGIN",
+        text(v, &["user", "username"]),
+    );
+    put(&mut vars, "GITLAB_USER_NAME", text(v, &["user", "name"]));
+    put(&mut vars, "GITLAB_USER_EMAIL", text(v, &["user", "email"]));
+    Ok(Outcome::Run(Box::new(NewPipeline {
+        repository: repo.to_string(),
+        git_ref: source.to_string(),
+        kind: "merge_request".into(),
+        sha: sha.to_lowercase(),
+        before_sha: text(mr, &["oldrev"])
+            .filter(|s| valid_sha(s))
+            .map(str::to_lowercase),
+        source: "merge_request_event".into(),
+        target_branch: Some(target.to_string()),
+        variables: vars,
+        only_job: None,
+        retried_from: None,
+    })))
+}

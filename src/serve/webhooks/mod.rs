@@ -1,0 +1,167 @@
+//! Webhook endpoints: each forge's payload becomes a [`NewPipeline`] (or a reason to ignore the
+//! event) only after the request is authenticated and fully understood, so a bad request
+//! leaves nothing behind.
+
+pub mod github;
+pub mod gitlab;
+
+use super::App;
+use super::db::NewPipeline;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// What a valid webhook asks for.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Create this pipeline.
+    Run(Box<NewPipeline>),
+    /// Nothing to run (a deleted branch, a closed merge request, a ping), and why.
+    Ignored(String),
+}
+
+/// A webhook refused: HTTP status and the reason given back.
+#[derive(Debug)]
+pub struct HookError {
+    /// 400, 401, 404…
+    pub status: StatusCode,
+    /// Said to the sender.
+    pub reason: String,
+}
+
+impl HookError {
+    /// 400 with `reason`.
+    pub fn bad(reason: impl Into<String>) -> Self {
+        HookError {
+            status: StatusCode::BAD_REQUEST,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `POST /hooks/gitlab`.
+pub async fn gitlab(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let outcome = gitlab::parse(&app.config, &headers, &body);
+    finish(&app, "gitlab", outcome)
+}
+
+/// `POST /hooks/github`.
+pub async fn github(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let outcome = github::parse(&app.config, &headers, &body);
+    finish(&app, "github", outcome)
+}
+
+fn finish(app: &Arc<App>, forge: &str, outcome: Result<Outcome, HookError>) -> Response {
+    let (result, response) = match outcome {
+        Ok(Outcome::Run(p)) => match app.enqueue(*p) {
+            Ok(row) => (
+                "queued",
+                (StatusCode::CREATED, Json(row.json())).into_response(),
+            ),
+            Err(e) => ("rejected", e.into_response()),
+        },
+        Ok(Outcome::Ignored(why)) => {
+            tracing::info!(forge, %why, "webhook ignored");
+            (
+                "ignored",
+                (StatusCode::OK, Json(json!({"ignored": why}))).into_response(),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(forge, status = e.status.as_u16(), reason = %e.reason, "webhook refused");
+            let result = if e.status == StatusCode::UNAUTHORIZED {
+                "unauthorized"
+            } else {
+                "invalid"
+            };
+            (
+                result,
+                (e.status, Json(json!({"error": e.reason}))).into_response(),
+            )
+        }
+    };
+    app.metrics.webhook(forge, result);
+    response
+}
+
+/// The string at `path` in `v`.
+pub fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+/// A commit id: 40 (SHA-1) or 64 (SHA-256) hex digits.
+pub fn valid_sha(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A ref name git accepts and that cannot be mistaken for an option or a path escape.
+pub fn valid_ref(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && !s.starts_with(['-', '/', '.'])
+        && !s.ends_with(['/', '.'])
+        && !s.ends_with(".lock")
+        && !s.contains("..")
+        && !s.contains("//")
+        && !s.contains("@{")
+        && !s.chars().any(|c| c.is_control() || " ~^:?*[\\".contains(c))
+}
+
+/// `refs/heads/x` → (`branch`, `x`), `refs/tags/v` → (`tag`, `v`).
+pub fn split_ref(r: &str) -> Result<(&'static str, String), HookError> {
+    let (kind, name) = if let Some(b) = r.strip_prefix("refs/heads/") {
+        ("branch", b)
+    } else if let Some(t) = r.strip_prefix("refs/tags/") {
+        ("tag", t)
+    } else {
+        return Err(HookError::bad(format!(
+            "ref `{r}` is neither refs/heads/… nor refs/tags/…"
+        )));
+    };
+    if !valid_ref(name) {
+        return Err(HookError::bad(format!("ref `{r}` is not a valid ref name")));
+    }
+    Ok((kind, name.to_string()))
+}
+
+/// The configured repository called `name`, else 404.
+pub fn repository<'a>(
+    config: &'a super::config::Config,
+    name: Option<&str>,
+    field: &str,
+) -> Result<&'a super::config::RepoConfig, HookError> {
+    let name = name.ok_or_else(|| HookError::bad(format!("payload has no `{field}`")))?;
+    config.repo(name).ok_or_else(|| HookError {
+        status: StatusCode::NOT_FOUND,
+        reason: format!("repository `{name}` is not served here"),
+    })
+}
+
+/// Pushes `(name, value)` when the value is present and not empty.
+pub fn put(vars: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
+    if let Some(v) = value.filter(|v| !v.is_empty()) {
+        vars.push((name.to_string(), v.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs() {
+        assert!(valid_ref("main"));
+        assert!(valid_ref("feature/x-1"));
+        for bad in ["", "-x", "a..b", "a b", "/a", "a/", "x.lock", "a:b", "a\nb"] {
+            assert!(!valid_ref(bad), "{bad:?}");
+        }
+        assert_eq!(split_ref("refs/tags/v1").unwrap().0, "tag");
+        assert!(split_ref("refs/merge-requests/1/head").is_err());
+        assert!(valid_sha(&"a".repeat(40)));
+        assert!(!valid_sha("xyz"));
+    }
+}
