@@ -142,7 +142,7 @@ fn decode_cache(node: &Node, ctx: &mut Ctx) -> Option<Cache> {
         match key.as_str() {
             "key" => c.key = decode_key(v, ctx),
             "paths" => c.paths = ctx.list_of_strings(v, "`cache:paths`"),
-            "policy" => c.policy = ctx.choice(v, "`cache:policy`", keywords::CACHE_POLICY),
+            "policy" => c.policy = policy(v, ctx),
             "when" => c.when = ctx.choice(v, "`cache:when`", keywords::ARTIFACTS_WHEN),
             "untracked" => c.untracked = ctx.bool(v, "`cache:untracked`").unwrap_or(false),
             "unprotect" => {
@@ -164,20 +164,50 @@ fn decode_cache(node: &Node, ctx: &mut Ctx) -> Option<Cache> {
     Some(c)
 }
 
+/// `cache:policy`: `pull`, `push`, `pull-push`, or a `$VARIABLE` the runner expands (16.1+).
+fn policy(node: &Node, ctx: &mut Ctx) -> Option<Spanned<String>> {
+    let s = ctx.string(node, "`cache:policy`")?;
+    if is_variable(&s.value) {
+        return Some(s);
+    }
+    ctx.choice(node, "`cache:policy`", keywords::CACHE_POLICY)
+}
+
+/// Whether `s` is exactly one `$NAME` or `${NAME}` (names of 1 to 255 word characters).
+pub fn is_variable(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('$') else {
+        return false;
+    };
+    let name = rest
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .unwrap_or(rest);
+    (1..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn decode_key(node: &Node, ctx: &mut Ctx) -> Option<CacheKey> {
     if let Some(m) = node.as_map() {
-        ctx.check_keys(m, &["files", "prefix"], "`cache:key`");
+        ctx.check_keys(m, keywords::CACHE_KEY, "`cache:key`");
+        // `files_commits` keys on the last commit of the files; offline, their content is the
+        // closest stand-in, so both forms hash the files.
+        let which = if m.contains_key("files_commits") && !m.contains_key("files") {
+            "files_commits"
+        } else {
+            "files"
+        };
+        let what = format!("`cache:key:{which}`");
         let files = m
-            .get("files")
-            .map(|f| ctx.list_of_strings(&f.value, "`cache:key:files`"))
+            .get(which)
+            .map(|f| ctx.list_of_strings(&f.value, &what))
             .unwrap_or_default();
         if !(1..=2).contains(&files.len()) {
             ctx.error(
                 Code::InvalidValue,
                 node.span,
-                "`cache:key:files` takes one or two files",
+                format!("{what} takes one or two files"),
             );
         }
+
         let prefix = m
             .get("prefix")
             .and_then(|p| ctx.text(&p.value, "`cache:key:prefix`"));

@@ -226,13 +226,21 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
     for (key, e) in map {
         let v = &e.value;
         match key.as_str() {
-            "stage" => job.stage = ctx.text(v, "`stage`").unwrap_or(job.stage),
+            "stage" => job.stage = stage(v, ctx, "`stage`").unwrap_or(job.stage),
+            "type" => {
+                deprecated(key, e.key_span, ctx);
+                if !map.contains_key("stage") {
+                    job.stage = stage(v, ctx, "`type`").unwrap_or(job.stage);
+                }
+            }
             "script" => job.script = script(v, ctx, "`script`"),
             "before_script" => job.before_script = ctx.script(v, "`before_script`"),
             "after_script" => job.after_script = ctx.script(v, "`after_script`"),
             "image" => job.image = image::decode_image(v, ctx).map(Box::new),
             "services" => job.services = image::decode_services(v, ctx),
             "variables" => job.variables = variables::decode(v, ctx, "job `variables`"),
+            // `rules: null` is GitLab's "no rules" (its schema allows null).
+            "rules" if matches!(v.value, Value::Null) => {}
             "rules" => job.rules = Some(rules::decode_rules(v, ctx, false)),
             "only" => job.only = Some(Box::new(rules::decode_filter(v, ctx, "`only`"))),
             "except" => job.except = Some(Box::new(rules::decode_filter(v, ctx, "`except`"))),
@@ -262,10 +270,35 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
     job
 }
 
+fn stage(v: &Node, ctx: &mut Ctx, what: &str) -> Option<Spanned<String>> {
+    let s = ctx.text(v, what)?;
+    if s.value.is_empty() {
+        ctx.error(Code::InvalidValue, v.span, format!("{what} cannot be empty"));
+        return None;
+    }
+    Some(s)
+}
+
+/// A deprecated keyword GitLab still accepts: a warning naming its replacement.
+fn deprecated(key: &str, span: Span, ctx: &mut Ctx) {
+    let Some((_, instead)) = keywords::DEPRECATED.iter().find(|(k, _)| *k == key) else {
+        return;
+    };
+    ctx.push(
+        Diagnostic::warning(
+            Code::Deprecated,
+            span,
+            format!("`{key}` is deprecated; GitLab reads it as `{instead}`"),
+        )
+        .with_help(format!("rename `{key}:` to `{instead}:`")),
+    );
+}
+
 fn script(v: &Node, ctx: &mut Ctx, what: &str) -> Vec<Spanned<String>> {
     let lines = ctx.script(v, what);
     let written_empty = match &v.value {
         Value::Seq(items) => items.is_empty(),
+        Value::Str(s) => s.is_empty(),
         Value::Null => v.tag.is_none(),
         _ => false,
     };
@@ -288,9 +321,36 @@ fn check_untyped(key: &str, v: &Node, ctx: &mut Ctx) {
         Shape::Object if key == "pages" && !matches!(v.value, Value::Map(_) | Value::Bool(_)) => {
             ctx.type_error(v, "`pages`", "`true`, `false` or a mapping");
         }
-        Shape::Object if key == "pages" => {}
+        Shape::Object if key == "pages" => {
+            if let Some(m) = v.as_map() {
+                ctx.check_keys(m, &["path_prefix", "expire_in", "publish"], "`pages`");
+            }
+        }
+        Shape::Object if key == "dast_configuration" => {
+            if let Some(m) = ctx.map(v, "`dast_configuration`") {
+                ctx.check_keys(m, keywords::DAST_CONFIGURATION, "`dast_configuration`");
+                for (k, e) in m {
+                    ctx.string(&e.value, &format!("`dast_configuration:{k}`"));
+                }
+            }
+        }
         Shape::Object => {
             ctx.map(v, &format!("`{key}`"));
+        }
+        Shape::Hooks => {
+            if let Some(m) = ctx.map(v, "`hooks`") {
+                ctx.check_keys(m, keywords::HOOKS, "`hooks`");
+                if let Some(e) = m.get("pre_get_sources_script") {
+                    ctx.script(&e.value, "`hooks:pre_get_sources_script`");
+                }
+            }
+        }
+        Shape::Secrets => super::secrets::check_secrets(v, ctx),
+        Shape::IdTokens => super::secrets::check_id_tokens(v, ctx),
+        Shape::Release => super::secrets::check_release(v, ctx),
+        Shape::Steps => super::steps::check_steps(v, ctx),
+        Shape::Choice(values) => {
+            ctx.choice(v, &format!("`{key}`"), values);
         }
         Shape::Str => {
             ctx.string(v, &format!("`{key}`"));
@@ -317,6 +377,16 @@ fn check_job(job: &Job, map: &Map, complete: bool, ctx: &mut Ctx) {
                 "add a `script:`, or rename it to `.{}` to make it a hidden template",
                 job.name
             )),
+        );
+    }
+    if has("script") && has("run") {
+        ctx.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                map["run"].key_span,
+                "a job has either `script` or `run` (steps), not both",
+            )
+            .with_help("keep one of them"),
         );
     }
     if has("script") && has("trigger") {
@@ -507,8 +577,8 @@ pub fn decode_matrix(node: &Node, ctx: &mut Ctx) -> Vec<MatrixEntry> {
 
 fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
     match &node.value {
-        Value::Str(s) => Some(Trigger {
-            project: Some(Spanned::new(s.clone(), node.span)),
+        Value::Str(_) => Some(Trigger {
+            project: project_path(node, ctx, "`trigger`"),
             strategy: None,
         }),
         Value::Map(m) => {
@@ -523,7 +593,7 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
             Some(Trigger {
                 project: m
                     .get("project")
-                    .and_then(|p| ctx.string(&p.value, "`trigger:project`")),
+                    .and_then(|p| project_path(&p.value, ctx, "`trigger:project`")),
                 strategy: m.get("strategy").and_then(|s| {
                     ctx.choice(&s.value, "`trigger:strategy`", keywords::TRIGGER_STRATEGY)
                 }),
@@ -534,4 +604,32 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
             None
         }
     }
+}
+
+/// A project path such as `group/project` or a variable holding one (GitLab's pattern:
+/// a `/` between non-blank characters, or `$VAR`); no leading or trailing `/`.
+pub fn project_path(node: &Node, ctx: &mut Ctx, what: &str) -> Option<Spanned<String>> {
+    let s = ctx.string(node, what)?;
+    if valid_project_path(&s.value) {
+        return Some(s);
+    }
+    ctx.push(
+        Diagnostic::error(
+            Code::InvalidValue,
+            node.span,
+            format!("{what} `{}` is not a project path", s.value),
+        )
+        .with_help("write the full path, e.g. `my-group/my-project`, or a `$VARIABLE`"),
+    );
+    None
+}
+
+/// Whether `path` is `group/…/project` (no blanks, no leading or trailing `/`) or `$VAR…`.
+pub fn valid_project_path(path: &str) -> bool {
+    let blank_free = !path.is_empty() && !path.chars().any(char::is_whitespace);
+    if let Some(var) = path.strip_prefix('$') {
+        let name = var.strip_prefix('{').unwrap_or(var);
+        return blank_free && name.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    }
+    blank_free && path.contains('/') && !path.starts_with('/') && !path.ends_with('/')
 }

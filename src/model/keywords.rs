@@ -46,10 +46,20 @@ pub enum Shape {
     Inherit,
     /// `only:` / `except:`.
     Filter,
-    /// A mapping GitLab checks but gantry does not model (`release`, `secrets`, …).
+    /// `hooks:` (`pre_get_sources_script`).
+    Hooks,
+    /// `secrets:`: each secret names exactly one provider.
+    Secrets,
+    /// `id_tokens:`: each token has an `aud`.
+    IdTokens,
+    /// `run:`: a list of CI steps.
+    Steps,
+    /// `release:`.
+    Release,
+    /// One of a fixed list of strings.
+    Choice(&'static [&'static str]),
+    /// A mapping GitLab checks but gantry does not model (`inputs`, `pages`, …).
     Object,
-    /// Anything (steps for `run:`).
-    Any,
 }
 
 /// One accepted key.
@@ -87,7 +97,7 @@ pub const JOB: &[Keyword] = &[
     ),
     kw(
         "hooks",
-        Shape::Object,
+        Shape::Hooks,
         "Commands run at runner stages (`pre_get_sources_script`).",
     ),
     kw(
@@ -97,14 +107,18 @@ pub const JOB: &[Keyword] = &[
     ),
     kw("variables", Shape::Variables, "Job variables."),
     kw("cache", Shape::Cache, "Files kept between pipelines."),
-    kw("id_tokens", Shape::Object, "OIDC tokens."),
-    kw("identity", Shape::Str, "Cloud identity federation."),
+    kw("id_tokens", Shape::IdTokens, "OIDC tokens."),
+    kw(
+        "identity",
+        Shape::Choice(IDENTITY),
+        "Cloud identity federation.",
+    ),
     kw("inputs", Shape::Object, "Inputs for step-based jobs."),
-    kw("secrets", Shape::Object, "External secrets."),
+    kw("secrets", Shape::Secrets, "External secrets."),
     kw("script", Shape::Script, "Commands the job runs."),
     kw(
         "run",
-        Shape::Any,
+        Shape::Steps,
         "Steps (CI steps syntax) instead of `script`.",
     ),
     kw(
@@ -157,7 +171,7 @@ pub const JOB: &[Keyword] = &[
         Shape::Environment,
         "Environment the job deploys to.",
     ),
-    kw("release", Shape::Object, "Creates a release."),
+    kw("release", Shape::Release, "Creates a release."),
     kw(
         "coverage",
         Shape::Str,
@@ -187,7 +201,20 @@ pub const JOB: &[Keyword] = &[
     ),
     kw("publish", Shape::Str, "Folder published by a Pages job."),
     kw("pages", Shape::Object, "Pages settings (or `true`)."),
+    kw(
+        "type",
+        Shape::Str,
+        "Deprecated name of `stage` (used when `stage` is absent).",
+    ),
+    kw(
+        "dast_configuration",
+        Shape::Object,
+        "DAST site and scanner profiles (`site_profile`, `scanner_profile`).",
+    ),
 ];
+
+/// Job keywords GitLab still accepts but has deprecated, with what to write instead.
+pub const DEPRECATED: &[(&str, &str)] = &[("type", "stage")];
 
 /// Keys `default:` accepts.
 pub const DEFAULT: &[&str] = &[
@@ -232,7 +259,7 @@ pub const TOP_LEVEL: &[&str] = &[
 
 /// Keys of `workflow:`.
 pub const WORKFLOW: &[&str] = &["rules", "name", "auto_cancel"];
-/// Keys of a rule (job rules; workflow rules accept a subset).
+/// Keys of a job rule.
 pub const RULE: &[&str] = &[
     "if",
     "changes",
@@ -243,8 +270,42 @@ pub const RULE: &[&str] = &[
     "needs",
     "start_in",
     "interruptible",
-    "auto_cancel",
 ];
+/// Keys of a `workflow:rules` rule.
+pub const WORKFLOW_RULE: &[&str] = &["if", "changes", "exists", "when", "variables", "auto_cancel"];
+/// Keys of `auto_cancel:` (workflow and workflow rules) and their values.
+pub const AUTO_CANCEL: &[(&str, &[&str])] = &[
+    ("on_new_commit", &["conservative", "interruptible", "none"]),
+    ("on_job_failure", &["none", "all"]),
+];
+/// Keys of `hooks:`.
+pub const HOOKS: &[&str] = &["pre_get_sources_script"];
+/// Values of `identity:`.
+pub const IDENTITY: &[&str] = &["google_cloud"];
+/// Secret providers; a secret names exactly one.
+pub const SECRET_PROVIDERS: &[&str] = &[
+    "vault",
+    "azure_key_vault",
+    "gcp_secret_manager",
+    "aws_secrets_manager",
+];
+/// Keys of one secret besides its provider.
+pub const SECRET_OPTIONS: &[&str] = &["file", "token"];
+/// Keys of `release:`.
+pub const RELEASE: &[&str] = &[
+    "tag_name",
+    "tag_message",
+    "description",
+    "name",
+    "ref",
+    "milestones",
+    "released_at",
+    "assets",
+];
+/// Keys of `dast_configuration:`.
+pub const DAST_CONFIGURATION: &[&str] = &["site_profile", "scanner_profile"];
+/// Keys of `cache:key` in mapping form.
+pub const CACHE_KEY: &[&str] = &["files", "files_commits", "prefix"];
 /// Keys of a `needs:` item in mapping form.
 pub const NEED: &[&str] = &[
     "job",
@@ -347,6 +408,18 @@ pub const DEPLOYMENT_TIER: &[&str] = &["production", "staging", "testing", "deve
 pub const ARTIFACTS_WHEN: &[&str] = &["on_success", "on_failure", "always"];
 /// Values of `cache:policy`.
 pub const CACHE_POLICY: &[&str] = &["pull", "push", "pull-push"];
+/// `cache:policy` as GitLab's schema allows it: a value above or one `$VARIABLE` (16.1+).
+pub const CACHE_POLICY_PATTERN: &str = r"^(pull-push|pull|push|\$\w{1,255}|\$\{\w{1,255}\})$";
+/// `environment:url`: an http(s) URL or starting with a `$VARIABLE`.
+pub const ENVIRONMENT_URL_PATTERN: &str = r"^(https?://.+|\$\{?[A-Za-z].*)$";
+/// `include:component`: `HOST/PATH/NAME@VERSION`, one `@` with text on both sides.
+pub const COMPONENT_PATTERN: &str = r"^[^@\s]+/[^@\s]+@[^@\s]+$";
+/// Keys of one `spec:inputs` entry.
+pub const INPUT_SPEC: &[&str] = &["default", "description", "options", "regex", "type", "rules"];
+/// Values of `spec:inputs:*:type`.
+pub const INPUT_TYPES: &[&str] = &["string", "number", "boolean", "array"];
+/// Longest `spec:inputs` description GitLab accepts.
+pub const MAX_INPUT_DESCRIPTION: usize = 1024;
 /// Values of `pull_policy`.
 pub const PULL_POLICY: &[&str] = &["always", "never", "if-not-present"];
 /// Values of `artifacts:access`.

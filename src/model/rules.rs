@@ -171,10 +171,12 @@ pub fn decode_allow_failure(node: &Node, ctx: &mut Ctx) -> Option<AllowFailure> 
     }
 }
 
-/// An exit code or a list of them.
+/// An exit code or a non-empty list of distinct ones.
 pub fn exit_codes(node: &Node, ctx: &mut Ctx, what: &str) -> Vec<i64> {
     match &node.value {
-        Value::Seq(items) => items
+        Value::Seq(_) => ctx
+            .unique_items(node, what)
+            .unwrap_or_default()
             .iter()
             .filter_map(|i| ctx.int_in(i, what, 0, 255))
             .collect(),
@@ -216,17 +218,7 @@ pub fn decode_rules(node: &Node, ctx: &mut Ctx, workflow: bool) -> Vec<Rule> {
         return Vec::new();
     };
     let (keys, whens): (&[&str], &[&str]) = if workflow {
-        (
-            &[
-                "if",
-                "changes",
-                "exists",
-                "when",
-                "variables",
-                "auto_cancel",
-            ],
-            &["always", "never"],
-        )
+        (keywords::WORKFLOW_RULE, &["always", "never"])
     } else {
         (keywords::RULE, keywords::WHEN)
     };
@@ -272,6 +264,7 @@ fn decode_rule(node: &Node, ctx: &mut Ctx, keys: &[&str], whens: &[&str]) -> Opt
             "needs" => rule.needs = Some(decode_needs(v, ctx)),
             "start_in" => rule.start_in = ctx.duration(v, "`start_in`"),
             "interruptible" => rule.interruptible = ctx.bool(v, "`interruptible`"),
+            "auto_cancel" => decode_auto_cancel(v, ctx),
             _ => {}
         }
     }
@@ -312,7 +305,15 @@ fn decode_changes(node: &Node, ctx: &mut Ctx) -> Changes {
 /// Decodes `needs:` (strings or `{job, artifacts, optional, parallel}` mappings).
 pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
     let items: Vec<&Node> = match &node.value {
-        Value::Seq(items) => items.iter().collect(),
+        // A `!reference` to another job's `needs` puts a list inside the list: GitLab
+        // flattens it (its schema allows nested lists of names).
+        Value::Seq(items) => items
+            .iter()
+            .flat_map(|i| match &i.value {
+                Value::Seq(nested) => nested.iter().collect(),
+                _ => vec![i],
+            })
+            .collect(),
         Value::Null => vec![],
         _ => {
             ctx.type_error(node, "`needs`", "a list of job names");
@@ -434,6 +435,33 @@ pub fn decode_workflow(node: &Node, ctx: &mut Ctx) -> Workflow {
     }
     if let Some(e) = m.get("name") {
         w.name = ctx.text(&e.value, "`workflow:name`");
+        if let Some(n) = &w.name
+            && !(1..=255).contains(&n.value.chars().count())
+        {
+            ctx.error(
+                Code::InvalidValue,
+                e.value.span,
+                "`workflow:name` must be 1 to 255 characters long",
+            );
+        }
+    }
+    if let Some(e) = m.get("auto_cancel") {
+        decode_auto_cancel(&e.value, ctx);
     }
     w
+}
+
+/// Checks `auto_cancel:` (`on_new_commit`, `on_job_failure`); gantry runs one pipeline, so
+/// there is nothing to cancel.
+fn decode_auto_cancel(node: &Node, ctx: &mut Ctx) {
+    let Some(m) = ctx.map(node, "`auto_cancel`") else {
+        return;
+    };
+    let keys: Vec<&str> = keywords::AUTO_CANCEL.iter().map(|(k, _)| *k).collect();
+    ctx.check_keys(m, &keys, "`auto_cancel`");
+    for (key, values) in keywords::AUTO_CANCEL {
+        if let Some(e) = m.get(*key) {
+            ctx.choice(&e.value, &format!("`auto_cancel:{key}`"), values);
+        }
+    }
 }
