@@ -172,10 +172,13 @@ fn shape(s: Shape) -> Value {
         Shape::Filter => {
             json!({"oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "string"}}, closed(props(keywords::FILTER, |_| json!({})))]})
         }
-        Shape::Hooks => closed(props(keywords::HOOKS, |_| {
-            json!({"$ref": "#/definitions/optional_script"})
-        })),
-        Shape::Secrets => json!({"type": "object", "additionalProperties": {"$ref": "#/definitions/secret"}}),
+        Shape::Hooks => closed(props(
+            keywords::HOOKS,
+            |_| json!({"$ref": "#/definitions/optional_script"}),
+        )),
+        Shape::Secrets => {
+            json!({"type": "object", "additionalProperties": {"$ref": "#/definitions/secret"}})
+        }
         Shape::IdTokens => json!({"type": "object", "additionalProperties": {
             "type": "object", "required": ["aud"], "additionalProperties": false,
             "properties": {"aud": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": true}]}}
@@ -237,15 +240,17 @@ fn definitions(job_props: Map<String, Value>) -> Value {
                 "user" => user.clone(),
                 _ => non_empty(),
             })),
-            "kubernetes" => closed(props(&["user"], |_| {
-                json!({"oneOf": [{"type": "integer"}, user.clone()]})
-            })),
+            "kubernetes" => closed(props(
+                &["user"],
+                |_| json!({"oneOf": [{"type": "integer"}, user.clone()]}),
+            )),
             _ => json!({}),
         }));
         m["required"] = json!(["name"]);
         json!({"oneOf": [non_empty(), m]})
     };
-    let cache_files = json!({"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "string"}});
+    let cache_files =
+        json!({"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "string"}});
     json!({
         "job": {"type": "object", "properties": job_props, "additionalProperties": false},
         "optional_script": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/definitions/optional_script"}}]},
@@ -343,10 +348,9 @@ fn secret() -> Value {
 fn step() -> Value {
     let name = json!({"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"});
     let env = json!({"type": "object", "propertyNames": {"pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"}, "additionalProperties": {"type": "string"}});
-    let values = json!({"type": "object", "propertyNames": {"pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"}});
-    let kind = |properties: Value, required: &[&str]| {
-        json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
-    };
+    let values =
+        json!({"type": "object", "propertyNames": {"pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"}});
+    let kind = |properties: Value, required: &[&str]| json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties});
     json!({"oneOf": [
         kind(json!({"name": name, "env": env, "inputs": values, "step": {"oneOf": [
             {"type": "string"},

@@ -26,3 +26,11 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("gantry: {message}");
     ExitCode::from(USAGE)
 }
+
+/// `--component-dir HOST/GROUP/PROJECT=DIR` options, parsed.
+fn component_dirs(options: &[String]) -> Result<Vec<(String, std::path::PathBuf)>, String> {
+    options
+        .iter()
+        .map(|o| crate::load::component::parse_dir_option(o))
+        .collect()
+}

@@ -79,6 +79,7 @@ pub fn prepare(
         .collect();
     let load = LoadOptions {
         include_variables: Some(include_variables),
+        component_dirs: super::component_dirs(&args.component_dir).map_err(usage_error)?,
         ..LoadOptions::default()
     };
     let mut lint = crate::lint::lint_file(file, &load).map_err(usage_error)?;

@@ -273,7 +273,11 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
 fn stage(v: &Node, ctx: &mut Ctx, what: &str) -> Option<Spanned<String>> {
     let s = ctx.text(v, what)?;
     if s.value.is_empty() {
-        ctx.error(Code::InvalidValue, v.span, format!("{what} cannot be empty"));
+        ctx.error(
+            Code::InvalidValue,
+            v.span,
+            format!("{what} cannot be empty"),
+        );
         return None;
     }
     Some(s)

@@ -272,7 +272,14 @@ pub const RULE: &[&str] = &[
     "interruptible",
 ];
 /// Keys of a `workflow:rules` rule.
-pub const WORKFLOW_RULE: &[&str] = &["if", "changes", "exists", "when", "variables", "auto_cancel"];
+pub const WORKFLOW_RULE: &[&str] = &[
+    "if",
+    "changes",
+    "exists",
+    "when",
+    "variables",
+    "auto_cancel",
+];
 /// Keys of `auto_cancel:` (workflow and workflow rules) and their values.
 pub const AUTO_CANCEL: &[(&str, &[&str])] = &[
     ("on_new_commit", &["conservative", "interruptible", "none"]),
@@ -415,7 +422,14 @@ pub const ENVIRONMENT_URL_PATTERN: &str = r"^(https?://.+|\$\{?[A-Za-z].*)$";
 /// `include:component`: `HOST/PATH/NAME@VERSION`, one `@` with text on both sides.
 pub const COMPONENT_PATTERN: &str = r"^[^@\s]+/[^@\s]+@[^@\s]+$";
 /// Keys of one `spec:inputs` entry.
-pub const INPUT_SPEC: &[&str] = &["default", "description", "options", "regex", "type", "rules"];
+pub const INPUT_SPEC: &[&str] = &[
+    "default",
+    "description",
+    "options",
+    "regex",
+    "type",
+    "rules",
+];
 /// Values of `spec:inputs:*:type`.
 pub const INPUT_TYPES: &[&str] = &["string", "number", "boolean", "array"];
 /// Longest `spec:inputs` description GitLab accepts.

@@ -29,8 +29,10 @@ fn check_step(node: &Node, ctx: &mut Ctx, depth: usize) {
     let Some(m) = ctx.map(node, "each step of `run`") else {
         return;
     };
-    let kinds: Vec<&(&str, &[&str], bool)> =
-        KINDS.iter().filter(|(k, _, _)| m.contains_key(*k)).collect();
+    let kinds: Vec<&(&str, &[&str], bool)> = KINDS
+        .iter()
+        .filter(|(k, _, _)| m.contains_key(*k))
+        .collect();
     let [(kind, others, needs_name)] = kinds[..] else {
         let found: Vec<&str> = kinds.iter().map(|(k, _, _)| *k).collect();
         let message = if found.is_empty() {
