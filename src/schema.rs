@@ -15,6 +15,16 @@ pub fn schema() -> Value {
         .iter()
         .map(|k| (k.name.to_string(), described(k)))
         .collect();
+    for key in ["stage", "type"] {
+        job_props.insert(key.into(), non_empty());
+    }
+    job_props.insert(
+        "dast_configuration".into(),
+        closed(props(
+            keywords::DAST_CONFIGURATION,
+            |_| json!({"type": "string"}),
+        )),
+    );
     // `script` (unlike `before_script`/`after_script`) may not be empty.
     job_props.insert(
         "script".into(),
@@ -331,7 +341,13 @@ fn secret() -> Value {
         |k| match k {
             "file" => json!({"type": "boolean"}),
             "token" => json!({"type": "string"}),
-            "vault" | "aws_secrets_manager" => json!({"type": ["string", "object"]}),
+            "vault" => json!({"oneOf": [{"type": "string"}, {
+                "type": "object", "required": ["engine", "path", "field"], "additionalProperties": false,
+                "properties": {"engine": {"type": "object", "required": ["name", "path"]}, "path": {"type": "string"}, "field": {"type": "string"}}
+            }]}),
+            "aws_secrets_manager" => {
+                json!({"oneOf": [{"type": "string"}, {"type": "object", "required": ["secret_id"]}]})
+            }
             _ => json!({"type": "object", "required": ["name"]}),
         },
     ));

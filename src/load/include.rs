@@ -200,6 +200,17 @@ impl<'a> Includer<'a> {
     /// expanded path is `$CI_PROJECT_PATH`); other projects are not available offline.
     fn project(&mut self, m: &Map, e: &super::node::Entry) -> Vec<PathBuf> {
         let raw = e.value.scalar_string().unwrap_or_default();
+        if !crate::model::keywords::valid_project_path(&raw) {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::InvalidInclude,
+                    e.value.span,
+                    format!("include `project: {raw}` is not a project path"),
+                )
+                .with_help("write the full path, e.g. `my-group/my-project`, or a `$VARIABLE`"),
+            );
+            return vec![];
+        }
         let Some(project) = self.location(&raw, e.value.span) else {
             return vec![];
         };

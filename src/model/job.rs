@@ -614,7 +614,7 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
 /// a `/` between non-blank characters, or `$VAR`); no leading or trailing `/`.
 pub fn project_path(node: &Node, ctx: &mut Ctx, what: &str) -> Option<Spanned<String>> {
     let s = ctx.string(node, what)?;
-    if valid_project_path(&s.value) {
+    if keywords::valid_project_path(&s.value) {
         return Some(s);
     }
     ctx.push(
@@ -626,14 +626,4 @@ pub fn project_path(node: &Node, ctx: &mut Ctx, what: &str) -> Option<Spanned<St
         .with_help("write the full path, e.g. `my-group/my-project`, or a `$VARIABLE`"),
     );
     None
-}
-
-/// Whether `path` is `group/…/project` (no blanks, no leading or trailing `/`) or `$VAR…`.
-pub fn valid_project_path(path: &str) -> bool {
-    let blank_free = !path.is_empty() && !path.chars().any(char::is_whitespace);
-    if let Some(var) = path.strip_prefix('$') {
-        let name = var.strip_prefix('{').unwrap_or(var);
-        return blank_free && name.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
-    }
-    blank_free && path.contains('/') && !path.starts_with('/') && !path.ends_with('/')
 }

@@ -492,3 +492,14 @@ pub fn job_keyword_slice() -> &'static [&'static str] {
         std::sync::LazyLock::new(|| job_keyword_names().collect());
     &NAMES
 }
+
+/// Whether `path` is `group/…/project` (no blanks, no leading or trailing `/`) or starts with a
+/// `$VARIABLE` — GitLab's project-path pattern for `trigger:project` and `include:project`.
+pub fn valid_project_path(path: &str) -> bool {
+    let blank_free = !path.is_empty() && !path.chars().any(char::is_whitespace);
+    if let Some(var) = path.strip_prefix('$') {
+        let name = var.strip_prefix('{').unwrap_or(var);
+        return blank_free && name.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    }
+    blank_free && path.contains('/') && !path.starts_with('/') && !path.ends_with('/')
+}
