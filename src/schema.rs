@@ -133,8 +133,9 @@ fn shape(s: Shape) -> Value {
         Shape::Int => json!({"type": "integer"}),
         Shape::Duration => json!({"type": ["string", "integer"]}),
         Shape::StrList => string_or_list(),
+        Shape::List => json!({"type": "array", "items": {"type": "string"}}),
         Shape::Script => json!({"$ref": "#/definitions/optional_script"}),
-        Shape::Variables => json!({"$ref": "#/definitions/variables"}),
+        Shape::Variables => json!({"$ref": "#/definitions/job_variables"}),
         Shape::Image => json!({"$ref": "#/definitions/image"}),
         Shape::Services => json!({"type": "array", "items": {"$ref": "#/definitions/service"}}),
         Shape::Rules => {
@@ -167,14 +168,22 @@ fn shape(s: Shape) -> Value {
             {"type": "object", "properties": {"exit_codes": exit_codes()}, "required": ["exit_codes"], "additionalProperties": false}
         ]}),
         Shape::When => enumeration(keywords::WHEN),
-        Shape::Trigger => json!({"oneOf": [
-            project_path(),
-            closed(props(keywords::TRIGGER, |k| match k {
+        Shape::Trigger => {
+            let mut m = closed(props(keywords::TRIGGER, |k| match k {
                 "project" => project_path(),
                 "strategy" => enumeration(keywords::TRIGGER_STRATEGY),
+                "forward" => closed(props(
+                    keywords::TRIGGER_FORWARD,
+                    |_| json!({"type": "boolean"}),
+                )),
+                "include" => {
+                    json!({"oneOf": [{"type": "string"}, {"type": "array", "maxItems": 3}]})
+                }
                 _ => json!({}),
-            }))
-        ]}),
+            }));
+            m["dependencies"] = json!({"branch": ["project"]});
+            json!({"oneOf": [project_path(), m]})
+        }
         Shape::Inherit => closed(props(
             keywords::INHERIT,
             |_| json!({"oneOf": [{"type": "boolean"}, {"type": "array", "items": {"type": "string"}}]}),
@@ -245,7 +254,7 @@ fn definitions(job_props: Map<String, Value>) -> Value {
             "entrypoint" => json!({"type": "array", "minItems": 1, "items": {"type": "string"}}),
             "command" => string_or_list(),
             "pull_policy" => pull_policy.clone(),
-            "variables" => json!({"$ref": "#/definitions/variables"}),
+            "variables" => json!({"$ref": "#/definitions/job_variables"}),
             "docker" => closed(props(&["user", "platform"], |k| match k {
                 "user" => user.clone(),
                 _ => non_empty(),
@@ -277,21 +286,38 @@ fn definitions(job_props: Map<String, Value>) -> Value {
                 _ => json!({"type": ["string", "number"]}),
             }))
         ]}},
+        "job_variables": {"type": "object", "additionalProperties": {"oneOf": [
+            {"type": ["string", "number", "boolean"]},
+            closed(props(&["value", "expand"], |k| match k {
+                "expand" => json!({"type": "boolean"}),
+                _ => json!({"type": ["string", "number"]}),
+            }))
+        ]}},
         "image": item(keywords::IMAGE),
         "service": item(keywords::SERVICE),
         "rule": rule(keywords::RULE, keywords::WHEN),
         "workflow_rule": rule(keywords::WORKFLOW_RULE, &["always", "never"]),
-        "need": {"oneOf": [{"type": "string"}, closed(props(keywords::NEED, |k| match k {
-            "artifacts" | "optional" => json!({"type": "boolean"}),
-            "job" => json!({"type": "string"}),
-            _ => json!({}),
-        }))]},
+        "need": {"oneOf": [{"type": "string"}, {
+            "allOf": [closed(props(keywords::NEED, |k| match k {
+                "artifacts" | "optional" => json!({"type": "boolean"}),
+                "job" => json!({"type": "string"}),
+                _ => json!({}),
+            }))],
+            "required": ["job"],
+            "dependencies": {"project": ["ref"]}
+        }]},
         "artifacts": closed(props(keywords::ARTIFACTS, |k| match k {
-            "paths" | "exclude" => json!({"type": "array", "items": {"type": "string"}}),
+            "paths" | "exclude" => json!({"type": "array", "minItems": 1, "items": {"type": "string"}}),
             "when" => enumeration(keywords::ARTIFACTS_WHEN),
             "access" => enumeration(keywords::ARTIFACTS_ACCESS),
             "untracked" | "public" => json!({"type": "boolean"}),
-            "reports" => closed(props(keywords::REPORTS, |_| json!({}))),
+            "reports" => closed(props(keywords::REPORTS, |k| match k {
+                "coverage_report" => json!({"oneOf": [{"type": "null"}, closed(props(&["coverage_format", "path"], |k| match k {
+                    "path" => non_empty(),
+                    _ => enumeration(&["cobertura", "jacoco"]),
+                }))]}),
+                _ => json!({}),
+            })),
             "expire_in" => shape(Shape::Duration),
             _ => json!({"type": "string"}),
         })),
@@ -312,7 +338,14 @@ fn definitions(job_props: Map<String, Value>) -> Value {
         "environment": {"oneOf": [{"type": "string"}, closed(props(keywords::ENVIRONMENT, |k| match k {
             "action" => enumeration(keywords::ENVIRONMENT_ACTION),
             "deployment_tier" => enumeration(keywords::DEPLOYMENT_TIER),
-            "kubernetes" => json!({"type": "object", "properties": {"namespace": {"type": "string"}}}),
+            "kubernetes" => closed(props(
+                &["namespace", "agent", "flux_resource_path", "dashboard", "managed_resources"],
+                |k| match k {
+                    "namespace" => non_empty(),
+                    "agent" | "flux_resource_path" => json!({"type": "string"}),
+                    _ => json!({"type": "object"}),
+                },
+            )),
             "auto_stop_in" => shape(Shape::Duration),
             "url" => json!({"type": "string", "pattern": keywords::ENVIRONMENT_URL_PATTERN}),
             _ => json!({"type": "string"}),

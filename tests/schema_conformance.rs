@@ -362,6 +362,77 @@ const CASES: &[(&str, &str, Expect)] = &[
         "workflow:\n  name: ''\nj:\n  script: x\n",
         Err(2),
     ),
+    // artifacts / dependencies / variables
+    (
+        "artifacts",
+        "j:\n  artifacts:\n    paths: [dist/]\n    reports:\n      coverage_report: {coverage_format: cobertura, path: c.xml}\n  script: x\n",
+        OK,
+    ),
+    (
+        "artifacts",
+        "j:\n  artifacts:\n    paths: []\n  script: x\n",
+        Err(3),
+    ),
+    (
+        "artifacts",
+        "j:\n  artifacts:\n    reports:\n      coverage_report: {coverage_format: lcov, path: c}\n  script: x\n",
+        Err(4),
+    ),
+    (
+        "artifacts",
+        "j:\n  artifacts:\n    reports:\n      lsif: graph.lsif\n  script: x\n",
+        OK,
+    ),
+    (
+        "dependencies",
+        "a:\n  script: x\nj:\n  dependencies: a\n  script: x\n",
+        Err(4),
+    ),
+    (
+        "variables",
+        "variables:\n  A: {value: x, description: d, options: [x, y]}\nj:\n  script: x\n",
+        OK,
+    ),
+    (
+        "variables",
+        "j:\n  variables:\n    A: {value: x, description: d}\n  script: x\n",
+        Err(3),
+    ),
+    (
+        "variables",
+        "j:\n  variables:\n    A: {value: x, expand: false}\n  script: x\n",
+        OK,
+    ),
+    (
+        "retry",
+        "j:\n  retry:\n    when: runner_provisioning_timeout\n  script: x\n",
+        OK,
+    ),
+    (
+        "trigger",
+        "j:\n  trigger:\n    include: c.yml\n    branch: main\n",
+        Err(4),
+    ),
+    (
+        "trigger",
+        "j:\n  trigger:\n    project: g/p\n    forward: {yaml_variables: true, secrets: false}\n",
+        Err(4),
+    ),
+    (
+        "needs",
+        "j:\n  needs:\n    - project: g/p\n      job: build\n  script: x\n",
+        Err(3),
+    ),
+    (
+        "needs",
+        "j:\n  needs:\n    - {project: g/p, job: build, ref: main, artifacts: true}\n  script: x\n",
+        OK,
+    ),
+    (
+        "environment",
+        "j:\n  environment:\n    name: prod\n    kubernetes:\n      managed_resources: {enabled: false}\n  script: x\n",
+        OK,
+    ),
     // include
     (
         "include",

@@ -68,8 +68,8 @@ pub fn decode_artifacts(node: &Node, ctx: &mut Ctx) -> Option<Artifacts> {
     for (key, e) in m {
         let v = &e.value;
         match key.as_str() {
-            "paths" => a.paths = ctx.list_of_strings(v, "`artifacts:paths`"),
-            "exclude" => a.exclude = ctx.list_of_strings(v, "`artifacts:exclude`"),
+            "paths" => a.paths = non_empty_list(v, ctx, "`artifacts:paths`"),
+            "exclude" => a.exclude = non_empty_list(v, ctx, "`artifacts:exclude`"),
             "expire_in" => {
                 a.expire_in = match v.as_str() {
                     Some("never") => Some(Spanned::new(u64::MAX, v.span)),
@@ -93,6 +93,24 @@ pub fn decode_artifacts(node: &Node, ctx: &mut Ctx) -> Option<Artifacts> {
                     ctx.check_keys(r, keywords::REPORTS, "`artifacts:reports`");
                     for (kind, re) in r {
                         let paths = match &re.value.value {
+                            Value::Map(m) if kind == "coverage_report" => {
+                                ctx.check_keys(
+                                    m,
+                                    &["coverage_format", "path"],
+                                    "`coverage_report`",
+                                );
+                                if let Some(f) = m.get("coverage_format") {
+                                    ctx.choice(
+                                        &f.value,
+                                        "`coverage_format`",
+                                        &["cobertura", "jacoco"],
+                                    );
+                                }
+                                m.get("path")
+                                    .and_then(|p| ctx.non_empty(&p.value, "`coverage_report:path`"))
+                                    .into_iter()
+                                    .collect()
+                            }
                             Value::Map(_) => Vec::new(),
                             _ => ctx.string_list(&re.value, &format!("`reports:{kind}`")),
                         };
@@ -104,6 +122,18 @@ pub fn decode_artifacts(node: &Node, ctx: &mut Ctx) -> Option<Artifacts> {
         }
     }
     Some(a)
+}
+
+/// A list of at least one string.
+fn non_empty_list(v: &Node, ctx: &mut Ctx, what: &str) -> Vec<Spanned<String>> {
+    if v.as_seq().is_some_and(<[Node]>::is_empty) {
+        ctx.error(
+            Code::InvalidValue,
+            v.span,
+            format!("{what} cannot be an empty list"),
+        );
+    }
+    ctx.list_of_strings(v, what)
 }
 
 /// Decodes `cache:` (one mapping or a list of up to four).

@@ -57,7 +57,13 @@ pub fn decode_environment(node: &Node, ctx: &mut Ctx) -> Option<Environment> {
         let km = ctx.map(&k.value, "`environment:kubernetes`")?;
         ctx.check_keys(
             km,
-            &["namespace", "agent", "flux_resource_path", "dashboard"],
+            &[
+                "namespace",
+                "agent",
+                "flux_resource_path",
+                "dashboard",
+                "managed_resources",
+            ],
             "`environment:kubernetes`",
         );
         km.get("namespace")

@@ -245,7 +245,7 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
             "only" => job.only = Some(Box::new(rules::decode_filter(v, ctx, "`only`"))),
             "except" => job.except = Some(Box::new(rules::decode_filter(v, ctx, "`except`"))),
             "needs" => job.needs = Some(rules::decode_needs(v, ctx)),
-            "dependencies" => job.dependencies = Some(ctx.string_list(v, "`dependencies`")),
+            "dependencies" => job.dependencies = Some(ctx.list_of_strings(v, "`dependencies`")),
             "when" => job.when = rules::decode_when(v, ctx, keywords::WHEN).unwrap_or(job.when),
             "start_in" => job.start_in = ctx.duration(v, "`start_in`"),
             "allow_failure" => job.allow_failure = rules::decode_allow_failure(v, ctx),
@@ -587,6 +587,33 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
         }),
         Value::Map(m) => {
             ctx.check_keys(m, keywords::TRIGGER, "`trigger`");
+            if m.contains_key("branch") && !m.contains_key("project") {
+                ctx.error(
+                    Code::InvalidValue,
+                    m["branch"].key_span,
+                    "`trigger:branch` needs `trigger:project`",
+                );
+            }
+            if let Some(f) = m.get("forward")
+                && let Some(fm) = ctx.map(&f.value, "`trigger:forward`")
+            {
+                ctx.check_keys(fm, keywords::TRIGGER_FORWARD, "`trigger:forward`");
+                for (k, e) in fm {
+                    ctx.bool(&e.value, &format!("`trigger:forward:{k}`"));
+                }
+            }
+            if let Some(items) = m.get("include").and_then(|i| i.value.as_seq())
+                && items.len() > 3
+            {
+                ctx.error(
+                    Code::InvalidValue,
+                    m["include"].value.span,
+                    format!(
+                        "`trigger:include` takes at most 3 files, not {}",
+                        items.len()
+                    ),
+                );
+            }
             if !m.contains_key("include") && !m.contains_key("project") {
                 ctx.error(
                     Code::InvalidValue,

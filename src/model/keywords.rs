@@ -14,6 +14,8 @@ pub enum Shape {
     Duration,
     /// A string or a list of strings.
     StrList,
+    /// A list of strings (a single string is not accepted).
+    List,
     /// A script: a string or nested lists of strings.
     Script,
     /// A `variables:` mapping.
@@ -162,7 +164,7 @@ pub const JOB: &[Keyword] = &[
     ),
     kw(
         "dependencies",
-        Shape::StrList,
+        Shape::List,
         "Jobs whose artifacts this job downloads.",
     ),
     kw("artifacts", Shape::Artifacts, "Files kept after the job."),
@@ -375,6 +377,8 @@ pub const RETRY: &[&str] = &["max", "when", "exit_codes"];
 pub const TRIGGER: &[&str] = &[
     "include", "project", "branch", "strategy", "forward", "inputs",
 ];
+/// Keys of `trigger:forward`.
+pub const TRIGGER_FORWARD: &[&str] = &["yaml_variables", "pipeline_variables"];
 /// Keys of `inherit:`.
 pub const INHERIT: &[&str] = &["default", "variables"];
 /// Keys of `only:`/`except:` in mapping form.
@@ -406,6 +410,7 @@ pub const RETRY_WHEN: &[&str] = &[
     "unmet_prerequisites",
     "scheduler_failure",
     "data_integrity_failure",
+    "runner_provisioning_timeout",
 ];
 /// Values of `environment:action`.
 pub const ENVIRONMENT_ACTION: &[&str] = &["start", "prepare", "stop", "verify", "access"];
@@ -464,6 +469,8 @@ pub const REPORTS: &[&str] = &[
     "coverage_fuzzing",
     "annotations",
     "repository_xray",
+    "lsif",
+    "license_management",
 ];
 /// `only:`/`except:` refs keywords (anything else is a branch name or `/regex/`).
 pub const FILTER_REFS: &[&str] = &[

@@ -333,6 +333,13 @@ pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
             Value::Map(m) => {
                 ctx.check_keys(m, keywords::NEED, "a need");
                 let external = m.contains_key("pipeline") || m.contains_key("project");
+                if m.contains_key("project") && !m.contains_key("ref") {
+                    ctx.error(
+                        Code::InvalidValue,
+                        item.span,
+                        "a cross-project need (`project:`) needs `ref:`",
+                    );
+                }
                 let Some(job) = m.get("job").and_then(|j| ctx.text(&j.value, "`needs:job`")) else {
                     if !m.contains_key("job") {
                         ctx.error(
