@@ -313,6 +313,24 @@ fn components_of_other_projects_come_from_component_dirs() {
 
     let (code, _, err) = gantry(&dir, &["lint", "--component-dir", "no-equals-sign"]);
     assert_eq!(code, 2, "{err}");
+
+    // The same from `[components]` in .gantry/config.toml, relative to the project; other
+    // tables of the file are left to their own readers.
+    write(
+        &dir,
+        ".gantry/config.toml",
+        "[kubernetes]\ncontext = \"none\"\n\n[components]\n\"gitlab.example.com/tools/ci-kit\" = \"../ci-kit\"\n",
+    );
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(job_names(&plan_json(&dir, &[])), ["kit-lint"]);
+    let (code, lines, all) = run(&dir, &[]);
+    assert_eq!(code, 0, "{all}");
+    assert!(lines.contains(&"kit-lint: lint strict".to_string()), "{lines:?}");
+    write(&dir, ".gantry/config.toml", "[components]\n\"bad\" = \"x\"\n");
+    let (code, _, err) = gantry(&dir, &["lint"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("[components]"), "{err}");
 }
 
 #[test]

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 
 /// Lints `file` and prints the report.
 pub fn lint(file: &Path, args: &LintArgs) -> ExitCode {
-    let component_dirs = match super::component_dirs(&args.component_dir) {
+    let project = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let component_dirs = match super::components::component_dirs(project, &args.component_dir) {
         Ok(d) => d,
         Err(e) => return usage_error(e),
     };

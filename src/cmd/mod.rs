@@ -1,5 +1,6 @@
 //! One function per subcommand: read inputs, call the pipeline stages, print, pick an exit code.
 
+mod components;
 mod gc;
 mod lint;
 mod plan;
@@ -25,12 +26,4 @@ fn color() -> bool {
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("gantry: {message}");
     ExitCode::from(USAGE)
-}
-
-/// `--component-dir HOST/GROUP/PROJECT=DIR` options, parsed.
-fn component_dirs(options: &[String]) -> Result<Vec<(String, std::path::PathBuf)>, String> {
-    options
-        .iter()
-        .map(|o| crate::load::component::parse_dir_option(o))
-        .collect()
 }
