@@ -231,7 +231,7 @@ fn exit_codes() -> Value {
 
 /// `group/project` (no blanks, no leading or trailing `/`) or a `$VARIABLE`.
 fn project_path() -> Value {
-    json!({"type": "string", "pattern": "^(\\$\\{?\\w\\S*|[^/\\s]\\S*/\\S*[^/\\s])$"})
+    json!({"type": "string", "pattern": keywords::PROJECT_PATH_PATTERN})
 }
 
 fn auto_cancel() -> Value {

@@ -326,8 +326,15 @@ fn components_of_other_projects_come_from_component_dirs() {
     assert_eq!(job_names(&plan_json(&dir, &[])), ["kit-lint"]);
     let (code, lines, all) = run(&dir, &[]);
     assert_eq!(code, 0, "{all}");
-    assert!(lines.contains(&"kit-lint: lint strict".to_string()), "{lines:?}");
-    write(&dir, ".gantry/config.toml", "[components]\n\"bad\" = \"x\"\n");
+    assert!(
+        lines.contains(&"kit-lint: lint strict".to_string()),
+        "{lines:?}"
+    );
+    write(
+        &dir,
+        ".gantry/config.toml",
+        "[components]\n\"bad\" = \"x\"\n",
+    );
     let (code, _, err) = gantry(&dir, &["lint"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("[components]"), "{err}");

@@ -105,8 +105,7 @@ pub fn decode_environment(node: &Node, ctx: &mut Ctx) -> Option<Environment> {
 /// `environment:url`: an http(s) URL, or text starting with a variable that holds one.
 fn url(node: &Node, ctx: &mut Ctx) -> Option<Spanned<String>> {
     let s = ctx.string(node, "`environment:url`")?;
-    let pattern = regex::Regex::new(keywords::ENVIRONMENT_URL_PATTERN).ok()?;
-    if pattern.is_match(&s.value) {
+    if keywords::valid_environment_url(&s.value) {
         return Some(s);
     }
     ctx.push(

@@ -424,6 +424,8 @@ pub const CACHE_POLICY: &[&str] = &["pull", "push", "pull-push"];
 pub const CACHE_POLICY_PATTERN: &str = r"^(pull-push|pull|push|\$\w{1,255}|\$\{\w{1,255}\})$";
 /// `environment:url`: an http(s) URL or starting with a `$VARIABLE`.
 pub const ENVIRONMENT_URL_PATTERN: &str = r"^(https?://.+|\$\{?[A-Za-z].*)$";
+/// A project path (`trigger:project`, `include:project`): `group/…/project` or a `$VARIABLE`.
+pub const PROJECT_PATH_PATTERN: &str = r"^(\$\{?\w\S*|[^/\s]\S*/\S*[^/\s])$";
 /// `include:component`: `HOST/PATH/NAME@VERSION`, one `@` with text on both sides.
 pub const COMPONENT_PATTERN: &str = r"^[^@\s]+/[^@\s]+@[^@\s]+$";
 /// Keys of one `spec:inputs` entry.
@@ -509,4 +511,51 @@ pub fn valid_project_path(path: &str) -> bool {
         return blank_free && name.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
     }
     blank_free && path.contains('/') && !path.starts_with('/') && !path.ends_with('/')
+}
+
+/// Whether `url` matches [`ENVIRONMENT_URL_PATTERN`] (without compiling it for every job).
+pub fn valid_environment_url(url: &str) -> bool {
+    if url.contains('\n') {
+        return false;
+    }
+    if let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    {
+        return !rest.is_empty();
+    }
+    url.strip_prefix('$')
+        .map(|v| v.strip_prefix('{').unwrap_or(v))
+        .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written checks agree with the patterns the schema publishes.
+    #[test]
+    fn checks_match_their_schema_patterns() {
+        let url = regex::Regex::new(ENVIRONMENT_URL_PATTERN).unwrap();
+        for s in [
+            "https://x",
+            "http://",
+            "https://",
+            "$URL",
+            "${URL}/x",
+            "$1",
+            "example.com",
+            "ftp://x",
+            "",
+        ] {
+            assert_eq!(valid_environment_url(s), url.is_match(s), "{s:?}");
+        }
+        let project = regex::Regex::new(PROJECT_PATH_PATTERN).unwrap();
+        for s in [
+            "g/p", "g/sub/p", "/g/p", "g/p/", "p", "", "$P", "${P}", "$", "${}", "g /p", "$A B",
+            "a//b",
+        ] {
+            assert_eq!(valid_project_path(s), project.is_match(s), "{s:?}");
+        }
+    }
 }
