@@ -40,6 +40,10 @@ pub fn schema() -> Value {
     let mut top = Map::default();
     top.insert("default".into(), closed(default_props));
     top.insert("include".into(), json!({"$ref": "#/definitions/include"}));
+    top.insert(
+        "$schema".into(),
+        json!({"type": "string", "description": "URL of a JSON schema for editors; ignored."}),
+    );
     top.insert("stages".into(), json!({"$ref": "#/definitions/stages"}));
     top.insert(
         "variables".into(),

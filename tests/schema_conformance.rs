@@ -433,6 +433,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "j:\n  environment:\n    name: prod\n    kubernetes:\n      managed_resources: {enabled: false}\n  script: x\n",
         OK,
     ),
+    ("$schema", "$schema: https://gitlab.com/.gitlab-ci.yml\nj:\n  script: x\n", OK),
     // include
     (
         "include",

@@ -257,6 +257,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "cache",
     "before_script",
     "after_script",
+    "$schema",
 ];
 
 /// Keys of `workflow:`.
