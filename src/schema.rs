@@ -341,7 +341,10 @@ fn definitions(job_props: Map<String, Value>) -> Value {
         })),
         "environment": {"oneOf": [{"type": "string"}, closed(props(keywords::ENVIRONMENT, |k| match k {
             "action" => enumeration(keywords::ENVIRONMENT_ACTION),
-            "deployment_tier" => enumeration(keywords::DEPLOYMENT_TIER),
+            "deployment_tier" => json!({"oneOf": [
+                enumeration(keywords::DEPLOYMENT_TIER),
+                {"type": "string", "pattern": "\\$"}
+            ]}),
             "kubernetes" => closed(props(
                 &["namespace", "agent", "flux_resource_path", "dashboard", "managed_resources"],
                 |k| match k {

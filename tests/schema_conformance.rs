@@ -307,6 +307,21 @@ const CASES: &[(&str, &str, Expect)] = &[
         "j:\n  environment:\n    name: prod\n    url: example.com\n  script: x\n",
         Err(4),
     ),
+    (
+        "environment",
+        "j:\n  environment:\n    name: $ENV\n    deployment_tier: $TIER\n    auto_stop_in: $TTL\n  script: x\n",
+        OK,
+    ),
+    (
+        "environment",
+        "j:\n  environment:\n    name: prod\n    deployment_tier: live\n  script: x\n",
+        Err(4),
+    ),
+    (
+        "image",
+        "j:\n  image: $IMAGE\n  services: [$SERVICE]\n  resource_group: $GROUP\n  tags: [$RUNNER_TAG]\n  script: x\n",
+        OK,
+    ),
     // release
     (
         "release",
@@ -433,7 +448,11 @@ const CASES: &[(&str, &str, Expect)] = &[
         "j:\n  environment:\n    name: prod\n    kubernetes:\n      managed_resources: {enabled: false}\n  script: x\n",
         OK,
     ),
-    ("$schema", "$schema: https://gitlab.com/.gitlab-ci.yml\nj:\n  script: x\n", OK),
+    (
+        "$schema",
+        "$schema: https://gitlab.com/.gitlab-ci.yml\nj:\n  script: x\n",
+        OK,
+    ),
     // include
     (
         "include",
