@@ -117,9 +117,17 @@ fn rule(keys: &[&str], whens: &[&str]) -> Value {
     closed(props(keys, |k| match k {
         "if" => json!({"type": "string"}),
         "when" => enumeration(whens),
-        "changes" | "exists" => {
-            json!({"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]})
-        }
+        "changes" => json!({"oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "required": ["paths"], "additionalProperties": false, "properties": {
+                "paths": {"type": "array", "items": {"type": "string"}}, "compare_to": {"type": "string"}}}
+        ]}),
+        "exists" => json!({"oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "required": ["paths"], "additionalProperties": false,
+             "dependencies": {"ref": ["project"]}, "properties": {
+                "paths": {"type": "array", "items": {"type": "string"}}, "project": {"type": "string"}, "ref": {"type": "string"}}}
+        ]}),
         "allow_failure" => shape(Shape::AllowFailure),
         "variables" => json!({"$ref": "#/definitions/variables"}),
         "needs" => shape(Shape::Needs),
@@ -283,7 +291,7 @@ fn definitions(job_props: Map<String, Value>) -> Value {
         ]},
         "stages": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"$ref": "#/definitions/stages"}]}},
         "variables": {"type": "object", "additionalProperties": {"oneOf": [
-            {"type": ["string", "number", "boolean"]},
+            {"type": ["string", "number"]},
             closed(props(keywords::VARIABLE, |k| match k {
                 "expand" => json!({"type": "boolean"}),
                 "options" => json!({"type": "array", "items": {"type": "string"}}),
@@ -291,7 +299,7 @@ fn definitions(job_props: Map<String, Value>) -> Value {
             }))
         ]}},
         "job_variables": {"type": "object", "additionalProperties": {"oneOf": [
-            {"type": ["string", "number", "boolean"]},
+            {"type": ["string", "number"]},
             closed(props(&["value", "expand"], |k| match k {
                 "expand" => json!({"type": "boolean"}),
                 _ => json!({"type": ["string", "number"]}),

@@ -250,10 +250,22 @@ fn decode_rule(node: &Node, ctx: &mut Ctx, keys: &[&str], whens: &[&str]) -> Opt
             "changes" => rule.changes = Some(decode_changes(v, ctx)),
             "exists" => {
                 let globs = match v.as_map() {
-                    Some(m) => m
-                        .get("paths")
-                        .map(|p| ctx.string_list(&p.value, "`exists:paths`"))
-                        .unwrap_or_default(),
+                    Some(m) => {
+                        ctx.check_keys(m, &["paths", "project", "ref"], "`exists`");
+                        if !m.contains_key("paths") {
+                            ctx.error(Code::InvalidValue, v.span, "`exists` needs `paths:`");
+                        }
+                        if m.contains_key("ref") && !m.contains_key("project") {
+                            ctx.error(
+                                Code::InvalidValue,
+                                m["ref"].key_span,
+                                "`exists:ref` needs `exists:project`",
+                            );
+                        }
+                        m.get("paths")
+                            .map(|p| ctx.list_of_strings(&p.value, "`exists:paths`"))
+                            .unwrap_or_default()
+                    }
                     None => ctx.string_list(v, "`exists`"),
                 };
                 rule.exists = Some(globs);
@@ -285,6 +297,9 @@ fn decode_changes(node: &Node, ctx: &mut Ctx) -> Changes {
     match node.as_map() {
         Some(m) => {
             ctx.check_keys(m, &["paths", "compare_to"], "`changes`");
+            if !m.contains_key("paths") {
+                ctx.error(Code::InvalidValue, node.span, "`changes` needs `paths:`");
+            }
             Changes {
                 paths: m
                     .get("paths")
