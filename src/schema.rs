@@ -15,6 +15,19 @@ pub fn schema() -> Value {
         .iter()
         .map(|k| (k.name.to_string(), described(k)))
         .collect();
+    let job_input_keys = keywords::JOB_INPUT;
+    let mut job_input = closed(props(job_input_keys, |k| match k {
+        "type" => enumeration(keywords::INPUT_TYPES),
+        "description" => json!({"type": "string", "maxLength": keywords::MAX_INPUT_DESCRIPTION}),
+        "options" => json!({"type": "array"}),
+        "regex" => json!({"type": "string"}),
+        _ => json!({}),
+    }));
+    job_input["required"] = json!(["default"]);
+    job_props.insert(
+        "inputs".into(),
+        json!({"type": "object", "additionalProperties": job_input, "description": "Inputs for step-based jobs."}),
+    );
     for key in ["stage", "type"] {
         job_props.insert(key.into(), non_empty());
     }

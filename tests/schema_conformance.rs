@@ -76,6 +76,16 @@ const CASES: &[(&str, &str, Expect)] = &[
         Err(5),
     ),
     ("run", "j:\n  run: echo\n", Err(2)),
+    (
+        "inputs",
+        "j:\n  inputs:\n    level: {default: 1, type: number}\n  run:\n    - name: a\n      script: x\n",
+        OK,
+    ),
+    (
+        "inputs",
+        "j:\n  inputs:\n    level:\n      type: number\n  script: x\n",
+        Err(4),
+    ),
     // image / services
     ("image", "j:\n  image: alpine\n  script: x\n", OK),
     (

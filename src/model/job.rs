@@ -338,6 +338,20 @@ fn check_untyped(key: &str, v: &Node, ctx: &mut Ctx) {
                 }
             }
         }
+        Shape::Object if key == "inputs" => {
+            // Job inputs (for step-based jobs) always need a `default`.
+            let Some(m) = ctx.map(v, "`inputs`") else {
+                return;
+            };
+            let keys = keywords::JOB_INPUT;
+            for (name, e) in m {
+                let what = format!("job input `{name}`");
+                if let Some(spec) = ctx.map(&e.value, &what) {
+                    ctx.check_keys(spec, keys, &what);
+                    super::steps::require(spec, &["default"], &e.value, &what, ctx);
+                }
+            }
+        }
         Shape::Object => {
             ctx.map(v, &format!("`{key}`"));
         }

@@ -429,6 +429,8 @@ pub const ENVIRONMENT_URL_PATTERN: &str = r"^(https?://.+|\$\{?[A-Za-z].*)$";
 pub const PROJECT_PATH_PATTERN: &str = r"^(\$\{?\w\S*|[^/\s]\S*/\S*[^/\s])$";
 /// `include:component`: `HOST/PATH/NAME@VERSION`, one `@` with text on both sides.
 pub const COMPONENT_PATTERN: &str = r"^[^@\s]+/[^@\s]+@[^@\s]+$";
+/// Keys of one job `inputs` entry (`default` is required there).
+pub const JOB_INPUT: &[&str] = &["default", "description", "options", "regex", "type"];
 /// Keys of one `spec:inputs` entry.
 pub const INPUT_SPEC: &[&str] = &[
     "default",
