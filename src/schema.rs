@@ -232,7 +232,16 @@ fn shape(s: Shape) -> Value {
             let mut r = closed(props(keywords::RELEASE, |k| match k {
                 "tag_name" | "description" => non_empty(),
                 "milestones" => json!({"type": "array", "items": {"type": "string"}}),
-                "assets" => json!({"type": "object"}),
+                "assets" => {
+                    json!({"type": "object", "additionalProperties": false, "required": ["links"], "properties": {
+                        "links": {"type": "array", "minItems": 1, "items": {
+                            "type": "object", "additionalProperties": false, "required": ["name", "url"], "properties": {
+                                "name": non_empty(), "url": non_empty(), "filepath": {"type": "string"},
+                                "link_type": enumeration(&["runbook", "package", "image", "other"])
+                            }
+                        }}
+                    }})
+                }
                 _ => json!({"type": "string"}),
             }));
             r["required"] = json!(["tag_name", "description"]);

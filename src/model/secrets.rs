@@ -140,13 +140,56 @@ pub fn check_release(node: &Node, ctx: &mut Ctx) {
             "milestones" => {
                 ctx.list_of_strings(&e.value, "`release:milestones`");
             }
-            "assets" => {
-                ctx.map(&e.value, "`release:assets`");
-            }
+            "assets" => check_assets(&e.value, ctx),
             _ if keywords::RELEASE.contains(&key.as_str()) => {
                 ctx.string(&e.value, &format!("`release:{key}`"));
             }
             _ => {}
+        }
+    }
+}
+
+/// `release:assets`: `links`, a non-empty list of `{name, url, filepath, link_type}`.
+fn check_assets(node: &Node, ctx: &mut Ctx) {
+    let Some(m) = ctx.map(node, "`release:assets`") else {
+        return;
+    };
+    ctx.check_keys(m, &["links"], "`release:assets`");
+    require(m, &["links"], node, "`release:assets`", ctx);
+    let Some(links) = m.get("links") else {
+        return;
+    };
+    let Some(items) = links.value.as_seq() else {
+        return ctx.type_error(&links.value, "`release:assets:links`", "a list of links");
+    };
+    if items.is_empty() {
+        ctx.error(
+            Code::InvalidValue,
+            links.value.span,
+            "`release:assets:links` cannot be an empty list",
+        );
+    }
+    for link in items {
+        let Some(l) = ctx.map(link, "a release link") else {
+            continue;
+        };
+        ctx.check_keys(
+            l,
+            &["name", "url", "filepath", "link_type"],
+            "a release link",
+        );
+        require(l, &["name", "url"], link, "a release link", ctx);
+        for key in ["name", "url"] {
+            if let Some(e) = l.get(key) {
+                ctx.non_empty(&e.value, &format!("a release link's `{key}`"));
+            }
+        }
+        if let Some(t) = l.get("link_type") {
+            ctx.choice(
+                &t.value,
+                "`link_type`",
+                &["runbook", "package", "image", "other"],
+            );
         }
     }
 }
