@@ -399,3 +399,27 @@ fn matrix_expressions_survive_a_spec_header() {
     let plan = plan_json(&dir, &[]);
     assert_eq!(needs_of(&plan, "test: [b]"), ["build: [b-eu]"]);
 }
+
+#[test]
+fn run_says_which_keywords_it_cannot_act_on() {
+    let (_t, dir) = repo(
+        "app",
+        concat!(
+            "deploy:\n  secrets:\n    DB:\n      vault: prod/db/password@ops\n  script: echo deploying\n",
+            "downstream:\n  trigger: group/other\n",
+        ),
+        "c",
+    );
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let (code, _, all) = run(&dir, &[]);
+    assert_eq!(code, 0, "{all}");
+    assert!(
+        all.contains("deploy: uses `secrets`, but no secret provider is reachable"),
+        "{all}"
+    );
+    assert!(
+        all.contains("downstream: uses `trigger`, but no downstream pipeline is started"),
+        "{all}"
+    );
+}

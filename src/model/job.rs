@@ -131,6 +131,8 @@ pub struct Job {
     pub resource_group: Option<Spanned<String>>,
     /// Which global variables the job inherits.
     pub inherit_variables: Inherit,
+    /// Keywords of [`keywords::OFFLINE`] the job uses (run says what it skips).
+    pub offline: Vec<&'static str>,
 }
 
 impl Job {
@@ -222,6 +224,11 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
         interruptible: None,
         resource_group: None,
         inherit_variables: Inherit::All,
+        offline: keywords::OFFLINE
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| map.contains_key(*k))
+            .collect(),
     };
     for (key, e) in map {
         let v = &e.value;

@@ -215,6 +215,22 @@ pub const JOB: &[Keyword] = &[
     ),
 ];
 
+/// Job keywords gantry checks but cannot act on offline, with what happens instead; `run`
+/// notes each use, so a job that depends on one is not silently taken for a real success.
+pub const OFFLINE: &[(&str, &str)] = &[
+    ("run", "CI steps are not executed"),
+    ("trigger", "no downstream pipeline is started"),
+    (
+        "secrets",
+        "no secret provider is reachable, so the secrets are not set",
+    ),
+    (
+        "id_tokens",
+        "there is no OIDC issuer, so the ID tokens are not set",
+    ),
+    ("identity", "there is no workload identity"),
+];
+
 /// Job keywords GitLab still accepts but has deprecated, with what to write instead.
 pub const DEPRECATED: &[(&str, &str)] = &[("type", "stage")];
 
