@@ -235,6 +235,9 @@ pub struct PipelineArgs {
     /// Project variables file (default: .gantry/variables.yml in the project).
     #[arg(long, value_name = "FILE")]
     pub variables_file: Option<PathBuf>,
+    /// Local checkout of another project's CI/CD components (repeatable).
+    #[arg(long, value_name = "HOST/GROUP/PROJECT=DIR")]
+    pub component_dir: Vec<String>,
 }
 
 /// Output formats of `lint`.
@@ -258,4 +261,7 @@ pub struct LintArgs {
     /// Directory with local copies of GitLab templates, for `include: template:`.
     #[arg(long, value_name = "DIR")]
     pub template_dir: Option<PathBuf>,
+    /// Local checkout of another project's CI/CD components (repeatable).
+    #[arg(long, value_name = "HOST/GROUP/PROJECT=DIR")]
+    pub component_dir: Vec<String>,
 }

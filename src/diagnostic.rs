@@ -94,6 +94,8 @@ codes! {
     NoJobs = "no-jobs",
     /// `rules` combined with `only`/`except`.
     RulesWithOnly = "rules-with-only",
+    /// A keyword GitLab still accepts but has deprecated.
+    Deprecated = "deprecated",
 }
 
 /// One problem found in a pipeline.

@@ -8,8 +8,17 @@ use std::process::ExitCode;
 
 /// Lints `file` and prints the report.
 pub fn lint(file: &Path, args: &LintArgs) -> ExitCode {
+    let project = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let component_dirs = match super::components::component_dirs(project, &args.component_dir) {
+        Ok(d) => d,
+        Err(e) => return usage_error(e),
+    };
     let options = LoadOptions {
         template_dir: args.template_dir.clone(),
+        component_dirs,
         ..LoadOptions::default()
     };
     let report = match crate::lint::lint_file(file, &options) {

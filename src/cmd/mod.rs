@@ -1,5 +1,6 @@
 //! One function per subcommand: read inputs, call the pipeline stages, print, pick an exit code.
 
+mod components;
 mod gc;
 mod lint;
 mod plan;

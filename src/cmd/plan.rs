@@ -79,6 +79,11 @@ pub fn prepare(
         .collect();
     let load = LoadOptions {
         include_variables: Some(include_variables),
+        component_dirs: super::components::component_dirs(
+            &context.project_dir,
+            &args.component_dir,
+        )
+        .map_err(usage_error)?,
         ..LoadOptions::default()
     };
     let mut lint = crate::lint::lint_file(file, &load).map_err(usage_error)?;

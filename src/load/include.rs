@@ -1,7 +1,11 @@
 //! `include:` — local files (with wildcards) merged under the including file, recursively.
-//! Network includes (project, remote, component, and templates without `--template-dir`)
-//! are reported as warnings: lint runs offline.
+//! Locations may use variables (`expand.rs`): plan and run expand them, lint warns that it cannot.
+//! Components of this project or of a `--component-dir` checkout resolve offline
+//! (`component.rs`); other network includes (project, remote, templates without
+//! `--template-dir`) are reported as warnings: lint runs offline.
 
+use super::component;
+use super::expand::{expand, mentions_variable};
 use super::node::{Map, Node, Value, deep_merge};
 use super::{LoadOptions, parse_pipeline_file, read_source, unknown_keys};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -83,11 +87,16 @@ impl<'a> Includer<'a> {
     /// Files one include item names, after wildcards; network includes yield none.
     fn targets(&mut self, item: &Node) -> Vec<PathBuf> {
         match &item.value {
-            Value::Str(s) if s.starts_with("http://") || s.starts_with("https://") => {
-                self.offline(item.span, format!("remote include `{s}`"));
-                vec![]
+            Value::Str(raw) => {
+                let Some(s) = self.location(raw, item.span) else {
+                    return vec![];
+                };
+                if s.starts_with("http://") || s.starts_with("https://") {
+                    self.offline(item.span, format!("remote include `{s}`"));
+                    return vec![];
+                }
+                self.local(&s, item.span)
             }
-            Value::Str(s) => self.local(s, item.span),
             Value::Map(m) => self.targets_of_map(m, item.span),
             _ => {
                 self.diags.error(
@@ -109,18 +118,37 @@ impl<'a> Includer<'a> {
         }
         if let Some(e) = m.get("local") {
             return match e.value.as_str() {
-                Some(s) => self.local(s, e.value.span),
+                Some(raw) => match self.location(raw, e.value.span) {
+                    Some(s) => self.local(&s, e.value.span),
+                    None => vec![],
+                },
                 None => {
                     self.type_error(&e.value, "`local` takes a path");
                     vec![]
                 }
             };
         }
+        if let Some(e) = m.get("component") {
+            return match e.value.as_str() {
+                Some(raw) => self.component(raw, e.value.span),
+                None => {
+                    self.type_error(&e.value, "`component` takes `HOST/PROJECT/NAME@VERSION`");
+                    vec![]
+                }
+            };
+        }
+        if let Some(e) = m.get("project") {
+            return self.project(m, e);
+        }
         if let Some(e) = m.get("template") {
-            let Some(name) = e.value.as_str() else {
+            let Some(raw) = e.value.as_str() else {
                 self.type_error(&e.value, "`template` takes a template file name");
                 return vec![];
             };
+            let Some(name) = self.location(raw, e.value.span) else {
+                return vec![];
+            };
+            let name = name.as_str();
             if let Some(dir) = &self.options.template_dir {
                 let path = dir.join(name);
                 if path.is_file() {
@@ -130,16 +158,12 @@ impl<'a> Includer<'a> {
             self.offline(e.value.span, format!("template `{name}`"));
             return vec![];
         }
-        for (key, what) in [
-            ("project", "project include"),
-            ("remote", "remote include"),
-            ("component", "component"),
-        ] {
-            if let Some(e) = m.get(key) {
-                let name = e.value.scalar_string().unwrap_or_default();
-                self.offline(e.value.span, format!("{what} `{name}`"));
-                return vec![];
+        if let Some(e) = m.get("remote") {
+            let raw = e.value.scalar_string().unwrap_or_default();
+            if let Some(name) = self.location(&raw, e.value.span) {
+                self.offline(e.value.span, format!("remote include `{name}`"));
             }
+            return vec![];
         }
         self.diags.push(
             Diagnostic::error(
@@ -150,6 +174,164 @@ impl<'a> Includer<'a> {
             .with_help("for a file in this repository write `- local: path/to/file.yml`"),
         );
         vec![]
+    }
+
+    /// An include location with its variables expanded, or `None` (with a warning) when it
+    /// uses variables and the loader has none (lint).
+    fn location(&mut self, raw: &str, span: Span) -> Option<String> {
+        if !mentions_variable(raw) {
+            return Some(raw.to_string());
+        }
+        if let Some(vars) = &self.options.include_variables {
+            return Some(expand(raw, vars));
+        }
+        self.diags.push(
+            Diagnostic::warning(
+                Code::IncludeOffline,
+                span,
+                format!("include `{raw}` uses variables, so lint cannot tell which file it means; its jobs are not checked"),
+            )
+            .with_help("`gantry plan`/`run` expand predefined, project (.gantry/variables.yml) and `--var` variables here (never variables defined in the YAML)"),
+        );
+        None
+    }
+
+    /// `include: project:` — this project's files are read from the working tree (when the
+    /// expanded path is `$CI_PROJECT_PATH`); other projects are not available offline.
+    fn project(&mut self, m: &Map, e: &super::node::Entry) -> Vec<PathBuf> {
+        let raw = e.value.scalar_string().unwrap_or_default();
+        if !crate::model::keywords::valid_project_path(&raw) {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::InvalidInclude,
+                    e.value.span,
+                    format!("include `project: {raw}` is not a project path"),
+                )
+                .with_help("write the full path, e.g. `my-group/my-project`, or a `$VARIABLE`"),
+            );
+            return vec![];
+        }
+        let Some(project) = self.location(&raw, e.value.span) else {
+            return vec![];
+        };
+        if let Some(r) = m.get("ref")
+            && let Some(text) = r.value.scalar_string()
+            && self.location(&text, r.value.span).is_none()
+        {
+            return vec![];
+        }
+        let this = self
+            .options
+            .include_variables
+            .as_ref()
+            .and_then(|v| v.get("CI_PROJECT_PATH"))
+            .is_some_and(|p| *p == project);
+        if !this {
+            self.offline(e.value.span, format!("project include `{project}`"));
+            return vec![];
+        }
+        let files: Vec<&Node> = match m.get("file").map(|f| &f.value) {
+            Some(Node {
+                value: Value::Seq(items),
+                ..
+            }) => items.iter().collect(),
+            Some(f) => vec![f],
+            None => vec![],
+        };
+        let mut out = Vec::new();
+        for f in files {
+            let Some(raw) = f.as_str() else {
+                self.type_error(f, "`file` takes a path");
+                continue;
+            };
+            if let Some(path) = self.location(raw, f.span) {
+                out.extend(self.local(&path, f.span));
+            }
+        }
+        out
+    }
+
+    /// `include: component:` — this project's components from `templates/`, others from a
+    /// `--component-dir` checkout; anything else is offline.
+    fn component(&mut self, raw: &str, span: Span) -> Vec<PathBuf> {
+        let reference = match component::parse(raw) {
+            Ok(r) => r,
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::error(Code::InvalidInclude, span, format!("component `{raw}` {e}"))
+                        .with_help(
+                            "e.g. `$CI_SERVER_FQDN/$CI_PROJECT_PATH/my-component@$CI_COMMIT_SHA`",
+                        ),
+                );
+                return vec![];
+            }
+        };
+        let vars = self.options.include_variables.as_ref();
+        let dir = if component::is_same_project(reference.project) {
+            Some(self.root_dir.clone())
+        } else {
+            let project = match vars {
+                Some(v) => expand(reference.project, v),
+                None => reference.project.to_string(),
+            };
+            let this = vars.and_then(|v| {
+                Some(format!(
+                    "{}/{}",
+                    v.get("CI_SERVER_FQDN")?,
+                    v.get("CI_PROJECT_PATH")?
+                ))
+            });
+            if this.as_deref() == Some(project.as_str()) {
+                Some(self.root_dir.clone())
+            } else {
+                self.options
+                    .component_dirs
+                    .iter()
+                    .find(|(p, _)| *p == project)
+                    .map(|(_, d)| d.clone())
+            }
+        };
+        let Some(dir) = dir else {
+            if vars.is_none() && mentions_variable(reference.project) {
+                self.location(raw, span);
+            } else {
+                self.diags.push(
+                    Diagnostic::warning(
+                        Code::IncludeOffline,
+                        span,
+                        format!(
+                            "component `{raw}` is not available offline; its jobs are not checked"
+                        ),
+                    )
+                    .with_help(format!(
+                        "with a local checkout of the project, pass `--component-dir {}=DIR`",
+                        reference.project
+                    )),
+                );
+            }
+            return vec![];
+        };
+        let name = match vars {
+            Some(v) => expand(reference.name, v),
+            None => reference.name.to_string(),
+        };
+        match component::file_in(&dir, &name) {
+            Some(file) => vec![file],
+            None => {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::InvalidInclude,
+                        span,
+                        format!(
+                            "component `{name}` not found: neither templates/{name}.yml nor templates/{name}/template.yml exists in {}",
+                            dir.display()
+                        ),
+                    )
+                    .with_help("a component is `templates/NAME.yml` or `templates/NAME/template.yml` in its project"),
+                );
+                vec![]
+            }
+        }
     }
 
     fn type_error(&mut self, node: &Node, what: &str) {

@@ -8,8 +8,9 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::Span;
 use indexmap::IndexMap;
 
-const SPEC_KEYS: &[&str] = &["default", "description", "options", "regex", "type"];
-const TYPES: &[&str] = &["string", "number", "boolean", "array"];
+use crate::model::keywords::{
+    INPUT_SPEC as SPEC_KEYS, INPUT_TYPES as TYPES, MAX_INPUT_DESCRIPTION,
+};
 
 /// Applies the header's inputs (with `provided` values from an include) to `body`.
 /// `site` is where the values come from (the include item, or the file's start).
@@ -88,6 +89,33 @@ fn resolve_values(
             }
         }
         let get = |k: &str| spec.and_then(|s| s.get(k)).map(|x| &x.value);
+        if e.value.as_map().is_none() && !matches!(e.value.value, Value::Null) {
+            diags.error(
+                Code::InvalidInput,
+                e.value.span,
+                format!(
+                    "input `{name}` must be a mapping of `type`, `default`, … or empty, not {}",
+                    e.value.kind_name()
+                ),
+            );
+        }
+        if let Some(d) = get("description") {
+            match d.as_str() {
+                Some(text) if text.chars().count() > MAX_INPUT_DESCRIPTION => diags.error(
+                    Code::InvalidInput,
+                    d.span,
+                    format!(
+                        "the description of input `{name}` is longer than {MAX_INPUT_DESCRIPTION} characters"
+                    ),
+                ),
+                Some(_) => {}
+                None => diags.error(
+                    Code::InvalidInput,
+                    d.span,
+                    format!("the description of input `{name}` must be a string"),
+                ),
+            }
+        }
         let kind = get("type").and_then(Node::as_str).unwrap_or("string");
         if !TYPES.contains(&kind) {
             diags.error(
@@ -226,6 +254,13 @@ impl Interpolator<'_> {
                 return Node::new(Value::Str(s.to_string()), span);
             };
             let inner = &rest[start + 3..start + len];
+            // Matrix expressions are left for planning, which knows each job's matrix values
+            // (GitLab skips them during interpolation too).
+            if inner.trim().starts_with("matrix.") {
+                out.push_str(&rest[start..start + len + 2]);
+                rest = &rest[start + len + 2..];
+                continue;
+            }
             let value = self.evaluate(inner.trim(), span);
             if start == 0
                 && start + len + 2 == rest.len()

@@ -4,6 +4,8 @@
 //! then resolve `!reference`. `default:` and `inherit:` are applied later, by `model`.
 //! May not touch: the typed model, variables, execution.
 
+pub mod component;
+mod expand;
 mod extends;
 mod include;
 mod include_rules;
@@ -34,6 +36,9 @@ pub struct LoadOptions {
     /// The pipeline's variables, to evaluate `include: rules`; `None` includes every file
     /// (lint checks them all).
     pub include_variables: Option<std::collections::HashMap<String, String>>,
+    /// Local checkouts of other projects' components: `HOST/GROUP/PROJECT` → directory
+    /// (`--component-dir`).
+    pub component_dirs: Vec<(String, PathBuf)>,
 }
 
 impl Default for LoadOptions {
@@ -43,6 +48,7 @@ impl Default for LoadOptions {
             max_includes: 150,
             template_dir: None,
             include_variables: None,
+            component_dirs: Vec::new(),
         }
     }
 }

@@ -68,8 +68,8 @@ pub fn decode_artifacts(node: &Node, ctx: &mut Ctx) -> Option<Artifacts> {
     for (key, e) in m {
         let v = &e.value;
         match key.as_str() {
-            "paths" => a.paths = ctx.list_of_strings(v, "`artifacts:paths`"),
-            "exclude" => a.exclude = ctx.list_of_strings(v, "`artifacts:exclude`"),
+            "paths" => a.paths = non_empty_list(v, ctx, "`artifacts:paths`"),
+            "exclude" => a.exclude = non_empty_list(v, ctx, "`artifacts:exclude`"),
             "expire_in" => {
                 a.expire_in = match v.as_str() {
                     Some("never") => Some(Spanned::new(u64::MAX, v.span)),
@@ -93,6 +93,24 @@ pub fn decode_artifacts(node: &Node, ctx: &mut Ctx) -> Option<Artifacts> {
                     ctx.check_keys(r, keywords::REPORTS, "`artifacts:reports`");
                     for (kind, re) in r {
                         let paths = match &re.value.value {
+                            Value::Map(m) if kind == "coverage_report" => {
+                                ctx.check_keys(
+                                    m,
+                                    &["coverage_format", "path"],
+                                    "`coverage_report`",
+                                );
+                                if let Some(f) = m.get("coverage_format") {
+                                    ctx.choice(
+                                        &f.value,
+                                        "`coverage_format`",
+                                        &["cobertura", "jacoco"],
+                                    );
+                                }
+                                m.get("path")
+                                    .and_then(|p| ctx.non_empty(&p.value, "`coverage_report:path`"))
+                                    .into_iter()
+                                    .collect()
+                            }
                             Value::Map(_) => Vec::new(),
                             _ => ctx.string_list(&re.value, &format!("`reports:{kind}`")),
                         };
@@ -104,6 +122,18 @@ pub fn decode_artifacts(node: &Node, ctx: &mut Ctx) -> Option<Artifacts> {
         }
     }
     Some(a)
+}
+
+/// A list of at least one string.
+fn non_empty_list(v: &Node, ctx: &mut Ctx, what: &str) -> Vec<Spanned<String>> {
+    if v.as_seq().is_some_and(<[Node]>::is_empty) {
+        ctx.error(
+            Code::InvalidValue,
+            v.span,
+            format!("{what} cannot be an empty list"),
+        );
+    }
+    ctx.list_of_strings(v, what)
 }
 
 /// Decodes `cache:` (one mapping or a list of up to four).
@@ -142,7 +172,7 @@ fn decode_cache(node: &Node, ctx: &mut Ctx) -> Option<Cache> {
         match key.as_str() {
             "key" => c.key = decode_key(v, ctx),
             "paths" => c.paths = ctx.list_of_strings(v, "`cache:paths`"),
-            "policy" => c.policy = ctx.choice(v, "`cache:policy`", keywords::CACHE_POLICY),
+            "policy" => c.policy = policy(v, ctx),
             "when" => c.when = ctx.choice(v, "`cache:when`", keywords::ARTIFACTS_WHEN),
             "untracked" => c.untracked = ctx.bool(v, "`cache:untracked`").unwrap_or(false),
             "unprotect" => {
@@ -164,20 +194,50 @@ fn decode_cache(node: &Node, ctx: &mut Ctx) -> Option<Cache> {
     Some(c)
 }
 
+/// `cache:policy`: `pull`, `push`, `pull-push`, or a `$VARIABLE` the runner expands (16.1+).
+fn policy(node: &Node, ctx: &mut Ctx) -> Option<Spanned<String>> {
+    let s = ctx.string(node, "`cache:policy`")?;
+    if is_variable(&s.value) {
+        return Some(s);
+    }
+    ctx.choice(node, "`cache:policy`", keywords::CACHE_POLICY)
+}
+
+/// Whether `s` is exactly one `$NAME` or `${NAME}` (names of 1 to 255 word characters).
+pub fn is_variable(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('$') else {
+        return false;
+    };
+    let name = rest
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .unwrap_or(rest);
+    (1..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn decode_key(node: &Node, ctx: &mut Ctx) -> Option<CacheKey> {
     if let Some(m) = node.as_map() {
-        ctx.check_keys(m, &["files", "prefix"], "`cache:key`");
+        ctx.check_keys(m, keywords::CACHE_KEY, "`cache:key`");
+        // `files_commits` keys on the last commit of the files; offline, their content is the
+        // closest stand-in, so both forms hash the files.
+        let which = if m.contains_key("files_commits") && !m.contains_key("files") {
+            "files_commits"
+        } else {
+            "files"
+        };
+        let what = format!("`cache:key:{which}`");
         let files = m
-            .get("files")
-            .map(|f| ctx.list_of_strings(&f.value, "`cache:key:files`"))
+            .get(which)
+            .map(|f| ctx.list_of_strings(&f.value, &what))
             .unwrap_or_default();
         if !(1..=2).contains(&files.len()) {
             ctx.error(
                 Code::InvalidValue,
                 node.span,
-                "`cache:key:files` takes one or two files",
+                format!("{what} takes one or two files"),
             );
         }
+
         let prefix = m
             .get("prefix")
             .and_then(|p| ctx.text(&p.value, "`cache:key:prefix`"));

@@ -239,3 +239,82 @@ impl Ctx<'_> {
 fn is_unresolved(node: &Node) -> bool {
     node.tag.as_deref() == Some(crate::load::UNRESOLVED_TAG)
 }
+
+impl Ctx<'_> {
+    /// A string of at least one character (GitLab's `minLength: 1`).
+    pub fn non_empty(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
+        let s = self.string(node, what)?;
+        if s.value.is_empty() {
+            self.error(
+                Code::InvalidValue,
+                node.span,
+                format!("{what} cannot be empty"),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    /// A list (not a single value) with at least one item, each reported once if repeated.
+    pub fn unique_items<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [Node]> {
+        let Some(items) = node.as_seq() else {
+            self.type_error(node, what, "a list");
+            return None;
+        };
+        if items.is_empty() {
+            self.error(
+                Code::InvalidValue,
+                node.span,
+                format!("{what} cannot be an empty list"),
+            );
+            return None;
+        }
+        for (i, item) in items.iter().enumerate() {
+            if items[..i].iter().any(|earlier| same_scalar(earlier, item)) {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        item.span,
+                        format!(
+                            "{what} lists `{}` twice",
+                            item.scalar_string().unwrap_or_default()
+                        ),
+                    )
+                    .with_help("remove the repeated item"),
+                );
+            }
+        }
+        Some(items)
+    }
+
+    /// Checks that every key of `map` is a step-style name (`^[a-zA-Z_][a-zA-Z0-9_]*$`).
+    pub fn identifier_keys(&mut self, map: &Map, what: &str) {
+        for (key, e) in map {
+            if !is_identifier(key) {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        e.key_span,
+                        format!("{what} name `{key}` is not an identifier"),
+                    )
+                    .with_help("use letters, digits and `_`, not starting with a digit"),
+                );
+            }
+        }
+    }
+}
+
+/// Whether `s` matches `^[a-zA-Z_][a-zA-Z0-9_]*$`.
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn same_scalar(a: &Node, b: &Node) -> bool {
+    !matches!(a.value, Value::Seq(_) | Value::Map(_))
+        && a.kind_name() == b.kind_name()
+        && a.scalar_string() == b.scalar_string()
+}

@@ -57,7 +57,13 @@ pub fn decode_environment(node: &Node, ctx: &mut Ctx) -> Option<Environment> {
         let km = ctx.map(&k.value, "`environment:kubernetes`")?;
         ctx.check_keys(
             km,
-            &["namespace", "agent", "flux_resource_path", "dashboard"],
+            &[
+                "namespace",
+                "agent",
+                "flux_resource_path",
+                "dashboard",
+                "managed_resources",
+            ],
             "`environment:kubernetes`",
         );
         km.get("namespace")
@@ -65,9 +71,7 @@ pub fn decode_environment(node: &Node, ctx: &mut Ctx) -> Option<Environment> {
     });
     Some(Environment {
         name: ctx.text(&name.value, "`environment:name`")?,
-        url: m
-            .get("url")
-            .and_then(|u| ctx.string(&u.value, "`environment:url`")),
+        url: m.get("url").and_then(|u| url(&u.value, ctx)),
         on_stop: m
             .get("on_stop")
             .and_then(|u| ctx.text(&u.value, "`environment:on_stop`")),
@@ -80,10 +84,15 @@ pub fn decode_environment(node: &Node, ctx: &mut Ctx) -> Option<Environment> {
         }),
         auto_stop_in: m.get("auto_stop_in").and_then(|a| match a.value.as_str() {
             Some("never") => Some(Spanned::new(u64::MAX, a.value.span)),
+            // GitLab expands variables here when the job runs.
+            Some(v) if v.contains('$') => None,
             _ => ctx.duration(&a.value, "`environment:auto_stop_in`"),
         }),
         kubernetes_namespace,
         deployment_tier: m.get("deployment_tier").and_then(|t| {
+            if t.value.as_str().is_some_and(|v| v.contains('$')) {
+                return ctx.string(&t.value, "`environment:deployment_tier`");
+            }
             ctx.choice(
                 &t.value,
                 "`environment:deployment_tier`",
@@ -91,4 +100,21 @@ pub fn decode_environment(node: &Node, ctx: &mut Ctx) -> Option<Environment> {
             )
         }),
     })
+}
+
+/// `environment:url`: an http(s) URL, or text starting with a variable that holds one.
+fn url(node: &Node, ctx: &mut Ctx) -> Option<Spanned<String>> {
+    let s = ctx.string(node, "`environment:url`")?;
+    if keywords::valid_environment_url(&s.value) {
+        return Some(s);
+    }
+    ctx.push(
+        crate::diagnostic::Diagnostic::error(
+            crate::diagnostic::Code::InvalidValue,
+            node.span,
+            format!("`environment:url` `{}` is not an http(s) URL", s.value),
+        )
+        .with_help("write e.g. `https://$CI_ENVIRONMENT_SLUG.example.com`"),
+    );
+    None
 }

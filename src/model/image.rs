@@ -37,7 +37,7 @@ pub struct Service {
 /// Decodes `image:`.
 pub fn decode_image(node: &Node, ctx: &mut Ctx) -> Option<Image> {
     match &node.value {
-        Value::Str(s) => Some(plain(Spanned::new(s.clone(), node.span))),
+        Value::Str(_) => ctx.non_empty(node, "`image`").map(plain),
         Value::Map(m) => {
             ctx.check_keys(m, keywords::IMAGE, "`image`");
             image_from_map(m, node, ctx, "`image`")
@@ -68,24 +68,43 @@ fn image_from_map(m: &Map, node: &Node, ctx: &mut Ctx, what: &str) -> Option<Ima
         );
         return None;
     };
-    let mut image = plain(ctx.string(&name.value, &format!("{what}:name"))?);
-    image.entrypoint = m
-        .get("entrypoint")
-        .map(|e| strings(ctx.string_list(&e.value, "`entrypoint`")));
+    let mut image = plain(ctx.non_empty(&name.value, &format!("{what}:name"))?);
+    image.entrypoint = m.get("entrypoint").map(|e| {
+        if e.value.as_seq().is_some_and(<[Node]>::is_empty) {
+            ctx.error(
+                crate::diagnostic::Code::InvalidValue,
+                e.value.span,
+                "`entrypoint` cannot be an empty list",
+            );
+        }
+        strings(ctx.list_of_strings(&e.value, "`entrypoint`"))
+    });
     if let Some(d) = m.get("docker").and_then(|d| ctx.map(&d.value, "`docker`")) {
         ctx.check_keys(d, &["user", "platform"], "`docker`");
         image.user = d
             .get("user")
-            .and_then(|u| ctx.string(&u.value, "`docker:user`"))
-            .map(|s| s.value);
+            .and_then(|u| user(&u.value, ctx, "`docker:user`", false));
         image.platform = d
             .get("platform")
-            .and_then(|p| ctx.string(&p.value, "`docker:platform`"))
+            .and_then(|p| ctx.non_empty(&p.value, "`docker:platform`"))
             .map(|s| s.value);
     }
+    if let Some(k) = m
+        .get("kubernetes")
+        .and_then(|k| ctx.map(&k.value, "`kubernetes`"))
+    {
+        ctx.check_keys(k, &["user"], "`kubernetes`");
+        if let Some(u) = k.get("user") {
+            user(&u.value, ctx, "`kubernetes:user`", true);
+        }
+    }
     if let Some(p) = m.get("pull_policy") {
-        let values = match &p.value.value {
-            Value::Seq(items) => items.iter().collect(),
+        let values: Vec<&Node> = match &p.value.value {
+            Value::Seq(_) => ctx
+                .unique_items(&p.value, "`pull_policy`")
+                .unwrap_or_default()
+                .iter()
+                .collect(),
             _ => vec![&p.value],
         };
         image.pull_policy = values
@@ -106,12 +125,16 @@ pub fn decode_services(node: &Node, ctx: &mut Ctx) -> Vec<Service> {
     let mut out = Vec::new();
     for item in items {
         match &item.value {
-            Value::Str(s) => out.push(Service {
-                image: plain(Spanned::new(s.clone(), item.span)),
-                alias: None,
-                command: None,
-                variables: Variables::new(),
-            }),
+            Value::Str(_) => {
+                if let Some(name) = ctx.non_empty(item, "a service") {
+                    out.push(Service {
+                        image: plain(name),
+                        alias: None,
+                        command: None,
+                        variables: Variables::new(),
+                    });
+                }
+            }
             Value::Map(m) => {
                 ctx.check_keys(m, keywords::SERVICE, "a service");
                 let Some(image) = image_from_map(m, item, ctx, "a service") else {
@@ -121,7 +144,7 @@ pub fn decode_services(node: &Node, ctx: &mut Ctx) -> Vec<Service> {
                     image,
                     alias: m
                         .get("alias")
-                        .and_then(|a| ctx.string(&a.value, "`alias`"))
+                        .and_then(|a| ctx.non_empty(&a.value, "`alias`"))
                         .map(|s| s.value),
                     command: m
                         .get("command")
@@ -140,4 +163,21 @@ pub fn decode_services(node: &Node, ctx: &mut Ctx) -> Vec<Service> {
 
 fn strings(list: Vec<Spanned<String>>) -> Vec<String> {
     list.into_iter().map(|s| s.value).collect()
+}
+
+/// A container user: 1 to 255 characters (Kubernetes also takes a numeric UID).
+fn user(node: &Node, ctx: &mut Ctx, what: &str, numeric: bool) -> Option<String> {
+    if numeric && let Value::Int(i) = node.value {
+        return Some(i.to_string());
+    }
+    let s = ctx.non_empty(node, what)?;
+    if s.value.chars().count() > 255 {
+        ctx.error(
+            crate::diagnostic::Code::InvalidValue,
+            node.span,
+            format!("{what} is longer than 255 characters"),
+        );
+        return None;
+    }
+    Some(s.value)
 }

@@ -131,6 +131,8 @@ pub struct Job {
     pub resource_group: Option<Spanned<String>>,
     /// Which global variables the job inherits.
     pub inherit_variables: Inherit,
+    /// Keywords of [`keywords::OFFLINE`] the job uses (run says what it skips).
+    pub offline: Vec<&'static str>,
 }
 
 impl Job {
@@ -222,22 +224,35 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
         interruptible: None,
         resource_group: None,
         inherit_variables: Inherit::All,
+        offline: keywords::OFFLINE
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| map.contains_key(*k))
+            .collect(),
     };
     for (key, e) in map {
         let v = &e.value;
         match key.as_str() {
-            "stage" => job.stage = ctx.text(v, "`stage`").unwrap_or(job.stage),
+            "stage" => job.stage = stage(v, ctx, "`stage`").unwrap_or(job.stage),
+            "type" => {
+                deprecated(key, e.key_span, ctx);
+                if !map.contains_key("stage") {
+                    job.stage = stage(v, ctx, "`type`").unwrap_or(job.stage);
+                }
+            }
             "script" => job.script = script(v, ctx, "`script`"),
             "before_script" => job.before_script = ctx.script(v, "`before_script`"),
             "after_script" => job.after_script = ctx.script(v, "`after_script`"),
             "image" => job.image = image::decode_image(v, ctx).map(Box::new),
             "services" => job.services = image::decode_services(v, ctx),
             "variables" => job.variables = variables::decode(v, ctx, "job `variables`"),
+            // `rules: null` is GitLab's "no rules" (its schema allows null).
+            "rules" if matches!(v.value, Value::Null) => {}
             "rules" => job.rules = Some(rules::decode_rules(v, ctx, false)),
             "only" => job.only = Some(Box::new(rules::decode_filter(v, ctx, "`only`"))),
             "except" => job.except = Some(Box::new(rules::decode_filter(v, ctx, "`except`"))),
             "needs" => job.needs = Some(rules::decode_needs(v, ctx)),
-            "dependencies" => job.dependencies = Some(ctx.string_list(v, "`dependencies`")),
+            "dependencies" => job.dependencies = Some(ctx.list_of_strings(v, "`dependencies`")),
             "when" => job.when = rules::decode_when(v, ctx, keywords::WHEN).unwrap_or(job.when),
             "start_in" => job.start_in = ctx.duration(v, "`start_in`"),
             "allow_failure" => job.allow_failure = rules::decode_allow_failure(v, ctx),
@@ -262,10 +277,39 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
     job
 }
 
+fn stage(v: &Node, ctx: &mut Ctx, what: &str) -> Option<Spanned<String>> {
+    let s = ctx.text(v, what)?;
+    if s.value.is_empty() {
+        ctx.error(
+            Code::InvalidValue,
+            v.span,
+            format!("{what} cannot be empty"),
+        );
+        return None;
+    }
+    Some(s)
+}
+
+/// A deprecated keyword GitLab still accepts: a warning naming its replacement.
+fn deprecated(key: &str, span: Span, ctx: &mut Ctx) {
+    let Some((_, instead)) = keywords::DEPRECATED.iter().find(|(k, _)| *k == key) else {
+        return;
+    };
+    ctx.push(
+        Diagnostic::warning(
+            Code::Deprecated,
+            span,
+            format!("`{key}` is deprecated; GitLab reads it as `{instead}`"),
+        )
+        .with_help(format!("rename `{key}:` to `{instead}:`")),
+    );
+}
+
 fn script(v: &Node, ctx: &mut Ctx, what: &str) -> Vec<Spanned<String>> {
     let lines = ctx.script(v, what);
     let written_empty = match &v.value {
         Value::Seq(items) => items.is_empty(),
+        Value::Str(s) => s.is_empty(),
         Value::Null => v.tag.is_none(),
         _ => false,
     };
@@ -288,9 +332,50 @@ fn check_untyped(key: &str, v: &Node, ctx: &mut Ctx) {
         Shape::Object if key == "pages" && !matches!(v.value, Value::Map(_) | Value::Bool(_)) => {
             ctx.type_error(v, "`pages`", "`true`, `false` or a mapping");
         }
-        Shape::Object if key == "pages" => {}
+        Shape::Object if key == "pages" => {
+            if let Some(m) = v.as_map() {
+                ctx.check_keys(m, &["path_prefix", "expire_in", "publish"], "`pages`");
+            }
+        }
+        Shape::Object if key == "dast_configuration" => {
+            if let Some(m) = ctx.map(v, "`dast_configuration`") {
+                ctx.check_keys(m, keywords::DAST_CONFIGURATION, "`dast_configuration`");
+                for (k, e) in m {
+                    ctx.string(&e.value, &format!("`dast_configuration:{k}`"));
+                }
+            }
+        }
+        Shape::Object if key == "inputs" => {
+            // Job inputs (for step-based jobs) always need a `default`.
+            let Some(m) = ctx.map(v, "`inputs`") else {
+                return;
+            };
+            let keys = keywords::JOB_INPUT;
+            for (name, e) in m {
+                let what = format!("job input `{name}`");
+                if let Some(spec) = ctx.map(&e.value, &what) {
+                    ctx.check_keys(spec, keys, &what);
+                    super::steps::require(spec, &["default"], &e.value, &what, ctx);
+                }
+            }
+        }
         Shape::Object => {
             ctx.map(v, &format!("`{key}`"));
+        }
+        Shape::Hooks => {
+            if let Some(m) = ctx.map(v, "`hooks`") {
+                ctx.check_keys(m, keywords::HOOKS, "`hooks`");
+                if let Some(e) = m.get("pre_get_sources_script") {
+                    ctx.script(&e.value, "`hooks:pre_get_sources_script`");
+                }
+            }
+        }
+        Shape::Secrets => super::secrets::check_secrets(v, ctx),
+        Shape::IdTokens => super::secrets::check_id_tokens(v, ctx),
+        Shape::Release => super::secrets::check_release(v, ctx),
+        Shape::Steps => super::steps::check_steps(v, ctx),
+        Shape::Choice(values) => {
+            ctx.choice(v, &format!("`{key}`"), values);
         }
         Shape::Str => {
             ctx.string(v, &format!("`{key}`"));
@@ -317,6 +402,16 @@ fn check_job(job: &Job, map: &Map, complete: bool, ctx: &mut Ctx) {
                 "add a `script:`, or rename it to `.{}` to make it a hidden template",
                 job.name
             )),
+        );
+    }
+    if has("script") && has("run") {
+        ctx.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                map["run"].key_span,
+                "a job has either `script` or `run` (steps), not both",
+            )
+            .with_help("keep one of them"),
         );
     }
     if has("script") && has("trigger") {
@@ -507,12 +602,39 @@ pub fn decode_matrix(node: &Node, ctx: &mut Ctx) -> Vec<MatrixEntry> {
 
 fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
     match &node.value {
-        Value::Str(s) => Some(Trigger {
-            project: Some(Spanned::new(s.clone(), node.span)),
+        Value::Str(_) => Some(Trigger {
+            project: project_path(node, ctx, "`trigger`"),
             strategy: None,
         }),
         Value::Map(m) => {
             ctx.check_keys(m, keywords::TRIGGER, "`trigger`");
+            if m.contains_key("branch") && !m.contains_key("project") {
+                ctx.error(
+                    Code::InvalidValue,
+                    m["branch"].key_span,
+                    "`trigger:branch` needs `trigger:project`",
+                );
+            }
+            if let Some(f) = m.get("forward")
+                && let Some(fm) = ctx.map(&f.value, "`trigger:forward`")
+            {
+                ctx.check_keys(fm, keywords::TRIGGER_FORWARD, "`trigger:forward`");
+                for (k, e) in fm {
+                    ctx.bool(&e.value, &format!("`trigger:forward:{k}`"));
+                }
+            }
+            if let Some(items) = m.get("include").and_then(|i| i.value.as_seq())
+                && items.len() > 3
+            {
+                ctx.error(
+                    Code::InvalidValue,
+                    m["include"].value.span,
+                    format!(
+                        "`trigger:include` takes at most 3 files, not {}",
+                        items.len()
+                    ),
+                );
+            }
             if !m.contains_key("include") && !m.contains_key("project") {
                 ctx.error(
                     Code::InvalidValue,
@@ -523,7 +645,7 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
             Some(Trigger {
                 project: m
                     .get("project")
-                    .and_then(|p| ctx.string(&p.value, "`trigger:project`")),
+                    .and_then(|p| project_path(&p.value, ctx, "`trigger:project`")),
                 strategy: m.get("strategy").and_then(|s| {
                     ctx.choice(&s.value, "`trigger:strategy`", keywords::TRIGGER_STRATEGY)
                 }),
@@ -534,4 +656,22 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
             None
         }
     }
+}
+
+/// A project path such as `group/project` or a variable holding one (GitLab's pattern:
+/// a `/` between non-blank characters, or `$VAR`); no leading or trailing `/`.
+pub fn project_path(node: &Node, ctx: &mut Ctx, what: &str) -> Option<Spanned<String>> {
+    let s = ctx.string(node, what)?;
+    if keywords::valid_project_path(&s.value) {
+        return Some(s);
+    }
+    ctx.push(
+        Diagnostic::error(
+            Code::InvalidValue,
+            node.span,
+            format!("{what} `{}` is not a project path", s.value),
+        )
+        .with_help("write the full path, e.g. `my-group/my-project`, or a `$VARIABLE`"),
+    );
+    None
 }

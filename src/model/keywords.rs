@@ -14,6 +14,8 @@ pub enum Shape {
     Duration,
     /// A string or a list of strings.
     StrList,
+    /// A list of strings (a single string is not accepted).
+    List,
     /// A script: a string or nested lists of strings.
     Script,
     /// A `variables:` mapping.
@@ -46,10 +48,20 @@ pub enum Shape {
     Inherit,
     /// `only:` / `except:`.
     Filter,
-    /// A mapping GitLab checks but gantry does not model (`release`, `secrets`, …).
+    /// `hooks:` (`pre_get_sources_script`).
+    Hooks,
+    /// `secrets:`: each secret names exactly one provider.
+    Secrets,
+    /// `id_tokens:`: each token has an `aud`.
+    IdTokens,
+    /// `run:`: a list of CI steps.
+    Steps,
+    /// `release:`.
+    Release,
+    /// One of a fixed list of strings.
+    Choice(&'static [&'static str]),
+    /// A mapping GitLab checks but gantry does not model (`inputs`, `pages`, …).
     Object,
-    /// Anything (steps for `run:`).
-    Any,
 }
 
 /// One accepted key.
@@ -87,7 +99,7 @@ pub const JOB: &[Keyword] = &[
     ),
     kw(
         "hooks",
-        Shape::Object,
+        Shape::Hooks,
         "Commands run at runner stages (`pre_get_sources_script`).",
     ),
     kw(
@@ -97,14 +109,18 @@ pub const JOB: &[Keyword] = &[
     ),
     kw("variables", Shape::Variables, "Job variables."),
     kw("cache", Shape::Cache, "Files kept between pipelines."),
-    kw("id_tokens", Shape::Object, "OIDC tokens."),
-    kw("identity", Shape::Str, "Cloud identity federation."),
+    kw("id_tokens", Shape::IdTokens, "OIDC tokens."),
+    kw(
+        "identity",
+        Shape::Choice(IDENTITY),
+        "Cloud identity federation.",
+    ),
     kw("inputs", Shape::Object, "Inputs for step-based jobs."),
-    kw("secrets", Shape::Object, "External secrets."),
+    kw("secrets", Shape::Secrets, "External secrets."),
     kw("script", Shape::Script, "Commands the job runs."),
     kw(
         "run",
-        Shape::Any,
+        Shape::Steps,
         "Steps (CI steps syntax) instead of `script`.",
     ),
     kw(
@@ -148,7 +164,7 @@ pub const JOB: &[Keyword] = &[
     ),
     kw(
         "dependencies",
-        Shape::StrList,
+        Shape::List,
         "Jobs whose artifacts this job downloads.",
     ),
     kw("artifacts", Shape::Artifacts, "Files kept after the job."),
@@ -157,7 +173,7 @@ pub const JOB: &[Keyword] = &[
         Shape::Environment,
         "Environment the job deploys to.",
     ),
-    kw("release", Shape::Object, "Creates a release."),
+    kw("release", Shape::Release, "Creates a release."),
     kw(
         "coverage",
         Shape::Str,
@@ -187,7 +203,36 @@ pub const JOB: &[Keyword] = &[
     ),
     kw("publish", Shape::Str, "Folder published by a Pages job."),
     kw("pages", Shape::Object, "Pages settings (or `true`)."),
+    kw(
+        "type",
+        Shape::Str,
+        "Deprecated name of `stage` (used when `stage` is absent).",
+    ),
+    kw(
+        "dast_configuration",
+        Shape::Object,
+        "DAST site and scanner profiles (`site_profile`, `scanner_profile`).",
+    ),
 ];
+
+/// Job keywords gantry checks but cannot act on offline, with what happens instead; `run`
+/// notes each use, so a job that depends on one is not silently taken for a real success.
+pub const OFFLINE: &[(&str, &str)] = &[
+    ("run", "CI steps are not executed"),
+    ("trigger", "no downstream pipeline is started"),
+    (
+        "secrets",
+        "no secret provider is reachable, so the secrets are not set",
+    ),
+    (
+        "id_tokens",
+        "there is no OIDC issuer, so the ID tokens are not set",
+    ),
+    ("identity", "there is no workload identity"),
+];
+
+/// Job keywords GitLab still accepts but has deprecated, with what to write instead.
+pub const DEPRECATED: &[(&str, &str)] = &[("type", "stage")];
 
 /// Keys `default:` accepts.
 pub const DEFAULT: &[&str] = &[
@@ -228,11 +273,12 @@ pub const TOP_LEVEL: &[&str] = &[
     "cache",
     "before_script",
     "after_script",
+    "$schema",
 ];
 
 /// Keys of `workflow:`.
 pub const WORKFLOW: &[&str] = &["rules", "name", "auto_cancel"];
-/// Keys of a rule (job rules; workflow rules accept a subset).
+/// Keys of a job rule.
 pub const RULE: &[&str] = &[
     "if",
     "changes",
@@ -243,8 +289,49 @@ pub const RULE: &[&str] = &[
     "needs",
     "start_in",
     "interruptible",
+];
+/// Keys of a `workflow:rules` rule.
+pub const WORKFLOW_RULE: &[&str] = &[
+    "if",
+    "changes",
+    "exists",
+    "when",
+    "variables",
     "auto_cancel",
 ];
+/// Keys of `auto_cancel:` (workflow and workflow rules) and their values.
+pub const AUTO_CANCEL: &[(&str, &[&str])] = &[
+    ("on_new_commit", &["conservative", "interruptible", "none"]),
+    ("on_job_failure", &["none", "all"]),
+];
+/// Keys of `hooks:`.
+pub const HOOKS: &[&str] = &["pre_get_sources_script"];
+/// Values of `identity:`.
+pub const IDENTITY: &[&str] = &["google_cloud"];
+/// Secret providers; a secret names exactly one.
+pub const SECRET_PROVIDERS: &[&str] = &[
+    "vault",
+    "azure_key_vault",
+    "gcp_secret_manager",
+    "aws_secrets_manager",
+];
+/// Keys of one secret besides its provider.
+pub const SECRET_OPTIONS: &[&str] = &["file", "token"];
+/// Keys of `release:`.
+pub const RELEASE: &[&str] = &[
+    "tag_name",
+    "tag_message",
+    "description",
+    "name",
+    "ref",
+    "milestones",
+    "released_at",
+    "assets",
+];
+/// Keys of `dast_configuration:`.
+pub const DAST_CONFIGURATION: &[&str] = &["site_profile", "scanner_profile"];
+/// Keys of `cache:key` in mapping form.
+pub const CACHE_KEY: &[&str] = &["files", "files_commits", "prefix"];
 /// Keys of a `needs:` item in mapping form.
 pub const NEED: &[&str] = &[
     "job",
@@ -307,6 +394,8 @@ pub const RETRY: &[&str] = &["max", "when", "exit_codes"];
 pub const TRIGGER: &[&str] = &[
     "include", "project", "branch", "strategy", "forward", "inputs",
 ];
+/// Keys of `trigger:forward`.
+pub const TRIGGER_FORWARD: &[&str] = &["yaml_variables", "pipeline_variables"];
 /// Keys of `inherit:`.
 pub const INHERIT: &[&str] = &["default", "variables"];
 /// Keys of `only:`/`except:` in mapping form.
@@ -338,6 +427,7 @@ pub const RETRY_WHEN: &[&str] = &[
     "unmet_prerequisites",
     "scheduler_failure",
     "data_integrity_failure",
+    "runner_provisioning_timeout",
 ];
 /// Values of `environment:action`.
 pub const ENVIRONMENT_ACTION: &[&str] = &["start", "prepare", "stop", "verify", "access"];
@@ -347,6 +437,29 @@ pub const DEPLOYMENT_TIER: &[&str] = &["production", "staging", "testing", "deve
 pub const ARTIFACTS_WHEN: &[&str] = &["on_success", "on_failure", "always"];
 /// Values of `cache:policy`.
 pub const CACHE_POLICY: &[&str] = &["pull", "push", "pull-push"];
+/// `cache:policy` as GitLab's schema allows it: a value above or one `$VARIABLE` (16.1+).
+pub const CACHE_POLICY_PATTERN: &str = r"^(pull-push|pull|push|\$\w{1,255}|\$\{\w{1,255}\})$";
+/// `environment:url`: an http(s) URL or starting with a `$VARIABLE`.
+pub const ENVIRONMENT_URL_PATTERN: &str = r"^(https?://.+|\$\{?[A-Za-z].*)$";
+/// A project path (`trigger:project`, `include:project`): `group/…/project` or a `$VARIABLE`.
+pub const PROJECT_PATH_PATTERN: &str = r"^(\$\{?\w\S*|[^/\s]\S*/\S*[^/\s])$";
+/// `include:component`: `HOST/PATH/NAME@VERSION`, one `@` with text on both sides.
+pub const COMPONENT_PATTERN: &str = r"^[^@\s]+/[^@\s]+@[^@\s]+$";
+/// Keys of one job `inputs` entry (`default` is required there).
+pub const JOB_INPUT: &[&str] = &["default", "description", "options", "regex", "type"];
+/// Keys of one `spec:inputs` entry.
+pub const INPUT_SPEC: &[&str] = &[
+    "default",
+    "description",
+    "options",
+    "regex",
+    "type",
+    "rules",
+];
+/// Values of `spec:inputs:*:type`.
+pub const INPUT_TYPES: &[&str] = &["string", "number", "boolean", "array"];
+/// Longest `spec:inputs` description GitLab accepts.
+pub const MAX_INPUT_DESCRIPTION: usize = 1024;
 /// Values of `pull_policy`.
 pub const PULL_POLICY: &[&str] = &["always", "never", "if-not-present"];
 /// Values of `artifacts:access`.
@@ -377,6 +490,8 @@ pub const REPORTS: &[&str] = &[
     "coverage_fuzzing",
     "annotations",
     "repository_xray",
+    "lsif",
+    "license_management",
 ];
 /// `only:`/`except:` refs keywords (anything else is a branch name or `/regex/`).
 pub const FILTER_REFS: &[&str] = &[
@@ -404,4 +519,62 @@ pub fn job_keyword_slice() -> &'static [&'static str] {
     static NAMES: std::sync::LazyLock<Vec<&'static str>> =
         std::sync::LazyLock::new(|| job_keyword_names().collect());
     &NAMES
+}
+
+/// Whether `path` is `group/…/project` (no blanks, no leading or trailing `/`) or starts with a
+/// `$VARIABLE` — GitLab's project-path pattern for `trigger:project` and `include:project`.
+pub fn valid_project_path(path: &str) -> bool {
+    let blank_free = !path.is_empty() && !path.chars().any(char::is_whitespace);
+    if let Some(var) = path.strip_prefix('$') {
+        let name = var.strip_prefix('{').unwrap_or(var);
+        return blank_free && name.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    }
+    blank_free && path.contains('/') && !path.starts_with('/') && !path.ends_with('/')
+}
+
+/// Whether `url` matches [`ENVIRONMENT_URL_PATTERN`] (without compiling it for every job).
+pub fn valid_environment_url(url: &str) -> bool {
+    if url.contains('\n') {
+        return false;
+    }
+    if let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    {
+        return !rest.is_empty();
+    }
+    url.strip_prefix('$')
+        .map(|v| v.strip_prefix('{').unwrap_or(v))
+        .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written checks agree with the patterns the schema publishes.
+    #[test]
+    fn checks_match_their_schema_patterns() {
+        let url = regex::Regex::new(ENVIRONMENT_URL_PATTERN).unwrap();
+        for s in [
+            "https://x",
+            "http://",
+            "https://",
+            "$URL",
+            "${URL}/x",
+            "$1",
+            "example.com",
+            "ftp://x",
+            "",
+        ] {
+            assert_eq!(valid_environment_url(s), url.is_match(s), "{s:?}");
+        }
+        let project = regex::Regex::new(PROJECT_PATH_PATTERN).unwrap();
+        for s in [
+            "g/p", "g/sub/p", "/g/p", "g/p/", "p", "", "$P", "${P}", "$", "${}", "g /p", "$A B",
+            "a//b",
+        ] {
+            assert_eq!(valid_project_path(s), project.is_match(s), "{s:?}");
+        }
+    }
 }

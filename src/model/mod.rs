@@ -11,6 +11,8 @@ pub mod job;
 pub mod keywords;
 pub mod pipeline;
 pub mod rules;
+pub mod secrets;
+pub mod steps;
 pub mod variables;
 
 pub use job::Job;

@@ -171,10 +171,12 @@ pub fn decode_allow_failure(node: &Node, ctx: &mut Ctx) -> Option<AllowFailure> 
     }
 }
 
-/// An exit code or a list of them.
+/// An exit code or a non-empty list of distinct ones.
 pub fn exit_codes(node: &Node, ctx: &mut Ctx, what: &str) -> Vec<i64> {
     match &node.value {
-        Value::Seq(items) => items
+        Value::Seq(_) => ctx
+            .unique_items(node, what)
+            .unwrap_or_default()
             .iter()
             .filter_map(|i| ctx.int_in(i, what, 0, 255))
             .collect(),
@@ -216,17 +218,7 @@ pub fn decode_rules(node: &Node, ctx: &mut Ctx, workflow: bool) -> Vec<Rule> {
         return Vec::new();
     };
     let (keys, whens): (&[&str], &[&str]) = if workflow {
-        (
-            &[
-                "if",
-                "changes",
-                "exists",
-                "when",
-                "variables",
-                "auto_cancel",
-            ],
-            &["always", "never"],
-        )
+        (keywords::WORKFLOW_RULE, &["always", "never"])
     } else {
         (keywords::RULE, keywords::WHEN)
     };
@@ -258,10 +250,22 @@ fn decode_rule(node: &Node, ctx: &mut Ctx, keys: &[&str], whens: &[&str]) -> Opt
             "changes" => rule.changes = Some(decode_changes(v, ctx)),
             "exists" => {
                 let globs = match v.as_map() {
-                    Some(m) => m
-                        .get("paths")
-                        .map(|p| ctx.string_list(&p.value, "`exists:paths`"))
-                        .unwrap_or_default(),
+                    Some(m) => {
+                        ctx.check_keys(m, &["paths", "project", "ref"], "`exists`");
+                        if !m.contains_key("paths") {
+                            ctx.error(Code::InvalidValue, v.span, "`exists` needs `paths:`");
+                        }
+                        if m.contains_key("ref") && !m.contains_key("project") {
+                            ctx.error(
+                                Code::InvalidValue,
+                                m["ref"].key_span,
+                                "`exists:ref` needs `exists:project`",
+                            );
+                        }
+                        m.get("paths")
+                            .map(|p| ctx.list_of_strings(&p.value, "`exists:paths`"))
+                            .unwrap_or_default()
+                    }
                     None => ctx.string_list(v, "`exists`"),
                 };
                 rule.exists = Some(globs);
@@ -272,6 +276,7 @@ fn decode_rule(node: &Node, ctx: &mut Ctx, keys: &[&str], whens: &[&str]) -> Opt
             "needs" => rule.needs = Some(decode_needs(v, ctx)),
             "start_in" => rule.start_in = ctx.duration(v, "`start_in`"),
             "interruptible" => rule.interruptible = ctx.bool(v, "`interruptible`"),
+            "auto_cancel" => decode_auto_cancel(v, ctx),
             _ => {}
         }
     }
@@ -292,6 +297,9 @@ fn decode_changes(node: &Node, ctx: &mut Ctx) -> Changes {
     match node.as_map() {
         Some(m) => {
             ctx.check_keys(m, &["paths", "compare_to"], "`changes`");
+            if !m.contains_key("paths") {
+                ctx.error(Code::InvalidValue, node.span, "`changes` needs `paths:`");
+            }
             Changes {
                 paths: m
                     .get("paths")
@@ -312,7 +320,15 @@ fn decode_changes(node: &Node, ctx: &mut Ctx) -> Changes {
 /// Decodes `needs:` (strings or `{job, artifacts, optional, parallel}` mappings).
 pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
     let items: Vec<&Node> = match &node.value {
-        Value::Seq(items) => items.iter().collect(),
+        // A `!reference` to another job's `needs` puts a list inside the list: GitLab
+        // flattens it (its schema allows nested lists of names).
+        Value::Seq(items) => items
+            .iter()
+            .flat_map(|i| match &i.value {
+                Value::Seq(nested) => nested.iter().collect(),
+                _ => vec![i],
+            })
+            .collect(),
         Value::Null => vec![],
         _ => {
             ctx.type_error(node, "`needs`", "a list of job names");
@@ -332,6 +348,13 @@ pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
             Value::Map(m) => {
                 ctx.check_keys(m, keywords::NEED, "a need");
                 let external = m.contains_key("pipeline") || m.contains_key("project");
+                if m.contains_key("project") && !m.contains_key("ref") {
+                    ctx.error(
+                        Code::InvalidValue,
+                        item.span,
+                        "a cross-project need (`project:`) needs `ref:`",
+                    );
+                }
                 let Some(job) = m.get("job").and_then(|j| ctx.text(&j.value, "`needs:job`")) else {
                     if !m.contains_key("job") {
                         ctx.error(
@@ -434,6 +457,33 @@ pub fn decode_workflow(node: &Node, ctx: &mut Ctx) -> Workflow {
     }
     if let Some(e) = m.get("name") {
         w.name = ctx.text(&e.value, "`workflow:name`");
+        if let Some(n) = &w.name
+            && !(1..=255).contains(&n.value.chars().count())
+        {
+            ctx.error(
+                Code::InvalidValue,
+                e.value.span,
+                "`workflow:name` must be 1 to 255 characters long",
+            );
+        }
+    }
+    if let Some(e) = m.get("auto_cancel") {
+        decode_auto_cancel(&e.value, ctx);
     }
     w
+}
+
+/// Checks `auto_cancel:` (`on_new_commit`, `on_job_failure`); gantry runs one pipeline, so
+/// there is nothing to cancel.
+fn decode_auto_cancel(node: &Node, ctx: &mut Ctx) {
+    let Some(m) = ctx.map(node, "`auto_cancel`") else {
+        return;
+    };
+    let keys: Vec<&str> = keywords::AUTO_CANCEL.iter().map(|(k, _)| *k).collect();
+    ctx.check_keys(m, &keys, "`auto_cancel`");
+    for (key, values) in keywords::AUTO_CANCEL {
+        if let Some(e) = m.get(*key) {
+            ctx.choice(&e.value, &format!("`auto_cancel:{key}`"), values);
+        }
+    }
 }

@@ -40,14 +40,21 @@ pub fn decode(node: &Node, ctx: &mut Ctx, place: &str) -> Variables {
             );
             continue;
         }
-        if let Some(v) = decode_one(name, &entry.value, ctx) {
+        // Only top-level variables take `description`/`options` (they prefill the UI's form);
+        // job and service variables take `value` and `expand` (GitLab's `allowed_value_data`).
+        let keys: &[&str] = if place == "`variables`" {
+            keywords::VARIABLE
+        } else {
+            &["value", "expand"]
+        };
+        if let Some(v) = decode_one(name, &entry.value, ctx, keys) {
             vars.insert(name.clone(), v);
         }
     }
     vars
 }
 
-fn decode_one(name: &str, node: &Node, ctx: &mut Ctx) -> Option<Variable> {
+fn decode_one(name: &str, node: &Node, ctx: &mut Ctx, keys: &[&str]) -> Option<Variable> {
     let scalar = |node: &Node, ctx: &mut Ctx| match &node.value {
         Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Null => node.scalar_string(),
         Value::Bool(b) => {
@@ -81,7 +88,7 @@ fn decode_one(name: &str, node: &Node, ctx: &mut Ctx) -> Option<Variable> {
             options: Vec::new(),
         });
     };
-    ctx.check_keys(m, keywords::VARIABLE, &format!("variable `{name}`"));
+    ctx.check_keys(m, keys, &format!("variable `{name}`"));
     let (value, span) = match m.get("value") {
         Some(e) => (scalar(&e.value, ctx)?, e.value.span),
         None => (String::new(), node.span),

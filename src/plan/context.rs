@@ -272,6 +272,7 @@ impl Context {
             ("CI_SERVER_NAME", "GitLab".into()),
             ("CI_SERVER_URL", server_url.clone()),
             ("CI_SERVER_HOST", p.host.clone()),
+            ("CI_SERVER_FQDN", p.host.clone()),
             ("CI_SERVER_PROTOCOL", "https".into()),
             ("CI_SERVER_PORT", "443".into()),
             ("CI_API_V4_URL", format!("{server_url}/api/v4")),

@@ -65,19 +65,33 @@ pub fn instances(job: &Job) -> Vec<Instance> {
     }
 }
 
-/// Replaces `$[[ matrix.NAME ]]` in a `needs:parallel:matrix` value with the needing job's own
-/// matrix value of NAME (GitLab's matrix expressions); other values are returned as written.
+/// Replaces every `$[[ matrix.NAME ]]` in a `needs:parallel:matrix` value with the needing
+/// job's own matrix value of NAME (GitLab's matrix expressions, plain string replacement, so
+/// also inside longer strings); an unknown NAME is left as written.
 pub fn own_value(value: &str, own: &crate::plan::variables::Layer) -> String {
-    let trimmed = value.trim();
-    let name = trimmed
-        .strip_prefix("$[[")
-        .and_then(|r| r.strip_suffix("]]"))
-        .map(str::trim)
-        .and_then(|r| r.strip_prefix("matrix."));
-    match name.and_then(|n| own.get(n.trim())) {
-        Some(var) => var.value.clone(),
-        None => value.to_string(),
+    if !value.contains("$[[") {
+        return value.to_string();
     }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("$[[") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find("]]") else {
+            break;
+        };
+        let whole = &rest[start..start + len + 2];
+        let name = whole[3..whole.len() - 2]
+            .trim()
+            .strip_prefix("matrix.")
+            .map(str::trim);
+        match name.and_then(|n| own.get(n)) {
+            Some(var) => out.push_str(&var.value),
+            None => out.push_str(whole),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The cartesian product of one matrix entry, first variable varying slowest (Ruby's `product`).

@@ -204,7 +204,16 @@ fn should_retry(job: &PlannedJob, exit: &Exit, attempts: u32) -> bool {
     when_ok && code_ok
 }
 
-type Prepared = (Vec<(String, String)>, Vec<String>, Vec<String>);
+type Prepared = (Vec<(String, String)>, Vec<String>, Expanded);
+
+/// Values GitLab Runner expands with the job's variables before use: per cache its key,
+/// `policy` and `paths`; the artifacts' `paths` and `exclude`.
+#[derive(Default)]
+struct Expanded {
+    caches: Vec<(String, String, Vec<String>)>,
+    artifact_paths: Vec<String>,
+    artifact_exclude: Vec<String>,
+}
 
 /// Workspace, artifacts in, variables (with dotenv), caches in. Returns env, secrets, cache keys.
 fn prepare<E>(
@@ -284,10 +293,26 @@ fn prepare<E>(
             env.push((v.name, v.value));
         }
     }
-    let mut keys = Vec::new();
+    let mut expanded = Expanded::default();
+    if let Some(a) = &ctx.files[i].artifacts {
+        expanded.artifact_paths = a.paths.iter().map(|p| scope.expand(&p.value)).collect();
+        expanded.artifact_exclude = a.exclude.iter().map(|p| scope.expand(&p.value)).collect();
+    }
     for c in &ctx.files[i].caches {
         let key = cache_key(c, &scope, workspace);
-        let policy = c.policy.as_ref().map_or("pull-push", |p| p.value.as_str());
+        let policy = match &c.policy {
+            None => "pull-push".to_string(),
+            Some(p) => {
+                let value = scope.expand(&p.value);
+                if !crate::model::keywords::CACHE_POLICY.contains(&value.as_str()) {
+                    return Err(format!(
+                        "cache:policy `{}` is `{value}`, not one of pull, push, pull-push",
+                        p.value
+                    ));
+                }
+                value
+            }
+        };
         if policy != "push" {
             let mut candidates = vec![key.clone()];
             candidates.extend(c.fallback_keys.iter().map(|k| scope.expand(&k.value)));
@@ -296,9 +321,10 @@ fn prepare<E>(
                     .note(&format!("{}: restored cache `{used}`", job.name));
             }
         }
-        keys.push(key);
+        let paths = c.paths.iter().map(|p| scope.expand(&p.value)).collect();
+        expanded.caches.push((key, policy, paths));
     }
-    Ok((env, secrets, keys))
+    Ok((env, secrets, expanded))
 }
 
 /// GitLab's default artifact retention.
@@ -336,7 +362,7 @@ fn save_outputs<E>(
     i: usize,
     workspace: &Path,
     status: &Status,
-    cache_keys: &[String],
+    expanded: &Expanded,
 ) -> Result<(), String> {
     let job = &ctx.plan.jobs[i];
     let succeeded = matches!(status, Status::Success);
@@ -350,11 +376,11 @@ fn save_outputs<E>(
         && applies(a.when.as_ref().map(|w| w.value.as_str()))
     {
         let store = ctx.run_dir.join("artifacts").join(slug(&job.name));
-        let mut paths: Vec<String> = a.paths.iter().map(|p| p.value.clone()).collect();
+        let mut paths = expanded.artifact_paths.clone();
         for reports in a.reports.values() {
             paths.extend(reports.iter().map(|p| p.value.clone()));
         }
-        let exclude: Vec<String> = a.exclude.iter().map(|p| p.value.clone()).collect();
+        let exclude = expanded.artifact_exclude.clone();
         if a.untracked {
             // `untracked: true` adds every file the project does not track (GitLab: git-untracked).
             paths.extend(
@@ -399,11 +425,9 @@ fn save_outputs<E>(
         }
         let _ = kept;
     }
-    for (c, key) in ctx.files[i].caches.iter().zip(cache_keys) {
-        let policy = c.policy.as_ref().map_or("pull-push", |p| p.value.as_str());
+    for (c, (key, policy, paths)) in ctx.files[i].caches.iter().zip(&expanded.caches) {
         if policy != "pull" && applies(c.when.as_ref().map(|w| w.value.as_str())) {
-            let paths: Vec<String> = c.paths.iter().map(|p| p.value.clone()).collect();
-            cache::save(&ctx.cache_root, key, &paths, workspace)?;
+            cache::save(&ctx.cache_root, key, paths, workspace)?;
         }
     }
     Ok(())

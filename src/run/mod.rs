@@ -123,6 +123,17 @@ pub async fn run<E: Executor>(
         plan: plan.clone(),
     });
     reporter.pipeline_started(plan.pipeline.iid, plan.jobs.len(), executor.name());
+    for j in &plan.jobs {
+        let model = pipeline.jobs.get(&j.job);
+        for key in model.map_or(&[][..], |m| m.offline.as_slice()) {
+            if let Some((_, what)) = crate::model::keywords::OFFLINE
+                .iter()
+                .find(|(k, _)| k == key)
+            {
+                reporter.note(&format!("{}: uses `{key}`, but {what} offline", j.name));
+            }
+        }
+    }
     let mut results: Vec<Option<JobResult>> = vec![None; plan.jobs.len()];
     let mut sched = Scheduler::new(&plan, &options.manual);
     if let Err(e) = executor
