@@ -94,6 +94,17 @@ impl Runtime {
             .cloned()
     }
 
+    /// `kube-sim-<instance>-<namespace>-<pod>-<uid prefix>`: unique across instances.
+    fn pod_prefix(&self, e: &PodEntry) -> String {
+        format!(
+            "kube-sim-{}-{}-{}-{}",
+            labels::safe(&self.inner.config.instance),
+            labels::safe(&e.namespace),
+            labels::safe(&e.name),
+            labels::short(&e.uid)
+        )
+    }
+
     /// Sends a Kubernetes Event about the pod.
     fn event(&self, e: &PodEntry, warning: bool, reason: &str, message: String) {
         let _ = self.inner.config.events.send(RuntimeEvent::PodEvent {
@@ -203,7 +214,7 @@ impl Runtime {
             }),
             ..Default::default()
         };
-        let name = format!("kube-sim-{}-{}-{}-infra", labels::safe(&e.namespace), labels::safe(&e.name), labels::short(&e.uid));
+        let name = format!("{}-infra", self.pod_prefix(e));
         let id = self.create(&name, body).await?;
         if let Ok(mut live) = e.live.lock() {
             live.infra = Some(id.clone());
@@ -419,11 +430,9 @@ impl Runtime {
         l.insert(labels::LABEL_CONTAINER.into(), name.clone());
         let body = spec::container_body(&spec_json, &img, envs, plan.mounts, &infra, l);
         let cname = format!(
-            "kube-sim-{}-{}-{}-{}-{}",
-            labels::safe(&e.namespace),
-            labels::safe(&e.name),
+            "{}-{}-{}",
+            self.pod_prefix(e),
             labels::safe(&name),
-            labels::short(&e.uid),
             restart_count + u32::from(e.live.lock().map(|mut l| list(&mut l, w)[i].id.is_some()).unwrap_or(false))
         );
         let id = match self.create(&cname, body).await {

@@ -73,7 +73,8 @@ async fn run_once(docker: &Docker, infra: &str, id: &str, container: &Value, pro
         let Some(p) = h.get("port").and_then(|p| port(container, p)) else { return false };
         let scheme = h.get("scheme").and_then(|s| s.as_str()).unwrap_or("HTTP").to_ascii_lowercase();
         let path = h.get("path").and_then(|s| s.as_str()).unwrap_or("/");
-        let mut cmd = vec!["wget".to_string(), "-q".into(), "-O".into(), "/dev/null".into(), "-T".into(), timeout.to_string()];
+        // No `-T`: Debian's static busybox wget crashes with it; the exec timeout bounds it.
+        let mut cmd = vec!["wget".to_string(), "-q".into(), "-O".into(), "/dev/null".into()];
         if scheme == "https" {
             cmd.push("--no-check-certificate".into());
         }
