@@ -4,12 +4,34 @@
 //! become DNS names on the namespace network; logs, exec and attach reach the containers.
 //! Everything created carries `kube-sim=1` and `kube-sim.instance=<instance>` labels.
 
+mod channel;
+mod cleanup;
+mod clock;
+mod dns;
+mod env;
 mod error;
+mod exec;
+mod image;
+pub mod labels;
+mod logs;
+mod network;
+mod pod;
+mod probes;
+mod spec;
+mod state;
+mod status;
+mod volumes;
 
 pub use error::RuntimeError;
+pub use exec::status_response;
+pub use image::INFRA_IMAGE;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// (namespace, name).
+type Key = (String, String);
 
 /// Handle to the Docker side of the cluster; cheap to clone.
 #[derive(Clone)]
@@ -21,6 +43,12 @@ pub struct Runtime {
 struct Inner {
     docker: bollard::Docker,
     config: RuntimeConfig,
+    /// Pods this runtime runs.
+    pods: Mutex<HashMap<Key, Arc<state::PodEntry>>>,
+    /// Services with backends (DNS proxies).
+    services: Mutex<HashMap<Key, dns::ServiceState>>,
+    /// Serialises Service updates (each may create/remove a proxy container).
+    dns_lock: tokio::sync::Mutex<()>,
 }
 
 /// What the runtime needs from the API side.
@@ -142,30 +170,43 @@ impl Runtime {
             .await
             .map_err(|e| RuntimeError::docker("pinging the Docker engine", e))?;
         Ok(Runtime {
-            inner: Arc::new(Inner { docker, config }),
+            inner: Arc::new(Inner {
+                docker,
+                config,
+                pods: Mutex::new(HashMap::new()),
+                services: Mutex::new(HashMap::new()),
+                dns_lock: tokio::sync::Mutex::new(()),
+            }),
         })
     }
 
     /// Creates the namespace's Docker network (idempotent).
     pub async fn ensure_namespace(&self, namespace: &str) -> Result<(), RuntimeError> {
-        let _ = (&self.inner.docker, &self.inner.config, namespace);
-        Err(RuntimeError::BadRequest("not implemented yet".into()))
+        self.network(namespace).await.map(|_| ())
     }
 
     /// Removes the namespace's network (after its pods are gone).
     pub async fn delete_namespace(&self, namespace: &str) {
-        let _ = namespace;
+        let services: Vec<Key> = self
+            .inner
+            .services
+            .lock()
+            .map(|s| s.keys().filter(|(ns, _)| ns == namespace).cloned().collect())
+            .unwrap_or_default();
+        for (ns, svc) in services {
+            self.set_service_backends(&ns, &svc, Vec::new(), Vec::new()).await;
+        }
+        self.remove_network(namespace).await;
     }
 
     /// Starts the pod's containers (idempotent by uid) and keeps its status current via events.
     pub async fn start_pod(&self, pod: serde_json::Value) -> Result<(), RuntimeError> {
-        let _ = pod;
-        Err(RuntimeError::BadRequest("not implemented yet".into()))
+        self.start_pod_impl(pod).await
     }
 
     /// Stops (grace period) and removes the pod's containers.
     pub async fn delete_pod(&self, namespace: &str, name: &str, grace: Duration) {
-        let _ = (namespace, name, grace);
+        self.delete_pod_impl(namespace, name, grace).await
     }
 
     /// Makes `service`, `service.namespace`, `service.namespace.svc.cluster.local` resolve,
@@ -177,7 +218,7 @@ impl Runtime {
         pods: Vec<String>,
         ports: Vec<ServicePort>,
     ) {
-        let _ = (namespace, service, pods, ports);
+        self.set_backends_impl(namespace, service, pods, ports).await
     }
 
     /// The container's output as a byte stream (`pods/log`).
@@ -191,8 +232,7 @@ impl Runtime {
         futures_util::stream::BoxStream<'static, Result<bytes::Bytes, RuntimeError>>,
         RuntimeError,
     > {
-        let _ = (namespace, pod, container, opts);
-        Err(RuntimeError::BadRequest("not implemented yet".into()))
+        self.logs_impl(namespace, pod, container, opts).await
     }
 
     /// Upgraded WebSocket for pods/exec (command from the `command` query params) or
@@ -203,18 +243,16 @@ impl Runtime {
         ws: axum::extract::ws::WebSocketUpgrade,
         request: ExecRequest,
     ) -> axum::response::Response {
-        let _ = (ws, request);
-        axum::response::IntoResponse::into_response((
-            axum::http::StatusCode::NOT_IMPLEMENTED,
-            "not implemented yet",
-        ))
+        self.exec_upgrade_impl(ws, request)
     }
 
     /// Removes every container and network of this instance (SIGTERM path).
-    pub async fn shutdown(&self) {}
+    pub async fn shutdown(&self) {
+        self.shutdown_impl().await
+    }
 }
 
 /// `kube-sim --cleanup`: removes what any (killed) instance left; returns how many objects.
 pub async fn cleanup_all() -> Result<usize, RuntimeError> {
-    Ok(0)
+    cleanup::cleanup_all().await
 }
