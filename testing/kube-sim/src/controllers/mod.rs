@@ -25,7 +25,7 @@ pub async fn run(
     let mut backends = services::Memory::default();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
-        namespaces::reconcile(&state);
+        namespaces::reconcile(&state, &memory.networks);
         gc::reconcile(&state);
         deployments::reconcile(&state);
         pods::reconcile(&state, &mut memory);

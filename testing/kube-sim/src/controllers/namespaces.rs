@@ -17,7 +17,7 @@ fn ensure(state: &State, plural: &str, ns: &str, obj: serde_json::Value) {
 }
 
 /// Applies defaults to active namespaces and finishes terminating ones.
-pub fn reconcile(state: &State) {
+pub fn reconcile(state: &State, networks: &super::pods::Networks) {
     let (namespaces, _) = state.store.list("/namespaces", None);
     for ns in namespaces {
         let name = crate::meta::name(&ns).to_string();
@@ -52,7 +52,12 @@ pub fn reconcile(state: &State) {
         }
         state.store.remove("/namespaces", "", &name);
         if let Some(rt) = state.runtime.clone() {
-            tokio::spawn(async move { rt.delete_namespace(&name).await });
+            let networks = networks.clone();
+            tokio::spawn(async move {
+                let mut ready = networks.lock().await;
+                ready.remove(&name);
+                rt.delete_namespace(&name).await;
+            });
         }
     }
 }

@@ -5,14 +5,21 @@
 use crate::state::State;
 use serde_json::{Value, json};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Namespaces whose Docker network exists; the lock serialises creating and removing them.
+pub type Networks = Arc<tokio::sync::Mutex<HashSet<String>>>;
 
 /// Which pods the controller already handed to the runtime.
 #[derive(Default)]
 pub struct Memory {
     started: HashSet<String>,
     deleting: HashSet<String>,
+    /// Namespaces whose Docker network exists.
+    pub networks: Networks,
 }
+
 
 fn set_unschedulable(state: &State, pod: &Value, reason: &str, message: &str) {
     let already = pod
@@ -77,8 +84,21 @@ pub fn reconcile(state: &State, memory: &mut Memory) {
             let store = state.store.clone();
             let lookup_pod = pod.clone();
             let report = state.runtime_events.clone();
+            let networks = memory.networks.clone();
             tokio::spawn(async move {
-                let result = match rt.ensure_namespace(&ns).await {
+                let network = {
+                    let mut ready = networks.lock().await;
+                    if ready.contains(&ns) {
+                        Ok(())
+                    } else {
+                        let r = rt.ensure_namespace(&ns).await;
+                        if r.is_ok() {
+                            ready.insert(ns.clone());
+                        }
+                        r
+                    }
+                };
+                let result = match network {
                     Ok(()) => rt.start_pod(lookup_pod).await,
                     Err(e) => Err(e),
                 };
