@@ -589,6 +589,19 @@ async fn ws_exec(
     protocol: &str,
     stdin: Option<&[u8]>,
 ) -> (String, String, Value) {
+    ws_session(rt, ns, pod, command, protocol, stdin, false).await
+}
+
+/// Like [`ws_exec`]; `attach` attaches to the main process instead of running `command`.
+async fn ws_session(
+    rt: &Runtime,
+    ns: &str,
+    pod: &str,
+    command: &[&str],
+    protocol: &str,
+    stdin: Option<&[u8]>,
+    attach: bool,
+) -> (String, String, Value) {
     use axum::extract::{State, WebSocketUpgrade};
     let req = ExecRequest {
         namespace: ns.into(),
@@ -599,7 +612,7 @@ async fn ws_exec(
         stdout: true,
         stderr: true,
         tty: false,
-        attach: false,
+        attach,
     };
     let app = axum::Router::new()
         .route(
@@ -707,6 +720,31 @@ async fn exec_over_websocket_returns_output_and_exit_status() {
         ("piped-in", Some("Success")),
         "v5 closes stdin"
     );
+    // Attach: the main process's stdin and output; it ends when the process does.
+    sim.start(
+        "exec",
+        "talk",
+        json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE,
+        "stdin": true, "stdinOnce": true,
+        "command": ["sh", "-c", "while read l; do echo got:$l; done; echo bye"]}]}),
+    )
+    .await;
+    sim.wait("talk", 30, |s| phase(s) == "Running").await;
+    let (out, _, status) = ws_session(
+        &sim.rt,
+        "exec",
+        "talk",
+        &[],
+        "v5.channel.k8s.io",
+        Some(b"hello\n"),
+        true,
+    )
+    .await;
+    assert_eq!(
+        (out.as_str(), status["status"].as_str()),
+        ("got:hello\nbye\n", Some("Success"))
+    );
+    sim.wait("talk", 30, |s| phase(s) == "Succeeded").await;
     sim.finish().await;
 }
 

@@ -10,9 +10,9 @@ use bollard::query_parameters::{
 };
 use std::collections::HashMap;
 
-/// Removes everything matching `label` (`kube-sim=1` or `kube-sim.instance=<i>`); how many.
-pub async fn reap(docker: &Docker, label: &str) -> usize {
-    let filters = HashMap::from([("label", vec![label])]);
+/// Removes everything carrying all of `labels` (`key=value`, e.g. `kube-sim=1`); how many.
+pub async fn reap(docker: &Docker, labels: &[&str]) -> usize {
+    let filters = HashMap::from([("label", labels.to_vec())]);
     let mut removed = 0;
     let opts = ListContainersOptionsBuilder::new()
         .all(true)
@@ -65,6 +65,14 @@ pub async fn reap(docker: &Docker, label: &str) -> usize {
 }
 
 impl Runtime {
+    /// Removes whatever is left of one pod (containers created while it was being deleted,
+    /// its infra container, its emptyDir volumes).
+    pub(crate) async fn reap_pod(&self, uid: &str) {
+        let instance = format!("{LABEL_INSTANCE}={}", self.inner.config.instance);
+        let uid = format!("{}={uid}", super::labels::LABEL_UID);
+        reap(&self.inner.docker, &[&instance, &uid]).await;
+    }
+
     /// See [`Runtime::shutdown`].
     pub(crate) async fn shutdown_impl(&self) {
         let pods: Vec<_> = self
@@ -80,7 +88,7 @@ impl Runtime {
             s.clear();
         }
         let label = format!("{LABEL_INSTANCE}={}", self.inner.config.instance);
-        reap(&self.inner.docker, &label).await;
+        reap(&self.inner.docker, &[&label]).await;
     }
 }
 
@@ -92,5 +100,5 @@ pub async fn cleanup_all() -> Result<usize, RuntimeError> {
         .ping()
         .await
         .map_err(|e| RuntimeError::docker("pinging the Docker engine", e))?;
-    Ok(reap(&docker, &format!("{LABEL_OWNER}=1")).await)
+    Ok(reap(&docker, &[&format!("{LABEL_OWNER}=1")]).await)
 }

@@ -114,9 +114,7 @@ impl Runtime {
         ip: &str,
     ) -> Option<String> {
         let network = self.network(namespace).await.ok()?;
-        super::image::ensure_infra_image(&self.inner.docker)
-            .await
-            .ok()?;
+        self.infra_image().await.ok()?;
         let aliases = vec![
             service.to_string(),
             format!("{service}.{namespace}"),

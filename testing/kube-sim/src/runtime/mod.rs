@@ -49,6 +49,8 @@ struct Inner {
     services: Mutex<HashMap<Key, dns::ServiceState>>,
     /// Serialises Service updates (each may create/remove a proxy container).
     dns_lock: tokio::sync::Mutex<()>,
+    /// Set once the infra image exists; the lock keeps concurrent pods from building it twice.
+    infra_ready: tokio::sync::Mutex<bool>,
 }
 
 /// What the runtime needs from the API side.
@@ -176,8 +178,19 @@ impl Runtime {
                 pods: Mutex::new(HashMap::new()),
                 services: Mutex::new(HashMap::new()),
                 dns_lock: tokio::sync::Mutex::new(()),
+                infra_ready: tokio::sync::Mutex::new(false),
             }),
         })
+    }
+
+    /// Builds the infra image once per runtime (concurrent callers wait for the first).
+    pub(crate) async fn infra_image(&self) -> Result<(), RuntimeError> {
+        let mut ready = self.inner.infra_ready.lock().await;
+        if !*ready {
+            image::ensure_infra_image(&self.inner.docker).await?;
+            *ready = true;
+        }
+        Ok(())
     }
 
     /// Creates the namespace's Docker network (idempotent).

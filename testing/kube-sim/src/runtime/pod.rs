@@ -197,7 +197,7 @@ impl Runtime {
     /// Creates the pod's network (namespace), emptyDir volumes and infra container; records the IP.
     async fn setup_infra(&self, e: &PodEntry) -> Result<(), RuntimeError> {
         let network = self.network(&e.namespace).await?;
-        image::ensure_infra_image(&self.inner.docker).await?;
+        self.infra_image().await?;
         let inst = &self.inner.config.instance;
         for v in volumes::empty_dirs(&e.pod) {
             let req = bollard::models::VolumeCreateRequest {
@@ -544,6 +544,11 @@ impl Runtime {
                 )
         );
         let id = match self.create(&cname, body).await {
+            // Deleted meanwhile: the deletion may already have collected the ids.
+            Ok(id) if *e.stop.borrow() => {
+                self.remove_container(&id).await;
+                return Err(());
+            }
             Ok(id) => id,
             Err(err) => {
                 self.event(e, true, "Failed", format!("Error: {err}"));
@@ -730,7 +735,7 @@ impl Runtime {
             return;
         };
         let _ = e.stop.send(true);
-        let (ids, infra) = e
+        let ids = e
             .live
             .lock()
             .map(|l| {
@@ -740,7 +745,7 @@ impl Runtime {
                     ids.extend(c.id.clone().map(|id| (id, running, c.name.clone())));
                     ids.extend(c.previous.clone().map(|id| (id, false, c.name.clone())));
                 }
-                (ids, l.infra.clone())
+                ids
             })
             .unwrap_or_default();
         let secs = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
@@ -755,19 +760,7 @@ impl Runtime {
             }
         });
         futures_util::future::join_all(stops).await;
-        if let Some(infra) = infra {
-            self.remove_container(&infra).await;
-        }
-        for v in volumes::empty_dirs(&e.pod) {
-            let _ = self
-                .inner
-                .docker
-                .remove_volume(
-                    &volumes::empty_dir_volume(&e.uid, &v),
-                    None::<bollard::query_parameters::RemoveVolumeOptions>,
-                )
-                .await;
-        }
+        self.reap_pod(&e.uid).await;
         self.pod_gone(namespace, name).await;
     }
 
