@@ -833,6 +833,13 @@ async fn deleting_a_pod_and_shutting_down_leave_nothing_labelled() {
         left.iter().any(|n| n.contains("-kept-")),
         "the other pod still runs: {left:?}"
     );
+    // Deleting the namespace takes its remaining pods, Service proxies and network.
+    sim.rt.delete_namespace("reap").await;
+    assert_eq!(
+        sim.leftovers(),
+        Vec::<String>::new(),
+        "left after delete_namespace"
+    );
     sim.finish().await;
 }
 
