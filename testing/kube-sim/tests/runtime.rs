@@ -475,6 +475,14 @@ async fn exit_codes_and_restart_policies() {
     let mut sim = Sim::new("exit").await;
     sim.start("exit", "fails", json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "exit 3"]}]})).await;
     sim.start("exit", "crashes", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "echo boom; exit 2"]}]})).await;
+    sim.start("exit", "nobinary", json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "command": ["/no/such/binary"]}]})).await;
+    let s = sim.wait("nobinary", 30, |s| phase(s) == "Failed").await;
+    let t = &container(&s, "main")["state"]["terminated"];
+    assert_eq!(
+        (t["exitCode"].as_i64(), t["reason"].as_str()),
+        (Some(128), Some("StartError")),
+        "{s:#}"
+    );
     let s = sim.wait("fails", 30, |s| phase(s) == "Failed").await;
     let t = &container(&s, "main")["state"]["terminated"];
     assert_eq!(
@@ -765,7 +773,9 @@ async fn service_names_resolve_inside_their_namespace_only() {
         json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
     )
     .await;
-    for p in ["web", "client", "outsider"] {
+    sim.start("alpha", "web2", json!({"containers": [{"name": "main", "image": IMAGE,
+        "command": ["sh", "-c", "mkdir -p /w2; echo hello-from-web2 > /w2/index.html; httpd -f -p 8080 -h /w2"]}]})).await;
+    for p in ["web", "web2", "client", "outsider"] {
         sim.wait(p, 30, |s| phase(s) == "Running").await;
     }
     let port = ServicePort {
@@ -791,6 +801,32 @@ async fn service_names_resolve_inside_their_namespace_only() {
         &["wget", "-qO-", "http://websvc.alpha/"],
     );
     assert!(!ok, "another namespace must not reach the service: {out}");
+    // Two backends share the connections; then the proxy follows a change of backends.
+    sim.rt
+        .set_service_backends(
+            "alpha",
+            "websvc",
+            vec!["web".into(), "web2".into()],
+            vec![port.clone()],
+        )
+        .await;
+    let answers: std::collections::BTreeSet<String> = (0..16)
+        .map(|_| {
+            sim.exec_in("client", "main", &["wget", "-qO-", "http://websvc/"])
+                .1
+        })
+        .collect();
+    assert_eq!(
+        answers.into_iter().collect::<Vec<_>>(),
+        ["hello-from-pod\n", "hello-from-web2\n"]
+    );
+    sim.rt
+        .set_service_backends("alpha", "websvc", vec!["web2".into()], vec![port.clone()])
+        .await;
+    for _ in 0..4 {
+        let (_, out) = sim.exec_in("client", "main", &["wget", "-qO-", "http://websvc/"]);
+        assert_eq!(out, "hello-from-web2\n");
+    }
     // No backends: the name stops resolving.
     sim.rt
         .set_service_backends("alpha", "websvc", vec![], vec![port])

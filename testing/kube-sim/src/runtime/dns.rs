@@ -2,9 +2,9 @@
 //! busybox proxy container on the namespace's network whose network aliases are `<svc>`,
 //! `<svc>.<ns>` and `<svc>.<ns>.svc.cluster.local` (Docker's embedded DNS resolves them only on
 //! that network, so other namespaces cannot). It forwards every Service `port` to the
-//! `targetPort` of the first ready backend with `nc -ll … -e nc <backend> <targetPort>`; the
-//! backend's IP sits in a file that is rewritten when the backends change, so the name and its
-//! address stay stable while pods come and go. TCP only.
+//! `targetPort` of a randomly chosen backend per connection (`nc -ll … -e` runs a tiny shell
+//! per connection); the backends' IPs sit in a file that is rewritten when they change, so the
+//! name and its address stay stable while pods come and go. TCP only.
 
 use super::image::INFRA_IMAGE;
 use super::labels::{self, labels};
@@ -21,7 +21,7 @@ pub struct ServiceState {
     pub ports: Vec<ServicePort>,
     /// The proxy container, when one runs.
     pub proxy: Option<String>,
-    /// The backend IP the proxy forwards to.
+    /// The backend IPs (space-separated) the proxy forwards to.
     pub backend_ip: String,
 }
 
@@ -33,7 +33,7 @@ fn script(ports: &[ServicePort]) -> String {
         .filter(|p| p.protocol.eq_ignore_ascii_case("TCP") || p.protocol.is_empty())
     {
         s.push_str(&format!(
-            "nc -ll -p {} -e sh -c 'exec nc $(cat /backend) {}' & ",
+            "nc -ll -p {} -e sh -c 'set -- $(cat /backend); shift $((RANDOM % $#)); exec nc $1 {}' & ",
             p.port, p.target_port
         ));
     }
@@ -63,8 +63,9 @@ impl Runtime {
             .iter()
             .filter_map(|p| self.pod_entry(namespace, p))
             .filter_map(|e| e.live.lock().ok().map(|l| l.ip.clone()))
-            .find(|ip| !ip.is_empty())
-            .unwrap_or_default();
+            .filter(|ip| !ip.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut state = ServiceState {
             pods,
             ports,

@@ -328,14 +328,7 @@ impl Runtime {
 
     /// Moves one container forward: start when due, observe when running, restart per policy.
     async fn drive(&self, e: &PodEntry, w: Which, i: usize) {
-        let policy = restart_policy(&e.pod).to_string();
-        // Init containers restart on failure unless the policy is Never.
-        let init_policy = if policy == "Never" {
-            "Never"
-        } else {
-            "OnFailure"
-        };
-        let (state, due, id, name) = {
+        let (state, due, id) = {
             let Ok(mut live) = e.live.lock() else { return };
             let c = &mut list(&mut live, w)[i];
             // ErrImagePull turns into ImagePullBackOff while waiting for the next attempt.
@@ -349,7 +342,7 @@ impl Runtime {
                 };
             }
             let due = c.next_try.is_none_or(|t| Instant::now() >= t);
-            (c.state.clone(), due, c.id.clone(), c.name.clone())
+            (c.state.clone(), due, c.id.clone())
         };
         match state {
             State::Running { .. } => {
@@ -369,59 +362,22 @@ impl Runtime {
                 } else {
                     "Error"
                 };
-                let pol = if w == Which::Init {
-                    init_policy
-                } else {
-                    policy.as_str()
+                let terminated = State::Terminated {
+                    exit_code: code,
+                    reason: reason.into(),
+                    started_at: st
+                        .started_at
+                        .as_deref()
+                        .map(clock::trim_docker)
+                        .unwrap_or_default(),
+                    finished_at: st
+                        .finished_at
+                        .as_deref()
+                        .map(clock::trim_docker)
+                        .unwrap_or_default(),
+                    container_id: id.clone(),
                 };
-                let again = restarts(pol, code);
-                if let Ok(mut live) = e.live.lock() {
-                    let c = &mut list(&mut live, w)[i];
-                    c.ready = false;
-                    c.readiness = Default::default();
-                    c.liveness = Default::default();
-                    let terminated = State::Terminated {
-                        exit_code: code,
-                        reason: reason.into(),
-                        started_at: st
-                            .started_at
-                            .as_deref()
-                            .map(clock::trim_docker)
-                            .unwrap_or_default(),
-                        finished_at: st
-                            .finished_at
-                            .as_deref()
-                            .map(clock::trim_docker)
-                            .unwrap_or_default(),
-                        container_id: id.clone(),
-                    };
-                    if again {
-                        c.failures += 1;
-                        let delay = backoff(c.failures);
-                        c.next_try = Some(Instant::now() + delay);
-                        c.last_state = Some(terminated);
-                        c.state = State::Waiting {
-                            reason: "CrashLoopBackOff".into(),
-                            message: format!(
-                                "back-off {}s restarting failed container={name} pod={}_{}({})",
-                                delay.as_secs(),
-                                e.name,
-                                e.namespace,
-                                e.uid
-                            ),
-                        };
-                    } else {
-                        c.state = terminated;
-                    }
-                }
-                if again {
-                    self.event(
-                        e,
-                        true,
-                        "BackOff",
-                        "Back-off restarting failed container".into(),
-                    );
-                }
+                self.exited(e, w, i, terminated);
             }
             State::Terminated { .. } => {}
             State::Waiting { .. } if due => {
@@ -429,6 +385,55 @@ impl Runtime {
                 let _ = self.start_container(e, w, i).await;
             }
             State::Waiting { .. } => {}
+        }
+    }
+
+    /// Records that a container's process ended: terminated for good, or waiting in
+    /// CrashLoopBackOff for its restart, as the (init) restart policy says.
+    fn exited(&self, e: &PodEntry, w: Which, i: usize, terminated: State) {
+        let State::Terminated { exit_code, .. } = terminated else {
+            return;
+        };
+        let policy = restart_policy(&e.pod);
+        // Init containers restart on failure unless the policy is Never.
+        let policy = match (w, policy) {
+            (Which::Init, "Never") => "Never",
+            (Which::Init, _) => "OnFailure",
+            (_, p) => p,
+        };
+        let again = restarts(policy, exit_code);
+        if let Ok(mut live) = e.live.lock() {
+            let c = &mut list(&mut live, w)[i];
+            c.ready = false;
+            c.readiness = Default::default();
+            c.liveness = Default::default();
+            if again {
+                c.failures += 1;
+                let delay = backoff(c.failures);
+                c.next_try = Some(Instant::now() + delay);
+                c.last_state = Some(terminated);
+                c.state = State::Waiting {
+                    reason: "CrashLoopBackOff".into(),
+                    message: format!(
+                        "back-off {}s restarting failed container={} pod={}_{}({})",
+                        delay.as_secs(),
+                        c.name,
+                        e.name,
+                        e.namespace,
+                        e.uid
+                    ),
+                };
+            } else {
+                c.state = terminated;
+            }
+        }
+        if again {
+            self.event(
+                e,
+                true,
+                "BackOff",
+                "Back-off restarting failed container".into(),
+            );
         }
     }
 
@@ -588,18 +593,27 @@ impl Runtime {
         if let Err(err) = self.inner.docker.start_container(&id, None).await {
             self.event(e, true, "Failed", format!("Error: {err}"));
             // Kubernetes reports a start failure (e.g. executable not found) as exit 128.
-            if let Ok(mut live) = e.live.lock() {
+            let old = e.live.lock().ok().and_then(|mut live| {
                 let c = &mut list(&mut live, w)[i];
-                let old = c.id.replace(id.clone());
-                c.previous = old.or(c.previous.take());
-                c.state = State::Terminated {
-                    exit_code: 128,
-                    reason: "StartError".into(),
-                    started_at: clock::now(),
-                    finished_at: clock::now(),
-                    container_id: id.clone(),
-                };
+                let had = c.id.is_some();
+                let old = c.previous.take();
+                c.previous = c.id.replace(id.clone());
+                if had {
+                    c.restart_count += 1;
+                }
+                old
+            });
+            if let Some(old) = old {
+                self.remove_container(&old).await;
             }
+            let terminated = State::Terminated {
+                exit_code: 128,
+                reason: "StartError".into(),
+                started_at: clock::now(),
+                finished_at: clock::now(),
+                container_id: id.clone(),
+            };
+            self.exited(e, w, i, terminated);
             return Err(());
         }
         let image_id = self
