@@ -1022,3 +1022,33 @@ async fn real_kubectl_exec_gets_output_and_exit_code_over_websocket() {
     server.abort();
     sim.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_pods_of_a_namespace_share_one_network() {
+    require_engine!();
+    let mut sim = Sim::new("race").await;
+    // No ensure_namespace first: the pods' supervisors race to create the network.
+    let starts = (0..4).map(|i| {
+        let pod = json!({"metadata": {"name": format!("p{i}"), "namespace": "race", "uid": format!("uid-race-{i}-{}", std::process::id())},
+            "spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}});
+        sim.rt.start_pod(pod)
+    });
+    for r in futures_util::future::join_all(starts).await {
+        r.expect("pod starts");
+    }
+    for i in 0..4 {
+        sim.wait(&format!("p{i}"), 30, |s| phase(s) == "Running")
+            .await;
+    }
+    let (ok, out) = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("label=kube-sim.instance={}", sim.instance),
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(out.lines().count(), 1, "one network per namespace: {out}");
+    sim.finish().await;
+}

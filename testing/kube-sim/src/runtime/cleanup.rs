@@ -36,8 +36,9 @@ pub async fn reap(docker: &Docker, labels: &[&str]) -> usize {
         .count();
     let opts = ListNetworksOptionsBuilder::new().filters(&filters).build();
     for n in docker.list_networks(Some(opts)).await.unwrap_or_default() {
-        if let Some(name) = n.name
-            && docker.remove_network(&name).await.is_ok()
+        // By id: duplicate names (possible with Docker) make a name ambiguous.
+        if let Some(id) = n.id.or(n.name)
+            && docker.remove_network(&id).await.is_ok()
         {
             removed += 1;
         }

@@ -66,6 +66,8 @@ struct Inner {
     services: Mutex<HashMap<Key, dns::ServiceState>>,
     /// Serialises Service updates (each may create/remove a proxy container).
     dns_lock: tokio::sync::Mutex<()>,
+    /// Serialises network creation: Docker accepts two networks of the same name.
+    net_lock: tokio::sync::Mutex<()>,
     /// Set once the infra image exists; the lock keeps concurrent pods from building it twice.
     infra_ready: tokio::sync::Mutex<bool>,
 }
@@ -196,6 +198,7 @@ impl Runtime {
                 services: Mutex::new(HashMap::new()),
                 dns_lock: tokio::sync::Mutex::new(()),
                 infra_ready: tokio::sync::Mutex::new(false),
+                net_lock: tokio::sync::Mutex::new(()),
             }),
         })
     }
