@@ -9,18 +9,25 @@ impl Runtime {
     /// Creates the namespace's network unless it exists; returns its name.
     pub(crate) async fn network(&self, namespace: &str) -> Result<String, RuntimeError> {
         let name = network_name(&self.inner.config.instance, namespace);
+        let _serial = self.inner.net_lock.lock().await;
         if self.inner.docker.inspect_network(&name, None).await.is_ok() {
             return Ok(name);
         }
         let req = NetworkCreateRequest {
             name: name.clone(),
             driver: Some("bridge".into()),
-            labels: Some(labels(&self.inner.config.instance, namespace, "", "", "network")),
+            labels: Some(labels(
+                &self.inner.config.instance,
+                namespace,
+                "",
+                "",
+                "network",
+            )),
             ..Default::default()
         };
         match self.inner.docker.create_network(req).await {
             Ok(_) => Ok(name),
-            // A concurrent creation won the race.
+            // Another kube-sim process created it meanwhile.
             Err(_) if self.inner.docker.inspect_network(&name, None).await.is_ok() => Ok(name),
             Err(e) => Err(RuntimeError::docker(format!("creating network {name}"), e)),
         }
