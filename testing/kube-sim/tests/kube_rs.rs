@@ -14,7 +14,9 @@ use std::time::Duration;
 async fn namespace(c: &kube::Client, name: &str) {
     let api: Api<Namespace> = Api::all(c.clone());
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    api.create(&PostParams::default(), &ns).await.expect("namespace created");
+    api.create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace created");
 }
 
 fn cm(name: &str, value: &str) -> ConfigMap {
@@ -40,7 +42,9 @@ async fn watch_resumes_from_the_last_seen_version_after_a_dropped_connection() {
 
             let wp = WatchParams::default().timeout(30);
             let mut stream = api.watch(&wp, &start).await.unwrap().boxed();
-            api.create(&PostParams::default(), &cm("a", "1")).await.unwrap();
+            api.create(&PostParams::default(), &cm("a", "1"))
+                .await
+                .unwrap();
             let last_rv = match stream.try_next().await.unwrap() {
                 Some(WatchEvent::Added(o)) => {
                     assert_eq!(o.metadata.name.as_deref(), Some("a"));
@@ -50,10 +54,16 @@ async fn watch_resumes_from_the_last_seen_version_after_a_dropped_connection() {
             };
             // The connection drops; changes happen while nobody watches.
             drop(stream);
-            api.create(&PostParams::default(), &cm("b", "1")).await.unwrap();
-            api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "2"}})))
+            api.create(&PostParams::default(), &cm("b", "1"))
                 .await
                 .unwrap();
+            api.patch(
+                "a",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"v": "2"}})),
+            )
+            .await
+            .unwrap();
             api.delete("b", &Default::default()).await.unwrap();
 
             let mut resumed = api.watch(&wp, &last_rv).await.unwrap().boxed();
@@ -65,13 +75,17 @@ async fn watch_resumes_from_the_last_seen_version_after_a_dropped_connection() {
                     .unwrap()
                     .expect("stream open");
                 match ev {
-                    WatchEvent::Added(o) => seen.push(format!("ADDED {}", o.metadata.name.unwrap())),
+                    WatchEvent::Added(o) => {
+                        seen.push(format!("ADDED {}", o.metadata.name.unwrap()))
+                    }
                     WatchEvent::Modified(o) => seen.push(format!(
                         "MODIFIED {} {}",
                         o.metadata.name.unwrap(),
                         o.data.unwrap()["v"]
                     )),
-                    WatchEvent::Deleted(o) => seen.push(format!("DELETED {}", o.metadata.name.unwrap())),
+                    WatchEvent::Deleted(o) => {
+                        seen.push(format!("DELETED {}", o.metadata.name.unwrap()))
+                    }
                     WatchEvent::Bookmark(_) => {}
                     WatchEvent::Error(e) => panic!("watch error {e:?}"),
                 }
@@ -84,7 +98,9 @@ async fn watch_resumes_from_the_last_seen_version_after_a_dropped_connection() {
             let mut s = api.watch(&wp, &last_rv).await.unwrap().boxed();
             let mut bookmark = false;
             for _ in 0..10 {
-                if let Ok(Ok(Some(WatchEvent::Bookmark(_)))) = tokio::time::timeout(Duration::from_secs(3), s.try_next()).await {
+                if let Ok(Ok(Some(WatchEvent::Bookmark(_)))) =
+                    tokio::time::timeout(Duration::from_secs(3), s.try_next()).await
+                {
                     bookmark = true;
                     break;
                 }
@@ -108,13 +124,23 @@ async fn watch_from_a_compacted_version_gets_410_gone() {
             namespace(&client, "g").await;
             let api: Api<ConfigMap> = Api::namespaced(client.clone(), "g");
             for i in 0..10 {
-                api.create(&PostParams::default(), &cm(&format!("c{i}"), "x")).await.unwrap();
+                api.create(&PostParams::default(), &cm(&format!("c{i}"), "x"))
+                    .await
+                    .unwrap();
             }
-            let mut s = api.watch(&WatchParams::default().timeout(5), "2").await.unwrap().boxed();
+            let mut s = api
+                .watch(&WatchParams::default().timeout(5), "2")
+                .await
+                .unwrap()
+                .boxed();
             match s.next().await {
                 Some(Ok(WatchEvent::Error(e))) => {
                     assert_eq!(e.code, 410);
-                    assert!(e.message.contains("too old resource version"), "{}", e.message);
+                    assert!(
+                        e.message.contains("too old resource version"),
+                        "{}",
+                        e.message
+                    );
                 }
                 Some(Err(kube::Error::Api(e))) => assert_eq!(e.code, 410),
                 other => panic!("expected 410 Gone, got {other:?}"),
@@ -131,11 +157,20 @@ async fn stale_update_conflicts_with_409() {
             let client = client(c).await;
             namespace(&client, "u").await;
             let api: Api<ConfigMap> = Api::namespaced(client.clone(), "u");
-            let created = api.create(&PostParams::default(), &cm("c", "1")).await.unwrap();
+            let created = api
+                .create(&PostParams::default(), &cm("c", "1"))
+                .await
+                .unwrap();
             let mut fresh = created.clone();
             fresh.data = Some([("v".to_string(), "2".to_string())].into());
-            let updated = api.replace("c", &PostParams::default(), &fresh).await.unwrap();
-            assert_ne!(updated.metadata.resource_version, created.metadata.resource_version);
+            let updated = api
+                .replace("c", &PostParams::default(), &fresh)
+                .await
+                .unwrap();
+            assert_ne!(
+                updated.metadata.resource_version,
+                created.metadata.resource_version
+            );
 
             let mut stale = created.clone();
             stale.data = Some([("v".to_string(), "3".to_string())].into());
@@ -143,14 +178,20 @@ async fn stale_update_conflicts_with_409() {
                 Err(kube::Error::Api(e)) => {
                     assert_eq!(e.code, 409);
                     assert_eq!(e.reason, "Conflict");
-                    assert!(e.message.contains("the object has been modified"), "{}", e.message);
+                    assert!(
+                        e.message.contains("the object has been modified"),
+                        "{}",
+                        e.message
+                    );
                 }
                 other => panic!("expected 409, got {other:?}"),
             }
             let now = api.get("c").await.unwrap();
             assert_eq!(now.data.unwrap()["v"], "2");
             match api.create(&PostParams::default(), &cm("c", "9")).await {
-                Err(kube::Error::Api(e)) => assert_eq!((e.code, e.reason.as_str()), (409, "AlreadyExists")),
+                Err(kube::Error::Api(e)) => {
+                    assert_eq!((e.code, e.reason.as_str()), (409, "AlreadyExists"))
+                }
                 other => panic!("expected AlreadyExists, got {other:?}"),
             }
         })

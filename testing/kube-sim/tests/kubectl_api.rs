@@ -56,16 +56,26 @@ async fn version_api_resources_and_namespaces() {
             assert_eq!(v["serverVersion"]["minor"], "32");
 
             let res = kubectl_ok(c, &["api-resources"]).await;
-            let line = |name: &str| res.lines().find(|l| l.split_whitespace().next() == Some(name)).map(String::from);
+            let line = |name: &str| {
+                res.lines()
+                    .find(|l| l.split_whitespace().next() == Some(name))
+                    .map(String::from)
+            };
             let deploy = line("deployments").expect("deployments listed");
-            assert!(deploy.contains("apps/v1") && deploy.contains("Deployment"), "{deploy}");
+            assert!(
+                deploy.contains("apps/v1") && deploy.contains("Deployment"),
+                "{deploy}"
+            );
             let ns = line("namespaces").expect("namespaces listed");
             assert!(ns.contains("false"), "namespaces are cluster-scoped: {ns}");
             assert!(line("rolebindings").is_some() && line("networkpolicies").is_some());
 
             let out = kubectl_ok(c, &["get", "ns"]).await;
             assert!(out.contains("default") && out.contains("Active"), "{out}");
-            assert!(out.lines().next().unwrap_or("").contains("STATUS"), "server-side table: {out}");
+            assert!(
+                out.lines().next().unwrap_or("").contains("STATUS"),
+                "server-side table: {out}"
+            );
         })
     })
     .await;
@@ -77,28 +87,62 @@ async fn typed_creates_secret_token_and_can_i() {
         Box::pin(async move {
             let out = kubectl_ok(c, &["create", "namespace", "demo"]).await;
             assert_eq!(out.trim(), "namespace/demo created");
-            let phase = kubectl_ok(c, &["get", "ns", "demo", "-o", "jsonpath={.status.phase}"]).await;
+            let phase =
+                kubectl_ok(c, &["get", "ns", "demo", "-o", "jsonpath={.status.phase}"]).await;
             assert_eq!(phase, "Active");
             let again = kubectl(c, &["create", "namespace", "demo"]).await;
-            assert!(!again.ok && again.stderr.contains("AlreadyExists"), "{}", again.stderr);
+            assert!(
+                !again.ok && again.stderr.contains("AlreadyExists"),
+                "{}",
+                again.stderr
+            );
 
             kubectl_ok(
                 c,
                 &[
-                    "create", "secret", "-n", "demo", "docker-registry", "gitlab-registry",
-                    "--docker-server=registry.example", "--docker-username=ci",
-                    "--docker-password=s3cret", "--docker-email=ci@example.com",
+                    "create",
+                    "secret",
+                    "-n",
+                    "demo",
+                    "docker-registry",
+                    "gitlab-registry",
+                    "--docker-server=registry.example",
+                    "--docker-username=ci",
+                    "--docker-password=s3cret",
+                    "--docker-email=ci@example.com",
                 ],
             )
             .await;
-            let ty = kubectl_ok(c, &["get", "secret", "gitlab-registry", "-n", "demo", "-o", "jsonpath={.type}"]).await;
+            let ty = kubectl_ok(
+                c,
+                &[
+                    "get",
+                    "secret",
+                    "gitlab-registry",
+                    "-n",
+                    "demo",
+                    "-o",
+                    "jsonpath={.type}",
+                ],
+            )
+            .await;
             assert_eq!(ty, "kubernetes.io/dockerconfigjson");
             let data = kubectl_ok(
                 c,
-                &["get", "secret", "gitlab-registry", "-n", "demo", "-o", "jsonpath={.data.\\.dockerconfigjson}"],
+                &[
+                    "get",
+                    "secret",
+                    "gitlab-registry",
+                    "-n",
+                    "demo",
+                    "-o",
+                    "jsonpath={.data.\\.dockerconfigjson}",
+                ],
             )
             .await;
-            let decoded = base64::engine::general_purpose::STANDARD.decode(data.trim()).unwrap();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .unwrap();
             let cfg: serde_json::Value = serde_json::from_slice(&decoded).unwrap();
             assert_eq!(cfg["auths"]["registry.example"]["username"], "ci");
 
@@ -106,14 +150,45 @@ async fn typed_creates_secret_token_and_can_i() {
             let token = kubectl_ok(c, &["create", "token", "default", "-n", "demo"]).await;
             let token = token.trim();
             assert_eq!(token.split('.').count(), 3, "JWT-shaped token: {token}");
-            let who = kubectl_ok(c, &["auth", "whoami", "--token", token, "-o", "jsonpath={.status.userInfo.username}"]).await;
+            let who = kubectl_ok(
+                c,
+                &[
+                    "auth",
+                    "whoami",
+                    "--token",
+                    token,
+                    "-o",
+                    "jsonpath={.status.userInfo.username}",
+                ],
+            )
+            .await;
             assert_eq!(who, "system:serviceaccount:demo:default");
 
-            assert_eq!(kubectl_ok(c, &["auth", "can-i", "create", "pods", "-n", "demo"]).await.trim(), "yes");
-            let no = kubectl(c, &["auth", "can-i", "create", "pods", "-n", "demo", "--token", token]).await;
-            assert!(!no.ok && no.stdout.trim() == "no", "{} {}", no.stdout, no.stderr);
+            assert_eq!(
+                kubectl_ok(c, &["auth", "can-i", "create", "pods", "-n", "demo"])
+                    .await
+                    .trim(),
+                "yes"
+            );
+            let no = kubectl(
+                c,
+                &[
+                    "auth", "can-i", "create", "pods", "-n", "demo", "--token", token,
+                ],
+            )
+            .await;
+            assert!(
+                !no.ok && no.stdout.trim() == "no",
+                "{} {}",
+                no.stdout,
+                no.stderr
+            );
             let bad = kubectl(c, &["get", "pods", "-n", "demo", "--token", "not-a-token"]).await;
-            assert!(!bad.ok && bad.stderr.contains("Unauthorized"), "{}", bad.stderr);
+            assert!(
+                !bad.ok && bad.stderr.contains("Unauthorized"),
+                "{}",
+                bad.stderr
+            );
         })
     })
     .await;
@@ -129,35 +204,98 @@ async fn apply_multi_document_client_and_server_side() {
             let f = file.to_str().unwrap();
             kubectl_ok(c, &["create", "ns", "app"]).await;
             let out = kubectl_ok(c, &["apply", "-n", "app", "-f", f]).await;
-            for want in ["deployment.apps/web created", "service/web created", "configmap/settings created"] {
+            for want in [
+                "deployment.apps/web created",
+                "service/web created",
+                "configmap/settings created",
+            ] {
                 assert!(out.contains(want), "{out}");
             }
             // The Deployment made its pods; without a runtime they stay Pending and say why.
             let mut reasons = String::new();
             for _ in 0..50 {
-                reasons = kubectl_ok(c, &["get", "pods", "-n", "app", "-l", "app=web", "-o", "jsonpath={.items[*].status.conditions[0].reason}"]).await;
+                reasons = kubectl_ok(
+                    c,
+                    &[
+                        "get",
+                        "pods",
+                        "-n",
+                        "app",
+                        "-l",
+                        "app=web",
+                        "-o",
+                        "jsonpath={.items[*].status.conditions[0].reason}",
+                    ],
+                )
+                .await;
                 if reasons.split_whitespace().count() == 2 {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
             assert_eq!(reasons, "NoContainerRuntime NoContainerRuntime");
-            let owner = kubectl_ok(c, &["get", "pods", "-n", "app", "-o", "jsonpath={.items[0].metadata.ownerReferences[0].kind}"]).await;
+            let owner = kubectl_ok(
+                c,
+                &[
+                    "get",
+                    "pods",
+                    "-n",
+                    "app",
+                    "-o",
+                    "jsonpath={.items[0].metadata.ownerReferences[0].kind}",
+                ],
+            )
+            .await;
             assert_eq!(owner, "Deployment");
 
             std::fs::write(&file, MANIFEST.replace("mode: \"one\"", "mode: \"two\"")).unwrap();
             let out = kubectl_ok(c, &["apply", "-n", "app", "-f", f]).await;
-            assert!(out.contains("configmap/settings configured") && out.contains("deployment.apps/web unchanged"), "{out}");
-            let mode = kubectl_ok(c, &["get", "cm", "settings", "-n", "app", "-o", "jsonpath={.data.mode}"]).await;
+            assert!(
+                out.contains("configmap/settings configured")
+                    && out.contains("deployment.apps/web unchanged"),
+                "{out}"
+            );
+            let mode = kubectl_ok(
+                c,
+                &[
+                    "get",
+                    "cm",
+                    "settings",
+                    "-n",
+                    "app",
+                    "-o",
+                    "jsonpath={.data.mode}",
+                ],
+            )
+            .await;
             assert_eq!(mode, "two");
 
             let out = kubectl_ok(c, &["apply", "--server-side", "-n", "app", "-f", f]).await;
             assert!(out.contains("serverside-applied"), "{out}");
-            let managers = kubectl_ok(c, &["get", "svc", "web", "-n", "app", "-o", "jsonpath={.metadata.managedFields[*].manager}"]).await;
-            assert!(managers.split_whitespace().any(|m| m == "kubectl"), "{managers}");
+            let managers = kubectl_ok(
+                c,
+                &[
+                    "get",
+                    "svc",
+                    "web",
+                    "-n",
+                    "app",
+                    "-o",
+                    "jsonpath={.metadata.managedFields[*].manager}",
+                ],
+            )
+            .await;
+            assert!(
+                managers.split_whitespace().any(|m| m == "kubectl"),
+                "{managers}"
+            );
 
             let unknown = kubectl(c, &["get", "widgets"]).await;
-            assert!(!unknown.ok && unknown.stderr.contains("doesn't have a resource type"), "{}", unknown.stderr);
+            assert!(
+                !unknown.ok && unknown.stderr.contains("doesn't have a resource type"),
+                "{}",
+                unknown.stderr
+            );
             let raw = kubectl(c, &["get", "--raw", "/apis/nope.example/v1/things"]).await;
             assert!(!raw.ok && raw.stderr.contains("NotFound"), "{}", raw.stderr);
         })
@@ -170,15 +308,34 @@ async fn delete_namespace_waits_until_contents_and_namespace_are_gone() {
     with_cluster(RuntimeMode::Disabled, |c| {
         Box::pin(async move {
             kubectl_ok(c, &["create", "ns", "doomed"]).await;
-            kubectl_ok(c, &["create", "configmap", "x", "-n", "doomed", "--from-literal=a=b"]).await;
+            kubectl_ok(
+                c,
+                &[
+                    "create",
+                    "configmap",
+                    "x",
+                    "-n",
+                    "doomed",
+                    "--from-literal=a=b",
+                ],
+            )
+            .await;
             let out = kubectl_ok(c, &["delete", "ns", "doomed"]).await;
             assert!(out.contains("namespace \"doomed\" deleted"), "{out}");
             let gone = kubectl(c, &["get", "ns", "doomed"]).await;
-            assert!(!gone.ok && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+            assert!(
+                !gone.ok && gone.stderr.contains("NotFound"),
+                "{}",
+                gone.stderr
+            );
             let cms = kubectl_ok(c, &["get", "cm", "-n", "doomed", "-o", "name"]).await;
             assert_eq!(cms.trim(), "");
             let create = kubectl(c, &["create", "configmap", "y", "-n", "doomed"]).await;
-            assert!(!create.ok && create.stderr.contains("not found"), "{}", create.stderr);
+            assert!(
+                !create.ok && create.stderr.contains("not found"),
+                "{}",
+                create.stderr
+            );
         })
     })
     .await;

@@ -25,7 +25,10 @@ fn spawn(kubeconfig: &Path, instance: &str) -> Child {
 async fn wait_for(path: &Path) {
     let start = Instant::now();
     while !path.exists() {
-        assert!(start.elapsed() < Duration::from_secs(30), "kubeconfig written within 30s");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "kubeconfig written within 30s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -35,7 +38,18 @@ async fn start_pod(kubeconfig: &Path, instance: &str) {
     ok(kubectl_with(kubeconfig, &["create", "ns", "life"]).await);
     ok(kubectl_with(
         kubeconfig,
-        &["run", "sleeper", "-n", "life", "--image", IMAGE, "--image-pull-policy=Never", "--", "sleep", "3600"],
+        &[
+            "run",
+            "sleeper",
+            "-n",
+            "life",
+            "--image",
+            IMAGE,
+            "--image-pull-policy=Never",
+            "--",
+            "sleep",
+            "3600",
+        ],
     )
     .await);
     let start = Instant::now();
@@ -44,7 +58,10 @@ async fn start_pod(kubeconfig: &Path, instance: &str) {
         if containers > 0 && networks > 0 {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "the pod's containers appear");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the pod's containers appear"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -62,18 +79,28 @@ async fn sigterm_and_cleanup_leave_nothing_labelled() {
     let mut child = spawn(&kc, &instance);
     wait_for(&kc).await;
     start_pod(&kc, &instance).await;
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let start = Instant::now();
     let exit = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "kube-sim exits after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "kube-sim exits after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(exit.success(), "{exit:?}");
-    assert_eq!(labelled(&instance).await, (0, 0), "SIGTERM removed containers and networks");
+    assert_eq!(
+        labelled(&instance).await,
+        (0, 0),
+        "SIGTERM removed containers and networks"
+    );
 
     // SIGKILL leaves things behind; --cleanup removes them.
     let kc = dir.path().join("kill.kubeconfig");
@@ -85,7 +112,18 @@ async fn sigterm_and_cleanup_leave_nothing_labelled() {
     child.wait().unwrap();
     let (containers, _) = labelled(&instance).await;
     assert!(containers > 0, "a killed instance leaves its containers");
-    let out = Command::new(env!("CARGO_BIN_EXE_kube-sim")).arg("--cleanup").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(labelled(&instance).await, (0, 0), "--cleanup removed containers and networks");
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-sim"))
+        .arg("--cleanup")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        labelled(&instance).await,
+        (0, 0),
+        "--cleanup removed containers and networks"
+    );
 }

@@ -76,7 +76,11 @@ pub async fn kubectl_with(kubeconfig: &std::path::Path, args: &[&str]) -> Out {
 /// Runs kubectl and returns stdout, failing the test with stderr when it fails.
 pub async fn kubectl_ok(c: &Cluster, args: &[&str]) -> String {
     let out = kubectl(c, args).await;
-    assert!(out.ok, "kubectl {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.ok,
+        "kubectl {args:?} failed:\n{}\n{}",
+        out.stdout, out.stderr
+    );
     out.stdout
 }
 
@@ -101,9 +105,10 @@ pub async fn sh(c: &Cluster, script: &str, limit: Duration) -> Out {
 /// A kube-rs client for a kubeconfig file.
 pub async fn client_for(path: &std::path::Path) -> kube::Client {
     let kc = kube::config::Kubeconfig::read_from(path).expect("kubeconfig parses");
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await
-        .expect("kube-rs accepts the kubeconfig");
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .expect("kube-rs accepts the kubeconfig");
     kube::Client::try_from(config).expect("kube-rs client")
 }
 
@@ -116,7 +121,11 @@ fn docker(args: &[&str]) -> (bool, String) {
     match Command::new("docker").args(args).output() {
         Ok(o) => (
             o.status.success(),
-            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
         ),
         Err(e) => (false, e.to_string()),
     }
@@ -158,14 +167,23 @@ pub async fn labelled(instance: &str) -> (usize, usize) {
     use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
     use std::collections::HashMap;
     let docker = bollard::Docker::connect_with_local_defaults().expect("docker client");
-    let filter: HashMap<String, Vec<String>> =
-        HashMap::from([("label".to_string(), vec![format!("kube-sim.instance={instance}")])]);
+    let filter: HashMap<String, Vec<String>> = HashMap::from([(
+        "label".to_string(),
+        vec![format!("kube-sim.instance={instance}")],
+    )]);
     let containers = docker
-        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filter).build()))
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        ))
         .await
         .expect("list containers");
     let networks = docker
-        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filter).build()))
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
         .await
         .expect("list networks");
     (containers.len(), networks.len())
