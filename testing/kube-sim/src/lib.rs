@@ -22,6 +22,7 @@ pub mod resources;
 pub mod reviews;
 pub mod routes;
 pub mod runtime;
+pub mod scale;
 pub mod selector;
 pub mod server;
 pub mod state;

@@ -252,6 +252,9 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
         return crate::reviews::create(&state, &user, &t, obj);
     }
     match (verb, sub.as_deref()) {
+        ("get" | "update" | "patch", Some("scale")) => {
+            crate::scale::handle(&state, &t, &q, verb, &content_type, &body)
+        }
         ("create", Some("token")) => {
             let obj = objects::parse_body(t.rt, &content_type, &body)?;
             crate::reviews::token_request(&state, &t, obj)
@@ -269,7 +272,7 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
         }
         ("get", None | Some("status")) => objects::get(&state, &t, wants_table(&accept)),
         ("list", None) => objects::list(&state, &t, &q, wants_table(&accept)),
-        ("watch", None) => crate::watch::watch(state.clone(), &t, &q),
+        ("watch", None) => crate::watch::watch(state.clone(), &t, &q, wants_table(&accept)),
         ("update", None | Some("status") | Some("finalize")) => {
             let obj = objects::parse_body(t.rt, &content_type, &body)?;
             let t = if sub.as_deref() == Some("finalize") {

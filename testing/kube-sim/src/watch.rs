@@ -13,6 +13,20 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 fn line(kind: &str, object: &Value) -> bytes::Bytes {
+    line_as(kind, object, None)
+}
+
+/// One event; objects become single-row Tables when the client asked for `as=Table`
+/// (`kubectl get -w`), BOOKMARK and ERROR objects stay as they are.
+fn line_as(
+    kind: &str,
+    object: &Value,
+    table: Option<&crate::resources::ResourceType>,
+) -> bytes::Bytes {
+    let object = match table {
+        Some(rt) if kind != "BOOKMARK" && kind != "ERROR" => crate::table::table(rt, object),
+        _ => object.clone(),
+    };
     let mut s = json!({"type": kind, "object": object}).to_string();
     s.push('\n');
     bytes::Bytes::from(s)
@@ -27,7 +41,8 @@ fn bookmark(t: &Target, rv: u64, initial_end: bool) -> Value {
 }
 
 /// Starts a watch stream for the target collection.
-pub fn watch(state: Arc<State>, t: &Target, q: &Query) -> Result<Response, ApiError> {
+pub fn watch(state: Arc<State>, t: &Target, q: &Query, table: bool) -> Result<Response, ApiError> {
+    let as_table = table.then_some(t.rt);
     let (ls, fs) = selectors(q)?;
     let key = t.rt.key();
     let ns = t.namespace.clone();
@@ -56,7 +71,7 @@ pub fn watch(state: Arc<State>, t: &Target, q: &Query) -> Result<Response, ApiEr
             let lines = items
                 .iter()
                 .filter(|o| matches(&key, crate::meta::namespace(o), o))
-                .map(|o| line("ADDED", o))
+                .map(|o| line_as("ADDED", o, as_table))
                 .collect();
             (lines, rv, rx)
         } else {
@@ -71,7 +86,7 @@ pub fn watch(state: Arc<State>, t: &Target, q: &Query) -> Result<Response, ApiEr
                         .filter(|e| matches(&e.key, &e.namespace, &e.object))
                         .map(|e| {
                             last = e.rv;
-                            line(e.kind, &e.object)
+                            line_as(e.kind, &e.object, as_table)
                         })
                         .collect();
                     (lines, last.max(from), rx)
@@ -120,7 +135,7 @@ pub fn watch(state: Arc<State>, t: &Target, q: &Query) -> Result<Response, ApiEr
                         }
                         last_rv = ev.rv;
                         if matches(&ev.key, &ev.namespace, &ev.object)
-                            && tx.send(line(ev.kind, &ev.object)).await.is_err()
+                            && tx.send(line_as(ev.kind, &ev.object, as_table)).await.is_err()
                         {
                             return;
                         }

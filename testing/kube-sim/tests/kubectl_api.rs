@@ -290,6 +290,25 @@ async fn apply_multi_document_client_and_server_side() {
                 "{managers}"
             );
 
+            // kubectl scale goes through the scale subresource; the controller follows.
+            let out =
+                kubectl_ok(c, &["scale", "deployment/web", "-n", "app", "--replicas=3"]).await;
+            assert!(out.contains("deployment.apps/web scaled"), "{out}");
+            let mut count = 0;
+            for _ in 0..50 {
+                let names = kubectl_ok(
+                    c,
+                    &["get", "pods", "-n", "app", "-l", "app=web", "-o", "name"],
+                )
+                .await;
+                count = names.lines().count();
+                if count == 3 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert_eq!(count, 3);
+
             let unknown = kubectl(c, &["get", "widgets"]).await;
             assert!(
                 !unknown.ok && unknown.stderr.contains("doesn't have a resource type"),
