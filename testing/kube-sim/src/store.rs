@@ -20,6 +20,9 @@ pub struct Event {
     pub kind: &'static str,
     /// The object after the change (before, for deletions, with the deletion's rv).
     pub object: Value,
+    /// The object before a modification (watches with selectors turn a change that leaves or
+    /// enters the selection into DELETED or ADDED, as the API server does).
+    pub previous: Option<Value>,
 }
 
 /// Why a watch cannot start.
@@ -172,7 +175,7 @@ impl Store {
         } else {
             "ADDED"
         };
-        self.record(&mut inner, key, ns, kind, obj.clone());
+        self.record(&mut inner, key, ns, kind, obj.clone(), existing);
         Ok(obj)
     }
 
@@ -194,6 +197,7 @@ impl Store {
             namespace.to_string(),
             "DELETED",
             obj.clone(),
+            None,
         );
         Some(obj)
     }
@@ -205,6 +209,7 @@ impl Store {
         namespace: String,
         kind: &'static str,
         object: Value,
+        previous: Option<Value>,
     ) {
         let ev = Arc::new(Event {
             rv: inner.rv,
@@ -212,6 +217,7 @@ impl Store {
             namespace,
             kind,
             object,
+            previous,
         });
         inner.history.push_back(ev.clone());
         while inner.history.len() > self.capacity {

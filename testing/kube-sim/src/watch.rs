@@ -5,6 +5,7 @@
 use crate::objects::{Query, Target, flag, param, selectors};
 use crate::state::State;
 use crate::status::ApiError;
+use crate::store::Event;
 use axum::body::Body;
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -30,6 +31,22 @@ fn line_as(
     let mut s = json!({"type": kind, "object": object}).to_string();
     s.push('\n');
     bytes::Bytes::from(s)
+}
+
+/// How an event looks through a watch's filter: a modification that moves the object into
+/// the selection is ADDED, out of it DELETED; None when the watch does not see it at all.
+fn visible(e: &Event, matches: &impl Fn(&str, &str, &Value) -> bool) -> Option<&'static str> {
+    let now = matches(&e.key, &e.namespace, &e.object);
+    let before = e
+        .previous
+        .as_ref()
+        .is_some_and(|p| matches(&e.key, &e.namespace, p));
+    match (e.kind, before, now) {
+        ("MODIFIED", false, true) => Some("ADDED"),
+        ("MODIFIED", true, false) => Some("DELETED"),
+        (_, _, true) => Some(e.kind),
+        _ => None,
+    }
 }
 
 fn bookmark(t: &Target, rv: u64, initial_end: bool) -> Value {
@@ -83,10 +100,9 @@ pub fn watch(state: Arc<State>, t: &Target, q: &Query, table: bool) -> Result<Re
                     let mut last = from;
                     let lines = replay
                         .iter()
-                        .filter(|e| matches(&e.key, &e.namespace, &e.object))
-                        .map(|e| {
+                        .filter_map(|e| {
                             last = e.rv;
-                            line_as(e.kind, &e.object, as_table)
+                            visible(e, &matches).map(|kind| line_as(kind, &e.object, as_table))
                         })
                         .collect();
                     (lines, last.max(from), rx)
@@ -134,8 +150,8 @@ pub fn watch(state: Arc<State>, t: &Target, q: &Query, table: bool) -> Result<Re
                             continue;
                         }
                         last_rv = ev.rv;
-                        if matches(&ev.key, &ev.namespace, &ev.object)
-                            && tx.send(line_as(ev.kind, &ev.object, as_table)).await.is_err()
+                        if let Some(kind) = visible(&ev, &matches)
+                            && tx.send(line_as(kind, &ev.object, as_table)).await.is_err()
                         {
                             return;
                         }

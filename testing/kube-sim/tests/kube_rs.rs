@@ -243,3 +243,107 @@ async fn server_side_apply_with_field_manager() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_runtime_watcher_lists_then_follows_changes() {
+    use kube::runtime::watcher;
+    with_cluster(RuntimeMode::Disabled, |c| {
+        Box::pin(async move {
+            let client = client(c).await;
+            namespace(&client, "r").await;
+            let api: Api<ConfigMap> = Api::namespaced(client.clone(), "r");
+            api.create(&PostParams::default(), &cm("before", "1"))
+                .await
+                .unwrap();
+            for config in [
+                watcher::Config::default(),
+                watcher::Config::default().streaming_lists(),
+            ] {
+                let mut events = watcher(api.clone(), config.labels("t=w")).boxed();
+                let mut init_done = false;
+                while !init_done {
+                    match tokio::time::timeout(Duration::from_secs(10), events.try_next()).await {
+                        Ok(Ok(Some(watcher::Event::InitDone))) => init_done = true,
+                        Ok(Ok(Some(_))) => {}
+                        other => panic!("watcher initialises, got {other:?}"),
+                    }
+                }
+                let name = format!("w{}", crate_suffix());
+                let mut labelled = cm(&name, "1");
+                labelled.metadata.labels = Some([("t".to_string(), "w".to_string())].into());
+                api.create(&PostParams::default(), &labelled).await.unwrap();
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(10), events.try_next()).await {
+                        Ok(Ok(Some(watcher::Event::Apply(o)))) => {
+                            assert_eq!(o.metadata.name.as_deref(), Some(name.as_str()));
+                            break;
+                        }
+                        Ok(Ok(Some(_))) => {}
+                        other => panic!("watcher sees the new object, got {other:?}"),
+                    }
+                }
+            }
+        })
+    })
+    .await;
+}
+
+fn crate_suffix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::SeqCst).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_selected_watch_sees_objects_enter_and_leave_the_selection() {
+    with_cluster(RuntimeMode::Disabled, |c| {
+        Box::pin(async move {
+            let client = client(c).await;
+            namespace(&client, "sel").await;
+            let api: Api<ConfigMap> = Api::namespaced(client.clone(), "sel");
+            let rv = api
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .metadata
+                .resource_version
+                .unwrap();
+            let wp = WatchParams::default().labels("team=a").timeout(20);
+            let mut s = api.watch(&wp, &rv).await.unwrap().boxed();
+            api.create(&PostParams::default(), &cm("x", "1"))
+                .await
+                .unwrap();
+            let label =
+                |v: Option<&str>| Patch::Merge(json!({"metadata": {"labels": {"team": v}}}));
+            api.patch("x", &PatchParams::default(), &label(Some("a")))
+                .await
+                .unwrap();
+            api.patch("x", &PatchParams::default(), &label(Some("b")))
+                .await
+                .unwrap();
+            let mut seen = Vec::new();
+            while seen.len() < 2 {
+                let ev = tokio::time::timeout(Duration::from_secs(10), s.try_next())
+                    .await
+                    .expect("events arrive")
+                    .unwrap()
+                    .expect("stream open");
+                match ev {
+                    WatchEvent::Added(o) => {
+                        seen.push(format!("ADDED {}", o.metadata.name.unwrap()))
+                    }
+                    WatchEvent::Modified(o) => {
+                        seen.push(format!("MODIFIED {}", o.metadata.name.unwrap()))
+                    }
+                    WatchEvent::Deleted(o) => {
+                        seen.push(format!("DELETED {}", o.metadata.name.unwrap()))
+                    }
+                    WatchEvent::Bookmark(_) => {}
+                    WatchEvent::Error(e) => panic!("watch error {e:?}"),
+                }
+            }
+            assert_eq!(seen, ["ADDED x", "DELETED x"]);
+        })
+    })
+    .await;
+}
