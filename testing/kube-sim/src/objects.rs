@@ -421,6 +421,25 @@ fn propagation(q: &Query, body: &[u8]) -> String {
 /// Deletes one object: finalizers and controller-owned kinds (namespaces, running pods) only
 /// get a deletionTimestamp; everything else goes at once. Dependents go by garbage collection.
 pub fn delete_object(state: &State, rt: &ResourceType, obj: &Value, policy: &str) -> Value {
+    delete_with_grace(state, rt, obj, policy, None)
+}
+
+/// `gracePeriodSeconds` of a DELETE (body DeleteOptions or query parameter).
+fn grace_period(q: &Query, body: &[u8]) -> Option<i64> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|b| b.get("gracePeriodSeconds").and_then(Value::as_i64))
+        .or_else(|| param(q, "gracePeriodSeconds").and_then(|s| s.parse().ok()))
+}
+
+/// [`delete_object`] with the client's grace period for pods (`--grace-period`, `--force`).
+pub fn delete_with_grace(
+    state: &State,
+    rt: &ResourceType,
+    obj: &Value,
+    policy: &str,
+    grace: Option<i64>,
+) -> Value {
     if policy == "Orphan" {
         orphan_dependents(state, meta::uid(obj));
     }
@@ -439,10 +458,11 @@ pub fn delete_object(state: &State, rt: &ResourceType, obj: &Value, policy: &str
             o["status"]["phase"] = "Terminating".into();
         }
         if rt.kind == "Pod" {
-            let grace = o
-                .pointer("/spec/terminationGracePeriodSeconds")
-                .cloned()
-                .unwrap_or(json!(30));
+            let grace = grace.map(|g| json!(g.max(0))).unwrap_or_else(|| {
+                o.pointer("/spec/terminationGracePeriodSeconds")
+                    .cloned()
+                    .unwrap_or(json!(30))
+            });
             meta::metadata_mut(&mut o).insert("deletionGracePeriodSeconds".into(), grace);
         }
         return state.store.put(&rt.key(), o.clone(), None).unwrap_or(o);
@@ -500,7 +520,13 @@ pub fn delete(state: &State, t: &Target, q: &Query, body: &[u8]) -> Result<Respo
     if param(q, "dryRun") == Some("All") {
         return ok(StatusCode::OK, &obj);
     }
-    let out = delete_object(state, t.rt, &obj, &propagation(q, body));
+    let out = delete_with_grace(
+        state,
+        t.rt,
+        &obj,
+        &propagation(q, body),
+        grace_period(q, body),
+    );
     let code =
         if meta::is_terminating(&out) && state.store.get(&t.rt.key(), t.ns(), t.name()).is_some() {
             StatusCode::ACCEPTED

@@ -99,6 +99,17 @@ async fn kubectl_deploys_waits_execs_logs_and_reaches_a_service_by_name() {
             .await;
             assert!(founding.ok && founding.stdout.contains("True"), "{} {}", founding.stdout, founding.stderr);
 
+            // Endpoints list both ready pods.
+            let mut ips = String::new();
+            for _ in 0..40 {
+                ips = kubectl_ok(c, &["get", "endpoints", "deals", "-n", "shop", "-o", "jsonpath={.subsets[0].addresses[*].ip}"]).await;
+                if ips.split_whitespace().count() == 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            assert_eq!(ips.split_whitespace().count(), 2, "endpoints: {ips:?}");
+
             let pod = kubectl_ok(c, &["get", "pods", "-n", "shop", "-l", "app=deals", "-o", "jsonpath={.items[0].metadata.name}"]).await;
             let hostname = kubectl_ok(c, &["exec", "-n", "shop", &pod, "--", "cat", "/etc/hostname"]).await;
             assert_eq!(hostname.trim(), pod);
@@ -147,6 +158,12 @@ async fn kubectl_deploys_waits_execs_logs_and_reaches_a_service_by_name() {
                 .and_then(|c| c.message);
             assert_eq!(code.as_deref(), Some("3"));
             assert_eq!(stdout.trim(), "out");
+
+            // A forced delete does not wait for the pod's grace period.
+            let started = std::time::Instant::now();
+            kubectl_ok(c, &["delete", "pod", "client", "-n", "shop", "--grace-period=0", "--force"]).await;
+            let gone = kubectl(c, &["get", "pod", "client", "-n", "shop"]).await;
+            assert!(!gone.ok && started.elapsed() < Duration::from_secs(20));
 
             let out = kubectl_ok(c, &["delete", "ns", "shop", "--timeout=120s"]).await;
             assert!(out.contains("deleted"), "{out}");
