@@ -1052,3 +1052,47 @@ async fn concurrent_pods_of_a_namespace_share_one_network() {
     assert_eq!(out.lines().count(), 1, "one network per namespace: {out}");
     sim.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn liveness_probes_restart_and_startup_probes_gate_readiness() {
+    require_engine!();
+    let mut sim = Sim::new("live").await;
+    let exec = |file: &str, failures: u32| json!({"exec": {"command": ["test", "-f", file]}, "periodSeconds": 1, "failureThreshold": failures});
+    sim.start("live", "probes", json!({"terminationGracePeriodSeconds": 1, "containers": [
+        {"name": "live", "image": IMAGE, "command": ["sh", "-c", "touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 3600"],
+         "livenessProbe": exec("/tmp/alive", 1)},
+        {"name": "slow", "image": IMAGE, "command": ["sh", "-c", "sleep 3; touch /tmp/up; sleep 3600"],
+         "startupProbe": exec("/tmp/up", 30)}
+    ]})).await;
+    let s = sim.wait("probes", 30, |s| phase(s) == "Running").await;
+    assert_eq!(
+        (
+            container(&s, "slow")["started"].as_bool(),
+            container(&s, "slow")["ready"].as_bool()
+        ),
+        (Some(false), Some(false)),
+        "{s:#}"
+    );
+    let s = sim
+        .wait("probes", 30, |s| container(s, "slow")["ready"] == true)
+        .await;
+    assert_eq!(container(&s, "slow")["started"], true);
+    let s = sim
+        .wait("probes", 30, |s| {
+            !container(s, "live")["lastState"]["terminated"].is_null()
+        })
+        .await;
+    assert_eq!(
+        container(&s, "live")["state"]["waiting"]["reason"],
+        "CrashLoopBackOff",
+        "{s:#}"
+    );
+    assert!(
+        sim.seen
+            .iter()
+            .any(|(p, r, m)| p == "probes" && r == "Killing" && m.contains("liveness")),
+        "{:?}",
+        sim.seen
+    );
+    sim.finish().await;
+}

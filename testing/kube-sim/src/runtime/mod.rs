@@ -11,14 +11,14 @@
 //! Docker volume shared by the pod's containers), `hostPath`, `configMap`, `secret`,
 //! `downwardAPI`, `projected` and the automounted service-account token/ca.crt/namespace;
 //! `workingDir`, `stdin`/`tty`, `securityContext.runAsUser/runAsGroup/privileged`;
-//! restartPolicy with kubelet back-off (10s doubling to 5min); readiness and liveness probes
-//! (exec, httpGet, tcpSocket; run inside the pod); Services via a forwarding proxy
+//! restartPolicy with kubelet back-off (10s doubling to 5min); readiness, liveness and startup
+//! probes (exec, httpGet, tcpSocket; run inside the pod); Services via a forwarding proxy
 //! (see `dns.rs`); logs (follow, tailLines, timestamps, sinceSeconds, previous); exec/attach
 //! over `v5`/`v4`/legacy `channel.k8s.io`.
 //!
 //! Not supported: UDP Service ports, several Service backends at once (the first ready pod
-//! serves), `subPath` on emptyDir, resource limits and `resourceFieldRef`, startup and gRPC
-//! probes (counted as passing), ephemeral containers, port-forward, propagation of ConfigMap/
+//! serves), `subPath` on emptyDir, resource limits and `resourceFieldRef`, gRPC probes
+//! (counted as passing), ephemeral containers, port-forward, propagation of ConfigMap/
 //! Secret updates into mounted files, file volumes being read-only, IPC/PID namespace sharing.
 
 mod channel;

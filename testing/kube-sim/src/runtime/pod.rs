@@ -407,6 +407,8 @@ impl Runtime {
             c.ready = false;
             c.readiness = Default::default();
             c.liveness = Default::default();
+            c.startup = Default::default();
+            c.startup_done = false;
             if again {
                 c.failures += 1;
                 let delay = backoff(c.failures);
@@ -648,8 +650,9 @@ impl Runtime {
             c.state = State::Running {
                 started_at: started,
             };
-            // Without a readiness probe a running container is ready.
-            c.ready = c.spec.get("readinessProbe").is_none();
+            // Without probes a running container is started and ready.
+            c.startup_done = c.spec.get("startupProbe").is_none();
+            c.ready = c.startup_done && c.spec.get("readinessProbe").is_none();
             c.started_instant = Some(Instant::now());
             old_prev
         } else {
@@ -665,7 +668,7 @@ impl Runtime {
 
     /// Runs the container's readiness and liveness probes when due.
     async fn probe(&self, e: &PodEntry, i: usize) {
-        let (spec_json, id, infra, ip, mut rd, mut lv, started) = {
+        let (spec_json, id, infra, ip, mut rd, mut lv, mut su, startup_done, started) = {
             let Ok(live) = e.live.lock() else { return };
             let c = &live.containers[i];
             if !matches!(c.state, State::Running { .. }) {
@@ -678,6 +681,8 @@ impl Runtime {
                 live.ip.clone(),
                 c.readiness.clone(),
                 c.liveness.clone(),
+                c.startup.clone(),
+                c.startup_done,
                 c.started_instant.unwrap_or_else(Instant::now),
             )
         };
@@ -688,13 +693,22 @@ impl Runtime {
             container: &spec_json,
             pod_ip: &ip,
         };
-        let mut ready = None;
-        if let Some(p) = spec_json.get("readinessProbe") {
-            ready = probes::tick(&target, p, &mut rd, started).await;
-        }
-        let mut dead = false;
-        if let Some(p) = spec_json.get("livenessProbe") {
-            dead = probes::tick(&target, p, &mut lv, started).await == Some(false);
+        let (mut ready, mut dead, mut now_started, mut which) = (None, false, false, "Liveness");
+        if !startup_done {
+            if let Some(p) = spec_json.get("startupProbe") {
+                match probes::tick(&target, p, &mut su, started).await {
+                    Some(true) => now_started = true,
+                    Some(false) => (dead, which) = (true, "Startup"),
+                    None => {}
+                }
+            }
+        } else {
+            if let Some(p) = spec_json.get("readinessProbe") {
+                ready = probes::tick(&target, p, &mut rd, started).await;
+            }
+            if let Some(p) = spec_json.get("livenessProbe") {
+                dead = probes::tick(&target, p, &mut lv, started).await == Some(false);
+            }
         }
         let name = spec_json
             .get("name")
@@ -709,6 +723,11 @@ impl Runtime {
             }
             c.readiness = rd;
             c.liveness = lv;
+            c.startup = su;
+            if now_started {
+                c.startup_done = true;
+                c.ready = c.spec.get("readinessProbe").is_none();
+            }
             if let Some(r) = ready {
                 unready = c.ready && !r;
                 c.ready = r;
@@ -727,18 +746,23 @@ impl Runtime {
                 e,
                 true,
                 "Unhealthy",
-                format!("Liveness probe failed for container {name}"),
+                format!("{which} probe failed for container {name}"),
             );
             self.event(
                 e,
                 false,
                 "Killing",
-                format!("Container {name} failed liveness probe, will be restarted"),
+                format!(
+                    "Container {name} failed {} probe, will be restarted",
+                    which.to_ascii_lowercase()
+                ),
             );
+            // In the background: the grace period must not stall the pod's other containers.
             let opts = StopContainerOptionsBuilder::new()
                 .t(grace_secs(&e.pod))
                 .build();
-            let _ = self.inner.docker.stop_container(&id, Some(opts)).await;
+            let docker = self.inner.docker.clone();
+            tokio::spawn(async move { docker.stop_container(&id, Some(opts)).await });
         }
     }
 
