@@ -321,6 +321,21 @@ async fn containers_of_a_pod_share_empty_dir_and_localhost() {
         .await
         .err()
         .expect("two containers need a name");
+    // A non-root container can write into an emptyDir, as in Kubernetes.
+    sim.start("share", "nonroot", json!({"restartPolicy": "Never", "volumes": [{"name": "scratch", "emptyDir": {}}],
+        "containers": [{"name": "main", "image": IMAGE, "securityContext": {"runAsUser": 1000},
+            "command": ["sh", "-c", "id -u; echo x > /scratch/f"], "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}]})).await;
+    let s = sim
+        .wait("nonroot", 30, |s| {
+            matches!(phase(s), "Succeeded" | "Failed")
+        })
+        .await;
+    assert_eq!(phase(&s), "Succeeded", "{s:#}");
+    assert_eq!(
+        sim.logs("share", "nonroot", None, LogOptions::default())
+            .await,
+        "1000\n"
+    );
     assert!(
         err.to_string().contains("choose one of: [server client]"),
         "{err}"

@@ -18,6 +18,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Where the infra container mounts the pod's emptyDir volumes (to make them world-writable).
+const EMPTY_DIRS: &str = "/kube-sim-empty-dirs";
+
 /// How often the supervisor looks at the containers.
 const TICK: Duration = Duration::from_millis(400);
 
@@ -221,6 +224,17 @@ impl Runtime {
             labels: Some(labels(inst, &e.namespace, &e.name, &e.uid, "infra")),
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
+                mounts: Some(
+                    volumes::empty_dirs(&e.pod)
+                        .iter()
+                        .map(|v| bollard::models::Mount {
+                            target: Some(format!("{EMPTY_DIRS}/{}", labels::safe(v))),
+                            source: Some(volumes::empty_dir_volume(&e.uid, v)),
+                            typ: Some(bollard::models::MountType::VOLUME),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -257,6 +271,16 @@ impl Runtime {
             .unwrap_or_default();
         if let Ok(mut live) = e.live.lock() {
             live.ip = ip;
+        }
+        // emptyDir is world-writable in Kubernetes; a fresh Docker volume is root's 0755.
+        let dirs = volumes::empty_dirs(&e.pod);
+        if !dirs.is_empty() {
+            let mut cmd = vec!["chmod".to_string(), "0777".into()];
+            cmd.extend(
+                dirs.iter()
+                    .map(|v| format!("{EMPTY_DIRS}/{}", labels::safe(v))),
+            );
+            probes::exec_code(&self.inner.docker, &id, cmd, Duration::from_secs(10)).await;
         }
         Ok(())
     }
