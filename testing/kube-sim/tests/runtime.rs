@@ -612,7 +612,7 @@ async fn ws_exec(
     protocol: &str,
     stdin: Option<&[u8]>,
 ) -> (String, String, Value) {
-    ws_session(rt, ns, pod, command, protocol, stdin, false).await
+    ws_session(rt, ns, pod, command, protocol, stdin, false, None).await
 }
 
 /// Like [`ws_exec`]; `attach` attaches to the main process instead of running `command`.
@@ -624,6 +624,7 @@ async fn ws_session(
     protocol: &str,
     stdin: Option<&[u8]>,
     attach: bool,
+    tty: Option<(u16, u16)>,
 ) -> (String, String, Value) {
     use axum::extract::{State, WebSocketUpgrade};
     let req = ExecRequest {
@@ -634,7 +635,7 @@ async fn ws_session(
         stdin: stdin.is_some(),
         stdout: true,
         stderr: true,
-        tty: false,
+        tty: tty.is_some(),
         attach,
     };
     let app = axum::Router::new()
@@ -660,6 +661,11 @@ async fn ws_session(
         .await
         .expect("websocket connects");
     assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    if let Some((w, h)) = tty {
+        let mut m = vec![4u8];
+        m.extend_from_slice(format!("{{\"Width\":{w},\"Height\":{h}}}").as_bytes());
+        ws.send(Message::Binary(m.into())).await.unwrap();
+    }
     if let Some(data) = stdin {
         let mut m = vec![0u8];
         m.extend_from_slice(data);
@@ -761,6 +767,7 @@ async fn exec_over_websocket_returns_output_and_exit_status() {
         "v5.channel.k8s.io",
         Some(b"hello\n"),
         true,
+        None,
     )
     .await;
     assert_eq!(
@@ -768,6 +775,22 @@ async fn exec_over_websocket_returns_output_and_exit_status() {
         ("got:hello\nbye\n", Some("Success"))
     );
     sim.wait("talk", 30, |s| phase(s) == "Succeeded").await;
+    // A TTY: output on stdout, and the resize channel sets the terminal size.
+    let (out, err, status) = ws_session(
+        &sim.rt,
+        "exec",
+        "shell",
+        &["sh", "-c", "sleep 1; stty size; echo e >&2"],
+        "v4.channel.k8s.io",
+        None,
+        false,
+        Some((101, 33)),
+    )
+    .await;
+    assert_eq!(
+        (out.as_str(), err.as_str(), status["status"].as_str()),
+        ("33 101\r\ne\r\n", "", Some("Success"))
+    );
     sim.finish().await;
 }
 
