@@ -612,32 +612,41 @@ async fn ws_exec(
     protocol: &str,
     stdin: Option<&[u8]>,
 ) -> (String, String, Value) {
-    ws_session(rt, ns, pod, command, protocol, stdin, false, None).await
+    let req = request(ns, pod, command, stdin.is_some(), false, false);
+    ws_session(rt, req, protocol, stdin, None).await
 }
 
-/// Like [`ws_exec`]; `attach` attaches to the main process instead of running `command`.
-async fn ws_session(
-    rt: &Runtime,
+/// The ExecRequest of a test session (stdout and stderr always wanted).
+fn request(
     ns: &str,
     pod: &str,
     command: &[&str],
-    protocol: &str,
-    stdin: Option<&[u8]>,
+    stdin: bool,
+    tty: bool,
     attach: bool,
-    tty: Option<(u16, u16)>,
-) -> (String, String, Value) {
-    use axum::extract::{State, WebSocketUpgrade};
-    let req = ExecRequest {
+) -> ExecRequest {
+    ExecRequest {
         namespace: ns.into(),
         pod: pod.into(),
         container: None,
         command: command.iter().map(|s| s.to_string()).collect(),
-        stdin: stdin.is_some(),
+        stdin,
         stdout: true,
         stderr: true,
-        tty: tty.is_some(),
+        tty,
         attach,
-    };
+    }
+}
+
+/// Like [`ws_exec`] for any request; `tty` is sent first on the resize channel.
+async fn ws_session(
+    rt: &Runtime,
+    req: ExecRequest,
+    protocol: &str,
+    stdin: Option<&[u8]>,
+    tty: Option<(u16, u16)>,
+) -> (String, String, Value) {
+    use axum::extract::{State, WebSocketUpgrade};
     let app = axum::Router::new()
         .route(
             "/exec",
@@ -759,34 +768,25 @@ async fn exec_over_websocket_returns_output_and_exit_status() {
     )
     .await;
     sim.wait("talk", 30, |s| phase(s) == "Running").await;
-    let (out, _, status) = ws_session(
-        &sim.rt,
-        "exec",
-        "talk",
-        &[],
-        "v5.channel.k8s.io",
-        Some(b"hello\n"),
-        true,
-        None,
-    )
-    .await;
+    let req = request("exec", "talk", &[], true, false, true);
+    let (out, _, status) =
+        ws_session(&sim.rt, req, "v5.channel.k8s.io", Some(b"hello\n"), None).await;
     assert_eq!(
         (out.as_str(), status["status"].as_str()),
         ("got:hello\nbye\n", Some("Success"))
     );
     sim.wait("talk", 30, |s| phase(s) == "Succeeded").await;
     // A TTY: output on stdout, and the resize channel sets the terminal size.
-    let (out, err, status) = ws_session(
-        &sim.rt,
+    let req = request(
         "exec",
         "shell",
         &["sh", "-c", "sleep 1; stty size; echo e >&2"],
-        "v4.channel.k8s.io",
-        None,
         false,
-        Some((101, 33)),
-    )
-    .await;
+        true,
+        false,
+    );
+    let (out, err, status) =
+        ws_session(&sim.rt, req, "v4.channel.k8s.io", None, Some((101, 33))).await;
     assert_eq!(
         (out.as_str(), err.as_str(), status["status"].as_str()),
         ("33 101\r\ne\r\n", "", Some("Success"))
