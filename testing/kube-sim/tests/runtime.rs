@@ -364,7 +364,7 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
         "volumes": [{"name": "cfg", "configMap": {"name": "settings"}}, {"name": "sec", "secret": {"secretName": "creds"}}],
         "containers": [{"name": "main", "image": IMAGE,
             "command": ["sh", "-c"],
-            "args": ["echo G=$GREETING P=$PASS N=$NAME NS=$NS IP=$IP C=$CFG_colour X=$(GREETING)-x; cat /etc/cfg/colour; echo; cat /etc/sec/password; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo; echo K=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"],
+            "args": ["echo G=$GREETING P=$PASS N=$NAME NS=$NS IP=$IP C=$CFG_colour X=$(GREETING)-x; cat /etc/cfg/colour; echo; cat /etc/sec/password; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo; echo K=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT; grep kubernetes.default.svc.cluster.local /etc/hosts"],
             "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}],
             "env": [
                 {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
@@ -388,7 +388,7 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
     assert_eq!(
         logs,
         format!(
-            "G=hi P=s3cr3t N=envpod NS=envns IP={ip} C=blue X=hi-x\nblue\ns3cr3t\nenvns\ntoken-of-envns-default\nK=172.17.0.1:6443\n"
+            "G=hi P=s3cr3t N=envpod NS=envns IP={ip} C=blue X=hi-x\nblue\ns3cr3t\nenvns\ntoken-of-envns-default\nK=172.17.0.1:6443\n172.17.0.1\tkubernetes.default.svc.cluster.local\n"
         )
     );
     // A missing configmap is a config error, not a crash.

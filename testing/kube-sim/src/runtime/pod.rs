@@ -224,6 +224,8 @@ impl Runtime {
             labels: Some(labels(inst, &e.namespace, &e.name, &e.uid, "infra")),
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
+                // The in-cluster name of the API server, in the /etc/hosts the pod shares.
+                extra_hosts: api_hosts(&self.inner.config.api_host),
                 mounts: Some(
                     volumes::empty_dirs(&e.pod)
                         .iter()
@@ -352,6 +354,7 @@ impl Runtime {
 
     /// Moves one container forward: start when due, observe when running, restart per policy.
     async fn drive(&self, e: &PodEntry, w: Which, i: usize) {
+        let mut backing_off = None;
         let (state, due, id) = {
             let Ok(mut live) = e.live.lock() else { return };
             let c = &mut list(&mut live, w)[i];
@@ -364,10 +367,19 @@ impl Runtime {
                     reason: "ImagePullBackOff".into(),
                     message: format!("Back-off pulling image \"{}\"", c.image),
                 };
+                backing_off = Some(c.image.clone());
             }
             let due = c.next_try.is_none_or(|t| Instant::now() >= t);
             (c.state.clone(), due, c.id.clone())
         };
+        if let Some(image) = backing_off {
+            self.event(
+                e,
+                false,
+                "BackOff",
+                format!("Back-off pulling image \"{image}\""),
+            );
+        }
         match state {
             State::Running { .. } => {
                 let Some(id) = id else { return };
@@ -890,6 +902,22 @@ impl Runtime {
             ))),
         }
     }
+}
+
+/// `kubernetes.default.svc` & co. → the API server, when it is reached by IP.
+fn api_hosts(api_host: &str) -> Option<Vec<String>> {
+    api_host.parse::<std::net::IpAddr>().ok()?;
+    Some(
+        [
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ]
+        .iter()
+        .map(|n| format!("{n}:{api_host}"))
+        .collect(),
+    )
 }
 
 /// The pod's terminationGracePeriodSeconds (default 30).
