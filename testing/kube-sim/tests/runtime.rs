@@ -326,7 +326,7 @@ async fn containers_of_a_pod_share_empty_dir_and_localhost() {
         "containers": [{"name": "main", "image": IMAGE, "securityContext": {"runAsUser": 1000},
             "command": ["sh", "-c", "id -u; echo x > /scratch/f"], "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}]})).await;
     let s = sim
-        .wait("nonroot", 30, |s| {
+        .wait("nonroot", 90, |s| {
             matches!(phase(s), "Succeeded" | "Failed")
         })
         .await;
@@ -395,7 +395,7 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
     sim.start("envns", "broken", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["true"],
         "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}]}]})).await;
     let s = sim
-        .wait("broken", 30, |s| {
+        .wait("broken", 90, |s| {
             container(s, "main")["state"]["waiting"]["reason"] == "CreateContainerConfigError"
         })
         .await;
@@ -417,12 +417,12 @@ async fn a_missing_image_reports_err_image_pull_then_back_off() {
     )
     .await;
     let s = sim
-        .wait("nopull", 45, |s| {
+        .wait("nopull", 90, |s| {
             container(s, "main")["state"]["waiting"]["reason"] == "ErrImagePull"
         })
         .await;
     assert_eq!(phase(&s), "Pending");
-    sim.wait("nopull", 20, |s| {
+    sim.wait("nopull", 90, |s| {
         container(s, "main")["state"]["waiting"]["reason"] == "ImagePullBackOff"
     })
     .await;
@@ -434,7 +434,7 @@ async fn a_missing_image_reports_err_image_pull_then_back_off() {
         sim.seen
     );
     sim.start("pull", "never", json!({"containers": [{"name": "main", "image": "kube-sim-test/does-not-exist:2", "imagePullPolicy": "Never"}]})).await;
-    sim.wait("never", 20, |s| {
+    sim.wait("never", 90, |s| {
         container(s, "main")["state"]["waiting"]["reason"] == "ErrImageNeverPull"
     })
     .await;
@@ -457,23 +457,25 @@ async fn readiness_probes_drive_the_ready_condition() {
          "readinessProbe": probe(json!({"httpGet": {"path": "/healthz", "port": 8080}}))},
         {"name": "tcp", "image": IMAGE, "command": ["sh", "-c", "sleep 2; nc -ll -p 9090 -e cat"],
          "readinessProbe": probe(json!({"tcpSocket": {"port": 9090}}))},
-        {"name": "exec", "image": IMAGE, "command": ["sh", "-c", "sleep 2; touch /tmp/ok; sleep 5; rm /tmp/ok; sleep 3600"],
+        {"name": "exec", "image": IMAGE, "command": ["sh", "-c", "sleep 2; touch /tmp/ok; sleep 3600"],
          "readinessProbe": probe(json!({"exec": {"command": ["test", "-f", "/tmp/ok"]}}))}
     ]})).await;
-    let s = sim.wait("probed", 30, |s| phase(s) == "Running").await;
+    let s = sim.wait("probed", 90, |s| phase(s) == "Running").await;
     assert_eq!(
         condition(&s, "Ready"),
         Some(false),
         "not ready before the probes pass: {s:#}"
     );
     let s = sim
-        .wait("probed", 30, |s| condition(s, "Ready") == Some(true))
+        .wait("probed", 90, |s| condition(s, "Ready") == Some(true))
         .await;
     for c in ["http", "tcp", "exec"] {
         assert_eq!(container(&s, c)["ready"], true, "{s:#}");
     }
+    let (ok, out) = sim.exec_in("probed", "exec", &["rm", "/tmp/ok"]);
+    assert!(ok, "{out}");
     let s = sim
-        .wait("probed", 30, |s| condition(s, "Ready") == Some(false))
+        .wait("probed", 90, |s| condition(s, "Ready") == Some(false))
         .await;
     assert_eq!(
         container(&s, "exec")["ready"],
@@ -491,14 +493,14 @@ async fn exit_codes_and_restart_policies() {
     sim.start("exit", "fails", json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "exit 3"]}]})).await;
     sim.start("exit", "crashes", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "echo boom; exit 2"]}]})).await;
     sim.start("exit", "nobinary", json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "command": ["/no/such/binary"]}]})).await;
-    let s = sim.wait("nobinary", 30, |s| phase(s) == "Failed").await;
+    let s = sim.wait("nobinary", 90, |s| phase(s) == "Failed").await;
     let t = &container(&s, "main")["state"]["terminated"];
     assert_eq!(
         (t["exitCode"].as_i64(), t["reason"].as_str()),
         (Some(128), Some("StartError")),
         "{s:#}"
     );
-    let s = sim.wait("fails", 30, |s| phase(s) == "Failed").await;
+    let s = sim.wait("fails", 90, |s| phase(s) == "Failed").await;
     let t = &container(&s, "main")["state"]["terminated"];
     assert_eq!(
         (t["exitCode"].as_i64(), t["reason"].as_str()),
@@ -506,7 +508,7 @@ async fn exit_codes_and_restart_policies() {
         "{s:#}"
     );
     let s = sim
-        .wait("crashes", 30, |s| {
+        .wait("crashes", 90, |s| {
             container(s, "main")["state"]["waiting"]["reason"] == "CrashLoopBackOff"
         })
         .await;
@@ -517,7 +519,7 @@ async fn exit_codes_and_restart_policies() {
         "{s:#}"
     );
     let s = sim
-        .wait("crashes", 40, |s| {
+        .wait("crashes", 90, |s| {
             container(s, "main")["restartCount"].as_u64() >= Some(1)
         })
         .await;
@@ -545,10 +547,10 @@ async fn logs_tail_timestamps_and_follow() {
         "logs",
         "talker",
         json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE,
-        "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 3; echo late"]}]}),
+        "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 5; echo late"]}]}),
     )
     .await;
-    sim.wait("talker", 30, |s| phase(s) == "Running").await;
+    sim.wait("talker", 90, |s| phase(s) == "Running").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let tail = sim
         .logs(
@@ -715,7 +717,7 @@ async fn exec_over_websocket_returns_output_and_exit_status() {
         json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
     )
     .await;
-    sim.wait("shell", 30, |s| phase(s) == "Running").await;
+    sim.wait("shell", 90, |s| phase(s) == "Running").await;
     let (out, err, status) = ws_exec(
         &sim.rt,
         "exec",
@@ -767,7 +769,7 @@ async fn exec_over_websocket_returns_output_and_exit_status() {
         "command": ["sh", "-c", "while read l; do echo got:$l; done; echo bye"]}]}),
     )
     .await;
-    sim.wait("talk", 30, |s| phase(s) == "Running").await;
+    sim.wait("talk", 90, |s| phase(s) == "Running").await;
     let req = request("exec", "talk", &[], true, false, true);
     let (out, _, status) =
         ws_session(&sim.rt, req, "v5.channel.k8s.io", Some(b"hello\n"), None).await;
@@ -775,7 +777,7 @@ async fn exec_over_websocket_returns_output_and_exit_status() {
         (out.as_str(), status["status"].as_str()),
         ("got:hello\nbye\n", Some("Success"))
     );
-    sim.wait("talk", 30, |s| phase(s) == "Succeeded").await;
+    sim.wait("talk", 90, |s| phase(s) == "Succeeded").await;
     // A TTY: output on stdout, and the resize channel sets the terminal size.
     let req = request(
         "exec",
@@ -814,7 +816,7 @@ async fn service_names_resolve_inside_their_namespace_only() {
     sim.start("alpha", "web2", json!({"containers": [{"name": "main", "image": IMAGE,
         "command": ["sh", "-c", "mkdir -p /w2; echo hello-from-web2 > /w2/index.html; httpd -f -p 8080 -h /w2"]}]})).await;
     for p in ["web", "web2", "client", "outsider"] {
-        sim.wait(p, 30, |s| phase(s) == "Running").await;
+        sim.wait(p, 90, |s| phase(s) == "Running").await;
     }
     let port = ServicePort {
         name: Some("http".into()),
@@ -882,8 +884,8 @@ async fn deleting_a_pod_and_shutting_down_leave_nothing_labelled() {
         "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"], "volumeMounts": [{"name": "d", "mountPath": "/d"}]}]})).await;
     sim.start("reap", "kept", json!({"volumes": [{"name": "d", "emptyDir": {}}],
         "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"], "volumeMounts": [{"name": "d", "mountPath": "/d"}]}]})).await;
-    sim.wait("gone", 30, |s| phase(s) == "Running").await;
-    sim.wait("kept", 30, |s| phase(s) == "Running").await;
+    sim.wait("gone", 90, |s| phase(s) == "Running").await;
+    sim.wait("kept", 90, |s| phase(s) == "Running").await;
     let port = ServicePort {
         name: None,
         port: 80,
@@ -961,7 +963,7 @@ async fn real_kubectl_exec_gets_output_and_exit_code_over_websocket() {
         json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
     )
     .await;
-    let status = sim.wait("kx", 30, |s| phase(s) == "Running").await;
+    let status = sim.wait("kx", 90, |s| phase(s) == "Running").await;
     let pod = json!({"kind": "Pod", "apiVersion": "v1",
         "metadata": {"name": "kx", "namespace": "kns", "uid": "uid-kx"},
         "spec": {"containers": [{"name": "main", "image": IMAGE}]}, "status": status});
@@ -1075,7 +1077,7 @@ async fn concurrent_pods_of_a_namespace_share_one_network() {
         r.expect("pod starts");
     }
     for i in 0..4 {
-        sim.wait(&format!("p{i}"), 30, |s| phase(s) == "Running")
+        sim.wait(&format!("p{i}"), 90, |s| phase(s) == "Running")
             .await;
     }
     let (ok, out) = docker(&[
@@ -1099,10 +1101,10 @@ async fn liveness_probes_restart_and_startup_probes_gate_readiness() {
     sim.start("live", "probes", json!({"terminationGracePeriodSeconds": 1, "containers": [
         {"name": "live", "image": IMAGE, "command": ["sh", "-c", "touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 3600"],
          "livenessProbe": exec("/tmp/alive", 1)},
-        {"name": "slow", "image": IMAGE, "command": ["sh", "-c", "sleep 3; touch /tmp/up; sleep 3600"],
+        {"name": "slow", "image": IMAGE, "command": ["sh", "-c", "sleep 5; touch /tmp/up; sleep 3600"],
          "startupProbe": exec("/tmp/up", 30)}
     ]})).await;
-    let s = sim.wait("probes", 30, |s| phase(s) == "Running").await;
+    let s = sim.wait("probes", 90, |s| phase(s) == "Running").await;
     assert_eq!(
         (
             container(&s, "slow")["started"].as_bool(),
@@ -1112,11 +1114,11 @@ async fn liveness_probes_restart_and_startup_probes_gate_readiness() {
         "{s:#}"
     );
     let s = sim
-        .wait("probes", 30, |s| container(s, "slow")["ready"] == true)
+        .wait("probes", 90, |s| container(s, "slow")["ready"] == true)
         .await;
     assert_eq!(container(&s, "slow")["started"], true);
     let s = sim
-        .wait("probes", 30, |s| {
+        .wait("probes", 90, |s| {
             !container(s, "live")["lastState"]["terminated"].is_null()
         })
         .await;
