@@ -10,14 +10,15 @@
 //! (configMapKeyRef, secretKeyRef, fieldRef) and `envFrom`; volumes `emptyDir` (a labelled
 //! Docker volume shared by the pod's containers), `hostPath`, `configMap`, `secret`,
 //! `downwardAPI`, `projected` and the automounted service-account token/ca.crt/namespace;
-//! `workingDir`, `stdin`/`tty`, `securityContext.runAsUser/runAsGroup/privileged`;
+//! `workingDir`, `stdin`/`tty`, `securityContext.runAsUser/runAsGroup` (pod and container),
+//! `privileged`, `resources.limits` memory and cpu;
 //! restartPolicy with kubelet back-off (10s doubling to 5min); readiness, liveness and startup
 //! probes (exec, httpGet, tcpSocket; run inside the pod); Services via a forwarding proxy
 //! (see `dns.rs`); logs (follow, tailLines, timestamps, sinceSeconds, previous); exec/attach
 //! over `v5`/`v4`/legacy `channel.k8s.io`.
 //!
 //! Not supported: UDP Service ports, several Service backends at once (the first ready pod
-//! serves), `subPath` on emptyDir, resource limits and `resourceFieldRef`, gRPC probes
+//! serves), `subPath` on emptyDir, requests and `resourceFieldRef`, gRPC probes
 //! (counted as passing), ephemeral containers, port-forward, propagation of ConfigMap/
 //! Secret updates into mounted files, file volumes being read-only, IPC/PID namespace sharing.
 

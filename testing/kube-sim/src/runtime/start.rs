@@ -109,7 +109,15 @@ impl Runtime {
             },
         );
         l.insert(labels::LABEL_CONTAINER.into(), name.clone());
-        let body = spec::container_body(&spec_json, &img, envs, plan.mounts, &infra, l);
+        let body = spec::container_body(
+            e.pod.pointer("/spec/securityContext"),
+            &spec_json,
+            &img,
+            envs,
+            plan.mounts,
+            &infra,
+            l,
+        );
         let cname = format!(
             "{}-{}-{}",
             self.pod_prefix(e),
