@@ -17,8 +17,11 @@
 //! (see `dns.rs`); logs (follow, tailLines, timestamps, sinceSeconds, previous); exec/attach
 //! over `v5`/`v4`/legacy `channel.k8s.io`.
 //!
-//! Not supported: UDP Service ports, several Service backends at once (the first ready pod
-//! serves), `subPath` on emptyDir, requests and `resourceFieldRef`, gRPC probes
+//! Differences: a Service name resolves to its proxy's address (stable, like a ClusterIP), not
+//! to a pod's; backends are picked at random per connection (no session affinity); pods that
+//! are not ready never receive Service traffic (the API side passes ready pods only).
+//!
+//! Not supported: UDP Service ports, `subPath` on emptyDir, requests and `resourceFieldRef`, gRPC probes
 //! (counted as passing), ephemeral containers, port-forward, propagation of ConfigMap/
 //! Secret updates into mounted files, file volumes being read-only, IPC/PID namespace sharing.
 
