@@ -949,13 +949,14 @@ fn query_pairs(q: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn real_kubectl_exec_gets_output_and_exit_code_over_websocket() {
+async fn real_kubectl_exec_and_attach_over_websocket() {
     require_engine!();
     if !std::path::Path::new("/usr/bin/kubectl").is_file() {
         eprintln!("NOTICE: /usr/bin/kubectl not installed; kubectl exec test skipped");
         return;
     }
     use axum::extract::{Path, RawQuery, State, WebSocketUpgrade};
+    use axum::response::IntoResponse;
     let mut sim = Sim::new("kubectl").await;
     sim.start(
         "kns",
@@ -963,11 +964,52 @@ async fn real_kubectl_exec_gets_output_and_exit_code_over_websocket() {
         json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
     )
     .await;
-    let status = sim.wait("kx", 90, |s| phase(s) == "Running").await;
-    let pod = json!({"kind": "Pod", "apiVersion": "v1",
-        "metadata": {"name": "kx", "namespace": "kns", "uid": "uid-kx"},
-        "spec": {"containers": [{"name": "main", "image": IMAGE}]}, "status": status});
-    type S = (Runtime, Value);
+    sim.start(
+        "kns",
+        "ka",
+        json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "stdin": true, "stdinOnce": true,
+            "command": ["sh", "-c", "read l; echo got:$l"]}]}),
+    )
+    .await;
+    let mut pods = HashMap::new();
+    for name in ["kx", "ka"] {
+        let status = sim.wait(name, 90, |s| phase(s) == "Running").await;
+        pods.insert(name.to_string(), json!({"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": "kns", "uid": format!("uid-{name}")},
+            "spec": {"containers": [{"name": "main", "image": IMAGE, "stdin": name == "ka", "stdinOnce": name == "ka"}]}, "status": status}));
+    }
+    type S = (Runtime, HashMap<String, Value>);
+    /// exec or attach as the API routes them: query parameters → ExecRequest.
+    fn remote(
+        rt: Runtime,
+        ns: String,
+        name: String,
+        q: Option<String>,
+        ws: WebSocketUpgrade,
+        attach: bool,
+    ) -> axum::response::Response {
+        let pairs = query_pairs(q.as_deref().unwrap_or(""));
+        let flag = |k: &str| pairs.iter().any(|(key, v)| key == k && v == "true");
+        let req = ExecRequest {
+            namespace: ns,
+            pod: name,
+            container: pairs
+                .iter()
+                .find(|(k, _)| k == "container")
+                .map(|(_, v)| v.clone()),
+            command: pairs
+                .iter()
+                .filter(|(k, _)| k == "command")
+                .map(|(_, v)| v.clone())
+                .collect(),
+            stdin: flag("stdin"),
+            stdout: flag("stdout"),
+            stderr: flag("stderr"),
+            tty: flag("tty"),
+            attach,
+        };
+        rt.exec_upgrade(ws, req)
+    }
     // Just enough discovery for kubectl to find pods.
     let discovery = |body: Value| axum::routing::get(move || async move { axum::Json(body) });
     let app = axum::Router::new()
@@ -975,28 +1017,30 @@ async fn real_kubectl_exec_gets_output_and_exit_code_over_websocket() {
         .route("/apis", discovery(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})))
         .route("/api/v1", discovery(json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
             {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": ["get", "list"], "shortNames": ["po"]},
+            {"name": "pods/attach", "singularName": "", "namespaced": true, "kind": "PodAttachOptions", "verbs": ["create", "get"]},
             {"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]}]})))
-        .route("/api/v1/namespaces/{ns}/pods/{name}", axum::routing::get(|State((_, pod)): State<S>| async move { axum::Json(pod) }))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}",
+            axum::routing::get(|State((_, pods)): State<S>, Path((_, name)): Path<(String, String)>| async move {
+                match pods.get(&name) {
+                    Some(p) => axum::Json(p.clone()).into_response(),
+                    None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                }
+            }),
+        )
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/exec",
             axum::routing::get(|State((rt, _)): State<S>, Path((ns, name)): Path<(String, String)>, RawQuery(q): RawQuery, ws: WebSocketUpgrade| async move {
-                let pairs = query_pairs(q.as_deref().unwrap_or(""));
-                let flag = |k: &str| pairs.iter().any(|(key, v)| key == k && v == "true");
-                let req = ExecRequest {
-                    namespace: ns,
-                    pod: name,
-                    container: pairs.iter().find(|(k, _)| k == "container").map(|(_, v)| v.clone()),
-                    command: pairs.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect(),
-                    stdin: flag("stdin"),
-                    stdout: flag("stdout"),
-                    stderr: flag("stderr"),
-                    tty: flag("tty"),
-                    attach: false,
-                };
-                rt.exec_upgrade(ws, req)
+                remote(rt, ns, name, q, ws, false)
             }),
         )
-        .with_state((sim.rt.clone(), pod));
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            axum::routing::get(|State((rt, _)): State<S>, Path((ns, name)): Path<(String, String)>, RawQuery(q): RawQuery, ws: WebSocketUpgrade| async move {
+                remote(rt, ns, name, q, ws, true)
+            }),
+        )
+        .with_state((sim.rt.clone(), pods));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
@@ -1059,6 +1103,10 @@ async fn real_kubectl_exec_gets_output_and_exit_code_over_websocket() {
         (Some(0), "piped\n"),
         "stdin reaches the process and its EOF ends it: {err}"
     );
+    let (code, out, err) = kubectl(args(&["attach", "-i", "ka"]), Some("hi\n"))
+        .await
+        .unwrap();
+    assert_eq!((code, out.as_str()), (Some(0), "got:hi\n"), "attach: {err}");
     server.abort();
     sim.finish().await;
 }
