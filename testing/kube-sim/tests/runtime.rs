@@ -168,6 +168,29 @@ impl Sim {
         }
     }
 
+    /// Collects statuses and events for `secs` seconds.
+    async fn drain(&mut self, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while let Ok(Some(ev)) = tokio::time::timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            self.events.recv(),
+        )
+        .await
+        {
+            match ev {
+                RuntimeEvent::PodStatus { name, status, .. } => {
+                    self.statuses.insert(name, status);
+                }
+                RuntimeEvent::PodEvent {
+                    name,
+                    reason,
+                    message,
+                    ..
+                } => self.seen.push((name, reason, message)),
+            }
+        }
+    }
+
     async fn logs(&self, ns: &str, pod: &str, container: Option<&str>, opts: LogOptions) -> String {
         let mut s = self.rt.logs(ns, pod, container, opts).await.expect("logs");
         let mut out = Vec::new();
@@ -403,6 +426,14 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
         container(&s, "main")["state"]["waiting"]["message"],
         "configmap \"absent\" not found"
     );
+    // Retried every 2s, reported once.
+    sim.drain(5).await;
+    let failed = sim
+        .seen
+        .iter()
+        .filter(|(p, r, _)| p == "broken" && r == "Failed")
+        .count();
+    assert_eq!(failed, 1, "{:?}", sim.seen);
     sim.finish().await;
 }
 

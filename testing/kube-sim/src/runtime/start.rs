@@ -87,7 +87,13 @@ impl Runtime {
         let (envs, plan) = match built {
             Ok(x) => x,
             Err(msg) => {
-                self.event(e, true, "Failed", format!("Error: {msg}"));
+                // Retried every 2s: one event per distinct error, not one per attempt.
+                let repeated = e.live.lock().is_ok_and(|mut l| {
+                    matches!(&list(&mut l, w)[i].state, State::Waiting { message, .. } if *message == msg)
+                });
+                if !repeated {
+                    self.event(e, true, "Failed", format!("Error: {msg}"));
+                }
                 set_waiting(
                     "CreateContainerConfigError",
                     msg,
