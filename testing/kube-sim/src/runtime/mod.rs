@@ -76,8 +76,6 @@ struct Inner {
     dns_lock: tokio::sync::Mutex<()>,
     /// Serialises network creation: Docker accepts two networks of the same name.
     net_lock: tokio::sync::Mutex<()>,
-    /// Set once the infra image exists; the lock keeps concurrent pods from building it twice.
-    infra_ready: tokio::sync::Mutex<bool>,
 }
 
 /// What the runtime needs from the API side.
@@ -205,15 +203,19 @@ impl Runtime {
                 pods: Mutex::new(HashMap::new()),
                 services: Mutex::new(HashMap::new()),
                 dns_lock: tokio::sync::Mutex::new(()),
-                infra_ready: tokio::sync::Mutex::new(false),
                 net_lock: tokio::sync::Mutex::new(()),
             }),
         })
     }
 
-    /// Builds the infra image once per runtime (concurrent callers wait for the first).
+    /// Builds the infra image once per process (concurrent callers wait for the first).
     pub(crate) async fn infra_image(&self) -> Result<(), RuntimeError> {
-        let mut ready = self.inner.infra_ready.lock().await;
+        // Process-wide: several runtimes (e.g. parallel tests) must not build it at once either.
+        static READY: std::sync::OnceLock<tokio::sync::Mutex<bool>> = std::sync::OnceLock::new();
+        let mut ready = READY
+            .get_or_init(|| tokio::sync::Mutex::new(false))
+            .lock()
+            .await;
         if !*ready {
             image::ensure_infra_image(&self.inner.docker).await?;
             *ready = true;
