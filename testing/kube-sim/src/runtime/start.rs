@@ -43,7 +43,8 @@ impl Runtime {
             }
         };
         let policy = image::pull_policy(&spec_json, &img);
-        if policy != "Never" && self.inner.docker.inspect_image(&img).await.is_err() {
+        let pulling = policy != "Never" && self.inner.docker.inspect_image(&img).await.is_err();
+        if pulling {
             self.event(e, false, "Pulling", format!("Pulling image \"{img}\""));
         }
         if let Err(f) = image::ensure_image(&self.inner.docker, &img, &policy).await {
@@ -61,6 +62,11 @@ impl Runtime {
             set_waiting(f.reason, f.message, Some(backoff(failures)), true);
             return Err(());
         }
+        let pulled = if pulling {
+            format!("Successfully pulled image \"{img}\"")
+        } else {
+            format!("Container image \"{img}\" already present on machine")
+        };
         let ctx = Context {
             pod: &e.pod,
             pod_ip: &ip,
@@ -103,6 +109,7 @@ impl Runtime {
                 return Err(());
             }
         };
+        self.event(e, false, "Pulled", pulled);
         let mut l = labels(
             &self.inner.config.instance,
             &e.namespace,
