@@ -168,6 +168,29 @@ impl Sim {
         }
     }
 
+    /// Collects statuses and events for `secs` seconds.
+    async fn drain(&mut self, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while let Ok(Some(ev)) = tokio::time::timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            self.events.recv(),
+        )
+        .await
+        {
+            match ev {
+                RuntimeEvent::PodStatus { name, status, .. } => {
+                    self.statuses.insert(name, status);
+                }
+                RuntimeEvent::PodEvent {
+                    name,
+                    reason,
+                    message,
+                    ..
+                } => self.seen.push((name, reason, message)),
+            }
+        }
+    }
+
     async fn logs(&self, ns: &str, pod: &str, container: Option<&str>, opts: LogOptions) -> String {
         let mut s = self.rt.logs(ns, pod, container, opts).await.expect("logs");
         let mut out = Vec::new();
@@ -321,6 +344,21 @@ async fn containers_of_a_pod_share_empty_dir_and_localhost() {
         .await
         .err()
         .expect("two containers need a name");
+    // A non-root container can write into an emptyDir, as in Kubernetes.
+    sim.start("share", "nonroot", json!({"restartPolicy": "Never", "volumes": [{"name": "scratch", "emptyDir": {}}],
+        "containers": [{"name": "main", "image": IMAGE, "securityContext": {"runAsUser": 1000},
+            "command": ["sh", "-c", "id -u; echo x > /scratch/f"], "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}]})).await;
+    let s = sim
+        .wait("nonroot", 90, |s| {
+            matches!(phase(s), "Succeeded" | "Failed")
+        })
+        .await;
+    assert_eq!(phase(&s), "Succeeded", "{s:#}");
+    assert_eq!(
+        sim.logs("share", "nonroot", None, LogOptions::default())
+            .await,
+        "1000\n"
+    );
     assert!(
         err.to_string().contains("choose one of: [server client]"),
         "{err}"
@@ -349,7 +387,7 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
         "volumes": [{"name": "cfg", "configMap": {"name": "settings"}}, {"name": "sec", "secret": {"secretName": "creds"}}],
         "containers": [{"name": "main", "image": IMAGE,
             "command": ["sh", "-c"],
-            "args": ["echo G=$GREETING P=$PASS N=$NAME NS=$NS IP=$IP C=$CFG_colour X=$(GREETING)-x; cat /etc/cfg/colour; echo; cat /etc/sec/password; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo; echo K=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"],
+            "args": ["echo G=$GREETING P=$PASS N=$NAME NS=$NS IP=$IP C=$CFG_colour X=$(GREETING)-x; cat /etc/cfg/colour; echo; cat /etc/sec/password; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo; echo K=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT; grep kubernetes.default.svc.cluster.local /etc/hosts"],
             "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}],
             "env": [
                 {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
@@ -373,14 +411,14 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
     assert_eq!(
         logs,
         format!(
-            "G=hi P=s3cr3t N=envpod NS=envns IP={ip} C=blue X=hi-x\nblue\ns3cr3t\nenvns\ntoken-of-envns-default\nK=172.17.0.1:6443\n"
+            "G=hi P=s3cr3t N=envpod NS=envns IP={ip} C=blue X=hi-x\nblue\ns3cr3t\nenvns\ntoken-of-envns-default\nK=172.17.0.1:6443\n172.17.0.1\tkubernetes.default.svc.cluster.local\n"
         )
     );
     // A missing configmap is a config error, not a crash.
     sim.start("envns", "broken", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["true"],
         "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}]}]})).await;
     let s = sim
-        .wait("broken", 30, |s| {
+        .wait("broken", 90, |s| {
             container(s, "main")["state"]["waiting"]["reason"] == "CreateContainerConfigError"
         })
         .await;
@@ -388,6 +426,14 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
         container(&s, "main")["state"]["waiting"]["message"],
         "configmap \"absent\" not found"
     );
+    // Retried every 2s, reported once.
+    sim.drain(5).await;
+    let failed = sim
+        .seen
+        .iter()
+        .filter(|(p, r, _)| p == "broken" && r == "Failed")
+        .count();
+    assert_eq!(failed, 1, "{:?}", sim.seen);
     sim.finish().await;
 }
 
@@ -402,12 +448,12 @@ async fn a_missing_image_reports_err_image_pull_then_back_off() {
     )
     .await;
     let s = sim
-        .wait("nopull", 45, |s| {
+        .wait("nopull", 90, |s| {
             container(s, "main")["state"]["waiting"]["reason"] == "ErrImagePull"
         })
         .await;
     assert_eq!(phase(&s), "Pending");
-    sim.wait("nopull", 20, |s| {
+    sim.wait("nopull", 90, |s| {
         container(s, "main")["state"]["waiting"]["reason"] == "ImagePullBackOff"
     })
     .await;
@@ -419,7 +465,7 @@ async fn a_missing_image_reports_err_image_pull_then_back_off() {
         sim.seen
     );
     sim.start("pull", "never", json!({"containers": [{"name": "main", "image": "kube-sim-test/does-not-exist:2", "imagePullPolicy": "Never"}]})).await;
-    sim.wait("never", 20, |s| {
+    sim.wait("never", 90, |s| {
         container(s, "main")["state"]["waiting"]["reason"] == "ErrImageNeverPull"
     })
     .await;
@@ -442,23 +488,25 @@ async fn readiness_probes_drive_the_ready_condition() {
          "readinessProbe": probe(json!({"httpGet": {"path": "/healthz", "port": 8080}}))},
         {"name": "tcp", "image": IMAGE, "command": ["sh", "-c", "sleep 2; nc -ll -p 9090 -e cat"],
          "readinessProbe": probe(json!({"tcpSocket": {"port": 9090}}))},
-        {"name": "exec", "image": IMAGE, "command": ["sh", "-c", "sleep 2; touch /tmp/ok; sleep 5; rm /tmp/ok; sleep 3600"],
+        {"name": "exec", "image": IMAGE, "command": ["sh", "-c", "sleep 2; touch /tmp/ok; sleep 3600"],
          "readinessProbe": probe(json!({"exec": {"command": ["test", "-f", "/tmp/ok"]}}))}
     ]})).await;
-    let s = sim.wait("probed", 30, |s| phase(s) == "Running").await;
+    let s = sim.wait("probed", 90, |s| phase(s) == "Running").await;
     assert_eq!(
         condition(&s, "Ready"),
         Some(false),
         "not ready before the probes pass: {s:#}"
     );
     let s = sim
-        .wait("probed", 30, |s| condition(s, "Ready") == Some(true))
+        .wait("probed", 90, |s| condition(s, "Ready") == Some(true))
         .await;
     for c in ["http", "tcp", "exec"] {
         assert_eq!(container(&s, c)["ready"], true, "{s:#}");
     }
+    let (ok, out) = sim.exec_in("probed", "exec", &["rm", "/tmp/ok"]);
+    assert!(ok, "{out}");
     let s = sim
-        .wait("probed", 30, |s| condition(s, "Ready") == Some(false))
+        .wait("probed", 90, |s| condition(s, "Ready") == Some(false))
         .await;
     assert_eq!(
         container(&s, "exec")["ready"],
@@ -476,14 +524,14 @@ async fn exit_codes_and_restart_policies() {
     sim.start("exit", "fails", json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "exit 3"]}]})).await;
     sim.start("exit", "crashes", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "echo boom; exit 2"]}]})).await;
     sim.start("exit", "nobinary", json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "command": ["/no/such/binary"]}]})).await;
-    let s = sim.wait("nobinary", 30, |s| phase(s) == "Failed").await;
+    let s = sim.wait("nobinary", 90, |s| phase(s) == "Failed").await;
     let t = &container(&s, "main")["state"]["terminated"];
     assert_eq!(
         (t["exitCode"].as_i64(), t["reason"].as_str()),
         (Some(128), Some("StartError")),
         "{s:#}"
     );
-    let s = sim.wait("fails", 30, |s| phase(s) == "Failed").await;
+    let s = sim.wait("fails", 90, |s| phase(s) == "Failed").await;
     let t = &container(&s, "main")["state"]["terminated"];
     assert_eq!(
         (t["exitCode"].as_i64(), t["reason"].as_str()),
@@ -491,7 +539,7 @@ async fn exit_codes_and_restart_policies() {
         "{s:#}"
     );
     let s = sim
-        .wait("crashes", 30, |s| {
+        .wait("crashes", 90, |s| {
             container(s, "main")["state"]["waiting"]["reason"] == "CrashLoopBackOff"
         })
         .await;
@@ -502,7 +550,7 @@ async fn exit_codes_and_restart_policies() {
         "{s:#}"
     );
     let s = sim
-        .wait("crashes", 40, |s| {
+        .wait("crashes", 90, |s| {
             container(s, "main")["restartCount"].as_u64() >= Some(1)
         })
         .await;
@@ -530,10 +578,10 @@ async fn logs_tail_timestamps_and_follow() {
         "logs",
         "talker",
         json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE,
-        "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 3; echo late"]}]}),
+        "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 5; echo late"]}]}),
     )
     .await;
-    sim.wait("talker", 30, |s| phase(s) == "Running").await;
+    sim.wait("talker", 90, |s| phase(s) == "Running").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let tail = sim
         .logs(
@@ -597,31 +645,41 @@ async fn ws_exec(
     protocol: &str,
     stdin: Option<&[u8]>,
 ) -> (String, String, Value) {
-    ws_session(rt, ns, pod, command, protocol, stdin, false).await
+    let req = request(ns, pod, command, stdin.is_some(), false, false);
+    ws_session(rt, req, protocol, stdin, None).await
 }
 
-/// Like [`ws_exec`]; `attach` attaches to the main process instead of running `command`.
-async fn ws_session(
-    rt: &Runtime,
+/// The ExecRequest of a test session (stdout and stderr always wanted).
+fn request(
     ns: &str,
     pod: &str,
     command: &[&str],
-    protocol: &str,
-    stdin: Option<&[u8]>,
+    stdin: bool,
+    tty: bool,
     attach: bool,
-) -> (String, String, Value) {
-    use axum::extract::{State, WebSocketUpgrade};
-    let req = ExecRequest {
+) -> ExecRequest {
+    ExecRequest {
         namespace: ns.into(),
         pod: pod.into(),
         container: None,
         command: command.iter().map(|s| s.to_string()).collect(),
-        stdin: stdin.is_some(),
+        stdin,
         stdout: true,
         stderr: true,
-        tty: false,
+        tty,
         attach,
-    };
+    }
+}
+
+/// Like [`ws_exec`] for any request; `tty` is sent first on the resize channel.
+async fn ws_session(
+    rt: &Runtime,
+    req: ExecRequest,
+    protocol: &str,
+    stdin: Option<&[u8]>,
+    tty: Option<(u16, u16)>,
+) -> (String, String, Value) {
+    use axum::extract::{State, WebSocketUpgrade};
     let app = axum::Router::new()
         .route(
             "/exec",
@@ -645,6 +703,11 @@ async fn ws_session(
         .await
         .expect("websocket connects");
     assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    if let Some((w, h)) = tty {
+        let mut m = vec![4u8];
+        m.extend_from_slice(format!("{{\"Width\":{w},\"Height\":{h}}}").as_bytes());
+        ws.send(Message::Binary(m.into())).await.unwrap();
+    }
     if let Some(data) = stdin {
         let mut m = vec![0u8];
         m.extend_from_slice(data);
@@ -685,7 +748,7 @@ async fn exec_over_websocket_returns_output_and_exit_status() {
         json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
     )
     .await;
-    sim.wait("shell", 30, |s| phase(s) == "Running").await;
+    sim.wait("shell", 90, |s| phase(s) == "Running").await;
     let (out, err, status) = ws_exec(
         &sim.rt,
         "exec",
@@ -737,22 +800,30 @@ async fn exec_over_websocket_returns_output_and_exit_status() {
         "command": ["sh", "-c", "while read l; do echo got:$l; done; echo bye"]}]}),
     )
     .await;
-    sim.wait("talk", 30, |s| phase(s) == "Running").await;
-    let (out, _, status) = ws_session(
-        &sim.rt,
-        "exec",
-        "talk",
-        &[],
-        "v5.channel.k8s.io",
-        Some(b"hello\n"),
-        true,
-    )
-    .await;
+    sim.wait("talk", 90, |s| phase(s) == "Running").await;
+    let req = request("exec", "talk", &[], true, false, true);
+    let (out, _, status) =
+        ws_session(&sim.rt, req, "v5.channel.k8s.io", Some(b"hello\n"), None).await;
     assert_eq!(
         (out.as_str(), status["status"].as_str()),
         ("got:hello\nbye\n", Some("Success"))
     );
-    sim.wait("talk", 30, |s| phase(s) == "Succeeded").await;
+    sim.wait("talk", 90, |s| phase(s) == "Succeeded").await;
+    // A TTY: output on stdout, and the resize channel sets the terminal size.
+    let req = request(
+        "exec",
+        "shell",
+        &["sh", "-c", "sleep 1; stty size; echo e >&2"],
+        false,
+        true,
+        false,
+    );
+    let (out, err, status) =
+        ws_session(&sim.rt, req, "v4.channel.k8s.io", None, Some((101, 33))).await;
+    assert_eq!(
+        (out.as_str(), err.as_str(), status["status"].as_str()),
+        ("33 101\r\ne\r\n", "", Some("Success"))
+    );
     sim.finish().await;
 }
 
@@ -776,7 +847,7 @@ async fn service_names_resolve_inside_their_namespace_only() {
     sim.start("alpha", "web2", json!({"containers": [{"name": "main", "image": IMAGE,
         "command": ["sh", "-c", "mkdir -p /w2; echo hello-from-web2 > /w2/index.html; httpd -f -p 8080 -h /w2"]}]})).await;
     for p in ["web", "web2", "client", "outsider"] {
-        sim.wait(p, 30, |s| phase(s) == "Running").await;
+        sim.wait(p, 90, |s| phase(s) == "Running").await;
     }
     let port = ServicePort {
         name: Some("http".into()),
@@ -844,8 +915,8 @@ async fn deleting_a_pod_and_shutting_down_leave_nothing_labelled() {
         "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"], "volumeMounts": [{"name": "d", "mountPath": "/d"}]}]})).await;
     sim.start("reap", "kept", json!({"volumes": [{"name": "d", "emptyDir": {}}],
         "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"], "volumeMounts": [{"name": "d", "mountPath": "/d"}]}]})).await;
-    sim.wait("gone", 30, |s| phase(s) == "Running").await;
-    sim.wait("kept", 30, |s| phase(s) == "Running").await;
+    sim.wait("gone", 90, |s| phase(s) == "Running").await;
+    sim.wait("kept", 90, |s| phase(s) == "Running").await;
     let port = ServicePort {
         name: None,
         port: 80,
@@ -909,13 +980,14 @@ fn query_pairs(q: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn real_kubectl_exec_gets_output_and_exit_code_over_websocket() {
+async fn real_kubectl_exec_and_attach_over_websocket() {
     require_engine!();
     if !std::path::Path::new("/usr/bin/kubectl").is_file() {
         eprintln!("NOTICE: /usr/bin/kubectl not installed; kubectl exec test skipped");
         return;
     }
     use axum::extract::{Path, RawQuery, State, WebSocketUpgrade};
+    use axum::response::IntoResponse;
     let mut sim = Sim::new("kubectl").await;
     sim.start(
         "kns",
@@ -923,11 +995,52 @@ async fn real_kubectl_exec_gets_output_and_exit_code_over_websocket() {
         json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
     )
     .await;
-    let status = sim.wait("kx", 30, |s| phase(s) == "Running").await;
-    let pod = json!({"kind": "Pod", "apiVersion": "v1",
-        "metadata": {"name": "kx", "namespace": "kns", "uid": "uid-kx"},
-        "spec": {"containers": [{"name": "main", "image": IMAGE}]}, "status": status});
-    type S = (Runtime, Value);
+    sim.start(
+        "kns",
+        "ka",
+        json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "stdin": true, "stdinOnce": true,
+            "command": ["sh", "-c", "read l; echo got:$l"]}]}),
+    )
+    .await;
+    let mut pods = HashMap::new();
+    for name in ["kx", "ka"] {
+        let status = sim.wait(name, 90, |s| phase(s) == "Running").await;
+        pods.insert(name.to_string(), json!({"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": "kns", "uid": format!("uid-{name}")},
+            "spec": {"containers": [{"name": "main", "image": IMAGE, "stdin": name == "ka", "stdinOnce": name == "ka"}]}, "status": status}));
+    }
+    type S = (Runtime, HashMap<String, Value>);
+    /// exec or attach as the API routes them: query parameters → ExecRequest.
+    fn remote(
+        rt: Runtime,
+        ns: String,
+        name: String,
+        q: Option<String>,
+        ws: WebSocketUpgrade,
+        attach: bool,
+    ) -> axum::response::Response {
+        let pairs = query_pairs(q.as_deref().unwrap_or(""));
+        let flag = |k: &str| pairs.iter().any(|(key, v)| key == k && v == "true");
+        let req = ExecRequest {
+            namespace: ns,
+            pod: name,
+            container: pairs
+                .iter()
+                .find(|(k, _)| k == "container")
+                .map(|(_, v)| v.clone()),
+            command: pairs
+                .iter()
+                .filter(|(k, _)| k == "command")
+                .map(|(_, v)| v.clone())
+                .collect(),
+            stdin: flag("stdin"),
+            stdout: flag("stdout"),
+            stderr: flag("stderr"),
+            tty: flag("tty"),
+            attach,
+        };
+        rt.exec_upgrade(ws, req)
+    }
     // Just enough discovery for kubectl to find pods.
     let discovery = |body: Value| axum::routing::get(move || async move { axum::Json(body) });
     let app = axum::Router::new()
@@ -935,28 +1048,30 @@ async fn real_kubectl_exec_gets_output_and_exit_code_over_websocket() {
         .route("/apis", discovery(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})))
         .route("/api/v1", discovery(json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
             {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": ["get", "list"], "shortNames": ["po"]},
+            {"name": "pods/attach", "singularName": "", "namespaced": true, "kind": "PodAttachOptions", "verbs": ["create", "get"]},
             {"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]}]})))
-        .route("/api/v1/namespaces/{ns}/pods/{name}", axum::routing::get(|State((_, pod)): State<S>| async move { axum::Json(pod) }))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}",
+            axum::routing::get(|State((_, pods)): State<S>, Path((_, name)): Path<(String, String)>| async move {
+                match pods.get(&name) {
+                    Some(p) => axum::Json(p.clone()).into_response(),
+                    None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                }
+            }),
+        )
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/exec",
             axum::routing::get(|State((rt, _)): State<S>, Path((ns, name)): Path<(String, String)>, RawQuery(q): RawQuery, ws: WebSocketUpgrade| async move {
-                let pairs = query_pairs(q.as_deref().unwrap_or(""));
-                let flag = |k: &str| pairs.iter().any(|(key, v)| key == k && v == "true");
-                let req = ExecRequest {
-                    namespace: ns,
-                    pod: name,
-                    container: pairs.iter().find(|(k, _)| k == "container").map(|(_, v)| v.clone()),
-                    command: pairs.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect(),
-                    stdin: flag("stdin"),
-                    stdout: flag("stdout"),
-                    stderr: flag("stderr"),
-                    tty: flag("tty"),
-                    attach: false,
-                };
-                rt.exec_upgrade(ws, req)
+                remote(rt, ns, name, q, ws, false)
             }),
         )
-        .with_state((sim.rt.clone(), pod));
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            axum::routing::get(|State((rt, _)): State<S>, Path((ns, name)): Path<(String, String)>, RawQuery(q): RawQuery, ws: WebSocketUpgrade| async move {
+                remote(rt, ns, name, q, ws, true)
+            }),
+        )
+        .with_state((sim.rt.clone(), pods));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
@@ -1019,6 +1134,10 @@ async fn real_kubectl_exec_gets_output_and_exit_code_over_websocket() {
         (Some(0), "piped\n"),
         "stdin reaches the process and its EOF ends it: {err}"
     );
+    let (code, out, err) = kubectl(args(&["attach", "-i", "ka"]), Some("hi\n"))
+        .await
+        .unwrap();
+    assert_eq!((code, out.as_str()), (Some(0), "got:hi\n"), "attach: {err}");
     server.abort();
     sim.finish().await;
 }
@@ -1037,7 +1156,7 @@ async fn concurrent_pods_of_a_namespace_share_one_network() {
         r.expect("pod starts");
     }
     for i in 0..4 {
-        sim.wait(&format!("p{i}"), 30, |s| phase(s) == "Running")
+        sim.wait(&format!("p{i}"), 90, |s| phase(s) == "Running")
             .await;
     }
     let (ok, out) = docker(&[
@@ -1050,5 +1169,49 @@ async fn concurrent_pods_of_a_namespace_share_one_network() {
     ]);
     assert!(ok, "{out}");
     assert_eq!(out.lines().count(), 1, "one network per namespace: {out}");
+    sim.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn liveness_probes_restart_and_startup_probes_gate_readiness() {
+    require_engine!();
+    let mut sim = Sim::new("live").await;
+    let exec = |file: &str, failures: u32| json!({"exec": {"command": ["test", "-f", file]}, "periodSeconds": 1, "failureThreshold": failures});
+    sim.start("live", "probes", json!({"terminationGracePeriodSeconds": 1, "containers": [
+        {"name": "live", "image": IMAGE, "command": ["sh", "-c", "touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 3600"],
+         "livenessProbe": exec("/tmp/alive", 1)},
+        {"name": "slow", "image": IMAGE, "command": ["sh", "-c", "sleep 5; touch /tmp/up; sleep 3600"],
+         "startupProbe": exec("/tmp/up", 30)}
+    ]})).await;
+    let s = sim.wait("probes", 90, |s| phase(s) == "Running").await;
+    assert_eq!(
+        (
+            container(&s, "slow")["started"].as_bool(),
+            container(&s, "slow")["ready"].as_bool()
+        ),
+        (Some(false), Some(false)),
+        "{s:#}"
+    );
+    let s = sim
+        .wait("probes", 90, |s| container(s, "slow")["ready"] == true)
+        .await;
+    assert_eq!(container(&s, "slow")["started"], true);
+    let s = sim
+        .wait("probes", 90, |s| {
+            !container(s, "live")["lastState"]["terminated"].is_null()
+        })
+        .await;
+    assert_eq!(
+        container(&s, "live")["state"]["waiting"]["reason"],
+        "CrashLoopBackOff",
+        "{s:#}"
+    );
+    assert!(
+        sim.seen
+            .iter()
+            .any(|(p, r, m)| p == "probes" && r == "Killing" && m.contains("liveness")),
+        "{:?}",
+        sim.seen
+    );
     sim.finish().await;
 }

@@ -11,6 +11,7 @@ use super::labels::{self, labels};
 use super::{Runtime, ServicePort};
 use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// What the runtime keeps per Service.
 #[derive(Clone, Default)]
@@ -82,13 +83,9 @@ impl Runtime {
                 && let Some(p) = &old.proxy
             {
                 let cmd = vec!["sh".into(), "-c".into(), format!("echo {ip} > /backend")];
-                let _ = super::probes::exec_code(
-                    &self.inner.docker,
-                    p,
-                    cmd,
-                    std::time::Duration::from_secs(5),
-                )
-                .await;
+                let _ =
+                    super::probes::exec_code(&self.inner.docker, p, cmd, Duration::from_secs(5))
+                        .await;
             }
         } else {
             if let Some(p) = &old.proxy {
@@ -159,6 +156,27 @@ impl Runtime {
         );
         let id = self.create(&name, body).await.ok()?;
         self.inner.docker.start_container(&id, None).await.ok()?;
+        // Answer only once every port listens, so a client right after this call connects.
+        let check = ports
+            .iter()
+            .map(|p| format!("netstat -ltn | grep -q ':{} '", p.port))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        let cmd = vec!["sh".to_string(), "-c".into(), check];
+        for _ in 0..50 {
+            if super::probes::exec_code(
+                &self.inner.docker,
+                &id,
+                cmd.clone(),
+                Duration::from_secs(2),
+            )
+            .await
+                == Some(0)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Some(id)
     }
 

@@ -44,7 +44,7 @@ impl Context<'_> {
                 Err(format!("{lower} \"{name}\" not found"))
             };
         };
-        match data(&obj).into_iter().find(|(k, _)| k == key) {
+        match data(kind, &obj).into_iter().find(|(k, _)| k == key) {
             Some((_, v)) => Ok(Some(v)),
             None if optional => Ok(None),
             None => Err(format!(
@@ -144,7 +144,7 @@ pub fn environment(ctx: &Context, container: &Value) -> Result<Vec<String>, Conf
         let optional = r.get("optional").and_then(|o| o.as_bool()).unwrap_or(false);
         match ctx.lookup.get(ctx.namespace(), kind, name) {
             Some(obj) => {
-                for (k, v) in data(&obj) {
+                for (k, v) in data(kind, &obj) {
                     set(
                         &mut vars,
                         format!("{prefix}{k}"),
@@ -234,9 +234,8 @@ pub fn expand(s: &str, vars: &[(String, String)]) -> String {
 }
 
 /// A ConfigMap's `data` + `binaryData` or a Secret's `data` (base64) + `stringData`, decoded.
-pub fn data(obj: &Value) -> Vec<(String, Vec<u8>)> {
-    let secret =
-        obj.get("kind").and_then(|k| k.as_str()) == Some("Secret") || obj.get("type").is_some();
+pub fn data(kind: &str, obj: &Value) -> Vec<(String, Vec<u8>)> {
+    let secret = kind == "Secret";
     let mut out = Vec::new();
     let b64 = base64::engine::general_purpose::STANDARD;
     if let Some(m) = obj.get("data").and_then(|d| d.as_object()) {
@@ -287,7 +286,7 @@ mod tests {
         let s =
             serde_json::json!({"kind": "Secret", "data": {"k": "aGk="}, "stringData": {"s": "t"}});
         assert_eq!(
-            data(&s),
+            data("Secret", &s),
             vec![("k".into(), b"hi".to_vec()), ("s".into(), b"t".to_vec())]
         );
     }

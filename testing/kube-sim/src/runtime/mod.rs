@@ -10,15 +10,19 @@
 //! (configMapKeyRef, secretKeyRef, fieldRef) and `envFrom`; volumes `emptyDir` (a labelled
 //! Docker volume shared by the pod's containers), `hostPath`, `configMap`, `secret`,
 //! `downwardAPI`, `projected` and the automounted service-account token/ca.crt/namespace;
-//! `workingDir`, `stdin`/`tty`, `securityContext.runAsUser/runAsGroup/privileged`;
-//! restartPolicy with kubelet back-off (10s doubling to 5min); readiness and liveness probes
-//! (exec, httpGet, tcpSocket; run inside the pod); Services via a forwarding proxy
+//! `workingDir`, `stdin`/`tty`, `securityContext.runAsUser/runAsGroup` (pod and container),
+//! `privileged`, `resources.limits` memory and cpu;
+//! restartPolicy with kubelet back-off (10s doubling to 5min); readiness, liveness and startup
+//! probes (exec, httpGet, tcpSocket; run inside the pod); Services via a forwarding proxy
 //! (see `dns.rs`); logs (follow, tailLines, timestamps, sinceSeconds, previous); exec/attach
 //! over `v5`/`v4`/legacy `channel.k8s.io`.
 //!
-//! Not supported: UDP Service ports, several Service backends at once (the first ready pod
-//! serves), `subPath` on emptyDir, resource limits and `resourceFieldRef`, startup and gRPC
-//! probes (counted as passing), ephemeral containers, port-forward, propagation of ConfigMap/
+//! Differences: a Service name resolves to its proxy's address (stable, like a ClusterIP), not
+//! to a pod's; backends are picked at random per connection (no session affinity); pods that
+//! are not ready never receive Service traffic (the API side passes ready pods only).
+//!
+//! Not supported: UDP Service ports, `subPath` on emptyDir, requests and `resourceFieldRef`, gRPC probes
+//! (counted as passing), ephemeral containers, port-forward, propagation of ConfigMap/
 //! Secret updates into mounted files, file volumes being read-only, IPC/PID namespace sharing.
 
 mod channel;
@@ -28,15 +32,19 @@ mod dns;
 mod env;
 mod error;
 mod exec;
+mod health;
 mod image;
+mod infra;
 pub mod labels;
 mod logs;
 mod network;
 mod pod;
 mod probes;
 mod spec;
+mod start;
 mod state;
 mod status;
+mod target;
 mod volumes;
 
 pub use error::RuntimeError;
@@ -68,8 +76,6 @@ struct Inner {
     dns_lock: tokio::sync::Mutex<()>,
     /// Serialises network creation: Docker accepts two networks of the same name.
     net_lock: tokio::sync::Mutex<()>,
-    /// Set once the infra image exists; the lock keeps concurrent pods from building it twice.
-    infra_ready: tokio::sync::Mutex<bool>,
 }
 
 /// What the runtime needs from the API side.
@@ -197,15 +203,19 @@ impl Runtime {
                 pods: Mutex::new(HashMap::new()),
                 services: Mutex::new(HashMap::new()),
                 dns_lock: tokio::sync::Mutex::new(()),
-                infra_ready: tokio::sync::Mutex::new(false),
                 net_lock: tokio::sync::Mutex::new(()),
             }),
         })
     }
 
-    /// Builds the infra image once per runtime (concurrent callers wait for the first).
+    /// Builds the infra image once per process (concurrent callers wait for the first).
     pub(crate) async fn infra_image(&self) -> Result<(), RuntimeError> {
-        let mut ready = self.inner.infra_ready.lock().await;
+        // Process-wide: several runtimes (e.g. parallel tests) must not build it at once either.
+        static READY: std::sync::OnceLock<tokio::sync::Mutex<bool>> = std::sync::OnceLock::new();
+        let mut ready = READY
+            .get_or_init(|| tokio::sync::Mutex::new(false))
+            .lock()
+            .await;
         if !*ready {
             image::ensure_infra_image(&self.inner.docker).await?;
             *ready = true;

@@ -90,7 +90,7 @@ fn container_json(c: &Ctr) -> Value {
         "image": c.image,
         "imageID": c.image_id,
         "ready": c.ready,
-        "started": matches!(c.state, State::Running { .. }),
+        "started": matches!(c.state, State::Running { .. }) && c.startup_done,
         "restartCount": c.restart_count,
         "state": state_json(&c.state),
         "lastState": c.last_state.as_ref().map(state_json).unwrap_or_else(|| json!({})),

@@ -229,7 +229,7 @@ fn object_files(
             kind.to_ascii_lowercase()
         ));
     };
-    let all = data(&obj);
+    let all = data(kind, &obj);
     match src.get("items").and_then(|i| i.as_array()) {
         None => Ok(all.into_iter().map(|(k, v)| (k, v, mode)).collect()),
         Some(items) => {
@@ -311,4 +311,108 @@ pub fn append_file(
     h.set_entry_type(tar::EntryType::Regular);
     h.set_cksum();
     tar.append_data(&mut h, path, content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Lookup;
+    impl crate::runtime::ObjectLookup for Lookup {
+        fn get(&self, _: &str, kind: &str, name: &str) -> Option<Value> {
+            match (kind, name) {
+                ("ConfigMap", "cm") => Some(json!({"data": {"a": "1", "b": "2"}})),
+                ("ConfigMap", "kube-root-ca.crt") => Some(json!({"data": {"ca.crt": "CA"}})),
+                _ => None,
+            }
+        }
+        fn service_account_token(&self, _: &str, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    fn files(pod: &Value, container: &Value) -> Result<Vec<(String, String, u32)>, ConfigError> {
+        let ctx = Context {
+            pod,
+            pod_ip: "10.0.0.2",
+            lookup: &Lookup,
+            api_host: "h",
+            api_port: 1,
+        };
+        let mut f: Vec<_> = plan(&ctx, container, "u", Some("TOKEN"), "CA")?
+            .files
+            .into_iter()
+            .map(|(p, c, m)| (p, String::from_utf8(c).unwrap_or_default(), m))
+            .collect();
+        f.sort();
+        Ok(f)
+    }
+
+    #[test]
+    fn items_sub_path_and_projected_token() {
+        let pod = json!({"metadata": {"name": "p", "namespace": "ns"}, "spec": {"automountServiceAccountToken": false, "volumes": [
+            {"name": "c", "configMap": {"name": "cm", "items": [{"key": "b", "path": "dir/bee", "mode": 0o600}]}},
+            {"name": "all", "configMap": {"name": "cm"}},
+            {"name": "api", "projected": {"sources": [
+                {"serviceAccountToken": {"path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}}]}});
+        let c = json!({"volumeMounts": [
+            {"name": "c", "mountPath": "/etc/c"},
+            {"name": "all", "mountPath": "/etc/one", "subPath": "a"},
+            {"name": "api", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]});
+        assert_eq!(
+            files(&pod, &c).unwrap(),
+            vec![
+                ("/etc/c/dir/bee".into(), "2".into(), 0o600),
+                ("/etc/one".into(), "1".into(), 0o644),
+                (
+                    "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt".into(),
+                    "CA".into(),
+                    0o644
+                ),
+                (
+                    "/var/run/secrets/kubernetes.io/serviceaccount/namespace".into(),
+                    "ns".into(),
+                    0o644
+                ),
+                (
+                    "/var/run/secrets/kubernetes.io/serviceaccount/token".into(),
+                    "TOKEN".into(),
+                    0o644
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn automount_and_missing_sources() {
+        let pod = json!({"metadata": {"namespace": "ns"}, "spec": {"volumes": [{"name": "x", "secret": {"secretName": "nope"}}]}});
+        let sa: Vec<String> = files(&pod, &json!({}))
+            .unwrap()
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(
+            sa,
+            [
+                format!("{SA_DIR}/ca.crt"),
+                format!("{SA_DIR}/namespace"),
+                format!("{SA_DIR}/token")
+            ]
+        );
+        let err = files(
+            &pod,
+            &json!({"volumeMounts": [{"name": "x", "mountPath": "/s"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(err, "secret \"nope\" not found");
+        let err = files(
+            &pod,
+            &json!({"volumeMounts": [{"name": "y", "mountPath": "/s"}]}),
+        )
+        .unwrap_err();
+        assert!(err.contains("not defined"), "{err}");
+    }
 }
