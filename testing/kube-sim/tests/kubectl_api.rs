@@ -359,3 +359,49 @@ async fn delete_namespace_waits_until_contents_and_namespace_are_gone() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_create_commands_send_protobuf_that_is_decoded() {
+    with_cluster(RuntimeMode::Disabled, |c| {
+        Box::pin(async move {
+            kubectl_ok(c, &["create", "ns", "typed"]).await;
+            let n = ["-n", "typed"];
+            let run = |args: Vec<&'static str>| async move {
+                let mut all = args.clone();
+                all.extend(["-n", "typed"]);
+                kubectl_ok(c, &all).await
+            };
+            run(vec!["create", "configmap", "cm", "--from-literal=k=v", "--from-literal=x=y"]).await;
+            run(vec!["create", "secret", "generic", "sec", "--from-literal=pw=hunter2"]).await;
+            run(vec!["create", "serviceaccount", "robot"]).await;
+            run(vec!["create", "role", "reader", "--verb=get,list", "--resource=pods,configmaps"]).await;
+            run(vec!["create", "rolebinding", "robot-reads", "--role=reader", "--serviceaccount=typed:robot"]).await;
+            run(vec!["create", "deployment", "dep", "--image=kube-sim-test/busybox:1", "--replicas=2", "--port=8080"]).await;
+            run(vec!["create", "service", "clusterip", "svc", "--tcp=80:8080"]).await;
+            run(vec!["create", "quota", "q", "--hard=pods=5,requests.cpu=1"]).await;
+            kubectl_ok(c, &["create", "clusterrole", "cr", "--verb=get", "--non-resource-url=/healthz"]).await;
+            kubectl_ok(c, &["create", "clusterrolebinding", "crb", "--clusterrole=cr", "--group=system:authenticated"]).await;
+
+            let get = |kind: &'static str, name: &'static str, path: &'static str| async move {
+                let mut args = vec!["get", kind, name, "-o"];
+                let jp = format!("jsonpath={path}");
+                args.push(&jp);
+                if kind != "clusterrole" && kind != "clusterrolebinding" {
+                    args.extend(n);
+                }
+                kubectl_ok(c, &args).await
+            };
+            assert_eq!(get("cm", "cm", "{.data.k}{.data.x}").await, "vy");
+            assert_eq!(get("secret", "sec", "{.data.pw}").await, "aHVudGVyMg==");
+            assert_eq!(get("sa", "robot", "{.metadata.name}").await, "robot");
+            assert_eq!(get("role", "reader", "{.rules[0].verbs}").await, "[\"get\",\"list\"]");
+            assert_eq!(get("rolebinding", "robot-reads", "{.roleRef.kind}/{.roleRef.name} {.subjects[0].kind}:{.subjects[0].namespace}:{.subjects[0].name}").await, "Role/reader ServiceAccount:typed:robot");
+            assert_eq!(get("deploy", "dep", "{.spec.replicas} {.spec.selector.matchLabels.app} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}").await, "2 dep kube-sim-test/busybox:1 8080");
+            assert_eq!(get("svc", "svc", "{.spec.ports[0].port}->{.spec.ports[0].targetPort} {.spec.selector.app}").await, "80->8080 svc");
+            assert_eq!(get("quota", "q", "{.spec.hard.pods}").await, "5");
+            assert_eq!(get("clusterrole", "cr", "{.rules[0].nonResourceURLs}").await, "[\"/healthz\"]");
+            assert_eq!(get("clusterrolebinding", "crb", "{.subjects[0].kind}:{.subjects[0].name}").await, "Group:system:authenticated");
+        })
+    })
+    .await;
+}
