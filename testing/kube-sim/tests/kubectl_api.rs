@@ -290,24 +290,35 @@ async fn apply_multi_document_client_and_server_side() {
                 "{managers}"
             );
 
-            // kubectl scale goes through the scale subresource; the controller follows.
-            let out =
-                kubectl_ok(c, &["scale", "deployment/web", "-n", "app", "--replicas=3"]).await;
-            assert!(out.contains("deployment.apps/web scaled"), "{out}");
-            let mut count = 0;
+            // A template change through client-side apply (strategic merge patch of the
+            // containers list) bumps the generation; the controller observes it.
+            let changed = MANIFEST.replace("mode: \"one\"", "mode: \"two\"").replace("\"-h\", \"/www\"]", "\"-h\", \"/www\"]\n        env:\n        - {name: COLOR, value: blue}");
+            std::fs::write(&file, changed).unwrap();
+            let out = kubectl_ok(c, &["apply", "-n", "app", "-f", f]).await;
+            assert!(out.contains("deployment.apps/web configured"), "{out}");
+            let mut gens = String::new();
             for _ in 0..50 {
-                let names = kubectl_ok(
-                    c,
-                    &["get", "pods", "-n", "app", "-l", "app=web", "-o", "name"],
-                )
-                .await;
-                count = names.lines().count();
-                if count == 3 {
+                gens = kubectl_ok(c, &["get", "deploy", "web", "-n", "app", "-o", "jsonpath={.metadata.generation} {.status.observedGeneration} {.spec.template.spec.containers[0].env[0].value} {.spec.template.spec.containers[0].image}"]).await;
+                if gens.starts_with("2 2") {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
-            assert_eq!(count, 3);
+            assert_eq!(gens, "2 2 blue kube-sim-test/busybox:1");
+
+            // kubectl scale goes through the scale subresource; the controller follows.
+            let out =
+                kubectl_ok(c, &["scale", "deployment/web", "-n", "app", "--replicas=3"]).await;
+            assert!(out.contains("deployment.apps/web scaled"), "{out}");
+            let mut updated = String::new();
+            for _ in 0..50 {
+                updated = kubectl_ok(c, &["get", "deploy", "web", "-n", "app", "-o", "jsonpath={.spec.replicas} {.status.updatedReplicas}"]).await;
+                if updated == "3 3" {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert_eq!(updated, "3 3", "spec.replicas and pods of the current template");
 
             let unknown = kubectl(c, &["get", "widgets"]).await;
             assert!(
