@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cluster;
 pub mod controllers;
 pub mod defaults;
+pub mod delete;
 pub mod discovery;
 pub mod gateway;
 pub mod kubeconfig;

@@ -283,8 +283,8 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
             objects::update(&state, &t, obj)
         }
         ("patch", None | Some("status")) => objects::patch(&state, &t, &q, &content_type, &body),
-        ("delete", None) => objects::delete(&state, &t, &q, &body),
-        ("deletecollection", None) => objects::delete_collection(&state, &t, &q, &body),
+        ("delete", None) => crate::delete::delete(&state, &t, &q, &body),
+        ("deletecollection", None) => crate::delete::delete_collection(&state, &t, &q, &body),
         (v, s) => Err(ApiError::method_not_allowed(format!(
             "{v} is not supported on {}{}",
             t.rt.plural,

@@ -3,7 +3,8 @@
 //! readyReplicas, availableReplicas and the Available/Progressing conditions. A template
 //! change replaces pods: new ones are created first, old ones deleted once enough new are ready.
 
-use crate::objects::{Target, create_object, delete_object};
+use crate::delete::delete_object;
+use crate::objects::{Target, create_object};
 use crate::resources;
 use crate::state::State;
 use serde_json::{Value, json};

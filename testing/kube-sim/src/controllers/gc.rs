@@ -25,7 +25,7 @@ pub fn reconcile(state: &State) {
                 .is_some_and(|u| uids.contains(u))
         });
         if !owned && let Some(rt) = crate::resources::RESOURCES.iter().find(|r| r.key() == *key) {
-            crate::objects::delete_object(state, rt, o, "Background");
+            crate::delete::delete_object(state, rt, o, "Background");
         }
     }
 }

@@ -53,7 +53,7 @@ pub fn reconcile(state: &State, networks: &super::pods::Networks) {
                 continue;
             }
             if let Some(rt) = resources::RESOURCES.iter().find(|r| r.key() == *key) {
-                crate::objects::delete_object(state, rt, o, "Background");
+                crate::delete::delete_object(state, rt, o, "Background");
             }
         }
         if !contents.is_empty() {
