@@ -60,7 +60,7 @@ fn pod_status(o: &Value) -> String {
 fn columns(rt: &ResourceType) -> Vec<&'static str> {
     match rt.kind {
         "Namespace" => vec!["Name", "Status", "Age"],
-        "Pod" => vec!["Name", "Ready", "Status", "Restarts", "Age"],
+        "Pod" => vec!["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node"],
         "Deployment" => vec!["Name", "Ready", "Up-to-date", "Available", "Age"],
         "Service" => vec![
             "Name",
@@ -105,6 +105,12 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
                 json!(pod_status(o)),
                 json!(restarts),
                 json!(age(o)),
+                json!(
+                    o.pointer("/status/podIP")
+                        .and_then(Value::as_str)
+                        .unwrap_or("<none>")
+                ),
+                json!(s(o, "/spec/nodeName")),
             ]
         }
         "Deployment" => vec![
@@ -188,8 +194,10 @@ pub fn table(rt: &ResourceType, list: &Value) -> Value {
     let defs: Vec<Value> = columns(rt)
         .into_iter()
         .map(|c| {
+            // IP and Node only show with `-o wide`, as for a real pod table.
+            let priority = if matches!(c, "IP" | "Node") { 1 } else { 0 };
             json!({"name": c, "type": "string", "format": if c == "Name" { "name" } else { "" },
-                   "description": "", "priority": 0})
+                   "description": "", "priority": priority})
         })
         .collect();
     let rows: Vec<Value> = items
