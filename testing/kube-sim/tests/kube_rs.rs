@@ -347,3 +347,74 @@ async fn label_selected_watch_sees_objects_enter_and_leave_the_selection() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_verbs_and_bodies_get_status_errors() {
+    with_cluster(RuntimeMode::Disabled, |c| {
+        Box::pin(async move {
+            let client = client(c).await;
+            let cases: Vec<(http::Request<Vec<u8>>, u16, &str)> = vec![
+                (
+                    http::Request::get("/apis/widgets.example/v1/widgets")
+                        .body(vec![])
+                        .unwrap(),
+                    404,
+                    "NotFound",
+                ),
+                (
+                    http::Request::get("/api/v1/namespaces/default/pods/p/bogus")
+                        .body(vec![])
+                        .unwrap(),
+                    404,
+                    "NotFound",
+                ),
+                (
+                    http::Request::put("/api/v1/namespaces/default/configmaps")
+                        .body(b"{}".to_vec())
+                        .unwrap(),
+                    405,
+                    "MethodNotAllowed",
+                ),
+                (
+                    http::Request::post("/api/v1/namespaces/default/configmaps")
+                        .header("content-type", "application/json")
+                        .body(b"{not json".to_vec())
+                        .unwrap(),
+                    400,
+                    "BadRequest",
+                ),
+                (
+                    http::Request::post("/api/v1/namespaces/nowhere/configmaps")
+                        .header("content-type", "application/json")
+                        .body(br#"{"metadata":{"name":"x"}}"#.to_vec())
+                        .unwrap(),
+                    404,
+                    "NotFound",
+                ),
+                (
+                    http::Request::patch("/api/v1/namespaces/default/configmaps/kube-root-ca.crt")
+                        .header("content-type", "text/plain")
+                        .body(b"{}".to_vec())
+                        .unwrap(),
+                    415,
+                    "UnsupportedMediaType",
+                ),
+            ];
+            for (req, code, reason) in cases {
+                let what = format!("{} {}", req.method(), req.uri());
+                match client.request::<serde_json::Value>(req).await {
+                    Err(kube::Error::Api(e)) => {
+                        assert_eq!(
+                            (e.code, e.reason.as_str()),
+                            (code, reason),
+                            "{what}: {}",
+                            e.message
+                        );
+                    }
+                    other => panic!("{what}: expected a {code} Status, got {other:?}"),
+                }
+            }
+        })
+    })
+    .await;
+}
