@@ -223,13 +223,15 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
 }
 
 /// Writes an updated object over `existing`, keeping server-owned fields; honours
-/// resourceVersion preconditions and finishes deletions whose finalizers are gone.
+/// resourceVersion preconditions and finishes deletions whose finalizers are gone. With
+/// `dry_run` (`?dryRun=All`, e.g. `kubectl diff`) nothing is stored.
 pub fn write_update(
     state: &State,
     t: &Target,
     existing: &Value,
     mut new: Value,
     status_only: bool,
+    dry_run: bool,
 ) -> Result<Value, ApiError> {
     let rt = t.rt;
     let name = meta::name(existing).to_string();
@@ -297,6 +299,15 @@ pub fn write_update(
             .and_then(Value::as_str)
             .map(String::from)
     });
+    if dry_run {
+        let current = existing
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str);
+        if want_rv.is_some() && want_rv.as_deref() != current {
+            return Err(ApiError::conflict(rt.group, rt.plural, &name));
+        }
+        return Ok(new);
+    }
     let stored = state
         .store
         .put(&rt.key(), new, Some(expect_rv.as_deref()))
@@ -323,13 +334,14 @@ pub fn finish_if_finalized(state: &State, rt: &ResourceType, obj: &Value) {
 }
 
 /// PUT of an object or its status.
-pub fn update(state: &State, t: &Target, body: Value) -> Result<Response, ApiError> {
+pub fn update(state: &State, t: &Target, q: &Query, body: Value) -> Result<Response, ApiError> {
     let existing = state
         .store
         .get(&t.rt.key(), t.ns(), t.name())
         .ok_or_else(|| ApiError::not_found(t.rt.group, t.rt.plural, t.name()))?;
     let status_only = t.sub.as_deref() == Some("status");
-    let stored = write_update(state, t, &existing, body, status_only)?;
+    let dry = param(q, "dryRun") == Some("All");
+    let stored = write_update(state, t, &existing, body, status_only, dry)?;
     ok(StatusCode::OK, &stored)
 }
 
@@ -357,10 +369,13 @@ pub fn patch(
         return match existing {
             None => {
                 let obj = crate::apply::apply(None, &patch, None, &manager, &now);
-                let created = create_object(state, t, obj, param(q, "dryRun") == Some("All"))?;
-                state
-                    .store
-                    .set_last_applied(meta::uid(&created), &manager, patch);
+                let dry = param(q, "dryRun") == Some("All");
+                let created = create_object(state, t, obj, dry)?;
+                if !dry {
+                    state
+                        .store
+                        .set_last_applied(meta::uid(&created), &manager, patch);
+                }
                 ok(StatusCode::CREATED, &created)
             }
             Some(cur) => {
@@ -374,7 +389,11 @@ pub fn patch(
                 if let Some(rv) = patch.pointer("/metadata/resourceVersion") {
                     new["metadata"]["resourceVersion"] = rv.clone();
                 }
-                let stored = write_update(state, t, &cur, new, status_only)?;
+                let dry = param(q, "dryRun") == Some("All");
+                let stored = write_update(state, t, &cur, new, status_only, dry)?;
+                if dry {
+                    return ok(StatusCode::OK, &stored);
+                }
                 state
                     .store
                     .set_last_applied(meta::uid(&cur), &manager, patch);
@@ -398,6 +417,7 @@ pub fn patch(
             ));
         }
     }
-    let stored = write_update(state, t, &cur, new, status_only)?;
+    let dry = param(q, "dryRun") == Some("All");
+    let stored = write_update(state, t, &cur, new, status_only, dry)?;
     ok(StatusCode::OK, &stored)
 }

@@ -280,7 +280,7 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
             } else {
                 t
             };
-            objects::update(&state, &t, obj)
+            objects::update(&state, &t, &q, obj)
         }
         ("patch", None | Some("status")) => objects::patch(&state, &t, &q, &content_type, &body),
         ("delete", None) => crate::delete::delete(&state, &t, &q, &body),

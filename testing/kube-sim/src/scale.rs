@@ -84,6 +84,6 @@ pub fn handle(
         sub: None,
         ..t.clone()
     };
-    let stored = write_update(state, &main, &obj, new, false)?;
+    let stored = write_update(state, &main, &obj, new, false, false)?;
     Ok(json_response(StatusCode::OK, &to_scale(&stored)))
 }

@@ -294,6 +294,11 @@ async fn apply_multi_document_client_and_server_side() {
             // containers list) bumps the generation; the controller observes it.
             let changed = MANIFEST.replace("mode: \"one\"", "mode: \"two\"").replace("\"-h\", \"/www\"]", "\"-h\", \"/www\"]\n        env:\n        - {name: COLOR, value: blue}");
             std::fs::write(&file, changed).unwrap();
+            // kubectl diff patches with dryRun=All: it shows the change and stores nothing.
+            let diff = kubectl(c, &["diff", "-n", "app", "-f", f]).await;
+            assert!(diff.stdout.contains("+        - name: COLOR"), "{} {}", diff.stdout, diff.stderr);
+            let generation = kubectl_ok(c, &["get", "deploy", "web", "-n", "app", "-o", "jsonpath={.metadata.generation}"]).await;
+            assert_eq!(generation, "1");
             let out = kubectl_ok(c, &["apply", "-n", "app", "-f", f]).await;
             assert!(out.contains("deployment.apps/web configured"), "{out}");
             let mut gens = String::new();
