@@ -90,6 +90,7 @@ pub enum ClusterError {
 /// until `kube-sim --cleanup`).
 pub struct Cluster {
     url: String,
+    container_url: Option<String>,
     ca_pem: String,
     admin_token: String,
     kubeconfig_path: PathBuf,
@@ -148,10 +149,9 @@ impl Cluster {
             .instance
             .clone()
             .unwrap_or_else(|| format!("ks-{}", crate::meta::random_suffix(8)));
-        let gateway = match options.runtime {
-            RuntimeMode::Disabled => None,
-            _ => crate::gateway::docker_bridge_gateway().await,
-        };
+        // Looked up even without a runtime: container jobs (e.g. gantry's Docker executor)
+        // reach the API through the gateway.
+        let gateway = crate::gateway::docker_bridge_gateway().await;
         let mut names: Vec<String> = [
             "localhost",
             "127.0.0.1",
@@ -287,8 +287,15 @@ impl Cluster {
             &kubeconfig_path,
             &crate::kubeconfig::render(&url, &pki.ca_pem, &admin_token, "kube-sim-admin"),
         )?;
+        let container_url = pod_endpoint
+            .as_ref()
+            .map(|(h, p)| format!("https://{h}:{p}"));
+        if let (Some(dir), Some(u)) = (&options.state_dir, &container_url) {
+            write(&dir.join("container-url"), u)?;
+        }
         Ok(Cluster {
             url,
+            container_url,
             ca_pem: pki.ca_pem,
             admin_token,
             kubeconfig_path,
@@ -303,6 +310,12 @@ impl Cluster {
     /// `https://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Where containers reach the API (`https://<docker bridge gateway>:<port>`, covered by the
+    /// certificate); None when Docker was not found. Pods get it as KUBERNETES_SERVICE_HOST/PORT.
+    pub fn container_url(&self) -> Option<&str> {
+        self.container_url.as_deref()
     }
 
     /// The CA certificate (PEM) the server certificate chains to.

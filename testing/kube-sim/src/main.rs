@@ -60,8 +60,9 @@ async fn serve(opts: ClusterOptions) -> ExitCode {
         }
     };
     eprintln!(
-        "kube-sim: serving {} (instance {}, runtime {}), kubeconfig {}",
+        "kube-sim: serving {} (containers: {}; instance {}, runtime {}), kubeconfig {}",
         cluster.url(),
+        cluster.container_url().unwrap_or("none"),
         cluster.instance(),
         if cluster.has_runtime() {
             "docker"

@@ -82,6 +82,8 @@ async fn kubectl_deploys_waits_execs_logs_and_reaches_a_service_by_name() {
             let client_pod = dir.path().join("client.yaml");
             std::fs::write(&client_pod, CLIENT).unwrap();
 
+            let container_url = c.container_url().expect("Docker present: a container URL");
+            assert!(container_url.starts_with("https://") && !container_url.contains("127.0.0.1"));
             kubectl_ok(c, &["create", "ns", "shop"]).await;
             let out = kubectl_ok(c, &["apply", "--namespace", "shop", "-f", app.to_str().unwrap()]).await;
             assert!(out.contains("deployment.apps/deals created"), "{out}");
