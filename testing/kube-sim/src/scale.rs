@@ -70,6 +70,9 @@ pub fn handle(
         ));
     }
     let mut new = obj.clone();
+    if !new.get("spec").is_some_and(Value::is_object) {
+        new["spec"] = json!({});
+    }
     new["spec"]["replicas"] = json!(replicas);
     if let Some(rv) = scale
         .pointer("/metadata/resourceVersion")
