@@ -161,6 +161,10 @@ async fn kubectl_deploys_waits_execs_logs_and_reaches_a_service_by_name() {
             assert_eq!(code.as_deref(), Some("3"));
             assert_eq!(stdout.trim(), "out");
 
+            // kubectl run -i --rm attaches to the new pod, then deletes it.
+            let attached = kubectl_ok(c, &["run", "once", "-n", "shop", "-i", "--rm", "--image", common::IMAGE, "--image-pull-policy=Never", "--restart=Never", "--", "sh", "-c", "sleep 1; echo attached-output"]).await;
+            assert!(attached.contains("attached-output"), "{attached}");
+
             // A forced delete does not wait for the pod's grace period.
             let started = std::time::Instant::now();
             kubectl_ok(c, &["delete", "pod", "client", "-n", "shop", "--grace-period=0", "--force"]).await;
