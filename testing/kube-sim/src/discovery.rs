@@ -66,6 +66,7 @@ fn sub_entry(rt: &ResourceType, sub: &str) -> Value {
         "log" => ("Pod", vec!["get"], None, None),
         "exec" => ("PodExecOptions", vec!["create", "get"], None, None),
         "attach" => ("PodAttachOptions", vec!["create", "get"], None, None),
+        "portforward" => ("PodPortForwardOptions", vec!["create", "get"], None, None),
         "token" => (
             "TokenRequest",
             vec!["create"],

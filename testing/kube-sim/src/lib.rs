@@ -17,6 +17,7 @@ pub mod objects;
 pub mod openapi;
 pub mod patch;
 pub mod podio;
+pub mod portforward;
 pub mod protobuf;
 pub mod rbac;
 pub mod resources;

@@ -78,7 +78,7 @@ pub static RESOURCES: &[ResourceType] = &[
         "Pod",
         true,
         &["po"],
-        &["status", "log", "exec", "attach"]
+        &["status", "log", "exec", "attach", "portforward"]
     ),
     rt!(
         "",

@@ -102,7 +102,7 @@ fn parse_resource(segs: &[&str]) -> Result<Option<Target>, ApiError> {
 
 fn verb(method: &Method, t: &Target, q: &Query) -> Result<&'static str, ApiError> {
     let sub = t.sub.as_deref();
-    if matches!(sub, Some("exec" | "attach")) {
+    if matches!(sub, Some("exec" | "attach" | "portforward")) {
         return Ok("create");
     }
     Ok(match (method.as_str(), t.name.is_some()) {
@@ -228,6 +228,12 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
     }
 
     let sub = t.sub.clone();
+    if sub.as_deref() == Some("portforward") {
+        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .ok();
+        return crate::portforward::portforward(&state, &t, &q, ws);
+    }
     if matches!(sub.as_deref(), Some("exec" | "attach")) {
         let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
             .await

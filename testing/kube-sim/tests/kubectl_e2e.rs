@@ -161,6 +161,22 @@ async fn kubectl_deploys_waits_execs_logs_and_reaches_a_service_by_name() {
             assert_eq!(code.as_deref(), Some("3"));
             assert_eq!(stdout.trim(), "out");
 
+            // kube-rs port-forward reaches the pod's HTTP port from the host.
+            let mut pf = pods.portforward(&pod, &[8080]).await.expect("port-forward starts");
+            let mut conn = pf.take_stream(8080).expect("a stream for port 8080");
+            {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                conn.write_all(b"GET / HTTP/1.0\r\nHost: pod\r\n\r\n").await.unwrap();
+                let mut response = String::new();
+                tokio::time::timeout(Duration::from_secs(20), conn.read_to_string(&mut response))
+                    .await
+                    .expect("the pod answers")
+                    .unwrap();
+                assert!(response.contains("hello-from-pod"), "{response}");
+            }
+            drop(conn);
+            pf.abort();
+
             // kubectl run -i --rm attaches to the new pod, then deletes it.
             let attached = kubectl_ok(c, &["run", "once", "-n", "shop", "-i", "--rm", "--image", common::IMAGE, "--image-pull-policy=Never", "--restart=Never", "--", "sh", "-c", "sleep 1; echo attached-output"]).await;
             assert!(attached.contains("attached-output"), "{attached}");
