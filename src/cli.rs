@@ -28,6 +28,21 @@ pub enum Command {
     Gc(GcArgs),
     /// Print the JSON Schema of the YAML gantry accepts.
     Schema,
+    /// Render a template (e.g. a Kubernetes manifest) with variables as its context.
+    Render(RenderArgs),
+}
+
+/// Options of `gantry render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The template (minijinja syntax); `-` reads standard input.
+    pub template: PathBuf,
+    /// Write here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Variable KEY=VALUE on top of the process environment (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
 }
 
 /// Output formats of `plan`.

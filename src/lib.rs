@@ -19,6 +19,7 @@ pub mod lint;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod render;
 pub mod report;
 pub mod run;
 pub mod schema;

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => gantry::cmd::plan(&cli.file, args),
         Command::Run(args) => gantry::cmd::run(&cli.file, args),
         Command::Gc(args) => gantry::cmd::gc(&cli.file, args),
+        Command::Render(args) => gantry::cmd::render(args),
         Command::Schema => {
             println!("{}", gantry::schema::generate());
             ExitCode::SUCCESS

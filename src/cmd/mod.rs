@@ -3,11 +3,13 @@
 mod gc;
 mod lint;
 mod plan;
+mod render;
 mod run;
 
 pub use gc::{gc, sweep_workspaces};
 pub use lint::lint;
 pub use plan::plan;
+pub use render::render;
 pub use run::run;
 
 use std::process::ExitCode;
