@@ -30,6 +30,34 @@ pub enum Command {
     Schema,
     /// Render a template (e.g. a Kubernetes manifest) with variables as its context.
     Render(RenderArgs),
+    /// Kubernetes environments gantry manages.
+    Env(EnvArgs),
+}
+
+/// The Kubernetes cluster environments use: opt-in, never the ambient current context.
+#[derive(Debug, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig of the cluster for `environment:` jobs (else `.gantry/config.toml`; else none).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in that kubeconfig (alone: in the default kubeconfig).
+    #[arg(long, value_name = "NAME")]
+    pub kube_context: Option<String>,
+}
+
+/// Options of `gantry env`.
+#[derive(Debug, clap::Args)]
+pub struct EnvArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: EnvCommand,
+}
+
+/// `gantry env` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Show live environment namespaces: namespace, pipeline, age, expiry, context.
+    List(ClusterArgs),
 }
 
 /// Options of `gantry render`.
@@ -132,6 +160,12 @@ pub struct RunArgs {
     /// Run `docker:dind` services as real privileged containers instead of passing the host engine through.
     #[arg(long)]
     pub privileged_dind: bool,
+    /// Cluster for `environment:` jobs.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Leave environment namespaces in place until they expire (`gantry gc` removes them then).
+    #[arg(long)]
+    pub keep_environments: bool,
 }
 
 /// Executors `run` can use.
@@ -160,6 +194,9 @@ pub struct GcArgs {
     /// Also remove what belongs to runs that are still going.
     #[arg(long)]
     pub all: bool,
+    /// Also delete abandoned or expired environment namespaces on this cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Which pipeline to plan or run.

@@ -12,6 +12,7 @@ pub mod alloc;
 pub mod cli;
 pub mod cmd;
 pub mod diagnostic;
+pub mod environment;
 pub mod executor;
 pub mod expr;
 pub mod files;

@@ -1,11 +1,13 @@
 //! One function per subcommand: read inputs, call the pipeline stages, print, pick an exit code.
 
+mod env;
 mod gc;
 mod lint;
 mod plan;
 mod render;
 mod run;
 
+pub use env::{cluster_settings, env};
 pub use gc::{gc, sweep_workspaces};
 pub use lint::lint;
 pub use plan::plan;
