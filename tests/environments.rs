@@ -150,3 +150,46 @@ fn a_context_missing_from_the_kubeconfig_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("nope"), "{stderr}");
 }
+
+#[test]
+fn plan_shows_which_jobs_get_which_namespace() {
+    let pipeline = "\
+variables:
+  TEAM: Shop
+deploy:
+  environment:
+    name: review/$CI_COMMIT_REF_SLUG
+  script: [echo]
+pinned:
+  environment:
+    name: staging
+    kubernetes:
+      namespace: ${TEAM}-staging
+  script: [echo]
+plain:
+  script: [echo]
+";
+    let (_tmp, dir) = repo("My_Project", pipeline, "init");
+    let sha = common::git(&dir, &["rev-parse", "--short=8", "HEAD"]);
+    let (code, out, err) = common::gantry(&dir, &["plan", "--ref", "feature/X"]);
+    assert_eq!(code, 0, "{err}");
+    let expected = format!("namespace my-project-feature-x-{sha}");
+    assert!(out.contains(&expected), "{out}");
+    assert!(out.contains("namespace shop-staging"), "{out}");
+    let (_, json, _) = common::gantry(&dir, &["plan", "--ref", "feature/X", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let ns: Vec<Option<&str>> = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["environment"]["kube_namespace"].as_str())
+        .collect();
+    assert_eq!(
+        ns,
+        [
+            Some(format!("my-project-feature-x-{sha}").as_str()),
+            Some("shop-staging"),
+            None
+        ]
+    );
+}
