@@ -254,6 +254,7 @@ stages: [deploy, test, cleanup]
 variables:
   TAG: v1
   IMAGE: kube-sim/busybox-infra:1
+  NAMESPACE: \"${{KUBE_NAMESPACE}}\"
 deploy:
   stage: deploy
   environment:
@@ -274,8 +275,9 @@ cleanup:
   environment:
     name: test-for-ci
   script:
-    - echo \"$KUBE_NAMESPACE\" >> \"$OUT/cleanup-ran\"
-    - kubectl delete deployment web --ignore-not-found
+    - echo \"$NAMESPACE\" >> \"$OUT/cleanup-ran\"
+    - ./configureCluster.sh $KUBE_CA_PEM_FILE $KUBE_URL $KUBE_TOKEN
+    - kubectl delete deployment web --ignore-not-found --namespace $NAMESPACE
 "
     )
 }
@@ -283,6 +285,10 @@ cleanup:
 fn project(name: &str, pipeline: &str) -> (tempfile::TempDir, PathBuf) {
     let (tmp, dir) = repo(name, pipeline, "init");
     std::fs::write(dir.join("web.yaml.j2"), MANIFEST).unwrap();
+    // The founding pipeline's helper, as its jobs call it.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("pipelines/dynamic-environments/configureCluster.sh");
+    std::fs::copy(script, dir.join("configureCluster.sh")).unwrap();
     git(&dir, &["add", "."]);
     git(&dir, &["commit", "-q", "-m", "manifest"]);
     (tmp, dir)

@@ -48,6 +48,7 @@ pub(super) async fn add_job_env<E>(
         .note(&format!("{}: environment namespace {ns} ready", job.name));
     let vars = write_files(&access, scratch).map_err(|e| format!("writing kubeconfig: {e}"))?;
     env.retain(|(k, _)| !vars.iter().any(|(v, _)| v == k));
+    reexpand(ctx, i, env, &vars);
     env.extend(vars);
     if job.environment.as_ref().is_some_and(|e| e.tier.is_none())
         && let Some(e) = &job.environment
@@ -56,6 +57,34 @@ pub(super) async fn add_job_env<E>(
     }
     secrets.push(access.token);
     Ok(())
+}
+
+/// Variables that refer to the injected ones (`NAMESPACE: $KUBE_NAMESPACE`) see their values,
+/// as the runner's late expansion does in GitLab.
+fn reexpand<E>(ctx: &RunCtx<E>, i: usize, env: &mut [(String, String)], injected: &[(String, String)]) {
+    let job = &ctx.plan.jobs[i];
+    let mut vars = ctx.plan.variables(job);
+    for (k, v) in env.iter().chain(injected) {
+        if k.starts_with("CI_") || k.starts_with("KUBE") {
+            vars = vars.with(k, v);
+        }
+    }
+    let scope = vars.scope();
+    let refers = |text: &str| {
+        injected
+            .iter()
+            .any(|(k, _)| text.contains(&format!("${k}")) || text.contains(&format!("${{{k}}}")))
+    };
+    for (k, v) in env.iter_mut() {
+        if let Some(raw) = scope.raw(k)
+            && raw.expand
+            && !raw.file
+            && refers(&raw.value)
+            && let Some(value) = scope.value(k)
+        {
+            *v = value.into_owned();
+        }
+    }
 }
 
 fn write_files(a: &Access, scratch: &Path) -> std::io::Result<Vec<(String, String)>> {
