@@ -528,3 +528,143 @@ stop:
     let stops = std::fs::read_to_string(out.join("stops")).unwrap_or_default();
     assert_eq!(stops.lines().count(), 1, "{stops}");
 }
+
+/// An image with busybox, kubectl and the C libraries the host-built gantry needs, or `None`
+/// (after a notice) without Docker.
+fn kube_job_image() -> Option<&'static str> {
+    const IMAGE: &str = "gantry-test/kube-job:1";
+    if !Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(
+            std::env::var("GANTRY_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "GANTRY_REQUIRE_DOCKER=1 but no Docker engine is reachable"
+        );
+        eprintln!("NOTICE: no Docker engine reachable; container environment test skipped");
+        return None;
+    }
+    let ctx = tempfile::tempdir().unwrap();
+    let mut dockerfile = String::from("FROM scratch\n");
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("busybox-static is installed");
+    let kubectl = std::fs::canonicalize("/usr/bin/kubectl").expect("kubectl is installed");
+    for (i, (from, to)) in [
+        (PathBuf::from(busybox), "/bin/busybox"),
+        (kubectl, "/usr/bin/kubectl"),
+        (
+            "/lib/x86_64-linux-gnu/libc.so.6".into(),
+            "/lib/x86_64-linux-gnu/libc.so.6",
+        ),
+        (
+            "/lib/x86_64-linux-gnu/libm.so.6".into(),
+            "/lib/x86_64-linux-gnu/libm.so.6",
+        ),
+        (
+            "/lib/x86_64-linux-gnu/libz.so.1".into(),
+            "/lib/x86_64-linux-gnu/libz.so.1",
+        ),
+        (
+            "/lib/x86_64-linux-gnu/libgcc_s.so.1".into(),
+            "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+        ),
+        (
+            "/lib64/ld-linux-x86-64.so.2".into(),
+            "/lib64/ld-linux-x86-64.so.2",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::copy(&from, ctx.path().join(format!("f{i}")))
+            .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        dockerfile.push_str(&format!("COPY f{i} {to}\n"));
+    }
+    dockerfile
+        .push_str("RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN mkdir -p /tmp\n");
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    let o = Command::new("docker")
+        .args(["build", "-q", "-t", IMAGE])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Some(IMAGE)
+}
+
+#[test]
+fn container_jobs_reach_a_loopback_cluster_and_render_with_the_mounted_gantry() {
+    let Some(image) = kube_job_image() else {
+        return;
+    };
+    let sim = Sim::start();
+    let pipeline = format!(
+        "\
+deploy:
+  image: {image}
+  environment:
+    name: review
+  script:
+    - case \"$KUBE_URL\" in https://127.*) echo \"loopback URL in a container\"; exit 1;; esac
+    - gantry render cm.j2 -o cm.yaml
+    - kubectl apply -f cm.yaml
+    - until kubectl get configmap gate >/dev/null 2>&1; do sleep 0.2; done
+"
+    );
+    let (tmp, dir) = project("incontainer", &pipeline);
+    std::fs::write(
+        dir.join("cm.j2"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-container\ndata:\n  ns: {{ KUBE_NAMESPACE }}\n",
+    )
+    .unwrap();
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "template"]);
+    let sha = git(&dir, &["rev-parse", "--short=8", "HEAD"]);
+    let ns = format!("incontainer-master-{sha}");
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["run", "--grace", "1", "--pull", "never", "--kubeconfig"])
+        .arg(&sim.kubeconfig)
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The container applied its rendered ConfigMap through the forwarder: read it from the API.
+    let start = Instant::now();
+    let configmaps = ("", "v1", "ConfigMap", "configmaps");
+    loop {
+        if sim.namespace(&ns).is_some()
+            && sim
+                .names(&ns, configmaps)
+                .contains(&"from-container".into())
+        {
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            let (_, log) = finish(child);
+            panic!("gantry ended before the ConfigMap appeared:\n{log}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no ConfigMap in {ns}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(sim.client.clone(), &ns);
+    let cm = sim.rt.block_on(api.get("from-container")).unwrap();
+    assert_eq!(cm.data.unwrap_or_default().get("ns"), Some(&ns));
+    let gate: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "gate"}})).unwrap();
+    sim.rt
+        .block_on(api.create(&Default::default(), &gate))
+        .unwrap();
+    let (code, log) = finish(child);
+    assert_eq!(code, 0, "{log}");
+    assert!(sim.namespace(&ns).is_none(), "namespace {ns} still there");
+}

@@ -120,6 +120,12 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         let docker = if wants_docker {
             match docker::connect().await {
                 Ok(d) => {
+                    if let Some(envs) = &options.environments {
+                        let Some(gateway) = crate::environment::proxy::bridge_gateway(&d).await else {
+                            return Err("environments: cannot find the Docker bridge's gateway address, which container jobs reach the cluster by".to_string());
+                        };
+                        envs.enable_containers(gateway).await?;
+                    }
                     for r in DockerExecutor::sweep(&d, None).await {
                         reporter.note(&format!("removed leftover {r}"));
                     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod gc;
 pub mod name;
 pub mod objects;
+pub mod proxy;
 
 use config::Settings;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -109,6 +110,8 @@ pub struct Environments {
     /// Namespaces this run created (also half-prepared ones): teardown deletes these.
     created: std::sync::Mutex<Vec<String>>,
     timings: std::sync::Mutex<Vec<(String, Duration)>>,
+    /// How container jobs reach the API server (set when Docker runs jobs).
+    container: std::sync::OnceLock<proxy::ContainerEndpoint>,
 }
 
 impl std::fmt::Debug for Environments {
@@ -159,7 +162,21 @@ impl Environments {
             prepared: tokio::sync::Mutex::new(BTreeMap::new()),
             created: std::sync::Mutex::new(Vec::new()),
             timings: std::sync::Mutex::new(Vec::new()),
+            container: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Lets container jobs reach the cluster: through a forwarder on `gateway` when the API
+    /// server is on the host's loopback.
+    pub async fn enable_containers(&self, gateway: std::net::IpAddr) -> Result<(), String> {
+        let endpoint = proxy::container_endpoint(
+            &self.cluster.server,
+            self.cluster.tls_server_name.as_deref(),
+            gateway,
+        )
+        .await?;
+        let _ = self.container.set(endpoint);
+        Ok(())
     }
 
     /// The cluster in use.
@@ -177,11 +194,13 @@ impl Environments {
 
     /// Access to namespace `ns`, preparing it first if this is its first job. `auto_stop_in`
     /// (seconds) sets its expiry; `registry` is (server, user, password) for a pull Secret.
+    /// `in_container`: the job runs in a container (it gets the container endpoint, if any).
     pub async fn access(
         &self,
         ns: &str,
         auto_stop_in: Option<u64>,
         registry: Option<(String, String, String)>,
+        in_container: bool,
     ) -> Result<Access, EnvError> {
         let ready = {
             let mut prepared = self.prepared.lock().await;
@@ -199,18 +218,25 @@ impl Environments {
                 }
             }
         };
+        let (server, tls_server_name) = match self.container.get().filter(|_| in_container) {
+            Some(e) => (e.server.clone(), e.tls_server_name.clone()),
+            None => (
+                self.cluster.server.clone(),
+                self.cluster.tls_server_name.clone(),
+            ),
+        };
         Ok(Access {
             namespace: ns.to_string(),
-            server: self.cluster.server.clone(),
-            token: ready.token.clone(),
-            ca_pem: self.cluster.ca_pem.clone(),
             kubeconfig: objects::kubeconfig(
-                &self.cluster.server,
+                &server,
                 self.cluster.ca_pem.as_deref(),
-                self.cluster.tls_server_name.as_deref(),
+                tls_server_name.as_deref(),
                 ns,
                 &ready.token,
             ),
+            server,
+            token: ready.token.clone(),
+            ca_pem: self.cluster.ca_pem.clone(),
         })
     }
 

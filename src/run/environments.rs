@@ -41,7 +41,12 @@ pub(super) async fn add_job_env<E>(
     };
     let registry = registry(ctx, i);
     let access = envs
-        .access(&ns, ctx.files[i].env.auto_stop_in, registry)
+        .access(
+            &ns,
+            ctx.files[i].env.auto_stop_in,
+            registry,
+            job.image.is_some(),
+        )
         .await
         .map_err(|e| format!("preparing environment namespace: {e}"))?;
     ctx.reporter
@@ -61,7 +66,12 @@ pub(super) async fn add_job_env<E>(
 
 /// Variables that refer to the injected ones (`NAMESPACE: $KUBE_NAMESPACE`) see their values,
 /// as the runner's late expansion does in GitLab.
-fn reexpand<E>(ctx: &RunCtx<E>, i: usize, env: &mut [(String, String)], injected: &[(String, String)]) {
+fn reexpand<E>(
+    ctx: &RunCtx<E>,
+    i: usize,
+    env: &mut [(String, String)],
+    injected: &[(String, String)],
+) {
     let job = &ctx.plan.jobs[i];
     let mut vars = ctx.plan.variables(job);
     for (k, v) in env.iter().chain(injected) {
