@@ -668,3 +668,49 @@ deploy:
     assert_eq!(code, 0, "{log}");
     assert!(sim.namespace(&ns).is_none(), "namespace {ns} still there");
 }
+
+#[test]
+fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
+    let sim = Sim::start();
+    let (tmp, dir) = project("kept", &pipeline("    - echo test"));
+    let out = tmp.path().join("out");
+    let (code, log) = finish(spawn(&sim, &dir, &out, &["--keep-environments"]));
+    assert_eq!(code, 0, "{log}");
+    let ns = namespace_in(&out.join("job-kubeconfig"));
+    assert!(
+        sim.namespace_exists(&ns),
+        "--keep-environments deleted {ns}"
+    );
+    let gantry = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&sim.kubeconfig)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let listed = gantry(&["env", "list"]);
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&ns))
+        .unwrap_or_else(|| panic!("{ns} not listed:\n{listed}"));
+    assert!(
+        row.contains("in 23h") || row.contains("in 1d"),
+        "expiry shown: {row}"
+    );
+    assert!(
+        row.contains("kube-sim") || std::env::var_os("GANTRY_TEST_KUBECONFIG").is_some(),
+        "{row}"
+    );
+    // Its process is gone, but it was kept on purpose: plain gc leaves it.
+    gantry(&["gc"]);
+    assert!(
+        sim.namespace_exists(&ns),
+        "gc removed a kept environment before its expiry"
+    );
+    gantry(&["gc", "--all"]);
+    assert!(sim.gone(&ns, Duration::from_secs(30)), "gc --all left {ns}");
+}

@@ -25,14 +25,17 @@ pub struct Live {
     pub context: String,
     /// Being deleted already.
     pub terminating: bool,
+    /// Kept on purpose (`--keep-environments`): only its expiry counts.
+    pub kept: bool,
 }
 
 impl Live {
     /// Whether `gc` (without `--all`) may delete it.
     pub fn abandoned(&self, this_host: &str) -> bool {
         let expired = self.expires_at.is_some_and(|e| e <= now());
-        let orphaned =
-            self.host == this_host && !self.pid.is_some_and(crate::executor::docker::process_alive);
+        let orphaned = !self.kept
+            && self.host == this_host
+            && !self.pid.is_some_and(crate::executor::docker::process_alive);
         expired || orphaned
     }
 }
@@ -64,6 +67,7 @@ pub async fn list(cluster: &Cluster) -> Result<Vec<Live>, EnvError> {
                 expires_at: notes.get(objects::EXPIRES).and_then(|e| e.parse().ok()),
                 context: notes.get(objects::CONTEXT).cloned().unwrap_or_default(),
                 terminating: ns.metadata.deletion_timestamp.is_some(),
+                kept: notes.get(objects::KEPT).is_some_and(|k| k == "true"),
             }
         })
         .collect();
@@ -114,6 +118,7 @@ mod tests {
             expires_at,
             context: String::new(),
             terminating: false,
+            kept: false,
         }
     }
 
@@ -127,5 +132,18 @@ mod tests {
         assert!(live(Some(i32::MAX), "h", Some(future)).abandoned("h"));
         // Another host's live-looking pid is never judged from here.
         assert!(!live(Some(i32::MAX), "other", Some(future)).abandoned("h"));
+        // A kept one waits for its expiry.
+        let kept = Live {
+            kept: true,
+            ..live(Some(i32::MAX), "h", Some(future))
+        };
+        assert!(!kept.abandoned("h"));
+        assert!(
+            Live {
+                expires_at: Some(now() - 1),
+                ..kept
+            }
+            .abandoned("h")
+        );
     }
 }

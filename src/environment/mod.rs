@@ -360,9 +360,22 @@ impl Environments {
         let mut report = Vec::new();
         for ns in created {
             if self.keep {
-                report.push(format!(
-                    "kept namespace {ns} (until its expiry; `gantry gc` removes it then)"
-                ));
+                // Marked, so `gantry gc` waits for the expiry rather than reaping it now that
+                // its process is gone.
+                let api: Api<Namespace> = Api::all(self.cluster.client.clone());
+                let patch =
+                    serde_json::json!({"metadata": {"annotations": {objects::KEPT: "true"}}});
+                let marked = api
+                    .patch(
+                        &ns,
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Merge(&patch),
+                    )
+                    .await;
+                report.push(match marked {
+                    Ok(_) => format!("kept namespace {ns} (until its expiry; `gantry gc` removes it then)"),
+                    Err(e) => format!("kept namespace {ns}, but marking it failed ({e}); `gantry gc` may remove it early"),
+                });
                 continue;
             }
             report.push(

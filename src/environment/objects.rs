@@ -21,6 +21,8 @@ pub const EXPIRES: &str = "gantry.dev/expires-at";
 pub const PROJECT: &str = "gantry.dev/project";
 /// Annotation: the kube context the namespace was made with.
 pub const CONTEXT: &str = "gantry.dev/context";
+/// Annotation: kept on purpose (`--keep-environments`): only its expiry ends it.
+pub const KEPT: &str = "gantry.dev/kept";
 /// The ServiceAccount (and Role, RoleBinding) jobs act as.
 pub const DEPLOYER: &str = "gantry-deployer";
 /// The image-pull Secret.
