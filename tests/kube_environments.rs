@@ -261,6 +261,7 @@ deploy:
     name: test-for-ci
   script:
     - cp \"$KUBECONFIG\" \"$OUT/job-kubeconfig\"
+    - echo \"token=$KUBE_TOKEN\"
     - gantry render web.yaml.j2 -o web.yaml
     - kubectl apply -f web.yaml
 test:
@@ -674,7 +675,16 @@ fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
     let sim = Sim::start();
     let (tmp, dir) = project("kept", &pipeline("    - echo test"));
     let out = tmp.path().join("out");
-    let (code, log) = finish(spawn(&sim, &dir, &out, &["--keep-environments"]));
+    let registry = [
+        "--keep-environments",
+        "--var",
+        "CI_REGISTRY=registry.example.com",
+        "--var",
+        "CI_REGISTRY_USER=deployer",
+        "--var",
+        "CI_REGISTRY_PASSWORD=registry-secret-1",
+    ];
+    let (code, log) = finish(spawn(&sim, &dir, &out, &registry));
     assert_eq!(code, 0, "{log}");
     let ns = namespace_in(&out.join("job-kubeconfig"));
     assert!(
