@@ -428,6 +428,16 @@ fn a_failing_test_job_still_ends_with_the_namespace_deleted() {
         out.join("cleanup-ran").exists(),
         "the when: always job did not run"
     );
+    // KUBE_TOKEN is masked in the output.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("job-kubeconfig")).unwrap())
+            .unwrap();
+    let token = config["users"][0]["user"]["token"].as_str().unwrap();
+    assert!(
+        token.len() > 8 && !log.contains(token),
+        "the token leaked:\n{log}"
+    );
+    assert!(log.contains("token=[MASKED]"), "{log}");
     assert!(
         sim.namespace(&ns).is_none(),
         "namespace {ns} survived a failed pipeline"
@@ -691,6 +701,34 @@ fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
         sim.namespace_exists(&ns),
         "--keep-environments deleted {ns}"
     );
+    let notes = sim
+        .namespace(&ns)
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap_or_default();
+    assert_eq!(
+        notes.get("gantry.dev/kept").map(String::as_str),
+        Some("true"),
+        "{log}"
+    );
+    // User-set registry credentials became an image-pull Secret the deployer uses.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(sim.client.clone(), &ns);
+    let secret = sim.rt.block_on(secrets.get("gantry-registry")).unwrap();
+    assert_eq!(
+        secret.type_.as_deref(),
+        Some("kubernetes.io/dockerconfigjson")
+    );
+    let config = &secret.data.unwrap()[".dockerconfigjson"].0;
+    let config: serde_json::Value = serde_json::from_slice(config).unwrap();
+    assert_eq!(
+        config["auths"]["registry.example.com"]["password"],
+        "registry-secret-1"
+    );
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(sim.client.clone(), &ns);
+    let sa = sim.rt.block_on(sas.get("gantry-deployer")).unwrap();
+    assert_eq!(sa.image_pull_secrets.unwrap()[0].name, "gantry-registry");
     let gantry = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
             .args(args)
