@@ -762,3 +762,44 @@ fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
     gantry(&["gc", "--all"]);
     assert!(sim.gone(&ns, Duration::from_secs(30)), "gc --all left {ns}");
 }
+
+#[test]
+fn credentials_the_cluster_refuses_stop_the_run_before_any_job() {
+    let sim = Sim::start();
+    let Some(cluster) = &sim.cluster else {
+        eprintln!(
+            "NOTICE: needs kube-sim to mint a refused token; skipped with GANTRY_TEST_KUBECONFIG"
+        );
+        return;
+    };
+    let (tmp, dir) = project("refused", &pipeline("    - echo test"));
+    let config = tmp.path().join("bad-kubeconfig");
+    std::fs::write(
+        &config,
+        cluster.kubeconfig_for_token("not-a-valid-token", "default"),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["run", "--executor", "shell", "--kubeconfig"])
+        .arg(&config)
+        .arg("--var")
+        .arg(format!("OUT={}", out.display()))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refused gantry's credentials"), "{stderr}");
+    assert!(!out.join("job-kubeconfig").exists(), "a job ran");
+    // Nothing was created with them either.
+    let api: Api<Namespace> = Api::all(sim.client.clone());
+    let ours =
+        sim.rt
+            .block_on(api.list(
+                &kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=gantry"),
+            ))
+            .unwrap();
+    assert!(ours.items.is_empty());
+}
