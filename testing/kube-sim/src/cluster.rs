@@ -90,6 +90,7 @@ pub enum ClusterError {
 /// until `kube-sim --cleanup`).
 pub struct Cluster {
     url: String,
+    container_url: Option<String>,
     ca_pem: String,
     admin_token: String,
     kubeconfig_path: PathBuf,
@@ -101,13 +102,25 @@ pub struct Cluster {
 }
 
 fn seed(state: &State) {
-    let Some(ns_rt) = crate::resources::find("", "v1", "namespaces") else { return };
+    let Some(ns_rt) = crate::resources::find("", "v1", "namespaces") else {
+        return;
+    };
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        let t = crate::objects::Target { rt: ns_rt, namespace: None, name: None, sub: None };
+        let t = crate::objects::Target {
+            rt: ns_rt,
+            namespace: None,
+            name: None,
+            sub: None,
+        };
         let _ = crate::objects::create_object(state, &t, json!({"metadata": {"name": ns}}), false);
     }
     if let Some(node_rt) = crate::resources::find("", "v1", "nodes") {
-        let t = crate::objects::Target { rt: node_rt, namespace: None, name: None, sub: None };
+        let t = crate::objects::Target {
+            rt: node_rt,
+            namespace: None,
+            name: None,
+            sub: None,
+        };
         let node = json!({
             "metadata": {"name": "kube-sim", "labels": {"kubernetes.io/hostname": "kube-sim", "kubernetes.io/os": "linux"}},
             "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kube-sim runs pods in Docker"}]},
@@ -136,10 +149,9 @@ impl Cluster {
             .instance
             .clone()
             .unwrap_or_else(|| format!("ks-{}", crate::meta::random_suffix(8)));
-        let gateway = match options.runtime {
-            RuntimeMode::Disabled => None,
-            _ => crate::gateway::docker_bridge_gateway().await,
-        };
+        // Looked up even without a runtime: container jobs (e.g. gantry's Docker executor)
+        // reach the API through the gateway.
+        let gateway = crate::gateway::docker_bridge_gateway().await;
         let mut names: Vec<String> = [
             "localhost",
             "127.0.0.1",
@@ -155,7 +167,9 @@ impl Cluster {
         if let Some(g) = gateway {
             names.push(g.to_string());
         }
-        if !options.listen.ip().is_unspecified() && !names.contains(&options.listen.ip().to_string()) {
+        if !options.listen.ip().is_unspecified()
+            && !names.contains(&options.listen.ip().to_string())
+        {
             names.push(options.listen.ip().to_string());
         }
         let pki = crate::tls::generate(&names)?;
@@ -163,7 +177,10 @@ impl Cluster {
         let listener = bind(options.listen).await?;
         let local = listener
             .local_addr()
-            .map_err(|source| ClusterError::Listen { addr: options.listen, source })?;
+            .map_err(|source| ClusterError::Listen {
+                addr: options.listen,
+                source,
+            })?;
         let mut listeners = vec![listener];
         let mut pod_endpoint: Option<(String, u16)> = None;
         if let Some(g) = gateway {
@@ -175,11 +192,11 @@ impl Cluster {
                     Ok(l) => Some(l),
                     Err(_) => bind(SocketAddr::new(g, 0)).await.ok(),
                 };
-                if let Some(l) = l {
-                    if let Ok(a) = l.local_addr() {
-                        pod_endpoint = Some((g.to_string(), a.port()));
-                        listeners.push(l);
-                    }
+                if let Some(l) = l
+                    && let Ok(a) = l.local_addr()
+                {
+                    pod_endpoint = Some((g.to_string(), a.port()));
+                    listeners.push(l);
                 }
             }
         }
@@ -188,7 +205,10 @@ impl Cluster {
         let tokens = Arc::new(Tokens::new());
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (runtime, no_runtime_reason) = match (options.runtime, &pod_endpoint) {
-            (RuntimeMode::Disabled, _) => (None, "kube-sim runs without a container runtime (API only)".to_string()),
+            (RuntimeMode::Disabled, _) => (
+                None,
+                "kube-sim runs without a container runtime (API only)".to_string(),
+            ),
             (mode, endpoint) => {
                 let (api_host, api_port) = endpoint
                     .clone()
@@ -198,7 +218,10 @@ impl Cluster {
                     api_host,
                     api_port,
                     ca_pem: pki.ca_pem.clone(),
-                    lookup: Arc::new(Lookup { store: store.clone(), tokens: tokens.clone() }),
+                    lookup: Arc::new(Lookup {
+                        store: store.clone(),
+                        tokens: tokens.clone(),
+                    }),
                     events: events_tx.clone(),
                 };
                 match Runtime::connect(config).await {
@@ -241,7 +264,11 @@ impl Cluster {
             stop_rx.clone(),
         )));
 
-        let host = if local.ip().is_unspecified() { "127.0.0.1".to_string() } else { local.ip().to_string() };
+        let host = if local.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            local.ip().to_string()
+        };
         let url = format!("https://{host}:{}", local.port());
         let admin_token = tokens.admin_token().to_string();
         let (kubeconfig_path, temp_dir) = match &options.kubeconfig {
@@ -260,8 +287,15 @@ impl Cluster {
             &kubeconfig_path,
             &crate::kubeconfig::render(&url, &pki.ca_pem, &admin_token, "kube-sim-admin"),
         )?;
+        let container_url = pod_endpoint
+            .as_ref()
+            .map(|(h, p)| format!("https://{h}:{p}"));
+        if let (Some(dir), Some(u)) = (&options.state_dir, &container_url) {
+            write(&dir.join("container-url"), u)?;
+        }
         Ok(Cluster {
             url,
+            container_url,
             ca_pem: pki.ca_pem,
             admin_token,
             kubeconfig_path,
@@ -276,6 +310,12 @@ impl Cluster {
     /// `https://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Where containers reach the API (`https://<docker bridge gateway>:<port>`, covered by the
+    /// certificate); None when Docker was not found. Pods get it as KUBERNETES_SERVICE_HOST/PORT.
+    pub fn container_url(&self) -> Option<&str> {
+        self.container_url.as_deref()
     }
 
     /// The CA certificate (PEM) the server certificate chains to.

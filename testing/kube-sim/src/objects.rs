@@ -24,10 +24,12 @@ pub struct Target {
 }
 
 impl Target {
-    fn ns(&self) -> &str {
+    /// The namespace, or "" for cluster scope.
+    pub fn ns(&self) -> &str {
         self.namespace.as_deref().unwrap_or("")
     }
-    fn name(&self) -> &str {
+    /// The object name, or "" for collections.
+    pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or("")
     }
 }
@@ -67,7 +69,9 @@ fn check_namespace_usable(state: &State, ns: &str, creating: bool) -> Result<(),
         Some(n) if creating && meta::is_terminating(&n) => Err(ApiError::new(
             403,
             "Forbidden",
-            format!("unable to create new content in namespace {ns} because it is being terminated"),
+            format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
         )),
         Some(_) => Ok(()),
     }
@@ -79,18 +83,25 @@ fn service_ip() -> String {
 }
 
 /// Stores a new object: name/generateName, uid, timestamps, kind defaults.
-pub fn create_object(state: &State, t: &Target, mut obj: Value, dry_run: bool) -> Result<Value, ApiError> {
+pub fn create_object(
+    state: &State,
+    t: &Target,
+    mut obj: Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     let rt = t.rt;
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
-    if let Some(k) = obj.get("kind").and_then(Value::as_str) {
-        if k != rt.kind {
-            return Err(ApiError::bad_request(format!(
-                "the kind {k:?} of the body does not match the resource {} ({})",
-                rt.plural, rt.kind
-            )));
-        }
+    if let Some(k) = obj.get("kind").and_then(Value::as_str)
+        && k != rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind {k:?} of the body does not match the resource {} ({})",
+            rt.plural, rt.kind
+        )));
     }
     obj["kind"] = rt.kind.into();
     obj["apiVersion"] = rt.api_version().into();
@@ -111,7 +122,10 @@ pub fn create_object(state: &State, t: &Target, mut obj: Value, dry_run: bool) -
         } else {
             md.remove("namespace");
         }
-        let has_name = md.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        let has_name = md
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
         if !has_name {
             match md.get("generateName").and_then(Value::as_str) {
                 Some(g) if !g.is_empty() => {
@@ -209,30 +223,35 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
 }
 
 /// Writes an updated object over `existing`, keeping server-owned fields; honours
-/// resourceVersion preconditions and finishes deletions whose finalizers are gone.
+/// resourceVersion preconditions and finishes deletions whose finalizers are gone. With
+/// `dry_run` (`?dryRun=All`, e.g. `kubectl diff`) nothing is stored.
 pub fn write_update(
     state: &State,
     t: &Target,
     existing: &Value,
     mut new: Value,
     status_only: bool,
+    dry_run: bool,
 ) -> Result<Value, ApiError> {
     let rt = t.rt;
     let name = meta::name(existing).to_string();
     if !new.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     let want_rv = new
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(String::from);
-    if let Some(n) = new.pointer("/metadata/name").and_then(Value::as_str) {
-        if !n.is_empty() && n != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({n}) does not match the name on the URL ({name})"
-            )));
-        }
+    if let Some(n) = new.pointer("/metadata/name").and_then(Value::as_str)
+        && !n.is_empty()
+        && n != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
     }
     if status_only {
         let mut merged = existing.clone();
@@ -249,11 +268,20 @@ pub fn write_update(
     new["kind"] = rt.kind.into();
     new["apiVersion"] = rt.api_version().into();
     let old_md = existing.get("metadata").cloned().unwrap_or(json!({}));
-    let generation = old_md.get("generation").and_then(Value::as_i64).unwrap_or(1);
+    let generation = old_md
+        .get("generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     let bump = !status_only && spec_changed(existing, &new);
     {
         let md = meta::metadata_mut(&mut new);
-        for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+        ] {
             match old_md.get(k) {
                 Some(v) => md.insert(k.into(), v.clone()),
                 None => md.remove(k),
@@ -271,6 +299,15 @@ pub fn write_update(
             .and_then(Value::as_str)
             .map(String::from)
     });
+    if dry_run {
+        let current = existing
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str);
+        if want_rv.is_some() && want_rv.as_deref() != current {
+            return Err(ApiError::conflict(rt.group, rt.plural, &name));
+        }
+        return Ok(new);
+    }
     let stored = state
         .store
         .put(&rt.key(), new, Some(expect_rv.as_deref()))
@@ -297,18 +334,25 @@ pub fn finish_if_finalized(state: &State, rt: &ResourceType, obj: &Value) {
 }
 
 /// PUT of an object or its status.
-pub fn update(state: &State, t: &Target, body: Value) -> Result<Response, ApiError> {
+pub fn update(state: &State, t: &Target, q: &Query, body: Value) -> Result<Response, ApiError> {
     let existing = state
         .store
         .get(&t.rt.key(), t.ns(), t.name())
         .ok_or_else(|| ApiError::not_found(t.rt.group, t.rt.plural, t.name()))?;
     let status_only = t.sub.as_deref() == Some("status");
-    let stored = write_update(state, t, &existing, body, status_only)?;
+    let dry = param(q, "dryRun") == Some("All");
+    let stored = write_update(state, t, &existing, body, status_only, dry)?;
     ok(StatusCode::OK, &stored)
 }
 
 /// PATCH in any of the four formats (apply creates when absent).
-pub fn patch(state: &State, t: &Target, q: &Query, content_type: &str, body: &[u8]) -> Result<Response, ApiError> {
+pub fn patch(
+    state: &State,
+    t: &Target,
+    q: &Query,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let ct = content_type.split(';').next().unwrap_or("").trim();
     let patch: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("couldn't decode patch body as JSON: {e}")))?;
@@ -325,10 +369,13 @@ pub fn patch(state: &State, t: &Target, q: &Query, content_type: &str, body: &[u
         return match existing {
             None => {
                 let obj = crate::apply::apply(None, &patch, None, &manager, &now);
-                let created = create_object(state, t, obj, param(q, "dryRun") == Some("All"))?;
-                state
-                    .store
-                    .set_last_applied(meta::uid(&created), &manager, patch);
+                let dry = param(q, "dryRun") == Some("All");
+                let created = create_object(state, t, obj, dry)?;
+                if !dry {
+                    state
+                        .store
+                        .set_last_applied(meta::uid(&created), &manager, patch);
+                }
                 ok(StatusCode::CREATED, &created)
             }
             Some(cur) => {
@@ -337,12 +384,19 @@ pub fn patch(state: &State, t: &Target, q: &Query, content_type: &str, body: &[u
                 if let Some(md) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
                     md.remove("resourceVersion");
                 }
-                let mut new = crate::apply::apply(Some(&cur), &applied, last.as_ref(), &manager, &now);
+                let mut new =
+                    crate::apply::apply(Some(&cur), &applied, last.as_ref(), &manager, &now);
                 if let Some(rv) = patch.pointer("/metadata/resourceVersion") {
                     new["metadata"]["resourceVersion"] = rv.clone();
                 }
-                let stored = write_update(state, t, &cur, new, status_only)?;
-                state.store.set_last_applied(meta::uid(&cur), &manager, patch);
+                let dry = param(q, "dryRun") == Some("All");
+                let stored = write_update(state, t, &cur, new, status_only, dry)?;
+                if dry {
+                    return ok(StatusCode::OK, &stored);
+                }
+                state
+                    .store
+                    .set_last_applied(meta::uid(&cur), &manager, patch);
                 ok(StatusCode::OK, &stored)
             }
         };
@@ -357,130 +411,13 @@ pub fn patch(state: &State, t: &Target, q: &Query, content_type: &str, body: &[u
             return Err(ApiError::new(
                 415,
                 "UnsupportedMediaType",
-                format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"),
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"
+                ),
             ));
         }
     }
-    let stored = write_update(state, t, &cur, new, status_only)?;
+    let dry = param(q, "dryRun") == Some("All");
+    let stored = write_update(state, t, &cur, new, status_only, dry)?;
     ok(StatusCode::OK, &stored)
-}
-
-/// Options of a DELETE (body DeleteOptions or query parameters).
-fn propagation(q: &Query, body: &[u8]) -> String {
-    let from_body = serde_json::from_slice::<Value>(body).ok().and_then(|b| {
-        b.get("propagationPolicy")
-            .and_then(Value::as_str)
-            .map(String::from)
-            .or_else(|| {
-                b.get("orphanDependents")
-                    .and_then(Value::as_bool)
-                    .filter(|o| *o)
-                    .map(|_| "Orphan".to_string())
-            })
-    });
-    from_body
-        .or_else(|| param(q, "propagationPolicy").map(String::from))
-        .unwrap_or_else(|| "Background".to_string())
-}
-
-/// Deletes one object: finalizers and controller-owned kinds (namespaces, running pods) only
-/// get a deletionTimestamp; everything else goes at once. Dependents go by garbage collection.
-pub fn delete_object(state: &State, rt: &ResourceType, obj: &Value, policy: &str) -> Value {
-    if policy == "Orphan" {
-        orphan_dependents(state, meta::uid(obj));
-    }
-    let has_finalizers = obj
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty());
-    let graceful = rt.kind == "Namespace" || (rt.kind == "Pod" && state.runtime.is_some());
-    if has_finalizers || graceful {
-        if meta::is_terminating(obj) {
-            return obj.clone();
-        }
-        let mut o = obj.clone();
-        meta::metadata_mut(&mut o).insert("deletionTimestamp".into(), meta::now_rfc3339().into());
-        if rt.kind == "Namespace" {
-            o["status"]["phase"] = "Terminating".into();
-        }
-        if rt.kind == "Pod" {
-            let grace = o
-                .pointer("/spec/terminationGracePeriodSeconds")
-                .cloned()
-                .unwrap_or(json!(30));
-            meta::metadata_mut(&mut o).insert("deletionGracePeriodSeconds".into(), grace);
-        }
-        return state.store.put(&rt.key(), o.clone(), None).unwrap_or(o);
-    }
-    state
-        .store
-        .remove(&rt.key(), meta::namespace(obj), meta::name(obj))
-        .unwrap_or_else(|| obj.clone())
-}
-
-fn orphan_dependents(state: &State, owner_uid: &str) {
-    for (key, o) in state.store.all() {
-        let refs = o.pointer("/metadata/ownerReferences").and_then(Value::as_array);
-        if refs.is_some_and(|r| r.iter().any(|x| x.get("uid").and_then(Value::as_str) == Some(owner_uid))) {
-            let mut n = o.clone();
-            if let Some(r) = n
-                .pointer_mut("/metadata/ownerReferences")
-                .and_then(Value::as_array_mut)
-            {
-                r.retain(|x| x.get("uid").and_then(Value::as_str) != Some(owner_uid));
-            }
-            let _ = state.store.put(&key, n, None);
-        }
-    }
-}
-
-/// DELETE of one object.
-pub fn delete(state: &State, t: &Target, q: &Query, body: &[u8]) -> Result<Response, ApiError> {
-    let obj = state
-        .store
-        .get(&t.rt.key(), t.ns(), t.name())
-        .ok_or_else(|| ApiError::not_found(t.rt.group, t.rt.plural, t.name()))?;
-    if let Ok(b) = serde_json::from_slice::<Value>(body) {
-        if let Some(want) = b.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
-            if obj.pointer("/metadata/resourceVersion").and_then(Value::as_str) != Some(want) {
-                return Err(ApiError::conflict(t.rt.group, t.rt.plural, t.name()));
-            }
-        }
-        if let Some(want) = b.pointer("/preconditions/uid").and_then(Value::as_str) {
-            if meta::uid(&obj) != want {
-                return Err(ApiError::conflict(t.rt.group, t.rt.plural, t.name()));
-            }
-        }
-    }
-    if param(q, "dryRun") == Some("All") {
-        return ok(StatusCode::OK, &obj);
-    }
-    let out = delete_object(state, t.rt, &obj, &propagation(q, body));
-    let code = if meta::is_terminating(&out) && state.store.get(&t.rt.key(), t.ns(), t.name()).is_some() {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    ok(code, &out)
-}
-
-/// DELETE of a collection (with selectors).
-pub fn delete_collection(state: &State, t: &Target, q: &Query, body: &[u8]) -> Result<Response, ApiError> {
-    let (ls, fs) = selectors(q)?;
-    let (items, rv) = state.store.list(&t.rt.key(), t.namespace.as_deref());
-    let policy = propagation(q, body);
-    let deleted: Vec<Value> = items
-        .into_iter()
-        .filter(|o| ls.matches(o) && fs.matches(o))
-        .map(|o| delete_object(state, t.rt, &o, &policy))
-        .collect();
-    ok(
-        StatusCode::OK,
-        &json!({
-            "kind": format!("{}List", t.rt.kind),
-            "apiVersion": t.rt.api_version(),
-            "metadata": {"resourceVersion": rv.to_string()},
-            "items": deleted,
-        }),
-    )
 }

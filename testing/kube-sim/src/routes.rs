@@ -22,7 +22,11 @@ enum Route {
 }
 
 fn not_found_path() -> ApiError {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource")
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }
 
 /// Parses `/api/v1/...` and `/apis/<g>/<v>/...` resource paths.
@@ -41,8 +45,18 @@ fn parse_resource(segs: &[&str]) -> Result<Option<Target>, ApiError> {
         {
             let rt = find(plural)?;
             match tail {
-                [] => Target { rt, namespace: Some(ns.to_string()), name: None, sub: None },
-                [name] => Target { rt, namespace: Some(ns.to_string()), name: Some(name.to_string()), sub: None },
+                [] => Target {
+                    rt,
+                    namespace: Some(ns.to_string()),
+                    name: None,
+                    sub: None,
+                },
+                [name] => Target {
+                    rt,
+                    namespace: Some(ns.to_string()),
+                    name: Some(name.to_string()),
+                    sub: None,
+                },
                 [name, sub] => Target {
                     rt,
                     namespace: Some(ns.to_string()),
@@ -55,8 +69,18 @@ fn parse_resource(segs: &[&str]) -> Result<Option<Target>, ApiError> {
         [plural, tail @ ..] => {
             let rt = find(plural)?;
             match tail {
-                [] => Target { rt, namespace: None, name: None, sub: None },
-                [name] if !rt.namespaced => Target { rt, namespace: None, name: Some(name.to_string()), sub: None },
+                [] => Target {
+                    rt,
+                    namespace: None,
+                    name: None,
+                    sub: None,
+                },
+                [name] if !rt.namespaced => Target {
+                    rt,
+                    namespace: None,
+                    name: Some(name.to_string()),
+                    sub: None,
+                },
                 [name, sub] if !rt.namespaced => Target {
                     rt,
                     namespace: None,
@@ -68,17 +92,17 @@ fn parse_resource(segs: &[&str]) -> Result<Option<Target>, ApiError> {
         }
         [] => return Ok(None),
     };
-    if let Some(sub) = &t.sub {
-        if !t.rt.subresources.contains(&sub.as_str()) {
-            return Err(not_found_path());
-        }
+    if let Some(sub) = &t.sub
+        && !t.rt.subresources.contains(&sub.as_str())
+    {
+        return Err(not_found_path());
     }
     Ok(Some(t))
 }
 
 fn verb(method: &Method, t: &Target, q: &Query) -> Result<&'static str, ApiError> {
     let sub = t.sub.as_deref();
-    if matches!(sub, Some("exec" | "attach")) {
+    if matches!(sub, Some("exec" | "attach" | "portforward")) {
         return Ok("create");
     }
     Ok(match (method.as_str(), t.name.is_some()) {
@@ -124,7 +148,10 @@ fn non_resource(path: &str) -> Result<Response, ApiError> {
 
 /// Whether the client asked for server-side printing (`as=Table`).
 fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
 }
 
 /// The axum handler for every path.
@@ -156,7 +183,12 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
     let accept = header("accept");
     let user = state
         .tokens
-        .authenticate(parts.headers.get("authorization").and_then(|v| v.to_str().ok()))
+        .authenticate(
+            parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+        )
         .ok_or_else(|| ApiError::new(401, "Unauthorized", "Unauthorized"))?;
 
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -196,8 +228,16 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
     }
 
     let sub = t.sub.clone();
+    if sub.as_deref() == Some("portforward") {
+        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .ok();
+        return crate::portforward::portforward(&state, &t, &q, ws);
+    }
     if matches!(sub.as_deref(), Some("exec" | "attach")) {
-        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &()).await.ok();
+        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .ok();
         return crate::podio::exec(&state, &t, &q, ws, sub.as_deref() == Some("attach"));
     }
     if sub.as_deref() == Some("log") {
@@ -218,6 +258,9 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
         return crate::reviews::create(&state, &user, &t, obj);
     }
     match (verb, sub.as_deref()) {
+        ("get" | "update" | "patch", Some("scale")) => {
+            crate::scale::handle(&state, &t, &q, verb, &content_type, &body)
+        }
         ("create", Some("token")) => {
             let obj = objects::parse_body(t.rt, &content_type, &body)?;
             crate::reviews::token_request(&state, &t, obj)
@@ -235,7 +278,7 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
         }
         ("get", None | Some("status")) => objects::get(&state, &t, wants_table(&accept)),
         ("list", None) => objects::list(&state, &t, &q, wants_table(&accept)),
-        ("watch", None) => crate::watch::watch(state.clone(), &t, &q),
+        ("watch", None) => crate::watch::watch(state.clone(), &t, &q, wants_table(&accept)),
         ("update", None | Some("status") | Some("finalize")) => {
             let obj = objects::parse_body(t.rt, &content_type, &body)?;
             let t = if sub.as_deref() == Some("finalize") {
@@ -243,11 +286,11 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
             } else {
                 t
             };
-            objects::update(&state, &t, obj)
+            objects::update(&state, &t, &q, obj)
         }
         ("patch", None | Some("status")) => objects::patch(&state, &t, &q, &content_type, &body),
-        ("delete", None) => objects::delete(&state, &t, &q, &body),
-        ("deletecollection", None) => objects::delete_collection(&state, &t, &q, &body),
+        ("delete", None) => crate::delete::delete(&state, &t, &q, &body),
+        ("deletecollection", None) => crate::delete::delete_collection(&state, &t, &q, &body),
         (v, s) => Err(ApiError::method_not_allowed(format!(
             "{v} is not supported on {}{}",
             t.rt.plural,

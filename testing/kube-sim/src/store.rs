@@ -20,6 +20,9 @@ pub struct Event {
     pub kind: &'static str,
     /// The object after the change (before, for deletions, with the deletion's rv).
     pub object: Value,
+    /// The object before a modification (watches with selectors turn a change that leaves or
+    /// enters the selection into DELETED or ADDED, as the API server does).
+    pub previous: Option<Value>,
 }
 
 /// Why a watch cannot start.
@@ -28,6 +31,9 @@ pub struct TooOld {
     /// The oldest resourceVersion still replayable.
     pub oldest: u64,
 }
+
+/// A live subscription to every change.
+pub type Live = broadcast::Receiver<Arc<Event>>;
 
 type Objects = BTreeMap<String, BTreeMap<(String, String), Value>>;
 
@@ -149,7 +155,9 @@ impl Store {
             match (&existing, expect) {
                 (None, None) => {}
                 (Some(cur), Some(rv))
-                    if cur.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+                    if cur
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
                         == Some(rv) => {}
                 _ => return Err(existing),
             }
@@ -162,8 +170,12 @@ impl Store {
             .entry(key.to_string())
             .or_default()
             .insert((ns.clone(), name), obj.clone());
-        let kind = if existing.is_some() { "MODIFIED" } else { "ADDED" };
-        self.record(&mut inner, key, ns, kind, obj.clone());
+        let kind = if existing.is_some() {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        self.record(&mut inner, key, ns, kind, obj.clone(), existing);
         Ok(obj)
     }
 
@@ -179,17 +191,33 @@ impl Store {
         let uid = meta::uid(&obj).to_string();
         inner.applied.retain(|(u, _), _| *u != uid);
         meta::metadata_mut(&mut obj).insert("resourceVersion".into(), rv.to_string().into());
-        self.record(&mut inner, key, namespace.to_string(), "DELETED", obj.clone());
+        self.record(
+            &mut inner,
+            key,
+            namespace.to_string(),
+            "DELETED",
+            obj.clone(),
+            None,
+        );
         Some(obj)
     }
 
-    fn record(&self, inner: &mut Inner, key: &str, namespace: String, kind: &'static str, object: Value) {
+    fn record(
+        &self,
+        inner: &mut Inner,
+        key: &str,
+        namespace: String,
+        kind: &'static str,
+        object: Value,
+        previous: Option<Value>,
+    ) {
         let ev = Arc::new(Event {
             rv: inner.rv,
             key: key.to_string(),
             namespace,
             kind,
             object,
+            previous,
         });
         inner.history.push_back(ev.clone());
         while inner.history.len() > self.capacity {
@@ -204,10 +232,7 @@ impl Store {
 
     /// Starts a watch after `from_rv`: returns the events to replay and a live receiver
     /// subscribed atomically with the replay (no gap, no duplicate).
-    pub fn watch_from(
-        &self,
-        from_rv: u64,
-    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>), TooOld> {
+    pub fn watch_from(&self, from_rv: u64) -> Result<(Vec<Arc<Event>>, Live), TooOld> {
         let inner = self.lock();
         if from_rv < inner.compacted {
             let oldest = inner.history.front().map(|e| e.rv).unwrap_or(inner.rv);
@@ -267,13 +292,23 @@ mod tests {
     fn put_checks_resource_version_and_history_compacts() {
         let s = Store::new(2);
         let a = s
-            .put("/configmaps", json!({"metadata": {"name": "a", "namespace": "n"}}), Some(None))
+            .put(
+                "/configmaps",
+                json!({"metadata": {"name": "a", "namespace": "n"}}),
+                Some(None),
+            )
             .unwrap();
-        let rv = a["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+        let rv = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(s.put("/configmaps", a.clone(), Some(Some("999"))).is_err());
         assert!(s.put("/configmaps", a.clone(), Some(Some(&rv))).is_ok());
         s.put("/configmaps", a, None).unwrap();
-        assert!(s.watch_from(1).is_err(), "history of 2 no longer holds rv 2");
+        assert!(
+            s.watch_from(1).is_err(),
+            "history of 2 no longer holds rv 2"
+        );
         let (replay, _) = s.watch_from(s.current_rv() - 1).unwrap();
         assert_eq!(replay.len(), 1);
     }

@@ -5,6 +5,7 @@
 use crate::objects::{Query, Target, flag, param, selectors};
 use crate::state::State;
 use crate::status::ApiError;
+use crate::store::Event;
 use axum::body::Body;
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -13,9 +14,39 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 fn line(kind: &str, object: &Value) -> bytes::Bytes {
+    line_as(kind, object, None)
+}
+
+/// One event; objects become single-row Tables when the client asked for `as=Table`
+/// (`kubectl get -w`), BOOKMARK and ERROR objects stay as they are.
+fn line_as(
+    kind: &str,
+    object: &Value,
+    table: Option<&crate::resources::ResourceType>,
+) -> bytes::Bytes {
+    let object = match table {
+        Some(rt) if kind != "BOOKMARK" && kind != "ERROR" => crate::table::table(rt, object),
+        _ => object.clone(),
+    };
     let mut s = json!({"type": kind, "object": object}).to_string();
     s.push('\n');
     bytes::Bytes::from(s)
+}
+
+/// How an event looks through a watch's filter: a modification that moves the object into
+/// the selection is ADDED, out of it DELETED; None when the watch does not see it at all.
+fn visible(e: &Event, matches: &impl Fn(&str, &str, &Value) -> bool) -> Option<&'static str> {
+    let now = matches(&e.key, &e.namespace, &e.object);
+    let before = e
+        .previous
+        .as_ref()
+        .is_some_and(|p| matches(&e.key, &e.namespace, p));
+    match (e.kind, before, now) {
+        ("MODIFIED", false, true) => Some("ADDED"),
+        ("MODIFIED", true, false) => Some("DELETED"),
+        (_, _, true) => Some(e.kind),
+        _ => None,
+    }
 }
 
 fn bookmark(t: &Target, rv: u64, initial_end: bool) -> Value {
@@ -27,7 +58,8 @@ fn bookmark(t: &Target, rv: u64, initial_end: bool) -> Value {
 }
 
 /// Starts a watch stream for the target collection.
-pub fn watch(state: Arc<State>, t: &Target, q: &Query) -> Result<Response, ApiError> {
+pub fn watch(state: Arc<State>, t: &Target, q: &Query, table: bool) -> Result<Response, ApiError> {
+    let as_table = table.then_some(t.rt);
     let (ls, fs) = selectors(q)?;
     let key = t.rt.key();
     let ns = t.namespace.clone();
@@ -43,7 +75,10 @@ pub fn watch(state: Arc<State>, t: &Target, q: &Query) -> Result<Response, ApiEr
         let ns = ns.clone();
         let key = key.clone();
         move |ev_key: &str, ev_ns: &str, obj: &Value| {
-            ev_key == key && ns.as_deref().is_none_or(|n| n == ev_ns) && ls.matches(obj) && fs.matches(obj)
+            ev_key == key
+                && ns.as_deref().is_none_or(|n| n == ev_ns)
+                && ls.matches(obj)
+                && fs.matches(obj)
         }
     };
     // Initial events and the live receiver, taken atomically.
@@ -53,22 +88,21 @@ pub fn watch(state: Arc<State>, t: &Target, q: &Query) -> Result<Response, ApiEr
             let lines = items
                 .iter()
                 .filter(|o| matches(&key, crate::meta::namespace(o), o))
-                .map(|o| line("ADDED", o))
+                .map(|o| line_as("ADDED", o, as_table))
                 .collect();
             (lines, rv, rx)
         } else {
-            let from: u64 = rv_param
-                .parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv_param:?}")))?;
+            let from: u64 = rv_param.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid resourceVersion {rv_param:?}"))
+            })?;
             match state.store.watch_from(from) {
                 Ok((replay, rx)) => {
                     let mut last = from;
                     let lines = replay
                         .iter()
-                        .filter(|e| matches(&e.key, &e.namespace, &e.object))
-                        .map(|e| {
+                        .filter_map(|e| {
                             last = e.rv;
-                            line(e.kind, &e.object)
+                            visible(e, &matches).map(|kind| line_as(kind, &e.object, as_table))
                         })
                         .collect();
                     (lines, last.max(from), rx)
@@ -116,8 +150,8 @@ pub fn watch(state: Arc<State>, t: &Target, q: &Query) -> Result<Response, ApiEr
                             continue;
                         }
                         last_rv = ev.rv;
-                        if matches(&ev.key, &ev.namespace, &ev.object)
-                            && tx.send(line(ev.kind, &ev.object)).await.is_err()
+                        if let Some(kind) = visible(&ev, &matches)
+                            && tx.send(line_as(kind, &ev.object, as_table)).await.is_err()
                         {
                             return;
                         }

@@ -20,7 +20,11 @@ fn docker(args: &[&str]) -> (bool, String) {
     match Command::new("docker").args(args).output() {
         Ok(o) => (
             o.status.success(),
-            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
         ),
         Err(e) => (false, e.to_string()),
     }
@@ -70,7 +74,11 @@ struct Store(Mutex<HashMap<(String, String, String), Value>>);
 
 impl ObjectLookup for Store {
     fn get(&self, namespace: &str, kind: &str, name: &str) -> Option<Value> {
-        self.0.lock().unwrap().get(&(namespace.into(), kind.into(), name.into())).cloned()
+        self.0
+            .lock()
+            .unwrap()
+            .get(&(namespace.into(), kind.into(), name.into()))
+            .cloned()
     }
     fn service_account_token(&self, namespace: &str, sa: &str) -> Option<String> {
         Some(format!("token-of-{namespace}-{sa}"))
@@ -102,16 +110,30 @@ impl Sim {
         })
         .await
         .expect("runtime connects");
-        Sim { rt, events, store, instance, statuses: HashMap::new(), seen: Vec::new() }
+        Sim {
+            rt,
+            events,
+            store,
+            instance,
+            statuses: HashMap::new(),
+            seen: Vec::new(),
+        }
     }
 
     fn put(&self, ns: &str, kind: &str, name: &str, obj: Value) {
-        self.store.0.lock().unwrap().insert((ns.into(), kind.into(), name.into()), obj);
+        self.store
+            .0
+            .lock()
+            .unwrap()
+            .insert((ns.into(), kind.into(), name.into()), obj);
     }
 
     async fn start(&self, ns: &str, name: &str, spec: Value) {
         let uid = format!("uid-{name}-{}", std::process::id());
-        self.rt.ensure_namespace(ns).await.expect("namespace network");
+        self.rt
+            .ensure_namespace(ns)
+            .await
+            .expect("namespace network");
         let pod = json!({"metadata": {"name": name, "namespace": ns, "uid": uid}, "spec": spec});
         self.rt.start_pod(pod).await.expect("pod starts");
     }
@@ -130,10 +152,41 @@ impl Sim {
                 Ok(Some(RuntimeEvent::PodStatus { name, status, .. })) => {
                     self.statuses.insert(name, status);
                 }
-                Ok(Some(RuntimeEvent::PodEvent { name, reason, message, .. })) => {
+                Ok(Some(RuntimeEvent::PodEvent {
+                    name,
+                    reason,
+                    message,
+                    ..
+                })) => {
                     self.seen.push((name, reason, message));
                 }
-                _ => panic!("timeout waiting on pod {pod}; last status: {:#}", self.statuses.get(pod).cloned().unwrap_or_default()),
+                _ => panic!(
+                    "timeout waiting on pod {pod}; last status: {:#}",
+                    self.statuses.get(pod).cloned().unwrap_or_default()
+                ),
+            }
+        }
+    }
+
+    /// Collects statuses and events for `secs` seconds.
+    async fn drain(&mut self, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while let Ok(Some(ev)) = tokio::time::timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            self.events.recv(),
+        )
+        .await
+        {
+            match ev {
+                RuntimeEvent::PodStatus { name, status, .. } => {
+                    self.statuses.insert(name, status);
+                }
+                RuntimeEvent::PodEvent {
+                    name,
+                    reason,
+                    message,
+                    ..
+                } => self.seen.push((name, reason, message)),
             }
         }
     }
@@ -141,7 +194,10 @@ impl Sim {
     async fn logs(&self, ns: &str, pod: &str, container: Option<&str>, opts: LogOptions) -> String {
         let mut s = self.rt.logs(ns, pod, container, opts).await.expect("logs");
         let mut out = Vec::new();
-        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(30), s.next()).await.expect("log stream stalls") {
+        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(30), s.next())
+            .await
+            .expect("log stream stalls")
+        {
             out.extend_from_slice(&chunk.expect("log chunk"));
         }
         String::from_utf8_lossy(&out).into_owned()
@@ -153,12 +209,23 @@ impl Sim {
         let mut all = Vec::new();
         for args in [
             vec!["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"],
-            vec!["network", "ls", "--filter", &filter, "--format", "{{.Name}}"],
+            vec![
+                "network",
+                "ls",
+                "--filter",
+                &filter,
+                "--format",
+                "{{.Name}}",
+            ],
             vec!["volume", "ls", "--filter", &filter, "--format", "{{.Name}}"],
         ] {
             let (ok, out) = docker(&args);
             assert!(ok, "{out}");
-            all.extend(out.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+            all.extend(
+                out.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_string),
+            );
         }
         all
     }
@@ -166,9 +233,14 @@ impl Sim {
     /// `docker exec` in a pod container (found by its labels) — the test's view from inside.
     fn exec_in(&self, pod: &str, container: &str, cmd: &[&str]) -> (bool, String) {
         let (_, id) = docker(&[
-            "ps", "-q", "--filter", &format!("label=kube-sim.instance={}", self.instance),
-            "--filter", &format!("label=kube-sim.pod={pod}"),
-            "--filter", &format!("label=kube-sim.container={container}"),
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=kube-sim.instance={}", self.instance),
+            "--filter",
+            &format!("label=kube-sim.pod={pod}"),
+            "--filter",
+            &format!("label=kube-sim.container={container}"),
         ]);
         let id = id.lines().next().expect("container of the pod").to_string();
         let mut args = vec!["exec", id.as_str()];
@@ -178,7 +250,11 @@ impl Sim {
 
     async fn finish(self) {
         self.rt.shutdown().await;
-        assert_eq!(self.leftovers(), Vec::<String>::new(), "labelled objects left after shutdown");
+        assert_eq!(
+            self.leftovers(),
+            Vec::<String>::new(),
+            "labelled objects left after shutdown"
+        );
     }
 }
 
@@ -189,7 +265,11 @@ impl Drop for Sim {
             return;
         }
         let filter = format!("label=kube-sim.instance={}", self.instance);
-        for (list, rm) in [(vec!["ps", "-aq"], vec!["rm", "-f"]), (vec!["network", "ls", "-q"], vec!["network", "rm"]), (vec!["volume", "ls", "-q"], vec!["volume", "rm", "-f"])] {
+        for (list, rm) in [
+            (vec!["ps", "-aq"], vec!["rm", "-f"]),
+            (vec!["network", "ls", "-q"], vec!["network", "rm"]),
+            (vec!["volume", "ls", "-q"], vec!["volume", "rm", "-f"]),
+        ] {
             let mut args = list.clone();
             args.extend(["--filter", filter.as_str()]);
             let (_, ids) = docker(&args);
@@ -207,7 +287,11 @@ fn phase(s: &Value) -> &str {
 }
 
 fn condition(s: &Value, kind: &str) -> Option<bool> {
-    s["conditions"].as_array()?.iter().find(|c| c["type"] == kind).map(|c| c["status"] == "True")
+    s["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .map(|c| c["status"] == "True")
 }
 
 fn container<'a>(s: &'a Value, name: &str) -> &'a Value {
@@ -231,19 +315,54 @@ async fn containers_of_a_pod_share_empty_dir_and_localhost() {
              "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
         ]
     })).await;
-    let s = sim.wait("duo", 60, |s| phase(s) == "Running" && condition(s, "Ready") == Some(true)).await;
-    assert!(s["podIP"].as_str().is_some_and(|ip| !ip.is_empty()), "{s:#}");
+    let s = sim
+        .wait("duo", 60, |s| {
+            phase(s) == "Running" && condition(s, "Ready") == Some(true)
+        })
+        .await;
+    assert!(
+        s["podIP"].as_str().is_some_and(|ip| !ip.is_empty()),
+        "{s:#}"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let logs = loop {
-        let l = sim.logs("share", "duo", Some("client"), LogOptions::default()).await;
+        let l = sim
+            .logs("share", "duo", Some("client"), LogOptions::default())
+            .await;
         if l.contains("duo") || Instant::now() > deadline {
             break l;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    assert_eq!(logs, "shared-file\nshared-file\nduo\n", "over localhost, from the shared emptyDir, pod hostname");
-    let err = sim.rt.logs("share", "duo", None, LogOptions::default()).await.err().expect("two containers need a name");
-    assert!(err.to_string().contains("choose one of: [server client]"), "{err}");
+    assert_eq!(
+        logs, "shared-file\nshared-file\nduo\n",
+        "over localhost, from the shared emptyDir, pod hostname"
+    );
+    let err = sim
+        .rt
+        .logs("share", "duo", None, LogOptions::default())
+        .await
+        .err()
+        .expect("two containers need a name");
+    // A non-root container can write into an emptyDir, as in Kubernetes.
+    sim.start("share", "nonroot", json!({"restartPolicy": "Never", "volumes": [{"name": "scratch", "emptyDir": {}}],
+        "containers": [{"name": "main", "image": IMAGE, "securityContext": {"runAsUser": 1000},
+            "command": ["sh", "-c", "id -u; echo x > /scratch/f"], "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}]})).await;
+    let s = sim
+        .wait("nonroot", 90, |s| {
+            matches!(phase(s), "Succeeded" | "Failed")
+        })
+        .await;
+    assert_eq!(phase(&s), "Succeeded", "{s:#}");
+    assert_eq!(
+        sim.logs("share", "nonroot", None, LogOptions::default())
+            .await,
+        "1000\n"
+    );
+    assert!(
+        err.to_string().contains("choose one of: [server client]"),
+        "{err}"
+    );
     sim.finish().await;
 }
 
@@ -251,14 +370,24 @@ async fn containers_of_a_pod_share_empty_dir_and_localhost() {
 async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
     require_engine!();
     let mut sim = Sim::new("env").await;
-    sim.put("envns", "ConfigMap", "settings", json!({"kind": "ConfigMap", "data": {"greeting": "hi", "colour": "blue"}}));
-    sim.put("envns", "Secret", "creds", json!({"kind": "Secret", "type": "Opaque", "data": {"password": "czNjcjN0"}}));
+    sim.put(
+        "envns",
+        "ConfigMap",
+        "settings",
+        json!({"kind": "ConfigMap", "data": {"greeting": "hi", "colour": "blue"}}),
+    );
+    sim.put(
+        "envns",
+        "Secret",
+        "creds",
+        json!({"kind": "Secret", "type": "Opaque", "data": {"password": "czNjcjN0"}}),
+    );
     sim.start("envns", "envpod", json!({
         "restartPolicy": "Never",
         "volumes": [{"name": "cfg", "configMap": {"name": "settings"}}, {"name": "sec", "secret": {"secretName": "creds"}}],
         "containers": [{"name": "main", "image": IMAGE,
             "command": ["sh", "-c"],
-            "args": ["echo G=$GREETING P=$PASS N=$NAME NS=$NS IP=$IP C=$CFG_colour X=$(GREETING)-x; cat /etc/cfg/colour; echo; cat /etc/sec/password; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo; echo K=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"],
+            "args": ["echo G=$GREETING P=$PASS N=$NAME NS=$NS IP=$IP C=$CFG_colour X=$(GREETING)-x; cat /etc/cfg/colour; echo; cat /etc/sec/password; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo; echo K=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT; grep kubernetes.default.svc.cluster.local /etc/hosts"],
             "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}],
             "env": [
                 {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
@@ -271,17 +400,40 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
     })).await;
     let s = sim.wait("envpod", 60, |s| phase(s) == "Succeeded").await;
     let ip = s["podIP"].as_str().unwrap_or("?").to_string();
-    assert_eq!(container(&s, "main")["state"]["terminated"]["exitCode"], 0, "{s:#}");
-    let logs = sim.logs("envns", "envpod", None, LogOptions::default()).await;
+    assert_eq!(
+        container(&s, "main")["state"]["terminated"]["exitCode"],
+        0,
+        "{s:#}"
+    );
+    let logs = sim
+        .logs("envns", "envpod", None, LogOptions::default())
+        .await;
     assert_eq!(
         logs,
-        format!("G=hi P=s3cr3t N=envpod NS=envns IP={ip} C=blue X=hi-x\nblue\ns3cr3t\nenvns\ntoken-of-envns-default\nK=172.17.0.1:6443\n")
+        format!(
+            "G=hi P=s3cr3t N=envpod NS=envns IP={ip} C=blue X=hi-x\nblue\ns3cr3t\nenvns\ntoken-of-envns-default\nK=172.17.0.1:6443\n172.17.0.1\tkubernetes.default.svc.cluster.local\n"
+        )
     );
     // A missing configmap is a config error, not a crash.
     sim.start("envns", "broken", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["true"],
         "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}]}]})).await;
-    let s = sim.wait("broken", 30, |s| container(s, "main")["state"]["waiting"]["reason"] == "CreateContainerConfigError").await;
-    assert_eq!(container(&s, "main")["state"]["waiting"]["message"], "configmap \"absent\" not found");
+    let s = sim
+        .wait("broken", 90, |s| {
+            container(s, "main")["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+        })
+        .await;
+    assert_eq!(
+        container(&s, "main")["state"]["waiting"]["message"],
+        "configmap \"absent\" not found"
+    );
+    // Retried every 2s, reported once.
+    sim.drain(5).await;
+    let failed = sim
+        .seen
+        .iter()
+        .filter(|(p, r, _)| p == "broken" && r == "Failed")
+        .count();
+    assert_eq!(failed, 1, "{:?}", sim.seen);
     sim.finish().await;
 }
 
@@ -289,13 +441,34 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
 async fn a_missing_image_reports_err_image_pull_then_back_off() {
     require_engine!();
     let mut sim = Sim::new("pull").await;
-    sim.start("pull", "nopull", json!({"containers": [{"name": "main", "image": "kube-sim-test/does-not-exist:1"}]})).await;
-    let s = sim.wait("nopull", 45, |s| container(s, "main")["state"]["waiting"]["reason"] == "ErrImagePull").await;
+    sim.start(
+        "pull",
+        "nopull",
+        json!({"containers": [{"name": "main", "image": "kube-sim-test/does-not-exist:1"}]}),
+    )
+    .await;
+    let s = sim
+        .wait("nopull", 90, |s| {
+            container(s, "main")["state"]["waiting"]["reason"] == "ErrImagePull"
+        })
+        .await;
     assert_eq!(phase(&s), "Pending");
-    sim.wait("nopull", 20, |s| container(s, "main")["state"]["waiting"]["reason"] == "ImagePullBackOff").await;
-    assert!(sim.seen.iter().any(|(p, r, m)| p == "nopull" && r == "Failed" && m.contains("does-not-exist")), "{:?}", sim.seen);
+    sim.wait("nopull", 90, |s| {
+        container(s, "main")["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    })
+    .await;
+    assert!(
+        sim.seen
+            .iter()
+            .any(|(p, r, m)| p == "nopull" && r == "Failed" && m.contains("does-not-exist")),
+        "{:?}",
+        sim.seen
+    );
     sim.start("pull", "never", json!({"containers": [{"name": "main", "image": "kube-sim-test/does-not-exist:2", "imagePullPolicy": "Never"}]})).await;
-    sim.wait("never", 20, |s| container(s, "main")["state"]["waiting"]["reason"] == "ErrImageNeverPull").await;
+    sim.wait("never", 90, |s| {
+        container(s, "main")["state"]["waiting"]["reason"] == "ErrImageNeverPull"
+    })
+    .await;
     sim.finish().await;
 }
 
@@ -305,7 +478,9 @@ async fn readiness_probes_drive_the_ready_condition() {
     let mut sim = Sim::new("ready").await;
     let probe = |handler: Value| {
         let mut p = json!({"periodSeconds": 1, "failureThreshold": 1});
-        p.as_object_mut().unwrap().extend(handler.as_object().unwrap().clone());
+        p.as_object_mut()
+            .unwrap()
+            .extend(handler.as_object().unwrap().clone());
         p
     };
     sim.start("ready", "probed", json!({"containers": [
@@ -313,17 +488,31 @@ async fn readiness_probes_drive_the_ready_condition() {
          "readinessProbe": probe(json!({"httpGet": {"path": "/healthz", "port": 8080}}))},
         {"name": "tcp", "image": IMAGE, "command": ["sh", "-c", "sleep 2; nc -ll -p 9090 -e cat"],
          "readinessProbe": probe(json!({"tcpSocket": {"port": 9090}}))},
-        {"name": "exec", "image": IMAGE, "command": ["sh", "-c", "sleep 2; touch /tmp/ok; sleep 5; rm /tmp/ok; sleep 3600"],
+        {"name": "exec", "image": IMAGE, "command": ["sh", "-c", "sleep 2; touch /tmp/ok; sleep 3600"],
          "readinessProbe": probe(json!({"exec": {"command": ["test", "-f", "/tmp/ok"]}}))}
     ]})).await;
-    let s = sim.wait("probed", 30, |s| phase(s) == "Running").await;
-    assert_eq!(condition(&s, "Ready"), Some(false), "not ready before the probes pass: {s:#}");
-    let s = sim.wait("probed", 30, |s| condition(s, "Ready") == Some(true)).await;
+    let s = sim.wait("probed", 90, |s| phase(s) == "Running").await;
+    assert_eq!(
+        condition(&s, "Ready"),
+        Some(false),
+        "not ready before the probes pass: {s:#}"
+    );
+    let s = sim
+        .wait("probed", 90, |s| condition(s, "Ready") == Some(true))
+        .await;
     for c in ["http", "tcp", "exec"] {
         assert_eq!(container(&s, c)["ready"], true, "{s:#}");
     }
-    let s = sim.wait("probed", 30, |s| condition(s, "Ready") == Some(false)).await;
-    assert_eq!(container(&s, "exec")["ready"], false, "the exec probe fails again: {s:#}");
+    let (ok, out) = sim.exec_in("probed", "exec", &["rm", "/tmp/ok"]);
+    assert!(ok, "{out}");
+    let s = sim
+        .wait("probed", 90, |s| condition(s, "Ready") == Some(false))
+        .await;
+    assert_eq!(
+        container(&s, "exec")["ready"],
+        false,
+        "the exec probe fails again: {s:#}"
+    );
     assert_eq!(container(&s, "http")["ready"], true);
     sim.finish().await;
 }
@@ -334,15 +523,49 @@ async fn exit_codes_and_restart_policies() {
     let mut sim = Sim::new("exit").await;
     sim.start("exit", "fails", json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "exit 3"]}]})).await;
     sim.start("exit", "crashes", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "echo boom; exit 2"]}]})).await;
-    let s = sim.wait("fails", 30, |s| phase(s) == "Failed").await;
+    sim.start("exit", "nobinary", json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "command": ["/no/such/binary"]}]})).await;
+    let s = sim.wait("nobinary", 90, |s| phase(s) == "Failed").await;
     let t = &container(&s, "main")["state"]["terminated"];
-    assert_eq!((t["exitCode"].as_i64(), t["reason"].as_str()), (Some(3), Some("Error")), "{s:#}");
-    let s = sim.wait("crashes", 30, |s| container(s, "main")["state"]["waiting"]["reason"] == "CrashLoopBackOff").await;
+    assert_eq!(
+        (t["exitCode"].as_i64(), t["reason"].as_str()),
+        (Some(128), Some("StartError")),
+        "{s:#}"
+    );
+    let s = sim.wait("fails", 90, |s| phase(s) == "Failed").await;
+    let t = &container(&s, "main")["state"]["terminated"];
+    assert_eq!(
+        (t["exitCode"].as_i64(), t["reason"].as_str()),
+        (Some(3), Some("Error")),
+        "{s:#}"
+    );
+    let s = sim
+        .wait("crashes", 90, |s| {
+            container(s, "main")["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+        })
+        .await;
     assert_eq!(phase(&s), "Running");
-    assert_eq!(container(&s, "main")["lastState"]["terminated"]["exitCode"], 2, "{s:#}");
-    let s = sim.wait("crashes", 40, |s| container(s, "main")["restartCount"].as_u64() >= Some(1)).await;
+    assert_eq!(
+        container(&s, "main")["lastState"]["terminated"]["exitCode"],
+        2,
+        "{s:#}"
+    );
+    let s = sim
+        .wait("crashes", 90, |s| {
+            container(s, "main")["restartCount"].as_u64() >= Some(1)
+        })
+        .await;
     assert!(container(&s, "main")["restartCount"].as_u64() >= Some(1));
-    let prev = sim.logs("exit", "crashes", None, LogOptions { previous: true, ..Default::default() }).await;
+    let prev = sim
+        .logs(
+            "exit",
+            "crashes",
+            None,
+            LogOptions {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(prev, "boom\n");
     sim.finish().await;
 }
@@ -351,56 +574,153 @@ async fn exit_codes_and_restart_policies() {
 async fn logs_tail_timestamps_and_follow() {
     require_engine!();
     let mut sim = Sim::new("logs").await;
-    sim.start("logs", "talker", json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE,
-        "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 3; echo late"]}]})).await;
-    sim.wait("talker", 30, |s| phase(s) == "Running").await;
+    sim.start(
+        "logs",
+        "talker",
+        json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE,
+        "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 5; echo late"]}]}),
+    )
+    .await;
+    sim.wait("talker", 90, |s| phase(s) == "Running").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let tail = sim.logs("logs", "talker", None, LogOptions { tail_lines: Some(2), ..Default::default() }).await;
+    let tail = sim
+        .logs(
+            "logs",
+            "talker",
+            None,
+            LogOptions {
+                tail_lines: Some(2),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(tail, "line4\nline5\n");
     let started = Instant::now();
-    let followed = sim.logs("logs", "talker", None, LogOptions { follow: true, ..Default::default() }).await;
-    assert_eq!(followed, "line1\nline2\nline3\nline4\nline5\nlate\n", "follow ends when the container exits");
-    assert!(started.elapsed() > Duration::from_millis(500), "follow waited for the late line");
-    let stamped = sim.logs("logs", "talker", None, LogOptions { timestamps: true, tail_lines: Some(1), ..Default::default() }).await;
-    let (ts, line) = stamped.trim_end().split_once(' ').expect("timestamp prefix");
+    let followed = sim
+        .logs(
+            "logs",
+            "talker",
+            None,
+            LogOptions {
+                follow: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(
+        followed, "line1\nline2\nline3\nline4\nline5\nlate\n",
+        "follow ends when the container exits"
+    );
+    assert!(
+        started.elapsed() > Duration::from_millis(500),
+        "follow waited for the late line"
+    );
+    let stamped = sim
+        .logs(
+            "logs",
+            "talker",
+            None,
+            LogOptions {
+                timestamps: true,
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await;
+    let (ts, line) = stamped
+        .trim_end()
+        .split_once(' ')
+        .expect("timestamp prefix");
     assert!(ts.starts_with("20") && ts.ends_with('Z'), "{stamped}");
     assert_eq!(line, "late");
     sim.finish().await;
 }
 
 /// A WebSocket exec through a tiny axum server; (stdout, stderr, status JSON).
-async fn ws_exec(rt: &Runtime, ns: &str, pod: &str, command: &[&str], protocol: &str, stdin: Option<&[u8]>) -> (String, String, Value) {
-    use axum::extract::{State, WebSocketUpgrade};
-    let req = ExecRequest {
+async fn ws_exec(
+    rt: &Runtime,
+    ns: &str,
+    pod: &str,
+    command: &[&str],
+    protocol: &str,
+    stdin: Option<&[u8]>,
+) -> (String, String, Value) {
+    let req = request(ns, pod, command, stdin.is_some(), false, false);
+    ws_session(rt, req, protocol, stdin, None).await
+}
+
+/// The ExecRequest of a test session (stdout and stderr always wanted).
+fn request(
+    ns: &str,
+    pod: &str,
+    command: &[&str],
+    stdin: bool,
+    tty: bool,
+    attach: bool,
+) -> ExecRequest {
+    ExecRequest {
         namespace: ns.into(),
         pod: pod.into(),
         container: None,
         command: command.iter().map(|s| s.to_string()).collect(),
-        stdin: stdin.is_some(),
+        stdin,
         stdout: true,
         stderr: true,
-        tty: false,
-        attach: false,
-    };
+        tty,
+        attach,
+    }
+}
+
+/// Like [`ws_exec`] for any request; `tty` is sent first on the resize channel.
+async fn ws_session(
+    rt: &Runtime,
+    req: ExecRequest,
+    protocol: &str,
+    stdin: Option<&[u8]>,
+    tty: Option<(u16, u16)>,
+) -> (String, String, Value) {
+    use axum::extract::{State, WebSocketUpgrade};
     let app = axum::Router::new()
-        .route("/exec", axum::routing::get(|State((rt, req)): State<(Runtime, ExecRequest)>, ws: WebSocketUpgrade| async move { rt.exec_upgrade(ws, req) }))
+        .route(
+            "/exec",
+            axum::routing::get(
+                |State((rt, req)): State<(Runtime, ExecRequest)>, ws: WebSocketUpgrade| async move {
+                    rt.exec_upgrade(ws, req)
+                },
+            ),
+        )
         .with_state((rt.clone(), req));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
     let mut request = format!("ws://{addr}/exec").into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", format!("{protocol}, v4.channel.k8s.io").parse().unwrap());
-    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("{protocol}, v4.channel.k8s.io").parse().unwrap(),
+    );
+    let (mut ws, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects");
     assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    if let Some((w, h)) = tty {
+        let mut m = vec![4u8];
+        m.extend_from_slice(format!("{{\"Width\":{w},\"Height\":{h}}}").as_bytes());
+        ws.send(Message::Binary(m.into())).await.unwrap();
+    }
     if let Some(data) = stdin {
         let mut m = vec![0u8];
         m.extend_from_slice(data);
         ws.send(Message::Binary(m.into())).await.unwrap();
-        ws.send(Message::Binary(vec![255u8, 0].into())).await.unwrap();
+        ws.send(Message::Binary(vec![255u8, 0].into()))
+            .await
+            .unwrap();
     }
     let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), Value::Null);
-    while let Some(Ok(msg)) = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("exec stalls") {
+    while let Some(Ok(msg)) = tokio::time::timeout(Duration::from_secs(30), ws.next())
+        .await
+        .expect("exec stalls")
+    {
         if let Message::Binary(b) = msg {
             match b.first() {
                 Some(1) => out.extend_from_slice(&b[1..]),
@@ -411,23 +731,99 @@ async fn ws_exec(rt: &Runtime, ns: &str, pod: &str, command: &[&str], protocol: 
         }
     }
     server.abort();
-    (String::from_utf8_lossy(&out).into(), String::from_utf8_lossy(&err).into(), status)
+    (
+        String::from_utf8_lossy(&out).into(),
+        String::from_utf8_lossy(&err).into(),
+        status,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_over_websocket_returns_output_and_exit_status() {
     require_engine!();
     let mut sim = Sim::new("exec").await;
-    sim.start("exec", "shell", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]})).await;
-    sim.wait("shell", 30, |s| phase(s) == "Running").await;
-    let (out, err, status) = ws_exec(&sim.rt, "exec", "shell", &["sh", "-c", "echo out; echo err >&2; exit 7"], "v4.channel.k8s.io", None).await;
+    sim.start(
+        "exec",
+        "shell",
+        json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
+    )
+    .await;
+    sim.wait("shell", 90, |s| phase(s) == "Running").await;
+    let (out, err, status) = ws_exec(
+        &sim.rt,
+        "exec",
+        "shell",
+        &["sh", "-c", "echo out; echo err >&2; exit 7"],
+        "v4.channel.k8s.io",
+        None,
+    )
+    .await;
     assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
     assert_eq!(status["reason"], "NonZeroExitCode", "{status}");
-    assert_eq!(status["details"]["causes"][0], json!({"reason": "ExitCode", "message": "7"}));
-    let (out, _, status) = ws_exec(&sim.rt, "exec", "shell", &["cat", "/etc/hostname"], "v5.channel.k8s.io", None).await;
-    assert_eq!((out.as_str(), status["status"].as_str()), ("shell\n", Some("Success")));
-    let (out, _, status) = ws_exec(&sim.rt, "exec", "shell", &["cat"], "v5.channel.k8s.io", Some(b"piped-in")).await;
-    assert_eq!((out.as_str(), status["status"].as_str()), ("piped-in", Some("Success")), "v5 closes stdin");
+    assert_eq!(
+        status["details"]["causes"][0],
+        json!({"reason": "ExitCode", "message": "7"})
+    );
+    let (out, _, status) = ws_exec(
+        &sim.rt,
+        "exec",
+        "shell",
+        &["cat", "/etc/hostname"],
+        "v5.channel.k8s.io",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (out.as_str(), status["status"].as_str()),
+        ("shell\n", Some("Success"))
+    );
+    let (out, _, status) = ws_exec(
+        &sim.rt,
+        "exec",
+        "shell",
+        &["cat"],
+        "v5.channel.k8s.io",
+        Some(b"piped-in"),
+    )
+    .await;
+    assert_eq!(
+        (out.as_str(), status["status"].as_str()),
+        ("piped-in", Some("Success")),
+        "v5 closes stdin"
+    );
+    // Attach: the main process's stdin and output; it ends when the process does.
+    sim.start(
+        "exec",
+        "talk",
+        json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE,
+        "stdin": true, "stdinOnce": true,
+        "command": ["sh", "-c", "while read l; do echo got:$l; done; echo bye"]}]}),
+    )
+    .await;
+    sim.wait("talk", 90, |s| phase(s) == "Running").await;
+    let req = request("exec", "talk", &[], true, false, true);
+    let (out, _, status) =
+        ws_session(&sim.rt, req, "v5.channel.k8s.io", Some(b"hello\n"), None).await;
+    assert_eq!(
+        (out.as_str(), status["status"].as_str()),
+        ("got:hello\nbye\n", Some("Success"))
+    );
+    sim.wait("talk", 90, |s| phase(s) == "Succeeded").await;
+    // A TTY: output on stdout, and the resize channel sets the terminal size.
+    let req = request(
+        "exec",
+        "shell",
+        &["sh", "-c", "sleep 1; stty size; echo e >&2"],
+        false,
+        true,
+        false,
+    );
+    let (out, err, status) =
+        ws_session(&sim.rt, req, "v4.channel.k8s.io", None, Some((101, 33))).await;
+    assert_eq!(
+        (out.as_str(), err.as_str(), status["status"].as_str()),
+        ("33 101\r\ne\r\n", "", Some("Success"))
+    );
     sim.finish().await;
 }
 
@@ -436,22 +832,76 @@ async fn service_names_resolve_inside_their_namespace_only() {
     require_engine!();
     let mut sim = Sim::new("dns").await;
     sim.start("alpha", "web", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["httpd", "-f", "-p", "8080", "-h", "/www"]}]})).await;
-    sim.start("alpha", "client", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]})).await;
-    sim.start("beta", "outsider", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]})).await;
-    for p in ["web", "client", "outsider"] {
-        sim.wait(p, 30, |s| phase(s) == "Running").await;
+    sim.start(
+        "alpha",
+        "client",
+        json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
+    )
+    .await;
+    sim.start(
+        "beta",
+        "outsider",
+        json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
+    )
+    .await;
+    sim.start("alpha", "web2", json!({"containers": [{"name": "main", "image": IMAGE,
+        "command": ["sh", "-c", "mkdir -p /w2; echo hello-from-web2 > /w2/index.html; httpd -f -p 8080 -h /w2"]}]})).await;
+    for p in ["web", "web2", "client", "outsider"] {
+        sim.wait(p, 90, |s| phase(s) == "Running").await;
     }
-    let port = ServicePort { name: Some("http".into()), port: 80, target_port: 8080, protocol: "TCP".into() };
-    sim.rt.set_service_backends("alpha", "websvc", vec!["web".into()], vec![port.clone()]).await;
+    let port = ServicePort {
+        name: Some("http".into()),
+        port: 80,
+        target_port: 8080,
+        protocol: "TCP".into(),
+    };
+    sim.rt
+        .set_service_backends("alpha", "websvc", vec!["web".into()], vec![port.clone()])
+        .await;
     for name in ["websvc", "websvc.alpha", "websvc.alpha.svc.cluster.local"] {
         let url = format!("http://{name}/");
         let (ok, out) = sim.exec_in("client", "main", &["wget", "-qO-", &url]);
-        assert!(ok && out == "hello-from-pod\n", "{url} from the same namespace: {out}");
+        assert!(
+            ok && out == "hello-from-pod\n",
+            "{url} from the same namespace: {out}"
+        );
     }
-    let (ok, out) = sim.exec_in("outsider", "main", &["wget", "-qO-", "http://websvc.alpha/"]);
+    let (ok, out) = sim.exec_in(
+        "outsider",
+        "main",
+        &["wget", "-qO-", "http://websvc.alpha/"],
+    );
     assert!(!ok, "another namespace must not reach the service: {out}");
+    // Two backends share the connections; then the proxy follows a change of backends.
+    sim.rt
+        .set_service_backends(
+            "alpha",
+            "websvc",
+            vec!["web".into(), "web2".into()],
+            vec![port.clone()],
+        )
+        .await;
+    let answers: std::collections::BTreeSet<String> = (0..16)
+        .map(|_| {
+            sim.exec_in("client", "main", &["wget", "-qO-", "http://websvc/"])
+                .1
+        })
+        .collect();
+    assert_eq!(
+        answers.into_iter().collect::<Vec<_>>(),
+        ["hello-from-pod\n", "hello-from-web2\n"]
+    );
+    sim.rt
+        .set_service_backends("alpha", "websvc", vec!["web2".into()], vec![port.clone()])
+        .await;
+    for _ in 0..4 {
+        let (_, out) = sim.exec_in("client", "main", &["wget", "-qO-", "http://websvc/"]);
+        assert_eq!(out, "hello-from-web2\n");
+    }
     // No backends: the name stops resolving.
-    sim.rt.set_service_backends("alpha", "websvc", vec![], vec![port]).await;
+    sim.rt
+        .set_service_backends("alpha", "websvc", vec![], vec![port])
+        .await;
     let (ok, out) = sim.exec_in("client", "main", &["wget", "-qO-", "http://websvc/"]);
     assert!(!ok, "without backends the name must not resolve: {out}");
     sim.finish().await;
@@ -465,13 +915,303 @@ async fn deleting_a_pod_and_shutting_down_leave_nothing_labelled() {
         "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"], "volumeMounts": [{"name": "d", "mountPath": "/d"}]}]})).await;
     sim.start("reap", "kept", json!({"volumes": [{"name": "d", "emptyDir": {}}],
         "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"], "volumeMounts": [{"name": "d", "mountPath": "/d"}]}]})).await;
-    sim.wait("gone", 30, |s| phase(s) == "Running").await;
-    sim.wait("kept", 30, |s| phase(s) == "Running").await;
-    let port = ServicePort { name: None, port: 80, target_port: 80, protocol: "TCP".into() };
-    sim.rt.set_service_backends("reap", "svc", vec!["kept".into()], vec![port]).await;
-    sim.rt.delete_pod("reap", "gone", Duration::from_secs(1)).await;
+    sim.wait("gone", 90, |s| phase(s) == "Running").await;
+    sim.wait("kept", 90, |s| phase(s) == "Running").await;
+    let port = ServicePort {
+        name: None,
+        port: 80,
+        target_port: 80,
+        protocol: "TCP".into(),
+    };
+    sim.rt
+        .set_service_backends("reap", "svc", vec!["kept".into()], vec![port])
+        .await;
+    sim.rt
+        .delete_pod("reap", "gone", Duration::from_secs(1))
+        .await;
     let left = sim.leftovers();
-    assert!(!left.iter().any(|n| n.contains("-gone-") || n.contains("uid-gone")), "deleted pod left {left:?}");
-    assert!(left.iter().any(|n| n.contains("-kept-")), "the other pod still runs: {left:?}");
+    assert!(
+        !left
+            .iter()
+            .any(|n| n.contains("-gone-") || n.contains("uid-gone")),
+        "deleted pod left {left:?}"
+    );
+    assert!(
+        left.iter().any(|n| n.contains("-kept-")),
+        "the other pod still runs: {left:?}"
+    );
+    // Deleting the namespace takes its remaining pods, Service proxies and network.
+    sim.rt.delete_namespace("reap").await;
+    assert_eq!(
+        sim.leftovers(),
+        Vec::<String>::new(),
+        "left after delete_namespace"
+    );
+    sim.finish().await;
+}
+
+/// `application/x-www-form-urlencoded` query → (key, value) pairs.
+fn query_pairs(q: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                    out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                    i += 2;
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    q.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_kubectl_exec_and_attach_over_websocket() {
+    require_engine!();
+    if !std::path::Path::new("/usr/bin/kubectl").is_file() {
+        eprintln!("NOTICE: /usr/bin/kubectl not installed; kubectl exec test skipped");
+        return;
+    }
+    use axum::extract::{Path, RawQuery, State, WebSocketUpgrade};
+    use axum::response::IntoResponse;
+    let mut sim = Sim::new("kubectl").await;
+    sim.start(
+        "kns",
+        "kx",
+        json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
+    )
+    .await;
+    sim.start(
+        "kns",
+        "ka",
+        json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE, "stdin": true, "stdinOnce": true,
+            "command": ["sh", "-c", "read l; echo got:$l"]}]}),
+    )
+    .await;
+    let mut pods = HashMap::new();
+    for name in ["kx", "ka"] {
+        let status = sim.wait(name, 90, |s| phase(s) == "Running").await;
+        pods.insert(name.to_string(), json!({"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": "kns", "uid": format!("uid-{name}")},
+            "spec": {"containers": [{"name": "main", "image": IMAGE, "stdin": name == "ka", "stdinOnce": name == "ka"}]}, "status": status}));
+    }
+    type S = (Runtime, HashMap<String, Value>);
+    /// exec or attach as the API routes them: query parameters → ExecRequest.
+    fn remote(
+        rt: Runtime,
+        ns: String,
+        name: String,
+        q: Option<String>,
+        ws: WebSocketUpgrade,
+        attach: bool,
+    ) -> axum::response::Response {
+        let pairs = query_pairs(q.as_deref().unwrap_or(""));
+        let flag = |k: &str| pairs.iter().any(|(key, v)| key == k && v == "true");
+        let req = ExecRequest {
+            namespace: ns,
+            pod: name,
+            container: pairs
+                .iter()
+                .find(|(k, _)| k == "container")
+                .map(|(_, v)| v.clone()),
+            command: pairs
+                .iter()
+                .filter(|(k, _)| k == "command")
+                .map(|(_, v)| v.clone())
+                .collect(),
+            stdin: flag("stdin"),
+            stdout: flag("stdout"),
+            stderr: flag("stderr"),
+            tty: flag("tty"),
+            attach,
+        };
+        rt.exec_upgrade(ws, req)
+    }
+    // Just enough discovery for kubectl to find pods.
+    let discovery = |body: Value| axum::routing::get(move || async move { axum::Json(body) });
+    let app = axum::Router::new()
+        .route("/api", discovery(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})))
+        .route("/apis", discovery(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})))
+        .route("/api/v1", discovery(json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+            {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": ["get", "list"], "shortNames": ["po"]},
+            {"name": "pods/attach", "singularName": "", "namespaced": true, "kind": "PodAttachOptions", "verbs": ["create", "get"]},
+            {"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]}]})))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}",
+            axum::routing::get(|State((_, pods)): State<S>, Path((_, name)): Path<(String, String)>| async move {
+                match pods.get(&name) {
+                    Some(p) => axum::Json(p.clone()).into_response(),
+                    None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                }
+            }),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/exec",
+            axum::routing::get(|State((rt, _)): State<S>, Path((ns, name)): Path<(String, String)>, RawQuery(q): RawQuery, ws: WebSocketUpgrade| async move {
+                remote(rt, ns, name, q, ws, false)
+            }),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            axum::routing::get(|State((rt, _)): State<S>, Path((ns, name)): Path<(String, String)>, RawQuery(q): RawQuery, ws: WebSocketUpgrade| async move {
+                remote(rt, ns, name, q, ws, true)
+            }),
+        )
+        .with_state((sim.rt.clone(), pods));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(&kubeconfig, format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{addr}\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n    namespace: kns\ncurrent-context: x\n"
+    )).unwrap();
+    let kubectl = |args: Vec<String>, input: Option<&'static str>| {
+        let kubeconfig = kubeconfig.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut child = Command::new("/usr/bin/kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(&args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("kubectl runs");
+            let mut stdin = child.stdin.take().unwrap();
+            if let Some(data) = input {
+                stdin.write_all(data.as_bytes()).unwrap();
+            }
+            drop(stdin);
+            let out = child.wait_with_output().unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    let args = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let (code, out, err) = kubectl(
+        args(&[
+            "exec",
+            "kx",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ]),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((code, out.as_str()), (Some(3), "out\n"), "stderr: {err}");
+    assert!(err.contains("err"), "{err}");
+    let (code, out, err) = kubectl(args(&["exec", "kx", "--", "cat", "/etc/hostname"]), None)
+        .await
+        .unwrap();
+    assert_eq!((code, out.as_str()), (Some(0), "kx\n"), "stderr: {err}");
+    let (code, out, err) = kubectl(args(&["exec", "-i", "kx", "--", "cat"]), Some("piped\n"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(0), "piped\n"),
+        "stdin reaches the process and its EOF ends it: {err}"
+    );
+    let (code, out, err) = kubectl(args(&["attach", "-i", "ka"]), Some("hi\n"))
+        .await
+        .unwrap();
+    assert_eq!((code, out.as_str()), (Some(0), "got:hi\n"), "attach: {err}");
+    server.abort();
+    sim.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_pods_of_a_namespace_share_one_network() {
+    require_engine!();
+    let mut sim = Sim::new("race").await;
+    // No ensure_namespace first: the pods' supervisors race to create the network.
+    let starts = (0..4).map(|i| {
+        let pod = json!({"metadata": {"name": format!("p{i}"), "namespace": "race", "uid": format!("uid-race-{i}-{}", std::process::id())},
+            "spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}});
+        sim.rt.start_pod(pod)
+    });
+    for r in futures_util::future::join_all(starts).await {
+        r.expect("pod starts");
+    }
+    for i in 0..4 {
+        sim.wait(&format!("p{i}"), 90, |s| phase(s) == "Running")
+            .await;
+    }
+    let (ok, out) = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("label=kube-sim.instance={}", sim.instance),
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(out.lines().count(), 1, "one network per namespace: {out}");
+    sim.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn liveness_probes_restart_and_startup_probes_gate_readiness() {
+    require_engine!();
+    let mut sim = Sim::new("live").await;
+    let exec = |file: &str, failures: u32| json!({"exec": {"command": ["test", "-f", file]}, "periodSeconds": 1, "failureThreshold": failures});
+    sim.start("live", "probes", json!({"terminationGracePeriodSeconds": 1, "containers": [
+        {"name": "live", "image": IMAGE, "command": ["sh", "-c", "touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 3600"],
+         "livenessProbe": exec("/tmp/alive", 1)},
+        {"name": "slow", "image": IMAGE, "command": ["sh", "-c", "sleep 5; touch /tmp/up; sleep 3600"],
+         "startupProbe": exec("/tmp/up", 30)}
+    ]})).await;
+    let s = sim.wait("probes", 90, |s| phase(s) == "Running").await;
+    assert_eq!(
+        (
+            container(&s, "slow")["started"].as_bool(),
+            container(&s, "slow")["ready"].as_bool()
+        ),
+        (Some(false), Some(false)),
+        "{s:#}"
+    );
+    let s = sim
+        .wait("probes", 90, |s| container(s, "slow")["ready"] == true)
+        .await;
+    assert_eq!(container(&s, "slow")["started"], true);
+    let s = sim
+        .wait("probes", 90, |s| {
+            !container(s, "live")["lastState"]["terminated"].is_null()
+        })
+        .await;
+    assert_eq!(
+        container(&s, "live")["state"]["waiting"]["reason"],
+        "CrashLoopBackOff",
+        "{s:#}"
+    );
+    assert!(
+        sim.seen
+            .iter()
+            .any(|(p, r, m)| p == "probes" && r == "Killing" && m.contains("liveness")),
+        "{:?}",
+        sim.seen
+    );
     sim.finish().await;
 }

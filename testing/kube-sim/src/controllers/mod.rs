@@ -1,8 +1,9 @@
 //! Controllers: the loop that makes stored objects true — namespaces (defaults, termination),
-//! garbage collection, Deployments → pods, pods → the container runtime, Services → backends,
-//! and runtime reports → pod status and Events.
+//! garbage collection, Deployments → pods, pods → the container runtime, Services → backends
+//! and Endpoints, and runtime reports → pod status and Events.
 
 pub mod deployments;
+pub mod endpoints;
 pub mod gc;
 pub mod namespaces;
 pub mod pods;
@@ -25,11 +26,12 @@ pub async fn run(
     let mut backends = services::Memory::default();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
-        namespaces::reconcile(&state);
+        namespaces::reconcile(&state, &memory.networks);
         gc::reconcile(&state);
         deployments::reconcile(&state);
         pods::reconcile(&state, &mut memory);
         services::reconcile(&state, &mut backends);
+        endpoints::reconcile(&state);
         let changed = state.store.changed.notified();
         tokio::select! {
             _ = stop.changed() => return,

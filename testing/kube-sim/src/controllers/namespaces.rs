@@ -8,21 +8,37 @@ use crate::state::State;
 use serde_json::json;
 
 fn ensure(state: &State, plural: &str, ns: &str, obj: serde_json::Value) {
-    let Some(rt) = resources::find("", "v1", plural) else { return };
-    if state.store.get(&rt.key(), ns, crate::meta::name(&obj)).is_none() {
-        let t = Target { rt, namespace: Some(ns.to_string()), name: None, sub: None };
+    let Some(rt) = resources::find("", "v1", plural) else {
+        return;
+    };
+    if state
+        .store
+        .get(&rt.key(), ns, crate::meta::name(&obj))
+        .is_none()
+    {
+        let t = Target {
+            rt,
+            namespace: Some(ns.to_string()),
+            name: None,
+            sub: None,
+        };
         // AlreadyExists races are harmless.
         let _ = create_object(state, &t, obj, false);
     }
 }
 
 /// Applies defaults to active namespaces and finishes terminating ones.
-pub fn reconcile(state: &State) {
+pub fn reconcile(state: &State, networks: &super::pods::Networks) {
     let (namespaces, _) = state.store.list("/namespaces", None);
     for ns in namespaces {
         let name = crate::meta::name(&ns).to_string();
         if !crate::meta::is_terminating(&ns) {
-            ensure(state, "serviceaccounts", &name, json!({"metadata": {"name": "default"}}));
+            ensure(
+                state,
+                "serviceaccounts",
+                &name,
+                json!({"metadata": {"name": "default"}}),
+            );
             ensure(
                 state,
                 "configmaps",
@@ -37,7 +53,7 @@ pub fn reconcile(state: &State) {
                 continue;
             }
             if let Some(rt) = resources::RESOURCES.iter().find(|r| r.key() == *key) {
-                crate::objects::delete_object(state, rt, o, "Background");
+                crate::delete::delete_object(state, rt, o, "Background");
             }
         }
         if !contents.is_empty() {
@@ -52,7 +68,12 @@ pub fn reconcile(state: &State) {
         }
         state.store.remove("/namespaces", "", &name);
         if let Some(rt) = state.runtime.clone() {
-            tokio::spawn(async move { rt.delete_namespace(&name).await });
+            let networks = networks.clone();
+            tokio::spawn(async move {
+                let mut ready = networks.lock().await;
+                ready.remove(&name);
+                rt.delete_namespace(&name).await;
+            });
         }
     }
 }

@@ -5,20 +5,29 @@
 use crate::state::State;
 use serde_json::{Value, json};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Namespaces whose Docker network exists; the lock serialises creating and removing them.
+pub type Networks = Arc<tokio::sync::Mutex<HashSet<String>>>;
 
 /// Which pods the controller already handed to the runtime.
 #[derive(Default)]
 pub struct Memory {
     started: HashSet<String>,
     deleting: HashSet<String>,
+    /// Namespaces whose Docker network exists.
+    pub networks: Networks,
 }
 
 fn set_unschedulable(state: &State, pod: &Value, reason: &str, message: &str) {
     let already = pod
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c.get("reason").and_then(Value::as_str) == Some(reason)));
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.get("reason").and_then(Value::as_str) == Some(reason))
+        });
     if already {
         return;
     }
@@ -44,7 +53,10 @@ fn set_unschedulable(state: &State, pod: &Value, reason: &str, message: &str) {
 /// Starts new pods and finishes deleting terminating ones.
 pub fn reconcile(state: &State, memory: &mut Memory) {
     let (pods, _) = state.store.list("/pods", None);
-    let live: HashSet<String> = pods.iter().map(|p| crate::meta::uid(p).to_string()).collect();
+    let live: HashSet<String> = pods
+        .iter()
+        .map(|p| crate::meta::uid(p).to_string())
+        .collect();
     memory.started.retain(|u| live.contains(u));
     memory.deleting.retain(|u| live.contains(u));
     for pod in pods {
@@ -66,7 +78,10 @@ pub fn reconcile(state: &State, memory: &mut Memory) {
                 let store = state.store.clone();
                 tokio::spawn(async move {
                     rt.delete_pod(&ns, &name, Duration::from_secs(grace)).await;
-                    if store.get("/pods", &ns, &name).is_some_and(|p| crate::meta::uid(&p) == uid) {
+                    if store
+                        .get("/pods", &ns, &name)
+                        .is_some_and(|p| crate::meta::uid(&p) == uid)
+                    {
                         store.remove("/pods", &ns, &name);
                     }
                 });
@@ -77,8 +92,21 @@ pub fn reconcile(state: &State, memory: &mut Memory) {
             let store = state.store.clone();
             let lookup_pod = pod.clone();
             let report = state.runtime_events.clone();
+            let networks = memory.networks.clone();
             tokio::spawn(async move {
-                let result = match rt.ensure_namespace(&ns).await {
+                let network = {
+                    let mut ready = networks.lock().await;
+                    if ready.contains(&ns) {
+                        Ok(())
+                    } else {
+                        let r = rt.ensure_namespace(&ns).await;
+                        if r.is_ok() {
+                            ready.insert(ns.clone());
+                        }
+                        r
+                    }
+                };
+                let result = match network {
                     Ok(()) => rt.start_pod(lookup_pod).await,
                     Err(e) => Err(e),
                 };

@@ -10,30 +10,52 @@ use bollard::query_parameters::{
 };
 use std::collections::HashMap;
 
-/// Removes everything matching `label` (`kube-sim=1` or `kube-sim.instance=<i>`); how many.
-pub async fn reap(docker: &Docker, label: &str) -> usize {
-    let filters = HashMap::from([("label", vec![label])]);
+/// Removes everything carrying all of `labels` (`key=value`, e.g. `kube-sim=1`); how many.
+pub async fn reap(docker: &Docker, labels: &[&str]) -> usize {
+    let filters = HashMap::from([("label", labels.to_vec())]);
     let mut removed = 0;
-    let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    let opts = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
     let containers = docker.list_containers(Some(opts)).await.unwrap_or_default();
-    let removals = containers.into_iter().filter_map(|c| c.id).map(|id| async move {
-        let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-        docker.remove_container(&id, Some(opts)).await.is_ok()
-    });
-    removed += futures_util::future::join_all(removals).await.into_iter().filter(|ok| *ok).count();
+    let removals = containers
+        .into_iter()
+        .filter_map(|c| c.id)
+        .map(|id| async move {
+            let opts = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            docker.remove_container(&id, Some(opts)).await.is_ok()
+        });
+    removed += futures_util::future::join_all(removals)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count();
     let opts = ListNetworksOptionsBuilder::new().filters(&filters).build();
     for n in docker.list_networks(Some(opts)).await.unwrap_or_default() {
-        if let Some(name) = n.name
-            && docker.remove_network(&name).await.is_ok()
+        // By id: duplicate names (possible with Docker) make a name ambiguous.
+        if let Some(id) = n.id.or(n.name)
+            && docker.remove_network(&id).await.is_ok()
         {
             removed += 1;
         }
     }
     let opts = ListVolumesOptionsBuilder::new().filters(&filters).build();
-    let volumes = docker.list_volumes(Some(opts)).await.ok().and_then(|v| v.volumes).unwrap_or_default();
+    let volumes = docker
+        .list_volumes(Some(opts))
+        .await
+        .ok()
+        .and_then(|v| v.volumes)
+        .unwrap_or_default();
     for v in volumes {
         if docker
-            .remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .remove_volume(
+                &v.name,
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
             .await
             .is_ok()
         {
@@ -44,9 +66,22 @@ pub async fn reap(docker: &Docker, label: &str) -> usize {
 }
 
 impl Runtime {
+    /// Removes whatever is left of one pod (containers created while it was being deleted,
+    /// its infra container, its emptyDir volumes).
+    pub(crate) async fn reap_pod(&self, uid: &str) {
+        let instance = format!("{LABEL_INSTANCE}={}", self.inner.config.instance);
+        let uid = format!("{}={uid}", super::labels::LABEL_UID);
+        reap(&self.inner.docker, &[&instance, &uid]).await;
+    }
+
     /// See [`Runtime::shutdown`].
     pub(crate) async fn shutdown_impl(&self) {
-        let pods: Vec<_> = self.inner.pods.lock().map(|mut p| p.drain().map(|(_, e)| e).collect()).unwrap_or_default();
+        let pods: Vec<_> = self
+            .inner
+            .pods
+            .lock()
+            .map(|mut p| p.drain().map(|(_, e)| e).collect())
+            .unwrap_or_default();
         for e in pods {
             let _ = e.stop.send(true);
         }
@@ -54,7 +89,7 @@ impl Runtime {
             s.clear();
         }
         let label = format!("{LABEL_INSTANCE}={}", self.inner.config.instance);
-        reap(&self.inner.docker, &label).await;
+        reap(&self.inner.docker, &[&label]).await;
     }
 }
 
@@ -66,5 +101,5 @@ pub async fn cleanup_all() -> Result<usize, RuntimeError> {
         .ping()
         .await
         .map_err(|e| RuntimeError::docker("pinging the Docker engine", e))?;
-    Ok(reap(&docker, &format!("{LABEL_OWNER}=1")).await)
+    Ok(reap(&docker, &[&format!("{LABEL_OWNER}=1")]).await)
 }

@@ -2,15 +2,16 @@
 //! busybox proxy container on the namespace's network whose network aliases are `<svc>`,
 //! `<svc>.<ns>` and `<svc>.<ns>.svc.cluster.local` (Docker's embedded DNS resolves them only on
 //! that network, so other namespaces cannot). It forwards every Service `port` to the
-//! `targetPort` of the first ready backend with `nc -ll … -e nc <backend> <targetPort>`; the
-//! backend's IP sits in a file that is rewritten when the backends change, so the name and its
-//! address stay stable while pods come and go. TCP only.
+//! `targetPort` of a randomly chosen backend per connection (`nc -ll … -e` runs a tiny shell
+//! per connection); the backends' IPs sit in a file that is rewritten when they change, so the
+//! name and its address stay stable while pods come and go. TCP only.
 
 use super::image::INFRA_IMAGE;
 use super::labels::{self, labels};
 use super::{Runtime, ServicePort};
 use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// What the runtime keeps per Service.
 #[derive(Clone, Default)]
@@ -21,16 +22,19 @@ pub struct ServiceState {
     pub ports: Vec<ServicePort>,
     /// The proxy container, when one runs.
     pub proxy: Option<String>,
-    /// The backend IP the proxy forwards to.
+    /// The backend IPs (space-separated) the proxy forwards to.
     pub backend_ip: String,
 }
 
 /// The proxy's shell script: one persistent `nc` listener per port.
 fn script(ports: &[ServicePort]) -> String {
     let mut s = String::from("trap 'exit 0' TERM INT; ");
-    for p in ports.iter().filter(|p| p.protocol.eq_ignore_ascii_case("TCP") || p.protocol.is_empty()) {
+    for p in ports
+        .iter()
+        .filter(|p| p.protocol.eq_ignore_ascii_case("TCP") || p.protocol.is_empty())
+    {
         s.push_str(&format!(
-            "nc -ll -p {} -e sh -c 'exec nc $(cat /backend) {}' & ",
+            "nc -ll -p {} -e sh -c 'set -- $(cat /backend); shift $((RANDOM % $#)); exec nc $1 {}' & ",
             p.port, p.target_port
         ));
     }
@@ -40,17 +44,35 @@ fn script(ports: &[ServicePort]) -> String {
 
 impl Runtime {
     /// See [`Runtime::set_service_backends`].
-    pub(crate) async fn set_backends_impl(&self, namespace: &str, service: &str, pods: Vec<String>, ports: Vec<ServicePort>) {
+    pub(crate) async fn set_backends_impl(
+        &self,
+        namespace: &str,
+        service: &str,
+        pods: Vec<String>,
+        ports: Vec<ServicePort>,
+    ) {
         let _guard = self.inner.dns_lock.lock().await;
         let key = (namespace.to_string(), service.to_string());
-        let old = self.inner.services.lock().ok().and_then(|s| s.get(&key).cloned()).unwrap_or_default();
+        let old = self
+            .inner
+            .services
+            .lock()
+            .ok()
+            .and_then(|s| s.get(&key).cloned())
+            .unwrap_or_default();
         let ip = pods
             .iter()
             .filter_map(|p| self.pod_entry(namespace, p))
             .filter_map(|e| e.live.lock().ok().map(|l| l.ip.clone()))
-            .find(|ip| !ip.is_empty())
-            .unwrap_or_default();
-        let mut state = ServiceState { pods, ports, proxy: old.proxy.clone(), backend_ip: ip.clone() };
+            .filter(|ip| !ip.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut state = ServiceState {
+            pods,
+            ports,
+            proxy: old.proxy.clone(),
+            backend_ip: ip.clone(),
+        };
         if ip.is_empty() || state.ports.is_empty() {
             if let Some(p) = &old.proxy {
                 self.remove_container(p).await;
@@ -61,13 +83,17 @@ impl Runtime {
                 && let Some(p) = &old.proxy
             {
                 let cmd = vec!["sh".into(), "-c".into(), format!("echo {ip} > /backend")];
-                let _ = super::probes::exec_code(&self.inner.docker, p, cmd, std::time::Duration::from_secs(5)).await;
+                let _ =
+                    super::probes::exec_code(&self.inner.docker, p, cmd, Duration::from_secs(5))
+                        .await;
             }
         } else {
             if let Some(p) = &old.proxy {
                 self.remove_container(p).await;
             }
-            state.proxy = self.start_proxy(namespace, service, &state.ports, &ip).await;
+            state.proxy = self
+                .start_proxy(namespace, service, &state.ports, &ip)
+                .await;
         }
         if let Ok(mut s) = self.inner.services.lock() {
             if state.pods.is_empty() && state.proxy.is_none() {
@@ -78,9 +104,15 @@ impl Runtime {
         }
     }
 
-    async fn start_proxy(&self, namespace: &str, service: &str, ports: &[ServicePort], ip: &str) -> Option<String> {
+    async fn start_proxy(
+        &self,
+        namespace: &str,
+        service: &str,
+        ports: &[ServicePort],
+        ip: &str,
+    ) -> Option<String> {
         let network = self.network(namespace).await.ok()?;
-        super::image::ensure_infra_image(&self.inner.docker).await.ok()?;
+        self.infra_image().await.ok()?;
         let aliases = vec![
             service.to_string(),
             format!("{service}.{namespace}"),
@@ -89,17 +121,62 @@ impl Runtime {
         ];
         let body = ContainerCreateBody {
             image: Some(INFRA_IMAGE.into()),
-            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), format!("echo {ip} > /backend; {}", script(ports))]),
-            labels: Some(labels(&self.inner.config.instance, namespace, service, "", "service")),
-            host_config: Some(HostConfig { network_mode: Some(network.clone()), ..Default::default() }),
+            entrypoint: Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("echo {ip} > /backend; {}", script(ports)),
+            ]),
+            labels: Some(labels(
+                &self.inner.config.instance,
+                namespace,
+                service,
+                "",
+                "service",
+            )),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.clone()),
+                ..Default::default()
+            }),
             networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(network, EndpointSettings { aliases: Some(aliases), ..Default::default() })])),
+                endpoints_config: Some(HashMap::from([(
+                    network,
+                    EndpointSettings {
+                        aliases: Some(aliases),
+                        ..Default::default()
+                    },
+                )])),
             }),
             ..Default::default()
         };
-        let name = format!("kube-sim-{}-{}-svc-{}", labels::safe(&self.inner.config.instance), labels::safe(namespace), labels::safe(service));
+        let name = format!(
+            "kube-sim-{}-{}-svc-{}",
+            labels::safe(&self.inner.config.instance),
+            labels::safe(namespace),
+            labels::safe(service)
+        );
         let id = self.create(&name, body).await.ok()?;
         self.inner.docker.start_container(&id, None).await.ok()?;
+        // Answer only once every port listens, so a client right after this call connects.
+        let check = ports
+            .iter()
+            .map(|p| format!("netstat -ltn | grep -q ':{} '", p.port))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        let cmd = vec!["sh".to_string(), "-c".into(), check];
+        for _ in 0..50 {
+            if super::probes::exec_code(
+                &self.inner.docker,
+                &id,
+                cmd.clone(),
+                Duration::from_secs(2),
+            )
+            .await
+                == Some(0)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Some(id)
     }
 
@@ -118,7 +195,8 @@ impl Runtime {
             .unwrap_or_default();
         for (svc, st) in affected {
             let pods = st.pods.into_iter().filter(|p| p != pod).collect();
-            self.set_backends_impl(namespace, &svc, pods, st.ports).await;
+            self.set_backends_impl(namespace, &svc, pods, st.ports)
+                .await;
         }
     }
 }

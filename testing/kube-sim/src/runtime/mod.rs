@@ -3,6 +3,27 @@
 //! their status follows reality and flows back to the API side as [`RuntimeEvent`]s. Services
 //! become DNS names on the namespace network; logs, exec and attach reach the containers.
 //! Everything created carries `kube-sim=1` and `kube-sim.instance=<instance>` labels.
+//!
+//! Supported: init and app containers; `command`/`args` over the image's entrypoint/cmd with
+//! `$(VAR)` expansion; `imagePullPolicy` (a failed `Always` pull of a locally present image
+//! uses the local image, since tests have no registry); `env` with `valueFrom`
+//! (configMapKeyRef, secretKeyRef, fieldRef) and `envFrom`; volumes `emptyDir` (a labelled
+//! Docker volume shared by the pod's containers), `hostPath`, `configMap`, `secret`,
+//! `downwardAPI`, `projected` and the automounted service-account token/ca.crt/namespace;
+//! `workingDir`, `stdin`/`tty`, `securityContext.runAsUser/runAsGroup` (pod and container),
+//! `privileged`, `resources.limits` memory and cpu;
+//! restartPolicy with kubelet back-off (10s doubling to 5min); readiness, liveness and startup
+//! probes (exec, httpGet, tcpSocket; run inside the pod); Services via a forwarding proxy
+//! (see `dns.rs`); logs (follow, tailLines, timestamps, sinceSeconds, previous); exec/attach
+//! over `v5`/`v4`/legacy `channel.k8s.io`.
+//!
+//! Differences: a Service name resolves to its proxy's address (stable, like a ClusterIP), not
+//! to a pod's; backends are picked at random per connection (no session affinity); pods that
+//! are not ready never receive Service traffic (the API side passes ready pods only).
+//!
+//! Not supported: UDP Service ports, `subPath` on emptyDir, requests and `resourceFieldRef`, gRPC probes
+//! (counted as passing), ephemeral containers, port-forward, propagation of ConfigMap/
+//! Secret updates into mounted files, file volumes being read-only, IPC/PID namespace sharing.
 
 mod channel;
 mod cleanup;
@@ -11,15 +32,19 @@ mod dns;
 mod env;
 mod error;
 mod exec;
+mod health;
 mod image;
+mod infra;
 pub mod labels;
 mod logs;
 mod network;
 mod pod;
 mod probes;
 mod spec;
+mod start;
 mod state;
 mod status;
+mod target;
 mod volumes;
 
 pub use error::RuntimeError;
@@ -49,6 +74,8 @@ struct Inner {
     services: Mutex<HashMap<Key, dns::ServiceState>>,
     /// Serialises Service updates (each may create/remove a proxy container).
     dns_lock: tokio::sync::Mutex<()>,
+    /// Serialises network creation: Docker accepts two networks of the same name.
+    net_lock: tokio::sync::Mutex<()>,
 }
 
 /// What the runtime needs from the API side.
@@ -176,8 +203,24 @@ impl Runtime {
                 pods: Mutex::new(HashMap::new()),
                 services: Mutex::new(HashMap::new()),
                 dns_lock: tokio::sync::Mutex::new(()),
+                net_lock: tokio::sync::Mutex::new(()),
             }),
         })
+    }
+
+    /// Builds the infra image once per process (concurrent callers wait for the first).
+    pub(crate) async fn infra_image(&self) -> Result<(), RuntimeError> {
+        // Process-wide: several runtimes (e.g. parallel tests) must not build it at once either.
+        static READY: std::sync::OnceLock<tokio::sync::Mutex<bool>> = std::sync::OnceLock::new();
+        let mut ready = READY
+            .get_or_init(|| tokio::sync::Mutex::new(false))
+            .lock()
+            .await;
+        if !*ready {
+            image::ensure_infra_image(&self.inner.docker).await?;
+            *ready = true;
+        }
+        Ok(())
     }
 
     /// Creates the namespace's Docker network (idempotent).
@@ -185,16 +228,37 @@ impl Runtime {
         self.network(namespace).await.map(|_| ())
     }
 
-    /// Removes the namespace's network (after its pods are gone).
+    /// Removes the namespace's network (after its pods are gone); pods still running in it
+    /// are removed without grace, so the network never outlives the namespace.
     pub async fn delete_namespace(&self, namespace: &str) {
+        let pods: Vec<String> = self
+            .inner
+            .pods
+            .lock()
+            .map(|p| {
+                p.keys()
+                    .filter(|(ns, _)| ns == namespace)
+                    .map(|(_, name)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for pod in pods {
+            self.delete_pod(namespace, &pod, Duration::ZERO).await;
+        }
         let services: Vec<Key> = self
             .inner
             .services
             .lock()
-            .map(|s| s.keys().filter(|(ns, _)| ns == namespace).cloned().collect())
+            .map(|s| {
+                s.keys()
+                    .filter(|(ns, _)| ns == namespace)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         for (ns, svc) in services {
-            self.set_service_backends(&ns, &svc, Vec::new(), Vec::new()).await;
+            self.set_service_backends(&ns, &svc, Vec::new(), Vec::new())
+                .await;
         }
         self.remove_network(namespace).await;
     }
@@ -218,7 +282,8 @@ impl Runtime {
         pods: Vec<String>,
         ports: Vec<ServicePort>,
     ) {
-        self.set_backends_impl(namespace, service, pods, ports).await
+        self.set_backends_impl(namespace, service, pods, ports)
+            .await
     }
 
     /// The container's output as a byte stream (`pods/log`).

@@ -107,6 +107,10 @@ pub struct Ctr {
     pub readiness: ProbeState,
     /// Liveness probe bookkeeping.
     pub liveness: ProbeState,
+    /// Startup probe bookkeeping.
+    pub startup: ProbeState,
+    /// The startup probe passed (or there is none): readiness and liveness probes may run.
+    pub startup_done: bool,
     /// When the current instance started (probe initial delays count from here).
     pub started_instant: Option<Instant>,
 }
@@ -126,8 +130,16 @@ impl Ctr {
     /// A container not created yet.
     pub fn new(spec: &Value) -> Ctr {
         Ctr {
-            name: spec.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string(),
-            image: spec.get("image").and_then(|n| n.as_str()).unwrap_or("").to_string(),
+            name: spec
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+                .to_string(),
+            image: spec
+                .get("image")
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+                .to_string(),
             spec: spec.clone(),
             id: None,
             previous: None,
@@ -144,6 +156,8 @@ impl Ctr {
             failures: 0,
             readiness: ProbeState::default(),
             liveness: ProbeState::default(),
+            startup: ProbeState::default(),
+            startup_done: false,
             started_instant: None,
         }
     }
