@@ -2,6 +2,7 @@
 //! real cluster when GANTRY_TEST_KUBECONFIG names an admin kubeconfig. Every assertion about
 //! namespaces, objects and permissions reads the API (admin client, or kubectl with the job's
 //! own kubeconfig), never gantry's output. Jobs run in the shell executor and need `kubectl`.
+//! On a real cluster set GANTRY_TEST_IMAGE to a pullable busybox image (pods run `httpd`/`wget`).
 
 mod common;
 
@@ -122,6 +123,12 @@ fn spawn(sim: &Sim, dir: &Path, out: &Path, extra: &[&str]) -> Child {
         .arg(&sim.kubeconfig)
         .arg("--var")
         .arg(format!("OUT={}", out.display()))
+        // On a real cluster the pods need a pullable image with busybox (e.g. busybox:1.36).
+        .args(
+            std::env::var("GANTRY_TEST_IMAGE")
+                .map(|i| vec!["--var".to_string(), format!("IMAGE={i}")])
+                .unwrap_or_default(),
+        )
         .args(extra)
         .current_dir(dir)
         .env("NO_COLOR", "1")
