@@ -30,6 +30,10 @@ pub enum Command {
     Schema,
     /// Run a CI server: webhooks, a queue, history, live logs, an API and a web UI.
     Serve(ServeArgs),
+    /// Render a template (e.g. a Kubernetes manifest) with variables as its context.
+    Render(RenderArgs),
+    /// Kubernetes environments gantry manages.
+    Env(EnvArgs),
 }
 
 /// Options of `gantry serve` (each overrides the config file).
@@ -90,6 +94,45 @@ pub struct ServeArgs {
     /// Seconds running pipelines get on SIGTERM before they are canceled.
     #[arg(long, value_name = "SECONDS")]
     pub shutdown_grace: Option<u64>,
+}
+
+/// The Kubernetes cluster environments use: opt-in, never the ambient current context.
+#[derive(Debug, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig of the cluster for `environment:` jobs (else `.gantry/config.toml`; else none).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in that kubeconfig (alone: in the default kubeconfig).
+    #[arg(long, value_name = "NAME")]
+    pub kube_context: Option<String>,
+}
+
+/// Options of `gantry env`.
+#[derive(Debug, clap::Args)]
+pub struct EnvArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: EnvCommand,
+}
+
+/// `gantry env` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Show live environment namespaces: namespace, pipeline, age, expiry, context.
+    List(ClusterArgs),
+}
+
+/// Options of `gantry render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The template (minijinja syntax); `-` reads standard input.
+    pub template: PathBuf,
+    /// Write here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Variable KEY=VALUE on top of the process environment (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
 }
 
 /// Output formats of `plan`.
@@ -179,6 +222,12 @@ pub struct RunArgs {
     /// Run `docker:dind` services as real privileged containers instead of passing the host engine through.
     #[arg(long)]
     pub privileged_dind: bool,
+    /// Cluster for `environment:` jobs.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Leave environment namespaces in place until they expire (`gantry gc` removes them then).
+    #[arg(long)]
+    pub keep_environments: bool,
 }
 
 /// Executors `run` can use.
@@ -207,6 +256,9 @@ pub struct GcArgs {
     /// Also remove what belongs to runs that are still going.
     #[arg(long)]
     pub all: bool,
+    /// Also delete abandoned or expired environment namespaces on this cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Which pipeline to plan or run.

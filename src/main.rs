@@ -13,6 +13,8 @@ fn main() -> ExitCode {
         Command::Run(args) => gantry::cmd::run(&cli.file, args),
         Command::Gc(args) => gantry::cmd::gc(&cli.file, args),
         Command::Serve(args) => gantry::cmd::serve(args),
+        Command::Render(args) => gantry::cmd::render(args),
+        Command::Env(args) => gantry::cmd::env(&cli.file, args),
         Command::Schema => {
             println!("{}", gantry::schema::generate());
             ExitCode::SUCCESS

@@ -205,10 +205,8 @@ fn seed_pipeline_keeps_its_shape() {
         ]
     );
     assert_eq!(p.jobs["cleanup"].when.value.as_str(), "always");
-    assert_eq!(
-        p.variables["NAMESPACE"].value,
-        "${CI_PROJECT_NAME}-${CI_BUILD_REF_NAME}-${CI_BUILD_REF}"
-    );
+    // Issue 9: the namespace is prepared per pipeline and named in KUBE_NAMESPACE.
+    assert_eq!(p.variables["NAMESPACE"].value, "${KUBE_NAMESPACE}");
     assert_eq!(p.jobs["build"].services[0].image.name.value, "docker:dind");
     assert_eq!(
         p.jobs["deploy"].environment.as_ref().unwrap().name.value,

@@ -66,9 +66,12 @@ fn seed_pipeline_plans_in_order_with_always_cleanup_and_expanded_namespace() {
     assert_eq!(job(&plan, "deploy")["environment"]["name"], "test-for-ci");
     let (code, script, err) = gantry(&dir, &["plan", "--show-script", "deploy"]);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        script.contains(&format!("\nNAMESPACE=myproject-master-{sha}\n")),
-        "{script}"
+    // Issue 9: NAMESPACE is the prepared namespace (KUBE_NAMESPACE, set at run time with a
+    // cluster); plan names it.
+    let short = &sha[..8];
+    assert_eq!(
+        job(&plan, "deploy")["environment"]["kube_namespace"],
+        format!("myproject-master-{short}")
     );
     assert!(
         script.contains(&format!("\nCI_BUILD_REF={sha}\n")),
@@ -77,7 +80,11 @@ fn seed_pipeline_plans_in_order_with_always_cleanup_and_expanded_namespace() {
     assert!(script.contains("\nCI_BUILD_REF_NAME=master\n"), "{script}");
     assert!(script.contains("\nCI_JOB_TOKEN='[MASKED]'\n"), "{script}");
     assert!(
-        script.contains("\nkubectl create ns $NAMESPACE\n"),
+        script.contains("/configureCluster.sh $KUBE_CA_PEM_FILE $KUBE_URL $KUBE_TOKEN\n"),
+        "{script}"
+    );
+    assert!(
+        script.contains("\nkubectl apply --namespace $NAMESPACE -f .generated/deals.yaml\n"),
         "{script}"
     );
     assert!(

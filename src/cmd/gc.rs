@@ -1,6 +1,7 @@
 //! `gantry gc`: removes what crashed runs left behind — containers and networks labelled
 //! `gantry.pipeline` whose creating process is gone, and job workspaces of runs whose owner
-//! process is gone. With `--all`, also those of runs still going.
+//! process is gone, and (given a cluster) environment namespaces whose pipeline process is gone
+//! or whose expiry passed. With `--all`, also those of runs still going.
 
 use super::usage_error;
 use crate::cli::GcArgs;
@@ -10,14 +11,11 @@ use std::process::ExitCode;
 
 /// Runs the sweep for the project holding `file` (its `.gantry/`) and the Docker engine.
 pub fn gc(file: &Path, args: &GcArgs) -> ExitCode {
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let project = git2::Repository::discover(dir)
-        .ok()
-        .and_then(|r| r.workdir().map(|w| w.components().collect()))
-        .unwrap_or_else(|| dir.to_path_buf());
+    let project = super::env::project_of(file);
+    let (choice, settings) = match super::cluster_settings(&project, &args.cluster) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
     let mut removed = sweep_workspaces(&project.join(".gantry"), args.all);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -36,6 +34,17 @@ pub fn gc(file: &Path, args: &GcArgs) -> ExitCode {
                 }
             }
             Err(e) => println!("docker: skipped ({e})"),
+        }
+        // Namespaces only on a cluster the user named.
+        if choice.is_set() {
+            let swept = match crate::environment::cluster::connect(&choice).await {
+                Ok(c) => crate::environment::gc::sweep(&c, args.all, settings.delete_timeout).await,
+                Err(e) => Err(e),
+            };
+            match swept {
+                Ok(r) => removed.extend(r),
+                Err(e) => println!("kubernetes: skipped ({e})"),
+            }
         }
     });
     if removed.is_empty() {

@@ -1,15 +1,19 @@
 //! One function per subcommand: read inputs, call the pipeline stages, print, pick an exit code.
 
 mod components;
+mod env;
 mod gc;
 mod lint;
 mod plan;
+mod render;
 mod run;
 mod serve;
 
+pub use env::{cluster_settings, env};
 pub use gc::{gc, sweep_workspaces};
 pub use lint::lint;
 pub use plan::plan;
+pub use render::render;
 pub use run::run;
 pub use serve::serve;
 

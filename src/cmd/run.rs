@@ -68,7 +68,15 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         keep_workspaces: args.keep_workspaces,
         artifacts_dir: args.artifacts_dir.clone(),
         grace: Duration::from_secs(args.grace),
+        environments: None,
     };
+    let project_dir = planned.context.project_dir.clone();
+    let (cluster_choice, env_settings) = match super::cluster_settings(&project_dir, &args.cluster)
+    {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let mut options = options;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -76,7 +84,6 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage_error(format!("cannot start the runtime: {e}")),
     };
-    let project_dir = planned.context.project_dir.clone();
     let image_jobs: Vec<String> = plan
         .jobs
         .iter()
@@ -93,9 +100,32 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         reporter.note(&format!("removed leftover {r}"));
     }
     let outcome = runtime.block_on(async {
+        // Only a cluster the user named is contacted, and before any job starts.
+        if cluster_choice.is_set() {
+            let cluster = crate::environment::cluster::connect(&cluster_choice)
+                .await
+                .map_err(|e| e.to_string())?;
+            reporter.note(&format!(
+                "environments: cluster {} (context {})",
+                cluster.server, cluster.context
+            ));
+            options.environments = Some(Arc::new(crate::environment::Environments::new(
+                cluster,
+                env_settings,
+                plan.pipeline.iid,
+                &project_dir,
+                args.keep_environments,
+            )));
+        }
         let docker = if wants_docker {
             match docker::connect().await {
                 Ok(d) => {
+                    if let Some(envs) = &options.environments {
+                        let Some(gateway) = crate::environment::proxy::bridge_gateway(&d).await else {
+                            return Err("environments: cannot find the Docker bridge's gateway address, which container jobs reach the cluster by".to_string());
+                        };
+                        envs.enable_containers(gateway).await?;
+                    }
                     for r in DockerExecutor::sweep(&d, None).await {
                         reporter.note(&format!("removed leftover {r}"));
                     }

@@ -443,6 +443,11 @@ impl DockerExecutor {
                 .iter()
                 .map(|p| format!("{0}:{0}:ro", p.display())),
         );
+        // `gantry render` in job scripts: this binary, read-only, on the usual PATH (it runs in
+        // images with glibc, as the host's build does).
+        if let Ok(exe) = std::env::current_exe() {
+            binds.push(format!("{}:/usr/local/bin/gantry:ro", exe.display()));
+        }
         if passthrough {
             binds.push("/var/run/docker.sock:/var/run/docker.sock".into());
             env.push("DOCKER_HOST=unix:///var/run/docker.sock".into());

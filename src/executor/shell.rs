@@ -127,6 +127,21 @@ impl Executor for ShellExecutor {
     }
 }
 
+/// `PATH` with the running gantry's directory first, so job scripts can call `gantry render`
+/// (a job's own `PATH` variable, applied after this, still wins).
+pub fn path_with_gantry() -> std::ffi::OsString {
+    let current = std::env::var_os("PATH").unwrap_or_default();
+    let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    else {
+        return current;
+    };
+    let mut dirs = vec![dir];
+    dirs.extend(std::env::split_paths(&current));
+    std::env::join_paths(dirs).unwrap_or(current)
+}
+
 async fn run_script(
     shell: &Path,
     script: &Path,
@@ -138,6 +153,7 @@ async fn run_script(
     let mut cmd = Command::new(shell);
     cmd.arg(script)
         .current_dir(&job.workspace)
+        .env("PATH", path_with_gantry())
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

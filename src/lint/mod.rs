@@ -3,6 +3,7 @@
 //! not once per job that extends it).
 //! May not touch: execution, variables expansion.
 
+mod environment;
 mod graph;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
@@ -51,6 +52,7 @@ pub fn lint_loaded(mut loaded: Loaded) -> Report {
     let pipeline = parsed.then(|| {
         let p = model::decode(loaded, &mut diags);
         graph::check(&p, &mut diags);
+        environment::check(&p, &mut diags);
         p
     });
     crate::alloc::release_freed_memory();

@@ -58,9 +58,8 @@ pub fn text(plan: &Plan, explain: bool) -> String {
                 details.push(format!("services: {}", names.join(", ")));
             }
             if let Some(env) = &job.environment {
-                let ns = env
-                    .namespace
-                    .as_ref()
+                // The namespace it gets when run with a cluster (`--kubeconfig`/`--kube-context`).
+                let ns = crate::environment::name::namespace_of(plan, job)
                     .map(|n| format!(", namespace {n}"))
                     .unwrap_or_default();
                 details.push(format!("environment: {} ({}{ns})", env.name, env.action));
@@ -106,7 +105,21 @@ fn s(n: usize) -> &'static str {
 
 /// The plan as JSON.
 pub fn json(plan: &Plan) -> String {
-    serde_json::to_string_pretty(plan).unwrap_or_default()
+    let Ok(mut value) = serde_json::to_value(plan) else {
+        return String::new();
+    };
+    // Each environment job's namespace when run with a cluster, as `environment.kube_namespace`.
+    if let Some(jobs) = value.get_mut("jobs").and_then(|j| j.as_array_mut()) {
+        for (row, job) in jobs.iter_mut().zip(&plan.jobs) {
+            if let (Some(env), Some(ns)) = (
+                row.get_mut("environment").and_then(|e| e.as_object_mut()),
+                crate::environment::name::namespace_of(plan, job),
+            ) {
+                env.insert("kube_namespace".into(), ns.into());
+            }
+        }
+    }
+    serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
 /// Edges to draw: needs as written, stage order as "after every job of the previous stage".

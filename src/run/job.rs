@@ -61,6 +61,14 @@ pub(super) async fn execute<E: Executor>(
     let workspace = dir.join("ws");
     let scratch = dir.join("tmp");
     let prepared = prepare(&ctx, i, &workspace, &scratch);
+    let prepared = match prepared {
+        Ok((mut env, mut secrets, keys)) => {
+            super::environments::add_job_env(&ctx, i, &mut env, &mut secrets, &scratch)
+                .await
+                .map(|()| (env, secrets, keys))
+        }
+        Err(e) => Err(e),
+    };
     let (env, secrets, cache_keys) = match prepared {
         Ok(p) => p,
         Err(e) => {

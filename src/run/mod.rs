@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod cache;
+mod environments;
 mod job;
 pub mod scheduler;
 pub mod workspace;
@@ -41,6 +42,8 @@ pub struct RunOptions {
     pub artifacts_dir: Option<PathBuf>,
     /// Between SIGTERM and SIGKILL when stopping a job.
     pub grace: Duration,
+    /// Kubernetes environments, when the user named a cluster (else jobs get none).
+    pub environments: Option<Arc<crate::environment::Environments>>,
 }
 
 /// How the run ended.
@@ -61,6 +64,7 @@ pub struct RunOutcome {
 struct JobFiles {
     artifacts: Option<Artifacts>,
     caches: Vec<Cache>,
+    env: environments::EnvFacts,
 }
 
 /// What every job task of one run shares.
@@ -105,6 +109,13 @@ pub async fn run<E: Executor>(
             JobFiles {
                 artifacts: model.and_then(|m| m.artifacts.as_deref().cloned()),
                 caches: model.map(|m| m.cache.clone()).unwrap_or_default(),
+                env: model
+                    .and_then(|m| m.environment.as_ref())
+                    .map(|e| environments::EnvFacts {
+                        auto_stop_in: e.auto_stop_in.as_ref().map(|a| a.value),
+                        on_stop: e.on_stop.as_ref().map(|o| o.value.clone()),
+                    })
+                    .unwrap_or_default(),
             }
         })
         .collect();
@@ -196,7 +207,9 @@ pub async fn run<E: Executor>(
             }
         }
     }
-    let mut cleaned = executor.teardown_pipeline().await;
+    // Environments first: their `on_stop` jobs still need the executor.
+    let mut cleaned = environments::finish(&ctx, &mut results, abort_rx.clone()).await;
+    cleaned.extend(executor.teardown_pipeline().await);
     if !options.keep_workspaces && std::fs::remove_dir_all(run_dir.join("jobs")).is_ok() {
         cleaned.push(format!(
             "job workspaces under {}",

@@ -177,6 +177,8 @@ async fn run_pipeline(
         keep_workspaces: false,
         artifacts_dir: None,
         grace: Duration::from_secs(5),
+        // serve has no cluster options yet: environment jobs run without a namespace.
+        environments: None,
     };
     let plan = Arc::new(plan);
     let outcome = run(

@@ -1,0 +1,149 @@
+//! Finding gantry's namespaces by label: `gantry env list` shows them, `gantry gc` deletes those
+//! whose pipeline process is gone (same host) or whose expiry passed (`--all`: every one).
+
+use super::{Cluster, EnvError, delete_namespace, now, objects};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ListParams};
+use std::time::Duration;
+
+/// A live environment namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Live {
+    /// Namespace.
+    pub namespace: String,
+    /// Pipeline iid.
+    pub pipeline: String,
+    /// Owning pid and host.
+    pub pid: Option<i32>,
+    /// Host of the owning process.
+    pub host: String,
+    /// Age, seconds.
+    pub age: u64,
+    /// Expiry, Unix seconds.
+    pub expires_at: Option<u64>,
+    /// Context it was made with.
+    pub context: String,
+    /// Being deleted already.
+    pub terminating: bool,
+    /// Kept on purpose (`--keep-environments`): only its expiry counts.
+    pub kept: bool,
+}
+
+impl Live {
+    /// Whether `gc` (without `--all`) may delete it.
+    pub fn abandoned(&self, this_host: &str) -> bool {
+        let expired = self.expires_at.is_some_and(|e| e <= now());
+        let orphaned = !self.kept
+            && self.host == this_host
+            && !self.pid.is_some_and(crate::executor::docker::process_alive);
+        expired || orphaned
+    }
+}
+
+/// Every namespace labelled as gantry's.
+pub async fn list(cluster: &Cluster) -> Result<Vec<Live>, EnvError> {
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let selector = format!("{}={}", objects::MANAGED_BY.0, objects::MANAGED_BY.1);
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| super::api_error("listing namespaces", "*", &e))?;
+    let mut out: Vec<Live> = list
+        .items
+        .into_iter()
+        .map(|ns| {
+            let labels = ns.metadata.labels.unwrap_or_default();
+            let notes = ns.metadata.annotations.unwrap_or_default();
+            let created = ns
+                .metadata
+                .creation_timestamp
+                .map(|t| t.0.as_second().max(0) as u64);
+            Live {
+                namespace: ns.metadata.name.unwrap_or_default(),
+                pipeline: labels.get(objects::PIPELINE).cloned().unwrap_or_default(),
+                pid: labels.get(objects::PID).and_then(|p| p.parse().ok()),
+                host: labels.get(objects::HOST).cloned().unwrap_or_default(),
+                age: created.map_or(0, |c| now().saturating_sub(c)),
+                expires_at: notes.get(objects::EXPIRES).and_then(|e| e.parse().ok()),
+                context: notes.get(objects::CONTEXT).cloned().unwrap_or_default(),
+                terminating: ns.metadata.deletion_timestamp.is_some(),
+                kept: notes.get(objects::KEPT).is_some_and(|k| k == "true"),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+    Ok(out)
+}
+
+/// Deletes abandoned (or, with `all`, every) gantry namespace; returns what was removed.
+pub async fn sweep(
+    cluster: &Cluster,
+    all: bool,
+    timeout: Duration,
+) -> Result<Vec<String>, EnvError> {
+    let host = objects::host_label();
+    let mut removed = Vec::new();
+    for live in list(cluster).await? {
+        if all || live.abandoned(&host) {
+            match delete_namespace(&cluster.client, &live.namespace, timeout).await {
+                Ok(_) => removed.push(format!("namespace {}", live.namespace)),
+                Err(e) => removed.push(format!("namespace {} (not yet gone: {e})", live.namespace)),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// `1h 5m`-style rendering of seconds.
+pub fn human(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(pid: Option<i32>, host: &str, expires_at: Option<u64>) -> Live {
+        Live {
+            namespace: "n".into(),
+            pipeline: "1".into(),
+            pid,
+            host: host.into(),
+            age: 0,
+            expires_at,
+            context: String::new(),
+            terminating: false,
+            kept: false,
+        }
+    }
+
+    #[test]
+    fn abandoned_means_expired_or_owner_gone_on_this_host() {
+        let me = std::process::id() as i32;
+        let future = now() + 3600;
+        assert!(!live(Some(me), "h", Some(future)).abandoned("h"));
+        assert!(live(Some(me), "h", Some(now() - 1)).abandoned("h"));
+        // A pid that cannot exist: the owner is gone.
+        assert!(live(Some(i32::MAX), "h", Some(future)).abandoned("h"));
+        // Another host's live-looking pid is never judged from here.
+        assert!(!live(Some(i32::MAX), "other", Some(future)).abandoned("h"));
+        // A kept one waits for its expiry.
+        let kept = Live {
+            kept: true,
+            ..live(Some(i32::MAX), "h", Some(future))
+        };
+        assert!(!kept.abandoned("h"));
+        assert!(
+            Live {
+                expires_at: Some(now() - 1),
+                ..kept
+            }
+            .abandoned("h")
+        );
+    }
+}

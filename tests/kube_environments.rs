@@ -1,0 +1,812 @@
+//! Environments end to end against kube-sim (started in-process by each test), or against a
+//! real cluster when GANTRY_TEST_KUBECONFIG names an admin kubeconfig. Every assertion about
+//! namespaces, objects and permissions reads the API (admin client, or kubectl with the job's
+//! own kubeconfig), never gantry's output. Jobs run in the shell executor and need `kubectl`.
+//! On a real cluster set GANTRY_TEST_IMAGE to a pullable busybox image (pods run `httpd`/`wget`).
+
+mod common;
+
+use common::{git, repo};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DynamicObject};
+use kube::discovery::ApiResource;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A cluster for one test: kube-sim in-process, or the one GANTRY_TEST_KUBECONFIG names.
+struct Sim {
+    rt: tokio::runtime::Runtime,
+    cluster: Option<kube_sim::Cluster>,
+    kubeconfig: PathBuf,
+    client: kube::Client,
+    pods: bool,
+}
+
+impl Sim {
+    fn start() -> Sim {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (cluster, kubeconfig, pods) = match std::env::var_os("GANTRY_TEST_KUBECONFIG") {
+            Some(k) => (None, PathBuf::from(k), true),
+            None => {
+                let c = rt
+                    .block_on(kube_sim::Cluster::start(kube_sim::ClusterOptions::default()))
+                    .expect("kube-sim starts");
+                let path = c.kubeconfig_path().to_path_buf();
+                let pods = c.has_runtime();
+                (Some(c), path, pods)
+            }
+        };
+        let client = rt.block_on(async {
+            let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+            let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .unwrap();
+            kube::Client::try_from(config).unwrap()
+        });
+        Sim {
+            rt,
+            cluster,
+            kubeconfig,
+            client,
+            pods,
+        }
+    }
+
+    fn namespace_exists(&self, ns: &str) -> bool {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        self.rt
+            .block_on(api.get_opt(ns))
+            .unwrap()
+            .is_some_and(|n| n.metadata.deletion_timestamp.is_none())
+    }
+
+    fn namespace(&self, ns: &str) -> Option<Namespace> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        self.rt.block_on(api.get_opt(ns)).unwrap()
+    }
+
+    /// Names of the objects of `kind` (group, version, kind, plural) in `ns`.
+    fn names(&self, ns: &str, gvk: (&str, &str, &str, &str)) -> Vec<String> {
+        let (group, version, kind, plural) = gvk;
+        let ar = ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: if group.is_empty() {
+                version.into()
+            } else {
+                format!("{group}/{version}")
+            },
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
+        self.rt
+            .block_on(api.list(&Default::default()))
+            .unwrap_or_else(|e| panic!("listing {plural} in {ns}: {e}"))
+            .items
+            .into_iter()
+            .filter_map(|o| o.metadata.name)
+            .collect()
+    }
+
+    /// Waits until `ns` is gone (the API no longer returns it).
+    fn gone(&self, ns: &str, within: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if self.namespace(ns).is_none() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(c) = self.cluster.take() {
+            self.rt.block_on(c.stop());
+        }
+    }
+}
+
+/// Starts `gantry run` for `dir` on the cluster; `OUT` is where jobs leave files for the test.
+fn spawn(sim: &Sim, dir: &Path, out: &Path, extra: &[&str]) -> Child {
+    std::fs::create_dir_all(out).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["run", "--executor", "shell", "--grace", "1", "--kubeconfig"])
+        .arg(&sim.kubeconfig)
+        .arg("--var")
+        .arg(format!("OUT={}", out.display()))
+        // On a real cluster the pods need a pullable image with busybox (e.g. busybox:1.36).
+        .args(
+            std::env::var("GANTRY_TEST_IMAGE")
+                .map(|i| vec!["--var".to_string(), format!("IMAGE={i}")])
+                .unwrap_or_default(),
+        )
+        .args(extra)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: Child) -> (i32, String) {
+    let o: Output = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+fn wait_for(path: &Path, child: &mut Child) {
+    let start = Instant::now();
+    while !path.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut log = String::new();
+            if let Some(mut s) = child.stdout.take() {
+                let _ = std::io::Read::read_to_string(&mut s, &mut log);
+            }
+            if let Some(mut s) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut s, &mut log);
+            }
+            panic!(
+                "gantry ended ({status}) before {} appeared:\n{log}",
+                path.display()
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The namespace a job's kubeconfig (copied to `file` by the job) is pinned to.
+fn namespace_in(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).expect("gantry writes JSON kubeconfigs");
+    v["contexts"][0]["context"]["namespace"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// kubectl with the job's kubeconfig: (success, output).
+fn kubectl_as_job(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
+    let o = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl is installed");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+fn signal(child: &Child, sig: i32) {
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+const MANIFEST: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-content
+data:
+  index.html: "hello-{{ TAG }}"
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web, name: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: web
+          image: {{ IMAGE | quote }}
+          imagePullPolicy: IfNotPresent
+          command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+          ports: [{containerPort: 8080}]
+          readinessProbe:
+            tcpSocket: {port: 8080}
+            periodSeconds: 1
+          volumeMounts: [{name: content, mountPath: /www}]
+      volumes:
+        - name: content
+          configMap: {name: web-content}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+"#;
+
+/// deploy → test → `when: always` cleanup, the founding scenario's shape.
+fn pipeline(test_script: &str) -> String {
+    format!(
+        "\
+stages: [deploy, test, cleanup]
+variables:
+  TAG: v1
+  IMAGE: kube-sim/busybox-infra:1
+  NAMESPACE: \"${{KUBE_NAMESPACE}}\"
+deploy:
+  stage: deploy
+  environment:
+    name: test-for-ci
+  script:
+    - cp \"$KUBECONFIG\" \"$OUT/job-kubeconfig\"
+    - echo \"token=$KUBE_TOKEN\"
+    - gantry render web.yaml.j2 -o web.yaml
+    - kubectl apply -f web.yaml
+test:
+  stage: test
+  environment:
+    name: test-for-ci
+  script:
+{test_script}
+cleanup:
+  stage: cleanup
+  when: always
+  environment:
+    name: test-for-ci
+  script:
+    - echo \"$NAMESPACE\" >> \"$OUT/cleanup-ran\"
+    - ./configureCluster.sh $KUBE_CA_PEM_FILE $KUBE_URL $KUBE_TOKEN
+    - kubectl delete deployment web --ignore-not-found --namespace $NAMESPACE
+"
+    )
+}
+
+fn project(name: &str, pipeline: &str) -> (tempfile::TempDir, PathBuf) {
+    let (tmp, dir) = repo(name, pipeline, "init");
+    std::fs::write(dir.join("web.yaml.j2"), MANIFEST).unwrap();
+    // The founding pipeline's helper, as its jobs call it.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("pipelines/dynamic-environments/configureCluster.sh");
+    std::fs::copy(script, dir.join("configureCluster.sh")).unwrap();
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "manifest"]);
+    (tmp, dir)
+}
+
+#[test]
+fn deploy_test_cleanup_in_a_locked_down_namespace_that_is_gone_afterwards() {
+    let sim = Sim::start();
+    let test_script = "    - touch \"$OUT/test-started\"
+    - until [ -f \"$OUT/gate\" ]; do sleep 0.1; done
+    - if [ -f \"$OUT/no-pods\" ]; then exit 0; fi
+    - kubectl rollout status deployment/web --timeout=90s
+    - kubectl run probe --image=\"$IMAGE\" --restart=Never --command -- wget -qO- http://web/
+    - for i in $(seq 1 180); do phase=$(kubectl get pod probe -o jsonpath='{.status.phase}'); [ \"$phase\" = Succeeded ] || [ \"$phase\" = Failed ] && break; sleep 0.5; done; echo \"probe=$phase\"
+    - kubectl logs probe > \"$OUT/http\"";
+    let (tmp, dir) = project("shop", &pipeline(test_script));
+    let out = tmp.path().join("out");
+    if !sim.pods {
+        assert!(
+            std::env::var("GANTRY_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "GANTRY_REQUIRE_DOCKER=1 but kube-sim runs without Docker"
+        );
+        eprintln!("NOTICE: kube-sim has no container runtime; the HTTP check is skipped");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("no-pods"), "").unwrap();
+    }
+    let mut child = spawn(&sim, &dir, &out, &[]);
+    let job_config = out.join("job-kubeconfig");
+    wait_for(&out.join("test-started"), &mut child);
+    let ns = namespace_in(&job_config);
+    // While the pipeline runs: the namespace and every object of the lockdown exist.
+    let namespace = sim
+        .namespace(&ns)
+        .expect("the namespace exists while jobs run");
+    let labels = namespace.metadata.labels.unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("gantry")
+    );
+    assert!(labels.contains_key("gantry.pipeline"), "{labels:?}");
+    let notes = namespace.metadata.annotations.unwrap_or_default();
+    assert!(notes.contains_key("gantry.dev/expires-at"), "{notes:?}");
+    for (gvk, name) in [
+        (
+            ("", "v1", "ServiceAccount", "serviceaccounts"),
+            "gantry-deployer",
+        ),
+        (
+            ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+            "gantry-deployer",
+        ),
+        (
+            (
+                "rbac.authorization.k8s.io",
+                "v1",
+                "RoleBinding",
+                "rolebindings",
+            ),
+            "gantry-deployer",
+        ),
+        (
+            ("", "v1", "ResourceQuota", "resourcequotas"),
+            "gantry-quota",
+        ),
+        (("", "v1", "LimitRange", "limitranges"), "gantry-limits"),
+        (
+            (
+                "networking.k8s.io",
+                "v1",
+                "NetworkPolicy",
+                "networkpolicies",
+            ),
+            "gantry-same-namespace-only",
+        ),
+    ] {
+        let names = sim.names(&ns, gvk);
+        assert!(
+            names.iter().any(|n| n == name),
+            "{} {name} missing in {ns}: {names:?}",
+            gvk.2
+        );
+    }
+    // The deploy job applied the rendered manifest with its own credentials.
+    assert!(
+        sim.names(&ns, ("", "v1", "ConfigMap", "configmaps"))
+            .contains(&"web-content".to_string())
+    );
+    // The job's credentials: refused cluster-wide and elsewhere, fine at home.
+    let (ok, text) = kubectl_as_job(&job_config, &["get", "namespaces"]);
+    assert!(
+        !ok && text.contains("Forbidden"),
+        "get ns as the job: {text}"
+    );
+    let (ok, text) = kubectl_as_job(&job_config, &["get", "pods", "-n", "default"]);
+    assert!(
+        !ok && text.contains("Forbidden"),
+        "another namespace as the job: {text}"
+    );
+    let (ok, text) = kubectl_as_job(&job_config, &["get", "configmaps", "web-content"]);
+    assert!(ok, "its own namespace as the job: {text}");
+    std::fs::write(out.join("gate"), "").unwrap();
+    let (code, log) = finish(child);
+    assert_eq!(code, 0, "{log}");
+    if sim.pods {
+        assert_eq!(
+            std::fs::read_to_string(out.join("http")).unwrap().trim(),
+            "hello-v1"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("cleanup-ran"))
+            .unwrap()
+            .trim(),
+        ns,
+        "cleanup ran in the same namespace"
+    );
+    // Teardown waited until it was gone: it is gone now, not merely terminating.
+    assert!(
+        sim.namespace(&ns).is_none(),
+        "namespace {ns} still there after the run"
+    );
+}
+
+#[test]
+fn a_failing_test_job_still_ends_with_the_namespace_deleted() {
+    let sim = Sim::start();
+    let (tmp, dir) = project("failing", &pipeline("    - exit 3"));
+    let out = tmp.path().join("out");
+    let child = spawn(&sim, &dir, &out, &[]);
+    let (code, log) = finish(child);
+    assert_eq!(code, 1, "{log}");
+    let ns = namespace_in(&out.join("job-kubeconfig"));
+    assert!(
+        out.join("cleanup-ran").exists(),
+        "the when: always job did not run"
+    );
+    // KUBE_TOKEN is masked in the output.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("job-kubeconfig")).unwrap())
+            .unwrap();
+    let token = config["users"][0]["user"]["token"].as_str().unwrap();
+    assert!(
+        token.len() > 8 && !log.contains(token),
+        "the token leaked:\n{log}"
+    );
+    assert!(log.contains("token=[MASKED]"), "{log}");
+    assert!(
+        sim.namespace(&ns).is_none(),
+        "namespace {ns} survived a failed pipeline"
+    );
+}
+
+#[test]
+fn sigint_mid_pipeline_still_deletes_the_namespace() {
+    let sim = Sim::start();
+    let (tmp, dir) = project(
+        "interrupted",
+        &pipeline("    - touch \"$OUT/test-started\"\n    - sleep 300"),
+    );
+    let out = tmp.path().join("out");
+    let mut child = spawn(&sim, &dir, &out, &[]);
+    wait_for(&out.join("test-started"), &mut child);
+    let ns = namespace_in(&out.join("job-kubeconfig"));
+    assert!(sim.namespace_exists(&ns));
+    signal(&child, libc::SIGINT);
+    let (code, log) = finish(child);
+    assert_ne!(code, 0, "{log}");
+    assert!(
+        sim.namespace(&ns).is_none(),
+        "namespace {ns} survived Ctrl-C:\n{log}"
+    );
+}
+
+#[test]
+fn after_sigkill_gc_deletes_the_abandoned_namespace() {
+    let sim = Sim::start();
+    let (tmp, dir) = project(
+        "killed",
+        &pipeline(
+            "    - echo $$ > \"$OUT/test-pid\"\n    - touch \"$OUT/test-started\"\n    - sleep 300",
+        ),
+    );
+    let out = tmp.path().join("out");
+    let mut child = spawn(&sim, &dir, &out, &[]);
+    wait_for(&out.join("test-started"), &mut child);
+    let ns = namespace_in(&out.join("job-kubeconfig"));
+    signal(&child, libc::SIGKILL);
+    let _ = child.wait();
+    // The job's shell outlives gantry (its own process group, pgid = its pid); end that group.
+    let pgid: i32 = std::fs::read_to_string(out.join("test-pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    assert!(sim.namespace_exists(&ns), "nothing was left to collect");
+    let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["gc", "--kubeconfig"])
+        .arg(&sim.kubeconfig)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        sim.gone(&ns, Duration::from_secs(30)),
+        "gc left namespace {ns}"
+    );
+}
+
+#[test]
+fn an_on_stop_job_runs_exactly_once() {
+    let sim = Sim::start();
+    // `stop` is manual: nothing starts it during the pipeline, so teardown must, once.
+    let manual = "\
+deploy:
+  environment:
+    name: review/$CI_COMMIT_REF_SLUG
+    on_stop: stop
+  script:
+    - cp \"$KUBECONFIG\" \"$OUT/job-kubeconfig\"
+stop:
+  when: manual
+  environment:
+    name: review/$CI_COMMIT_REF_SLUG
+    action: stop
+  script:
+    - echo \"stopped $KUBE_NAMESPACE\" >> \"$OUT/stops\"
+";
+    let (tmp, dir) = project("onstop", manual);
+    let out = tmp.path().join("out");
+    let (code, log) = finish(spawn(&sim, &dir, &out, &[]));
+    assert_eq!(code, 0, "{log}");
+    let ns = namespace_in(&out.join("job-kubeconfig"));
+    let stops = std::fs::read_to_string(out.join("stops")).unwrap_or_default();
+    assert_eq!(stops.lines().collect::<Vec<_>>(), [format!("stopped {ns}")]);
+    assert!(sim.namespace(&ns).is_none());
+    // A stop job that already ran in the pipeline is not run again.
+    let always = manual.replace("when: manual", "when: always");
+    let (tmp, dir) = project("onstop2", &always);
+    let out = tmp.path().join("out");
+    let (code, log) = finish(spawn(&sim, &dir, &out, &[]));
+    assert_eq!(code, 0, "{log}");
+    let stops = std::fs::read_to_string(out.join("stops")).unwrap_or_default();
+    assert_eq!(stops.lines().count(), 1, "{stops}");
+}
+
+/// An image with busybox, kubectl and the C libraries the host-built gantry needs, or `None`
+/// (after a notice) without Docker.
+fn kube_job_image() -> Option<&'static str> {
+    const IMAGE: &str = "gantry-test/kube-job:1";
+    if !Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(
+            std::env::var("GANTRY_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "GANTRY_REQUIRE_DOCKER=1 but no Docker engine is reachable"
+        );
+        eprintln!("NOTICE: no Docker engine reachable; container environment test skipped");
+        return None;
+    }
+    let ctx = tempfile::tempdir().unwrap();
+    let mut dockerfile = String::from("FROM scratch\n");
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("busybox-static is installed");
+    let kubectl = std::fs::canonicalize("/usr/bin/kubectl").expect("kubectl is installed");
+    for (i, (from, to)) in [
+        (PathBuf::from(busybox), "/bin/busybox"),
+        (kubectl, "/usr/bin/kubectl"),
+        (
+            "/lib/x86_64-linux-gnu/libc.so.6".into(),
+            "/lib/x86_64-linux-gnu/libc.so.6",
+        ),
+        (
+            "/lib/x86_64-linux-gnu/libm.so.6".into(),
+            "/lib/x86_64-linux-gnu/libm.so.6",
+        ),
+        (
+            "/lib/x86_64-linux-gnu/libz.so.1".into(),
+            "/lib/x86_64-linux-gnu/libz.so.1",
+        ),
+        (
+            "/lib/x86_64-linux-gnu/libgcc_s.so.1".into(),
+            "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+        ),
+        (
+            "/lib64/ld-linux-x86-64.so.2".into(),
+            "/lib64/ld-linux-x86-64.so.2",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::copy(&from, ctx.path().join(format!("f{i}")))
+            .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        dockerfile.push_str(&format!("COPY f{i} {to}\n"));
+    }
+    dockerfile
+        .push_str("RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN mkdir -p /tmp\n");
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    let o = Command::new("docker")
+        .args(["build", "-q", "-t", IMAGE])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Some(IMAGE)
+}
+
+#[test]
+fn container_jobs_reach_a_loopback_cluster_and_render_with_the_mounted_gantry() {
+    let Some(image) = kube_job_image() else {
+        return;
+    };
+    let sim = Sim::start();
+    let pipeline = format!(
+        "\
+deploy:
+  image: {image}
+  environment:
+    name: review
+  script:
+    - case \"$KUBE_URL\" in https://127.*) echo \"loopback URL in a container\"; exit 1;; esac
+    - gantry render cm.j2 -o cm.yaml
+    - kubectl apply -f cm.yaml
+    - until kubectl get configmap gate >/dev/null 2>&1; do sleep 0.2; done
+"
+    );
+    let (tmp, dir) = project("incontainer", &pipeline);
+    std::fs::write(
+        dir.join("cm.j2"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-container\ndata:\n  ns: {{ KUBE_NAMESPACE }}\n",
+    )
+    .unwrap();
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "template"]);
+    let sha = git(&dir, &["rev-parse", "--short=8", "HEAD"]);
+    let ns = format!("incontainer-master-{sha}");
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["run", "--grace", "1", "--pull", "never", "--kubeconfig"])
+        .arg(&sim.kubeconfig)
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The container applied its rendered ConfigMap through the forwarder: read it from the API.
+    let start = Instant::now();
+    let configmaps = ("", "v1", "ConfigMap", "configmaps");
+    loop {
+        if sim.namespace(&ns).is_some()
+            && sim
+                .names(&ns, configmaps)
+                .contains(&"from-container".into())
+        {
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            let (_, log) = finish(child);
+            panic!("gantry ended before the ConfigMap appeared:\n{log}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no ConfigMap in {ns}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(sim.client.clone(), &ns);
+    let cm = sim.rt.block_on(api.get("from-container")).unwrap();
+    assert_eq!(cm.data.unwrap_or_default().get("ns"), Some(&ns));
+    let gate: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "gate"}})).unwrap();
+    sim.rt
+        .block_on(api.create(&Default::default(), &gate))
+        .unwrap();
+    let (code, log) = finish(child);
+    assert_eq!(code, 0, "{log}");
+    assert!(sim.namespace(&ns).is_none(), "namespace {ns} still there");
+}
+
+#[test]
+fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
+    let sim = Sim::start();
+    let (tmp, dir) = project("kept", &pipeline("    - echo test"));
+    let out = tmp.path().join("out");
+    let registry = [
+        "--keep-environments",
+        "--var",
+        "CI_REGISTRY=registry.example.com",
+        "--var",
+        "CI_REGISTRY_USER=deployer",
+        "--var",
+        "CI_REGISTRY_PASSWORD=registry-secret-1",
+    ];
+    let (code, log) = finish(spawn(&sim, &dir, &out, &registry));
+    assert_eq!(code, 0, "{log}");
+    let ns = namespace_in(&out.join("job-kubeconfig"));
+    assert!(
+        sim.namespace_exists(&ns),
+        "--keep-environments deleted {ns}"
+    );
+    let notes = sim
+        .namespace(&ns)
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap_or_default();
+    assert_eq!(
+        notes.get("gantry.dev/kept").map(String::as_str),
+        Some("true"),
+        "{log}"
+    );
+    // User-set registry credentials became an image-pull Secret the deployer uses.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(sim.client.clone(), &ns);
+    let secret = sim.rt.block_on(secrets.get("gantry-registry")).unwrap();
+    assert_eq!(
+        secret.type_.as_deref(),
+        Some("kubernetes.io/dockerconfigjson")
+    );
+    let config = &secret.data.unwrap()[".dockerconfigjson"].0;
+    let config: serde_json::Value = serde_json::from_slice(config).unwrap();
+    assert_eq!(
+        config["auths"]["registry.example.com"]["password"],
+        "registry-secret-1"
+    );
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(sim.client.clone(), &ns);
+    let sa = sim.rt.block_on(sas.get("gantry-deployer")).unwrap();
+    assert_eq!(sa.image_pull_secrets.unwrap()[0].name, "gantry-registry");
+    let gantry = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&sim.kubeconfig)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let listed = gantry(&["env", "list"]);
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&ns))
+        .unwrap_or_else(|| panic!("{ns} not listed:\n{listed}"));
+    assert!(
+        row.contains("in 23h") || row.contains("in 1d"),
+        "expiry shown: {row}"
+    );
+    assert!(
+        row.contains("kube-sim") || std::env::var_os("GANTRY_TEST_KUBECONFIG").is_some(),
+        "{row}"
+    );
+    // Its process is gone, but it was kept on purpose: plain gc leaves it.
+    gantry(&["gc"]);
+    assert!(
+        sim.namespace_exists(&ns),
+        "gc removed a kept environment before its expiry"
+    );
+    gantry(&["gc", "--all"]);
+    assert!(sim.gone(&ns, Duration::from_secs(30)), "gc --all left {ns}");
+}
+
+#[test]
+fn credentials_the_cluster_refuses_stop_the_run_before_any_job() {
+    let sim = Sim::start();
+    let Some(cluster) = &sim.cluster else {
+        eprintln!(
+            "NOTICE: needs kube-sim to mint a refused token; skipped with GANTRY_TEST_KUBECONFIG"
+        );
+        return;
+    };
+    let (tmp, dir) = project("refused", &pipeline("    - echo test"));
+    let config = tmp.path().join("bad-kubeconfig");
+    std::fs::write(
+        &config,
+        cluster.kubeconfig_for_token("not-a-valid-token", "default"),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["run", "--executor", "shell", "--kubeconfig"])
+        .arg(&config)
+        .arg("--var")
+        .arg(format!("OUT={}", out.display()))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refused gantry's credentials"), "{stderr}");
+    assert!(!out.join("job-kubeconfig").exists(), "a job ran");
+    // Nothing was created with them either.
+    let api: Api<Namespace> = Api::all(sim.client.clone());
+    let ours =
+        sim.rt
+            .block_on(api.list(
+                &kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=gantry"),
+            ))
+            .unwrap();
+    assert!(ours.items.is_empty());
+}
