@@ -141,11 +141,16 @@ impl Default for Settings {
     }
 }
 
-/// `.gantry/config.toml`, the `[kubernetes]` table.
+/// `.gantry/config.toml`: the `[kubernetes]` table is read here; every other table the file may
+/// hold is named too, so a misspelt table is still an error.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     kubernetes: Option<KubeTable>,
+    /// `[components]`: read by `cmd::components`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    components: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
