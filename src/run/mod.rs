@@ -8,8 +8,14 @@
 
 pub mod artifacts;
 pub mod cache;
+pub mod checkouts;
+mod git_dir;
+pub mod git_vars;
 mod job;
+pub mod manifest;
+pub mod pool;
 pub mod scheduler;
+mod submodules;
 pub mod workspace;
 
 use crate::executor::Executor;
@@ -18,6 +24,8 @@ use crate::model::{Job, Pipeline};
 use crate::plan::variables::Layer;
 use crate::plan::{Plan, PlannedJob};
 use crate::report::run::{JobResult, Reporter};
+use checkouts::Checkouts;
+use pool::Pool;
 use scheduler::{Scheduler, Status};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -72,7 +80,8 @@ struct RunCtx<E> {
     options: RunOptions,
     run_dir: PathBuf,
     cache_root: PathBuf,
-    snapshot: Snapshot,
+    checkouts: Checkouts,
+    pool: Pool,
     slots: Semaphore,
     groups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     dotenv: Mutex<Vec<Option<Layer>>>,
@@ -114,7 +123,13 @@ pub async fn run<E: Executor>(
         reporter: reporter.clone(),
         run_dir: run_dir.clone(),
         cache_root: state_dir.join("cache"),
-        snapshot: Snapshot::take(project_dir, options.include_untracked),
+        checkouts: Checkouts::new(
+            Snapshot::take(project_dir, options.include_untracked),
+            &plan.pipeline.sha,
+            (plan.pipeline.kind != "tag").then_some(plan.pipeline.r#ref.as_str()),
+            run_dir.join("jobs").join("pristine"),
+        ),
+        pool: Pool::new(run_dir.join("jobs")),
         slots: Semaphore::new(options.concurrency.max(1)),
         groups: Mutex::new(HashMap::new()),
         dotenv: Mutex::new(vec![None; plan.jobs.len()]),
@@ -186,19 +201,20 @@ pub async fn run<E: Executor>(
         }
     }
     let mut cleaned = executor.teardown_pipeline().await;
-    if !options.keep_workspaces && std::fs::remove_dir_all(run_dir.join("jobs")).is_ok() {
-        cleaned.push(format!(
-            "job workspaces under {}",
-            run_dir.join("jobs").display()
-        ));
-    }
-    let _ = std::fs::remove_file(run_dir.join("owner.pid"));
     let results: Vec<JobResult> = results
         .into_iter()
         .enumerate()
         .map(|(i, r)| r.unwrap_or_else(|| not_run(&plan.jobs[i], sched.status(i))))
         .collect();
     reporter.summary(&results, sched.outcome(), started.elapsed());
+    // Workspaces are deleted once, after the summary: never between jobs.
+    if !options.keep_workspaces && pool::force_remove(&run_dir.join("jobs")).is_ok() {
+        cleaned.push(format!(
+            "job workspaces under {}",
+            run_dir.join("jobs").display()
+        ));
+    }
+    let _ = std::fs::remove_file(run_dir.join("owner.pid"));
     let junit = std::mem::take(&mut *ctx.junit.lock().unwrap_or_else(|e| e.into_inner()));
     RunOutcome {
         status: sched.outcome(),
