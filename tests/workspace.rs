@@ -4,34 +4,10 @@
 
 mod common;
 
-use common::{gantry, git, repo};
+use common::{DIRTY, gantry, git, lines, listing, project, repo};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Lists the workspace (every path, `.git` included: kind, mode, content hash), one line each
-/// prefixed with `ls|`. POSIX sh, so busybox images can run it too.
-pub const LIST_SH: &str = "find . | LC_ALL=C sort | while IFS= read -r p; do\n\
-  if [ -L \"$p\" ]; then echo \"ls| L $p -> $(readlink \"$p\")\"\n\
-  elif [ -f \"$p\" ]; then echo \"ls| F $p $(stat -c %a \"$p\") $(sha256sum < \"$p\" | cut -c1-16)\"\n\
-  else echo \"ls| D $p $(stat -c %a \"$p\")\"; fi\n\
-done\n";
-
-/// What the dirty job does: new files and directories, an ignored file, a deleted and two edited
-/// tracked files (one keeping its size, right after the job starts), modes, a symlink, a commit
-/// and a tag in `.git`, and the untracked file removed.
-const DIRTY: &str = concat!(
-    "    - sh list.sh\n",
-    "    - printf BBBB > same.txt\n",
-    "    - echo changed >> a.txt\n",
-    "    - rm b.txt\n",
-    "    - mkdir -p newdir/deep && echo x > newdir/deep/x && echo y > new.txt\n",
-    "    - echo junk > ignored.log\n",
-    "    - chmod 700 dir && chmod 755 dir/c.txt\n",
-    "    - ln -s /etc/passwd link\n",
-    "    - rm -f u.txt\n",
-    "    - echo slot=$CI_CONCURRENT_ID\n",
-);
 
 fn run_json(dir: &Path, extra: &[&str]) -> Vec<Value> {
     let mut args = vec!["run", "--format", "json", "--executor", "shell"];
@@ -43,41 +19,6 @@ fn run_json(dir: &Path, extra: &[&str]) -> Vec<Value> {
         .collect();
     assert_eq!(code, 0, "{out}\n{err}");
     events
-}
-
-fn lines(events: &[Value], job: &str) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e["event"] == "log" && e["job"] == job)
-        .map(|e| e["line"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
-/// The `ls|` lines a job printed (each job lists once).
-fn listing(events: &[Value], job: &str) -> Vec<String> {
-    let out: Vec<String> = lines(events, job)
-        .iter()
-        .filter_map(|l| l.strip_prefix("ls| ").map(str::to_string))
-        .collect();
-    assert!(out.len() > 5, "{job} listed nothing: {out:?}");
-    out
-}
-
-/// A repository with tracked files, an uncommitted edit, an ignore rule and an untracked file.
-fn project(pipeline: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let (t, dir) = repo("app", pipeline, "c");
-    std::fs::write(dir.join("list.sh"), LIST_SH).unwrap();
-    std::fs::write(dir.join("a.txt"), "committed a\n").unwrap();
-    std::fs::write(dir.join("b.txt"), "committed b\n").unwrap();
-    std::fs::write(dir.join("same.txt"), "AAAA").unwrap();
-    std::fs::create_dir(dir.join("dir")).unwrap();
-    std::fs::write(dir.join("dir/c.txt"), "c\n").unwrap();
-    std::fs::write(dir.join(".gitignore"), "*.log\n").unwrap();
-    git(&dir, &["add", "."]);
-    git(&dir, &["commit", "-qm", "files"]);
-    std::fs::write(dir.join("a.txt"), "committed a\nuncommitted edit\n").unwrap();
-    std::fs::write(dir.join("u.txt"), "untracked\n").unwrap();
-    (t, dir)
 }
 
 /// Every file of the work tree (not `.gantry`, nor `.git`, which `git status` itself rewrites):
