@@ -18,8 +18,8 @@ gcl=${COMPARE_GCL:-$(command -v gitlab-ci-local || true)}
 [ -n "$gcl" ] || { echo "gitlab-ci-local not found: npm install -g gitlab-ci-local@4.70.0" >&2; exit 2; }
 command -v rsync >/dev/null || { echo "rsync not found: apt-get install rsync" >&2; exit 2; }
 
-echo "building gantry (release)…" >&2
-cargo build --release --quiet
+echo "building gantry as \`cargo bench\` does (same binary, no second build)…" >&2
+cargo bench --quiet --bench run --no-run 2>/dev/null
 gantry=$PWD/target/release/gantry
 mkdir -p target
 work=$(mktemp -d -p "$PWD/target" bench-workspace.XXXXXX)

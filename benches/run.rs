@@ -191,7 +191,9 @@ fn big_repository(gantry: &Path, raw_per_job: f64) {
         std::fs::create_dir_all(&sub).unwrap();
         let text: String = (0..BIG_FILE_SIZE)
             .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 b"abcdefghij\n"[(seed >> 33) as usize % 11] as char
             })
             .collect();
@@ -209,7 +211,13 @@ fn big_repository(gantry: &Path, raw_per_job: f64) {
             .map(|_| gantry_run(gantry, dir, &["--executor", "shell", "-j", "1"], BIG_JOBS))
             .collect(),
     );
-    row("5,000 files (20 MB), 20 jobs", 1, total, BIG_JOBS, raw_per_job);
+    row(
+        "5,000 files (20 MB), 20 jobs",
+        1,
+        total,
+        BIG_JOBS,
+        raw_per_job,
+    );
 }
 
 /// A chain of jobs, each needing the one before: the gap between a finish and the next start.

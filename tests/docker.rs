@@ -247,7 +247,7 @@ fn sigterm_mid_job_still_runs_the_always_job_and_leaves_nothing() {
     );
     let (_t, dir) = repo("app", &pipeline, "c");
     let child = spawn_run(&dir);
-    wait_for(&dir.join(".gantry/pipelines/1/jobs/slot0/ws/started"));
+    wait_for(&dir.join(".gantry/workspaces/slot0/ws/started"));
     // SAFETY: signals the gantry process this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
@@ -267,7 +267,7 @@ fn after_sigkill_gc_removes_what_the_run_left() {
         format!("long:\n  image: {BUSYBOX}\n  script:\n    - touch started\n    - sleep 300\n");
     let (_t, dir) = repo("app", &pipeline, "c");
     let mut child = spawn_run(&dir);
-    wait_for(&dir.join(".gantry/pipelines/1/jobs/slot0/ws/started"));
+    wait_for(&dir.join(".gantry/workspaces/slot0/ws/started"));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(

@@ -245,3 +245,28 @@ fn submodules_are_checked_out_at_their_recorded_commits() {
     let rec = lines(&ev, "recursive");
     assert!(rec.contains(&"inner v1".to_string()), "{rec:?}");
 }
+
+#[test]
+fn the_next_pipeline_reuses_the_slot_and_still_starts_clean() {
+    let pipeline = format!(
+        "stages: [dirty, check]\n\
+         dirty:\n  stage: dirty\n  script:\n{DIRTY}\
+         check:\n  stage: check\n  script:\n    - sh list.sh\n    - echo slot=$CI_CONCURRENT_ID\n    - echo dir=$CI_PROJECT_DIR\n"
+    );
+    let (_t, dir) = project(&pipeline);
+    let first = run_json(&dir, &["-j", "1", "dirty"]);
+    let fresh = listing(&first, "dirty");
+    let second = run_json(&dir, &["-j", "1", "check"]);
+    assert!(lines(&second, "check").contains(&"slot=0".to_string()));
+    let ws = dir.join(".gantry/workspaces/slot0/ws");
+    assert!(
+        lines(&second, "check").contains(&format!("dir={}", ws.display())),
+        "{:?}",
+        lines(&second, "check")
+    );
+    assert_eq!(listing(&second, "check"), fresh, "traces of the last run");
+    let (code, out, _) = gantry(&dir, &["gc"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("workspaces"), "{out}");
+    assert!(!ws.exists(), "gc removes slots no run holds");
+}

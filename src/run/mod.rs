@@ -129,7 +129,10 @@ pub async fn run<E: Executor>(
             (plan.pipeline.kind != "tag").then_some(plan.pipeline.r#ref.as_str()),
             run_dir.join("jobs").join("pristine"),
         ),
-        pool: Pool::new(run_dir.join("jobs")),
+        pool: Pool::new(
+            state_dir.join("workspaces"),
+            run_dir.join("jobs").join("trash"),
+        ),
         slots: Semaphore::new(options.concurrency.max(1)),
         groups: Mutex::new(HashMap::new()),
         dotenv: Mutex::new(vec![None; plan.jobs.len()]),
@@ -207,10 +210,13 @@ pub async fn run<E: Executor>(
         .map(|(i, r)| r.unwrap_or_else(|| not_run(&plan.jobs[i], sched.status(i))))
         .collect();
     reporter.summary(&results, sched.outcome(), started.elapsed());
-    // Workspaces are deleted once, after the summary: never between jobs.
-    if !options.keep_workspaces && pool::force_remove(&run_dir.join("jobs")).is_ok() {
+    // What jobs threw away and the pipeline's pristine files go after the summary, in the
+    // background: never between jobs. Slots stay for the next run (`gantry gc` removes them).
+    if !options.keep_workspaces
+        && pool::delete_in_background(&run_dir.join("jobs"), &state_dir.join("trash")).is_ok()
+    {
         cleaned.push(format!(
-            "job workspaces under {}",
+            "pipeline files under {}",
             run_dir.join("jobs").display()
         ));
     }

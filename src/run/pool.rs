@@ -2,7 +2,9 @@
 //! job the way a GitLab runner reuses its build directory. Between jobs a slot is reset to the
 //! pipeline's [`Manifest`] by comparing against it — stat data first, content only when the stat
 //! data cannot tell — restoring or removing only what differs, so a job's set-up costs what the
-//! previous job changed, not the size of the repository. Slots are deleted after the run.
+//! previous job changed, not the size of the repository. Like a runner's build directories,
+//! slot directories (`.gantry/workspaces/slotN`) outlive the pipeline, locked while one uses
+//! them, so the next pipeline starts warm; `gantry gc` removes them.
 
 use super::git_vars::{Clean, Strategy};
 use super::manifest::{Entry, Kind, Manifest};
@@ -12,33 +14,42 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// The slots of one pipeline, under one directory (`.gantry/pipelines/N/jobs`).
+/// The slots of one pipeline, under one directory (`.gantry/workspaces`).
 #[derive(Debug)]
 pub struct Pool {
     root: PathBuf,
+    trash: PathBuf,
     free: Mutex<Vec<Slot>>,
-    made: Mutex<usize>,
+    next: Mutex<usize>,
 }
 
 impl Pool {
-    /// A pool whose slots live under `root`; nothing is created until a slot is leased.
-    pub fn new(root: PathBuf) -> Pool {
+    /// A pool whose slots live under `root`; what a job throws away (`GIT_STRATEGY` clone or
+    /// empty) is moved into `trash`, for deletion after the run. Nothing is created until a
+    /// slot is leased.
+    pub fn new(root: PathBuf, trash: PathBuf) -> Pool {
         Pool {
             root,
+            trash,
             free: Mutex::new(Vec::new()),
-            made: Mutex::new(0),
+            next: Mutex::new(0),
         }
     }
 
-    /// A free slot (the most recently used one, or a new one); back in the pool when dropped.
-    /// The caller bounds concurrency, so there are never more slots than jobs running at once.
+    /// A free slot (the most recently used one, else the first slot directory no other run
+    /// holds); back in the pool when dropped. The caller bounds concurrency, so there are
+    /// never more slots than jobs running at once.
     pub fn lease(&self) -> Lease<'_> {
         let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let slot = reused.unwrap_or_else(|| {
-            let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
-            let id = *made;
-            *made += 1;
-            Slot::new(&self.root, id)
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let id = *next;
+                *next += 1;
+                if let Some(slot) = Slot::claim(&self.root, &self.trash, id) {
+                    return slot;
+                }
+            }
         });
         Lease { pool: self, slot }
     }
@@ -66,7 +77,7 @@ impl std::ops::DerefMut for Lease<'_> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let slot = std::mem::replace(&mut self.slot, Slot::new(Path::new(""), usize::MAX));
+        let slot = std::mem::replace(&mut self.slot, Slot::placeholder());
         self.pool
             .free
             .lock()
@@ -75,10 +86,12 @@ impl Drop for Lease<'_> {
     }
 }
 
-/// Stat data that changes whenever a file's content, kind or mode does (ctime cannot be set).
+/// Stat data that changes whenever a file's content, kind, mode or links do (ctime cannot be
+/// set).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Sig {
     ino: u64,
+    nlink: u64,
     size: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
@@ -89,6 +102,7 @@ impl Sig {
     fn of(m: &std::fs::Metadata) -> Sig {
         Sig {
             ino: m.ino(),
+            nlink: m.nlink(),
             size: m.size(),
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
@@ -134,6 +148,11 @@ pub struct Checkout<'a> {
 pub struct Slot {
     id: usize,
     dir: PathBuf,
+    trash: PathBuf,
+    /// Held (an exclusive `flock`) while this run uses the slot directory.
+    _lock: Option<std::fs::File>,
+    /// The permissions a new directory gets here (umask applied): what a fresh copy has.
+    dir_mode: u32,
     known: HashMap<PathBuf, Record>,
     /// A file-system timestamp taken when the last job started: anything we wrote at or after
     /// it may have been changed by that job without its stat data showing it.
@@ -142,10 +161,46 @@ pub struct Slot {
 }
 
 impl Slot {
-    fn new(root: &Path, id: usize) -> Slot {
-        Slot {
+    /// Slot `id` under `root`, unless another run holds it. Without a lock file (read-only
+    /// state directory) the slot is used unlocked; creating its directories will say why not.
+    fn claim(root: &Path, trash: &Path, id: usize) -> Option<Slot> {
+        let _ = std::fs::create_dir_all(root);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join(format!("slot{id}.lock")))
+            .ok();
+        if let Some(f) = &lock
+            && !try_lock(f)
+        {
+            return None;
+        }
+        let probe = root.join(format!("slot{id}.probe"));
+        let _ = std::fs::remove_dir(&probe);
+        let dir_mode = std::fs::create_dir(&probe)
+            .and_then(|_| std::fs::metadata(&probe))
+            .map_or(0o755, |m| m.mode() & 0o7777);
+        let _ = std::fs::remove_dir(&probe);
+        Some(Slot {
             id,
             dir: root.join(format!("slot{id}")),
+            trash: trash.to_path_buf(),
+            _lock: lock,
+            dir_mode,
+            known: HashMap::new(),
+            marker: None,
+            discarded: 0,
+        })
+    }
+
+    fn placeholder() -> Slot {
+        Slot {
+            id: usize::MAX,
+            dir: PathBuf::new(),
+            trash: PathBuf::new(),
+            _lock: None,
+            dir_mode: 0o755,
             known: HashMap::new(),
             marker: None,
             discarded: 0,
@@ -213,10 +268,11 @@ impl Slot {
         if std::fs::symlink_metadata(&ws).is_err() {
             return Ok(());
         }
-        let trash = self.dir.with_file_name("trash");
-        std::fs::create_dir_all(&trash)?;
+        std::fs::create_dir_all(&self.trash)?;
         self.discarded += 1;
-        let to = trash.join(format!("slot{}-{}", self.id, self.discarded));
+        let to = self
+            .trash
+            .join(format!("slot{}-{}", self.id, self.discarded));
         if std::fs::rename(&ws, &to).is_err() {
             force_remove(&ws)?;
         }
@@ -282,14 +338,13 @@ impl Slot {
                 };
                 let abs = ws.join(&child);
                 if entry.kind == Kind::Dir && is_dir {
-                    if let Some(rec) = self.known.get(&child) {
-                        let meta = std::fs::symlink_metadata(&abs)?;
-                        if meta.mode() != rec.sig.mode {
-                            std::fs::set_permissions(
-                                &abs,
-                                std::fs::Permissions::from_mode(rec.sig.mode & 0o7777),
-                            )?;
-                        }
+                    let wanted = self
+                        .known
+                        .get(&child)
+                        .map_or(self.dir_mode, |rec| rec.sig.mode & 0o7777);
+                    let meta = std::fs::symlink_metadata(&abs)?;
+                    if meta.mode() & 0o7777 != wanted {
+                        std::fs::set_permissions(&abs, std::fs::Permissions::from_mode(wanted))?;
                     }
                     seen[i] = true;
                     stack.push(child);
@@ -315,49 +370,92 @@ impl Slot {
         Ok(())
     }
 
-    /// Whether the file at `abs` is still what the slot wrote from `entry.source`.
+    /// Whether the file at `abs` is still what the slot wrote from `entry.source`. Stat data
+    /// decides when the slot wrote it (and not within the last job's first timestamp tick);
+    /// otherwise — a slot left by an earlier run, a new source — kind, mode, size, links and
+    /// content are compared, and a match is remembered.
     fn unchanged(
-        &self,
+        &mut self,
         abs: &Path,
         entry: &Entry,
         stats: &mut ResetStats,
     ) -> std::io::Result<bool> {
-        let Some(rec) = self.known.get(&entry.rel) else {
-            return Ok(false);
-        };
         let meta = std::fs::symlink_metadata(abs)?;
         let sig = Sig::of(&meta);
-        if rec.source != entry.source || sig != rec.sig {
-            return Ok(false);
-        }
-        if !self.racy(&sig) {
+        if let Some(rec) = self.known.get(&entry.rel)
+            && rec.source == entry.source
+            && rec.sig == sig
+            && !self.racy(&sig)
+        {
             return Ok(true);
         }
+        let Ok(source) = std::fs::symlink_metadata(&entry.source) else {
+            return Ok(false);
+        };
+        let kind_ok = match entry.kind {
+            Kind::File => meta.is_file() && source.is_file(),
+            Kind::Symlink => meta.file_type().is_symlink() && source.file_type().is_symlink(),
+            Kind::Dir => false,
+        };
+        if !kind_ok
+            || (entry.kind == Kind::File
+                && (meta.mode() != source.mode() || meta.len() != source.len() || sig.nlink != 1))
+        {
+            return Ok(false);
+        }
         stats.compared += 1;
-        same_content(abs, &entry.source, entry.kind)
+        if !same_content(abs, &entry.source, entry.kind)? {
+            return Ok(false);
+        }
+        self.known.insert(
+            entry.rel.clone(),
+            Record {
+                sig,
+                source: entry.source.clone(),
+            },
+        );
+        Ok(true)
     }
 
-    /// Writes `entry` into the workspace; false when its source has gone.
+    /// Writes `entry` into the workspace; false when its source has gone. Parents come first
+    /// in a manifest, so the parent directory is only created here when it is unexpectedly gone.
     fn create(&mut self, ws: &Path, entry: &Entry) -> std::io::Result<bool> {
         let abs = ws.join(&entry.rel);
-        if let Some(parent) = abs.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        match entry.kind {
-            Kind::Dir => std::fs::create_dir_all(&abs)?,
-            Kind::File => match std::fs::copy(&entry.source, &abs) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !entry.source.exists() => {
-                    return Ok(false);
+        let write = |abs: &Path| -> std::io::Result<bool> {
+            match entry.kind {
+                Kind::Dir => std::fs::create_dir(abs).or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists && abs.is_dir() {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })?,
+                Kind::File => {
+                    std::fs::copy(&entry.source, abs)?;
                 }
-                Err(e) => return Err(e),
-            },
-            Kind::Symlink => {
-                let Ok(target) = std::fs::read_link(&entry.source) else {
-                    return Ok(false);
-                };
-                std::os::unix::fs::symlink(target, &abs)?;
+                Kind::Symlink => {
+                    let Ok(target) = std::fs::read_link(&entry.source) else {
+                        return Ok(false);
+                    };
+                    std::os::unix::fs::symlink(target, abs)?;
+                }
             }
+            Ok(true)
+        };
+        let written = match write(&abs) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if entry.kind != Kind::Dir && std::fs::symlink_metadata(&entry.source).is_err() {
+                    return Ok(false); // deleted in the work tree since the snapshot
+                }
+                if let Some(parent) = abs.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                write(&abs)?
+            }
+            other => other?,
+        };
+        if !written {
+            return Ok(false);
         }
         let meta = std::fs::symlink_metadata(&abs)?;
         self.known.insert(
@@ -502,6 +600,68 @@ fn same_content(a: &Path, b: &Path, kind: Kind) -> std::io::Result<bool> {
     }
 }
 
+/// Takes an exclusive `flock` on `f` without waiting; false when another process holds it.
+fn try_lock(f: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; it only takes or refuses an advisory lock.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Removes the slot directories under `root` that no run holds (for `gantry gc`).
+pub fn sweep_slots(root: &Path) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return removed;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("slot") || name.ends_with(".lock") {
+            continue;
+        }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join(format!("{name}.lock")));
+        if lock.as_ref().is_ok_and(try_lock) && force_remove(&e.path()).is_ok() {
+            removed.push(format!("workspaces {}", e.path().display()));
+        }
+    }
+    removed
+}
+
+/// Deletes `dir` without making anyone wait: moved into `trash` at once, then removed there by
+/// a detached `rm -rf` that outlives gantry (thousands of unlinks cost seconds on a busy disk).
+/// Falls back to deleting now; `gantry gc` sweeps whatever a crash leaves in `trash`.
+pub fn delete_in_background(dir: &Path, trash: &Path) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    if std::fs::symlink_metadata(dir).is_err() {
+        return Ok(());
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let to = trash.join(format!("{}-{nanos}", std::process::id()));
+    if std::fs::create_dir_all(trash)
+        .and_then(|_| std::fs::rename(dir, &to))
+        .is_err()
+    {
+        return force_remove(dir);
+    }
+    let spawned = std::process::Command::new("rm")
+        .arg("-rf")
+        .arg(&to)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    if spawned.is_err() {
+        force_remove(&to)?;
+    }
+    Ok(())
+}
+
 /// Removes a file, symlink or directory tree, even one a job made read-only.
 pub fn force_remove(path: &Path) -> std::io::Result<()> {
     let meta = match std::fs::symlink_metadata(path) {
@@ -559,7 +719,7 @@ mod tests {
         }
         let m = m.finish();
         let slots = tempfile::tempdir().unwrap();
-        let pool = Pool::new(slots.path().to_path_buf());
+        let pool = Pool::new(slots.path().join("ws"), slots.path().join("trash"));
         let clean = Clean::everything();
         let mut slot = pool.lease();
         let first = slot.prepare(&fetch(&m, &clean)).unwrap();
