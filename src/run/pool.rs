@@ -342,13 +342,16 @@ impl Slot {
                         .known
                         .get(&child)
                         .map_or(self.dir_mode, |rec| rec.sig.mode & 0o7777);
-                    let meta = std::fs::symlink_metadata(&abs)?;
+                    // DirEntry::metadata is an fstatat on the open directory: no path walk.
+                    let meta = e.metadata()?;
                     if meta.mode() & 0o7777 != wanted {
                         std::fs::set_permissions(&abs, std::fs::Permissions::from_mode(wanted))?;
                     }
                     seen[i] = true;
                     stack.push(child);
-                } else if entry.kind != Kind::Dir && self.unchanged(&abs, entry, stats)? {
+                } else if entry.kind != Kind::Dir
+                    && self.unchanged(&abs, &e.metadata()?, entry, stats)?
+                {
                     seen[i] = true;
                 } else {
                     force_remove(&abs)?;
@@ -377,11 +380,11 @@ impl Slot {
     fn unchanged(
         &mut self,
         abs: &Path,
+        meta: &std::fs::Metadata,
         entry: &Entry,
         stats: &mut ResetStats,
     ) -> std::io::Result<bool> {
-        let meta = std::fs::symlink_metadata(abs)?;
-        let sig = Sig::of(&meta);
+        let sig = Sig::of(meta);
         if let Some(rec) = self.known.get(&entry.rel)
             && rec.source == entry.source
             && rec.sig == sig
