@@ -24,7 +24,7 @@ gantry=$PWD/target/release/gantry
 mkdir -p target
 work=$(mktemp -d -p "$PWD/target" bench-workspace.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-echo "filesystem: $(stat -f -c %T "$work") ($(df --output=source "$work" | tail -1)) at $work"
+echo "filesystem: $(df --output=fstype "$work" | tail -1) ($(df --output=source "$work" | tail -1)) at $work"
 
 repo=$work/repo
 mkdir -p "$repo"

@@ -96,11 +96,14 @@ fn main() {
         .prefix("bench-docker-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
-    let fs = Command::new("stat")
-        .args(["-f", "-c", "%T"])
+    let fs = Command::new("df")
+        .arg("--output=fstype")
         .arg(tmp.path())
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.lines().last().unwrap_or("").trim().to_string()
+        })
         .unwrap_or_default();
     println!("filesystem: {fs} at {}", tmp.path().display());
     let mut y = String::new();
