@@ -217,7 +217,7 @@ impl Slot {
         self.dir.join("ws")
     }
 
-    /// The job's scratch directory (scripts, file variables), emptied for every job.
+    /// The job's scratch directory (scripts, file variables; these go for every job).
     pub fn scratch(&self) -> PathBuf {
         self.dir.join("tmp")
     }
@@ -225,11 +225,11 @@ impl Slot {
     /// Makes the workspace what `c` asks for, and an empty scratch directory.
     pub fn prepare(&mut self, c: &Checkout<'_>) -> std::io::Result<ResetStats> {
         let mut stats = ResetStats::default();
+        // Scripts are overwritten in place (no new inode per job); file variables are not
+        // left for the next job to read.
         let scratch = self.scratch();
-        if scratch.exists() {
-            force_remove(&scratch)?;
-        }
         std::fs::create_dir_all(&scratch)?;
+        force_remove(&scratch.join("vars"))?;
         let ws = self.workspace();
         match c.strategy {
             Strategy::None => std::fs::create_dir_all(&ws)?,
