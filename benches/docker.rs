@@ -1,6 +1,8 @@
 //! `cargo bench --bench docker`: per-job overhead of the Docker executor for a `true` job versus
 //! raw bollard create/start/wait/remove of the same image, sequentially and with 4 at once.
 //! Needs a Docker engine and the busybox test image (built here from Debian's static busybox).
+//! The repository is created on the working directory's filesystem (under `target/`), which is
+//! printed; raw and gantry runs alternate `RUNS` times (default 3) and medians are reported.
 
 use bollard::Docker;
 use bollard::models::ContainerCreateBody;
@@ -78,28 +80,32 @@ fn main() {
             .await
             .unwrap()
     });
-    let raw_seq = {
-        let t = Instant::now();
-        rt.block_on(async {
-            for _ in 0..JOBS {
-                raw_one(&docker).await;
-            }
-        });
-        t.elapsed().as_secs_f64() * 1e3 / JOBS as f64
-    };
-    let raw_par = {
+    let raw = |parallel: usize| {
         let t = Instant::now();
         rt.block_on(async {
             let mut left = JOBS;
             while left > 0 {
-                let n = left.min(4);
+                let n = left.min(parallel);
                 futures_util::future::join_all((0..n).map(|_| raw_one(&docker))).await;
                 left -= n;
             }
         });
         t.elapsed().as_secs_f64() * 1e3 / JOBS as f64
     };
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("bench-docker-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let fs = Command::new("df")
+        .arg("--output=fstype")
+        .arg(tmp.path())
+        .output()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.lines().last().unwrap_or("").trim().to_string()
+        })
+        .unwrap_or_default();
+    println!("filesystem: {fs} at {}", tmp.path().display());
     let mut y = String::new();
     for i in 0..JOBS {
         y.push_str(&format!("j{i}:\n  image: {IMAGE}\n  script: [\"true\"]\n"));
@@ -120,7 +126,23 @@ fn main() {
         assert!(ok);
         t.elapsed().as_secs_f64() * 1e3 / JOBS as f64
     };
-    let (g_seq, g_par) = (gantry("1"), gantry("4"));
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut rs, mut gs, mut rp, mut gp) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..runs {
+        rs.push(raw(1));
+        gs.push(gantry("1"));
+        rp.push(raw(4));
+        gp.push(gantry("4"));
+    }
+    println!("median of {runs} alternating runs (RUNS=N to change)");
+    let (raw_seq, g_seq, raw_par, g_par) = (median(rs), median(gs), median(rp), median(gp));
     println!(
         "{:>8} {:>16} {:>16} {:>7}",
         "", "raw ms/job", "gantry ms/job", "ratio"

@@ -189,7 +189,8 @@ pub struct RunArgs {
     /// Also copy untracked (not ignored) files into job workspaces.
     #[arg(long)]
     pub include_untracked: bool,
-    /// Keep job workspaces under .gantry/pipelines/ after the run.
+    /// Keep the run's discarded workspaces and pristine files under .gantry/pipelines/ (slots under
+    /// .gantry/workspaces/ are always kept for the next run; `gantry gc` removes them).
     #[arg(long)]
     pub keep_workspaces: bool,
     /// Copy every job's artifacts to DIR/<job>/ as well.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{gantry, repo};
+use common::{DIRTY, gantry, lines, listing, project, repo};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -247,7 +247,7 @@ fn sigterm_mid_job_still_runs_the_always_job_and_leaves_nothing() {
     );
     let (_t, dir) = repo("app", &pipeline, "c");
     let child = spawn_run(&dir);
-    wait_for(&dir.join(".gantry/pipelines/1/jobs/long/ws/started"));
+    wait_for(&dir.join(".gantry/workspaces/slot0/ws/started"));
     // SAFETY: signals the gantry process this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
@@ -267,7 +267,7 @@ fn after_sigkill_gc_removes_what_the_run_left() {
         format!("long:\n  image: {BUSYBOX}\n  script:\n    - touch started\n    - sleep 300\n");
     let (_t, dir) = repo("app", &pipeline, "c");
     let mut child = spawn_run(&dir);
-    wait_for(&dir.join(".gantry/pipelines/1/jobs/long/ws/started"));
+    wait_for(&dir.join(".gantry/workspaces/slot0/ws/started"));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
@@ -299,4 +299,39 @@ fn a_non_root_container_user_can_write_the_workspace() {
         "written\n"
     );
     assert_eq!(leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_container_job_leaves_no_trace_for_the_next_job_on_the_same_slot() {
+    require_engine!();
+    for untracked in [false, true] {
+        let pipeline = format!(
+            "stages: [dirty, check, fresh]\n\
+             default:\n  image: {BUSYBOX}\n\
+             dirty:\n  stage: dirty\n  script:\n{DIRTY}\
+             check:\n  stage: check\n  script:\n    - sh list.sh\n    - echo slot=$CI_CONCURRENT_ID\n\
+             fresh:\n  stage: fresh\n  variables:\n    GIT_STRATEGY: clone\n  script:\n    - sh list.sh\n"
+        );
+        let (_t, dir) = project(&pipeline);
+        let mut args = vec!["run", "--format", "json", "-j", "1"];
+        if untracked {
+            args.push("--include-untracked");
+        }
+        let (code, out, err) = gantry(&dir, &args);
+        assert_eq!(code, 0, "{out}{err}");
+        let ev: Vec<serde_json::Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let fresh = listing(&ev, "dirty");
+        assert_eq!(
+            fresh.iter().any(|l| l.starts_with("F ./u.txt")),
+            untracked,
+            "{fresh:?}"
+        );
+        assert!(lines(&ev, "check").contains(&"slot=0".to_string()));
+        assert_eq!(listing(&ev, "check"), fresh, "traces of the last job");
+        assert_eq!(listing(&ev, "fresh"), fresh, "GIT_STRATEGY clone");
+        assert_eq!(leftovers(), Vec::<String>::new());
+    }
 }

@@ -1,7 +1,8 @@
 //! `gantry gc`: removes what crashed runs left behind — containers and networks labelled
 //! `gantry.pipeline` whose creating process is gone, and job workspaces of runs whose owner
-//! process is gone, and (given a cluster) environment namespaces whose pipeline process is gone
-//! or whose expiry passed. With `--all`, also those of runs still going.
+//! process is gone, the warm workspace slots no run holds, and (given a cluster) environment
+//! namespaces whose pipeline process is gone or whose expiry passed. With `--all`, also those of
+//! runs still going.
 
 use super::usage_error;
 use crate::cli::GcArgs;
@@ -17,6 +18,10 @@ pub fn gc(file: &Path, args: &GcArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let mut removed = sweep_workspaces(&project.join(".gantry"), args.all);
+    // Warm workspace slots no run holds (runs keep them between pipelines, as runners do).
+    removed.extend(crate::run::pool::sweep_slots(
+        &project.join(".gantry").join("workspaces"),
+    ));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,6 +67,22 @@ pub fn sweep_workspaces(state: &Path, all: bool) -> Vec<String> {
     let Ok(runs) = std::fs::read_dir(state.join("pipelines")) else {
         return removed;
     };
+    // Workspaces a run moved aside for deletion in the background, if that never finished.
+    if let Ok(trash) = std::fs::read_dir(state.join("trash")) {
+        for t in trash.flatten() {
+            let owner = t
+                .file_name()
+                .to_string_lossy()
+                .split('-')
+                .next()
+                .and_then(|p| p.parse().ok());
+            if (all || !owner.is_some_and(process_alive))
+                && crate::run::pool::force_remove(&t.path()).is_ok()
+            {
+                removed.push(format!("workspaces {}", t.path().display()));
+            }
+        }
+    }
     for run in runs.flatten() {
         let jobs = run.path().join("jobs");
         if !jobs.is_dir() {

@@ -1,6 +1,9 @@
-//! One job of a run: its workspace, artifacts and dotenv in, caches in, attempts (retry with
-//! a fresh workspace), then artifacts, reports and caches out.
+//! One job of a run: a workspace slot reset to the pipeline's snapshot, artifacts and dotenv
+//! in, caches in, attempts (a retry starts from a reset workspace too), then artifacts, reports
+//! and caches out. The slot goes back to the pool afterwards; nothing is deleted here.
 
+use super::git_vars::{GitSettings, Strategy};
+use super::pool::{Checkout, Slot};
 use super::scheduler::{Start, Status};
 use super::{RunCtx, artifacts, cache};
 use crate::executor::{Executor, Exit, JobSpec};
@@ -57,15 +60,14 @@ pub(super) async fn execute<E: Executor>(
     if *cancel.borrow_and_update() {
         return finish(result, Status::Canceled, None);
     }
-    let dir = ctx.run_dir.join("jobs").join(slug(&job.name));
-    let workspace = dir.join("ws");
-    let scratch = dir.join("tmp");
-    let prepared = prepare(&ctx, i, &workspace, &scratch);
-    let prepared = match prepared {
-        Ok((mut env, mut secrets, keys)) => {
+    let mut slot = ctx.pool.lease();
+    let workspace = slot.workspace();
+    let scratch = slot.scratch();
+    let prepared = match prepare(&ctx, i, &mut slot) {
+        Ok((mut env, mut secrets, expanded)) => {
             super::environments::add_job_env(&ctx, i, &mut env, &mut secrets, &scratch)
                 .await
-                .map(|()| (env, secrets, keys))
+                .map(|()| (env, secrets, expanded))
         }
         Err(e) => Err(e),
     };
@@ -108,12 +110,7 @@ pub(super) async fn execute<E: Executor>(
             .collect(),
         timeout: job.timeout.map(Duration::from_secs),
         grace: ctx.options.grace,
-        read_only: ctx
-            .snapshot
-            .objects()
-            .map(Path::to_path_buf)
-            .into_iter()
-            .collect(),
+        read_only: ctx.checkouts.read_only(),
     };
     let mut exit;
     loop {
@@ -140,7 +137,7 @@ pub(super) async fn execute<E: Executor>(
         ctx.reporter
             .note(&format!("{}: retrying ({:?})", job.name, exit));
         // A retry is a new job in GitLab: it starts from a fresh workspace, not the failed one's.
-        if let Err(e) = prepare(&ctx, i, &workspace, &spec.scratch) {
+        if let Err(e) = prepare(&ctx, i, &mut slot) {
             exit = Exit::Error(format!("preparing the retry failed: {e}"));
             break;
         }
@@ -169,9 +166,7 @@ pub(super) async fn execute<E: Executor>(
         }
         detail = Some(e);
     }
-    if !ctx.options.keep_workspaces {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    drop(slot); // back to the pool, as it is: the next job's reset cleans it
     finish(result, status, detail)
 }
 
@@ -224,16 +219,11 @@ struct Expanded {
 }
 
 /// Workspace, artifacts in, variables (with dotenv), caches in. Returns env, secrets, cache keys.
-fn prepare<E>(
-    ctx: &RunCtx<E>,
-    i: usize,
-    workspace: &Path,
-    scratch: &Path,
-) -> Result<Prepared, String> {
+fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, String> {
     let plan = &ctx.plan;
     let job = &plan.jobs[i];
-    let _ = std::fs::remove_dir_all(workspace);
-    std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
+    let workspace = &slot.workspace();
+    let scratch = &slot.scratch();
     let mut planned = job.clone();
     // dotenv variables of the jobs whose artifacts this one receives.
     {
@@ -248,22 +238,11 @@ fn prepare<E>(
             }
         }
     }
-    let strategy_none = {
-        let vars = plan.variables(&planned);
-        vars.scope()
-            .value("GIT_STRATEGY")
-            .is_some_and(|v| v == "none" || v == "empty")
-    };
-    if strategy_none {
-        std::fs::create_dir_all(workspace).map_err(|e| e.to_string())?;
-    } else {
-        ctx.snapshot
-            .copy_to(workspace)
-            .map_err(|e| format!("copying the project: {e}"))?;
-        let p = &plan.pipeline;
-        let branch = (p.kind != "tag").then_some(p.r#ref.as_str());
-        ctx.snapshot.init_git(workspace, &p.sha, branch)?;
+    let (git, warnings) = GitSettings::from_scope(&plan.variables(&planned).scope());
+    for w in warnings {
+        ctx.reporter.note(&format!("{}: {w}", job.name));
     }
+    checkout(ctx, slot, &git)?;
     for dep in &job.dependencies {
         let store = ctx.run_dir.join("artifacts").join(slug(dep));
         if store.is_dir() {
@@ -284,6 +263,8 @@ fn prepare<E>(
         .variables(&planned)
         .with("CI_PROJECT_DIR", &ws)
         .with("CI_BUILDS_DIR", &builds)
+        .with("CI_CONCURRENT_ID", &slot.id().to_string())
+        .with("CI_CONCURRENT_PROJECT_ID", &slot.id().to_string())
         .with("GIT_CEILING_DIRECTORIES", &ceiling);
     let scope = vars.scope();
     let mut env = Vec::new();
@@ -333,6 +314,34 @@ fn prepare<E>(
         expanded.caches.push((key, policy, paths));
     }
     Ok((env, secrets, expanded))
+}
+
+/// Resets the slot's workspace as the job's `GIT_*` variables ask.
+fn checkout<E>(ctx: &RunCtx<E>, slot: &mut Slot, git: &GitSettings) -> Result<(), String> {
+    let needs_files = matches!(git.strategy, Strategy::Fetch | Strategy::Clone);
+    let empty = super::manifest::Manifest::default();
+    let (tree, dot_git) = if needs_files {
+        (
+            Some(ctx.checkouts.tree(git.submodules)?),
+            ctx.checkouts.git(git.depth)?,
+        )
+    } else {
+        (None, None)
+    };
+    slot.prepare(&Checkout {
+        strategy: git.strategy,
+        checkout: git.checkout,
+        clean: &git.clean,
+        tree: tree.as_deref().unwrap_or(&empty),
+        git: dot_git.as_deref(),
+    })
+    .map_err(|e| {
+        format!(
+            "preparing the workspace {}: {e}",
+            slot.workspace().display()
+        )
+    })?;
+    Ok(())
 }
 
 /// GitLab's default artifact retention.
@@ -394,7 +403,7 @@ fn save_outputs<E>(
             paths.extend(
                 artifacts::list(workspace)
                     .into_iter()
-                    .filter(|rel| !ctx.snapshot.tracks(rel))
+                    .filter(|rel| !ctx.checkouts.snapshot().tracks(rel))
                     .map(|rel| rel.to_string_lossy().into_owned()),
             );
         }

@@ -8,9 +8,15 @@
 
 pub mod artifacts;
 pub mod cache;
+pub mod checkouts;
 mod environments;
+mod git_dir;
+pub mod git_vars;
 mod job;
+pub mod manifest;
+pub mod pool;
 pub mod scheduler;
+mod submodules;
 pub mod workspace;
 
 use crate::executor::Executor;
@@ -19,6 +25,8 @@ use crate::model::{Job, Pipeline};
 use crate::plan::variables::Layer;
 use crate::plan::{Plan, PlannedJob};
 use crate::report::run::{JobResult, Reporter};
+use checkouts::Checkouts;
+use pool::Pool;
 use scheduler::{Scheduler, Status};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -76,7 +84,8 @@ struct RunCtx<E> {
     options: RunOptions,
     run_dir: PathBuf,
     cache_root: PathBuf,
-    snapshot: Snapshot,
+    checkouts: Checkouts,
+    pool: Pool,
     slots: Semaphore,
     groups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     dotenv: Mutex<Vec<Option<Layer>>>,
@@ -125,7 +134,16 @@ pub async fn run<E: Executor>(
         reporter: reporter.clone(),
         run_dir: run_dir.clone(),
         cache_root: state_dir.join("cache"),
-        snapshot: Snapshot::take(project_dir, options.include_untracked),
+        checkouts: Checkouts::new(
+            Snapshot::take(project_dir, options.include_untracked),
+            &plan.pipeline.sha,
+            (plan.pipeline.kind != "tag").then_some(plan.pipeline.r#ref.as_str()),
+            run_dir.join("jobs").join("pristine"),
+        ),
+        pool: Pool::new(
+            state_dir.join("workspaces"),
+            run_dir.join("jobs").join("trash"),
+        ),
         slots: Semaphore::new(options.concurrency.max(1)),
         groups: Mutex::new(HashMap::new()),
         dotenv: Mutex::new(vec![None; plan.jobs.len()]),
@@ -210,19 +228,23 @@ pub async fn run<E: Executor>(
     // Environments first: their `on_stop` jobs still need the executor.
     let mut cleaned = environments::finish(&ctx, &mut results, abort_rx.clone()).await;
     cleaned.extend(executor.teardown_pipeline().await);
-    if !options.keep_workspaces && std::fs::remove_dir_all(run_dir.join("jobs")).is_ok() {
-        cleaned.push(format!(
-            "job workspaces under {}",
-            run_dir.join("jobs").display()
-        ));
-    }
-    let _ = std::fs::remove_file(run_dir.join("owner.pid"));
     let results: Vec<JobResult> = results
         .into_iter()
         .enumerate()
         .map(|(i, r)| r.unwrap_or_else(|| not_run(&plan.jobs[i], sched.status(i))))
         .collect();
     reporter.summary(&results, sched.outcome(), started.elapsed());
+    // What jobs threw away and the pipeline's pristine files go after the summary, in the
+    // background: never between jobs. Slots stay for the next run (`gantry gc` removes them).
+    if !options.keep_workspaces
+        && pool::delete_in_background(&run_dir.join("jobs"), &state_dir.join("trash")).is_ok()
+    {
+        cleaned.push(format!(
+            "pipeline files under {}",
+            run_dir.join("jobs").display()
+        ));
+    }
+    let _ = std::fs::remove_file(run_dir.join("owner.pid"));
     let junit = std::mem::take(&mut *ctx.junit.lock().unwrap_or_else(|e| e.into_inner()));
     RunOutcome {
         status: sched.outcome(),
