@@ -75,7 +75,13 @@ pub fn fields_v1(v: &Value, field: &str) -> Value {
 }
 
 /// The object after `manager` applies `applied` (previously applied `last`) to `existing`.
-pub fn apply(existing: Option<&Value>, applied: &Value, last: Option<&Value>, manager: &str, now: &str) -> Value {
+pub fn apply(
+    existing: Option<&Value>,
+    applied: &Value,
+    last: Option<&Value>,
+    manager: &str,
+    now: &str,
+) -> Value {
     let mut obj = existing.cloned().unwrap_or_else(|| json!({}));
     if let Some(last) = last {
         remove_dropped(&mut obj, last, applied, "");

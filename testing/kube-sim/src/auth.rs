@@ -80,7 +80,10 @@ impl Tokens {
         if token == self.admin {
             return Some(User::Admin);
         }
-        let map = self.service_accounts.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .service_accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let t = map.get(token)?;
         (t.expires > crate::meta::now_secs()).then(|| User::ServiceAccount {
             namespace: t.namespace.clone(),
@@ -89,7 +92,14 @@ impl Tokens {
     }
 
     /// Mints a ServiceAccount token valid for `ttl_seconds`; returns it and its expiry (epoch s).
-    pub fn mint(&self, namespace: &str, name: &str, uid: &str, ttl_seconds: i64, audiences: &[String]) -> (String, i64) {
+    pub fn mint(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        ttl_seconds: i64,
+        audiences: &[String],
+    ) -> (String, i64) {
         let now = crate::meta::now_secs();
         let exp = now + ttl_seconds.max(600);
         let header = json!({"alg": "RS256", "kid": "kube-sim"});

@@ -101,13 +101,25 @@ pub struct Cluster {
 }
 
 fn seed(state: &State) {
-    let Some(ns_rt) = crate::resources::find("", "v1", "namespaces") else { return };
+    let Some(ns_rt) = crate::resources::find("", "v1", "namespaces") else {
+        return;
+    };
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        let t = crate::objects::Target { rt: ns_rt, namespace: None, name: None, sub: None };
+        let t = crate::objects::Target {
+            rt: ns_rt,
+            namespace: None,
+            name: None,
+            sub: None,
+        };
         let _ = crate::objects::create_object(state, &t, json!({"metadata": {"name": ns}}), false);
     }
     if let Some(node_rt) = crate::resources::find("", "v1", "nodes") {
-        let t = crate::objects::Target { rt: node_rt, namespace: None, name: None, sub: None };
+        let t = crate::objects::Target {
+            rt: node_rt,
+            namespace: None,
+            name: None,
+            sub: None,
+        };
         let node = json!({
             "metadata": {"name": "kube-sim", "labels": {"kubernetes.io/hostname": "kube-sim", "kubernetes.io/os": "linux"}},
             "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kube-sim runs pods in Docker"}]},
@@ -155,7 +167,9 @@ impl Cluster {
         if let Some(g) = gateway {
             names.push(g.to_string());
         }
-        if !options.listen.ip().is_unspecified() && !names.contains(&options.listen.ip().to_string()) {
+        if !options.listen.ip().is_unspecified()
+            && !names.contains(&options.listen.ip().to_string())
+        {
             names.push(options.listen.ip().to_string());
         }
         let pki = crate::tls::generate(&names)?;
@@ -163,7 +177,10 @@ impl Cluster {
         let listener = bind(options.listen).await?;
         let local = listener
             .local_addr()
-            .map_err(|source| ClusterError::Listen { addr: options.listen, source })?;
+            .map_err(|source| ClusterError::Listen {
+                addr: options.listen,
+                source,
+            })?;
         let mut listeners = vec![listener];
         let mut pod_endpoint: Option<(String, u16)> = None;
         if let Some(g) = gateway {
@@ -188,7 +205,10 @@ impl Cluster {
         let tokens = Arc::new(Tokens::new());
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (runtime, no_runtime_reason) = match (options.runtime, &pod_endpoint) {
-            (RuntimeMode::Disabled, _) => (None, "kube-sim runs without a container runtime (API only)".to_string()),
+            (RuntimeMode::Disabled, _) => (
+                None,
+                "kube-sim runs without a container runtime (API only)".to_string(),
+            ),
             (mode, endpoint) => {
                 let (api_host, api_port) = endpoint
                     .clone()
@@ -198,7 +218,10 @@ impl Cluster {
                     api_host,
                     api_port,
                     ca_pem: pki.ca_pem.clone(),
-                    lookup: Arc::new(Lookup { store: store.clone(), tokens: tokens.clone() }),
+                    lookup: Arc::new(Lookup {
+                        store: store.clone(),
+                        tokens: tokens.clone(),
+                    }),
                     events: events_tx.clone(),
                 };
                 match Runtime::connect(config).await {
@@ -241,7 +264,11 @@ impl Cluster {
             stop_rx.clone(),
         )));
 
-        let host = if local.ip().is_unspecified() { "127.0.0.1".to_string() } else { local.ip().to_string() };
+        let host = if local.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            local.ip().to_string()
+        };
         let url = format!("https://{host}:{}", local.port());
         let admin_token = tokens.admin_token().to_string();
         let (kubeconfig_path, temp_dir) = match &options.kubeconfig {

@@ -32,11 +32,16 @@ pub fn on_create(kind: &str, o: &mut Value, service_ip: impl FnOnce() -> String)
         }
         "Pod" => {
             if let Some(spec) = obj(o, "spec") {
-                spec.entry("serviceAccountName").or_insert_with(|| "default".into());
-                spec.entry("serviceAccount").or_insert_with(|| "default".into());
-                spec.entry("restartPolicy").or_insert_with(|| "Always".into());
-                spec.entry("dnsPolicy").or_insert_with(|| "ClusterFirst".into());
-                spec.entry("terminationGracePeriodSeconds").or_insert_with(|| 30.into());
+                spec.entry("serviceAccountName")
+                    .or_insert_with(|| "default".into());
+                spec.entry("serviceAccount")
+                    .or_insert_with(|| "default".into());
+                spec.entry("restartPolicy")
+                    .or_insert_with(|| "Always".into());
+                spec.entry("dnsPolicy")
+                    .or_insert_with(|| "ClusterFirst".into());
+                spec.entry("terminationGracePeriodSeconds")
+                    .or_insert_with(|| 30.into());
                 spec.entry("nodeName").or_insert_with(|| "kube-sim".into());
                 for list in ["containers", "initContainers"] {
                     if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
@@ -60,7 +65,8 @@ pub fn on_create(kind: &str, o: &mut Value, service_ip: impl FnOnce() -> String)
         "Service" => {
             if let Some(spec) = obj(o, "spec") {
                 spec.entry("type").or_insert_with(|| "ClusterIP".into());
-                spec.entry("sessionAffinity").or_insert_with(|| "None".into());
+                spec.entry("sessionAffinity")
+                    .or_insert_with(|| "None".into());
                 if !spec.contains_key("clusterIP") {
                     let ip = service_ip();
                     spec.insert("clusterIP".into(), ip.clone().into());
@@ -81,8 +87,10 @@ pub fn on_create(kind: &str, o: &mut Value, service_ip: impl FnOnce() -> String)
         "Deployment" | "ReplicaSet" => {
             if let Some(spec) = obj(o, "spec") {
                 spec.entry("replicas").or_insert_with(|| 1.into());
-                spec.entry("revisionHistoryLimit").or_insert_with(|| 10.into());
-                spec.entry("progressDeadlineSeconds").or_insert_with(|| 600.into());
+                spec.entry("revisionHistoryLimit")
+                    .or_insert_with(|| 10.into());
+                spec.entry("progressDeadlineSeconds")
+                    .or_insert_with(|| 600.into());
                 if kind == "Deployment" {
                     spec.entry("strategy").or_insert_with(|| {
                         json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
@@ -111,7 +119,10 @@ pub fn fold_string_data(o: &mut Value) {
     if let Some(d) = data.as_object_mut() {
         for (k, v) in sd {
             let s = v.as_str().unwrap_or("").to_string();
-            d.insert(k, base64::engine::general_purpose::STANDARD.encode(s).into());
+            d.insert(
+                k,
+                base64::engine::general_purpose::STANDARD.encode(s).into(),
+            );
         }
     }
 }

@@ -66,8 +66,18 @@ fn sub_entry(rt: &ResourceType, sub: &str) -> Value {
         "log" => ("Pod", vec!["get"], None, None),
         "exec" => ("PodExecOptions", vec!["create", "get"], None, None),
         "attach" => ("PodAttachOptions", vec!["create", "get"], None, None),
-        "token" => ("TokenRequest", vec!["create"], Some("authentication.k8s.io"), Some("v1")),
-        "scale" => ("Scale", vec!["get", "patch", "update"], Some("autoscaling"), Some("v1")),
+        "token" => (
+            "TokenRequest",
+            vec!["create"],
+            Some("authentication.k8s.io"),
+            Some("v1"),
+        ),
+        "scale" => (
+            "Scale",
+            vec!["get", "patch", "update"],
+            Some("autoscaling"),
+            Some("v1"),
+        ),
         "finalize" => ("Namespace", vec!["update"], None, None),
         _ => (rt.kind, vec!["get"], None, None),
     };
@@ -119,5 +129,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     } else {
         format!("{group}/{version}")
     };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }

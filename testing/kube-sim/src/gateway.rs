@@ -6,10 +6,13 @@ use std::time::Duration;
 /// The Docker bridge gateway (e.g. 172.17.0.1), if Docker answers within a few seconds.
 pub async fn docker_bridge_gateway() -> Option<IpAddr> {
     let docker = bollard::Docker::connect_with_local_defaults().ok()?;
-    let net = tokio::time::timeout(Duration::from_secs(5), docker.inspect_network("bridge", None))
-        .await
-        .ok()?
-        .ok()?;
+    let net = tokio::time::timeout(
+        Duration::from_secs(5),
+        docker.inspect_network("bridge", None),
+    )
+    .await
+    .ok()?
+    .ok()?;
     net.ipam?
         .config?
         .into_iter()

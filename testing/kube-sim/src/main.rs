@@ -20,7 +20,11 @@ fn parse(args: &[String]) -> Result<Command, String> {
     let mut kubeconfig = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
         match a.as_str() {
             "--cleanup" => return Ok(Command::Cleanup),
             "--listen" => {
@@ -59,7 +63,11 @@ async fn serve(opts: ClusterOptions) -> ExitCode {
         "kube-sim: serving {} (instance {}, runtime {}), kubeconfig {}",
         cluster.url(),
         cluster.instance(),
-        if cluster.has_runtime() { "docker" } else { "none" },
+        if cluster.has_runtime() {
+            "docker"
+        } else {
+            "none"
+        },
         cluster.kubeconfig_path().display()
     );
     tokio::select! {
@@ -80,7 +88,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kube-sim: starting the async runtime: {e}");

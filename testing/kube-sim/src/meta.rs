@@ -10,7 +10,10 @@ pub fn now_rfc3339() -> String {
 
 /// A time as RFC 3339 in UTC with second precision.
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -112,7 +115,9 @@ pub fn random_suffix(n: usize) -> String {
 
 /// `metadata.name` of an object, or "".
 pub fn name(obj: &Value) -> &str {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// `metadata.namespace` of an object, or "".
@@ -124,7 +129,9 @@ pub fn namespace(obj: &Value) -> &str {
 
 /// `metadata.uid` of an object, or "".
 pub fn uid(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// Ensures `obj.metadata` is an object and returns it mutably.

@@ -67,7 +67,9 @@ fn check_namespace_usable(state: &State, ns: &str, creating: bool) -> Result<(),
         Some(n) if creating && meta::is_terminating(&n) => Err(ApiError::new(
             403,
             "Forbidden",
-            format!("unable to create new content in namespace {ns} because it is being terminated"),
+            format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
         )),
         Some(_) => Ok(()),
     }
@@ -79,10 +81,17 @@ fn service_ip() -> String {
 }
 
 /// Stores a new object: name/generateName, uid, timestamps, kind defaults.
-pub fn create_object(state: &State, t: &Target, mut obj: Value, dry_run: bool) -> Result<Value, ApiError> {
+pub fn create_object(
+    state: &State,
+    t: &Target,
+    mut obj: Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     let rt = t.rt;
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     if let Some(k) = obj.get("kind").and_then(Value::as_str) {
         if k != rt.kind {
@@ -111,7 +120,10 @@ pub fn create_object(state: &State, t: &Target, mut obj: Value, dry_run: bool) -
         } else {
             md.remove("namespace");
         }
-        let has_name = md.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        let has_name = md
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
         if !has_name {
             match md.get("generateName").and_then(Value::as_str) {
                 Some(g) if !g.is_empty() => {
@@ -220,7 +232,9 @@ pub fn write_update(
     let rt = t.rt;
     let name = meta::name(existing).to_string();
     if !new.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     let want_rv = new
         .pointer("/metadata/resourceVersion")
@@ -249,11 +263,20 @@ pub fn write_update(
     new["kind"] = rt.kind.into();
     new["apiVersion"] = rt.api_version().into();
     let old_md = existing.get("metadata").cloned().unwrap_or(json!({}));
-    let generation = old_md.get("generation").and_then(Value::as_i64).unwrap_or(1);
+    let generation = old_md
+        .get("generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     let bump = !status_only && spec_changed(existing, &new);
     {
         let md = meta::metadata_mut(&mut new);
-        for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+        ] {
             match old_md.get(k) {
                 Some(v) => md.insert(k.into(), v.clone()),
                 None => md.remove(k),
@@ -308,7 +331,13 @@ pub fn update(state: &State, t: &Target, body: Value) -> Result<Response, ApiErr
 }
 
 /// PATCH in any of the four formats (apply creates when absent).
-pub fn patch(state: &State, t: &Target, q: &Query, content_type: &str, body: &[u8]) -> Result<Response, ApiError> {
+pub fn patch(
+    state: &State,
+    t: &Target,
+    q: &Query,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let ct = content_type.split(';').next().unwrap_or("").trim();
     let patch: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("couldn't decode patch body as JSON: {e}")))?;
@@ -337,12 +366,15 @@ pub fn patch(state: &State, t: &Target, q: &Query, content_type: &str, body: &[u
                 if let Some(md) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
                     md.remove("resourceVersion");
                 }
-                let mut new = crate::apply::apply(Some(&cur), &applied, last.as_ref(), &manager, &now);
+                let mut new =
+                    crate::apply::apply(Some(&cur), &applied, last.as_ref(), &manager, &now);
                 if let Some(rv) = patch.pointer("/metadata/resourceVersion") {
                     new["metadata"]["resourceVersion"] = rv.clone();
                 }
                 let stored = write_update(state, t, &cur, new, status_only)?;
-                state.store.set_last_applied(meta::uid(&cur), &manager, patch);
+                state
+                    .store
+                    .set_last_applied(meta::uid(&cur), &manager, patch);
                 ok(StatusCode::OK, &stored)
             }
         };
@@ -357,7 +389,9 @@ pub fn patch(state: &State, t: &Target, q: &Query, content_type: &str, body: &[u
             return Err(ApiError::new(
                 415,
                 "UnsupportedMediaType",
-                format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"),
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"
+                ),
             ));
         }
     }
@@ -420,8 +454,13 @@ pub fn delete_object(state: &State, rt: &ResourceType, obj: &Value, policy: &str
 
 fn orphan_dependents(state: &State, owner_uid: &str) {
     for (key, o) in state.store.all() {
-        let refs = o.pointer("/metadata/ownerReferences").and_then(Value::as_array);
-        if refs.is_some_and(|r| r.iter().any(|x| x.get("uid").and_then(Value::as_str) == Some(owner_uid))) {
+        let refs = o
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array);
+        if refs.is_some_and(|r| {
+            r.iter()
+                .any(|x| x.get("uid").and_then(Value::as_str) == Some(owner_uid))
+        }) {
             let mut n = o.clone();
             if let Some(r) = n
                 .pointer_mut("/metadata/ownerReferences")
@@ -441,8 +480,15 @@ pub fn delete(state: &State, t: &Target, q: &Query, body: &[u8]) -> Result<Respo
         .get(&t.rt.key(), t.ns(), t.name())
         .ok_or_else(|| ApiError::not_found(t.rt.group, t.rt.plural, t.name()))?;
     if let Ok(b) = serde_json::from_slice::<Value>(body) {
-        if let Some(want) = b.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
-            if obj.pointer("/metadata/resourceVersion").and_then(Value::as_str) != Some(want) {
+        if let Some(want) = b
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+        {
+            if obj
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                != Some(want)
+            {
                 return Err(ApiError::conflict(t.rt.group, t.rt.plural, t.name()));
             }
         }
@@ -456,16 +502,22 @@ pub fn delete(state: &State, t: &Target, q: &Query, body: &[u8]) -> Result<Respo
         return ok(StatusCode::OK, &obj);
     }
     let out = delete_object(state, t.rt, &obj, &propagation(q, body));
-    let code = if meta::is_terminating(&out) && state.store.get(&t.rt.key(), t.ns(), t.name()).is_some() {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
+    let code =
+        if meta::is_terminating(&out) && state.store.get(&t.rt.key(), t.ns(), t.name()).is_some() {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
     ok(code, &out)
 }
 
 /// DELETE of a collection (with selectors).
-pub fn delete_collection(state: &State, t: &Target, q: &Query, body: &[u8]) -> Result<Response, ApiError> {
+pub fn delete_collection(
+    state: &State,
+    t: &Target,
+    q: &Query,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let (ls, fs) = selectors(q)?;
     let (items, rv) = state.store.list(&t.rt.key(), t.namespace.as_deref());
     let policy = propagation(q, body);

@@ -35,7 +35,11 @@ pub fn group_version(path: &str) -> Option<Value> {
         .find(|(g, v)| gv_path(g, v) == path)?;
     let mut paths = Map::new();
     for rt in RESOURCES.iter().filter(|r| r.group == g && r.version == v) {
-        let prefix = if g.is_empty() { format!("/api/{v}") } else { format!("/apis/{g}/{v}") };
+        let prefix = if g.is_empty() {
+            format!("/api/{v}")
+        } else {
+            format!("/apis/{g}/{v}")
+        };
         let item = if rt.namespaced {
             format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", rt.plural)
         } else {

@@ -122,10 +122,16 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), ApiError> {
             }
             "test" => {
                 if doc.pointer(path) != Some(&value) {
-                    return Err(ApiError::invalid(format!("test operation failed at {path:?}")));
+                    return Err(ApiError::invalid(format!(
+                        "test operation failed at {path:?}"
+                    )));
                 }
             }
-            other => return Err(ApiError::bad_request(format!("unknown JSON patch op {other:?}"))),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown JSON patch op {other:?}"
+                )));
+            }
         }
     }
     Ok(())
@@ -135,8 +141,13 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), ApiError> {
 pub fn merge_key(field: &str, sample: Option<&Value>) -> Option<&'static str> {
     let has = |k: &str| sample.is_some_and(|s| s.get(k).is_some());
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
-        | "imagePullSecrets" | "secrets" => Some("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "secrets" => Some("name"),
         "volumeMounts" => Some("mountPath"),
         "volumeDevices" => Some("devicePath"),
         "ports" if has("containerPort") => Some("containerPort"),
@@ -214,7 +225,10 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) {
                         t.insert(k.clone(), Value::Array(cleaned));
                     }
                     (None, _) => {
-                        t.insert(k.clone(), Value::Array(items.iter().map(strip_directives).collect()));
+                        t.insert(
+                            k.clone(),
+                            Value::Array(items.iter().map(strip_directives).collect()),
+                        );
                     }
                 }
             }
@@ -288,6 +302,9 @@ mod tests {
             &json!({"spec": {"$setElementOrder/containers": [{"name": "a"}],
                               "containers": [{"name": "a", "image": "3"}, {"name": "b", "$patch": "delete"}]}}),
         );
-        assert_eq!(t, json!({"spec": {"containers": [{"name": "a", "image": "3"}]}}));
+        assert_eq!(
+            t,
+            json!({"spec": {"containers": [{"name": "a", "image": "3"}]}})
+        );
     }
 }

@@ -13,7 +13,11 @@ use serde_json::Value;
 fn pod(state: &State, t: &Target) -> Result<Value, ApiError> {
     state
         .store
-        .get("/pods", t.namespace.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or(""))
+        .get(
+            "/pods",
+            t.namespace.as_deref().unwrap_or(""),
+            t.name.as_deref().unwrap_or(""),
+        )
         .ok_or_else(|| ApiError::not_found("", "pods", t.name.as_deref().unwrap_or("")))
 }
 
@@ -22,7 +26,10 @@ fn check_container(pod: &Value, container: Option<&str>) -> Result<(), ApiError>
     let known = pod
         .pointer("/spec/containers")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|x| x.get("name").and_then(Value::as_str) == Some(c)));
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|x| x.get("name").and_then(Value::as_str) == Some(c))
+        });
     if known {
         Ok(())
     } else {
@@ -57,7 +64,12 @@ pub async fn logs(state: &State, t: &Target, q: &Query) -> Result<Response, ApiE
         since_seconds: param(q, "sinceSeconds").and_then(|s| s.parse().ok()),
     };
     let stream = rt
-        .logs(crate::meta::namespace(&p), crate::meta::name(&p), container, opts)
+        .logs(
+            crate::meta::namespace(&p),
+            crate::meta::name(&p),
+            container,
+            opts,
+        )
         .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let body = Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other)));
@@ -69,7 +81,13 @@ pub async fn logs(state: &State, t: &Target, q: &Query) -> Result<Response, ApiE
 }
 
 /// GET/POST pods/<name>/exec or attach, upgraded to a WebSocket.
-pub fn exec(state: &State, t: &Target, q: &Query, ws: Option<WebSocketUpgrade>, attach: bool) -> Result<Response, ApiError> {
+pub fn exec(
+    state: &State,
+    t: &Target,
+    q: &Query,
+    ws: Option<WebSocketUpgrade>,
+    attach: bool,
+) -> Result<Response, ApiError> {
     let p = pod(state, t)?;
     let container = param(q, "container");
     check_container(&p, container)?;

@@ -139,12 +139,20 @@ const ROLE_BINDING: Schema = &[
     (
         3,
         "roleRef",
-        F::Msg(&[(1, "apiGroup", F::Str), (2, "kind", F::Str), (3, "name", F::Str)]),
+        F::Msg(&[
+            (1, "apiGroup", F::Str),
+            (2, "kind", F::Str),
+            (3, "name", F::Str),
+        ]),
     ),
 ];
 const QUOTA: Schema = &[
     (1, "metadata", F::Msg(OBJECT_META)),
-    (2, "spec", F::Msg(&[(1, "hard", F::MapQuantity), (2, "scopes", F::RepStr)])),
+    (
+        2,
+        "spec",
+        F::Msg(&[(1, "hard", F::MapQuantity), (2, "scopes", F::RepStr)]),
+    ),
 ];
 const LABEL_SELECTOR: Schema = &[(1, "matchLabels", F::MapStr)];
 const CONTAINER_PORT: Schema = &[
@@ -181,7 +189,10 @@ const DEPLOYMENT: Schema = &[
             (
                 3,
                 "template",
-                F::Msg(&[(1, "metadata", F::Msg(OBJECT_META)), (2, "spec", F::Msg(POD_SPEC))]),
+                F::Msg(&[
+                    (1, "metadata", F::Msg(OBJECT_META)),
+                    (2, "spec", F::Msg(POD_SPEC)),
+                ]),
             ),
             (4, "strategy", F::Msg(&[(1, "type", F::Str)])),
             (5, "minReadySeconds", F::Int),
@@ -246,7 +257,10 @@ impl<'a> Reader<'a> {
     fn varint(&mut self) -> Result<u64, ApiError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
-            let b = *self.buf.get(self.pos).ok_or_else(|| bad("truncated varint"))?;
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or_else(|| bad("truncated varint"))?;
             self.pos += 1;
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
@@ -320,7 +334,10 @@ fn decode_msg(buf: &[u8], schema: Schema) -> Result<Value, ApiError> {
                 }
             }
             (F::Bytes, Wire::Bytes(b)) => {
-                out.insert(name, base64::engine::general_purpose::STANDARD.encode(b).into());
+                out.insert(
+                    name,
+                    base64::engine::general_purpose::STANDARD.encode(b).into(),
+                );
             }
             (F::Int, Wire::Varint(v)) => {
                 out.insert(name, json!(v as i64));
@@ -331,12 +348,20 @@ fn decode_msg(buf: &[u8], schema: Schema) -> Result<Value, ApiError> {
             (F::Time, Wire::Bytes(b)) => {
                 let t = decode_msg(b, &[(1, "seconds", F::Int)])?;
                 if let Some(s) = t.get("seconds").and_then(Value::as_i64).filter(|s| *s != 0) {
-                    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64);
+                    let time =
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64);
                     out.insert(name, crate::meta::rfc3339(time).into());
                 }
             }
             (F::IntOrString, Wire::Bytes(b)) => {
-                let v = decode_msg(b, &[(1, "type", F::Int), (2, "intVal", F::Int), (3, "strVal", F::Str)])?;
+                let v = decode_msg(
+                    b,
+                    &[
+                        (1, "type", F::Int),
+                        (2, "intVal", F::Int),
+                        (3, "strVal", F::Str),
+                    ],
+                )?;
                 let val = if v.get("type").and_then(Value::as_i64) == Some(1) {
                     v.get("strVal").cloned().unwrap_or(json!(""))
                 } else {
@@ -390,7 +415,11 @@ pub fn decode(rt: &ResourceType, body: &[u8]) -> Result<Value, ApiError> {
     let unknown = decode_msg(
         inner,
         &[
-            (1, "typeMeta", F::Msg(&[(1, "apiVersion", F::Str), (2, "kind", F::Str)])),
+            (
+                1,
+                "typeMeta",
+                F::Msg(&[(1, "apiVersion", F::Str), (2, "kind", F::Str)]),
+            ),
             (2, "raw", F::Bytes),
         ],
     )?;

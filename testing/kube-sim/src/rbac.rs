@@ -43,7 +43,9 @@ fn rule_allows(rule: &Value, a: &Attributes) -> bool {
             .and_then(Value::as_array)
             .is_some_and(|urls| {
                 urls.iter().filter_map(Value::as_str).any(|u| {
-                    u == "*" || u == a.path || u.strip_suffix('*').is_some_and(|p| a.path.starts_with(p))
+                    u == "*"
+                        || u == a.path
+                        || u.strip_suffix('*').is_some_and(|p| a.path.starts_with(p))
                 })
             });
     }
@@ -89,7 +91,8 @@ fn subject_matches(binding: &Value, user: &User) -> bool {
                 match (kind, user) {
                     ("ServiceAccount", User::ServiceAccount { namespace, name: n }) => {
                         name == n
-                            && s.get("namespace").and_then(Value::as_str) == Some(namespace.as_str())
+                            && s.get("namespace").and_then(Value::as_str)
+                                == Some(namespace.as_str())
                     }
                     ("User", u) => name == u.username(),
                     ("Group", _) => groups.iter().any(|g| g == name),
@@ -126,19 +129,35 @@ pub fn rules_for(store: &Store, user: &User, namespace: &str) -> Vec<Value> {
     let (crbs, _) = store.list("rbac.authorization.k8s.io/clusterrolebindings", None);
     for b in crbs.iter().filter(|b| subject_matches(b, user)) {
         if b.pointer("/roleRef/kind").and_then(Value::as_str) == Some("ClusterRole") {
-            let name = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
-            rules.extend(role_rules("rbac.authorization.k8s.io/clusterroles", "", name));
+            let name = b
+                .pointer("/roleRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            rules.extend(role_rules(
+                "rbac.authorization.k8s.io/clusterroles",
+                "",
+                name,
+            ));
         }
     }
     if !namespace.is_empty() {
         let (rbs, _) = store.list("rbac.authorization.k8s.io/rolebindings", Some(namespace));
         for b in rbs.iter().filter(|b| subject_matches(b, user)) {
-            let name = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+            let name = b
+                .pointer("/roleRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             match b.pointer("/roleRef/kind").and_then(Value::as_str) {
-                Some("Role") => rules.extend(role_rules("rbac.authorization.k8s.io/roles", namespace, name)),
-                Some("ClusterRole") => {
-                    rules.extend(role_rules("rbac.authorization.k8s.io/clusterroles", "", name))
-                }
+                Some("Role") => rules.extend(role_rules(
+                    "rbac.authorization.k8s.io/roles",
+                    namespace,
+                    name,
+                )),
+                Some("ClusterRole") => rules.extend(role_rules(
+                    "rbac.authorization.k8s.io/clusterroles",
+                    "",
+                    name,
+                )),
                 _ => {}
             }
         }
@@ -151,7 +170,10 @@ pub fn authorize(store: &Store, user: &User, a: &Attributes) -> bool {
     match user {
         User::Admin => true,
         User::ServiceAccount { .. } => {
-            always_allowed(a) || rules_for(store, user, &a.namespace).iter().any(|r| rule_allows(r, a))
+            always_allowed(a)
+                || rules_for(store, user, &a.namespace)
+                    .iter()
+                    .any(|r| rule_allows(r, a))
         }
     }
 }
@@ -160,7 +182,10 @@ pub fn authorize(store: &Store, user: &User, a: &Attributes) -> bool {
 pub fn forbidden(user: &User, a: &Attributes) -> ApiError {
     let who = user.username();
     let message = if a.resource.is_empty() {
-        format!("forbidden: User \"{who}\" cannot {} path \"{}\"", a.verb, a.path)
+        format!(
+            "forbidden: User \"{who}\" cannot {} path \"{}\"",
+            a.verb, a.path
+        )
     } else {
         let res = if a.subresource.is_empty() {
             a.resource.clone()
@@ -219,7 +244,10 @@ mod tests {
             None,
         )
         .unwrap();
-        let u = User::ServiceAccount { namespace: "a".into(), name: "sa".into() };
+        let u = User::ServiceAccount {
+            namespace: "a".into(),
+            name: "sa".into(),
+        };
         assert!(authorize(&s, &u, &attrs("create", "configmaps", "a")));
         assert!(!authorize(&s, &u, &attrs("create", "configmaps", "b")));
         assert!(!authorize(&s, &u, &attrs("list", "namespaces", "")));

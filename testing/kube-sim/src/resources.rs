@@ -60,28 +60,208 @@ macro_rules! rt {
 
 /// Every resource kube-sim serves.
 pub static RESOURCES: &[ResourceType] = &[
-    rt!("", "v1", "namespaces", "namespace", "Namespace", false, &["ns"], &["status", "finalize"]),
-    rt!("", "v1", "pods", "pod", "Pod", true, &["po"], &["status", "log", "exec", "attach"]),
-    rt!("", "v1", "services", "service", "Service", true, &["svc"], &["status"]),
-    rt!("", "v1", "configmaps", "configmap", "ConfigMap", true, &["cm"], &[]),
+    rt!(
+        "",
+        "v1",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        &["ns"],
+        &["status", "finalize"]
+    ),
+    rt!(
+        "",
+        "v1",
+        "pods",
+        "pod",
+        "Pod",
+        true,
+        &["po"],
+        &["status", "log", "exec", "attach"]
+    ),
+    rt!(
+        "",
+        "v1",
+        "services",
+        "service",
+        "Service",
+        true,
+        &["svc"],
+        &["status"]
+    ),
+    rt!(
+        "",
+        "v1",
+        "configmaps",
+        "configmap",
+        "ConfigMap",
+        true,
+        &["cm"],
+        &[]
+    ),
     rt!("", "v1", "secrets", "secret", "Secret", true, &[], &[]),
-    rt!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], &["token"]),
+    rt!(
+        "",
+        "v1",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        &["token"]
+    ),
     rt!("", "v1", "events", "event", "Event", true, &["ev"], &[]),
-    rt!("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", true, &["quota"], &["status"]),
-    rt!("", "v1", "limitranges", "limitrange", "LimitRange", true, &["limits"], &[]),
-    rt!("", "v1", "endpoints", "endpoints", "Endpoints", true, &["ep"], &[]),
-    rt!("", "v1", "nodes", "node", "Node", false, &["no"], &["status"]),
-    rt!("apps", "v1", "deployments", "deployment", "Deployment", true, &["deploy"], &["status", "scale"]),
-    rt!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], &["status"]),
-    rt!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", true, &[], &[]),
-    rt!("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", true, &[], &[]),
-    rt!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", false, &[], &[]),
-    rt!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false, &[], &[]),
-    rt!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", true, &["netpol"], &[]),
-    rt!("events.k8s.io", "v1", "events", "event", "Event", true, &["ev"], &[]),
-    rt!("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview", false, &[], &[]),
-    rt!("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview", true, &[], &[]),
-    rt!("authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", false, &[], &[]),
+    rt!(
+        "",
+        "v1",
+        "resourcequotas",
+        "resourcequota",
+        "ResourceQuota",
+        true,
+        &["quota"],
+        &["status"]
+    ),
+    rt!(
+        "",
+        "v1",
+        "limitranges",
+        "limitrange",
+        "LimitRange",
+        true,
+        &["limits"],
+        &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        true,
+        &["ep"],
+        &[]
+    ),
+    rt!(
+        "",
+        "v1",
+        "nodes",
+        "node",
+        "Node",
+        false,
+        &["no"],
+        &["status"]
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        &["deploy"],
+        &["status", "scale"]
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        &["status"]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "role",
+        "Role",
+        true,
+        &[],
+        &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        &[],
+        &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        &[],
+        &[]
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        &[]
+    ),
+    rt!(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "networkpolicy",
+        "NetworkPolicy",
+        true,
+        &["netpol"],
+        &[]
+    ),
+    rt!(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "event",
+        "Event",
+        true,
+        &["ev"],
+        &[]
+    ),
+    rt!(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        false,
+        &[],
+        &[]
+    ),
+    rt!(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        "SelfSubjectRulesReview",
+        true,
+        &[],
+        &[]
+    ),
+    rt!(
+        "authentication.k8s.io",
+        "v1",
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        "SelfSubjectReview",
+        false,
+        &[],
+        &[]
+    ),
 ];
 
 /// Resources that are only ever created (reviews): never stored or listed.

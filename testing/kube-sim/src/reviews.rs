@@ -12,11 +12,19 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 fn s(v: &Value, p: &str) -> String {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string()
+    v.pointer(p)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 /// POST of a review resource.
-pub fn create(state: &State, user: &User, t: &Target, mut body: Value) -> Result<Response, ApiError> {
+pub fn create(
+    state: &State,
+    user: &User,
+    t: &Target,
+    mut body: Value,
+) -> Result<Response, ApiError> {
     match t.rt.kind {
         "SelfSubjectAccessReview" => {
             let attrs = if body.pointer("/spec/resourceAttributes").is_some() {
@@ -46,7 +54,9 @@ pub fn create(state: &State, user: &User, t: &Target, mut body: Value) -> Result
         "SelfSubjectRulesReview" => {
             let ns = s(&body, "/spec/namespace");
             let rules: Vec<Value> = match user {
-                User::Admin => vec![json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})],
+                User::Admin => {
+                    vec![json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})]
+                }
                 _ => rules_for(&state.store, user, &ns),
             };
             let resource_rules: Vec<Value> = rules
@@ -62,7 +72,8 @@ pub fn create(state: &State, user: &User, t: &Target, mut body: Value) -> Result
             body["status"] = json!({"resourceRules": resource_rules, "nonResourceRules": non_resource, "incomplete": false});
         }
         "SelfSubjectReview" => {
-            body["status"] = json!({"userInfo": {"username": user.username(), "groups": user.groups()}});
+            body["status"] =
+                json!({"userInfo": {"username": user.username(), "groups": user.groups()}});
         }
         other => {
             return Err(ApiError::method_not_allowed(format!(
@@ -90,7 +101,11 @@ pub fn token_request(state: &State, t: &Target, body: Value) -> Result<Response,
     let audiences: Vec<String> = body
         .pointer("/spec/audiences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let (token, exp) = state
         .tokens

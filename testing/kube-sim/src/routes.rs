@@ -22,7 +22,11 @@ enum Route {
 }
 
 fn not_found_path() -> ApiError {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource")
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }
 
 /// Parses `/api/v1/...` and `/apis/<g>/<v>/...` resource paths.
@@ -41,8 +45,18 @@ fn parse_resource(segs: &[&str]) -> Result<Option<Target>, ApiError> {
         {
             let rt = find(plural)?;
             match tail {
-                [] => Target { rt, namespace: Some(ns.to_string()), name: None, sub: None },
-                [name] => Target { rt, namespace: Some(ns.to_string()), name: Some(name.to_string()), sub: None },
+                [] => Target {
+                    rt,
+                    namespace: Some(ns.to_string()),
+                    name: None,
+                    sub: None,
+                },
+                [name] => Target {
+                    rt,
+                    namespace: Some(ns.to_string()),
+                    name: Some(name.to_string()),
+                    sub: None,
+                },
                 [name, sub] => Target {
                     rt,
                     namespace: Some(ns.to_string()),
@@ -55,8 +69,18 @@ fn parse_resource(segs: &[&str]) -> Result<Option<Target>, ApiError> {
         [plural, tail @ ..] => {
             let rt = find(plural)?;
             match tail {
-                [] => Target { rt, namespace: None, name: None, sub: None },
-                [name] if !rt.namespaced => Target { rt, namespace: None, name: Some(name.to_string()), sub: None },
+                [] => Target {
+                    rt,
+                    namespace: None,
+                    name: None,
+                    sub: None,
+                },
+                [name] if !rt.namespaced => Target {
+                    rt,
+                    namespace: None,
+                    name: Some(name.to_string()),
+                    sub: None,
+                },
                 [name, sub] if !rt.namespaced => Target {
                     rt,
                     namespace: None,
@@ -124,7 +148,10 @@ fn non_resource(path: &str) -> Result<Response, ApiError> {
 
 /// Whether the client asked for server-side printing (`as=Table`).
 fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
 }
 
 /// The axum handler for every path.
@@ -156,7 +183,12 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
     let accept = header("accept");
     let user = state
         .tokens
-        .authenticate(parts.headers.get("authorization").and_then(|v| v.to_str().ok()))
+        .authenticate(
+            parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+        )
         .ok_or_else(|| ApiError::new(401, "Unauthorized", "Unauthorized"))?;
 
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -197,7 +229,9 @@ async fn serve(state: Arc<State>, req: Request<Body>) -> Result<Response, ApiErr
 
     let sub = t.sub.clone();
     if matches!(sub.as_deref(), Some("exec" | "attach")) {
-        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &()).await.ok();
+        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .ok();
         return crate::podio::exec(&state, &t, &q, ws, sub.as_deref() == Some("attach"));
     }
     if sub.as_deref() == Some("log") {

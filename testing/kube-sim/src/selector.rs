@@ -34,7 +34,10 @@ fn split_top(s: &str) -> Vec<&str> {
         }
     }
     out.push(&s[start..]);
-    out.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
+    out.into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn set_values(s: &str) -> Result<Vec<String>, ApiError> {
@@ -91,11 +94,19 @@ impl LabelSelector {
         }
         if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
             for e in exprs {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let values: Vec<String> = e
                     .get("values")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 match e.get("operator").and_then(Value::as_str) {
                     Some("In") => reqs.push(Req::In(key, values)),
@@ -192,7 +203,11 @@ mod tests {
         let o = json!({"metadata": {"labels": {"app": "web", "tier": "front"}}});
         assert!(LabelSelector::parse("app=web").unwrap().matches(&o));
         assert!(!LabelSelector::parse("app!=web").unwrap().matches(&o));
-        assert!(LabelSelector::parse("app in (web,db),tier").unwrap().matches(&o));
+        assert!(
+            LabelSelector::parse("app in (web,db),tier")
+                .unwrap()
+                .matches(&o)
+        );
         assert!(!LabelSelector::parse("app notin (web)").unwrap().matches(&o));
         assert!(LabelSelector::parse("!missing").unwrap().matches(&o));
         assert!(!LabelSelector::parse("missing").unwrap().matches(&o));
@@ -202,7 +217,11 @@ mod tests {
     fn field_selector_paths() {
         let o = json!({"metadata": {"name": "a"}, "status": {"phase": "Running"}});
         assert!(FieldSelector::parse("metadata.name=a").unwrap().matches(&o));
-        assert!(!FieldSelector::parse("status.phase!=Running").unwrap().matches(&o));
+        assert!(
+            !FieldSelector::parse("status.phase!=Running")
+                .unwrap()
+                .matches(&o)
+        );
         assert!(FieldSelector::parse("spec.nodeName=").unwrap().matches(&o));
     }
 }

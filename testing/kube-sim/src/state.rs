@@ -47,7 +47,9 @@ impl ObjectLookup for Lookup {
     }
 
     fn service_account_token(&self, namespace: &str, service_account: &str) -> Option<String> {
-        let sa = self.store.get("/serviceaccounts", namespace, service_account)?;
+        let sa = self
+            .store
+            .get("/serviceaccounts", namespace, service_account)?;
         let uid = crate::meta::uid(&sa).to_string();
         Some(
             self.tokens

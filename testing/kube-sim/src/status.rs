@@ -39,8 +39,12 @@ impl ApiError {
     /// `<resource> "<name>" already exists`.
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
         let what = qualified(group, plural);
-        ApiError::new(409, "AlreadyExists", format!("{what} \"{name}\" already exists"))
-            .with_details(group, plural, name)
+        ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{what} \"{name}\" already exists"),
+        )
+        .with_details(group, plural, name)
     }
 
     /// The optimistic-concurrency conflict kubectl and controllers retry on.

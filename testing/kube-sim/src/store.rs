@@ -149,7 +149,9 @@ impl Store {
             match (&existing, expect) {
                 (None, None) => {}
                 (Some(cur), Some(rv))
-                    if cur.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+                    if cur
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
                         == Some(rv) => {}
                 _ => return Err(existing),
             }
@@ -162,7 +164,11 @@ impl Store {
             .entry(key.to_string())
             .or_default()
             .insert((ns.clone(), name), obj.clone());
-        let kind = if existing.is_some() { "MODIFIED" } else { "ADDED" };
+        let kind = if existing.is_some() {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
         self.record(&mut inner, key, ns, kind, obj.clone());
         Ok(obj)
     }
@@ -179,11 +185,24 @@ impl Store {
         let uid = meta::uid(&obj).to_string();
         inner.applied.retain(|(u, _), _| *u != uid);
         meta::metadata_mut(&mut obj).insert("resourceVersion".into(), rv.to_string().into());
-        self.record(&mut inner, key, namespace.to_string(), "DELETED", obj.clone());
+        self.record(
+            &mut inner,
+            key,
+            namespace.to_string(),
+            "DELETED",
+            obj.clone(),
+        );
         Some(obj)
     }
 
-    fn record(&self, inner: &mut Inner, key: &str, namespace: String, kind: &'static str, object: Value) {
+    fn record(
+        &self,
+        inner: &mut Inner,
+        key: &str,
+        namespace: String,
+        kind: &'static str,
+        object: Value,
+    ) {
         let ev = Arc::new(Event {
             rv: inner.rv,
             key: key.to_string(),
@@ -267,13 +286,23 @@ mod tests {
     fn put_checks_resource_version_and_history_compacts() {
         let s = Store::new(2);
         let a = s
-            .put("/configmaps", json!({"metadata": {"name": "a", "namespace": "n"}}), Some(None))
+            .put(
+                "/configmaps",
+                json!({"metadata": {"name": "a", "namespace": "n"}}),
+                Some(None),
+            )
             .unwrap();
-        let rv = a["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+        let rv = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(s.put("/configmaps", a.clone(), Some(Some("999"))).is_err());
         assert!(s.put("/configmaps", a.clone(), Some(Some(&rv))).is_ok());
         s.put("/configmaps", a, None).unwrap();
-        assert!(s.watch_from(1).is_err(), "history of 2 no longer holds rv 2");
+        assert!(
+            s.watch_from(1).is_err(),
+            "history of 2 no longer holds rv 2"
+        );
         let (replay, _) = s.watch_from(s.current_rv() - 1).unwrap();
         assert_eq!(replay.len(), 1);
     }

@@ -41,14 +41,21 @@ fn pod_status(o: &Value) -> String {
         if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
             return r.into();
         }
-        if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
+        if let Some(r) = c
+            .pointer("/state/terminated/reason")
+            .and_then(Value::as_str)
+        {
             if s(o, "/status/phase") != "Succeeded" {
                 return r.into();
             }
         }
     }
     let phase = s(o, "/status/phase");
-    if phase.is_empty() { "Pending".into() } else { phase.into() }
+    if phase.is_empty() {
+        "Pending".into()
+    } else {
+        phase.into()
+    }
 }
 
 fn columns(rt: &ResourceType) -> Vec<&'static str> {
@@ -56,7 +63,14 @@ fn columns(rt: &ResourceType) -> Vec<&'static str> {
         "Namespace" => vec!["Name", "Status", "Age"],
         "Pod" => vec!["Name", "Ready", "Status", "Restarts", "Age"],
         "Deployment" => vec!["Name", "Ready", "Up-to-date", "Available", "Age"],
-        "Service" => vec!["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"],
+        "Service" => vec![
+            "Name",
+            "Type",
+            "Cluster-IP",
+            "External-IP",
+            "Port(s)",
+            "Age",
+        ],
         "Secret" => vec!["Name", "Type", "Data", "Age"],
         "ConfigMap" => vec!["Name", "Data", "Age"],
         "Event" => vec!["Last Seen", "Type", "Reason", "Object", "Message"],
@@ -69,19 +83,38 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
     match rt.kind {
         "Namespace" => vec![name, json!(s(o, "/status/phase")), json!(age(o))],
         "Pod" => {
-            let total = o.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-            let statuses = o.pointer("/status/containerStatuses").and_then(Value::as_array);
+            let total = o
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let statuses = o
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array);
             let ready = statuses.map_or(0, |a| {
-                a.iter().filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true)).count()
+                a.iter()
+                    .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
+                    .count()
             });
             let restarts: i64 = statuses.map_or(0, |a| {
-                a.iter().map(|c| c.get("restartCount").and_then(Value::as_i64).unwrap_or(0)).sum()
+                a.iter()
+                    .map(|c| c.get("restartCount").and_then(Value::as_i64).unwrap_or(0))
+                    .sum()
             });
-            vec![name, json!(format!("{ready}/{total}")), json!(pod_status(o)), json!(restarts), json!(age(o))]
+            vec![
+                name,
+                json!(format!("{ready}/{total}")),
+                json!(pod_status(o)),
+                json!(restarts),
+                json!(age(o)),
+            ]
         }
         "Deployment" => vec![
             name,
-            json!(format!("{}/{}", n(o, "/status/readyReplicas"), n(o, "/spec/replicas"))),
+            json!(format!(
+                "{}/{}",
+                n(o, "/status/readyReplicas"),
+                n(o, "/spec/replicas")
+            )),
             json!(n(o, "/status/updatedReplicas")),
             json!(n(o, "/status/availableReplicas")),
             json!(age(o)),
@@ -92,7 +125,13 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
                 .and_then(Value::as_array)
                 .map(|ps| {
                     ps.iter()
-                        .map(|p| format!("{}/{}", n(p, "/port"), p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")))
+                        .map(|p| {
+                            format!(
+                                "{}/{}",
+                                n(p, "/port"),
+                                p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -101,24 +140,40 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
                 json!(s(o, "/spec/type")),
                 json!(s(o, "/spec/clusterIP")),
                 json!("<none>"),
-                json!(if ports.is_empty() { "<none>".to_string() } else { ports.join(",") }),
+                json!(if ports.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    ports.join(",")
+                }),
                 json!(age(o)),
             ]
         }
         "Secret" => {
-            let data = o.get("data").and_then(Value::as_object).map_or(0, |m| m.len());
+            let data = o
+                .get("data")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len());
             vec![name, json!(s(o, "/type")), json!(data), json!(age(o))]
         }
         "ConfigMap" => {
-            let data = o.get("data").and_then(Value::as_object).map_or(0, |m| m.len())
-                + o.get("binaryData").and_then(Value::as_object).map_or(0, |m| m.len());
+            let data = o
+                .get("data")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len())
+                + o.get("binaryData")
+                    .and_then(Value::as_object)
+                    .map_or(0, |m| m.len());
             vec![name, json!(data), json!(age(o))]
         }
         "Event" => vec![
             json!(age(o)),
             json!(s(o, "/type")),
             json!(s(o, "/reason")),
-            json!(format!("{}/{}", s(o, "/involvedObject/kind").to_lowercase(), s(o, "/involvedObject/name"))),
+            json!(format!(
+                "{}/{}",
+                s(o, "/involvedObject/kind").to_lowercase(),
+                s(o, "/involvedObject/name")
+            )),
             json!(s(o, "/message")),
         ],
         _ => vec![name, json!(age(o))],

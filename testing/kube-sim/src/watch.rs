@@ -43,7 +43,10 @@ pub fn watch(state: Arc<State>, t: &Target, q: &Query) -> Result<Response, ApiEr
         let ns = ns.clone();
         let key = key.clone();
         move |ev_key: &str, ev_ns: &str, obj: &Value| {
-            ev_key == key && ns.as_deref().is_none_or(|n| n == ev_ns) && ls.matches(obj) && fs.matches(obj)
+            ev_key == key
+                && ns.as_deref().is_none_or(|n| n == ev_ns)
+                && ls.matches(obj)
+                && fs.matches(obj)
         }
     };
     // Initial events and the live receiver, taken atomically.
@@ -57,9 +60,9 @@ pub fn watch(state: Arc<State>, t: &Target, q: &Query) -> Result<Response, ApiEr
                 .collect();
             (lines, rv, rx)
         } else {
-            let from: u64 = rv_param
-                .parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv_param:?}")))?;
+            let from: u64 = rv_param.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid resourceVersion {rv_param:?}"))
+            })?;
             match state.store.watch_from(from) {
                 Ok((replay, rx)) => {
                     let mut last = from;

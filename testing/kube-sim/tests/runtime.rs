@@ -20,7 +20,11 @@ fn docker(args: &[&str]) -> (bool, String) {
     match Command::new("docker").args(args).output() {
         Ok(o) => (
             o.status.success(),
-            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
         ),
         Err(e) => (false, e.to_string()),
     }
@@ -70,7 +74,11 @@ struct Store(Mutex<HashMap<(String, String, String), Value>>);
 
 impl ObjectLookup for Store {
     fn get(&self, namespace: &str, kind: &str, name: &str) -> Option<Value> {
-        self.0.lock().unwrap().get(&(namespace.into(), kind.into(), name.into())).cloned()
+        self.0
+            .lock()
+            .unwrap()
+            .get(&(namespace.into(), kind.into(), name.into()))
+            .cloned()
     }
     fn service_account_token(&self, namespace: &str, sa: &str) -> Option<String> {
         Some(format!("token-of-{namespace}-{sa}"))
@@ -102,16 +110,30 @@ impl Sim {
         })
         .await
         .expect("runtime connects");
-        Sim { rt, events, store, instance, statuses: HashMap::new(), seen: Vec::new() }
+        Sim {
+            rt,
+            events,
+            store,
+            instance,
+            statuses: HashMap::new(),
+            seen: Vec::new(),
+        }
     }
 
     fn put(&self, ns: &str, kind: &str, name: &str, obj: Value) {
-        self.store.0.lock().unwrap().insert((ns.into(), kind.into(), name.into()), obj);
+        self.store
+            .0
+            .lock()
+            .unwrap()
+            .insert((ns.into(), kind.into(), name.into()), obj);
     }
 
     async fn start(&self, ns: &str, name: &str, spec: Value) {
         let uid = format!("uid-{name}-{}", std::process::id());
-        self.rt.ensure_namespace(ns).await.expect("namespace network");
+        self.rt
+            .ensure_namespace(ns)
+            .await
+            .expect("namespace network");
         let pod = json!({"metadata": {"name": name, "namespace": ns, "uid": uid}, "spec": spec});
         self.rt.start_pod(pod).await.expect("pod starts");
     }
@@ -130,10 +152,18 @@ impl Sim {
                 Ok(Some(RuntimeEvent::PodStatus { name, status, .. })) => {
                     self.statuses.insert(name, status);
                 }
-                Ok(Some(RuntimeEvent::PodEvent { name, reason, message, .. })) => {
+                Ok(Some(RuntimeEvent::PodEvent {
+                    name,
+                    reason,
+                    message,
+                    ..
+                })) => {
                     self.seen.push((name, reason, message));
                 }
-                _ => panic!("timeout waiting on pod {pod}; last status: {:#}", self.statuses.get(pod).cloned().unwrap_or_default()),
+                _ => panic!(
+                    "timeout waiting on pod {pod}; last status: {:#}",
+                    self.statuses.get(pod).cloned().unwrap_or_default()
+                ),
             }
         }
     }
@@ -141,7 +171,10 @@ impl Sim {
     async fn logs(&self, ns: &str, pod: &str, container: Option<&str>, opts: LogOptions) -> String {
         let mut s = self.rt.logs(ns, pod, container, opts).await.expect("logs");
         let mut out = Vec::new();
-        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(30), s.next()).await.expect("log stream stalls") {
+        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(30), s.next())
+            .await
+            .expect("log stream stalls")
+        {
             out.extend_from_slice(&chunk.expect("log chunk"));
         }
         String::from_utf8_lossy(&out).into_owned()
@@ -153,12 +186,23 @@ impl Sim {
         let mut all = Vec::new();
         for args in [
             vec!["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"],
-            vec!["network", "ls", "--filter", &filter, "--format", "{{.Name}}"],
+            vec![
+                "network",
+                "ls",
+                "--filter",
+                &filter,
+                "--format",
+                "{{.Name}}",
+            ],
             vec!["volume", "ls", "--filter", &filter, "--format", "{{.Name}}"],
         ] {
             let (ok, out) = docker(&args);
             assert!(ok, "{out}");
-            all.extend(out.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+            all.extend(
+                out.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_string),
+            );
         }
         all
     }
@@ -166,9 +210,14 @@ impl Sim {
     /// `docker exec` in a pod container (found by its labels) — the test's view from inside.
     fn exec_in(&self, pod: &str, container: &str, cmd: &[&str]) -> (bool, String) {
         let (_, id) = docker(&[
-            "ps", "-q", "--filter", &format!("label=kube-sim.instance={}", self.instance),
-            "--filter", &format!("label=kube-sim.pod={pod}"),
-            "--filter", &format!("label=kube-sim.container={container}"),
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=kube-sim.instance={}", self.instance),
+            "--filter",
+            &format!("label=kube-sim.pod={pod}"),
+            "--filter",
+            &format!("label=kube-sim.container={container}"),
         ]);
         let id = id.lines().next().expect("container of the pod").to_string();
         let mut args = vec!["exec", id.as_str()];
@@ -178,7 +227,11 @@ impl Sim {
 
     async fn finish(self) {
         self.rt.shutdown().await;
-        assert_eq!(self.leftovers(), Vec::<String>::new(), "labelled objects left after shutdown");
+        assert_eq!(
+            self.leftovers(),
+            Vec::<String>::new(),
+            "labelled objects left after shutdown"
+        );
     }
 }
 
@@ -189,7 +242,11 @@ impl Drop for Sim {
             return;
         }
         let filter = format!("label=kube-sim.instance={}", self.instance);
-        for (list, rm) in [(vec!["ps", "-aq"], vec!["rm", "-f"]), (vec!["network", "ls", "-q"], vec!["network", "rm"]), (vec!["volume", "ls", "-q"], vec!["volume", "rm", "-f"])] {
+        for (list, rm) in [
+            (vec!["ps", "-aq"], vec!["rm", "-f"]),
+            (vec!["network", "ls", "-q"], vec!["network", "rm"]),
+            (vec!["volume", "ls", "-q"], vec!["volume", "rm", "-f"]),
+        ] {
             let mut args = list.clone();
             args.extend(["--filter", filter.as_str()]);
             let (_, ids) = docker(&args);
@@ -207,7 +264,11 @@ fn phase(s: &Value) -> &str {
 }
 
 fn condition(s: &Value, kind: &str) -> Option<bool> {
-    s["conditions"].as_array()?.iter().find(|c| c["type"] == kind).map(|c| c["status"] == "True")
+    s["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .map(|c| c["status"] == "True")
 }
 
 fn container<'a>(s: &'a Value, name: &str) -> &'a Value {
@@ -231,19 +292,39 @@ async fn containers_of_a_pod_share_empty_dir_and_localhost() {
              "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
         ]
     })).await;
-    let s = sim.wait("duo", 60, |s| phase(s) == "Running" && condition(s, "Ready") == Some(true)).await;
-    assert!(s["podIP"].as_str().is_some_and(|ip| !ip.is_empty()), "{s:#}");
+    let s = sim
+        .wait("duo", 60, |s| {
+            phase(s) == "Running" && condition(s, "Ready") == Some(true)
+        })
+        .await;
+    assert!(
+        s["podIP"].as_str().is_some_and(|ip| !ip.is_empty()),
+        "{s:#}"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let logs = loop {
-        let l = sim.logs("share", "duo", Some("client"), LogOptions::default()).await;
+        let l = sim
+            .logs("share", "duo", Some("client"), LogOptions::default())
+            .await;
         if l.contains("duo") || Instant::now() > deadline {
             break l;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    assert_eq!(logs, "shared-file\nshared-file\nduo\n", "over localhost, from the shared emptyDir, pod hostname");
-    let err = sim.rt.logs("share", "duo", None, LogOptions::default()).await.err().expect("two containers need a name");
-    assert!(err.to_string().contains("choose one of: [server client]"), "{err}");
+    assert_eq!(
+        logs, "shared-file\nshared-file\nduo\n",
+        "over localhost, from the shared emptyDir, pod hostname"
+    );
+    let err = sim
+        .rt
+        .logs("share", "duo", None, LogOptions::default())
+        .await
+        .err()
+        .expect("two containers need a name");
+    assert!(
+        err.to_string().contains("choose one of: [server client]"),
+        "{err}"
+    );
     sim.finish().await;
 }
 
@@ -251,8 +332,18 @@ async fn containers_of_a_pod_share_empty_dir_and_localhost() {
 async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
     require_engine!();
     let mut sim = Sim::new("env").await;
-    sim.put("envns", "ConfigMap", "settings", json!({"kind": "ConfigMap", "data": {"greeting": "hi", "colour": "blue"}}));
-    sim.put("envns", "Secret", "creds", json!({"kind": "Secret", "type": "Opaque", "data": {"password": "czNjcjN0"}}));
+    sim.put(
+        "envns",
+        "ConfigMap",
+        "settings",
+        json!({"kind": "ConfigMap", "data": {"greeting": "hi", "colour": "blue"}}),
+    );
+    sim.put(
+        "envns",
+        "Secret",
+        "creds",
+        json!({"kind": "Secret", "type": "Opaque", "data": {"password": "czNjcjN0"}}),
+    );
     sim.start("envns", "envpod", json!({
         "restartPolicy": "Never",
         "volumes": [{"name": "cfg", "configMap": {"name": "settings"}}, {"name": "sec", "secret": {"secretName": "creds"}}],
@@ -271,17 +362,32 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
     })).await;
     let s = sim.wait("envpod", 60, |s| phase(s) == "Succeeded").await;
     let ip = s["podIP"].as_str().unwrap_or("?").to_string();
-    assert_eq!(container(&s, "main")["state"]["terminated"]["exitCode"], 0, "{s:#}");
-    let logs = sim.logs("envns", "envpod", None, LogOptions::default()).await;
+    assert_eq!(
+        container(&s, "main")["state"]["terminated"]["exitCode"],
+        0,
+        "{s:#}"
+    );
+    let logs = sim
+        .logs("envns", "envpod", None, LogOptions::default())
+        .await;
     assert_eq!(
         logs,
-        format!("G=hi P=s3cr3t N=envpod NS=envns IP={ip} C=blue X=hi-x\nblue\ns3cr3t\nenvns\ntoken-of-envns-default\nK=172.17.0.1:6443\n")
+        format!(
+            "G=hi P=s3cr3t N=envpod NS=envns IP={ip} C=blue X=hi-x\nblue\ns3cr3t\nenvns\ntoken-of-envns-default\nK=172.17.0.1:6443\n"
+        )
     );
     // A missing configmap is a config error, not a crash.
     sim.start("envns", "broken", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["true"],
         "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}]}]})).await;
-    let s = sim.wait("broken", 30, |s| container(s, "main")["state"]["waiting"]["reason"] == "CreateContainerConfigError").await;
-    assert_eq!(container(&s, "main")["state"]["waiting"]["message"], "configmap \"absent\" not found");
+    let s = sim
+        .wait("broken", 30, |s| {
+            container(s, "main")["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+        })
+        .await;
+    assert_eq!(
+        container(&s, "main")["state"]["waiting"]["message"],
+        "configmap \"absent\" not found"
+    );
     sim.finish().await;
 }
 
@@ -289,13 +395,34 @@ async fn environment_and_volumes_come_from_configmaps_secrets_and_the_pod() {
 async fn a_missing_image_reports_err_image_pull_then_back_off() {
     require_engine!();
     let mut sim = Sim::new("pull").await;
-    sim.start("pull", "nopull", json!({"containers": [{"name": "main", "image": "kube-sim-test/does-not-exist:1"}]})).await;
-    let s = sim.wait("nopull", 45, |s| container(s, "main")["state"]["waiting"]["reason"] == "ErrImagePull").await;
+    sim.start(
+        "pull",
+        "nopull",
+        json!({"containers": [{"name": "main", "image": "kube-sim-test/does-not-exist:1"}]}),
+    )
+    .await;
+    let s = sim
+        .wait("nopull", 45, |s| {
+            container(s, "main")["state"]["waiting"]["reason"] == "ErrImagePull"
+        })
+        .await;
     assert_eq!(phase(&s), "Pending");
-    sim.wait("nopull", 20, |s| container(s, "main")["state"]["waiting"]["reason"] == "ImagePullBackOff").await;
-    assert!(sim.seen.iter().any(|(p, r, m)| p == "nopull" && r == "Failed" && m.contains("does-not-exist")), "{:?}", sim.seen);
+    sim.wait("nopull", 20, |s| {
+        container(s, "main")["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    })
+    .await;
+    assert!(
+        sim.seen
+            .iter()
+            .any(|(p, r, m)| p == "nopull" && r == "Failed" && m.contains("does-not-exist")),
+        "{:?}",
+        sim.seen
+    );
     sim.start("pull", "never", json!({"containers": [{"name": "main", "image": "kube-sim-test/does-not-exist:2", "imagePullPolicy": "Never"}]})).await;
-    sim.wait("never", 20, |s| container(s, "main")["state"]["waiting"]["reason"] == "ErrImageNeverPull").await;
+    sim.wait("never", 20, |s| {
+        container(s, "main")["state"]["waiting"]["reason"] == "ErrImageNeverPull"
+    })
+    .await;
     sim.finish().await;
 }
 
@@ -305,7 +432,9 @@ async fn readiness_probes_drive_the_ready_condition() {
     let mut sim = Sim::new("ready").await;
     let probe = |handler: Value| {
         let mut p = json!({"periodSeconds": 1, "failureThreshold": 1});
-        p.as_object_mut().unwrap().extend(handler.as_object().unwrap().clone());
+        p.as_object_mut()
+            .unwrap()
+            .extend(handler.as_object().unwrap().clone());
         p
     };
     sim.start("ready", "probed", json!({"containers": [
@@ -317,13 +446,25 @@ async fn readiness_probes_drive_the_ready_condition() {
          "readinessProbe": probe(json!({"exec": {"command": ["test", "-f", "/tmp/ok"]}}))}
     ]})).await;
     let s = sim.wait("probed", 30, |s| phase(s) == "Running").await;
-    assert_eq!(condition(&s, "Ready"), Some(false), "not ready before the probes pass: {s:#}");
-    let s = sim.wait("probed", 30, |s| condition(s, "Ready") == Some(true)).await;
+    assert_eq!(
+        condition(&s, "Ready"),
+        Some(false),
+        "not ready before the probes pass: {s:#}"
+    );
+    let s = sim
+        .wait("probed", 30, |s| condition(s, "Ready") == Some(true))
+        .await;
     for c in ["http", "tcp", "exec"] {
         assert_eq!(container(&s, c)["ready"], true, "{s:#}");
     }
-    let s = sim.wait("probed", 30, |s| condition(s, "Ready") == Some(false)).await;
-    assert_eq!(container(&s, "exec")["ready"], false, "the exec probe fails again: {s:#}");
+    let s = sim
+        .wait("probed", 30, |s| condition(s, "Ready") == Some(false))
+        .await;
+    assert_eq!(
+        container(&s, "exec")["ready"],
+        false,
+        "the exec probe fails again: {s:#}"
+    );
     assert_eq!(container(&s, "http")["ready"], true);
     sim.finish().await;
 }
@@ -336,13 +477,39 @@ async fn exit_codes_and_restart_policies() {
     sim.start("exit", "crashes", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "echo boom; exit 2"]}]})).await;
     let s = sim.wait("fails", 30, |s| phase(s) == "Failed").await;
     let t = &container(&s, "main")["state"]["terminated"];
-    assert_eq!((t["exitCode"].as_i64(), t["reason"].as_str()), (Some(3), Some("Error")), "{s:#}");
-    let s = sim.wait("crashes", 30, |s| container(s, "main")["state"]["waiting"]["reason"] == "CrashLoopBackOff").await;
+    assert_eq!(
+        (t["exitCode"].as_i64(), t["reason"].as_str()),
+        (Some(3), Some("Error")),
+        "{s:#}"
+    );
+    let s = sim
+        .wait("crashes", 30, |s| {
+            container(s, "main")["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+        })
+        .await;
     assert_eq!(phase(&s), "Running");
-    assert_eq!(container(&s, "main")["lastState"]["terminated"]["exitCode"], 2, "{s:#}");
-    let s = sim.wait("crashes", 40, |s| container(s, "main")["restartCount"].as_u64() >= Some(1)).await;
+    assert_eq!(
+        container(&s, "main")["lastState"]["terminated"]["exitCode"],
+        2,
+        "{s:#}"
+    );
+    let s = sim
+        .wait("crashes", 40, |s| {
+            container(s, "main")["restartCount"].as_u64() >= Some(1)
+        })
+        .await;
     assert!(container(&s, "main")["restartCount"].as_u64() >= Some(1));
-    let prev = sim.logs("exit", "crashes", None, LogOptions { previous: true, ..Default::default() }).await;
+    let prev = sim
+        .logs(
+            "exit",
+            "crashes",
+            None,
+            LogOptions {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(prev, "boom\n");
     sim.finish().await;
 }
@@ -351,25 +518,77 @@ async fn exit_codes_and_restart_policies() {
 async fn logs_tail_timestamps_and_follow() {
     require_engine!();
     let mut sim = Sim::new("logs").await;
-    sim.start("logs", "talker", json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE,
-        "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 3; echo late"]}]})).await;
+    sim.start(
+        "logs",
+        "talker",
+        json!({"restartPolicy": "Never", "containers": [{"name": "main", "image": IMAGE,
+        "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 3; echo late"]}]}),
+    )
+    .await;
     sim.wait("talker", 30, |s| phase(s) == "Running").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let tail = sim.logs("logs", "talker", None, LogOptions { tail_lines: Some(2), ..Default::default() }).await;
+    let tail = sim
+        .logs(
+            "logs",
+            "talker",
+            None,
+            LogOptions {
+                tail_lines: Some(2),
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(tail, "line4\nline5\n");
     let started = Instant::now();
-    let followed = sim.logs("logs", "talker", None, LogOptions { follow: true, ..Default::default() }).await;
-    assert_eq!(followed, "line1\nline2\nline3\nline4\nline5\nlate\n", "follow ends when the container exits");
-    assert!(started.elapsed() > Duration::from_millis(500), "follow waited for the late line");
-    let stamped = sim.logs("logs", "talker", None, LogOptions { timestamps: true, tail_lines: Some(1), ..Default::default() }).await;
-    let (ts, line) = stamped.trim_end().split_once(' ').expect("timestamp prefix");
+    let followed = sim
+        .logs(
+            "logs",
+            "talker",
+            None,
+            LogOptions {
+                follow: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(
+        followed, "line1\nline2\nline3\nline4\nline5\nlate\n",
+        "follow ends when the container exits"
+    );
+    assert!(
+        started.elapsed() > Duration::from_millis(500),
+        "follow waited for the late line"
+    );
+    let stamped = sim
+        .logs(
+            "logs",
+            "talker",
+            None,
+            LogOptions {
+                timestamps: true,
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await;
+    let (ts, line) = stamped
+        .trim_end()
+        .split_once(' ')
+        .expect("timestamp prefix");
     assert!(ts.starts_with("20") && ts.ends_with('Z'), "{stamped}");
     assert_eq!(line, "late");
     sim.finish().await;
 }
 
 /// A WebSocket exec through a tiny axum server; (stdout, stderr, status JSON).
-async fn ws_exec(rt: &Runtime, ns: &str, pod: &str, command: &[&str], protocol: &str, stdin: Option<&[u8]>) -> (String, String, Value) {
+async fn ws_exec(
+    rt: &Runtime,
+    ns: &str,
+    pod: &str,
+    command: &[&str],
+    protocol: &str,
+    stdin: Option<&[u8]>,
+) -> (String, String, Value) {
     use axum::extract::{State, WebSocketUpgrade};
     let req = ExecRequest {
         namespace: ns.into(),
@@ -383,24 +602,41 @@ async fn ws_exec(rt: &Runtime, ns: &str, pod: &str, command: &[&str], protocol: 
         attach: false,
     };
     let app = axum::Router::new()
-        .route("/exec", axum::routing::get(|State((rt, req)): State<(Runtime, ExecRequest)>, ws: WebSocketUpgrade| async move { rt.exec_upgrade(ws, req) }))
+        .route(
+            "/exec",
+            axum::routing::get(
+                |State((rt, req)): State<(Runtime, ExecRequest)>, ws: WebSocketUpgrade| async move {
+                    rt.exec_upgrade(ws, req)
+                },
+            ),
+        )
         .with_state((rt.clone(), req));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
     let mut request = format!("ws://{addr}/exec").into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", format!("{protocol}, v4.channel.k8s.io").parse().unwrap());
-    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("{protocol}, v4.channel.k8s.io").parse().unwrap(),
+    );
+    let (mut ws, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects");
     assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
     if let Some(data) = stdin {
         let mut m = vec![0u8];
         m.extend_from_slice(data);
         ws.send(Message::Binary(m.into())).await.unwrap();
-        ws.send(Message::Binary(vec![255u8, 0].into())).await.unwrap();
+        ws.send(Message::Binary(vec![255u8, 0].into()))
+            .await
+            .unwrap();
     }
     let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), Value::Null);
-    while let Some(Ok(msg)) = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("exec stalls") {
+    while let Some(Ok(msg)) = tokio::time::timeout(Duration::from_secs(30), ws.next())
+        .await
+        .expect("exec stalls")
+    {
         if let Message::Binary(b) = msg {
             match b.first() {
                 Some(1) => out.extend_from_slice(&b[1..]),
@@ -411,23 +647,66 @@ async fn ws_exec(rt: &Runtime, ns: &str, pod: &str, command: &[&str], protocol: 
         }
     }
     server.abort();
-    (String::from_utf8_lossy(&out).into(), String::from_utf8_lossy(&err).into(), status)
+    (
+        String::from_utf8_lossy(&out).into(),
+        String::from_utf8_lossy(&err).into(),
+        status,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_over_websocket_returns_output_and_exit_status() {
     require_engine!();
     let mut sim = Sim::new("exec").await;
-    sim.start("exec", "shell", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]})).await;
+    sim.start(
+        "exec",
+        "shell",
+        json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
+    )
+    .await;
     sim.wait("shell", 30, |s| phase(s) == "Running").await;
-    let (out, err, status) = ws_exec(&sim.rt, "exec", "shell", &["sh", "-c", "echo out; echo err >&2; exit 7"], "v4.channel.k8s.io", None).await;
+    let (out, err, status) = ws_exec(
+        &sim.rt,
+        "exec",
+        "shell",
+        &["sh", "-c", "echo out; echo err >&2; exit 7"],
+        "v4.channel.k8s.io",
+        None,
+    )
+    .await;
     assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
     assert_eq!(status["reason"], "NonZeroExitCode", "{status}");
-    assert_eq!(status["details"]["causes"][0], json!({"reason": "ExitCode", "message": "7"}));
-    let (out, _, status) = ws_exec(&sim.rt, "exec", "shell", &["cat", "/etc/hostname"], "v5.channel.k8s.io", None).await;
-    assert_eq!((out.as_str(), status["status"].as_str()), ("shell\n", Some("Success")));
-    let (out, _, status) = ws_exec(&sim.rt, "exec", "shell", &["cat"], "v5.channel.k8s.io", Some(b"piped-in")).await;
-    assert_eq!((out.as_str(), status["status"].as_str()), ("piped-in", Some("Success")), "v5 closes stdin");
+    assert_eq!(
+        status["details"]["causes"][0],
+        json!({"reason": "ExitCode", "message": "7"})
+    );
+    let (out, _, status) = ws_exec(
+        &sim.rt,
+        "exec",
+        "shell",
+        &["cat", "/etc/hostname"],
+        "v5.channel.k8s.io",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (out.as_str(), status["status"].as_str()),
+        ("shell\n", Some("Success"))
+    );
+    let (out, _, status) = ws_exec(
+        &sim.rt,
+        "exec",
+        "shell",
+        &["cat"],
+        "v5.channel.k8s.io",
+        Some(b"piped-in"),
+    )
+    .await;
+    assert_eq!(
+        (out.as_str(), status["status"].as_str()),
+        ("piped-in", Some("Success")),
+        "v5 closes stdin"
+    );
     sim.finish().await;
 }
 
@@ -436,22 +715,48 @@ async fn service_names_resolve_inside_their_namespace_only() {
     require_engine!();
     let mut sim = Sim::new("dns").await;
     sim.start("alpha", "web", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["httpd", "-f", "-p", "8080", "-h", "/www"]}]})).await;
-    sim.start("alpha", "client", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]})).await;
-    sim.start("beta", "outsider", json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]})).await;
+    sim.start(
+        "alpha",
+        "client",
+        json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
+    )
+    .await;
+    sim.start(
+        "beta",
+        "outsider",
+        json!({"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}),
+    )
+    .await;
     for p in ["web", "client", "outsider"] {
         sim.wait(p, 30, |s| phase(s) == "Running").await;
     }
-    let port = ServicePort { name: Some("http".into()), port: 80, target_port: 8080, protocol: "TCP".into() };
-    sim.rt.set_service_backends("alpha", "websvc", vec!["web".into()], vec![port.clone()]).await;
+    let port = ServicePort {
+        name: Some("http".into()),
+        port: 80,
+        target_port: 8080,
+        protocol: "TCP".into(),
+    };
+    sim.rt
+        .set_service_backends("alpha", "websvc", vec!["web".into()], vec![port.clone()])
+        .await;
     for name in ["websvc", "websvc.alpha", "websvc.alpha.svc.cluster.local"] {
         let url = format!("http://{name}/");
         let (ok, out) = sim.exec_in("client", "main", &["wget", "-qO-", &url]);
-        assert!(ok && out == "hello-from-pod\n", "{url} from the same namespace: {out}");
+        assert!(
+            ok && out == "hello-from-pod\n",
+            "{url} from the same namespace: {out}"
+        );
     }
-    let (ok, out) = sim.exec_in("outsider", "main", &["wget", "-qO-", "http://websvc.alpha/"]);
+    let (ok, out) = sim.exec_in(
+        "outsider",
+        "main",
+        &["wget", "-qO-", "http://websvc.alpha/"],
+    );
     assert!(!ok, "another namespace must not reach the service: {out}");
     // No backends: the name stops resolving.
-    sim.rt.set_service_backends("alpha", "websvc", vec![], vec![port]).await;
+    sim.rt
+        .set_service_backends("alpha", "websvc", vec![], vec![port])
+        .await;
     let (ok, out) = sim.exec_in("client", "main", &["wget", "-qO-", "http://websvc/"]);
     assert!(!ok, "without backends the name must not resolve: {out}");
     sim.finish().await;
@@ -467,11 +772,28 @@ async fn deleting_a_pod_and_shutting_down_leave_nothing_labelled() {
         "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"], "volumeMounts": [{"name": "d", "mountPath": "/d"}]}]})).await;
     sim.wait("gone", 30, |s| phase(s) == "Running").await;
     sim.wait("kept", 30, |s| phase(s) == "Running").await;
-    let port = ServicePort { name: None, port: 80, target_port: 80, protocol: "TCP".into() };
-    sim.rt.set_service_backends("reap", "svc", vec!["kept".into()], vec![port]).await;
-    sim.rt.delete_pod("reap", "gone", Duration::from_secs(1)).await;
+    let port = ServicePort {
+        name: None,
+        port: 80,
+        target_port: 80,
+        protocol: "TCP".into(),
+    };
+    sim.rt
+        .set_service_backends("reap", "svc", vec!["kept".into()], vec![port])
+        .await;
+    sim.rt
+        .delete_pod("reap", "gone", Duration::from_secs(1))
+        .await;
     let left = sim.leftovers();
-    assert!(!left.iter().any(|n| n.contains("-gone-") || n.contains("uid-gone")), "deleted pod left {left:?}");
-    assert!(left.iter().any(|n| n.contains("-kept-")), "the other pod still runs: {left:?}");
+    assert!(
+        !left
+            .iter()
+            .any(|n| n.contains("-gone-") || n.contains("uid-gone")),
+        "deleted pod left {left:?}"
+    );
+    assert!(
+        left.iter().any(|n| n.contains("-kept-")),
+        "the other pod still runs: {left:?}"
+    );
     sim.finish().await;
 }

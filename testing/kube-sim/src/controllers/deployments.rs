@@ -26,7 +26,10 @@ fn owned_by<'a>(pods: &'a [Value], uid: &str) -> Vec<&'a Value> {
         .filter(|p| {
             p.pointer("/metadata/ownerReferences")
                 .and_then(Value::as_array)
-                .is_some_and(|r| r.iter().any(|x| x.get("uid").and_then(Value::as_str) == Some(uid)))
+                .is_some_and(|r| {
+                    r.iter()
+                        .any(|x| x.get("uid").and_then(Value::as_str) == Some(uid))
+                })
         })
         .collect()
 }
@@ -56,7 +59,9 @@ fn new_pod(d: &Value, hash: &str) -> Value {
 
 /// Reconciles every Deployment.
 pub fn reconcile(state: &State) {
-    let Some(pod_rt) = resources::find("", "v1", "pods") else { return };
+    let Some(pod_rt) = resources::find("", "v1", "pods") else {
+        return;
+    };
     let (deployments, _) = state.store.list("apps/deployments", None);
     for d in deployments {
         if crate::meta::is_terminating(&d) {
@@ -65,14 +70,23 @@ pub fn reconcile(state: &State) {
         let ns = crate::meta::namespace(&d).to_string();
         let (pods, _) = state.store.list("/pods", Some(&ns));
         let mine = owned_by(&pods, crate::meta::uid(&d));
-        let live: Vec<&Value> = mine.iter().copied().filter(|p| !crate::meta::is_terminating(p)).collect();
+        let live: Vec<&Value> = mine
+            .iter()
+            .copied()
+            .filter(|p| !crate::meta::is_terminating(p))
+            .collect();
         let hash = template_hash(d.pointer("/spec/template").unwrap_or(&Value::Null));
         let is_current = |p: &&Value| {
-            p.pointer("/metadata/labels/pod-template-hash").and_then(Value::as_str) == Some(hash.as_str())
+            p.pointer("/metadata/labels/pod-template-hash")
+                .and_then(Value::as_str)
+                == Some(hash.as_str())
         };
         let current: Vec<&Value> = live.iter().copied().filter(is_current).collect();
         let old: Vec<&Value> = live.iter().copied().filter(|p| !is_current(p)).collect();
-        let desired = d.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(1) as usize;
+        let desired = d
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .unwrap_or(1) as usize;
         let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
         let ready_current = current.iter().filter(|p| crate::meta::pod_ready(p)).count();
 
@@ -81,7 +95,12 @@ pub fn reconcile(state: &State) {
                 delete_object(state, pod_rt, p, "Background");
             }
         } else if current.len() < desired {
-            let t = Target { rt: pod_rt, namespace: Some(ns.clone()), name: None, sub: None };
+            let t = Target {
+                rt: pod_rt,
+                namespace: Some(ns.clone()),
+                name: None,
+                sub: None,
+            };
             for _ in current.len()..desired {
                 // Failure (e.g. the namespace is terminating) is retried next round.
                 let _ = create_object(state, &t, new_pod(&d, &hash), false);
@@ -103,7 +122,10 @@ pub fn reconcile(state: &State) {
         let available = ready;
         let done = current.len() == desired && old.is_empty() && ready_current >= desired;
         let now = crate::meta::now_rfc3339();
-        let prev_conditions = d.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+        let prev_conditions = d
+            .pointer("/status/conditions")
+            .cloned()
+            .unwrap_or(json!([]));
         let cond = |type_: &str, status: &str, reason: &str, message: String| {
             let same = prev_conditions.as_array().and_then(|cs| {
                 cs.iter().find(|c| {
@@ -114,20 +136,42 @@ pub fn reconcile(state: &State) {
             });
             match same {
                 Some(c) => c.clone(),
-                None => json!({"type": type_, "status": status, "reason": reason, "message": message,
-                               "lastUpdateTime": now, "lastTransitionTime": now}),
+                None => {
+                    json!({"type": type_, "status": status, "reason": reason, "message": message,
+                               "lastUpdateTime": now, "lastTransitionTime": now})
+                }
             }
         };
         let name = crate::meta::name(&d);
         let available_cond = if available >= desired {
-            cond("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.".into())
+            cond(
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.".into(),
+            )
         } else {
-            cond("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".into())
+            cond(
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.".into(),
+            )
         };
         let progressing = if done {
-            cond("Progressing", "True", "NewReplicaSetAvailable", format!("ReplicaSet \"{name}-{hash}\" has successfully progressed."))
+            cond(
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                format!("ReplicaSet \"{name}-{hash}\" has successfully progressed."),
+            )
         } else {
-            cond("Progressing", "True", "ReplicaSetUpdated", format!("ReplicaSet \"{name}-{hash}\" is progressing."))
+            cond(
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                format!("ReplicaSet \"{name}-{hash}\" is progressing."),
+            )
         };
         let mut status = json!({
             "observedGeneration": d.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),

@@ -8,9 +8,20 @@ use crate::state::State;
 use serde_json::json;
 
 fn ensure(state: &State, plural: &str, ns: &str, obj: serde_json::Value) {
-    let Some(rt) = resources::find("", "v1", plural) else { return };
-    if state.store.get(&rt.key(), ns, crate::meta::name(&obj)).is_none() {
-        let t = Target { rt, namespace: Some(ns.to_string()), name: None, sub: None };
+    let Some(rt) = resources::find("", "v1", plural) else {
+        return;
+    };
+    if state
+        .store
+        .get(&rt.key(), ns, crate::meta::name(&obj))
+        .is_none()
+    {
+        let t = Target {
+            rt,
+            namespace: Some(ns.to_string()),
+            name: None,
+            sub: None,
+        };
         // AlreadyExists races are harmless.
         let _ = create_object(state, &t, obj, false);
     }
@@ -22,7 +33,12 @@ pub fn reconcile(state: &State) {
     for ns in namespaces {
         let name = crate::meta::name(&ns).to_string();
         if !crate::meta::is_terminating(&ns) {
-            ensure(state, "serviceaccounts", &name, json!({"metadata": {"name": "default"}}));
+            ensure(
+                state,
+                "serviceaccounts",
+                &name,
+                json!({"metadata": {"name": "default"}}),
+            );
             ensure(
                 state,
                 "configmaps",

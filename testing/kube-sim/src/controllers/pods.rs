@@ -18,7 +18,10 @@ fn set_unschedulable(state: &State, pod: &Value, reason: &str, message: &str) {
     let already = pod
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c.get("reason").and_then(Value::as_str) == Some(reason)));
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.get("reason").and_then(Value::as_str) == Some(reason))
+        });
     if already {
         return;
     }
@@ -44,7 +47,10 @@ fn set_unschedulable(state: &State, pod: &Value, reason: &str, message: &str) {
 /// Starts new pods and finishes deleting terminating ones.
 pub fn reconcile(state: &State, memory: &mut Memory) {
     let (pods, _) = state.store.list("/pods", None);
-    let live: HashSet<String> = pods.iter().map(|p| crate::meta::uid(p).to_string()).collect();
+    let live: HashSet<String> = pods
+        .iter()
+        .map(|p| crate::meta::uid(p).to_string())
+        .collect();
     memory.started.retain(|u| live.contains(u));
     memory.deleting.retain(|u| live.contains(u));
     for pod in pods {
@@ -66,7 +72,10 @@ pub fn reconcile(state: &State, memory: &mut Memory) {
                 let store = state.store.clone();
                 tokio::spawn(async move {
                     rt.delete_pod(&ns, &name, Duration::from_secs(grace)).await;
-                    if store.get("/pods", &ns, &name).is_some_and(|p| crate::meta::uid(&p) == uid) {
+                    if store
+                        .get("/pods", &ns, &name)
+                        .is_some_and(|p| crate::meta::uid(&p) == uid)
+                    {
                         store.remove("/pods", &ns, &name);
                     }
                 });

@@ -8,7 +8,12 @@ use serde_json::json;
 /// Applies one runtime report to the store.
 pub fn handle(state: &State, ev: RuntimeEvent) {
     match ev {
-        RuntimeEvent::PodStatus { namespace, name, uid, status } => {
+        RuntimeEvent::PodStatus {
+            namespace,
+            name,
+            uid,
+            status,
+        } => {
             // Retry a few times on concurrent writes to the same pod.
             for _ in 0..5 {
                 let Some(mut pod) = state.store.get("/pods", &namespace, &name) else {
@@ -30,15 +35,32 @@ pub fn handle(state: &State, ev: RuntimeEvent) {
                 }
             }
         }
-        RuntimeEvent::PodEvent { namespace, name, uid, type_, reason, message } => {
+        RuntimeEvent::PodEvent {
+            namespace,
+            name,
+            uid,
+            type_,
+            reason,
+            message,
+        } => {
             record(state, &namespace, &name, &uid, &type_, &reason, &message);
         }
     }
 }
 
 /// Stores a core/v1 Event about a pod.
-pub fn record(state: &State, namespace: &str, pod: &str, uid: &str, type_: &str, reason: &str, message: &str) {
-    let Some(rt) = crate::resources::find("", "v1", "events") else { return };
+pub fn record(
+    state: &State,
+    namespace: &str,
+    pod: &str,
+    uid: &str,
+    type_: &str,
+    reason: &str,
+    message: &str,
+) {
+    let Some(rt) = crate::resources::find("", "v1", "events") else {
+        return;
+    };
     let now = crate::meta::now_rfc3339();
     let ev = json!({
         "metadata": {"name": format!("{pod}.{}", crate::meta::random_suffix(10))},
@@ -53,7 +75,12 @@ pub fn record(state: &State, namespace: &str, pod: &str, uid: &str, type_: &str,
         "lastTimestamp": now,
         "count": 1,
     });
-    let t = crate::objects::Target { rt, namespace: Some(namespace.to_string()), name: None, sub: None };
+    let t = crate::objects::Target {
+        rt,
+        namespace: Some(namespace.to_string()),
+        name: None,
+        sub: None,
+    };
     // The namespace may be going away; losing the event is fine then.
     let _ = crate::objects::create_object(state, &t, ev, false);
 }

@@ -27,7 +27,12 @@ fn target_port(p: &Value, pods: &[Value]) -> u16 {
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .flat_map(|c| c.get("ports").and_then(Value::as_array).into_iter().flatten())
+                    .flat_map(|c| {
+                        c.get("ports")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                    })
                     .find(|cp| cp.get("name").and_then(Value::as_str) == Some(s.as_str()))
                     .and_then(|cp| cp.get("containerPort").and_then(Value::as_u64));
                 if let Some(n) = found {
@@ -42,23 +47,33 @@ fn target_port(p: &Value, pods: &[Value]) -> u16 {
 
 /// Recomputes every Service's ready backends.
 pub fn reconcile(state: &State, memory: &mut Memory) {
-    let Some(rt) = state.runtime.clone() else { return };
+    let Some(rt) = state.runtime.clone() else {
+        return;
+    };
     let (services, _) = state.store.list("/services", None);
     let mut seen = Vec::new();
     for svc in services {
         let ns = crate::meta::namespace(&svc).to_string();
         let name = crate::meta::name(&svc).to_string();
         seen.push((ns.clone(), name.clone()));
-        let Some(sel) = svc.pointer("/spec/selector").filter(|s| s.as_object().is_some_and(|m| !m.is_empty())) else {
+        let Some(sel) = svc
+            .pointer("/spec/selector")
+            .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+        else {
             continue;
         };
         let sel = LabelSelector::from_object(sel);
         let (pods, _) = state.store.list("/pods", Some(&ns));
         let ready: Vec<Value> = pods
             .into_iter()
-            .filter(|p| sel.matches(p) && crate::meta::pod_ready(p) && !crate::meta::is_terminating(p))
+            .filter(|p| {
+                sel.matches(p) && crate::meta::pod_ready(p) && !crate::meta::is_terminating(p)
+            })
             .collect();
-        let mut names: Vec<String> = ready.iter().map(|p| crate::meta::name(p).to_string()).collect();
+        let mut names: Vec<String> = ready
+            .iter()
+            .map(|p| crate::meta::name(p).to_string())
+            .collect();
         names.sort();
         let ports: Vec<ServicePort> = svc
             .pointer("/spec/ports")
@@ -69,7 +84,11 @@ pub fn reconcile(state: &State, memory: &mut Memory) {
                         name: p.get("name").and_then(Value::as_str).map(String::from),
                         port: p.get("port").and_then(Value::as_u64).unwrap_or(0) as u16,
                         target_port: target_port(p, &ready),
-                        protocol: p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string(),
+                        protocol: p
+                            .get("protocol")
+                            .and_then(Value::as_str)
+                            .unwrap_or("TCP")
+                            .to_string(),
                     })
                     .collect()
             })
@@ -92,6 +111,9 @@ pub fn reconcile(state: &State, memory: &mut Memory) {
     for (ns, name) in gone {
         memory.sent.remove(&(ns.clone(), name.clone()));
         let rt = rt.clone();
-        tokio::spawn(async move { rt.set_service_backends(&ns, &name, Vec::new(), Vec::new()).await });
+        tokio::spawn(async move {
+            rt.set_service_backends(&ns, &name, Vec::new(), Vec::new())
+                .await
+        });
     }
 }

@@ -69,7 +69,11 @@ pub fn exit_status(proto: Protocol, command: &[String], code: Option<i64>) -> Op
     match proto {
         Protocol::Legacy if code == 0 => None,
         Protocol::Legacy => Some(message.into_bytes()),
-        _ if code == 0 => Some(json!({"metadata": {}, "status": "Success"}).to_string().into_bytes()),
+        _ if code == 0 => Some(
+            json!({"metadata": {}, "status": "Success"})
+                .to_string()
+                .into_bytes(),
+        ),
         _ => Some(
             json!({
                 "metadata": {},
@@ -109,10 +113,12 @@ mod tests {
     #[test]
     fn statuses_carry_the_exit_code() {
         let cmd = vec!["sh".to_string(), "-c".into(), "exit 3".into()];
-        let s: serde_json::Value = serde_json::from_slice(&exit_status(Protocol::V4, &cmd, Some(3)).unwrap()).unwrap();
+        let s: serde_json::Value =
+            serde_json::from_slice(&exit_status(Protocol::V4, &cmd, Some(3)).unwrap()).unwrap();
         assert_eq!(s["reason"], "NonZeroExitCode");
         assert_eq!(s["details"]["causes"][0]["message"], "3");
-        let ok: serde_json::Value = serde_json::from_slice(&exit_status(Protocol::V5, &cmd, Some(0)).unwrap()).unwrap();
+        let ok: serde_json::Value =
+            serde_json::from_slice(&exit_status(Protocol::V5, &cmd, Some(0)).unwrap()).unwrap();
         assert_eq!(ok["status"], "Success");
         assert_eq!(exit_status(Protocol::Legacy, &cmd, Some(0)), None);
         assert_eq!(resize(br#"{"Width":80,"Height":24}"#), Some((80, 24)));

@@ -14,13 +14,26 @@ use std::collections::HashMap;
 pub async fn reap(docker: &Docker, label: &str) -> usize {
     let filters = HashMap::from([("label", vec![label])]);
     let mut removed = 0;
-    let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    let opts = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
     let containers = docker.list_containers(Some(opts)).await.unwrap_or_default();
-    let removals = containers.into_iter().filter_map(|c| c.id).map(|id| async move {
-        let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-        docker.remove_container(&id, Some(opts)).await.is_ok()
-    });
-    removed += futures_util::future::join_all(removals).await.into_iter().filter(|ok| *ok).count();
+    let removals = containers
+        .into_iter()
+        .filter_map(|c| c.id)
+        .map(|id| async move {
+            let opts = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            docker.remove_container(&id, Some(opts)).await.is_ok()
+        });
+    removed += futures_util::future::join_all(removals)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count();
     let opts = ListNetworksOptionsBuilder::new().filters(&filters).build();
     for n in docker.list_networks(Some(opts)).await.unwrap_or_default() {
         if let Some(name) = n.name
@@ -30,10 +43,18 @@ pub async fn reap(docker: &Docker, label: &str) -> usize {
         }
     }
     let opts = ListVolumesOptionsBuilder::new().filters(&filters).build();
-    let volumes = docker.list_volumes(Some(opts)).await.ok().and_then(|v| v.volumes).unwrap_or_default();
+    let volumes = docker
+        .list_volumes(Some(opts))
+        .await
+        .ok()
+        .and_then(|v| v.volumes)
+        .unwrap_or_default();
     for v in volumes {
         if docker
-            .remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .remove_volume(
+                &v.name,
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
             .await
             .is_ok()
         {
@@ -46,7 +67,12 @@ pub async fn reap(docker: &Docker, label: &str) -> usize {
 impl Runtime {
     /// See [`Runtime::shutdown`].
     pub(crate) async fn shutdown_impl(&self) {
-        let pods: Vec<_> = self.inner.pods.lock().map(|mut p| p.drain().map(|(_, e)| e).collect()).unwrap_or_default();
+        let pods: Vec<_> = self
+            .inner
+            .pods
+            .lock()
+            .map(|mut p| p.drain().map(|(_, e)| e).collect())
+            .unwrap_or_default();
         for e in pods {
             let _ = e.stop.send(true);
         }

@@ -47,6 +47,9 @@ mod tests {
     fn formats() {
         assert_eq!(super::format_unix(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::format_unix(1_709_251_199), "2024-02-29T23:59:59Z");
-        assert_eq!(super::trim_docker("2024-01-02T03:04:05.999Z"), "2024-01-02T03:04:05Z");
+        assert_eq!(
+            super::trim_docker("2024-01-02T03:04:05.999Z"),
+            "2024-01-02T03:04:05Z"
+        );
     }
 }

@@ -28,7 +28,10 @@ pub struct ServiceState {
 /// The proxy's shell script: one persistent `nc` listener per port.
 fn script(ports: &[ServicePort]) -> String {
     let mut s = String::from("trap 'exit 0' TERM INT; ");
-    for p in ports.iter().filter(|p| p.protocol.eq_ignore_ascii_case("TCP") || p.protocol.is_empty()) {
+    for p in ports
+        .iter()
+        .filter(|p| p.protocol.eq_ignore_ascii_case("TCP") || p.protocol.is_empty())
+    {
         s.push_str(&format!(
             "nc -ll -p {} -e sh -c 'exec nc $(cat /backend) {}' & ",
             p.port, p.target_port
@@ -40,17 +43,34 @@ fn script(ports: &[ServicePort]) -> String {
 
 impl Runtime {
     /// See [`Runtime::set_service_backends`].
-    pub(crate) async fn set_backends_impl(&self, namespace: &str, service: &str, pods: Vec<String>, ports: Vec<ServicePort>) {
+    pub(crate) async fn set_backends_impl(
+        &self,
+        namespace: &str,
+        service: &str,
+        pods: Vec<String>,
+        ports: Vec<ServicePort>,
+    ) {
         let _guard = self.inner.dns_lock.lock().await;
         let key = (namespace.to_string(), service.to_string());
-        let old = self.inner.services.lock().ok().and_then(|s| s.get(&key).cloned()).unwrap_or_default();
+        let old = self
+            .inner
+            .services
+            .lock()
+            .ok()
+            .and_then(|s| s.get(&key).cloned())
+            .unwrap_or_default();
         let ip = pods
             .iter()
             .filter_map(|p| self.pod_entry(namespace, p))
             .filter_map(|e| e.live.lock().ok().map(|l| l.ip.clone()))
             .find(|ip| !ip.is_empty())
             .unwrap_or_default();
-        let mut state = ServiceState { pods, ports, proxy: old.proxy.clone(), backend_ip: ip.clone() };
+        let mut state = ServiceState {
+            pods,
+            ports,
+            proxy: old.proxy.clone(),
+            backend_ip: ip.clone(),
+        };
         if ip.is_empty() || state.ports.is_empty() {
             if let Some(p) = &old.proxy {
                 self.remove_container(p).await;
@@ -61,13 +81,21 @@ impl Runtime {
                 && let Some(p) = &old.proxy
             {
                 let cmd = vec!["sh".into(), "-c".into(), format!("echo {ip} > /backend")];
-                let _ = super::probes::exec_code(&self.inner.docker, p, cmd, std::time::Duration::from_secs(5)).await;
+                let _ = super::probes::exec_code(
+                    &self.inner.docker,
+                    p,
+                    cmd,
+                    std::time::Duration::from_secs(5),
+                )
+                .await;
             }
         } else {
             if let Some(p) = &old.proxy {
                 self.remove_container(p).await;
             }
-            state.proxy = self.start_proxy(namespace, service, &state.ports, &ip).await;
+            state.proxy = self
+                .start_proxy(namespace, service, &state.ports, &ip)
+                .await;
         }
         if let Ok(mut s) = self.inner.services.lock() {
             if state.pods.is_empty() && state.proxy.is_none() {
@@ -78,9 +106,17 @@ impl Runtime {
         }
     }
 
-    async fn start_proxy(&self, namespace: &str, service: &str, ports: &[ServicePort], ip: &str) -> Option<String> {
+    async fn start_proxy(
+        &self,
+        namespace: &str,
+        service: &str,
+        ports: &[ServicePort],
+        ip: &str,
+    ) -> Option<String> {
         let network = self.network(namespace).await.ok()?;
-        super::image::ensure_infra_image(&self.inner.docker).await.ok()?;
+        super::image::ensure_infra_image(&self.inner.docker)
+            .await
+            .ok()?;
         let aliases = vec![
             service.to_string(),
             format!("{service}.{namespace}"),
@@ -89,15 +125,39 @@ impl Runtime {
         ];
         let body = ContainerCreateBody {
             image: Some(INFRA_IMAGE.into()),
-            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), format!("echo {ip} > /backend; {}", script(ports))]),
-            labels: Some(labels(&self.inner.config.instance, namespace, service, "", "service")),
-            host_config: Some(HostConfig { network_mode: Some(network.clone()), ..Default::default() }),
+            entrypoint: Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("echo {ip} > /backend; {}", script(ports)),
+            ]),
+            labels: Some(labels(
+                &self.inner.config.instance,
+                namespace,
+                service,
+                "",
+                "service",
+            )),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.clone()),
+                ..Default::default()
+            }),
             networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(network, EndpointSettings { aliases: Some(aliases), ..Default::default() })])),
+                endpoints_config: Some(HashMap::from([(
+                    network,
+                    EndpointSettings {
+                        aliases: Some(aliases),
+                        ..Default::default()
+                    },
+                )])),
             }),
             ..Default::default()
         };
-        let name = format!("kube-sim-{}-{}-svc-{}", labels::safe(&self.inner.config.instance), labels::safe(namespace), labels::safe(service));
+        let name = format!(
+            "kube-sim-{}-{}-svc-{}",
+            labels::safe(&self.inner.config.instance),
+            labels::safe(namespace),
+            labels::safe(service)
+        );
         let id = self.create(&name, body).await.ok()?;
         self.inner.docker.start_container(&id, None).await.ok()?;
         Some(id)
@@ -118,7 +178,8 @@ impl Runtime {
             .unwrap_or_default();
         for (svc, st) in affected {
             let pods = st.pods.into_iter().filter(|p| p != pod).collect();
-            self.set_backends_impl(namespace, &svc, pods, st.ports).await;
+            self.set_backends_impl(namespace, &svc, pods, st.ports)
+                .await;
         }
     }
 }

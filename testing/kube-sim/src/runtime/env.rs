@@ -80,7 +80,11 @@ impl Context<'_> {
             "metadata.namespace" => self.namespace().to_string(),
             "metadata.uid" => s("/metadata/uid"),
             "metadata.labels" | "metadata.annotations" => {
-                let map = if path == "metadata.labels" { "/metadata/labels" } else { "/metadata/annotations" };
+                let map = if path == "metadata.labels" {
+                    "/metadata/labels"
+                } else {
+                    "/metadata/annotations"
+                };
                 let mut lines: Vec<String> = pod
                     .pointer(map)
                     .and_then(|m| m.as_object())
@@ -89,7 +93,9 @@ impl Context<'_> {
                 lines.sort();
                 lines.join("\n")
             }
-            "spec.nodeName" => str_at(pod, "/spec/nodeName").unwrap_or("kube-sim").to_string(),
+            "spec.nodeName" => str_at(pod, "/spec/nodeName")
+                .unwrap_or("kube-sim")
+                .to_string(),
             "spec.serviceAccountName" => str_at(pod, "/spec/serviceAccountName")
                 .unwrap_or("default")
                 .to_string(),
@@ -105,8 +111,14 @@ pub fn environment(ctx: &Context, container: &Value) -> Result<Vec<String>, Conf
     let mut vars: Vec<(String, String)> = vec![
         ("KUBERNETES_SERVICE_HOST".into(), ctx.api_host.to_string()),
         ("KUBERNETES_SERVICE_PORT".into(), ctx.api_port.to_string()),
-        ("KUBERNETES_SERVICE_PORT_HTTPS".into(), ctx.api_port.to_string()),
-        ("KUBERNETES_PORT".into(), format!("tcp://{}:{}", ctx.api_host, ctx.api_port)),
+        (
+            "KUBERNETES_SERVICE_PORT_HTTPS".into(),
+            ctx.api_port.to_string(),
+        ),
+        (
+            "KUBERNETES_PORT".into(),
+            format!("tcp://{}:{}", ctx.api_host, ctx.api_port),
+        ),
         (
             format!("KUBERNETES_PORT_{}_TCP", ctx.api_port),
             format!("tcp://{}:{}", ctx.api_host, ctx.api_port),
@@ -116,7 +128,12 @@ pub fn environment(ctx: &Context, container: &Value) -> Result<Vec<String>, Conf
         vars.retain(|(old, _)| *old != k);
         vars.push((k, v));
     };
-    for from in container.get("envFrom").and_then(|e| e.as_array()).into_iter().flatten() {
+    for from in container
+        .get("envFrom")
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+    {
         let prefix = from.get("prefix").and_then(|p| p.as_str()).unwrap_or("");
         let (kind, r) = match (from.get("configMapRef"), from.get("secretRef")) {
             (Some(r), _) => ("ConfigMap", r),
@@ -128,15 +145,31 @@ pub fn environment(ctx: &Context, container: &Value) -> Result<Vec<String>, Conf
         match ctx.lookup.get(ctx.namespace(), kind, name) {
             Some(obj) => {
                 for (k, v) in data(&obj) {
-                    set(&mut vars, format!("{prefix}{k}"), String::from_utf8_lossy(&v).into_owned());
+                    set(
+                        &mut vars,
+                        format!("{prefix}{k}"),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    );
                 }
             }
             None if optional => {}
-            None => return Err(format!("{} \"{name}\" not found", kind.to_ascii_lowercase())),
+            None => {
+                return Err(format!(
+                    "{} \"{name}\" not found",
+                    kind.to_ascii_lowercase()
+                ));
+            }
         }
     }
-    for e in container.get("env").and_then(|e| e.as_array()).into_iter().flatten() {
-        let Some(name) = e.get("name").and_then(|n| n.as_str()) else { continue };
+    for e in container
+        .get("env")
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = e.get("name").and_then(|n| n.as_str()) else {
+            continue;
+        };
         let value = if let Some(v) = e.get("value").and_then(|v| v.as_str()) {
             expand(v, &vars)
         } else if let Some(from) = e.get("valueFrom") {
@@ -202,8 +235,8 @@ pub fn expand(s: &str, vars: &[(String, String)]) -> String {
 
 /// A ConfigMap's `data` + `binaryData` or a Secret's `data` (base64) + `stringData`, decoded.
 pub fn data(obj: &Value) -> Vec<(String, Vec<u8>)> {
-    let secret = obj.get("kind").and_then(|k| k.as_str()) == Some("Secret")
-        || obj.get("type").is_some();
+    let secret =
+        obj.get("kind").and_then(|k| k.as_str()) == Some("Secret") || obj.get("type").is_some();
     let mut out = Vec::new();
     let b64 = base64::engine::general_purpose::STANDARD;
     if let Some(m) = obj.get("data").and_then(|d| d.as_object()) {
@@ -251,7 +284,11 @@ mod tests {
 
     #[test]
     fn secret_data_is_decoded() {
-        let s = serde_json::json!({"kind": "Secret", "data": {"k": "aGk="}, "stringData": {"s": "t"}});
-        assert_eq!(data(&s), vec![("k".into(), b"hi".to_vec()), ("s".into(), b"t".to_vec())]);
+        let s =
+            serde_json::json!({"kind": "Secret", "data": {"k": "aGk="}, "stringData": {"s": "t"}});
+        assert_eq!(
+            data(&s),
+            vec![("k".into(), b"hi".to_vec()), ("s".into(), b"t".to_vec())]
+        );
     }
 }

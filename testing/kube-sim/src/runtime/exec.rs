@@ -8,12 +8,15 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::query_parameters::{AttachContainerOptionsBuilder, ResizeContainerTTYOptionsBuilder, ResizeExecOptionsBuilder};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, ResizeContainerTTYOptionsBuilder, ResizeExecOptionsBuilder,
+};
 use futures_util::{SinkExt, StreamExt};
 use std::pin::Pin;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-type Output = Pin<Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+type Output =
+    Pin<Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 type Input = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// A Kubernetes `Status` error response for a request refused before the upgrade.
@@ -28,19 +31,28 @@ pub fn status_response(err: &RuntimeError) -> Response {
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": err.to_string(), "reason": reason, "code": code,
     });
-    let status = axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    let status = axum::http::StatusCode::from_u16(code)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 impl Runtime {
     /// See [`Runtime::exec_upgrade`].
     pub(crate) fn exec_upgrade_impl(&self, ws: WebSocketUpgrade, req: ExecRequest) -> Response {
-        let id = match self.container_id(&req.namespace, &req.pod, req.container.as_deref(), false) {
+        let id = match self.container_id(&req.namespace, &req.pod, req.container.as_deref(), false)
+        {
             Ok(id) => id,
             Err(e) => return status_response(&e),
         };
         if !req.attach && req.command.is_empty() {
-            return status_response(&RuntimeError::BadRequest("you must specify at least 1 command".into()));
+            return status_response(&RuntimeError::BadRequest(
+                "you must specify at least 1 command".into(),
+            ));
         }
         let ws = ws.protocols(channel::PROTOCOLS);
         let proto = Protocol::from_name(ws.selected_protocol().and_then(|p| p.to_str().ok()));
@@ -49,7 +61,11 @@ impl Runtime {
     }
 
     /// Starts the exec or attach; (output, stdin, exec id for exec).
-    async fn open(&self, id: &str, req: &ExecRequest) -> Result<(Output, Input, Option<String>), String> {
+    async fn open(
+        &self,
+        id: &str,
+        req: &ExecRequest,
+    ) -> Result<(Output, Input, Option<String>), String> {
         let docker = &self.inner.docker;
         if req.attach {
             let opts = AttachContainerOptionsBuilder::new()
@@ -59,7 +75,10 @@ impl Runtime {
                 .stream(true)
                 .logs(false)
                 .build();
-            let r = docker.attach_container(id, Some(opts)).await.map_err(|e| e.to_string())?;
+            let r = docker
+                .attach_container(id, Some(opts))
+                .await
+                .map_err(|e| e.to_string())?;
             return Ok((r.output, r.input, None));
         }
         let exec = docker
@@ -76,7 +95,11 @@ impl Runtime {
             )
             .await
             .map_err(|e| e.to_string())?;
-        match docker.start_exec(&exec.id, None).await.map_err(|e| e.to_string())? {
+        match docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             StartExecResults::Attached { output, input } => Ok((output, input, Some(exec.id))),
             StartExecResults::Detached => Err("the exec started detached".into()),
         }
@@ -126,11 +149,17 @@ impl Runtime {
                         if let Some((w, h)) = channel::resize(&data[1..]) {
                             match (&exec_for_reader, attach) {
                                 (Some(exec), false) => {
-                                    let o = ResizeExecOptionsBuilder::new().w(i32::from(w)).h(i32::from(h)).build();
+                                    let o = ResizeExecOptionsBuilder::new()
+                                        .w(i32::from(w))
+                                        .h(i32::from(h))
+                                        .build();
                                     let _ = docker.resize_exec(exec, o).await;
                                 }
                                 _ => {
-                                    let o = ResizeContainerTTYOptionsBuilder::new().w(i32::from(w)).h(i32::from(h)).build();
+                                    let o = ResizeContainerTTYOptionsBuilder::new()
+                                        .w(i32::from(w))
+                                        .h(i32::from(h))
+                                        .build();
                                     let _ = docker.resize_container_tty(&container, o).await;
                                 }
                             }
@@ -146,14 +175,22 @@ impl Runtime {
         // Process → client.
         while let Some(item) = output.next().await {
             match item {
-                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => send(channel::STDOUT, &message),
+                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                    send(channel::STDOUT, &message)
+                }
                 Ok(LogOutput::StdErr { message }) => send(channel::STDERR, &message),
                 Ok(LogOutput::StdIn { .. }) => {}
                 Err(_) => break,
             }
         }
         let code = match &exec_id {
-            Some(exec) => self.inner.docker.inspect_exec(exec).await.ok().and_then(|i| i.exit_code),
+            Some(exec) => self
+                .inner
+                .docker
+                .inspect_exec(exec)
+                .await
+                .ok()
+                .and_then(|i| i.exit_code),
             None => None,
         };
         if let Some(status) = channel::exit_status(proto, &req.command, code) {

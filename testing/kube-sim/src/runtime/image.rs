@@ -33,7 +33,8 @@ pub async fn ensure_infra_image(docker: &Docker) -> Result<(), RuntimeError> {
     let binary = std::fs::read(busybox).map_err(io)?;
     let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN [\"/bin/busybox\", \"mkdir\", \"-p\", \"/tmp\"]\n";
     let mut tar = tar::Builder::new(Vec::new());
-    super::volumes::append_file(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644).map_err(io)?;
+    super::volumes::append_file(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644)
+        .map_err(io)?;
     super::volumes::append_file(&mut tar, "busybox", &binary, 0o755).map_err(io)?;
     let context = tar.into_inner().map_err(io)?;
     let opts = BuildImageOptionsBuilder::new()
@@ -48,7 +49,9 @@ pub async fn ensure_infra_image(docker: &Docker) -> Result<(), RuntimeError> {
     while let Some(item) = build.next().await {
         let info = item.map_err(|e| RuntimeError::docker("building the infra image", e))?;
         if let Some(err) = info.error_detail.and_then(|d| d.message) {
-            return Err(RuntimeError::Config(format!("building the infra image: {err}")));
+            return Err(RuntimeError::Config(format!(
+                "building the infra image: {err}"
+            )));
         }
     }
     Ok(())
@@ -147,7 +150,10 @@ mod tests {
     #[test]
     fn tags_and_policies() {
         assert_eq!(split_tag("a/b:1"), ("a/b".into(), "1".into()));
-        assert_eq!(split_tag("reg:5000/b"), ("reg:5000/b".into(), "latest".into()));
+        assert_eq!(
+            split_tag("reg:5000/b"),
+            ("reg:5000/b".into(), "latest".into())
+        );
         let c = serde_json::json!({});
         assert_eq!(pull_policy(&c, "x/y:1"), "IfNotPresent");
         assert_eq!(pull_policy(&c, "x/y"), "Always");

@@ -60,5 +60,10 @@ pub fn network_name(instance: &str, namespace: &str) -> String {
 
 /// The first 8 characters of a uid, to keep container names unique yet readable.
 pub fn short(uid: &str) -> String {
-    safe(&uid.chars().filter(|c| *c != '-').take(8).collect::<String>())
+    safe(
+        &uid.chars()
+            .filter(|c| *c != '-')
+            .take(8)
+            .collect::<String>(),
+    )
 }

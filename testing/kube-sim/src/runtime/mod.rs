@@ -191,10 +191,16 @@ impl Runtime {
             .inner
             .services
             .lock()
-            .map(|s| s.keys().filter(|(ns, _)| ns == namespace).cloned().collect())
+            .map(|s| {
+                s.keys()
+                    .filter(|(ns, _)| ns == namespace)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         for (ns, svc) in services {
-            self.set_service_backends(&ns, &svc, Vec::new(), Vec::new()).await;
+            self.set_service_backends(&ns, &svc, Vec::new(), Vec::new())
+                .await;
         }
         self.remove_network(namespace).await;
     }
@@ -218,7 +224,8 @@ impl Runtime {
         pods: Vec<String>,
         ports: Vec<ServicePort>,
     ) {
-        self.set_backends_impl(namespace, service, pods, ports).await
+        self.set_backends_impl(namespace, service, pods, ports)
+            .await
     }
 
     /// The container's output as a byte stream (`pods/log`).

@@ -15,7 +15,13 @@ impl Runtime {
         let req = NetworkCreateRequest {
             name: name.clone(),
             driver: Some("bridge".into()),
-            labels: Some(labels(&self.inner.config.instance, namespace, "", "", "network")),
+            labels: Some(labels(
+                &self.inner.config.instance,
+                namespace,
+                "",
+                "",
+                "network",
+            )),
             ..Default::default()
         };
         match self.inner.docker.create_network(req).await {

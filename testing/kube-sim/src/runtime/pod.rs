@@ -40,7 +40,9 @@ impl Runtime {
     pub(crate) async fn start_pod_impl(&self, pod: Value) -> Result<(), RuntimeError> {
         let s = |p: &str| env::str_at(&pod, p).map(str::to_string);
         let (Some(name), Some(uid)) = (s("/metadata/name"), s("/metadata/uid")) else {
-            return Err(RuntimeError::BadRequest("pod without metadata.name or metadata.uid".into()));
+            return Err(RuntimeError::BadRequest(
+                "pod without metadata.name or metadata.uid".into(),
+            ));
         };
         let namespace = s("/metadata/namespace").unwrap_or_else(|| "default".into());
         let existing = self.pod_entry(&namespace, &name);
@@ -48,7 +50,8 @@ impl Runtime {
             if e.uid == uid {
                 return Ok(());
             }
-            self.delete_pod_impl(&namespace, &name, Duration::ZERO).await;
+            self.delete_pod_impl(&namespace, &name, Duration::ZERO)
+                .await;
         }
         let specs = |field: &str| -> Vec<Ctr> {
             pod.pointer(&format!("/spec/{field}"))
@@ -65,7 +68,9 @@ impl Runtime {
             ..Default::default()
         };
         if live.containers.is_empty() {
-            return Err(RuntimeError::BadRequest(format!("pod {namespace}/{name} has no containers")));
+            return Err(RuntimeError::BadRequest(format!(
+                "pod {namespace}/{name} has no containers"
+            )));
         }
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let entry = Arc::new(PodEntry {
@@ -140,7 +145,15 @@ impl Runtime {
         if let Ok(mut live) = e.live.lock() {
             live.start_time = Some(clock::now());
         }
-        self.event(&e, false, "Scheduled", format!("Successfully assigned {}/{} to kube-sim", e.namespace, e.name));
+        self.event(
+            &e,
+            false,
+            "Scheduled",
+            format!(
+                "Successfully assigned {}/{} to kube-sim",
+                e.namespace, e.name
+            ),
+        );
         self.publish(&e);
         let setup = tokio::select! {
             r = self.setup_infra(&e) => r,
@@ -164,7 +177,12 @@ impl Runtime {
             let done = e
                 .live
                 .lock()
-                .map(|l| matches!(super::status::phase(&l, restart_policy(&e.pod)), "Succeeded" | "Failed"))
+                .map(|l| {
+                    matches!(
+                        super::status::phase(&l, restart_policy(&e.pod)),
+                        "Succeeded" | "Failed"
+                    )
+                })
                 .unwrap_or(true);
             if done {
                 return;
@@ -187,16 +205,18 @@ impl Runtime {
                 labels: Some(labels(inst, &e.namespace, &e.name, &e.uid, "volume")),
                 ..Default::default()
             };
-            self.inner
-                .docker
-                .create_volume(req)
-                .await
-                .map_err(|err| RuntimeError::docker(format!("creating emptyDir volume {v}"), err))?;
+            self.inner.docker.create_volume(req).await.map_err(|err| {
+                RuntimeError::docker(format!("creating emptyDir volume {v}"), err)
+            })?;
         }
         let hostname = env::str_at(&e.pod, "/spec/hostname").unwrap_or(&e.name);
         let body = ContainerCreateBody {
             image: Some(image::INFRA_IMAGE.into()),
-            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done".into()]),
+            entrypoint: Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done".into(),
+            ]),
             hostname: Some(hostname.chars().take(63).collect()),
             labels: Some(labels(inst, &e.namespace, &e.name, &e.uid, "infra")),
             host_config: Some(HostConfig {
@@ -242,9 +262,18 @@ impl Runtime {
     }
 
     /// Creates a labelled container (removing a stale one of the same name first).
-    pub(crate) async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<String, RuntimeError> {
+    pub(crate) async fn create(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> Result<String, RuntimeError> {
         let opts = CreateContainerOptionsBuilder::new().name(name).build();
-        match self.inner.docker.create_container(Some(opts.clone()), body.clone()).await {
+        match self
+            .inner
+            .docker
+            .create_container(Some(opts.clone()), body.clone())
+            .await
+        {
             Ok(r) => Ok(r.id),
             Err(_) => {
                 self.remove_container(name).await;
@@ -260,7 +289,10 @@ impl Runtime {
 
     /// Force-removes a container and its anonymous volumes.
     pub(crate) async fn remove_container(&self, id: &str) {
-        let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        let opts = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
         let _ = self.inner.docker.remove_container(id, Some(opts)).await;
     }
 
@@ -298,7 +330,11 @@ impl Runtime {
     async fn drive(&self, e: &PodEntry, w: Which, i: usize) {
         let policy = restart_policy(&e.pod).to_string();
         // Init containers restart on failure unless the policy is Never.
-        let init_policy = if policy == "Never" { "Never" } else { "OnFailure" };
+        let init_policy = if policy == "Never" {
+            "Never"
+        } else {
+            "OnFailure"
+        };
         let (state, due, id, name, image) = {
             let Ok(mut live) = e.live.lock() else { return };
             let c = &mut list(&mut live, w)[i];
@@ -313,12 +349,20 @@ impl Runtime {
                 };
             }
             let due = c.next_try.is_none_or(|t| Instant::now() >= t);
-            (c.state.clone(), due, c.id.clone(), c.name.clone(), c.image.clone())
+            (
+                c.state.clone(),
+                due,
+                c.id.clone(),
+                c.name.clone(),
+                c.image.clone(),
+            )
         };
         match state {
             State::Running { .. } => {
                 let Some(id) = id else { return };
-                let Ok(info) = self.inner.docker.inspect_container(&id, None).await else { return };
+                let Ok(info) = self.inner.docker.inspect_container(&id, None).await else {
+                    return;
+                };
                 let st = info.state.unwrap_or_default();
                 if st.running == Some(true) {
                     return;
@@ -331,7 +375,11 @@ impl Runtime {
                 } else {
                     "Error"
                 };
-                let pol = if w == Which::Init { init_policy } else { policy.as_str() };
+                let pol = if w == Which::Init {
+                    init_policy
+                } else {
+                    policy.as_str()
+                };
                 let again = restarts(pol, code);
                 if let Ok(mut live) = e.live.lock() {
                     let c = &mut list(&mut live, w)[i];
@@ -341,8 +389,16 @@ impl Runtime {
                     let terminated = State::Terminated {
                         exit_code: code,
                         reason: reason.into(),
-                        started_at: st.started_at.as_deref().map(clock::trim_docker).unwrap_or_default(),
-                        finished_at: st.finished_at.as_deref().map(clock::trim_docker).unwrap_or_default(),
+                        started_at: st
+                            .started_at
+                            .as_deref()
+                            .map(clock::trim_docker)
+                            .unwrap_or_default(),
+                        finished_at: st
+                            .finished_at
+                            .as_deref()
+                            .map(clock::trim_docker)
+                            .unwrap_or_default(),
                         container_id: id.clone(),
                     };
                     if again {
@@ -352,14 +408,25 @@ impl Runtime {
                         c.last_state = Some(terminated);
                         c.state = State::Waiting {
                             reason: "CrashLoopBackOff".into(),
-                            message: format!("back-off {}s restarting failed container={name} pod={}_{}({})", delay.as_secs(), e.name, e.namespace, e.uid),
+                            message: format!(
+                                "back-off {}s restarting failed container={name} pod={}_{}({})",
+                                delay.as_secs(),
+                                e.name,
+                                e.namespace,
+                                e.uid
+                            ),
                         };
                     } else {
                         c.state = terminated;
                     }
                 }
                 if again {
-                    self.event(e, true, "BackOff", "Back-off restarting failed container".into());
+                    self.event(
+                        e,
+                        true,
+                        "BackOff",
+                        "Back-off restarting failed container".into(),
+                    );
                 }
             }
             State::Terminated { .. } => {}
@@ -375,16 +442,28 @@ impl Runtime {
     /// Pulls the image per policy, builds the container, copies its files in and starts it.
     async fn start_container(&self, e: &PodEntry, w: Which, i: usize) -> Result<(), ()> {
         let (spec_json, name, img, restart_count, infra, ip) = {
-            let Ok(mut live) = e.live.lock() else { return Err(()) };
+            let Ok(mut live) = e.live.lock() else {
+                return Err(());
+            };
             let infra = live.infra.clone().unwrap_or_default();
             let ip = live.ip.clone();
             let c = &list(&mut live, w)[i];
-            (c.spec.clone(), c.name.clone(), c.image.clone(), c.restart_count, infra, ip)
+            (
+                c.spec.clone(),
+                c.name.clone(),
+                c.image.clone(),
+                c.restart_count,
+                infra,
+                ip,
+            )
         };
         let set_waiting = |reason: &str, message: String, retry: Option<Duration>, pull: bool| {
             if let Ok(mut live) = e.live.lock() {
                 let c = &mut list(&mut live, w)[i];
-                c.state = State::Waiting { reason: reason.into(), message };
+                c.state = State::Waiting {
+                    reason: reason.into(),
+                    message,
+                };
                 c.next_try = retry.map(|d| Instant::now() + d);
                 if pull {
                     c.pull_failed_at = Some(Instant::now());
@@ -396,11 +475,15 @@ impl Runtime {
             self.event(e, false, "Pulling", format!("Pulling image \"{img}\""));
         }
         if let Err(f) = image::ensure_image(&self.inner.docker, &img, &policy).await {
-            let failures = e.live.lock().map(|mut l| {
-                let c = &mut list(&mut l, w)[i];
-                c.failures += 1;
-                c.failures
-            }).unwrap_or(1);
+            let failures = e
+                .live
+                .lock()
+                .map(|mut l| {
+                    let c = &mut list(&mut l, w)[i];
+                    c.failures += 1;
+                    c.failures
+                })
+                .unwrap_or(1);
             self.event(e, true, "Failed", f.message.clone());
             self.event(e, true, "Failed", format!("Error: {}", f.reason));
             set_waiting(f.reason, f.message, Some(backoff(failures)), true);
@@ -414,32 +497,69 @@ impl Runtime {
             api_port: self.inner.config.api_port,
         };
         let sa = env::str_at(&e.pod, "/spec/serviceAccountName").unwrap_or("default");
-        let token = self.inner.config.lookup.service_account_token(&e.namespace, sa);
+        let token = self
+            .inner
+            .config
+            .lookup
+            .service_account_token(&e.namespace, sa);
         let built = env::environment(&ctx, &spec_json).and_then(|env| {
-            volumes::plan(&ctx, &spec_json, &e.uid, token.as_deref(), &self.inner.config.ca_pem).map(|p| (env, p))
+            volumes::plan(
+                &ctx,
+                &spec_json,
+                &e.uid,
+                token.as_deref(),
+                &self.inner.config.ca_pem,
+            )
+            .map(|p| (env, p))
         });
         let (envs, plan) = match built {
             Ok(x) => x,
             Err(msg) => {
                 self.event(e, true, "Failed", format!("Error: {msg}"));
-                set_waiting("CreateContainerConfigError", msg, Some(Duration::from_secs(2)), false);
+                set_waiting(
+                    "CreateContainerConfigError",
+                    msg,
+                    Some(Duration::from_secs(2)),
+                    false,
+                );
                 return Err(());
             }
         };
-        let mut l = labels(&self.inner.config.instance, &e.namespace, &e.name, &e.uid, if w == Which::Init { "init" } else { "container" });
+        let mut l = labels(
+            &self.inner.config.instance,
+            &e.namespace,
+            &e.name,
+            &e.uid,
+            if w == Which::Init {
+                "init"
+            } else {
+                "container"
+            },
+        );
         l.insert(labels::LABEL_CONTAINER.into(), name.clone());
         let body = spec::container_body(&spec_json, &img, envs, plan.mounts, &infra, l);
         let cname = format!(
             "{}-{}-{}",
             self.pod_prefix(e),
             labels::safe(&name),
-            restart_count + u32::from(e.live.lock().map(|mut l| list(&mut l, w)[i].id.is_some()).unwrap_or(false))
+            restart_count
+                + u32::from(
+                    e.live
+                        .lock()
+                        .map(|mut l| list(&mut l, w)[i].id.is_some())
+                        .unwrap_or(false)
+                )
         );
         let id = match self.create(&cname, body).await {
             Ok(id) => id,
             Err(err) => {
                 self.event(e, true, "Failed", format!("Error: {err}"));
-                set_waiting("CreateContainerError", err.to_string(), Some(Duration::from_secs(2)), false);
+                set_waiting(
+                    "CreateContainerError",
+                    err.to_string(),
+                    Some(Duration::from_secs(2)),
+                    false,
+                );
                 return Err(());
             }
         };
@@ -457,7 +577,12 @@ impl Runtime {
             };
             if let Err(msg) = uploaded {
                 self.remove_container(&id).await;
-                set_waiting("CreateContainerConfigError", format!("copying volume files: {msg}"), Some(Duration::from_secs(2)), false);
+                set_waiting(
+                    "CreateContainerConfigError",
+                    format!("copying volume files: {msg}"),
+                    Some(Duration::from_secs(2)),
+                    false,
+                );
                 return Err(());
             }
         }
@@ -508,7 +633,9 @@ impl Runtime {
             c.image_id = image_id;
             c.pull_failed_at = None;
             c.next_try = None;
-            c.state = State::Running { started_at: started };
+            c.state = State::Running {
+                started_at: started,
+            };
             // Without a readiness probe a running container is ready.
             c.ready = c.spec.get("readinessProbe").is_none();
             c.started_instant = Some(Instant::now());
@@ -532,17 +659,50 @@ impl Runtime {
             if !matches!(c.state, State::Running { .. }) {
                 return;
             }
-            (c.spec.clone(), c.id.clone().unwrap_or_default(), live.infra.clone().unwrap_or_default(), live.ip.clone(), c.readiness.clone(), c.liveness.clone(), c.started_instant.unwrap_or_else(Instant::now))
+            (
+                c.spec.clone(),
+                c.id.clone().unwrap_or_default(),
+                live.infra.clone().unwrap_or_default(),
+                live.ip.clone(),
+                c.readiness.clone(),
+                c.liveness.clone(),
+                c.started_instant.unwrap_or_else(Instant::now),
+            )
         };
         let mut ready = None;
         if let Some(p) = spec_json.get("readinessProbe") {
-            ready = probes::tick(&self.inner.docker, &infra, &id, &spec_json, p, &ip, &mut rd, started).await;
+            ready = probes::tick(
+                &self.inner.docker,
+                &infra,
+                &id,
+                &spec_json,
+                p,
+                &ip,
+                &mut rd,
+                started,
+            )
+            .await;
         }
         let mut dead = false;
         if let Some(p) = spec_json.get("livenessProbe") {
-            dead = probes::tick(&self.inner.docker, &infra, &id, &spec_json, p, &ip, &mut lv, started).await == Some(false);
+            dead = probes::tick(
+                &self.inner.docker,
+                &infra,
+                &id,
+                &spec_json,
+                p,
+                &ip,
+                &mut lv,
+                started,
+            )
+            .await
+                == Some(false);
         }
-        let name = spec_json.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+        let name = spec_json
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("")
+            .to_string();
         let mut unready = false;
         if let Ok(mut live) = e.live.lock() {
             let c = &mut live.containers[i];
@@ -557,12 +717,29 @@ impl Runtime {
             }
         }
         if unready {
-            self.event(e, true, "Unhealthy", format!("Readiness probe failed for container {name}"));
+            self.event(
+                e,
+                true,
+                "Unhealthy",
+                format!("Readiness probe failed for container {name}"),
+            );
         }
         if dead {
-            self.event(e, true, "Unhealthy", format!("Liveness probe failed for container {name}"));
-            self.event(e, false, "Killing", format!("Container {name} failed liveness probe, will be restarted"));
-            let opts = StopContainerOptionsBuilder::new().t(grace_secs(&e.pod)).build();
+            self.event(
+                e,
+                true,
+                "Unhealthy",
+                format!("Liveness probe failed for container {name}"),
+            );
+            self.event(
+                e,
+                false,
+                "Killing",
+                format!("Container {name} failed liveness probe, will be restarted"),
+            );
+            let opts = StopContainerOptionsBuilder::new()
+                .t(grace_secs(&e.pod))
+                .build();
             let _ = self.inner.docker.stop_container(&id, Some(opts)).await;
         }
     }
@@ -606,30 +783,52 @@ impl Runtime {
             let _ = self
                 .inner
                 .docker
-                .remove_volume(&volumes::empty_dir_volume(&e.uid, &v), None::<bollard::query_parameters::RemoveVolumeOptions>)
+                .remove_volume(
+                    &volumes::empty_dir_volume(&e.uid, &v),
+                    None::<bollard::query_parameters::RemoveVolumeOptions>,
+                )
                 .await;
         }
         self.pod_gone(namespace, name).await;
     }
 
     /// Upload helper for tests and exec: the current Docker id of a pod container.
-    pub(crate) fn container_id(&self, namespace: &str, pod: &str, container: Option<&str>, previous: bool) -> Result<String, RuntimeError> {
-        let e = self.pod_entry(namespace, pod).ok_or_else(|| RuntimeError::NotFound { what: format!("pod {namespace}/{pod}") })?;
-        let live = e.live.lock().map_err(|_| RuntimeError::BadRequest("pod state poisoned".into()))?;
+    pub(crate) fn container_id(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        previous: bool,
+    ) -> Result<String, RuntimeError> {
+        let e = self
+            .pod_entry(namespace, pod)
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: format!("pod {namespace}/{pod}"),
+            })?;
+        let live = e
+            .live
+            .lock()
+            .map_err(|_| RuntimeError::BadRequest("pod state poisoned".into()))?;
         let c = match container {
             Some(n) => live
                 .containers
                 .iter()
                 .chain(live.init.iter())
                 .find(|c| c.name == n)
-                .ok_or_else(|| RuntimeError::BadRequest(format!("container {n} is not valid for pod {pod}")))?,
+                .ok_or_else(|| {
+                    RuntimeError::BadRequest(format!("container {n} is not valid for pod {pod}"))
+                })?,
             None => {
-                let default = env::str_at(&e.pod, "/metadata/annotations/kubectl.kubernetes.io~1default-container");
+                let default = env::str_at(
+                    &e.pod,
+                    "/metadata/annotations/kubectl.kubernetes.io~1default-container",
+                );
                 match default.and_then(|d| live.containers.iter().find(|c| c.name == d)) {
                     Some(c) => c,
                     None if live.containers.len() == 1 => &live.containers[0],
                     None => {
-                        let names: Vec<&str> = live.containers.iter().map(|c| c.name.as_str()).collect();
+                        let names: Vec<&str> =
+                            live.containers.iter().map(|c| c.name.as_str()).collect();
                         return Err(RuntimeError::BadRequest(format!(
                             "a container name must be specified for pod {pod}, choose one of: [{}]",
                             names.join(" ")
@@ -645,10 +844,12 @@ impl Runtime {
         };
         match (id, &c.state) {
             (Some(id), _) => Ok(id),
-            (None, State::Waiting { reason, .. }) if !previous => Err(RuntimeError::BadRequest(format!(
-                "container \"{}\" in pod \"{pod}\" is waiting to start: {reason}",
-                c.name
-            ))),
+            (None, State::Waiting { reason, .. }) if !previous => {
+                Err(RuntimeError::BadRequest(format!(
+                    "container \"{}\" in pod \"{pod}\" is waiting to start: {reason}",
+                    c.name
+                )))
+            }
             _ => Err(RuntimeError::BadRequest(format!(
                 "previous terminated container \"{}\" in pod \"{pod}\" not found",
                 c.name

@@ -9,10 +9,7 @@ use std::collections::HashMap;
 
 /// Kubernetes semantics: `command` replaces the entrypoint (and drops the image's cmd),
 /// `args` replace the cmd; both expand `$(VAR)` from the container's environment.
-pub fn entrypoint_and_cmd(
-    c: &Value,
-    env: &[String],
-) -> (Option<Vec<String>>, Option<Vec<String>>) {
+pub fn entrypoint_and_cmd(c: &Value, env: &[String]) -> (Option<Vec<String>>, Option<Vec<String>>) {
     let vars: Vec<(String, String)> = env
         .iter()
         .filter_map(|kv| kv.split_once('='))
@@ -45,19 +42,30 @@ pub fn container_body(
     let (entrypoint, cmd) = entrypoint_and_cmd(c, &env);
     let flag = |f: &str| c.get(f).and_then(|v| v.as_bool()).unwrap_or(false);
     let sc = c.get("securityContext");
-    let user = sc.and_then(|s| s.get("runAsUser")).and_then(|u| u.as_i64()).map(|u| {
-        match sc.and_then(|s| s.get("runAsGroup")).and_then(|g| g.as_i64()) {
-            Some(g) => format!("{u}:{g}"),
-            None => u.to_string(),
-        }
-    });
-    let privileged = sc.and_then(|s| s.get("privileged")).and_then(|p| p.as_bool());
+    let user = sc
+        .and_then(|s| s.get("runAsUser"))
+        .and_then(|u| u.as_i64())
+        .map(|u| {
+            match sc
+                .and_then(|s| s.get("runAsGroup"))
+                .and_then(|g| g.as_i64())
+            {
+                Some(g) => format!("{u}:{g}"),
+                None => u.to_string(),
+            }
+        });
+    let privileged = sc
+        .and_then(|s| s.get("privileged"))
+        .and_then(|p| p.as_bool());
     ContainerCreateBody {
         image: Some(image.to_string()),
         entrypoint,
         cmd,
         env: Some(env),
-        working_dir: c.get("workingDir").and_then(|w| w.as_str()).map(str::to_string),
+        working_dir: c
+            .get("workingDir")
+            .and_then(|w| w.as_str())
+            .map(str::to_string),
         tty: Some(flag("tty")),
         open_stdin: Some(flag("stdin")),
         stdin_once: Some(flag("stdinOnce")),
@@ -85,10 +93,16 @@ mod tests {
         let c = json!({"command": ["sh", "-c"], "args": ["echo $(X)"]});
         assert_eq!(
             entrypoint_and_cmd(&c, &env),
-            (Some(vec!["sh".into(), "-c".into()]), Some(vec!["echo 1".into()]))
+            (
+                Some(vec!["sh".into(), "-c".into()]),
+                Some(vec!["echo 1".into()])
+            )
         );
         let c = json!({"command": ["true"]});
-        assert_eq!(entrypoint_and_cmd(&c, &env), (Some(vec!["true".into()]), Some(vec![])));
+        assert_eq!(
+            entrypoint_and_cmd(&c, &env),
+            (Some(vec!["true".into()]), Some(vec![]))
+        );
         let c = json!({"args": ["a"]});
         assert_eq!(entrypoint_and_cmd(&c, &env), (None, Some(vec!["a".into()])));
         assert_eq!(entrypoint_and_cmd(&json!({}), &env), (None, None));

@@ -126,8 +126,16 @@ impl Ctr {
     /// A container not created yet.
     pub fn new(spec: &Value) -> Ctr {
         Ctr {
-            name: spec.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string(),
-            image: spec.get("image").and_then(|n| n.as_str()).unwrap_or("").to_string(),
+            name: spec
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+                .to_string(),
+            image: spec
+                .get("image")
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+                .to_string(),
             spec: spec.clone(),
             id: None,
             previous: None,

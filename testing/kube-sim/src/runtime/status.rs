@@ -27,16 +27,24 @@ pub fn phase(live: &Live, policy: &str) -> &'static str {
         return "Failed";
     }
     if !live.initialized {
-        let init_failed = live.init.iter().any(|c| {
-            matches!(c.state, State::Terminated { exit_code, .. } if exit_code != 0)
-        });
-        return if init_failed && policy == "Never" { "Failed" } else { "Pending" };
+        let init_failed = live
+            .init
+            .iter()
+            .any(|c| matches!(c.state, State::Terminated { exit_code, .. } if exit_code != 0));
+        return if init_failed && policy == "Never" {
+            "Failed"
+        } else {
+            "Pending"
+        };
     }
     let cs = &live.containers;
     if cs.iter().any(|c| !c.ever_ran()) {
         return "Pending";
     }
-    if cs.iter().any(|c| !matches!(c.state, State::Terminated { .. })) {
+    if cs
+        .iter()
+        .any(|c| !matches!(c.state, State::Terminated { .. }))
+    {
         return "Running";
     }
     let codes: Vec<i64> = cs
@@ -57,10 +65,20 @@ pub fn phase(live: &Live, policy: &str) -> &'static str {
 
 fn state_json(s: &State) -> Value {
     match s {
-        State::Waiting { reason, message } if message.is_empty() => json!({"waiting": {"reason": reason}}),
-        State::Waiting { reason, message } => json!({"waiting": {"reason": reason, "message": message}}),
+        State::Waiting { reason, message } if message.is_empty() => {
+            json!({"waiting": {"reason": reason}})
+        }
+        State::Waiting { reason, message } => {
+            json!({"waiting": {"reason": reason, "message": message}})
+        }
         State::Running { started_at } => json!({"running": {"startedAt": started_at}}),
-        State::Terminated { exit_code, reason, started_at, finished_at, container_id } => json!({"terminated": {
+        State::Terminated {
+            exit_code,
+            reason,
+            started_at,
+            finished_at,
+            container_id,
+        } => json!({"terminated": {
             "exitCode": exit_code, "reason": reason, "startedAt": started_at,
             "finishedAt": finished_at, "containerID": format!("docker://{container_id}")}}),
     }
@@ -87,9 +105,8 @@ fn container_json(c: &Ctr) -> Value {
 pub fn pod_status(live: &mut Live, pod: &Value, host_ip: &str) -> Value {
     let policy = restart_policy(pod).to_string();
     let phase = phase(live, &policy);
-    let containers_ready = live.initialized
-        && !live.containers.is_empty()
-        && live.containers.iter().all(|c| c.ready);
+    let containers_ready =
+        live.initialized && !live.containers.is_empty() && live.containers.iter().all(|c| c.ready);
     let now = clock::now();
     let wanted = [
         ("PodScheduled", true),
@@ -120,7 +137,10 @@ pub fn pod_status(live: &mut Live, pod: &Value, host_ip: &str) -> Value {
                 .filter(|c| !c.ready)
                 .map(|c| c.name.as_str())
                 .collect();
-            c["message"] = json!(format!("containers with unready status: [{}]", not_ready.join(" ")));
+            c["message"] = json!(format!(
+                "containers with unready status: [{}]",
+                not_ready.join(" ")
+            ));
         } else if !status {
             c["reason"] = json!("ContainersNotInitialized");
         }
@@ -135,7 +155,8 @@ pub fn pod_status(live: &mut Live, pod: &Value, host_ip: &str) -> Value {
         "containerStatuses": live.containers.iter().map(container_json).collect::<Vec<_>>(),
     });
     if !live.init.is_empty() {
-        status["initContainerStatuses"] = json!(live.init.iter().map(container_json).collect::<Vec<_>>());
+        status["initContainerStatuses"] =
+            json!(live.init.iter().map(container_json).collect::<Vec<_>>());
     }
     if !live.ip.is_empty() {
         status["podIP"] = json!(live.ip);
@@ -168,9 +189,13 @@ mod tests {
 
     #[test]
     fn phases_follow_exit_codes_and_policy() {
-        let mut live = Live { initialized: true, ..Default::default() };
+        let mut live = Live {
+            initialized: true,
+            ..Default::default()
+        };
         let mut c = Ctr::new(&json!({"name": "a", "image": "i"}));
-        live.containers.push(Ctr::new(&json!({"name": "a", "image": "i"})));
+        live.containers
+            .push(Ctr::new(&json!({"name": "a", "image": "i"})));
         assert_eq!(phase(&live, "Always"), "Pending");
         c.state = terminated(0);
         live.containers[0] = c;
@@ -178,7 +203,9 @@ mod tests {
         live.containers[0].state = terminated(2);
         assert_eq!(phase(&live, "Never"), "Failed");
         assert_eq!(phase(&live, "OnFailure"), "Running");
-        live.containers[0].state = State::Running { started_at: String::new() };
+        live.containers[0].state = State::Running {
+            started_at: String::new(),
+        };
         assert_eq!(phase(&live, "Never"), "Running");
     }
 }

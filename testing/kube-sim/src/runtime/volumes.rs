@@ -21,7 +21,11 @@ pub struct Plan {
 
 /// The Docker volume backing an `emptyDir` of a pod.
 pub fn empty_dir_volume(uid: &str, volume: &str) -> String {
-    format!("kube-sim-{}-{}", super::labels::safe(uid), super::labels::safe(volume))
+    format!(
+        "kube-sim-{}-{}",
+        super::labels::safe(uid),
+        super::labels::safe(volume)
+    )
 }
 
 /// The names of the pod's emptyDir volumes (the pod creates them, labelled, before containers).
@@ -54,10 +58,17 @@ pub fn plan(
         let name = m.get("name").and_then(|n| n.as_str()).unwrap_or("");
         let path = m.get("mountPath").and_then(|n| n.as_str()).unwrap_or("");
         let read_only = m.get("readOnly").and_then(|r| r.as_bool()).unwrap_or(false);
-        let sub = m.get("subPath").and_then(|s| s.as_str()).filter(|s| !s.is_empty());
+        let sub = m
+            .get("subPath")
+            .and_then(|s| s.as_str())
+            .filter(|s| !s.is_empty());
         sa_mounted |= path.trim_end_matches('/') == SA_DIR;
-        let Some(vol) = volumes(ctx.pod).find(|v| v.get("name").and_then(|n| n.as_str()) == Some(name)) else {
-            return Err(format!("volume {name:?} is mounted but not defined in the pod"));
+        let Some(vol) =
+            volumes(ctx.pod).find(|v| v.get("name").and_then(|n| n.as_str()) == Some(name))
+        else {
+            return Err(format!(
+                "volume {name:?} is mounted but not defined in the pod"
+            ));
         };
         if vol.get("emptyDir").is_some() {
             if sub.is_some() {
@@ -89,7 +100,11 @@ pub fn plan(
                         mode,
                     )),
                     Some(_) => {}
-                    None => plan.files.push((format!("{}/{rel}", path.trim_end_matches('/')), content, mode)),
+                    None => plan.files.push((
+                        format!("{}/{rel}", path.trim_end_matches('/')),
+                        content,
+                        mode,
+                    )),
                 }
             }
         }
@@ -111,7 +126,13 @@ pub fn plan(
 fn sa_files(ctx: &Context, token: Option<&str>, ca_pem: &str) -> Vec<(String, Vec<u8>, u32)> {
     let mut files = vec![
         ("ca.crt".to_string(), ca_pem.as_bytes().to_vec(), 0o644),
-        ("namespace".to_string(), ctx.field("metadata.namespace").unwrap_or_default().into_bytes(), 0o644),
+        (
+            "namespace".to_string(),
+            ctx.field("metadata.namespace")
+                .unwrap_or_default()
+                .into_bytes(),
+            0o644,
+        ),
     ];
     if let Some(t) = token {
         files.push(("token".to_string(), t.as_bytes().to_vec(), 0o644));
@@ -137,7 +158,12 @@ fn volume_files(
     }
     if let Some(p) = vol.get("projected") {
         let mut files = Vec::new();
-        for src in p.get("sources").and_then(|s| s.as_array()).into_iter().flatten() {
+        for src in p
+            .get("sources")
+            .and_then(|s| s.as_array())
+            .into_iter()
+            .flatten()
+        {
             if let Some(cm) = src.get("configMap") {
                 files.extend(object_files(ctx, "ConfigMap", cm, "name")?);
             } else if let Some(s) = src.get("secret") {
@@ -146,7 +172,11 @@ fn volume_files(
                 files.extend(downward_files(ctx, d)?);
             } else if let Some(t) = src.get("serviceAccountToken") {
                 let path = t.get("path").and_then(|p| p.as_str()).unwrap_or("token");
-                files.push((path.to_string(), token.unwrap_or("").as_bytes().to_vec(), 0o644));
+                files.push((
+                    path.to_string(),
+                    token.unwrap_or("").as_bytes().to_vec(),
+                    0o644,
+                ));
             }
         }
         // kube-api-access-* volumes name the CA via a configMap kube-root-ca.crt; serve ours.
@@ -158,7 +188,9 @@ fn volume_files(
         return Ok(files);
     }
     let name = vol.get("name").and_then(|n| n.as_str()).unwrap_or("");
-    Err(format!("volume {name:?}: this volume type is not supported by kube-sim"))
+    Err(format!(
+        "volume {name:?}: this volume type is not supported by kube-sim"
+    ))
 }
 
 fn object_files(
@@ -168,14 +200,34 @@ fn object_files(
     name_field: &str,
 ) -> Result<Vec<(String, Vec<u8>, u32)>, ConfigError> {
     let name = src.get(name_field).and_then(|n| n.as_str()).unwrap_or("");
-    let optional = src.get("optional").and_then(|o| o.as_bool()).unwrap_or(false);
-    let mode = src.get("defaultMode").and_then(|m| m.as_u64()).unwrap_or(0o644) as u32;
-    let Some(obj) = ctx.lookup.get(ctx.pod.pointer("/metadata/namespace").and_then(|n| n.as_str()).unwrap_or("default"), kind, name) else {
+    let optional = src
+        .get("optional")
+        .and_then(|o| o.as_bool())
+        .unwrap_or(false);
+    let mode = src
+        .get("defaultMode")
+        .and_then(|m| m.as_u64())
+        .unwrap_or(0o644) as u32;
+    let Some(obj) = ctx.lookup.get(
+        ctx.pod
+            .pointer("/metadata/namespace")
+            .and_then(|n| n.as_str())
+            .unwrap_or("default"),
+        kind,
+        name,
+    ) else {
         if optional || (kind == "ConfigMap" && name == "kube-root-ca.crt") {
             // kube-root-ca.crt is published by kube-sim itself: an empty ca.crt is filled in.
-            return Ok(if name == "kube-root-ca.crt" { vec![("ca.crt".into(), Vec::new(), mode)] } else { Vec::new() });
+            return Ok(if name == "kube-root-ca.crt" {
+                vec![("ca.crt".into(), Vec::new(), mode)]
+            } else {
+                Vec::new()
+            });
         }
-        return Err(format!("{} \"{name}\" not found", kind.to_ascii_lowercase()));
+        return Err(format!(
+            "{} \"{name}\" not found",
+            kind.to_ascii_lowercase()
+        ));
     };
     let all = data(&obj);
     match src.get("items").and_then(|i| i.as_array()) {
@@ -185,7 +237,11 @@ fn object_files(
             for it in items {
                 let key = it.get("key").and_then(|k| k.as_str()).unwrap_or("");
                 let path = it.get("path").and_then(|k| k.as_str()).unwrap_or(key);
-                let m = it.get("mode").and_then(|m| m.as_u64()).map(|m| m as u32).unwrap_or(mode);
+                let m = it
+                    .get("mode")
+                    .and_then(|m| m.as_u64())
+                    .map(|m| m as u32)
+                    .unwrap_or(mode);
                 match all.iter().find(|(k, _)| k == key) {
                     Some((_, v)) => out.push((path.to_string(), v.clone(), m)),
                     None if optional => {}
@@ -199,7 +255,12 @@ fn object_files(
 
 fn downward_files(ctx: &Context, d: &Value) -> Result<Vec<(String, Vec<u8>, u32)>, ConfigError> {
     let mut out = Vec::new();
-    for it in d.get("items").and_then(|i| i.as_array()).into_iter().flatten() {
+    for it in d
+        .get("items")
+        .and_then(|i| i.as_array())
+        .into_iter()
+        .flatten()
+    {
         let path = it.get("path").and_then(|p| p.as_str()).unwrap_or("");
         if let Some(f) = it.pointer("/fieldRef/fieldPath").and_then(|f| f.as_str()) {
             out.push((path.to_string(), ctx.field(f)?.into_bytes(), 0o644));
