@@ -208,7 +208,7 @@ pub struct RunArgs {
     /// Seconds a stopped job gets between SIGTERM and SIGKILL.
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     pub grace: u64,
-    /// Where jobs run: `auto` (Docker for jobs with an image, the shell otherwise) or `shell`.
+    /// Where jobs run: `auto` (Docker for jobs with an image, the shell otherwise), `shell` or `kubernetes`.
     #[arg(long, value_enum, default_value_t = ExecutorKind::Auto)]
     pub executor: ExecutorKind,
     /// When to pull images.
@@ -229,6 +229,10 @@ pub struct RunArgs {
     /// Leave environment namespaces in place until they expire (`gantry gc` removes them then).
     #[arg(long)]
     pub keep_environments: bool,
+    /// With `--executor kubernetes`: run jobs without an environment in this existing namespace
+    /// instead of one gantry creates for the pipeline.
+    #[arg(long, value_name = "NAME")]
+    pub kube_namespace: Option<String>,
 }
 
 /// Executors `run` can use.
@@ -238,6 +242,8 @@ pub enum ExecutorKind {
     Auto,
     /// Everything in the local shell; images are ignored.
     Shell,
+    /// Every job as a pod on the cluster named by `--kubeconfig`/`--kube-context`.
+    Kubernetes,
 }
 
 /// Image pull policies.

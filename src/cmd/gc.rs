@@ -43,7 +43,14 @@ pub fn gc(file: &Path, args: &GcArgs) -> ExitCode {
         // Namespaces only on a cluster the user named.
         if choice.is_set() {
             let swept = match crate::environment::cluster::connect(&choice).await {
-                Ok(c) => crate::environment::gc::sweep(&c, args.all, settings.delete_timeout).await,
+                Ok(c) => {
+                    // Job pods first (also in namespaces gantry did not make), then namespaces.
+                    match crate::executor::kubernetes::gc::sweep(&c, args.all).await {
+                        Ok(r) => removed.extend(r),
+                        Err(e) => println!("kubernetes pods: skipped ({e})"),
+                    }
+                    crate::environment::gc::sweep(&c, args.all, settings.delete_timeout).await
+                }
                 Err(e) => Err(e),
             };
             match swept {

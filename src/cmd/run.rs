@@ -8,6 +8,7 @@ use crate::cli::{ExecutorKind, PullPolicy};
 use crate::cli::{RunArgs, RunFormat};
 use crate::executor::auto::AutoExecutor;
 use crate::executor::docker::{self, DockerExecutor, DockerOptions, Pull};
+use crate::executor::kubernetes::{KubeOptions, KubernetesExecutor};
 use crate::plan::state;
 use crate::report::run::{Mode, Reporter, junit};
 use crate::run::{RunOptions, run as run_pipeline};
@@ -76,6 +77,7 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    let env_settings_timeout = env_settings.delete_timeout;
     let mut options = options;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -101,10 +103,12 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
     }
     let outcome = runtime.block_on(async {
         // Only a cluster the user named is contacted, and before any job starts.
+        let mut kube_cluster = None;
         if cluster_choice.is_set() {
             let cluster = crate::environment::cluster::connect(&cluster_choice)
                 .await
                 .map_err(|e| e.to_string())?;
+            kube_cluster = Some(cluster.clone());
             reporter.note(&format!(
                 "environments: cluster {} (context {})",
                 cluster.server, cluster.context
@@ -129,7 +133,7 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
                     for r in DockerExecutor::sweep(&d, None).await {
                         reporter.note(&format!("removed leftover {r}"));
                     }
-                    Some(DockerExecutor::new(d, docker_options))
+                    Some(DockerExecutor::new(d, docker_options.clone()))
                 }
                 Err(e) => {
                     let n = image_jobs.len();
@@ -146,6 +150,23 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(forward_signals(tx));
+        if args.executor == ExecutorKind::Kubernetes {
+            let Some(cluster) = kube_cluster else {
+                return Err("--executor kubernetes needs a cluster: --kubeconfig FILE (or --kube-context, or [kubernetes] in .gantry/config.toml)".to_string());
+            };
+            for r in crate::executor::kubernetes::gc::sweep(&cluster, false).await.unwrap_or_default() {
+                reporter.note(&format!("removed leftover {r}"));
+            }
+            let executor = Arc::new(KubernetesExecutor::new(cluster, KubeOptions {
+                namespace: args.kube_namespace.clone(),
+                pull: docker_options.pull,
+                image_map: docker_options.image_map.clone(),
+                start_timeout: Duration::from_secs(300),
+                project: project_dir.clone(),
+                delete_timeout: env_settings_timeout,
+            }));
+            return Ok(run_pipeline(&planned.pipeline, Arc::new(plan), &project_dir, &state_dir, executor, options, reporter.clone(), rx).await);
+        }
         let executor = Arc::new(AutoExecutor::new(docker));
         Ok(run_pipeline(&planned.pipeline, Arc::new(plan), &project_dir, &state_dir, executor, options, reporter.clone(), rx).await)
     });

@@ -7,6 +7,7 @@
 
 pub mod auto;
 pub mod docker;
+pub mod kubernetes;
 pub mod shell;
 
 use std::future::Future;

@@ -1,0 +1,404 @@
+//! The Kubernetes executor (kube-rs): each job is a pod of its image in the pipeline's build
+//! namespace (made and deleted with the pipeline, or `--kube-namespace`), or in the job's
+//! environment namespace when it has one. Gantry watches the pod until it runs, copies the
+//! workspace in through `pods/exec` tar streams, execs the script (output live, exit code,
+//! timeout and cancellation), runs `after_script`, copies the workspace back for the runner's
+//! artifacts, and deletes the pod — on every outcome. Everything is labelled for `gantry gc`.
+
+pub mod exec;
+pub mod gc;
+pub mod pod;
+pub mod ready;
+
+use super::docker::Pull;
+use super::{Cancel, Executor, Exit, JobSpec, Sink, Stream};
+use crate::environment::{Cluster, objects};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, DeleteParams, PostParams};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Settings of the Kubernetes executor.
+#[derive(Clone, Debug)]
+pub struct KubeOptions {
+    /// An existing namespace for jobs without an environment (else gantry makes one).
+    pub namespace: Option<String>,
+    /// Pull policy of job containers.
+    pub pull: Pull,
+    /// Image substitutions `FROM=TO`.
+    pub image_map: Vec<(String, String)>,
+    /// Longest a pod may take to get its containers running.
+    pub start_timeout: Duration,
+    /// The project directory (annotation on the build namespace).
+    pub project: PathBuf,
+    /// Longest teardown waits for the build namespace to go.
+    pub delete_timeout: Duration,
+}
+
+/// Runs jobs as pods.
+pub struct KubernetesExecutor {
+    cluster: Cluster,
+    options: KubeOptions,
+    /// `gantry-<iid>`, set by `setup_pipeline`.
+    pipeline: Mutex<String>,
+    /// The build namespace gantry created (teardown deletes it).
+    created: Mutex<Option<String>>,
+    /// Namespaces pods were made in (teardown sweeps them by label).
+    used: Mutex<BTreeSet<String>>,
+}
+
+fn attempt_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:x}{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The iid of `gantry-<iid>`.
+fn iid(pipeline: &str) -> String {
+    pipeline.trim_start_matches("gantry-").to_string()
+}
+
+impl KubernetesExecutor {
+    /// An executor on `cluster`.
+    pub fn new(cluster: Cluster, options: KubeOptions) -> Self {
+        KubernetesExecutor {
+            cluster,
+            options,
+            pipeline: Mutex::new(String::new()),
+            created: Mutex::new(None),
+            used: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    fn pipeline(&self) -> String {
+        self.pipeline.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    fn owner_labels(&self) -> Vec<(String, String)> {
+        vec![
+            (objects::PIPELINE.into(), iid(&self.pipeline())),
+            (objects::PID.into(), std::process::id().to_string()),
+            (objects::HOST.into(), objects::host_label()),
+        ]
+    }
+
+    /// Where job `job` runs: its environment's namespace, `--kube-namespace`, or the build one.
+    fn namespace_for(&self, job: &JobSpec) -> Option<String> {
+        job.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "KUBE_NAMESPACE")
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.options.namespace.clone())
+            .or_else(|| self.created.lock().ok().and_then(|c| c.clone()))
+    }
+
+    fn mapped(&self, image: &str) -> String {
+        self.options
+            .image_map
+            .iter()
+            .find(|(from, _)| from == image)
+            .map_or_else(|| image.to_string(), |(_, to)| to.clone())
+    }
+
+    /// Stops the script (SIGTERM to the process exec started, SIGKILL after the grace).
+    async fn stop(&self, api: &Api<Pod>, pod: &str, pidfile: &str, grace: Duration) {
+        let cmd = format!(
+            "p=$(cat {pidfile} 2>/dev/null) || exit 0; kill -TERM $p 2>/dev/null; \
+             i=0; while kill -0 $p 2>/dev/null && [ $i -lt {} ]; do sleep 1; i=$((i+1)); done; \
+             kill -KILL $p 2>/dev/null; exit 0",
+            grace.as_secs().max(1)
+        );
+        let quiet: Sink = std::sync::Arc::new(Discard);
+        let _ = tokio::time::timeout(
+            grace + Duration::from_secs(10),
+            exec::run(
+                api.clone(),
+                pod.to_string(),
+                vec!["sh".into(), "-c".into(), cmd],
+                quiet,
+            ),
+        )
+        .await;
+    }
+
+    /// Runs `script` (a file in the pod) with `extra` variables, honouring timeout and cancel.
+    async fn script(
+        &self,
+        at: &InPod<'_>,
+        script: &str,
+        extra: &str,
+        cancel: &mut Cancel,
+        timeout: Option<Duration>,
+    ) -> Exit {
+        let (api, job) = (at.api, at.job);
+        let pidfile = format!("{}/job.pid", job.scratch.display());
+        let cmd = format!(
+            "echo $$ > {pidfile}; cd {ws} && {extra} if command -v bash >/dev/null 2>&1; \
+             then exec bash {script}; else exec sh {script}; fi",
+            ws = shell_quote(&job.workspace.display().to_string()),
+        );
+        let mut main = tokio::spawn(exec::run(
+            api.clone(),
+            at.pod.to_string(),
+            vec!["sh".into(), "-c".into(), cmd],
+            at.out.clone(),
+        ));
+        let ended = |r: Result<Result<i32, String>, tokio::task::JoinError>| match r {
+            Ok(Ok(code)) => Exit::Code(code),
+            Ok(Err(e)) => Exit::Error(e),
+            Err(e) => Exit::Error(format!("the exec task failed: {e}")),
+        };
+        let stopped = tokio::select! {
+            r = &mut main => return ended(r),
+            _ = super::deadline(timeout) => Exit::TimedOut,
+            _ = super::cancelled(cancel) => Exit::Canceled,
+        };
+        self.stop(api, at.pod, &pidfile, job.grace).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), main).await;
+        stopped
+    }
+
+    async fn delete_pod(&self, api: &Api<Pod>, pod: &str, grace: Duration) {
+        let params = DeleteParams {
+            grace_period_seconds: Some(u32::try_from(grace.as_secs()).unwrap_or(30)),
+            ..DeleteParams::default()
+        };
+        let _ = api.delete(pod, &params).await;
+    }
+
+    /// One attempt in an existing pod: files in, script, after_script, files back.
+    async fn in_pod(
+        &self,
+        api: &Api<Pod>,
+        pod: &str,
+        job: &JobSpec,
+        out: &Sink,
+        mut cancel: Cancel,
+    ) -> Exit {
+        let dirs = [job.workspace.as_path(), job.scratch.as_path()];
+        if let Err(e) = exec::copy_in(api, pod, &dirs).await {
+            return Exit::Error(format!("copying the workspace into the pod: {e}"));
+        }
+        let main = format!("{}/script.sh", job.scratch.display());
+        let at = InPod { api, pod, job, out };
+        let exit = self.script(&at, &main, "", &mut cancel, job.timeout).await;
+        if !job.after_script.is_empty() {
+            let (_, mut never) = tokio::sync::watch::channel(false);
+            let after = format!("{}/after_script.sh", job.scratch.display());
+            let extra = format!("export CI_JOB_STATUS={};", exit.job_status());
+            let code = self
+                .script(
+                    &at,
+                    &after,
+                    &extra,
+                    &mut never,
+                    Some(super::AFTER_SCRIPT_TIMEOUT),
+                )
+                .await;
+            super::report_after_script(out, &code);
+        }
+        if let Err(e) = exec::copy_out(api, pod, &job.workspace).await {
+            out.write(
+                Stream::Stderr,
+                format!("copying the workspace back from the pod: {e}\n").as_bytes(),
+            );
+            if exit == Exit::Code(0) {
+                return Exit::Error(format!("copying the workspace back: {e}"));
+            }
+        }
+        exit
+    }
+}
+
+/// A job's running pod.
+struct InPod<'a> {
+    api: &'a Api<Pod>,
+    pod: &'a str,
+    job: &'a JobSpec,
+    out: &'a Sink,
+}
+
+/// An output sink that drops everything (for gantry's own helper commands).
+struct Discard;
+
+impl super::OutputSink for Discard {
+    fn write(&self, _: Stream, _: &[u8]) {}
+}
+
+/// `text` single-quoted for `sh`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+impl Executor for KubernetesExecutor {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    async fn setup_pipeline(&self, pipeline: &str) -> Result<(), String> {
+        if let Ok(mut p) = self.pipeline.lock() {
+            *p = pipeline.to_string();
+        }
+        if self.options.namespace.is_some() {
+            return Ok(());
+        }
+        let name = crate::environment::name::dns_label(&format!(
+            "{pipeline}-build-{}",
+            std::process::id()
+        ));
+        let owner = objects::Owner {
+            pipeline: iid(pipeline).parse().unwrap_or(0),
+            pid: std::process::id(),
+            host: objects::host_label(),
+            project: self.options.project.display().to_string(),
+            context: self.cluster.context.clone(),
+        };
+        // Expiry a day ahead: `gantry gc` reaps it earlier once this process is gone.
+        let value = objects::namespace(&name, &owner, crate::environment::now() + 24 * 3600);
+        let ns: Namespace = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        Api::<Namespace>::all(self.cluster.client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot create build namespace {name}: {}",
+                    crate::environment::cluster::error_chain(&e)
+                )
+            })?;
+        if let Ok(mut c) = self.created.lock() {
+            *c = Some(name);
+        }
+        Ok(())
+    }
+
+    async fn run_job(&self, job: &JobSpec, out: Sink, cancel: Cancel) -> Exit {
+        let Some(image) = job.image.as_deref() else {
+            return Exit::Error(
+                "the kubernetes executor needs an image (set `image:` or `default: image:`)".into(),
+            );
+        };
+        if !job.services.is_empty() {
+            out.write(
+                Stream::Stderr,
+                b"warning: services are not yet supported by the kubernetes executor; they are not started\n",
+            );
+        }
+        let Some(ns) = self.namespace_for(job) else {
+            return Exit::Error("no namespace to run the job's pod in (setup failed?)".into());
+        };
+        if let Ok(mut u) = self.used.lock() {
+            u.insert(ns.clone());
+        }
+        let scripts = (|| -> std::io::Result<()> {
+            std::fs::create_dir_all(&job.scratch)?;
+            std::fs::write(
+                job.scratch.join("script.sh"),
+                super::shell::render_portable(&job.script),
+            )?;
+            std::fs::write(
+                job.scratch.join("after_script.sh"),
+                super::shell::render_portable(&job.after_script),
+            )
+        })();
+        if let Err(e) = scripts {
+            return Exit::Error(format!("cannot write the job script: {e}"));
+        }
+        let image = self.mapped(image);
+        let name = pod::pod_name(&self.pipeline(), &job.name, &attempt_id());
+        let labels = self.owner_labels();
+        let pull = match self.options.pull {
+            Pull::Always => "Always",
+            Pull::IfNotPresent => "IfNotPresent",
+            Pull::Never => "Never",
+        };
+        let value = pod::pod(&pod::PodPlan {
+            name: &name,
+            namespace: &ns,
+            image: &image,
+            entrypoint: job.entrypoint.as_deref(),
+            env: &job.env,
+            workspace: &job.workspace,
+            scratch: &job.scratch,
+            labels: &labels,
+            job: &job.name,
+            // The cluster's backstop should gantry die: script, after_script, copying.
+            deadline: job
+                .timeout
+                .map(|t| t.as_secs() + super::AFTER_SCRIPT_TIMEOUT.as_secs() + 120),
+            pull,
+            grace: job.grace.as_secs().max(1),
+            user: job
+                .user
+                .as_deref()
+                .and_then(|u| u.split(':').next()?.parse().ok()),
+        });
+        let object: Pod = match serde_json::from_value(value) {
+            Ok(p) => p,
+            Err(e) => return Exit::Error(format!("building the pod: {e}")),
+        };
+        let api: Api<Pod> = Api::namespaced(self.cluster.client.clone(), &ns);
+        if let Err(e) = api.create(&PostParams::default(), &object).await {
+            return Exit::Error(format!(
+                "cannot create pod {name} in namespace {ns}: {}",
+                crate::environment::cluster::error_chain(&e)
+            ));
+        }
+        out.write(
+            Stream::Stderr,
+            format!("pod {name} in namespace {ns} (image {image})\n").as_bytes(),
+        );
+        let exit = match ready::wait_running(&api, &name, &image, self.options.start_timeout).await
+        {
+            Ok(()) => self.in_pod(&api, &name, job, &out, cancel).await,
+            Err(e) => {
+                let events = ready::events(&self.cluster.client, &ns, &name).await;
+                out.write(
+                    Stream::Stderr,
+                    format!("{e}\npod events:\n{events}").as_bytes(),
+                );
+                Exit::Error(e)
+            }
+        };
+        self.delete_pod(&api, &name, job.grace).await;
+        exit
+    }
+
+    async fn teardown_pipeline(&self) -> Vec<String> {
+        let mut report = Vec::new();
+        let used: Vec<String> = self
+            .used
+            .lock()
+            .map(|u| u.iter().cloned().collect())
+            .unwrap_or_default();
+        let selector = format!("{}={}", objects::PIPELINE, iid(&self.pipeline()));
+        for ns in used {
+            report.extend(gc::delete_pods(&self.cluster.client, &ns, &selector).await);
+        }
+        let created = self.created.lock().ok().and_then(|mut c| c.take());
+        if let Some(ns) = created {
+            report.push(
+                match crate::environment::delete_namespace(
+                    &self.cluster.client,
+                    &ns,
+                    self.options.delete_timeout,
+                )
+                .await
+                {
+                    Ok(took) => {
+                        format!("build namespace {ns} deleted ({:.1}s)", took.as_secs_f64())
+                    }
+                    Err(e) => format!("build namespace {ns}: {e}"),
+                },
+            );
+        }
+        report
+    }
+}

@@ -1,0 +1,164 @@
+//! Waiting for a job's pod by watching it (never polling): the job starts as soon as its
+//! containers run, and a pod that cannot start — image not pullable, unschedulable, crashing —
+//! fails it at once with the reason and the pod's events.
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, ListParams};
+use kube::runtime::watcher;
+use std::time::Duration;
+
+/// Container waiting reasons that will not resolve by themselves.
+const HOPELESS: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+];
+
+/// What the pod's status says: keep waiting, go, or give up (why).
+pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), String>> {
+    let status = pod.status.as_ref()?;
+    let phase = status.phase.as_deref().unwrap_or("");
+    if matches!(phase, "Failed" | "Succeeded") {
+        let why = status.message.clone().or(status.reason.clone());
+        return Some(Err(format!(
+            "the pod ended before the job could start ({phase}{})",
+            why.map(|w| format!(": {w}")).unwrap_or_default()
+        )));
+    }
+    for cond in status.conditions.iter().flatten() {
+        if cond.type_ == "PodScheduled"
+            && cond.status == "False"
+            && cond.reason.as_deref() == Some("Unschedulable")
+        {
+            return Some(Err(format!(
+                "the pod cannot be scheduled: {}",
+                cond.message.as_deref().unwrap_or("no node fits")
+            )));
+        }
+    }
+    let containers = status.container_statuses.as_deref().unwrap_or_default();
+    for c in containers {
+        if let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref())
+            && let Some(reason) = w.reason.as_deref().filter(|r| HOPELESS.contains(r))
+        {
+            let message = w.message.as_deref().unwrap_or("");
+            return Some(Err(if reason.contains("Image") {
+                format!("image `{image}` cannot be pulled ({reason}: {message})")
+            } else {
+                format!("the job container cannot start ({reason}: {message})")
+            }));
+        }
+        if c.state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .is_some()
+        {
+            return Some(Err(format!(
+                "container {} exited before the job could start (its image's entrypoint must keep running)",
+                c.name
+            )));
+        }
+    }
+    let all_running = !containers.is_empty()
+        && containers
+            .iter()
+            .all(|c| c.state.as_ref().and_then(|s| s.running.as_ref()).is_some());
+    (phase == "Running" && all_running).then_some(Ok(()))
+}
+
+/// Watches pod `name` until its containers run (Ok), it cannot start, or `limit` passes.
+pub async fn wait_running(
+    api: &Api<Pod>,
+    name: &str,
+    image: &str,
+    limit: Duration,
+) -> Result<(), String> {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = watcher::watcher(api.clone(), config).boxed();
+    let watch = async {
+        while let Some(event) = events.next().await {
+            let pod = match event {
+                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => p,
+                Ok(watcher::Event::Delete(_)) => {
+                    return Err("the pod was deleted before the job could start".to_string());
+                }
+                Ok(_) => continue,
+                Err(e) => return Err(format!("watching the pod: {e}")),
+            };
+            if let Some(v) = verdict(&pod, image) {
+                return v;
+            }
+        }
+        Err("the watch on the pod ended".into())
+    };
+    match tokio::time::timeout(limit, watch).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("the pod did not start within {}s", limit.as_secs())),
+    }
+}
+
+/// The pod's events, oldest first, one per line (for the job log when it cannot start).
+pub async fn events(client: &kube::Client, namespace: &str, pod: &str) -> String {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let Ok(list) = api.list(&ListParams::default()).await else {
+        return String::new();
+    };
+    let mut lines: Vec<String> = list
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some(pod))
+        .map(|e| {
+            format!(
+                "  {} {}: {}\n",
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.message.unwrap_or_default()
+            )
+        })
+        .collect();
+    lines.dedup();
+    lines.concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "status": status}))
+            .unwrap()
+    }
+
+    #[test]
+    fn running_containers_start_the_job() {
+        let p = pod(
+            serde_json::json!({"phase": "Running", "containerStatuses": [
+            {"name": "build", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+             "state": {"running": {}}}]}),
+        );
+        assert_eq!(verdict(&p, "i"), Some(Ok(())));
+        let pending = pod(serde_json::json!({"phase": "Pending"}));
+        assert_eq!(verdict(&pending, "i"), None);
+    }
+
+    #[test]
+    fn pull_errors_name_the_image() {
+        let p = pod(
+            serde_json::json!({"phase": "Pending", "containerStatuses": [
+            {"name": "build", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]}),
+        );
+        let Some(Err(e)) = verdict(&p, "nope/missing:1") else {
+            panic!("expected a failure")
+        };
+        assert!(
+            e.contains("nope/missing:1") && e.contains("ErrImagePull"),
+            "{e}"
+        );
+    }
+}
