@@ -27,10 +27,7 @@ fn a_gitlab_push_runs_the_pipeline_and_its_log_is_readable() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     let sha = repo(&src, TWO_JOBS);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &["--repo", &format!("group/app={}", src.display())],
-    );
+    let server = Server::for_repo(tmp.path(), &src, &[]);
     let r = server.gitlab(
         "Push Hook",
         Some(SECRET),
@@ -100,10 +97,7 @@ fn wrong_token_or_bad_signature_is_401_and_creates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     let sha = repo(&src, TWO_JOBS);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &["--repo", &format!("group/app={}", src.display())],
-    );
+    let server = Server::for_repo(tmp.path(), &src, &[]);
     let payload = push("group/app", "main", ZERO, &sha);
     assert_eq!(
         server.gitlab("Push Hook", Some("wrong"), &payload).status,
@@ -154,10 +148,7 @@ fn malformed_payloads_are_400_unknown_repositories_404_and_nothing_is_created() 
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     let sha = repo(&src, TWO_JOBS);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &["--repo", &format!("group/app={}", src.display())],
-    );
+    let server = Server::for_repo(tmp.path(), &src, &[]);
     let h = [("X-Gitlab-Token", SECRET), ("X-Gitlab-Event", "Push Hook")];
     let r = request(&server.addr, "POST", "/hooks/gitlab", &h, b"{not json");
     assert_eq!(r.status, 400);
@@ -297,41 +288,15 @@ cleanup:
     - echo cleanup-ran
 "#;
 
-fn wait_log(server: &Server, job: i64, text: &str) {
-    let end = Instant::now() + Duration::from_secs(60);
-    while !server.log(job).contains(text) {
-        assert!(
-            Instant::now() < end,
-            "log of job {job} never showed {text:?}: {}",
-            server.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn cancel_stops_the_running_job_and_still_runs_the_always_job() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     let sha = repo(&src, CANCELABLE);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &["--repo", &format!("group/app={}", src.display())],
-    );
-    let id = server
-        .gitlab(
-            "Push Hook",
-            Some(SECRET),
-            &push("group/app", "main", ZERO, &sha),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
-    let p = server.wait_pipeline(id, 60, |p| {
-        p["jobs"].as_array().is_some_and(|j| !j.is_empty())
-    });
+    let server = Server::for_repo(tmp.path(), &src, &[]);
+    let id = server.push_main(ZERO, &sha);
+    let p = server.wait_job_log(id, "long", "started-long");
     let long = Server::job(&p, "long")["id"].as_i64().unwrap();
-    wait_log(&server, long, "started-long");
     let started = Instant::now();
     let r = server.api_post(&format!("/pipelines/{id}/cancel"), &json!({}));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -384,46 +349,15 @@ fn a_second_push_to_the_same_ref_auto_cancels_the_first_pipelines_interruptible_
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     let first = repo(&src, INTERRUPTIBLE);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &[
-            "--repo",
-            &format!("group/app={}", src.display()),
-            "--repo-concurrency",
-            "2",
-        ],
-    );
-    let a = server
-        .gitlab(
-            "Push Hook",
-            Some(SECRET),
-            &push("group/app", "main", ZERO, &first),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
-    let p = server.wait_pipeline(a, 60, |p| {
-        p["jobs"].as_array().is_some_and(|j| !j.is_empty())
-    });
-    wait_log(
-        &server,
-        Server::job(&p, "slow")["id"].as_i64().unwrap(),
-        "slow-started",
-    );
+    let server = Server::for_repo(tmp.path(), &src, &["--repo-concurrency", "2"]);
+    let a = server.push_main(ZERO, &first);
+    server.wait_job_log(a, "slow", "slow-started");
     let second = commit(
         &src,
         &INTERRUPTIBLE.replace("sleep 30", "sleep 0.1"),
         "second",
     );
-    let b = server
-        .gitlab(
-            "Push Hook",
-            Some(SECRET),
-            &push("group/app", "main", &first, &second),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let b = server.push_main(&first, &second);
     let pa = server.wait_done(a, 30);
     assert_eq!(pa["status"], "canceled", "{pa:#}");
     assert_eq!(pa["reason"], format!("superseded by pipeline #{b}"));
@@ -436,33 +370,10 @@ fn a_second_push_to_the_same_ref_auto_cancels_the_first_pipelines_interruptible_
         "keep:\n  script:\n    - echo keep-started\n    - sleep 1.5\n",
         "third",
     );
-    let c = server
-        .gitlab(
-            "Push Hook",
-            Some(SECRET),
-            &push("group/app", "main", &second, &third),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
-    let p = server.wait_pipeline(c, 60, |p| {
-        p["jobs"].as_array().is_some_and(|j| !j.is_empty())
-    });
-    wait_log(
-        &server,
-        Server::job(&p, "keep")["id"].as_i64().unwrap(),
-        "keep-started",
-    );
+    let c = server.push_main(&second, &third);
+    server.wait_job_log(c, "keep", "keep-started");
     let fourth = commit(&src, "keep:\n  script: [echo fourth]\n", "fourth");
-    let d = server
-        .gitlab(
-            "Push Hook",
-            Some(SECRET),
-            &push("group/app", "main", &third, &fourth),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let d = server.push_main(&third, &fourth);
     assert_eq!(server.wait_done(c, 60)["status"], "success");
     assert_eq!(server.wait_done(d, 60)["status"], "success");
 }
@@ -481,21 +392,13 @@ fn killed_mid_pipeline_the_restarted_server_marks_it_interrupted_and_keeps_logs(
     let args = ["--repo".to_string(), format!("group/app={}", src.display())];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut server = Server::start(&data, &args);
-    let id = server
-        .gitlab(
-            "Push Hook",
-            Some(SECRET),
-            &push("group/app", "main", ZERO, &sha),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let id = server.push_main(ZERO, &sha);
     let p = server.wait_pipeline(id, 60, |p| {
         p["jobs"].as_array().is_some_and(|j| !j.is_empty())
     });
     let second = Server::job(&p, "second")["id"].as_i64().unwrap();
     let first = Server::job(&p, "first")["id"].as_i64().unwrap();
-    wait_log(&server, second, "before-kill");
+    server.wait_log(second, "before-kill");
     std::thread::sleep(Duration::from_millis(600)); // past a log flush
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
@@ -547,10 +450,7 @@ fn every_api_route_needs_the_token() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     repo(&src, TWO_JOBS);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &["--repo", &format!("group/app={}", src.display())],
-    );
+    let server = Server::for_repo(tmp.path(), &src, &[]);
     let routes = [
         ("GET", "/api/v1/pipelines"),
         ("POST", "/api/v1/pipelines"),
@@ -636,19 +536,8 @@ fn path_traversal_is_refused_and_artifacts_are_served() {
     let src = tmp.path().join("app");
     let yml = "make:\n  script: [mkdir -p out, echo artifact-body > out/file.txt]\n  artifacts:\n    paths: [out/]\n";
     let sha = repo(&src, yml);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &["--repo", &format!("group/app={}", src.display())],
-    );
-    let id = server
-        .gitlab(
-            "Push Hook",
-            Some(SECRET),
-            &push("group/app", "main", ZERO, &sha),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let server = Server::for_repo(tmp.path(), &src, &[]);
+    let id = server.push_main(ZERO, &sha);
     let p = server.wait_done(id, 60);
     assert_eq!(p["status"], "success", "{p:#}");
     let job = Server::job(&p, "make")["id"].as_i64().unwrap();
@@ -684,15 +573,7 @@ fn payloads_over_the_size_limit_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     let sha = repo(&src, TWO_JOBS);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &[
-            "--repo",
-            &format!("group/app={}", src.display()),
-            "--max-body",
-            "4096",
-        ],
-    );
+    let server = Server::for_repo(tmp.path(), &src, &["--max-body", "4096"]);
     let mut big = push("group/app", "main", ZERO, &sha);
     big["padding"] = json!("x".repeat(10_000));
     let r = server.gitlab("Push Hook", Some(SECRET), &big);
@@ -744,15 +625,7 @@ tag:
     let feature = commit(&src, &format!("{yml}\n# feature\n"), "feature work");
     git(&src, &["tag", "v1.0", &feature]);
     git(&src, &["checkout", "-q", "main"]);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &[
-            "--repo",
-            &format!("group/app={}", src.display()),
-            "--repo-concurrency",
-            "2",
-        ],
-    );
+    let server = Server::for_repo(tmp.path(), &src, &["--repo-concurrency", "2"]);
     let mr = json!({
         "object_kind": "merge_request",
         "user": {"username": "carol"},
@@ -790,11 +663,10 @@ fn the_watcher_starts_a_pipeline_for_a_new_commit_and_logs_are_capped() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     repo(&src, "quiet:\n  script: [echo first]\n");
-    let server = Server::start(
-        &tmp.path().join("data"),
+    let server = Server::for_repo(
+        tmp.path(),
+        &src,
         &[
-            "--repo",
-            &format!("group/app={}", src.display()),
             "--watch",
             "main",
             "--watch-interval",
@@ -848,32 +720,9 @@ fn sigterm_stops_accepting_and_cancels_running_pipelines_after_the_grace() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     let sha = repo(&src, CANCELABLE);
-    let mut server = Server::start(
-        &tmp.path().join("data"),
-        &[
-            "--repo",
-            &format!("group/app={}", src.display()),
-            "--shutdown-grace",
-            "1",
-        ],
-    );
-    let id = server
-        .gitlab(
-            "Push Hook",
-            Some(SECRET),
-            &push("group/app", "main", ZERO, &sha),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
-    let p = server.wait_pipeline(id, 60, |p| {
-        p["jobs"].as_array().is_some_and(|j| !j.is_empty())
-    });
-    wait_log(
-        &server,
-        Server::job(&p, "long")["id"].as_i64().unwrap(),
-        "started-long",
-    );
+    let mut server = Server::for_repo(tmp.path(), &src, &["--shutdown-grace", "1"]);
+    let id = server.push_main(ZERO, &sha);
+    server.wait_job_log(id, "long", "started-long");
     // A second pipeline waits behind it (one slot per repository) and survives the shutdown.
     let waiting = server.api_post(
         "/pipelines",
@@ -940,16 +789,10 @@ fn live_events_job_retry_queue_limit_and_sources() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     let sha = repo(&src, TWO_JOBS);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &[
-            "--repo",
-            &format!("group/app={}", src.display()),
-            "--concurrency",
-            "1",
-            "--queue-limit",
-            "1",
-        ],
+    let server = Server::for_repo(
+        tmp.path(),
+        &src,
+        &["--concurrency", "1", "--queue-limit", "1"],
     );
     // Status events arrive as the pipeline runs.
     let mut id = 0;
@@ -959,15 +802,7 @@ fn live_events_job_retry_queue_limit_and_sources() {
         "\"status\":\"success\"",
         60,
         || {
-            id = server
-                .gitlab(
-                    "Push Hook",
-                    Some(SECRET),
-                    &push("group/app", "main", ZERO, &sha),
-                )
-                .json()["id"]
-                .as_i64()
-                .unwrap();
+            id = server.push_main(ZERO, &sha);
         },
     );
     assert!(

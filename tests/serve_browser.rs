@@ -262,15 +262,7 @@ fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
     // A webhook's pipeline appears without a reload
     let marker = b.js("window.__same_page = 42; return window.__same_page");
     assert_eq!(marker, json!(42));
-    let id = server
-        .gitlab(
-            "Push Hook",
-            Some(SECRET),
-            &push("group/app", "main", ZERO, &sha),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let id = server.push_main(ZERO, &sha);
     b.wait(
         "the new pipeline row",
         &format!("return !!document.querySelector('tr.pipeline[data-id=\"{id}\"]')"),

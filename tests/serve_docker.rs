@@ -88,15 +88,7 @@ fn killed_mid_container_job_the_restart_reaps_its_containers_and_keeps_history()
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut server = Server::start(&data, &args);
     let pid = server.child.id();
-    let id = server
-        .gitlab(
-            "Push Hook",
-            Some(SECRET),
-            &push("group/app", "main", ZERO, &sha),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let id = server.push_main(ZERO, &sha);
     let p = server.wait_pipeline(id, 120, |p| {
         p["jobs"].as_array().is_some_and(|j| !j.is_empty())
     });

@@ -241,6 +241,49 @@ impl Server {
         s
     }
 
+    /// Starts a server on `tmp/data` serving the repository at `src` as `group/app`, plus `args`.
+    pub fn for_repo(tmp: &Path, src: &Path, args: &[&str]) -> Server {
+        let repo = format!("group/app={}", src.display());
+        let all: Vec<&str> = ["--repo", repo.as_str()]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        Server::start(&tmp.join("data"), &all)
+    }
+
+    /// A GitLab push of `group/app`'s `main` from `before` to `after`; the new pipeline's id.
+    pub fn push_main(&self, before: &str, after: &str) -> i64 {
+        let r = self.gitlab(
+            "Push Hook",
+            Some(SECRET),
+            &push("group/app", "main", before, after),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["id"].as_i64().expect("pipeline id")
+    }
+
+    /// Waits (at most a minute) until job `job`'s log contains `text`.
+    pub fn wait_log(&self, job: i64, text: &str) {
+        let end = Instant::now() + Duration::from_secs(60);
+        while !self.log(job).contains(text) {
+            assert!(
+                Instant::now() < end,
+                "log of job {job} never showed {text:?}: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until job `name` of pipeline `id` has logged `text`; the pipeline then.
+    pub fn wait_job_log(&self, id: i64, name: &str, text: &str) -> Value {
+        let p = self.wait_pipeline(id, 60, |p| {
+            p["jobs"].as_array().is_some_and(|j| !j.is_empty())
+        });
+        self.wait_log(Server::job(&p, name)["id"].as_i64().expect("job id"), text);
+        p
+    }
+
     /// GET with an optional token.
     pub fn get(&self, path: &str, token: Option<&str>) -> Resp {
         let auth = token.map(|t| format!("Bearer {t}"));
