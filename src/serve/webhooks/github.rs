@@ -2,6 +2,7 @@
 //! HMAC-SHA256 signature of the raw body (`X-Hub-Signature-256`). Pull requests run as
 //! `merge_request_event` pipelines, so the same `rules` apply as for GitLab merge requests.
 
+use super::merge_request::MergeRequest;
 use super::{HookError, Outcome, put, repository, split_ref, text, valid_ref, valid_sha};
 use crate::serve::auth;
 use crate::serve::config::Config;
@@ -112,14 +113,23 @@ fn pull_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
         .get("number")
         .and_then(Value::as_i64)
         .ok_or_else(|| HookError::bad("pull request payload has no `number`"))?;
-    let mut vars = vec![
-        ("CI_MERGE_REQUEST_IID".to_string(), number.to_string()),
-        ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME".into(), source.into()),
-        ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA".into(), sha.into()),
-        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME".into(), target.into()),
-        ("CI_MERGE_REQUEST_EVENT_TYPE".into(), "detached".into()),
-        ("CI_MERGE_REQUEST_PROJECT_PATH".into(), repo.into()),
-        ("CI_EXTERNAL_PULL_REQUEST_IID".into(), number.to_string()),
+    let request = MergeRequest {
+        repo,
+        iid: number,
+        id: pr.get("id").and_then(Value::as_i64),
+        source,
+        target,
+        sha,
+        before: text(v, &["before"]),
+        title: text(pr, &["title"]),
+        description: text(pr, &["body"]),
+    };
+    let mut vars = request.variables();
+    vars.extend([
+        (
+            "CI_EXTERNAL_PULL_REQUEST_IID".to_string(),
+            number.to_string(),
+        ),
         (
             "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME".into(),
             source.into(),
@@ -132,16 +142,7 @@ fn pull_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
             "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME".into(),
             target.into(),
         ),
-    ];
-    if let Some(id) = pr.get("id").and_then(Value::as_i64) {
-        vars.push(("CI_MERGE_REQUEST_ID".into(), id.to_string()));
-    }
-    put(&mut vars, "CI_MERGE_REQUEST_TITLE", text(pr, &["title"]));
-    put(
-        &mut vars,
-        "CI_MERGE_REQUEST_DESCRIPTION",
-        text(pr, &["body"]),
-    );
+    ]);
     put(
         &mut vars,
         "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_SHA",
@@ -152,18 +153,57 @@ fn pull_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
         "GITLAB_USER_LOGIN",
         text(v, &["sender", "login"]),
     );
-    Ok(Outcome::Run(Box::new(NewPipeline {
-        repository: repo.to_string(),
-        git_ref: source.to_string(),
-        kind: "merge_request".into(),
-        sha: sha.to_lowercase(),
-        before_sha: text(v, &["before"])
-            .filter(|s| valid_sha(s))
-            .map(str::to_lowercase),
-        source: "merge_request_event".into(),
-        target_branch: Some(target.to_string()),
-        variables: vars,
-        only_job: None,
-        retried_from: None,
-    })))
+    Ok(request.pipeline(vars))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    fn pr(action: &str) -> Value {
+        json!({
+            "action": action, "number": 7, "before": "not-a-sha",
+            "pull_request": {"id": 99, "title": "Add deals", "body": "",
+                "head": {"ref": "feature/x", "sha": HEAD.to_uppercase()},
+                "base": {"ref": "main", "sha": HEAD}},
+            "sender": {"login": "bob"},
+        })
+    }
+
+    #[test]
+    fn a_pull_request_runs_as_a_merge_request_pipeline_with_gitlabs_variables() {
+        let Ok(Outcome::Run(p)) = pull_request("group/app", &pr("opened")) else {
+            panic!("an opened pull request starts a pipeline");
+        };
+        assert_eq!(p.source, "merge_request_event");
+        assert_eq!((p.git_ref.as_str(), p.sha.as_str()), ("feature/x", HEAD));
+        assert_eq!(p.target_branch.as_deref(), Some("main"));
+        assert_eq!(p.before_sha, None, "an invalid `before` is dropped");
+        let var = |k: &str| {
+            p.variables
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(var("CI_MERGE_REQUEST_IID"), Some("7"));
+        assert_eq!(var("CI_MERGE_REQUEST_ID"), Some("99"));
+        assert_eq!(var("CI_EXTERNAL_PULL_REQUEST_IID"), Some("7"));
+        assert_eq!(var("CI_MERGE_REQUEST_TITLE"), Some("Add deals"));
+        assert_eq!(var("CI_MERGE_REQUEST_DESCRIPTION"), None, "empty is unset");
+        assert_eq!(var("GITLAB_USER_LOGIN"), Some("bob"));
+    }
+
+    #[test]
+    fn closed_pull_requests_and_bad_branches_start_nothing() {
+        assert!(matches!(
+            pull_request("group/app", &pr("closed")),
+            Ok(Outcome::Ignored(_))
+        ));
+        let mut bad = pr("opened");
+        bad["pull_request"]["head"]["ref"] = json!("-x");
+        assert!(pull_request("group/app", &bad).is_err());
+    }
 }

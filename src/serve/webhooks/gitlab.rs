@@ -1,6 +1,7 @@
 //! GitLab webhooks: push, tag push and merge request events, authenticated by the shared
 //! `X-Gitlab-Token`, turned into the pipeline GitLab itself would create.
 
+use super::merge_request::MergeRequest;
 use super::{HookError, Outcome, put, repository, split_ref, text, valid_ref, valid_sha};
 use crate::serve::auth;
 use crate::serve::config::Config;
@@ -122,23 +123,18 @@ fn merge_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
         .get("iid")
         .and_then(Value::as_i64)
         .ok_or_else(|| HookError::bad("merge request payload has no `iid`"))?;
-    let mut vars = vec![
-        ("CI_MERGE_REQUEST_IID".to_string(), iid.to_string()),
-        ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME".into(), source.into()),
-        ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA".into(), sha.into()),
-        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME".into(), target.into()),
-        ("CI_MERGE_REQUEST_EVENT_TYPE".into(), "detached".into()),
-        ("CI_MERGE_REQUEST_PROJECT_PATH".into(), repo.into()),
-    ];
-    if let Some(id) = mr.get("id").and_then(Value::as_i64) {
-        vars.push(("CI_MERGE_REQUEST_ID".into(), id.to_string()));
-    }
-    put(&mut vars, "CI_MERGE_REQUEST_TITLE", text(mr, &["title"]));
-    put(
-        &mut vars,
-        "CI_MERGE_REQUEST_DESCRIPTION",
-        text(mr, &["description"]),
-    );
+    let request = MergeRequest {
+        repo,
+        iid,
+        id: mr.get("id").and_then(Value::as_i64),
+        source,
+        target,
+        sha,
+        before: text(mr, &["oldrev"]),
+        title: text(mr, &["title"]),
+        description: text(mr, &["description"]),
+    };
+    let mut vars = request.variables();
     put(
         &mut vars,
         "CI_MERGE_REQUEST_PROJECT_URL",
@@ -161,18 +157,5 @@ fn merge_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
     );
     put(&mut vars, "GITLAB_USER_NAME", text(v, &["user", "name"]));
     put(&mut vars, "GITLAB_USER_EMAIL", text(v, &["user", "email"]));
-    Ok(Outcome::Run(Box::new(NewPipeline {
-        repository: repo.to_string(),
-        git_ref: source.to_string(),
-        kind: "merge_request".into(),
-        sha: sha.to_lowercase(),
-        before_sha: text(mr, &["oldrev"])
-            .filter(|s| valid_sha(s))
-            .map(str::to_lowercase),
-        source: "merge_request_event".into(),
-        target_branch: Some(target.to_string()),
-        variables: vars,
-        only_job: None,
-        retried_from: None,
-    })))
+    Ok(request.pipeline(vars))
 }

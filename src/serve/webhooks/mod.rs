@@ -4,6 +4,7 @@
 
 pub mod github;
 pub mod gitlab;
+pub mod merge_request;
 
 use super::App;
 use super::db::NewPipeline;
