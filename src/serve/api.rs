@@ -3,7 +3,7 @@
 //! right status; statuses are GitLab's words.
 
 use super::App;
-use super::db::{DbError, Filter, NewPipeline, TERMINAL};
+use super::db::{DbError, Filter, JobRow, NewPipeline, PipelineRow, TERMINAL};
 use super::queue::Cancel;
 use super::webhooks::valid_ref;
 use axum::Json;
@@ -77,6 +77,20 @@ pub fn id(raw: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad(format!("`{raw}` is not an id")))
 }
 
+/// Pipeline `pid`, or 404.
+fn pipeline_row(app: &App, pid: i64) -> Result<PipelineRow, ApiError> {
+    app.db
+        .pipeline(pid)?
+        .ok_or_else(|| ApiError::not_found("no such pipeline"))
+}
+
+/// Job `jid`, or 404.
+fn job_row(app: &App, jid: i64) -> Result<JobRow, ApiError> {
+    app.db
+        .job(jid)?
+        .ok_or_else(|| ApiError::not_found("no such job"))
+}
+
 /// Query of `GET /pipelines`.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -129,10 +143,7 @@ pub async fn show(
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let pid = id(&raw)?;
-    let row = app
-        .db
-        .pipeline(pid)?
-        .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
+    let row = pipeline_row(&app, pid)?;
     let jobs = app.db.jobs(pid)?;
     let transitions: Vec<Value> = app
         .db
@@ -241,10 +252,7 @@ pub async fn cancel(
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let pid = id(&raw)?;
-    let row = app
-        .db
-        .pipeline(pid)?
-        .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
+    let row = pipeline_row(&app, pid)?;
     if TERMINAL.contains(&row.status.as_str()) {
         return Err(ApiError::conflict(format!(
             "pipeline is already {}",
@@ -258,10 +266,7 @@ pub async fn cancel(
         }
         Cancel::NotActive => app.finish_unstarted(pid, "canceled by a user"),
     }
-    let row = app
-        .db
-        .pipeline(pid)?
-        .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
+    let row = pipeline_row(&app, pid)?;
     Ok(Json(row.json()))
 }
 
@@ -272,10 +277,7 @@ pub async fn retry(
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let pid = id(&raw)?;
-    let row = app
-        .db
-        .pipeline(pid)?
-        .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
+    let row = pipeline_row(&app, pid)?;
     if app.config.repo(&row.new.repository).is_none() {
         return Err(ApiError::not_found("its repository is no longer served"));
     }
@@ -292,10 +294,7 @@ pub async fn job(
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let jid = id(&raw)?;
-    let j = app
-        .db
-        .job(jid)?
-        .ok_or_else(|| ApiError::not_found("no such job"))?;
+    let j = job_row(&app, jid)?;
     let mut v = j.json();
     v["artifacts"] = app
         .db
@@ -313,14 +312,8 @@ pub async fn retry_job(
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let jid = id(&raw)?;
-    let j = app
-        .db
-        .job(jid)?
-        .ok_or_else(|| ApiError::not_found("no such job"))?;
-    let row = app
-        .db
-        .pipeline(j.pipeline_id)?
-        .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
+    let j = job_row(&app, jid)?;
+    let row = pipeline_row(&app, j.pipeline_id)?;
     let mut new = row.new.clone();
     new.retried_from = Some(row.id);
     new.only_job = Some(j.job.name.clone());
@@ -342,10 +335,7 @@ pub async fn log(
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
     let jid = id(&raw)?;
-    let j = app
-        .db
-        .job(jid)?
-        .ok_or_else(|| ApiError::not_found("no such job"))?;
+    let j = job_row(&app, jid)?;
     let offset = q.offset.unwrap_or(0);
     let text = app.logs.read(&app.db, jid, offset)?;
     let size = offset + text.len() as u64;
@@ -385,17 +375,11 @@ pub async fn artifact(
             "artifact path must be relative, without `..`",
         ));
     }
-    let j = app
-        .db
-        .job(jid)?
-        .ok_or_else(|| ApiError::not_found("no such job"))?;
+    let j = job_row(&app, jid)?;
     if !app.db.artifacts(jid)?.iter().any(|(p, _)| *p == path) {
         return Err(ApiError::not_found("no such artifact"));
     }
-    let row = app
-        .db
-        .pipeline(j.pipeline_id)?
-        .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
+    let row = pipeline_row(&app, j.pipeline_id)?;
     let store = super::execute::artifact_root(
         &super::execute::state_dir(&app, &row.new.repository),
         row.id,
