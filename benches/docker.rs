@@ -4,30 +4,17 @@
 //! The repository is created on the working directory's filesystem (under `target/`), which is
 //! printed; raw and gantry runs alternate `RUNS` times (default 3) and medians are reported.
 
+mod common;
+
 use bollard::Docker;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use futures_util::StreamExt;
-use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-const IMAGE: &str = "gantry-test/busybox:1";
+const IMAGE: &str = common::BUSYBOX;
 const JOBS: usize = 40;
-
-fn build_image() {
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::copy("/bin/busybox", ctx.path().join("busybox")).expect("busybox-static");
-    std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n").unwrap();
-    assert!(
-        Command::new("docker")
-            .args(["build", "-q", "-t", IMAGE])
-            .arg(ctx.path())
-            .status()
-            .unwrap()
-            .success()
-    );
-}
 
 async fn raw_one(docker: &Docker) {
     let body = ContainerCreateBody {
@@ -50,28 +37,12 @@ async fn raw_one(docker: &Docker) {
         .await;
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    assert!(
-        Command::new("git")
-            .args(["-c", "user.name=b", "-c", "user.email=b@e"])
-            .args(args)
-            .current_dir(dir)
-            .status()
-            .unwrap()
-            .success()
-    );
-}
-
 fn main() {
-    if !Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
+    if !common::docker_up() {
         println!("no Docker engine: skipped");
         return;
     }
-    build_image();
+    common::build_busybox_image();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let docker = rt.block_on(async {
         Docker::connect_with_local_defaults()
@@ -92,28 +63,17 @@ fn main() {
         });
         t.elapsed().as_secs_f64() * 1e3 / JOBS as f64
     };
-    let tmp = tempfile::Builder::new()
-        .prefix("bench-docker-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .unwrap();
-    let fs = Command::new("df")
-        .arg("--output=fstype")
-        .arg(tmp.path())
-        .output()
-        .map(|o| {
-            let text = String::from_utf8_lossy(&o.stdout).into_owned();
-            text.lines().last().unwrap_or("").trim().to_string()
-        })
-        .unwrap_or_default();
-    println!("filesystem: {fs} at {}", tmp.path().display());
+    let tmp = common::scratch_dir("bench-docker-");
+    println!(
+        "filesystem: {} at {}",
+        common::filesystem(tmp.path()),
+        tmp.path().display()
+    );
     let mut y = String::new();
     for i in 0..JOBS {
         y.push_str(&format!("j{i}:\n  image: {IMAGE}\n  script: [\"true\"]\n"));
     }
-    std::fs::write(tmp.path().join(".gitlab-ci.yml"), y).unwrap();
-    git(tmp.path(), &["init", "-q"]);
-    git(tmp.path(), &["add", "."]);
-    git(tmp.path(), &["commit", "-qm", "bench"]);
+    common::repository(tmp.path(), &y);
     let gantry = |j: &str| {
         let t = Instant::now();
         let ok = Command::new(env!("CARGO_BIN_EXE_gantry"))
@@ -126,14 +86,7 @@ fn main() {
         assert!(ok);
         t.elapsed().as_secs_f64() * 1e3 / JOBS as f64
     };
-    let runs: usize = std::env::var("RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let (runs, median) = (common::runs(), common::median);
     let (mut rs, mut gs, mut rp, mut gp) = (vec![], vec![], vec![], vec![]);
     for _ in 0..runs {
         rs.push(raw(1));

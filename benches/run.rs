@@ -7,6 +7,9 @@
 //! working directory (under `target/`), never tmpfs: file creation is part of what is measured,
 //! and the filesystem is printed. Each figure is the median of `RUNS` runs (default 3).
 
+mod common;
+
+use common::{filesystem, git, median, percentile, runs, scratch_dir};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,68 +41,6 @@ fn pipeline() -> String {
         }
     }
     y
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args([
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@e",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .expect("git")
-        .success();
-    assert!(ok, "git {args:?}");
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    percentile(&v, 0.5)
-}
-
-fn runs() -> usize {
-    std::env::var("RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3)
-}
-
-/// A fresh directory on the working directory's filesystem.
-fn scratch_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("bench-run-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("a directory under target/")
-}
-
-/// The filesystem `dir` is on, by statfs magic number.
-fn filesystem(dir: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).expect("path");
-    // SAFETY: statfs fills the zeroed struct for a NUL-terminated path.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
-        return "unknown".into();
-    }
-    let name = match st.f_type as u64 {
-        0xEF53 => "ext4",
-        0x0102_1994 => "tmpfs (file creation is cheap here: figures do not hold on a disk)",
-        0x794C_7630 => "overlayfs",
-        0x9123_683E => "btrfs",
-        0x5846_5342 => "xfs",
-        _ => "other",
-    };
-    format!("{name} (magic {:#x})", st.f_type)
 }
 
 /// Median milliseconds of one raw `sh -c true` spawn.
@@ -143,7 +84,7 @@ fn gantry_run(gantry: &Path, dir: &Path, args: &[&str], jobs: usize) -> f64 {
 
 fn main() {
     let gantry = Path::new(env!("CARGO_BIN_EXE_gantry"));
-    let tmp = scratch_dir();
+    let tmp = scratch_dir("bench-run-");
     let dir = tmp.path();
     println!("filesystem: {} at {}", filesystem(dir), dir.display());
     println!("median of {} runs each (RUNS=N to change)", runs());
@@ -184,7 +125,7 @@ fn row(case: &str, j: usize, total: f64, jobs: usize, raw_per_job: f64) {
 
 /// 20 `true` jobs at `-j 1` in a repository of 5,000 files of 4 KB: what workspaces cost.
 fn big_repository(gantry: &Path, raw_per_job: f64) {
-    let tmp = scratch_dir();
+    let tmp = scratch_dir("bench-run-");
     let dir = tmp.path();
     let mut seed = 12u64;
     for i in 0..BIG_FILES {
@@ -234,7 +175,7 @@ fn big_repository(gantry: &Path, raw_per_job: f64) {
 /// A chain of jobs, each needing the one before: the gap between a finish and the next start.
 fn chain_latency(gantry: &Path) {
     const CHAIN: usize = 200;
-    let tmp = scratch_dir();
+    let tmp = scratch_dir("bench-run-");
     let dir = tmp.path();
     let mut y = String::from("j0:\n  script: [\"true\"]\n");
     for i in 1..CHAIN {
