@@ -15,6 +15,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 const BUSYBOX: &str = "gantry-test/busybox:1";
+/// BUSYBOX plus kubectl (static) and Debian's docker CLI (with libc and the loader).
+const TOOLS: &str = "gantry-test/kube-tools:1";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -49,6 +51,27 @@ fn engine() -> bool {
             .output()
             .unwrap();
         assert!(o.status.success(), "building {BUSYBOX}: {}", String::from_utf8_lossy(&o.stderr));
+        let tools = tempfile::tempdir().unwrap();
+        let kubectl = std::fs::canonicalize("/usr/bin/kubectl").expect("kubectl is installed");
+        let files = [
+            (kubectl, "/usr/bin/kubectl"),
+            (PathBuf::from("/usr/bin/docker"), "/usr/bin/docker"),
+            ("/lib/x86_64-linux-gnu/libc.so.6".into(), "/lib/x86_64-linux-gnu/libc.so.6"),
+            ("/lib64/ld-linux-x86-64.so.2".into(), "/lib64/ld-linux-x86-64.so.2"),
+        ];
+        let mut dockerfile = format!("FROM {BUSYBOX}\n");
+        for (i, (from, to)) in files.iter().enumerate() {
+            std::fs::copy(from, tools.path().join(format!("f{i}")))
+                .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+            dockerfile.push_str(&format!("COPY f{i} {to}\n"));
+        }
+        std::fs::write(tools.path().join("Dockerfile"), dockerfile).unwrap();
+        let o = Command::new("docker")
+            .args(["build", "-q", "-t", TOOLS])
+            .arg(tools.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "building {TOOLS}: {}", String::from_utf8_lossy(&o.stderr));
         true
     })
 }
@@ -255,5 +278,76 @@ fn a_timeout_stops_the_script_and_removes_the_pod() {
     );
     assert!(out.contains("timed out"), "{out}");
     assert!(out.contains("after=failed"), "{out}");
+    sim.assert_clean();
+}
+
+#[test]
+fn a_dind_service_is_the_nodes_docker_engine() {
+    if !engine() {
+        return;
+    }
+    if std::env::var_os("GANTRY_TEST_KUBECONFIG").is_some() {
+        eprintln!(
+            "NOTICE: dind pass-through needs nodes with a Docker socket; skipped on a real cluster"
+        );
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline = format!(
+        "build:\n  image: {TOOLS}\n  services: [docker:27-dind]\n  script:\n    - echo \"host=$DOCKER_HOST\"\n    - docker image inspect --format 'seen={{{{.Id}}}}' {BUSYBOX}\n"
+    );
+    let (_tmp, dir) = repo("kdind", &pipeline, "pipeline");
+    let (code, out) = sim.run(&dir, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("host=unix:///var/run/docker.sock"), "{out}");
+    assert!(out.contains("served by the node's Docker engine"), "{out}");
+    let id = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", BUSYBOX])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    assert!(!id.is_empty());
+    assert!(
+        out.contains(&format!("seen={id}")),
+        "the job saw the host's engine: {out}"
+    );
+    sim.assert_clean();
+}
+
+#[test]
+fn an_environment_job_reaches_the_cluster_from_its_pod() {
+    if !engine() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline = format!(
+        r#"deploy:
+  image: {TOOLS}
+  environment:
+    name: review/pod
+  script:
+    - echo "url=$KUBE_URL"
+    - test "$KUBE_URL" = "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"
+    - kubectl create configmap from-pod --from-literal=ns=$KUBE_NAMESPACE
+    - seen=$(kubectl get configmap from-pod -o jsonpath='{{.data.ns}}')
+    - test "$seen" = "$KUBE_NAMESPACE" && echo "roundtrip=$seen"
+  after_script:
+    - kubectl get pods -o name | sed 's/^/after:/'
+"#
+    );
+    let (_tmp, dir) = repo("kincluster", &pipeline, "pipeline");
+    let (code, out) = sim.run(&dir, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        !out.contains("url=https://127."),
+        "a loopback URL in a pod: {out}"
+    );
+    assert!(out.contains("roundtrip="), "{out}");
+    assert!(
+        out.contains("after:pod/"),
+        "after_script reached the cluster too: {out}"
+    );
     sim.assert_clean();
 }

@@ -154,6 +154,14 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
             let Some(cluster) = kube_cluster else {
                 return Err("--executor kubernetes needs a cluster: --kubeconfig FILE (or --kube-context, or [kubernetes] in .gantry/config.toml)".to_string());
             };
+            // Pods are told the in-cluster address by their kubelet; the bridge forwarder is the
+            // fallback for a loopback API server whose pods are local containers.
+            if let Some(envs) = &options.environments
+                && let Ok(d) = docker::connect().await
+                && let Some(gateway) = crate::environment::proxy::bridge_gateway(&d).await
+            {
+                let _ = envs.enable_containers(gateway).await;
+            }
             for r in crate::executor::kubernetes::gc::sweep(&cluster, false).await.unwrap_or_default() {
                 reporter.note(&format!("removed leftover {r}"));
             }
@@ -164,6 +172,7 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
                 start_timeout: Duration::from_secs(300),
                 project: project_dir.clone(),
                 delete_timeout: env_settings_timeout,
+                privileged_dind: docker_options.privileged_dind,
             }));
             return Ok(run_pipeline(&planned.pipeline, Arc::new(plan), &project_dir, &state_dir, executor, options, reporter.clone(), rx).await);
         }

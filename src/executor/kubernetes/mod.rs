@@ -7,8 +7,10 @@
 
 pub mod exec;
 pub mod gc;
+pub mod incluster;
 pub mod pod;
 pub mod ready;
+pub mod services;
 
 use super::docker::Pull;
 use super::{Cancel, Executor, Exit, JobSpec, Sink, Stream};
@@ -35,6 +37,9 @@ pub struct KubeOptions {
     pub project: PathBuf,
     /// Longest teardown waits for the build namespace to go.
     pub delete_timeout: Duration,
+    /// Run `docker:dind` services as real privileged containers instead of passing the node's
+    /// Docker socket through.
+    pub privileged_dind: bool,
 }
 
 /// Runs jobs as pods.
@@ -174,6 +179,38 @@ impl KubernetesExecutor {
         let _ = api.delete(pod, &params).await;
     }
 
+    /// For a job with environment credentials: points its `KUBE_URL` and kubeconfig at the
+    /// API server's in-cluster address the pod was given (see `incluster.rs`); returns the
+    /// `export …;` prefix for its scripts (empty when nothing changes).
+    async fn in_cluster_address(
+        &self,
+        api: &Api<Pod>,
+        pod: &str,
+        job: &JobSpec,
+        out: &Sink,
+    ) -> String {
+        if !incluster::has_credentials(&job.env, &job.scratch) {
+            return String::new();
+        }
+        let Some(server) = incluster::probe(api, pod).await else {
+            return String::new();
+        };
+        match incluster::rewrite(&job.env, &server) {
+            Ok(vars) => vars
+                .iter()
+                .map(|(k, v)| format!("export {k}={};", shell_quote(v)))
+                .collect(),
+            Err(e) => {
+                out.write(
+                    Stream::Stderr,
+                    format!("warning: cannot point the job's kubeconfig at {server}: {e}\n")
+                        .as_bytes(),
+                );
+                String::new()
+            }
+        }
+    }
+
     /// One attempt in an existing pod: files in, script, after_script, files back.
     async fn in_pod(
         &self,
@@ -183,17 +220,20 @@ impl KubernetesExecutor {
         out: &Sink,
         mut cancel: Cancel,
     ) -> Exit {
+        let exports = self.in_cluster_address(api, pod, job, out).await;
         let dirs = [job.workspace.as_path(), job.scratch.as_path()];
         if let Err(e) = exec::copy_in(api, pod, &dirs).await {
             return Exit::Error(format!("copying the workspace into the pod: {e}"));
         }
         let main = format!("{}/script.sh", job.scratch.display());
         let at = InPod { api, pod, job, out };
-        let exit = self.script(&at, &main, "", &mut cancel, job.timeout).await;
+        let exit = self
+            .script(&at, &main, &exports, &mut cancel, job.timeout)
+            .await;
         if !job.after_script.is_empty() {
             let (_, mut never) = tokio::sync::watch::channel(false);
             let after = format!("{}/after_script.sh", job.scratch.display());
-            let extra = format!("export CI_JOB_STATUS={};", exit.job_status());
+            let extra = format!("{exports} export CI_JOB_STATUS={};", exit.job_status());
             let code = self
                 .script(
                     &at,
@@ -285,11 +325,14 @@ impl Executor for KubernetesExecutor {
                 "the kubernetes executor needs an image (set `image:` or `default: image:`)".into(),
             );
         };
-        if !job.services.is_empty() {
-            out.write(
-                Stream::Stderr,
-                b"warning: services are not yet supported by the kubernetes executor; they are not started\n",
-            );
+        let services = services::plan(
+            &job.services,
+            &job.env,
+            |i| self.mapped(i),
+            self.options.privileged_dind,
+        );
+        for w in &services.warnings {
+            out.write(Stream::Stderr, format!("{w}\n").as_bytes());
         }
         let Some(ns) = self.namespace_for(job) else {
             return Exit::Error("no namespace to run the job's pod in (setup failed?)".into());
@@ -339,6 +382,8 @@ impl Executor for KubernetesExecutor {
                 .user
                 .as_deref()
                 .and_then(|u| u.split(':').next()?.parse().ok()),
+            services: &services.containers,
+            docker_socket: services.docker_socket,
         });
         let object: Pod = match serde_json::from_value(value) {
             Ok(p) => p,

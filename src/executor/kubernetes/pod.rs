@@ -1,8 +1,11 @@
 //! The pod a job runs in, as Kubernetes JSON: the job image kept alive by a sleep loop (gantry
 //! execs the script into it), the workspace and scratch directories on emptyDirs at the same
 //! paths as on the host (so every path in the job's variables stays valid), labels naming the
-//! pipeline and job, and a deadline. Pure: building it needs no cluster.
+//! pipeline and job, and a deadline; beside it one container per service (`services.rs`) under
+//! `hostAliases` on 127.0.0.1, and for a passed-through `docker:dind` the node's Docker socket.
+//! Pure: building it needs no cluster.
 
+use super::services::Container;
 use crate::environment::name::dns_label;
 use crate::environment::objects;
 use serde_json::{Value, json};
@@ -12,6 +15,9 @@ use std::path::Path;
 pub const JOB: &str = "gantry.job";
 /// The container the script runs in.
 pub const CONTAINER: &str = "build";
+
+/// Where the node's Docker socket is, and where the build container gets it.
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 /// Keeps the container up until the pod is deleted; exits promptly on SIGTERM.
 pub const KEEPALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
@@ -45,6 +51,42 @@ pub struct PodPlan<'a> {
     pub grace: u64,
     /// User to run as (numeric only: Kubernetes has no user names).
     pub user: Option<i64>,
+    /// Service containers beside the build container.
+    pub services: &'a [Container],
+    /// Mount the node's Docker socket into the build container (dind pass-through).
+    pub docker_socket: bool,
+}
+
+/// `value` as a container env value Kubernetes leaves alone: it expands `$(VAR)` and turns
+/// `$$` into `$`, so every `$` is doubled.
+pub fn literal(value: &str) -> String {
+    value.replace('$', "$$")
+}
+
+fn env_list(env: &[(String, String)]) -> Vec<Value> {
+    env.iter()
+        .map(|(k, v)| json!({"name": k, "value": literal(v)}))
+        .collect()
+}
+
+/// The JSON of one service container.
+fn service(c: &Container, pull: &str) -> Value {
+    let mut v = json!({
+        "name": c.name,
+        "image": c.image,
+        "imagePullPolicy": pull,
+        "env": env_list(&c.env),
+    });
+    if let Some(cmd) = &c.command {
+        v["command"] = json!(cmd);
+    }
+    if let Some(args) = &c.args {
+        v["args"] = json!(args);
+    }
+    if c.privileged {
+        v["securityContext"] = json!({"privileged": true});
+    }
+    v
 }
 
 /// A pod name for `job` of `pipeline`: a DNS-1123 label unique per attempt.
@@ -88,11 +130,22 @@ pub fn pod(p: &PodPlan) -> Value {
         Some(e) => (e.to_vec(), keepalive),
         None => (keepalive, Vec::new()),
     };
-    let env: Vec<Value> = p
-        .env
-        .iter()
-        .map(|(k, v)| json!({"name": k, "value": v}))
-        .collect();
+    let mut env = env_list(p.env);
+    let mut mounts = vec![
+        json!({"name": "workspace", "mountPath": p.workspace.display().to_string()}),
+        json!({"name": "scratch", "mountPath": p.scratch.display().to_string()}),
+    ];
+    let mut volumes = vec![
+        json!({"name": "workspace", "emptyDir": {}}),
+        json!({"name": "scratch", "emptyDir": {}}),
+    ];
+    if p.docker_socket {
+        env.push(json!({"name": "DOCKER_HOST", "value": format!("unix://{DOCKER_SOCKET}")}));
+        mounts.push(json!({"name": "docker-sock", "mountPath": DOCKER_SOCKET}));
+        volumes.push(
+            json!({"name": "docker-sock", "hostPath": {"path": DOCKER_SOCKET, "type": "Socket"}}),
+        );
+    }
     let mut container = json!({
         "name": CONTAINER,
         "image": p.image,
@@ -100,10 +153,7 @@ pub fn pod(p: &PodPlan) -> Value {
         "command": command,
         "env": env,
         "workingDir": p.workspace.display().to_string(),
-        "volumeMounts": [
-            {"name": "workspace", "mountPath": p.workspace.display().to_string()},
-            {"name": "scratch", "mountPath": p.scratch.display().to_string()},
-        ],
+        "volumeMounts": mounts,
     });
     if !args.is_empty() {
         container["args"] = json!(args);
@@ -111,15 +161,18 @@ pub fn pod(p: &PodPlan) -> Value {
     if let Some(uid) = p.user {
         container["securityContext"] = json!({"runAsUser": uid});
     }
+    let mut containers = vec![container];
+    containers.extend(p.services.iter().map(|c| service(c, p.pull)));
     let mut spec = json!({
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": p.grace,
-        "containers": [container],
-        "volumes": [
-            {"name": "workspace", "emptyDir": {}},
-            {"name": "scratch", "emptyDir": {}},
-        ],
+        "containers": containers,
+        "volumes": volumes,
     });
+    let hostnames: Vec<&String> = p.services.iter().flat_map(|c| &c.hostnames).collect();
+    if !hostnames.is_empty() {
+        spec["hostAliases"] = json!([{"ip": "127.0.0.1", "hostnames": hostnames}]);
+    }
     if let Some(d) = p.deadline {
         spec["activeDeadlineSeconds"] = json!(d);
     }
@@ -150,6 +203,8 @@ mod tests {
             pull: "Never",
             grace: 3,
             user: None,
+            services: &[],
+            docker_socket: false,
         }
     }
 
@@ -177,6 +232,76 @@ mod tests {
         let cleared = vec![String::new()];
         let p = pod(&plan(Some(&cleared), &[]));
         assert_eq!(p["spec"]["containers"][0]["command"][0], "sh");
+    }
+
+    #[test]
+    fn values_stay_literal() {
+        let env = [("A".to_string(), "$(HOME) $$x $".to_string())];
+        let p = pod(&plan(None, &env));
+        assert_eq!(
+            p["spec"]["containers"][0]["env"][0]["value"],
+            "$$(HOME) $$$$x $$"
+        );
+    }
+
+    #[test]
+    fn docker_socket_is_the_nodes() {
+        let mut pl = plan(None, &[]);
+        pl.docker_socket = true;
+        let p = pod(&pl);
+        let c = &p["spec"]["containers"][0];
+        assert_eq!(c["volumeMounts"][2]["mountPath"], DOCKER_SOCKET);
+        assert_eq!(c["env"][0]["name"], "DOCKER_HOST");
+        assert_eq!(c["env"][0]["value"], "unix:///var/run/docker.sock");
+        assert_eq!(p["spec"]["volumes"][2]["hostPath"]["path"], DOCKER_SOCKET);
+        assert!(
+            pod(&plan(None, &[]))["spec"]["volumes"]
+                .as_array()
+                .unwrap()
+                .len()
+                == 2
+        );
+    }
+
+    #[test]
+    fn services_share_the_pod_under_host_aliases() {
+        let svc = [
+            Container {
+                name: "svc-0".into(),
+                image: "web:1".into(),
+                command: Some(vec!["httpd".into()]),
+                args: Some(vec!["-f".into()]),
+                env: vec![("P".into(), "1".into())],
+                privileged: false,
+                hostnames: vec!["web".into(), "www".into()],
+            },
+            Container {
+                name: "svc-1".into(),
+                image: "docker:dind".into(),
+                command: None,
+                args: None,
+                env: Vec::new(),
+                privileged: true,
+                hostnames: vec!["docker".into()],
+            },
+        ];
+        let mut pl = plan(None, &[]);
+        pl.services = &svc;
+        let p = pod(&pl);
+        let cs = &p["spec"]["containers"];
+        assert_eq!(cs[1]["name"], "svc-0");
+        assert_eq!(cs[1]["command"], json!(["httpd"]));
+        assert_eq!(cs[1]["args"], json!(["-f"]));
+        assert_eq!(cs[1]["env"][0]["value"], "1");
+        assert_eq!(cs[1]["imagePullPolicy"], "Never");
+        assert!(cs[1].get("securityContext").is_none());
+        assert!(cs[2].get("command").is_none());
+        assert_eq!(cs[2]["securityContext"]["privileged"], true);
+        assert_eq!(
+            p["spec"]["hostAliases"],
+            json!([{"ip": "127.0.0.1", "hostnames": ["web", "www", "docker"]}])
+        );
+        assert!(pod(&plan(None, &[]))["spec"].get("hostAliases").is_none());
     }
 
     #[test]
