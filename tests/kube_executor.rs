@@ -351,3 +351,32 @@ fn an_environment_job_reaches_the_cluster_from_its_pod() {
     );
     sim.assert_clean();
 }
+
+#[test]
+fn a_service_container_is_reached_by_alias_and_derived_name() {
+    if !engine() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline = format!(
+        r#"job:
+  image: {BUSYBOX}
+  services:
+    - name: {BUSYBOX}
+      alias: web
+      entrypoint: ["httpd"]
+      command: ["-f", "-p", "8080", "-h", "/www"]
+  script:
+    - for i in $(seq 50); do wget -q -O- http://web:8080/ && break; sleep 0.2; done
+    - echo "by-alias=$(wget -q -O- http://web:8080/)"
+    - echo "by-name=$(wget -q -O- http://gantry-test-busybox:8080/)"
+"#
+    );
+    let (_tmp, dir) = repo("kservice", &pipeline, "pipeline");
+    let (code, out) = sim.run(&dir, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("by-alias=hello-from-service"), "{out}");
+    assert!(out.contains("by-name=hello-from-service"), "{out}");
+    sim.assert_clean();
+}
