@@ -151,6 +151,7 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(forward_signals(tx));
         if args.executor == ExecutorKind::Kubernetes {
+            let kube_pod = crate::executor::kubernetes::settings::load(&project_dir).map_err(|e| e.to_string())?;
             let Some(cluster) = kube_cluster else {
                 return Err("--executor kubernetes needs a cluster: --kubeconfig FILE (or --kube-context, or [kubernetes] in .gantry/config.toml)".to_string());
             };
@@ -173,6 +174,7 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
                 project: project_dir.clone(),
                 delete_timeout: env_settings_timeout,
                 privileged_dind: docker_options.privileged_dind,
+                pod: kube_pod,
             }));
             return Ok(run_pipeline(&planned.pipeline, Arc::new(plan), &project_dir, &state_dir, executor, options, reporter.clone(), rx).await);
         }

@@ -165,6 +165,10 @@ struct KubeTable {
     limits: Option<Limits>,
     limit_range: Option<bool>,
     network_policy: Option<bool>,
+    /// `[kubernetes.executor]`: read by `executor::kubernetes::settings`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    executor: Option<toml::Table>,
 }
 
 /// Why the config file cannot be used.
