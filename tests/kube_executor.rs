@@ -600,3 +600,64 @@ fn gc_reaps_the_pod_of_a_killed_run() {
     assert!(text.contains(&format!("removed pod {ns}/{name}")), "{text}");
     sim.assert_clean();
 }
+
+#[test]
+fn rules_send_tagged_jobs_to_kubernetes_beside_shell_jobs() {
+    if !engine() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline = format!(
+        "local:\n  script:\n    - echo \"local-in=${{KUBERNETES_SERVICE_HOST:-host-shell}}\"\n\
+         remote:\n  image: {BUSYBOX}\n  tags: [k8s]\n  script:\n    - echo \"remote-in=${{KUBERNETES_SERVICE_HOST:+pod}}\"\n"
+    );
+    let (_tmp, dir) = repo("kmixed", &pipeline, "pipeline");
+    std::fs::create_dir_all(dir.join(".gantry")).unwrap();
+    std::fs::write(
+        dir.join(".gantry/config.toml"),
+        "[executor]\nrules = [{ tags = [\"k8s\"], executor = \"kubernetes\" }]\n",
+    )
+    .unwrap();
+    let plan = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("plan")
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert!(plan.status.success(), "{shown}");
+    let line = |job: &str| {
+        shown
+            .lines()
+            .find(|l| l.trim_start().starts_with(job))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("remote").contains(&format!("kubernetes {BUSYBOX}")),
+        "{shown}"
+    );
+    assert!(line("local").contains("shell"), "{shown}");
+    let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["run", "--pull", "never", "--grace", "1", "--kubeconfig"])
+        .arg(&sim.kubeconfig)
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("local-in=host-shell"), "{out}");
+    assert!(out.contains("remote-in=pod"), "{out}");
+    assert!(
+        out.contains("in namespace"),
+        "the remote job ran as a pod: {out}"
+    );
+    sim.assert_clean();
+}

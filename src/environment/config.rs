@@ -151,6 +151,10 @@ struct File {
     #[serde(default)]
     #[allow(dead_code)]
     components: Option<toml::Table>,
+    /// `[executor]`: read by `executor::choice`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    executor: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
