@@ -116,7 +116,8 @@ pub fn service_hostnames(image: &str, alias: Option<&str>) -> Vec<String> {
     names
 }
 
-fn is_dind(image: &str) -> bool {
+/// Whether `image` is a Docker-in-Docker service (`docker:*dind`).
+pub fn is_dind(image: &str) -> bool {
     let base = image.rsplit('/').next().unwrap_or(image);
     base.starts_with("docker:") && base.contains("dind")
 }

@@ -7,8 +7,11 @@
 
 pub mod exec;
 pub mod gc;
+pub mod incluster;
 pub mod pod;
 pub mod ready;
+pub mod services;
+pub mod settings;
 
 use super::docker::Pull;
 use super::{Cancel, Executor, Exit, JobSpec, Sink, Stream};
@@ -35,6 +38,11 @@ pub struct KubeOptions {
     pub project: PathBuf,
     /// Longest teardown waits for the build namespace to go.
     pub delete_timeout: Duration,
+    /// Run `docker:dind` services as real privileged containers instead of passing the node's
+    /// Docker socket through.
+    pub privileged_dind: bool,
+    /// `[kubernetes.executor]` of the project's config.
+    pub pod: settings::ExecutorConfig,
 }
 
 /// Runs jobs as pods.
@@ -47,6 +55,8 @@ pub struct KubernetesExecutor {
     created: Mutex<Option<String>>,
     /// Namespaces pods were made in (teardown sweeps them by label).
     used: Mutex<BTreeSet<String>>,
+    /// Whether a namespace holds the environments' registry pull Secret (asked once each).
+    pull_secret: tokio::sync::Mutex<std::collections::HashMap<String, bool>>,
 }
 
 fn attempt_id() -> String {
@@ -73,6 +83,7 @@ impl KubernetesExecutor {
             pipeline: Mutex::new(String::new()),
             created: Mutex::new(None),
             used: Mutex::new(BTreeSet::new()),
+            pull_secret: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -88,16 +99,31 @@ impl KubernetesExecutor {
         ]
     }
 
-    /// Where job `job` runs: its environment's namespace, `--kube-namespace`, or the build one.
-    fn namespace_for(&self, job: &JobSpec) -> Option<String> {
+    /// Where job `job` runs: its environment's namespace, an allowed
+    /// `KUBERNETES_NAMESPACE_OVERWRITE`, `--kube-namespace`, or the build one.
+    fn namespace_for(&self, job: &JobSpec, overwrite: Option<&str>) -> Option<String> {
         job.env
             .iter()
             .rev()
             .find(|(k, _)| k == "KUBE_NAMESPACE")
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
+            .or_else(|| overwrite.map(str::to_string))
             .or_else(|| self.options.namespace.clone())
             .or_else(|| self.created.lock().ok().and_then(|c| c.clone()))
+    }
+
+    /// Whether `ns` holds the environments' registry pull Secret.
+    async fn has_pull_secret(&self, ns: &str) -> bool {
+        let mut known = self.pull_secret.lock().await;
+        if let Some(has) = known.get(ns) {
+            return *has;
+        }
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.cluster.client.clone(), ns);
+        let has = matches!(api.get_opt(objects::PULL_SECRET).await, Ok(Some(_)));
+        known.insert(ns.to_string(), has);
+        has
     }
 
     fn mapped(&self, image: &str) -> String {
@@ -174,6 +200,38 @@ impl KubernetesExecutor {
         let _ = api.delete(pod, &params).await;
     }
 
+    /// For a job with environment credentials: points its `KUBE_URL` and kubeconfig at the
+    /// API server's in-cluster address the pod was given (see `incluster.rs`); returns the
+    /// `export …;` prefix for its scripts (empty when nothing changes).
+    async fn in_cluster_address(
+        &self,
+        api: &Api<Pod>,
+        pod: &str,
+        job: &JobSpec,
+        out: &Sink,
+    ) -> String {
+        if !incluster::has_credentials(&job.env, &job.scratch) {
+            return String::new();
+        }
+        let Some(server) = incluster::probe(api, pod).await else {
+            return String::new();
+        };
+        match incluster::rewrite(&job.env, &server) {
+            Ok(vars) => vars
+                .iter()
+                .map(|(k, v)| format!("export {k}={};", shell_quote(v)))
+                .collect(),
+            Err(e) => {
+                out.write(
+                    Stream::Stderr,
+                    format!("warning: cannot point the job's kubeconfig at {server}: {e}\n")
+                        .as_bytes(),
+                );
+                String::new()
+            }
+        }
+    }
+
     /// One attempt in an existing pod: files in, script, after_script, files back.
     async fn in_pod(
         &self,
@@ -183,17 +241,20 @@ impl KubernetesExecutor {
         out: &Sink,
         mut cancel: Cancel,
     ) -> Exit {
+        let exports = self.in_cluster_address(api, pod, job, out).await;
         let dirs = [job.workspace.as_path(), job.scratch.as_path()];
         if let Err(e) = exec::copy_in(api, pod, &dirs).await {
             return Exit::Error(format!("copying the workspace into the pod: {e}"));
         }
         let main = format!("{}/script.sh", job.scratch.display());
         let at = InPod { api, pod, job, out };
-        let exit = self.script(&at, &main, "", &mut cancel, job.timeout).await;
+        let exit = self
+            .script(&at, &main, &exports, &mut cancel, job.timeout)
+            .await;
         if !job.after_script.is_empty() {
             let (_, mut never) = tokio::sync::watch::channel(false);
             let after = format!("{}/after_script.sh", job.scratch.display());
-            let extra = format!("export CI_JOB_STATUS={};", exit.job_status());
+            let extra = format!("{exports} export CI_JOB_STATUS={};", exit.job_status());
             let code = self
                 .script(
                     &at,
@@ -285,13 +346,23 @@ impl Executor for KubernetesExecutor {
                 "the kubernetes executor needs an image (set `image:` or `default: image:`)".into(),
             );
         };
-        if !job.services.is_empty() {
-            out.write(
-                Stream::Stderr,
-                b"warning: services are not yet supported by the kubernetes executor; they are not started\n",
-            );
+        let services = services::plan(
+            &job.services,
+            &job.env,
+            |i| self.mapped(i),
+            self.options.privileged_dind,
+        );
+        for w in &services.warnings {
+            out.write(Stream::Stderr, format!("{w}\n").as_bytes());
         }
-        let Some(ns) = self.namespace_for(job) else {
+        let mut settings = match settings::resolve(&self.options.pod, &job.env) {
+            Ok(s) => s,
+            Err(e) => return Exit::Error(format!("pod settings: {e}")),
+        };
+        for n in &settings.notes {
+            out.write(Stream::Stderr, format!("note: {n}\n").as_bytes());
+        }
+        let Some(ns) = self.namespace_for(job, settings.namespace.as_deref()) else {
             return Exit::Error("no namespace to run the job's pod in (setup failed?)".into());
         };
         if let Ok(mut u) = self.used.lock() {
@@ -314,11 +385,22 @@ impl Executor for KubernetesExecutor {
         let image = self.mapped(image);
         let name = pod::pod_name(&self.pipeline(), &job.name, &attempt_id());
         let labels = self.owner_labels();
-        let pull = match self.options.pull {
-            Pull::Always => "Always",
-            Pull::IfNotPresent => "IfNotPresent",
-            Pull::Never => "Never",
+        let pull = match (settings.pull_policy.as_deref(), self.options.pull) {
+            (Some(p), _) => p.to_string(),
+            (None, Pull::Always) => "Always".into(),
+            (None, Pull::IfNotPresent) => "IfNotPresent".into(),
+            (None, Pull::Never) => "Never".into(),
         };
+        if !settings
+            .image_pull_secrets
+            .iter()
+            .any(|s| s == objects::PULL_SECRET)
+            && self.has_pull_secret(&ns).await
+        {
+            settings
+                .image_pull_secrets
+                .push(objects::PULL_SECRET.into());
+        }
         let value = pod::pod(&pod::PodPlan {
             name: &name,
             namespace: &ns,
@@ -333,12 +415,15 @@ impl Executor for KubernetesExecutor {
             deadline: job
                 .timeout
                 .map(|t| t.as_secs() + super::AFTER_SCRIPT_TIMEOUT.as_secs() + 120),
-            pull,
+            pull: &pull,
             grace: job.grace.as_secs().max(1),
             user: job
                 .user
                 .as_deref()
                 .and_then(|u| u.split(':').next()?.parse().ok()),
+            services: &services.containers,
+            docker_socket: services.docker_socket,
+            settings: &settings,
         });
         let object: Pod = match serde_json::from_value(value) {
             Ok(p) => p,

@@ -1,8 +1,12 @@
 //! The pod a job runs in, as Kubernetes JSON: the job image kept alive by a sleep loop (gantry
 //! execs the script into it), the workspace and scratch directories on emptyDirs at the same
 //! paths as on the host (so every path in the job's variables stays valid), labels naming the
-//! pipeline and job, and a deadline. Pure: building it needs no cluster.
+//! pipeline and job, and a deadline; beside it one container per service (`services.rs`) under
+//! `hostAliases` on 127.0.0.1, and for a passed-through `docker:dind` the node's Docker socket.
+//! Pure: building it needs no cluster.
 
+use super::services::Container;
+use super::settings::PodSettings;
 use crate::environment::name::dns_label;
 use crate::environment::objects;
 use serde_json::{Value, json};
@@ -12,6 +16,9 @@ use std::path::Path;
 pub const JOB: &str = "gantry.job";
 /// The container the script runs in.
 pub const CONTAINER: &str = "build";
+
+/// Where the node's Docker socket is, and where the build container gets it.
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 /// Keeps the container up until the pod is deleted; exits promptly on SIGTERM.
 pub const KEEPALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
@@ -45,6 +52,47 @@ pub struct PodPlan<'a> {
     pub grace: u64,
     /// User to run as (numeric only: Kubernetes has no user names).
     pub user: Option<i64>,
+    /// Service containers beside the build container.
+    pub services: &'a [Container],
+    /// Mount the node's Docker socket into the build container (dind pass-through).
+    pub docker_socket: bool,
+    /// Resources, placement, identity, extra labels (config and overrides resolved).
+    pub settings: &'a PodSettings,
+}
+
+/// `value` as a container env value Kubernetes leaves alone: it expands `$(VAR)` and turns
+/// `$$` into `$`, so every `$` is doubled.
+pub fn literal(value: &str) -> String {
+    value.replace('$', "$$")
+}
+
+fn env_list(env: &[(String, String)]) -> Vec<Value> {
+    env.iter()
+        .map(|(k, v)| json!({"name": k, "value": literal(v)}))
+        .collect()
+}
+
+/// The JSON of one service container.
+fn service(c: &Container, pull: &str, settings: &PodSettings) -> Value {
+    let mut v = json!({
+        "name": c.name,
+        "image": c.image,
+        "imagePullPolicy": pull,
+        "env": env_list(&c.env),
+    });
+    if let Some(cmd) = &c.command {
+        v["command"] = json!(cmd);
+    }
+    if let Some(args) = &c.args {
+        v["args"] = json!(args);
+    }
+    if c.privileged {
+        v["securityContext"] = json!({"privileged": true});
+    }
+    if let Some(r) = settings.service.json() {
+        v["resources"] = r;
+    }
+    v
 }
 
 /// A pod name for `job` of `pipeline`: a DNS-1123 label unique per attempt.
@@ -76,6 +124,10 @@ pub fn label_value(text: &str) -> String {
 pub fn pod(p: &PodPlan) -> Value {
     let mut labels = serde_json::Map::new();
     labels.insert(objects::MANAGED_BY.0.into(), objects::MANAGED_BY.1.into());
+    // Configured labels first: gantry's own (teardown and gc find pods by them) win.
+    for (k, v) in &p.settings.labels {
+        labels.insert(k.clone(), Value::String(v.clone()));
+    }
     for (k, v) in p.labels {
         labels.insert(k.clone(), Value::String(v.clone()));
     }
@@ -88,11 +140,22 @@ pub fn pod(p: &PodPlan) -> Value {
         Some(e) => (e.to_vec(), keepalive),
         None => (keepalive, Vec::new()),
     };
-    let env: Vec<Value> = p
-        .env
-        .iter()
-        .map(|(k, v)| json!({"name": k, "value": v}))
-        .collect();
+    let mut env = env_list(p.env);
+    let mut mounts = vec![
+        json!({"name": "workspace", "mountPath": p.workspace.display().to_string()}),
+        json!({"name": "scratch", "mountPath": p.scratch.display().to_string()}),
+    ];
+    let mut volumes = vec![
+        json!({"name": "workspace", "emptyDir": {}}),
+        json!({"name": "scratch", "emptyDir": {}}),
+    ];
+    if p.docker_socket {
+        env.push(json!({"name": "DOCKER_HOST", "value": format!("unix://{DOCKER_SOCKET}")}));
+        mounts.push(json!({"name": "docker-sock", "mountPath": DOCKER_SOCKET}));
+        volumes.push(
+            json!({"name": "docker-sock", "hostPath": {"path": DOCKER_SOCKET, "type": "Socket"}}),
+        );
+    }
     let mut container = json!({
         "name": CONTAINER,
         "image": p.image,
@@ -100,10 +163,7 @@ pub fn pod(p: &PodPlan) -> Value {
         "command": command,
         "env": env,
         "workingDir": p.workspace.display().to_string(),
-        "volumeMounts": [
-            {"name": "workspace", "mountPath": p.workspace.display().to_string()},
-            {"name": "scratch", "mountPath": p.scratch.display().to_string()},
-        ],
+        "volumeMounts": mounts,
     });
     if !args.is_empty() {
         container["args"] = json!(args);
@@ -111,22 +171,50 @@ pub fn pod(p: &PodPlan) -> Value {
     if let Some(uid) = p.user {
         container["securityContext"] = json!({"runAsUser": uid});
     }
+    if let Some(r) = p.settings.build.json() {
+        container["resources"] = r;
+    }
+    let mut containers = vec![container];
+    containers.extend(p.services.iter().map(|c| service(c, p.pull, p.settings)));
     let mut spec = json!({
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": p.grace,
-        "containers": [container],
-        "volumes": [
-            {"name": "workspace", "emptyDir": {}},
-            {"name": "scratch", "emptyDir": {}},
-        ],
+        "containers": containers,
+        "volumes": volumes,
     });
+    let hostnames: Vec<&String> = p.services.iter().flat_map(|c| &c.hostnames).collect();
+    if !hostnames.is_empty() {
+        spec["hostAliases"] = json!([{"ip": "127.0.0.1", "hostnames": hostnames}]);
+    }
     if let Some(d) = p.deadline {
         spec["activeDeadlineSeconds"] = json!(d);
+    }
+    let s = p.settings;
+    if !s.node_selector.is_empty() {
+        spec["nodeSelector"] = json!(s.node_selector);
+    }
+    if !s.tolerations.is_empty() {
+        spec["tolerations"] = json!(s.tolerations);
+    }
+    if let Some(sa) = &s.service_account {
+        spec["serviceAccountName"] = json!(sa);
+    }
+    if !s.image_pull_secrets.is_empty() {
+        let names: Vec<Value> = s
+            .image_pull_secrets
+            .iter()
+            .map(|n| json!({"name": n}))
+            .collect();
+        spec["imagePullSecrets"] = json!(names);
+    }
+    let mut metadata = json!({"name": p.name, "namespace": p.namespace, "labels": labels});
+    if !s.annotations.is_empty() {
+        metadata["annotations"] = json!(s.annotations);
     }
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": p.name, "namespace": p.namespace, "labels": labels},
+        "metadata": metadata,
         "spec": spec,
     })
 }
@@ -134,6 +222,8 @@ pub fn pod(p: &PodPlan) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static NONE: std::sync::LazyLock<PodSettings> = std::sync::LazyLock::new(PodSettings::default);
 
     fn plan<'a>(entrypoint: Option<&'a [String]>, env: &'a [(String, String)]) -> PodPlan<'a> {
         PodPlan {
@@ -150,6 +240,9 @@ mod tests {
             pull: "Never",
             grace: 3,
             user: None,
+            services: &[],
+            docker_socket: false,
+            settings: &NONE,
         }
     }
 
@@ -177,6 +270,145 @@ mod tests {
         let cleared = vec![String::new()];
         let p = pod(&plan(Some(&cleared), &[]));
         assert_eq!(p["spec"]["containers"][0]["command"][0], "sh");
+    }
+
+    #[test]
+    fn values_stay_literal() {
+        let env = [("A".to_string(), "$(HOME) $$x $".to_string())];
+        let p = pod(&plan(None, &env));
+        assert_eq!(
+            p["spec"]["containers"][0]["env"][0]["value"],
+            "$$(HOME) $$$$x $$"
+        );
+    }
+
+    #[test]
+    fn docker_socket_is_the_nodes() {
+        let mut pl = plan(None, &[]);
+        pl.docker_socket = true;
+        let p = pod(&pl);
+        let c = &p["spec"]["containers"][0];
+        assert_eq!(c["volumeMounts"][2]["mountPath"], DOCKER_SOCKET);
+        assert_eq!(c["env"][0]["name"], "DOCKER_HOST");
+        assert_eq!(c["env"][0]["value"], "unix:///var/run/docker.sock");
+        assert_eq!(p["spec"]["volumes"][2]["hostPath"]["path"], DOCKER_SOCKET);
+        assert!(
+            pod(&plan(None, &[]))["spec"]["volumes"]
+                .as_array()
+                .unwrap()
+                .len()
+                == 2
+        );
+    }
+
+    #[test]
+    fn services_share_the_pod_under_host_aliases() {
+        let svc = [
+            Container {
+                name: "svc-0".into(),
+                image: "web:1".into(),
+                command: Some(vec!["httpd".into()]),
+                args: Some(vec!["-f".into()]),
+                env: vec![("P".into(), "1".into())],
+                privileged: false,
+                hostnames: vec!["web".into(), "www".into()],
+            },
+            Container {
+                name: "svc-1".into(),
+                image: "docker:dind".into(),
+                command: None,
+                args: None,
+                env: Vec::new(),
+                privileged: true,
+                hostnames: vec!["docker".into()],
+            },
+        ];
+        let mut pl = plan(None, &[]);
+        pl.services = &svc;
+        let p = pod(&pl);
+        let cs = &p["spec"]["containers"];
+        assert_eq!(cs[1]["name"], "svc-0");
+        assert_eq!(cs[1]["command"], json!(["httpd"]));
+        assert_eq!(cs[1]["args"], json!(["-f"]));
+        assert_eq!(cs[1]["env"][0]["value"], "1");
+        assert_eq!(cs[1]["imagePullPolicy"], "Never");
+        assert!(cs[1].get("securityContext").is_none());
+        assert!(cs[2].get("command").is_none());
+        assert_eq!(cs[2]["securityContext"]["privileged"], true);
+        assert_eq!(
+            p["spec"]["hostAliases"],
+            json!([{"ip": "127.0.0.1", "hostnames": ["web", "www", "docker"]}])
+        );
+        assert!(pod(&plan(None, &[]))["spec"].get("hostAliases").is_none());
+    }
+
+    #[test]
+    fn settings_land_on_the_pod() {
+        use std::collections::BTreeMap;
+        let settings = PodSettings {
+            build: super::super::settings::Resources {
+                requests: BTreeMap::from([("cpu".into(), "250m".into())]),
+                limits: BTreeMap::from([("memory".into(), "1Gi".into())]),
+            },
+            service: super::super::settings::Resources {
+                requests: BTreeMap::from([("memory".into(), "64Mi".into())]),
+                limits: BTreeMap::new(),
+            },
+            node_selector: BTreeMap::from([("kubernetes.io/os".into(), "linux".into())]),
+            tolerations: vec![json!({"key": "gpu", "operator": "Exists"})],
+            service_account: Some("builder".into()),
+            image_pull_secrets: vec!["gantry-registry".into()],
+            labels: BTreeMap::from([
+                ("team".into(), "a".into()),
+                ("gantry.pipeline".into(), "forged".into()),
+            ]),
+            annotations: BTreeMap::from([("note".into(), "hi".into())]),
+            ..PodSettings::default()
+        };
+        let svc = [Container {
+            name: "svc-0".into(),
+            image: "db".into(),
+            command: None,
+            args: None,
+            env: Vec::new(),
+            privileged: false,
+            hostnames: Vec::new(),
+        }];
+        let owner = [("gantry.pipeline".to_string(), "7".to_string())];
+        let mut pl = plan(None, &[]);
+        pl.settings = &settings;
+        pl.services = &svc;
+        pl.labels = &owner;
+        let p = pod(&pl);
+        let spec = &p["spec"];
+        assert_eq!(
+            spec["containers"][0]["resources"],
+            json!({"requests": {"cpu": "250m"}, "limits": {"memory": "1Gi"}})
+        );
+        assert_eq!(
+            spec["containers"][1]["resources"],
+            json!({"requests": {"memory": "64Mi"}})
+        );
+        assert_eq!(spec["nodeSelector"]["kubernetes.io/os"], "linux");
+        assert_eq!(spec["tolerations"][0]["key"], "gpu");
+        assert_eq!(spec["serviceAccountName"], "builder");
+        assert_eq!(
+            spec["imagePullSecrets"],
+            json!([{"name": "gantry-registry"}])
+        );
+        assert_eq!(p["metadata"]["labels"]["team"], "a");
+        assert_eq!(p["metadata"]["labels"]["gantry.pipeline"], "7");
+        assert_eq!(p["metadata"]["annotations"]["note"], "hi");
+        let bare = pod(&plan(None, &[]));
+        for key in [
+            "nodeSelector",
+            "tolerations",
+            "serviceAccountName",
+            "imagePullSecrets",
+        ] {
+            assert!(bare["spec"].get(key).is_none(), "{key}");
+        }
+        assert!(bare["spec"]["containers"][0].get("resources").is_none());
     }
 
     #[test]

@@ -47,10 +47,21 @@ pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), String>> {
             && let Some(reason) = w.reason.as_deref().filter(|r| HOPELESS.contains(r))
         {
             let message = w.message.as_deref().unwrap_or("");
+            // A service container names its own image (from the pod's spec).
+            let image = if c.name == super::pod::CONTAINER {
+                image.to_string()
+            } else {
+                pod.spec
+                    .iter()
+                    .flat_map(|s| &s.containers)
+                    .find(|s| s.name == c.name)
+                    .and_then(|s| s.image.clone())
+                    .unwrap_or_else(|| c.image.clone())
+            };
             return Some(Err(if reason.contains("Image") {
                 format!("image `{image}` cannot be pulled ({reason}: {message})")
             } else {
-                format!("the job container cannot start ({reason}: {message})")
+                format!("container {} cannot start ({reason}: {message})", c.name)
             }));
         }
         if c.state

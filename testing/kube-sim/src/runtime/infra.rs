@@ -1,5 +1,6 @@
 //! A pod's sandbox: the infra container that owns the pod's network namespace (hostname, IP on
-//! the namespace network, /etc/hosts with the API server's in-cluster names) and mounts its
+//! the namespace network, /etc/hosts with the API server's in-cluster names and the pod's
+//! hostAliases) and mounts its
 //! emptyDir volumes to make them world-writable; plus the container create/remove helpers.
 
 use super::labels::{self, labels};
@@ -42,7 +43,8 @@ impl Runtime {
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
                 // The in-cluster name of the API server, in the /etc/hosts the pod shares.
-                extra_hosts: api_hosts(&self.inner.config.api_host),
+                // …and the pod's `hostAliases`.
+                extra_hosts: with_host_aliases(api_hosts(&self.inner.config.api_host), &e.pod),
                 mounts: Some(
                     volumes::empty_dirs(&e.pod)
                         .iter()
@@ -141,6 +143,31 @@ impl Runtime {
 }
 
 /// `kubernetes.default.svc` & co. → the API server, when it is reached by IP.
+/// `hosts` plus `name:ip` for every name of the pod's `spec.hostAliases`.
+fn with_host_aliases(hosts: Option<Vec<String>>, pod: &serde_json::Value) -> Option<Vec<String>> {
+    let mut all = hosts.unwrap_or_default();
+    for alias in pod
+        .pointer("/spec/hostAliases")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let Some(ip) = alias.get("ip").and_then(|i| i.as_str()) else {
+            continue;
+        };
+        for name in alias
+            .get("hostnames")
+            .and_then(|h| h.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str())
+        {
+            all.push(format!("{name}:{ip}"));
+        }
+    }
+    (!all.is_empty()).then_some(all)
+}
+
 fn api_hosts(api_host: &str) -> Option<Vec<String>> {
     api_host.parse::<std::net::IpAddr>().ok()?;
     Some(
@@ -154,4 +181,19 @@ fn api_hosts(api_host: &str) -> Option<Vec<String>> {
         .map(|n| format!("{n}:{api_host}"))
         .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_aliases_join_the_api_names() {
+        let pod = serde_json::json!({"spec": {"hostAliases": [
+            {"ip": "127.0.0.1", "hostnames": ["web", "db"]}, {"hostnames": ["no-ip"]}]}});
+        let hosts = with_host_aliases(api_hosts("10.0.0.1"), &pod).unwrap();
+        assert!(hosts.contains(&"kubernetes.default.svc:10.0.0.1".to_string()));
+        assert_eq!(hosts[hosts.len() - 2..], ["web:127.0.0.1", "db:127.0.0.1"]);
+        assert_eq!(with_host_aliases(None, &serde_json::json!({})), None);
+    }
 }

@@ -11,7 +11,7 @@
 //! Docker volume shared by the pod's containers), `hostPath`, `configMap`, `secret`,
 //! `downwardAPI`, `projected` and the automounted service-account token/ca.crt/namespace;
 //! `workingDir`, `stdin`/`tty`, `securityContext.runAsUser/runAsGroup` (pod and container),
-//! `privileged`, `resources.limits` memory and cpu;
+//! `privileged`, `resources.limits` memory and cpu, `hostAliases` (in the /etc/hosts the pod shares);
 //! restartPolicy with kubelet back-off (10s doubling to 5min); readiness, liveness and startup
 //! probes (exec, httpGet, tcpSocket; run inside the pod); Services via a forwarding proxy
 //! (see `dns.rs`); logs (follow, tailLines, timestamps, sinceSeconds, previous); exec/attach

@@ -1,0 +1,169 @@
+//! A job's `services:` as containers of its pod, as GitLab's Kubernetes executor runs them: one
+//! `svc-N` container per service sharing the pod's network, reached on 127.0.0.1 under its alias
+//! and GitLab's derived hostnames (through the pod's `hostAliases`). A `docker:*dind` service is
+//! served by the node's Docker socket unless `--privileged-dind` asks for a real one. Pure.
+
+use crate::executor::ServiceSpec;
+use crate::executor::docker::{is_dind, service_hostnames};
+
+/// One service container of the pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Container {
+    /// Container name (`svc-0`, `svc-1`, …).
+    pub name: String,
+    /// Image, after `--image-map`.
+    pub image: String,
+    /// `command` of the container: the service's `entrypoint`.
+    pub command: Option<Vec<String>>,
+    /// `args` of the container: the service's `command`.
+    pub args: Option<Vec<String>>,
+    /// The job's variables, then the service's own.
+    pub env: Vec<(String, String)>,
+    /// A real `docker:dind` (with `--privileged-dind`).
+    pub privileged: bool,
+    /// Names the build container reaches it by (valid DNS names only: the API rejects others).
+    pub hostnames: Vec<String>,
+}
+
+/// The pod's services, and whether the build container gets the node's Docker socket instead of
+/// a `docker:dind` service.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Services {
+    /// Service containers, in the job's order.
+    pub containers: Vec<Container>,
+    /// Pass the node's `/var/run/docker.sock` through (a `docker:dind` service without
+    /// `--privileged-dind`).
+    pub docker_socket: bool,
+    /// Warnings for the job log.
+    pub warnings: Vec<String>,
+}
+
+/// Whether `name` is a DNS-1123 subdomain, which is what `hostAliases` accepts.
+pub fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && !name.is_empty()
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// Plans the services of a job: `map` applies `--image-map`; `job_env` is the job's variables.
+pub fn plan(
+    specs: &[ServiceSpec],
+    job_env: &[(String, String)],
+    map: impl Fn(&str) -> String,
+    privileged_dind: bool,
+) -> Services {
+    let mut out = Services::default();
+    for s in specs {
+        let dind = is_dind(&s.image);
+        if dind && !privileged_dind {
+            out.warnings.push(format!(
+                "warning: service {} is served by the node's Docker engine (socket passed through); use --privileged-dind for a real one",
+                s.image
+            ));
+            out.docker_socket = true;
+            continue;
+        }
+        let (mut hostnames, mut dropped) = (Vec::new(), Vec::new());
+        for h in service_hostnames(&s.image, s.alias.as_deref()) {
+            if is_dns_subdomain(&h) {
+                hostnames.push(h);
+            } else {
+                dropped.push(h);
+            }
+        }
+        if !dropped.is_empty() {
+            out.warnings.push(format!(
+                "note: service {}: {} not usable as pod host name(s) (not DNS names)",
+                s.image,
+                dropped.join(", ")
+            ));
+        }
+        let mut env = job_env.to_vec();
+        env.extend(s.variables.iter().cloned());
+        out.containers.push(Container {
+            name: format!("svc-{}", out.containers.len()),
+            image: map(&s.image),
+            command: s.entrypoint.clone().filter(|e| !e.is_empty()),
+            args: s.command.clone().filter(|c| !c.is_empty()),
+            env,
+            privileged: dind,
+            hostnames,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(image: &str, alias: Option<&str>) -> ServiceSpec {
+        ServiceSpec {
+            image: image.into(),
+            alias: alias.map(str::to_string),
+            entrypoint: None,
+            command: None,
+            variables: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn names_commands_variables_and_hostnames() {
+        let mut web = spec("tutum/wordpress:latest", Some("web,site"));
+        web.entrypoint = Some(vec!["httpd".into()]);
+        web.command = Some(vec!["-f".into()]);
+        web.variables = vec![("PORT".into(), "8080".into())];
+        let s = plan(
+            &[web, spec("postgres:16", None)],
+            &[("A".into(), "1".into())],
+            |i| format!("local/{i}"),
+            false,
+        );
+        assert!(!s.docker_socket);
+        let c = &s.containers[0];
+        assert_eq!(c.name, "svc-0");
+        assert_eq!(c.image, "local/tutum/wordpress:latest");
+        assert_eq!(c.command.as_deref(), Some(&["httpd".to_string()][..]));
+        assert_eq!(c.args.as_deref(), Some(&["-f".to_string()][..]));
+        assert_eq!(
+            c.env,
+            [("A".into(), "1".into()), ("PORT".into(), "8080".into())]
+        );
+        // `tutum__wordpress` is GitLab's other derived name, but no DNS name: the API would
+        // reject the pod, so it is left out with a note.
+        assert_eq!(c.hostnames, ["tutum-wordpress", "web", "site"]);
+        assert!(
+            s.warnings[0].contains("tutum__wordpress"),
+            "{:?}",
+            s.warnings
+        );
+        assert_eq!(s.containers[1].name, "svc-1");
+        assert_eq!(s.containers[1].hostnames, ["postgres"]);
+    }
+
+    #[test]
+    fn dind_is_the_node_socket_unless_privileged() {
+        let s = plan(&[spec("docker:27-dind", None)], &[], str::to_string, false);
+        assert!(s.docker_socket && s.containers.is_empty());
+        assert!(s.warnings[0].contains("--privileged-dind"));
+        let s = plan(&[spec("docker:27-dind", None)], &[], str::to_string, true);
+        assert!(!s.docker_socket);
+        assert!(s.containers[0].privileged);
+        assert_eq!(s.containers[0].hostnames, ["docker"]);
+    }
+
+    #[test]
+    fn dns_subdomains() {
+        assert!(is_dns_subdomain("a-b.c1"));
+        for bad in ["", "A", "a_b", "-a", "a-", "a..b", "localhost:5000-db"] {
+            assert!(!is_dns_subdomain(bad), "{bad}");
+        }
+    }
+}
