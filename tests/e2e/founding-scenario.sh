@@ -34,6 +34,7 @@ die() { echo "founding: FAIL: $*" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/founding.XXXXXX")
 registry_pid=
 sim_pid=
+pushed=()
 watch_pid=
 stop() {
   local code=$?
@@ -45,6 +46,8 @@ stop() {
     wait "$sim_pid" 2>/dev/null
     say "stopped kube-sim (pid $sim_pid)"
   fi
+  # The images the cluster pulled into the engine (the job images stay, as a build cache).
+  for image in "${pushed[@]}"; do docker rmi "$image" >/dev/null 2>&1; done
   if [ -n "$registry_pid" ]; then
     kill -TERM "$registry_pid" 2>/dev/null
     wait "$registry_pid" 2>/dev/null
@@ -98,6 +101,7 @@ EOF
 fi
 
 # --- Images ---------------------------------------------------------------------------------
+pushed+=("$REGISTRY/founding/busybox:1")
 "$ROOT/pipelines/dynamic-environments/images/build-images.sh" "$REGISTRY" 2>"$work/images.log" ||
   { cat "$work/images.log" >&2; die "building the images failed"; }
 
@@ -120,6 +124,13 @@ g init -q -b master
 g add -A
 g commit -q -m "deals: the founding scenario"
 
+KINDS=namespaces,pods,deployments,services,configmaps,secrets,serviceaccounts,roles,rolebindings,resourcequotas,limitranges,networkpolicies
+# api_empty KUBECTL-ARGS...: the query succeeds and names nothing (what it names is shown).
+api_empty() {
+  local found
+  found=$(k "$@" -o name) || return 1
+  [ -z "$found" ] || { printf '    left: %s\n' $found; return 1; }
+}
 tags_of() { curl -fsS "http://$REGISTRY/v2/$IMAGE_REPO/tags/list" 2>/dev/null || true; }
 
 # One pipeline run with EXECUTOR and every check about it.
@@ -130,6 +141,7 @@ run_with() {
   tag=master-$sha
   ns=$PROJECT-master-${sha:0:8}
   out=$work/run-$executor.log
+  pushed+=("$REGISTRY/$IMAGE_REPO:$tag")
   [ "$executor" = kubernetes ] && extra=(--executor kubernetes)
   say "[$executor] running the pipeline at ${sha:0:8} (namespace $ns)"
 
@@ -181,12 +193,12 @@ run_with() {
   check "every test passed (test job log)" \
     grep -qF "runTests: all checks passed against http://deals in namespace $ns" "$logs/test.log"
   check "the cleanup job ran" grep -qF "Removing everything deployed in Kubernetes namespace $ns" "$logs/cleanup.log"
-  check "the namespace $ns is gone" \
-    test -z "$(k get namespace "$ns" -o name --ignore-not-found)"
+  check "the namespace $ns is gone" api_empty get namespace "$ns" --ignore-not-found
   check "no gantry-labelled namespace is left" \
-    test -z "$(k get namespaces -l app.kubernetes.io/managed-by=gantry -o name)"
-  check "no gantry-labelled pod is left" \
-    test -z "$(k get pods -A -l gantry.job -o name)"
+    api_empty get namespaces -l app.kubernetes.io/managed-by=gantry
+  check "no gantry-labelled object is left in the cluster" \
+    api_empty get "$KINDS" -A -l app.kubernetes.io/managed-by=gantry
+  check "no job pod is left in the cluster" api_empty get pods -A -l gantry.job
   check "no container or network of this run is left in Docker" \
     test -z "$(docker ps -aq --filter "label=gantry.pid=$gantry_pid")$(docker network ls -q --filter "label=gantry.pid=$gantry_pid")"
   if [ "$failed" = 0 ]; then say "[$executor] PASS"; else say "[$executor] FAIL"; fi
