@@ -5,7 +5,8 @@
 //! asserts on its exit code and on the lines that say what held.
 //! Without a Docker engine it skips with a notice (fails under GANTRY_REQUIRE_DOCKER=1); without
 //! `docker-registry` it skips with a notice (fails under GANTRY_REQUIRE_REGISTRY=1), unless
-//! FOUNDING_REGISTRY names a running registry.
+//! FOUNDING_REGISTRY names a running registry. GANTRY_TEST_KUBECONFIG runs it against a real
+//! cluster instead of kube-sim (with FOUNDING_REGISTRY set to a registry its nodes can pull from).
 
 use std::path::Path;
 use std::process::Command;
@@ -73,7 +74,12 @@ fn founding_scenario_holds_with_the_docker_and_the_kubernetes_executor() {
     let built = build.status().expect("cargo build -p kube-sim");
     assert!(built.success(), "building kube-sim failed");
 
-    let out = Command::new("timeout")
+    let mut script = Command::new("timeout");
+    // A real cluster instead of kube-sim (its nodes must pull from FOUNDING_REGISTRY).
+    if let Some(kubeconfig) = std::env::var_os("GANTRY_TEST_KUBECONFIG") {
+        script.env("FOUNDING_KUBECONFIG", kubeconfig);
+    }
+    let out = script
         .args(["--signal=TERM", "--kill-after=30", "1200", "bash"])
         .arg(root.join("tests/e2e/founding-scenario.sh"))
         .env("FOUNDING_EXECUTORS", "docker kubernetes")

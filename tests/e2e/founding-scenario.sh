@@ -15,15 +15,14 @@
 #                        docker-registry on 127.0.0.1:5000, or use the one already answering there)
 #   FOUNDING_SKIP_BUILD=1  use target/debug/{gantry,kube-sim} as they are (GANTRY_BIN, KUBE_SIM_BIN
 #                        override the paths)
+#   FOUNDING_KUBECONFIG  an admin kubeconfig of a real cluster to use instead of kube-sim; its
+#                        nodes must pull from FOUNDING_REGISTRY under the same name as this host
 #   FOUNDING_KEEP=1      keep the work directory (logs, clone) for inspection
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 EXECUTORS=${FOUNDING_EXECUTORS:-docker kubernetes}
 REGISTRY=${FOUNDING_REGISTRY:-127.0.0.1:5000}
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-GANTRY=${GANTRY_BIN:-$TARGET/debug/gantry}
-KUBE_SIM=${KUBE_SIM_BIN:-$TARGET/debug/kube-sim}
 PROJECT=deals
 IMAGE_REPO=iandcrosby/$PROJECT
 export NO_COLOR=1
@@ -66,12 +65,17 @@ done
 [ -x /usr/bin/busybox ] || [ -x /bin/busybox ] || die "busybox-static is not installed"
 docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info)"
 
+# Where cargo puts the binaries (CARGO_TARGET_DIR or a config's target-dir included).
+TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+GANTRY=${GANTRY_BIN:-${TARGET:-$ROOT/target}/debug/gantry}
+KUBE_SIM=${KUBE_SIM_BIN:-${TARGET:-$ROOT/target}/debug/kube-sim}
 if [ "${FOUNDING_SKIP_BUILD:-}" != 1 ]; then
   say "building gantry and kube-sim"
   (cd "$ROOT" && cargo build --quiet -p gantry -p kube-sim --bins) || die "cargo build failed"
 fi
 [ -x "$GANTRY" ] || die "no gantry binary at $GANTRY"
-[ -x "$KUBE_SIM" ] || die "no kube-sim binary at $KUBE_SIM"
+[ -n "${FOUNDING_KUBECONFIG:-}" ] || [ -x "$KUBE_SIM" ] || die "no kube-sim binary at $KUBE_SIM"
 
 # --- The registry ---------------------------------------------------------------------------
 registry_up() { curl -fsS -o /dev/null "http://$REGISTRY/v2/"; }
@@ -101,17 +105,23 @@ EOF
 fi
 
 # --- Images ---------------------------------------------------------------------------------
-pushed+=("$REGISTRY/founding/busybox:1")
+pushed+=("$REGISTRY/founding/busybox:1" "$REGISTRY/founding/docker:1" "$REGISTRY/founding/kubectl:1")
 "$ROOT/pipelines/dynamic-environments/images/build-images.sh" "$REGISTRY" 2>"$work/images.log" ||
   { cat "$work/images.log" >&2; die "building the images failed"; }
 
-# --- kube-sim -------------------------------------------------------------------------------
-KC=$work/kubeconfig
-"$KUBE_SIM" --listen 127.0.0.1:0 --kubeconfig "$KC" --require-runtime >"$work/kube-sim.log" 2>&1 &
-sim_pid=$!
-for _ in $(seq 1 600); do [ -f "$KC" ] && break; kill -0 "$sim_pid" 2>/dev/null || break; sleep 0.1; done
-[ -f "$KC" ] || { cat "$work/kube-sim.log" >&2; die "kube-sim did not start"; }
-say "kube-sim: up (pid $sim_pid)"
+# --- The cluster: kube-sim, or the one FOUNDING_KUBECONFIG names ----------------------------
+if [ -n "${FOUNDING_KUBECONFIG:-}" ]; then
+  KC=$FOUNDING_KUBECONFIG
+  kubectl --kubeconfig "$KC" version >/dev/null || die "the cluster in $KC does not answer"
+  say "cluster: $KC (its nodes must pull from $REGISTRY)"
+else
+  KC=$work/kubeconfig
+  "$KUBE_SIM" --listen 127.0.0.1:0 --kubeconfig "$KC" --require-runtime >"$work/kube-sim.log" 2>&1 &
+  sim_pid=$!
+  for _ in $(seq 1 600); do [ -f "$KC" ] && break; kill -0 "$sim_pid" 2>/dev/null || break; sleep 0.1; done
+  [ -f "$KC" ] || { cat "$work/kube-sim.log" >&2; die "kube-sim did not start"; }
+  say "kube-sim: up (pid $sim_pid)"
+fi
 k() { kubectl --kubeconfig "$KC" "$@"; }
 
 # --- The project: the pipelines/ files in a fresh repository --------------------------------
@@ -162,8 +172,8 @@ run_with() {
 
   (cd "$repo" && exec "$GANTRY" run --kubeconfig "$KC" "${extra[@]}" \
     --var CI_REGISTRY="$REGISTRY" \
-    --image-map docker:latest=gantry-founding/docker:1 \
-    --image-map registry.gitlab.com/gitlab-examples/kubernetes-deploy=gantry-founding/kubectl:1) \
+    --image-map docker:latest="$REGISTRY/founding/docker:1" \
+    --image-map registry.gitlab.com/gitlab-examples/kubernetes-deploy="$REGISTRY/founding/kubectl:1") \
     >"$out" 2>&1 &
   gantry_pid=$!
   wait "$gantry_pid" || code=$?

@@ -4,8 +4,9 @@
 #                              the deals service, its catalogue dependency and the test probe
 #   gantry-founding/docker:1   base + the host's docker CLI: the `build` job's image
 #   gantry-founding/kubectl:1  base + the host's kubectl: deploy/test/cleanup's image
-# With a registry (`build-images.sh 127.0.0.1:5000`) the base image is also pushed there as
-# REGISTRY/founding/busybox:1, which is the name the pipeline builds FROM and deploys.
+# With a registry (`build-images.sh 127.0.0.1:5000`) they are also pushed there as
+# REGISTRY/founding/{busybox,docker,kubectl}:1: the base is the name the pipeline builds FROM and
+# deploys, the job images the names to --image-map the pipeline's images to.
 # Needs: docker (engine reachable), busybox-static, docker and kubectl clients (static ones are
 # copied as they are; a dynamically linked one, such as Debian's docker.io client, comes with the
 # shared libraries and loader `ldd` names).
@@ -67,10 +68,13 @@ FROM gantry-founding/busybox:1
 COPY rootfs/ /
 DOCKERFILE
 
+# Pushed, then untagged again, so whoever uses them (the deals build, gantry's executors, the
+# cluster's pods) pulls them from the registry.
 if [ -n "$REGISTRY" ]; then
-  docker tag gantry-founding/busybox:1 "$REGISTRY/founding/busybox:1"
-  docker push -q "$REGISTRY/founding/busybox:1" >/dev/null || die "docker push to $REGISTRY failed"
-  # Untagged again, so whoever uses it (the deals build, the cluster's pods) pulls it.
-  docker rmi -f "$REGISTRY/founding/busybox:1" >/dev/null
-  echo "pushed $REGISTRY/founding/busybox:1"
+  for name in busybox docker kubectl; do
+    docker tag "gantry-founding/$name:1" "$REGISTRY/founding/$name:1"
+    docker push -q "$REGISTRY/founding/$name:1" >/dev/null || die "docker push to $REGISTRY failed"
+    docker rmi "$REGISTRY/founding/$name:1" >/dev/null
+    echo "pushed $REGISTRY/founding/$name:1"
+  done
 fi
