@@ -8,7 +8,7 @@
 # against it (their output in the test job's log), and that the namespace and every
 # gantry-labelled object are gone. Stops what it started; exits 0 only if everything held.
 #
-# Needs: docker (engine up), cargo, git, curl, kubectl, busybox-static, docker-registry.
+# Needs: docker (engine up), cargo, git, kubectl, busybox-static, docker-registry.
 # Environment:
 #   FOUNDING_EXECUTORS   which runs, default "docker kubernetes"
 #   FOUNDING_REGISTRY    host:port of a registry to use instead of starting one (default: start
@@ -59,10 +59,14 @@ trap stop EXIT
 trap 'exit 130' INT TERM
 
 # --- What the run needs ---------------------------------------------------------------------
-for tool in docker cargo git curl kubectl; do
+for tool in docker cargo git kubectl; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-[ -x /usr/bin/busybox ] || [ -x /bin/busybox ] || die "busybox-static is not installed"
+BUSYBOX=/usr/bin/busybox
+[ -x "$BUSYBOX" ] || BUSYBOX=/bin/busybox
+[ -x "$BUSYBOX" ] || die "busybox-static is not installed"
+# The registry's HTTP API through busybox wget (no curl needed): the body, or failure on a non-2xx.
+http_get() { "$BUSYBOX" wget -q -O- "$1"; }
 docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info)"
 
 # Where cargo puts the binaries (CARGO_TARGET_DIR or a config's target-dir included).
@@ -78,7 +82,7 @@ fi
 [ -n "${FOUNDING_KUBECONFIG:-}" ] || [ -x "$KUBE_SIM" ] || die "no kube-sim binary at $KUBE_SIM"
 
 # --- The registry ---------------------------------------------------------------------------
-registry_up() { curl -fsS -o /dev/null "http://$REGISTRY/v2/"; }
+registry_up() { http_get "http://$REGISTRY/v2/" >/dev/null 2>&1; }
 if registry_up; then
   say "registry: using the one already serving on $REGISTRY"
 else
@@ -99,8 +103,8 @@ http:
 EOF
   docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
   registry_pid=$!
-  for _ in $(seq 1 100); do registry_up 2>/dev/null && break; sleep 0.1; done
-  registry_up 2>/dev/null || { cat "$work/registry/log" >&2; die "the registry did not start on $REGISTRY"; }
+  for _ in $(seq 1 100); do registry_up && break; sleep 0.1; done
+  registry_up || { cat "$work/registry/log" >&2; die "the registry did not start on $REGISTRY"; }
   say "registry: started docker-registry on $REGISTRY (pid $registry_pid, storage in $work/registry)"
 fi
 
@@ -141,7 +145,7 @@ api_empty() {
   found=$(k "$@" -o name) || return 1
   [ -z "$found" ] || { printf '    left: %s\n' $found; return 1; }
 }
-tags_of() { curl -fsS "http://$REGISTRY/v2/$IMAGE_REPO/tags/list" 2>/dev/null || true; }
+tags_of() { http_get "http://$REGISTRY/v2/$IMAGE_REPO/tags/list" 2>/dev/null || true; }
 
 # One pipeline run with EXECUTOR and every check about it.
 run_with() {
