@@ -149,6 +149,65 @@ impl Sim {
         )
     }
 
+    /// `gantry run --executor kubernetes` in `dir` as a child process, its output going to the
+    /// returned file.
+    fn spawn(&self, dir: &Path, extra: &[&str]) -> (std::process::Child, PathBuf) {
+        let log = dir.join("gantry-output.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args([
+                "run",
+                "--executor",
+                "kubernetes",
+                "--pull",
+                "never",
+                "--grace",
+                "1",
+                "--kubeconfig",
+            ])
+            .arg(&self.kubeconfig)
+            .args(extra)
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        (child, log)
+    }
+
+    /// The first gantry pod of job `job` whose containers all run (waits up to a minute).
+    fn running_pod(&self, job: &str) -> Pod {
+        let pods: Api<Pod> = Api::all(self.client.clone());
+        let selector = format!("app.kubernetes.io/managed-by=gantry,gantry.job={job}");
+        let start = Instant::now();
+        loop {
+            let list = self
+                .rt
+                .block_on(pods.list(&ListParams::default().labels(&selector)))
+                .unwrap();
+            let running = list.items.into_iter().find(|p| {
+                let statuses = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.container_statuses.clone())
+                    .unwrap_or_default();
+                !statuses.is_empty()
+                    && statuses
+                        .iter()
+                        .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+            });
+            if let Some(p) = running {
+                return p;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no running pod of job {job}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// gantry-labelled pods and (not yet terminating) namespaces the API still has.
     fn leftovers(&self) -> Vec<String> {
         let selector = "app.kubernetes.io/managed-by=gantry";
@@ -378,5 +437,227 @@ fn a_service_container_is_reached_by_alias_and_derived_name() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("by-alias=hello-from-service"), "{out}");
     assert!(out.contains("by-name=hello-from-service"), "{out}");
+    sim.assert_clean();
+}
+
+/// Waits for `child` (at most `limit`); its exit code and output.
+fn finish(mut child: std::process::Child, log: &Path, limit: Duration) -> (i32, String) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "gantry did not finish within {limit:?}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(log).unwrap_or_default(),
+    )
+}
+
+/// Waits until `log` contains `text` (at most a minute).
+fn wait_for_output(log: &Path, text: &str) {
+    let start = Instant::now();
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no {text:?} in: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn pod_settings_from_config_and_overrides_land_on_the_pod() {
+    if !engine() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline = format!(
+        "job:\n  image: {BUSYBOX}\n  variables:\n    KUBERNETES_MEMORY_LIMIT: 300Mi\n    KUBERNETES_CPU_LIMIT: \"4\"\n  script:\n    - echo settled\n    - sleep 3\n"
+    );
+    let (_tmp, dir) = repo("ksettings", &pipeline, "pipeline");
+    std::fs::create_dir_all(dir.join(".gantry")).unwrap();
+    std::fs::write(
+        dir.join(".gantry/config.toml"),
+        "[kubernetes.executor]\ncpu_request = \"100m\"\ncpu_limit = \"1\"\nmemory_request = \"64Mi\"\n\
+         memory_limit = \"256Mi\"\nmemory_limit_overwrite_max_allowed = \"512Mi\"\n\
+         node_selector = { \"kubernetes.io/os\" = \"linux\" }\npod_labels = { team = \"ci\" }\n",
+    )
+    .unwrap();
+    let (child, log) = sim.spawn(&dir, &[]);
+    let pod = sim.running_pod("job");
+    let (code, out) = finish(child, &log, Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}");
+    let spec = pod.spec.unwrap();
+    let build = &spec.containers[0];
+    let resources = build.resources.clone().unwrap();
+    let get = |m: &Option<
+        std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    >,
+               k: &str| { m.as_ref().and_then(|m| m.get(k)).map(|q| q.0.clone()) };
+    assert_eq!(get(&resources.requests, "cpu").as_deref(), Some("100m"));
+    assert_eq!(get(&resources.requests, "memory").as_deref(), Some("64Mi"));
+    // Within the configured maximum: the job's override wins.
+    assert_eq!(get(&resources.limits, "memory").as_deref(), Some("300Mi"));
+    // No maximum for the CPU limit: the override is ignored, with a note.
+    assert_eq!(get(&resources.limits, "cpu").as_deref(), Some("1"));
+    assert!(out.contains("KUBERNETES_CPU_LIMIT ignored"), "{out}");
+    assert_eq!(
+        spec.node_selector
+            .unwrap_or_default()
+            .get("kubernetes.io/os")
+            .map(String::as_str),
+        Some("linux")
+    );
+    let labels = pod.metadata.labels.unwrap_or_default();
+    assert_eq!(labels.get("team").map(String::as_str), Some("ci"));
+    sim.assert_clean();
+}
+
+#[test]
+fn sigint_deletes_the_pods_and_still_runs_the_always_job() {
+    if !engine() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline = format!(
+        "stages: [build, cleanup]\n\
+         long:\n  stage: build\n  image: {BUSYBOX}\n  script:\n    - echo long-started\n    - sleep 300\n    - echo not-reached\n\
+         cleanup:\n  stage: cleanup\n  when: always\n  image: {BUSYBOX}\n  script:\n    - echo cleanup-ran\n"
+    );
+    let (_tmp, dir) = repo("ksigint", &pipeline, "pipeline");
+    let (child, log) = sim.spawn(&dir, &[]);
+    let pod = sim.running_pod("long");
+    wait_for_output(&log, "long-started");
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let (code, out) = finish(child, &log, Duration::from_secs(120));
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("not-reached\n"), "{out}");
+    assert!(
+        out.contains("cleanup-ran"),
+        "the when: always job ran: {out}"
+    );
+    let name = pod.metadata.name.unwrap_or_default();
+    let ns = pod.metadata.namespace.unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(sim.client.clone(), &ns);
+    let left = sim.rt.block_on(pods.get_opt(&name)).ok().flatten();
+    assert!(
+        left.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+        "pod {ns}/{name} survived the interrupt"
+    );
+    sim.assert_clean();
+}
+
+#[test]
+fn gc_reaps_the_pod_of_a_killed_run() {
+    if !engine() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline =
+        format!("long:\n  image: {BUSYBOX}\n  script:\n    - echo long-started\n    - sleep 300\n");
+    let (_tmp, dir) = repo("kgc", &pipeline, "pipeline");
+    let (mut child, log) = sim.spawn(&dir, &[]);
+    let pod = sim.running_pod("long");
+    wait_for_output(&log, "long-started");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let name = pod.metadata.name.unwrap_or_default();
+    let ns = pod.metadata.namespace.unwrap_or_default();
+    assert!(
+        sim.leftovers().iter().any(|l| l.contains(&name)),
+        "the killed run's pod is still there before gc"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["gc", "--kubeconfig"])
+        .arg(&sim.kubeconfig)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains(&format!("removed pod {ns}/{name}")), "{text}");
+    sim.assert_clean();
+}
+
+#[test]
+fn rules_send_tagged_jobs_to_kubernetes_beside_shell_jobs() {
+    if !engine() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline = format!(
+        "local:\n  script:\n    - echo \"local-in=${{KUBERNETES_SERVICE_HOST:-host-shell}}\"\n\
+         remote:\n  image: {BUSYBOX}\n  tags: [k8s]\n  script:\n    - echo \"remote-in=${{KUBERNETES_SERVICE_HOST:+pod}}\"\n"
+    );
+    let (_tmp, dir) = repo("kmixed", &pipeline, "pipeline");
+    std::fs::create_dir_all(dir.join(".gantry")).unwrap();
+    std::fs::write(
+        dir.join(".gantry/config.toml"),
+        "[executor]\nrules = [{ tags = [\"k8s\"], executor = \"kubernetes\" }]\n",
+    )
+    .unwrap();
+    let plan = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("plan")
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert!(plan.status.success(), "{shown}");
+    let line = |job: &str| {
+        shown
+            .lines()
+            .find(|l| l.trim_start().starts_with(job))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("remote").contains(&format!("kubernetes {BUSYBOX}")),
+        "{shown}"
+    );
+    assert!(line("local").contains("shell"), "{shown}");
+    let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["run", "--pull", "never", "--grace", "1", "--kubeconfig"])
+        .arg(&sim.kubeconfig)
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("local-in=host-shell"), "{out}");
+    assert!(out.contains("remote-in=pod"), "{out}");
+    assert!(
+        out.contains("in namespace"),
+        "the remote job ran as a pod: {out}"
+    );
     sim.assert_clean();
 }

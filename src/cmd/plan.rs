@@ -111,7 +111,16 @@ pub fn prepare(
 /// Plans `file` and prints the plan.
 pub fn plan(file: &Path, args: &PlanArgs) -> ExitCode {
     let planned = match prepare(file, &args.pipeline, None) {
-        Ok(p) => p.plan,
+        Ok(p) => {
+            // Which executor each job gets under `gantry run` (`--executor auto`).
+            let rules = match crate::executor::choice::load(&p.context.project_dir) {
+                Ok(r) => r,
+                Err(e) => return usage_error(e),
+            };
+            let mut plan = p.plan;
+            crate::executor::choice::assign(&mut plan, None, &rules);
+            plan
+        }
         Err(code) => return code,
     };
     if let Some(job) = &args.show_script {

@@ -7,6 +7,7 @@ use super::{INVALID, color, usage_error};
 use crate::cli::{ExecutorKind, PullPolicy};
 use crate::cli::{RunArgs, RunFormat};
 use crate::executor::auto::AutoExecutor;
+use crate::executor::choice;
 use crate::executor::docker::{self, DockerExecutor, DockerOptions, Pull};
 use crate::executor::kubernetes::{KubeOptions, KubernetesExecutor};
 use crate::plan::state;
@@ -27,7 +28,7 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let plan = planned.plan;
+    let mut plan = planned.plan;
     if !plan.errors.is_empty() {
         for e in &plan.errors {
             eprintln!("gantry: {e}");
@@ -86,17 +87,33 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage_error(format!("cannot start the runtime: {e}")),
     };
+    let rules = match choice::load(&project_dir) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let forced = match args.executor {
+        ExecutorKind::Auto => None,
+        ExecutorKind::Shell => Some(choice::Kind::Shell),
+        ExecutorKind::Kubernetes => Some(choice::Kind::Kubernetes),
+    };
+    choice::assign(&mut plan, forced, &rules);
     let image_jobs: Vec<String> = plan
         .jobs
         .iter()
-        .filter(|j| j.image.is_some())
+        .filter(|j| j.executor == "docker")
+        .map(|j| j.name.clone())
+        .collect();
+    let kube_jobs: Vec<String> = plan
+        .jobs
+        .iter()
+        .filter(|j| j.executor == "kubernetes")
         .map(|j| j.name.clone())
         .collect();
     let docker_options = match docker_options(args) {
         Ok(o) => o,
         Err(e) => return usage_error(e),
     };
-    let wants_docker = args.executor == ExecutorKind::Auto && !image_jobs.is_empty();
+    let wants_docker = !image_jobs.is_empty();
     // Leftovers of crashed runs go first, so they cannot collide with this one.
     for r in super::sweep_workspaces(&state_dir, false) {
         reporter.note(&format!("removed leftover {r}"));
@@ -150,9 +167,16 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(forward_signals(tx));
-        if args.executor == ExecutorKind::Kubernetes {
+        let kube_pod = crate::executor::kubernetes::settings::load(&project_dir).map_err(|e| e.to_string())?;
+        let kubernetes = if kube_jobs.is_empty() {
+            None
+        } else {
             let Some(cluster) = kube_cluster else {
-                return Err("--executor kubernetes needs a cluster: --kubeconfig FILE (or --kube-context, or [kubernetes] in .gantry/config.toml)".to_string());
+                let some: Vec<&str> = kube_jobs.iter().take(5).map(String::as_str).collect();
+                return Err(format!(
+                    "the kubernetes executor needs a cluster: --kubeconfig FILE (or --kube-context, or [kubernetes] in .gantry/config.toml); it would run {}",
+                    some.join(", ")
+                ));
             };
             // Pods are told the in-cluster address by their kubelet; the bridge forwarder is the
             // fallback for a loopback API server whose pods are local containers.
@@ -165,7 +189,7 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
             for r in crate::executor::kubernetes::gc::sweep(&cluster, false).await.unwrap_or_default() {
                 reporter.note(&format!("removed leftover {r}"));
             }
-            let executor = Arc::new(KubernetesExecutor::new(cluster, KubeOptions {
+            Some(KubernetesExecutor::new(cluster, KubeOptions {
                 namespace: args.kube_namespace.clone(),
                 pull: docker_options.pull,
                 image_map: docker_options.image_map.clone(),
@@ -173,10 +197,17 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
                 project: project_dir.clone(),
                 delete_timeout: env_settings_timeout,
                 privileged_dind: docker_options.privileged_dind,
-            }));
-            return Ok(run_pipeline(&planned.pipeline, Arc::new(plan), &project_dir, &state_dir, executor, options, reporter.clone(), rx).await);
+                pod: kube_pod,
+            }))
+        };
+        if args.executor == ExecutorKind::Kubernetes && let Some(k) = kubernetes {
+            return Ok(run_pipeline(&planned.pipeline, Arc::new(plan), &project_dir, &state_dir, Arc::new(k), options, reporter.clone(), rx).await);
         }
-        let executor = Arc::new(AutoExecutor::new(docker));
+        let mut executor = AutoExecutor::new(docker);
+        if let Some(k) = kubernetes {
+            executor = executor.with_kubernetes(k);
+        }
+        let executor = Arc::new(executor);
         Ok(run_pipeline(&planned.pipeline, Arc::new(plan), &project_dir, &state_dir, executor, options, reporter.clone(), rx).await)
     });
     let outcome = match outcome {

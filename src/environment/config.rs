@@ -151,6 +151,10 @@ struct File {
     #[serde(default)]
     #[allow(dead_code)]
     components: Option<toml::Table>,
+    /// `[executor]`: read by `executor::choice`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    executor: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -165,6 +169,10 @@ struct KubeTable {
     limits: Option<Limits>,
     limit_range: Option<bool>,
     network_policy: Option<bool>,
+    /// `[kubernetes.executor]`: read by `executor::kubernetes::settings`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    executor: Option<toml::Table>,
 }
 
 /// Why the config file cannot be used.

@@ -1,8 +1,10 @@
 //! Picks the executor per job, as GitLab's runners would for this pipeline: jobs with an image
 //! run in Docker, jobs without one in the shell (or everything in the shell with
-//! `--executor shell`).
+//! `--executor shell`), and jobs the plan assigned to Kubernetes (`[executor] rules`, see
+//! `choice.rs`) as pods.
 
 use super::docker::DockerExecutor;
+use super::kubernetes::KubernetesExecutor;
 use super::shell::ShellExecutor;
 use super::{Cancel, Executor, Exit, JobSpec, Sink};
 
@@ -10,6 +12,7 @@ use super::{Cancel, Executor, Exit, JobSpec, Sink};
 pub struct AutoExecutor {
     shell: ShellExecutor,
     docker: Option<DockerExecutor>,
+    kubernetes: Option<KubernetesExecutor>,
 }
 
 impl AutoExecutor {
@@ -18,27 +21,47 @@ impl AutoExecutor {
         AutoExecutor {
             shell: ShellExecutor,
             docker,
+            kubernetes: None,
         }
+    }
+
+    /// Also runs the jobs the plan assigned to Kubernetes, on `k`.
+    pub fn with_kubernetes(mut self, k: KubernetesExecutor) -> Self {
+        self.kubernetes = Some(k);
+        self
     }
 }
 
 impl Executor for AutoExecutor {
     fn name(&self) -> &'static str {
-        if self.docker.is_some() {
-            "docker and shell"
-        } else {
-            "shell"
+        match (&self.docker, &self.kubernetes) {
+            (Some(_), Some(_)) => "docker, kubernetes and shell",
+            (Some(_), None) => "docker and shell",
+            (None, Some(_)) => "kubernetes and shell",
+            (None, None) => "shell",
         }
     }
 
     async fn setup_pipeline(&self, pipeline: &str) -> Result<(), String> {
-        match &self.docker {
-            Some(d) => d.setup_pipeline(pipeline).await,
-            None => Ok(()),
+        if let Some(d) = &self.docker {
+            d.setup_pipeline(pipeline).await?;
         }
+        if let Some(k) = &self.kubernetes {
+            k.setup_pipeline(pipeline).await?;
+        }
+        Ok(())
     }
 
     async fn run_job(&self, job: &JobSpec, out: Sink, cancel: Cancel) -> Exit {
+        if job.executor == "kubernetes" {
+            return match &self.kubernetes {
+                Some(k) => k.run_job(job, out, cancel).await,
+                None => Exit::Error(
+                    "this job is assigned to the kubernetes executor, but no cluster is configured"
+                        .into(),
+                ),
+            };
+        }
         match (&self.docker, &job.image) {
             (Some(d), Some(_)) => d.run_job(job, out, cancel).await,
             _ => self.shell.run_job(job, out, cancel).await,
@@ -46,9 +69,13 @@ impl Executor for AutoExecutor {
     }
 
     async fn teardown_pipeline(&self) -> Vec<String> {
-        match &self.docker {
-            Some(d) => d.teardown_pipeline().await,
-            None => Vec::new(),
+        let mut report = Vec::new();
+        if let Some(d) = &self.docker {
+            report.extend(d.teardown_pipeline().await);
         }
+        if let Some(k) = &self.kubernetes {
+            report.extend(k.teardown_pipeline().await);
+        }
+        report
     }
 }

@@ -6,6 +6,7 @@
 //! of the job's workspace, which is a host directory for every executor).
 
 pub mod auto;
+pub mod choice;
 pub mod docker;
 pub mod kubernetes;
 pub mod shell;
@@ -43,6 +44,8 @@ pub struct JobSpec {
     pub timeout: Option<Duration>,
     /// How long a cancelled or timed-out job gets between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// The executor the plan chose (`shell`, `docker`, `kubernetes`; see `choice.rs`).
+    pub executor: &'static str,
     /// Host paths the job reads but must not change (the project's git objects); containers
     /// get them mounted read-only at the same path.
     pub read_only: Vec<PathBuf>,

@@ -53,8 +53,11 @@ pub struct PlannedJob {
     pub services: Vec<PlannedService>,
     /// Environment, expanded.
     pub environment: Option<PlannedEnvironment>,
-    /// `shell` or `docker`.
+    /// `shell`, `docker` or `kubernetes` (`executor::choice` may change the image default).
     pub executor: &'static str,
+    /// `tags:` (for `[executor] rules`).
+    #[serde(skip)]
+    pub tags: Vec<String>,
     /// Why the job is in the pipeline.
     pub reason: String,
     /// Index of the rule that matched, if any.
@@ -307,6 +310,7 @@ fn plan_instance(
         waits_for: Vec::new(),
         dependencies: Vec::new(),
         executor: if image.is_some() { "docker" } else { "shell" },
+        tags: job.tags.iter().map(|t| scope.expand(&t.value)).collect(),
         image_options: job
             .image
             .as_ref()

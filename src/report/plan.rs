@@ -36,8 +36,8 @@ pub fn text(plan: &Plan, explain: bool) -> String {
         let _ = writeln!(out, "\n{stage}");
         for job in plan.jobs.iter().filter(|j| j.stage == *stage) {
             let runner = match &job.image {
-                Some(image) => format!("docker {image}"),
-                None => "shell".into(),
+                Some(image) if job.executor != "shell" => format!("{} {image}", job.executor),
+                _ => job.executor.to_string(),
             };
             let _ = writeln!(out, "  {:<width$}  {:<10}  {}", job.name, job.when, runner);
             let mut details = Vec::new();

@@ -110,6 +110,7 @@ pub(super) async fn execute<E: Executor>(
             .collect(),
         timeout: job.timeout.map(Duration::from_secs),
         grace: ctx.options.grace,
+        executor: job.executor,
         read_only: ctx.checkouts.read_only(),
     };
     let mut exit;

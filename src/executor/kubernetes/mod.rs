@@ -11,6 +11,7 @@ pub mod incluster;
 pub mod pod;
 pub mod ready;
 pub mod services;
+pub mod settings;
 
 use super::docker::Pull;
 use super::{Cancel, Executor, Exit, JobSpec, Sink, Stream};
@@ -40,6 +41,8 @@ pub struct KubeOptions {
     /// Run `docker:dind` services as real privileged containers instead of passing the node's
     /// Docker socket through.
     pub privileged_dind: bool,
+    /// `[kubernetes.executor]` of the project's config.
+    pub pod: settings::ExecutorConfig,
 }
 
 /// Runs jobs as pods.
@@ -52,6 +55,8 @@ pub struct KubernetesExecutor {
     created: Mutex<Option<String>>,
     /// Namespaces pods were made in (teardown sweeps them by label).
     used: Mutex<BTreeSet<String>>,
+    /// Whether a namespace holds the environments' registry pull Secret (asked once each).
+    pull_secret: tokio::sync::Mutex<std::collections::HashMap<String, bool>>,
 }
 
 fn attempt_id() -> String {
@@ -78,6 +83,7 @@ impl KubernetesExecutor {
             pipeline: Mutex::new(String::new()),
             created: Mutex::new(None),
             used: Mutex::new(BTreeSet::new()),
+            pull_secret: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -93,16 +99,31 @@ impl KubernetesExecutor {
         ]
     }
 
-    /// Where job `job` runs: its environment's namespace, `--kube-namespace`, or the build one.
-    fn namespace_for(&self, job: &JobSpec) -> Option<String> {
+    /// Where job `job` runs: its environment's namespace, an allowed
+    /// `KUBERNETES_NAMESPACE_OVERWRITE`, `--kube-namespace`, or the build one.
+    fn namespace_for(&self, job: &JobSpec, overwrite: Option<&str>) -> Option<String> {
         job.env
             .iter()
             .rev()
             .find(|(k, _)| k == "KUBE_NAMESPACE")
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
+            .or_else(|| overwrite.map(str::to_string))
             .or_else(|| self.options.namespace.clone())
             .or_else(|| self.created.lock().ok().and_then(|c| c.clone()))
+    }
+
+    /// Whether `ns` holds the environments' registry pull Secret.
+    async fn has_pull_secret(&self, ns: &str) -> bool {
+        let mut known = self.pull_secret.lock().await;
+        if let Some(has) = known.get(ns) {
+            return *has;
+        }
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.cluster.client.clone(), ns);
+        let has = matches!(api.get_opt(objects::PULL_SECRET).await, Ok(Some(_)));
+        known.insert(ns.to_string(), has);
+        has
     }
 
     fn mapped(&self, image: &str) -> String {
@@ -334,7 +355,14 @@ impl Executor for KubernetesExecutor {
         for w in &services.warnings {
             out.write(Stream::Stderr, format!("{w}\n").as_bytes());
         }
-        let Some(ns) = self.namespace_for(job) else {
+        let mut settings = match settings::resolve(&self.options.pod, &job.env) {
+            Ok(s) => s,
+            Err(e) => return Exit::Error(format!("pod settings: {e}")),
+        };
+        for n in &settings.notes {
+            out.write(Stream::Stderr, format!("note: {n}\n").as_bytes());
+        }
+        let Some(ns) = self.namespace_for(job, settings.namespace.as_deref()) else {
             return Exit::Error("no namespace to run the job's pod in (setup failed?)".into());
         };
         if let Ok(mut u) = self.used.lock() {
@@ -357,11 +385,22 @@ impl Executor for KubernetesExecutor {
         let image = self.mapped(image);
         let name = pod::pod_name(&self.pipeline(), &job.name, &attempt_id());
         let labels = self.owner_labels();
-        let pull = match self.options.pull {
-            Pull::Always => "Always",
-            Pull::IfNotPresent => "IfNotPresent",
-            Pull::Never => "Never",
+        let pull = match (settings.pull_policy.as_deref(), self.options.pull) {
+            (Some(p), _) => p.to_string(),
+            (None, Pull::Always) => "Always".into(),
+            (None, Pull::IfNotPresent) => "IfNotPresent".into(),
+            (None, Pull::Never) => "Never".into(),
         };
+        if !settings
+            .image_pull_secrets
+            .iter()
+            .any(|s| s == objects::PULL_SECRET)
+            && self.has_pull_secret(&ns).await
+        {
+            settings
+                .image_pull_secrets
+                .push(objects::PULL_SECRET.into());
+        }
         let value = pod::pod(&pod::PodPlan {
             name: &name,
             namespace: &ns,
@@ -376,7 +415,7 @@ impl Executor for KubernetesExecutor {
             deadline: job
                 .timeout
                 .map(|t| t.as_secs() + super::AFTER_SCRIPT_TIMEOUT.as_secs() + 120),
-            pull,
+            pull: &pull,
             grace: job.grace.as_secs().max(1),
             user: job
                 .user
@@ -384,6 +423,7 @@ impl Executor for KubernetesExecutor {
                 .and_then(|u| u.split(':').next()?.parse().ok()),
             services: &services.containers,
             docker_socket: services.docker_socket,
+            settings: &settings,
         });
         let object: Pod = match serde_json::from_value(value) {
             Ok(p) => p,

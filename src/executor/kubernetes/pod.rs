@@ -6,6 +6,7 @@
 //! Pure: building it needs no cluster.
 
 use super::services::Container;
+use super::settings::PodSettings;
 use crate::environment::name::dns_label;
 use crate::environment::objects;
 use serde_json::{Value, json};
@@ -55,6 +56,8 @@ pub struct PodPlan<'a> {
     pub services: &'a [Container],
     /// Mount the node's Docker socket into the build container (dind pass-through).
     pub docker_socket: bool,
+    /// Resources, placement, identity, extra labels (config and overrides resolved).
+    pub settings: &'a PodSettings,
 }
 
 /// `value` as a container env value Kubernetes leaves alone: it expands `$(VAR)` and turns
@@ -70,7 +73,7 @@ fn env_list(env: &[(String, String)]) -> Vec<Value> {
 }
 
 /// The JSON of one service container.
-fn service(c: &Container, pull: &str) -> Value {
+fn service(c: &Container, pull: &str, settings: &PodSettings) -> Value {
     let mut v = json!({
         "name": c.name,
         "image": c.image,
@@ -85,6 +88,9 @@ fn service(c: &Container, pull: &str) -> Value {
     }
     if c.privileged {
         v["securityContext"] = json!({"privileged": true});
+    }
+    if let Some(r) = settings.service.json() {
+        v["resources"] = r;
     }
     v
 }
@@ -118,6 +124,10 @@ pub fn label_value(text: &str) -> String {
 pub fn pod(p: &PodPlan) -> Value {
     let mut labels = serde_json::Map::new();
     labels.insert(objects::MANAGED_BY.0.into(), objects::MANAGED_BY.1.into());
+    // Configured labels first: gantry's own (teardown and gc find pods by them) win.
+    for (k, v) in &p.settings.labels {
+        labels.insert(k.clone(), Value::String(v.clone()));
+    }
     for (k, v) in p.labels {
         labels.insert(k.clone(), Value::String(v.clone()));
     }
@@ -161,8 +171,11 @@ pub fn pod(p: &PodPlan) -> Value {
     if let Some(uid) = p.user {
         container["securityContext"] = json!({"runAsUser": uid});
     }
+    if let Some(r) = p.settings.build.json() {
+        container["resources"] = r;
+    }
     let mut containers = vec![container];
-    containers.extend(p.services.iter().map(|c| service(c, p.pull)));
+    containers.extend(p.services.iter().map(|c| service(c, p.pull, p.settings)));
     let mut spec = json!({
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": p.grace,
@@ -176,10 +189,32 @@ pub fn pod(p: &PodPlan) -> Value {
     if let Some(d) = p.deadline {
         spec["activeDeadlineSeconds"] = json!(d);
     }
+    let s = p.settings;
+    if !s.node_selector.is_empty() {
+        spec["nodeSelector"] = json!(s.node_selector);
+    }
+    if !s.tolerations.is_empty() {
+        spec["tolerations"] = json!(s.tolerations);
+    }
+    if let Some(sa) = &s.service_account {
+        spec["serviceAccountName"] = json!(sa);
+    }
+    if !s.image_pull_secrets.is_empty() {
+        let names: Vec<Value> = s
+            .image_pull_secrets
+            .iter()
+            .map(|n| json!({"name": n}))
+            .collect();
+        spec["imagePullSecrets"] = json!(names);
+    }
+    let mut metadata = json!({"name": p.name, "namespace": p.namespace, "labels": labels});
+    if !s.annotations.is_empty() {
+        metadata["annotations"] = json!(s.annotations);
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": p.name, "namespace": p.namespace, "labels": labels},
+        "metadata": metadata,
         "spec": spec,
     })
 }
@@ -187,6 +222,8 @@ pub fn pod(p: &PodPlan) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static NONE: std::sync::LazyLock<PodSettings> = std::sync::LazyLock::new(PodSettings::default);
 
     fn plan<'a>(entrypoint: Option<&'a [String]>, env: &'a [(String, String)]) -> PodPlan<'a> {
         PodPlan {
@@ -205,6 +242,7 @@ mod tests {
             user: None,
             services: &[],
             docker_socket: false,
+            settings: &NONE,
         }
     }
 
@@ -302,6 +340,75 @@ mod tests {
             json!([{"ip": "127.0.0.1", "hostnames": ["web", "www", "docker"]}])
         );
         assert!(pod(&plan(None, &[]))["spec"].get("hostAliases").is_none());
+    }
+
+    #[test]
+    fn settings_land_on_the_pod() {
+        use std::collections::BTreeMap;
+        let settings = PodSettings {
+            build: super::super::settings::Resources {
+                requests: BTreeMap::from([("cpu".into(), "250m".into())]),
+                limits: BTreeMap::from([("memory".into(), "1Gi".into())]),
+            },
+            service: super::super::settings::Resources {
+                requests: BTreeMap::from([("memory".into(), "64Mi".into())]),
+                limits: BTreeMap::new(),
+            },
+            node_selector: BTreeMap::from([("kubernetes.io/os".into(), "linux".into())]),
+            tolerations: vec![json!({"key": "gpu", "operator": "Exists"})],
+            service_account: Some("builder".into()),
+            image_pull_secrets: vec!["gantry-registry".into()],
+            labels: BTreeMap::from([
+                ("team".into(), "a".into()),
+                ("gantry.pipeline".into(), "forged".into()),
+            ]),
+            annotations: BTreeMap::from([("note".into(), "hi".into())]),
+            ..PodSettings::default()
+        };
+        let svc = [Container {
+            name: "svc-0".into(),
+            image: "db".into(),
+            command: None,
+            args: None,
+            env: Vec::new(),
+            privileged: false,
+            hostnames: Vec::new(),
+        }];
+        let owner = [("gantry.pipeline".to_string(), "7".to_string())];
+        let mut pl = plan(None, &[]);
+        pl.settings = &settings;
+        pl.services = &svc;
+        pl.labels = &owner;
+        let p = pod(&pl);
+        let spec = &p["spec"];
+        assert_eq!(
+            spec["containers"][0]["resources"],
+            json!({"requests": {"cpu": "250m"}, "limits": {"memory": "1Gi"}})
+        );
+        assert_eq!(
+            spec["containers"][1]["resources"],
+            json!({"requests": {"memory": "64Mi"}})
+        );
+        assert_eq!(spec["nodeSelector"]["kubernetes.io/os"], "linux");
+        assert_eq!(spec["tolerations"][0]["key"], "gpu");
+        assert_eq!(spec["serviceAccountName"], "builder");
+        assert_eq!(
+            spec["imagePullSecrets"],
+            json!([{"name": "gantry-registry"}])
+        );
+        assert_eq!(p["metadata"]["labels"]["team"], "a");
+        assert_eq!(p["metadata"]["labels"]["gantry.pipeline"], "7");
+        assert_eq!(p["metadata"]["annotations"]["note"], "hi");
+        let bare = pod(&plan(None, &[]));
+        for key in [
+            "nodeSelector",
+            "tolerations",
+            "serviceAccountName",
+            "imagePullSecrets",
+        ] {
+            assert!(bare["spec"].get(key).is_none(), "{key}");
+        }
+        assert!(bare["spec"]["containers"][0].get("resources").is_none());
     }
 
     #[test]
