@@ -35,10 +35,18 @@ registry_pid=
 sim_pid=
 pushed=()
 watch_pid=
+gantry_pid=
 stop() {
   local code=$?
   set +e
   [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
+  if [ -n "$gantry_pid" ] && kill -0 "$gantry_pid" 2>/dev/null; then
+    # Interrupted mid-pipeline: gantry runs the `when: always` cleanup and deletes the namespace
+    # (Ctrl-C reached it already; a SIGTERM to this script did not), then the cluster can go.
+    kill -INT "$gantry_pid" 2>/dev/null
+    for _ in $(seq 1 1200); do kill -0 "$gantry_pid" 2>/dev/null || break; sleep 0.1; done
+    say "gantry (pid $gantry_pid) stopped"
+  fi
   if [ -n "$sim_pid" ]; then
     # SIGTERM: kube-sim removes every container, network and volume it created.
     kill -TERM "$sim_pid" 2>/dev/null
@@ -59,7 +67,7 @@ trap stop EXIT
 trap 'exit 130' INT TERM
 
 # --- What the run needs ---------------------------------------------------------------------
-for tool in docker cargo git kubectl; do
+for tool in docker git kubectl; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 BUSYBOX=/usr/bin/busybox
@@ -70,11 +78,12 @@ http_get() { "$BUSYBOX" wget -q -O- "$1"; }
 docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info)"
 
 # Where cargo puts the binaries (CARGO_TARGET_DIR or a config's target-dir included).
-TARGET=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+TARGET=$(cd "$ROOT" && command -v cargo >/dev/null && cargo metadata --format-version 1 --no-deps 2>/dev/null |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 GANTRY=${GANTRY_BIN:-${TARGET:-$ROOT/target}/debug/gantry}
 KUBE_SIM=${KUBE_SIM_BIN:-${TARGET:-$ROOT/target}/debug/kube-sim}
 if [ "${FOUNDING_SKIP_BUILD:-}" != 1 ]; then
+  command -v cargo >/dev/null || die "cargo is not installed"
   say "building gantry and kube-sim"
   (cd "$ROOT" && cargo build --quiet -p gantry -p kube-sim --bins) || die "cargo build failed"
 fi
@@ -149,7 +158,7 @@ tags_of() { http_get "http://$REGISTRY/v2/$IMAGE_REPO/tags/list" 2>/dev/null || 
 
 # One pipeline run with EXECUTOR and every check about it.
 run_with() {
-  local executor=$1 sha tag ns iid logs out code=0 extra=() gantry_pid
+  local executor=$1 sha tag ns iid logs out code=0 extra=() run_pid
   g commit -q --allow-empty -m "run with the $executor executor"
   sha=$(g rev-parse HEAD)
   tag=master-$sha
@@ -181,6 +190,8 @@ run_with() {
     >"$out" 2>&1 &
   gantry_pid=$!
   wait "$gantry_pid" || code=$?
+  run_pid=$gantry_pid
+  gantry_pid=
   kill "$watch_pid" 2>/dev/null || true
   wait "$watch_pid" 2>/dev/null || true
   watch_pid=
@@ -214,7 +225,7 @@ run_with() {
     api_empty get "$KINDS" -A -l app.kubernetes.io/managed-by=gantry
   check "no job pod is left in the cluster" api_empty get pods -A -l gantry.job
   check "no container or network of this run is left in Docker" \
-    test -z "$(docker ps -aq --filter "label=gantry.pid=$gantry_pid")$(docker network ls -q --filter "label=gantry.pid=$gantry_pid")"
+    test -z "$(docker ps -aq --filter "label=gantry.pid=$run_pid")$(docker network ls -q --filter "label=gantry.pid=$run_pid")"
   if [ "$failed" = 0 ]; then say "[$executor] PASS"; else say "[$executor] FAIL"; fi
   return "$failed"
 }
