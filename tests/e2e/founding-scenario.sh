@@ -79,7 +79,7 @@ docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info)"
 
 # Where cargo puts the binaries (CARGO_TARGET_DIR or a config's target-dir included).
 TARGET=$(cd "$ROOT" && command -v cargo >/dev/null && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p' || true)
 GANTRY=${GANTRY_BIN:-${TARGET:-$ROOT/target}/debug/gantry}
 KUBE_SIM=${KUBE_SIM_BIN:-${TARGET:-$ROOT/target}/debug/kube-sim}
 if [ "${FOUNDING_SKIP_BUILD:-}" != 1 ]; then
