@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# The founding scenario end to end, from a clean checkout with Docker up: build gantry and
+# kube-sim, build the images from what Debian ships, start a real registry (Debian's
+# docker-registry on 127.0.0.1:5000) and kube-sim, then run pipelines/dynamic-environments.gitlab-ci.yml
+# in a throw-away clone with the Docker executor and again with the Kubernetes executor. After
+# each run it checks, through the registry's API and the cluster's API, that the image was pushed
+# with its tag, the deals deployment became ready (watched while the pipeline ran), the tests ran
+# against it (their output in the test job's log), and that the namespace and every
+# gantry-labelled object are gone. Stops what it started; exits 0 only if everything held.
+#
+# Needs: docker (engine up), cargo, git, kubectl, busybox-static, docker-registry.
+# Environment:
+#   FOUNDING_EXECUTORS   which runs, default "docker kubernetes"
+#   FOUNDING_REGISTRY    host:port of a registry to use instead of starting one (default: start
+#                        docker-registry on 127.0.0.1:5000, or use the one already answering there)
+#   FOUNDING_SKIP_BUILD=1  use target/debug/{gantry,kube-sim} as they are (GANTRY_BIN, KUBE_SIM_BIN
+#                        override the paths)
+#   FOUNDING_KUBECONFIG  an admin kubeconfig of a real cluster to use instead of kube-sim; its
+#                        nodes must pull from FOUNDING_REGISTRY under the same name as this host
+#   FOUNDING_KEEP=1      keep the work directory (logs, clone) for inspection
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+EXECUTORS=${FOUNDING_EXECUTORS:-docker kubernetes}
+REGISTRY=${FOUNDING_REGISTRY:-127.0.0.1:5000}
+PROJECT=deals
+IMAGE_REPO=iandcrosby/$PROJECT
+export NO_COLOR=1
+
+say() { echo "founding: $*"; }
+die() { echo "founding: FAIL: $*" >&2; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/founding.XXXXXX")
+registry_pid=
+sim_pid=
+pushed=()
+watch_pid=
+gantry_pid=
+stop() {
+  local code=$?
+  set +e
+  [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
+  if [ -n "$gantry_pid" ] && kill -0 "$gantry_pid" 2>/dev/null; then
+    # Interrupted mid-pipeline: gantry runs the `when: always` cleanup and deletes the namespace
+    # (Ctrl-C reached it already; a SIGTERM to this script did not), then the cluster can go.
+    kill -INT "$gantry_pid" 2>/dev/null
+    for _ in $(seq 1 1200); do kill -0 "$gantry_pid" 2>/dev/null || break; sleep 0.1; done
+    say "gantry (pid $gantry_pid) stopped"
+  fi
+  if [ -n "$sim_pid" ]; then
+    # SIGTERM: kube-sim removes every container, network and volume it created.
+    kill -TERM "$sim_pid" 2>/dev/null
+    wait "$sim_pid" 2>/dev/null
+    say "stopped kube-sim (pid $sim_pid)"
+  fi
+  # The images the cluster pulled into the engine (the job images stay, as a build cache).
+  for image in "${pushed[@]}"; do docker rmi "$image" >/dev/null 2>&1; done
+  if [ -n "$registry_pid" ]; then
+    kill -TERM "$registry_pid" 2>/dev/null
+    wait "$registry_pid" 2>/dev/null
+    say "stopped the registry (pid $registry_pid)"
+  fi
+  if [ "${FOUNDING_KEEP:-}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
+  exit "$code"
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+# --- What the run needs ---------------------------------------------------------------------
+for tool in docker git kubectl; do
+  command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+BUSYBOX=/usr/bin/busybox
+[ -x "$BUSYBOX" ] || BUSYBOX=/bin/busybox
+[ -x "$BUSYBOX" ] || die "busybox-static is not installed"
+# The registry's HTTP API through busybox wget (no curl needed): the body, or failure on a non-2xx.
+http_get() { "$BUSYBOX" wget -q -O- "$1"; }
+docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info)"
+
+# Where cargo puts the binaries (CARGO_TARGET_DIR or a config's target-dir included).
+TARGET=$(cd "$ROOT" && command -v cargo >/dev/null && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p' || true)
+GANTRY=${GANTRY_BIN:-${TARGET:-$ROOT/target}/debug/gantry}
+KUBE_SIM=${KUBE_SIM_BIN:-${TARGET:-$ROOT/target}/debug/kube-sim}
+if [ "${FOUNDING_SKIP_BUILD:-}" != 1 ]; then
+  command -v cargo >/dev/null || die "cargo is not installed"
+  say "building gantry and kube-sim"
+  (cd "$ROOT" && cargo build --quiet -p gantry -p kube-sim --bins) || die "cargo build failed"
+fi
+[ -x "$GANTRY" ] || die "no gantry binary at $GANTRY"
+[ -n "${FOUNDING_KUBECONFIG:-}" ] || [ -x "$KUBE_SIM" ] || die "no kube-sim binary at $KUBE_SIM"
+
+# --- The registry ---------------------------------------------------------------------------
+registry_up() { http_get "http://$REGISTRY/v2/" >/dev/null 2>&1; }
+if registry_up; then
+  say "registry: using the one already serving on $REGISTRY"
+else
+  [ -n "${FOUNDING_REGISTRY:-}" ] && die "no registry answers on $REGISTRY"
+  command -v docker-registry >/dev/null || die "docker-registry is not installed (apt-get install docker-registry)"
+  mkdir -p "$work/registry"
+  cat >"$work/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $work/registry/storage
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY
+EOF
+  docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 1 100); do registry_up && break; sleep 0.1; done
+  registry_up || { cat "$work/registry/log" >&2; die "the registry did not start on $REGISTRY"; }
+  say "registry: started docker-registry on $REGISTRY (pid $registry_pid, storage in $work/registry)"
+fi
+
+# --- Images ---------------------------------------------------------------------------------
+pushed+=("$REGISTRY/founding/busybox:1" "$REGISTRY/founding/docker:1" "$REGISTRY/founding/kubectl:1")
+"$ROOT/pipelines/dynamic-environments/images/build-images.sh" "$REGISTRY" 2>"$work/images.log" ||
+  { cat "$work/images.log" >&2; die "building the images failed"; }
+
+# --- The cluster: kube-sim, or the one FOUNDING_KUBECONFIG names ----------------------------
+if [ -n "${FOUNDING_KUBECONFIG:-}" ]; then
+  KC=$FOUNDING_KUBECONFIG
+  kubectl --kubeconfig "$KC" version >/dev/null || die "the cluster in $KC does not answer"
+  say "cluster: $KC (its nodes must pull from $REGISTRY)"
+else
+  KC=$work/kubeconfig
+  "$KUBE_SIM" --listen 127.0.0.1:0 --kubeconfig "$KC" --require-runtime >"$work/kube-sim.log" 2>&1 &
+  sim_pid=$!
+  for _ in $(seq 1 600); do [ -f "$KC" ] && break; kill -0 "$sim_pid" 2>/dev/null || break; sleep 0.1; done
+  [ -f "$KC" ] || { cat "$work/kube-sim.log" >&2; die "kube-sim did not start"; }
+  say "kube-sim: up (pid $sim_pid)"
+fi
+k() { kubectl --kubeconfig "$KC" "$@"; }
+
+# --- The project: the pipelines/ files in a fresh repository --------------------------------
+repo=$work/$PROJECT
+mkdir -p "$repo/pipelines"
+cp "$ROOT/pipelines/dynamic-environments.gitlab-ci.yml" "$repo/.gitlab-ci.yml"
+cp -R "$ROOT/pipelines/dynamic-environments" "$repo/pipelines/"
+g() { git -C "$repo" -c user.name=Founding -c user.email=founding@example.com "$@"; }
+g init -q -b master
+g add -A
+g commit -q -m "deals: the founding scenario"
+
+KINDS=namespaces,pods,deployments,services,configmaps,secrets,serviceaccounts,roles,rolebindings,resourcequotas,limitranges,networkpolicies
+# api_empty KUBECTL-ARGS...: the query succeeds and names nothing (what it names is shown).
+api_empty() {
+  local found
+  found=$(k "$@" -o name) || return 1
+  [ -z "$found" ] || { printf '    left: %s\n' $found; return 1; }
+}
+tags_of() { http_get "http://$REGISTRY/v2/$IMAGE_REPO/tags/list" 2>/dev/null || true; }
+
+# One pipeline run with EXECUTOR and every check about it.
+run_with() {
+  local executor=$1 sha tag ns iid logs out code=0 extra=() run_pid
+  g commit -q --allow-empty -m "run with the $executor executor"
+  sha=$(g rev-parse HEAD)
+  tag=master-$sha
+  ns=$PROJECT-master-${sha:0:8}
+  out=$work/run-$executor.log
+  pushed+=("$REGISTRY/$IMAGE_REPO:$tag")
+  [ "$executor" = kubernetes ] && extra=(--executor kubernetes)
+  say "[$executor] running the pipeline at ${sha:0:8} (namespace $ns)"
+
+  # Watch the cluster while the pipeline runs: the deals Deployment ready in the namespace.
+  : >"$work/watch-$executor"
+  (
+    while :; do
+      ready=$(k get deployment deals -n "$ns" -o jsonpath='{.status.readyReplicas}' 2>/dev/null || true)
+      if [ "${ready:-0}" -ge 1 ] 2>/dev/null; then
+        image=$(k get deployment deals -n "$ns" -o jsonpath='{.spec.template.spec.containers[0].image}')
+        echo "deployment deals ready ($ready) in $ns running $image" >"$work/watch-$executor"
+        break
+      fi
+      sleep 0.5
+    done
+  ) &
+  watch_pid=$!
+
+  (cd "$repo" && exec "$GANTRY" run --kubeconfig "$KC" "${extra[@]}" \
+    --var CI_REGISTRY="$REGISTRY" \
+    --image-map docker:latest="$REGISTRY/founding/docker:1" \
+    --image-map registry.gitlab.com/gitlab-examples/kubernetes-deploy="$REGISTRY/founding/kubectl:1") \
+    >"$out" 2>&1 &
+  gantry_pid=$!
+  wait "$gantry_pid" || code=$?
+  run_pid=$gantry_pid
+  gantry_pid=
+  kill "$watch_pid" 2>/dev/null || true
+  wait "$watch_pid" 2>/dev/null || true
+  watch_pid=
+  sed "s/^/  [$executor] /" "$out"
+
+  local failed=0
+  check() { # check DESCRIPTION COMMAND...
+    local what=$1; shift
+    if "$@"; then say "[$executor] ok: $what"; else say "[$executor] FAILED: $what"; failed=1; fi
+  }
+  iid=$(cat "$repo/.gantry/pipeline-iid" 2>/dev/null || echo 0)
+  logs=$repo/.gantry/pipelines/$iid/logs
+  check "the pipeline succeeded (exit $code)" test "$code" = 0
+  check "the registry lists $IMAGE_REPO:$tag" \
+    grep -qF "\"$tag\"" <<<"$(tags_of)"
+  check "the deployment became ready while the pipeline ran ($(cat "$work/watch-$executor"))" \
+    grep -qF "running $REGISTRY/$IMAGE_REPO:$tag" "$work/watch-$executor"
+  check "the cluster pulled the image from the registry (test job log)" \
+    grep -qF "Successfully pulled image \"$REGISTRY/$IMAGE_REPO:$tag\"" "$logs/test.log"
+  check "the readiness loop saw the deals pod's conditions all True (test job log)" \
+    grep -qE '^True( True)+$' "$logs/test.log"
+  check "the tests ran against the build under test (test job log)" \
+    grep -qF "PASS: the build under test answers ($tag)" "$logs/test.log"
+  check "every test passed (test job log)" \
+    grep -qF "runTests: all checks passed against http://deals in namespace $ns" "$logs/test.log"
+  check "the cleanup job ran" grep -qF "Removing everything deployed in Kubernetes namespace $ns" "$logs/cleanup.log"
+  check "the namespace $ns is gone" api_empty get namespace "$ns" --ignore-not-found
+  check "no gantry-labelled namespace is left" \
+    api_empty get namespaces -l app.kubernetes.io/managed-by=gantry
+  check "no gantry-labelled object is left in the cluster" \
+    api_empty get "$KINDS" -A -l app.kubernetes.io/managed-by=gantry
+  check "no job pod is left in the cluster" api_empty get pods -A -l gantry.job
+  check "no container or network of this run is left in Docker" \
+    test -z "$(docker ps -aq --filter "label=gantry.pid=$run_pid")$(docker network ls -q --filter "label=gantry.pid=$run_pid")"
+  if [ "$failed" = 0 ]; then say "[$executor] PASS"; else say "[$executor] FAIL"; fi
+  return "$failed"
+}
+
+status=0
+for executor in $EXECUTORS; do
+  case $executor in
+    docker | kubernetes) run_with "$executor" || status=1 ;;
+    *) die "unknown executor '$executor' in FOUNDING_EXECUTORS" ;;
+  esac
+done
+if [ "$status" = 0 ]; then say "PASS: the founding scenario held with: $EXECUTORS"
+else say "FAIL: see the FAILED lines above"; fi
+exit "$status"
