@@ -120,25 +120,29 @@ impl Sim {
         }
     }
 
+    /// `gantry run --executor kubernetes` against this cluster in `dir`, with `extra` arguments.
+    fn command(&self, dir: &Path, extra: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gantry"));
+        c.args([
+            "run",
+            "--executor",
+            "kubernetes",
+            "--pull",
+            "never",
+            "--grace",
+            "1",
+        ])
+        .arg("--kubeconfig")
+        .arg(&self.kubeconfig)
+        .args(extra)
+        .current_dir(dir)
+        .env("NO_COLOR", "1");
+        c
+    }
+
     /// `gantry run --executor kubernetes` in `dir`: (exit code, all output).
     fn run(&self, dir: &Path, extra: &[&str]) -> (i32, String) {
-        let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .args([
-                "run",
-                "--executor",
-                "kubernetes",
-                "--pull",
-                "never",
-                "--grace",
-                "1",
-                "--kubeconfig",
-            ])
-            .arg(&self.kubeconfig)
-            .args(extra)
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
+        let o = self.command(dir, extra).output().unwrap();
         (
             o.status.code().unwrap_or(-1),
             format!(
@@ -154,21 +158,8 @@ impl Sim {
     fn spawn(&self, dir: &Path, extra: &[&str]) -> (std::process::Child, PathBuf) {
         let log = dir.join("gantry-output.log");
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .args([
-                "run",
-                "--executor",
-                "kubernetes",
-                "--pull",
-                "never",
-                "--grace",
-                "1",
-                "--kubeconfig",
-            ])
-            .arg(&self.kubeconfig)
-            .args(extra)
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
+        let child = self
+            .command(dir, extra)
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()
