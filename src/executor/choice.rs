@@ -123,14 +123,9 @@ pub fn assign(plan: &mut crate::plan::Plan, forced: Option<Kind>, rules: &Rules)
 /// `[executor]` of `project/.gantry/config.toml` (no rules when absent).
 pub fn load(project: &Path) -> Result<Rules, String> {
     let path = project.join(".gantry").join("config.toml");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Rules::default()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let Some(section) = table.get("executor").cloned() else {
+    let Some(section) = super::config_file::section(project, &["executor"])
+        .map_err(|e| format!("{}: {}", e.path.display(), e.message))?
+    else {
         return Ok(Rules::default());
     };
     let rules: Rules = section

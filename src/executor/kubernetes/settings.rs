@@ -548,22 +548,13 @@ pub struct LoadError {
 /// `[kubernetes.executor]` of `project/.gantry/config.toml` (defaults when absent). The file's
 /// other tables belong to their own readers (`environment::config`, `cmd::components`).
 pub fn load(project: &Path) -> Result<ExecutorConfig, LoadError> {
+    let found = crate::executor::config_file::section(project, &["kubernetes", "executor"]);
     let path = project.join(".gantry").join("config.toml");
     let error = |message: String| LoadError {
         path: path.display().to_string(),
         message,
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ExecutorConfig::default()),
-        Err(e) => return Err(error(e.to_string())),
-    };
-    let table: toml::Table = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
-    let Some(section) = table
-        .get("kubernetes")
-        .and_then(|k| k.get("executor"))
-        .cloned()
-    else {
+    let Some(section) = found.map_err(|e| error(e.message))? else {
         return Ok(ExecutorConfig::default());
     };
     section

@@ -2,10 +2,11 @@
 //! `X-Gitlab-Token`, turned into the pipeline GitLab itself would create.
 
 use super::merge_request::MergeRequest;
-use super::{HookError, Outcome, put, repository, split_ref, text, valid_ref, valid_sha};
+use super::{
+    HookError, Outcome, push_pipeline, put, repository, split_ref, text, valid_ref, valid_sha,
+};
 use crate::serve::auth;
 use crate::serve::config::Config;
-use crate::serve::db::NewPipeline;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
@@ -69,18 +70,7 @@ fn push(repo: &str, v: &Value) -> Result<Outcome, HookError> {
     if let Some(id) = v.get("user_id").and_then(Value::as_i64) {
         vars.push(("GITLAB_USER_ID".into(), id.to_string()));
     }
-    Ok(Outcome::Run(Box::new(NewPipeline {
-        repository: repo.to_string(),
-        git_ref: name,
-        kind: kind.into(),
-        sha: sha.to_lowercase(),
-        before_sha: before.map(str::to_lowercase),
-        source: "push".into(),
-        target_branch: None,
-        variables: vars,
-        only_job: None,
-        retried_from: None,
-    })))
+    Ok(push_pipeline(repo, (kind, name), sha, before, vars))
 }
 
 fn merge_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {

@@ -142,6 +142,28 @@ pub fn repository<'a>(
     })
 }
 
+/// The pipeline a push of `sha` to `name` (a branch or tag, per `kind`) starts.
+pub fn push_pipeline(
+    repo: &str,
+    (kind, name): (&str, String),
+    sha: &str,
+    before: Option<&str>,
+    variables: Vec<(String, String)>,
+) -> Outcome {
+    Outcome::Run(Box::new(NewPipeline {
+        repository: repo.to_string(),
+        git_ref: name,
+        kind: kind.into(),
+        sha: sha.to_lowercase(),
+        before_sha: before.map(str::to_lowercase),
+        source: "push".into(),
+        target_branch: None,
+        variables,
+        only_job: None,
+        retried_from: None,
+    }))
+}
+
 /// Pushes `(name, value)` when the value is present and not empty.
 pub fn put(vars: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
     if let Some(v) = value.filter(|v| !v.is_empty()) {
