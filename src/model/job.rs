@@ -10,13 +10,11 @@ use super::variables::{self, Variables};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::load::node::{Map, Node, Value};
 use crate::source::{Span, Spanned};
-use indexmap::IndexMap;
 
 /// GitLab's upper bound for `parallel` and for the jobs one matrix makes.
 pub const MAX_PARALLEL: i64 = 200;
 
-/// One `parallel:matrix` entry: variable → values.
-pub type MatrixEntry = IndexMap<String, Vec<String>>;
+pub use super::matrix::{MatrixEntry, decode_matrix};
 
 /// `retry:`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -566,38 +564,6 @@ fn decode_parallel(node: &Node, ctx: &mut Ctx) -> Option<Parallel> {
             None
         }
     }
-}
-
-/// Decodes a `matrix:` list of `VAR: value | [values]` mappings.
-pub fn decode_matrix(node: &Node, ctx: &mut Ctx) -> Vec<MatrixEntry> {
-    let Some(items) = node.as_seq() else {
-        ctx.type_error(node, "`matrix`", "a list of mappings");
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for item in items {
-        let Some(m) = ctx.map(item, "each `matrix` entry") else {
-            continue;
-        };
-        let mut entry = MatrixEntry::new();
-        for (var, e) in m {
-            let values: Vec<String> = ctx
-                .string_list(&e.value, &format!("matrix variable `{var}`"))
-                .into_iter()
-                .map(|s| s.value)
-                .collect();
-            if values.is_empty() {
-                ctx.error(
-                    Code::InvalidValue,
-                    e.value.span,
-                    format!("matrix variable `{var}` has no values"),
-                );
-            }
-            entry.insert(var.clone(), values);
-        }
-        out.push(entry);
-    }
-    out
 }
 
 fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {

@@ -9,6 +9,7 @@ pub mod environment;
 pub mod image;
 pub mod job;
 pub mod keywords;
+pub mod matrix;
 pub mod pipeline;
 pub mod rules;
 pub mod secrets;

@@ -116,7 +116,7 @@ pub struct Need {
     /// Set for cross-project or parent-pipeline needs (not checked locally).
     pub external: bool,
     /// `parallel:matrix` selecting specific matrix jobs.
-    pub matrix: Option<Vec<super::job::MatrixEntry>>,
+    pub matrix: Option<Vec<super::matrix::MatrixEntry>>,
 }
 
 /// `only:` / `except:`.
@@ -378,7 +378,7 @@ pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
                             .and_then(|pm| pm.get("matrix"))
                             .map(|x| &x.value)
                     })
-                    .map(|mx| super::job::decode_matrix(mx, ctx));
+                    .map(|mx| super::matrix::decode_matrix(mx, ctx));
                 needs.push(Need {
                     job,
                     artifacts: flag("artifacts", ctx, true),
