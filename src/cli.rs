@@ -73,9 +73,13 @@ pub struct ServeArgs {
     /// Most pipelines of one `--repo` repository running at once.
     #[arg(long, value_name = "N")]
     pub repo_concurrency: Option<usize>,
-    /// Executor of `--repo` repositories.
-    #[arg(long, value_enum, default_value_t = ExecutorKind::Auto)]
-    pub executor: ExecutorKind,
+    /// Executor of repositories that name none in the config file (default `auto`).
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
+    /// Cluster of repositories that name none in the config file (environments and the
+    /// Kubernetes executor).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Watch this branch of `--repo` repositories with a local path (repeatable).
     #[arg(long, value_name = "BRANCH")]
     pub watch: Vec<String>,
@@ -208,7 +212,8 @@ pub struct RunArgs {
     /// Seconds a stopped job gets between SIGTERM and SIGKILL.
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     pub grace: u64,
-    /// Where jobs run: `auto` (Docker for jobs with an image, the shell otherwise), `shell` or `kubernetes`.
+    /// Where jobs run: `auto` (`[executor]` rules, else Docker for jobs with an image and the shell
+    /// otherwise), `shell`, `docker` or `kubernetes`.
     #[arg(long, value_enum, default_value_t = ExecutorKind::Auto)]
     pub executor: ExecutorKind,
     /// When to pull images.
@@ -242,6 +247,8 @@ pub enum ExecutorKind {
     Auto,
     /// Everything in the local shell; images are ignored.
     Shell,
+    /// Jobs with an image in Docker, the rest in the shell; `[executor]` rules are ignored.
+    Docker,
     /// Every job as a pod on the cluster named by `--kubeconfig`/`--kube-context`.
     Kubernetes,
 }

@@ -219,3 +219,22 @@ fn readme_lint_example_is_real_output() {
         "README's lint example is out of date"
     );
 }
+
+#[test]
+fn a_misspelt_config_table_fails_lint_plan_and_run_alike_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".gantry")).unwrap();
+    write(
+        dir.path(),
+        ".gantry/config.toml",
+        "[kubernetes]\ndefault_ttl = \"1h\"\n[executer]\nrules = []\n",
+    );
+    let file = write(dir.path(), ".gitlab-ci.yml", "job:\n  script: [echo hi]\n");
+    for cmd in ["lint", "plan", "run"] {
+        let out = gantry(&[cmd, "-f", &file]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert!(err.contains("config.toml:3:2"), "{cmd}: {err}");
+        assert!(err.contains("executer"), "{cmd}: {err}");
+    }
+}

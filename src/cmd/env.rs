@@ -3,8 +3,9 @@
 
 use super::usage_error;
 use crate::cli::{ClusterArgs, EnvArgs, EnvCommand};
-use crate::environment::config::{self, ClusterChoice, Settings};
+use crate::environment::config::{ClusterChoice, Settings};
 use crate::environment::{cluster, gc};
+use crate::project::config::ProjectConfig;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -17,7 +18,8 @@ pub fn cluster_settings(
         kubeconfig: args.kubeconfig.clone(),
         context: args.kube_context.clone(),
     };
-    config::load(project, &cli).map_err(|e| e.to_string())
+    let config = ProjectConfig::load(project).map_err(|e| e.to_string())?;
+    Ok((config.cluster.overridden_by(&cli), config.environments))
 }
 
 /// The project directory holding `file` (its git work tree, else its directory).

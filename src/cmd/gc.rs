@@ -6,7 +6,8 @@
 
 use super::usage_error;
 use crate::cli::GcArgs;
-use crate::executor::docker::{self, DockerExecutor, process_alive};
+use crate::executor::docker::{self, DockerExecutor};
+use crate::run::layout::StateDir;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -17,11 +18,10 @@ pub fn gc(file: &Path, args: &GcArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    let mut removed = sweep_workspaces(&project.join(".gantry"), args.all);
+    let state = StateDir::new(project.join(".gantry"));
+    let mut removed = state.sweep_workspaces(args.all);
     // Warm workspace slots no run holds (runs keep them between pipelines, as runners do).
-    removed.extend(crate::run::pool::sweep_slots(
-        &project.join(".gantry").join("workspaces"),
-    ));
+    removed.extend(crate::run::pool::sweep_slots(&state.workspaces()));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -66,45 +66,4 @@ pub fn gc(file: &Path, args: &GcArgs) -> ExitCode {
         println!("removed {r}");
     }
     ExitCode::SUCCESS
-}
-
-/// Job workspaces under `.gantry/pipelines/*/jobs` whose run is over (owner process gone).
-pub fn sweep_workspaces(state: &Path, all: bool) -> Vec<String> {
-    let mut removed = Vec::new();
-    let Ok(runs) = std::fs::read_dir(state.join("pipelines")) else {
-        return removed;
-    };
-    // Workspaces a run moved aside for deletion in the background, if that never finished.
-    if let Ok(trash) = std::fs::read_dir(state.join("trash")) {
-        for t in trash.flatten() {
-            let owner = t
-                .file_name()
-                .to_string_lossy()
-                .split('-')
-                .next()
-                .and_then(|p| p.parse().ok());
-            if (all || !owner.is_some_and(process_alive))
-                && crate::run::pool::force_remove(&t.path()).is_ok()
-            {
-                removed.push(format!("workspaces {}", t.path().display()));
-            }
-        }
-    }
-    for run in runs.flatten() {
-        let jobs = run.path().join("jobs");
-        if !jobs.is_dir() {
-            continue;
-        }
-        let owner = std::fs::read_to_string(run.path().join("owner.pid"))
-            .ok()
-            .and_then(|p| p.trim().parse().ok());
-        if !all && owner.is_some_and(process_alive) {
-            continue;
-        }
-        if std::fs::remove_dir_all(&jobs).is_ok() {
-            let _ = std::fs::remove_file(run.path().join("owner.pid"));
-            removed.push(format!("workspaces {}", jobs.display()));
-        }
-    }
-    removed
 }

@@ -3,6 +3,7 @@
 use super::{INVALID, color, usage_error};
 use crate::cli::{Format, LintArgs};
 use crate::load::LoadOptions;
+use crate::project::config::ProjectConfig;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -12,16 +13,16 @@ pub fn lint(file: &Path, args: &LintArgs) -> ExitCode {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let component_dirs = match super::components::component_dirs(project, &args.component_dir) {
-        Ok(d) => d,
+    // A config file that cannot be read fails lint as it would fail `run`.
+    let config = match ProjectConfig::load(project) {
+        Ok(c) => c,
         Err(e) => return usage_error(e),
     };
     let options = LoadOptions {
         template_dir: args.template_dir.clone(),
-        component_dirs,
         ..LoadOptions::default()
     };
-    let report = match crate::lint::lint_file(file, &options) {
+    let report = match crate::project::prepare::lint(file, &config, &args.component_dir, options) {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };

@@ -1,6 +1,5 @@
 //! One function per subcommand: read inputs, call the pipeline stages, print, pick an exit code.
 
-mod components;
 mod env;
 mod gc;
 mod lint;
@@ -10,7 +9,7 @@ mod run;
 mod serve;
 
 pub use env::{cluster_settings, env};
-pub use gc::{gc, sweep_workspaces};
+pub use gc::gc;
 pub use lint::lint;
 pub use plan::plan;
 pub use render::render;

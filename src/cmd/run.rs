@@ -1,22 +1,34 @@
-//! `gantry run`: plan, then execute on this machine with the shell executor, forwarding
-//! Ctrl-C/SIGTERM to the runner (first: stop and cancel but run `when: always` jobs; second:
-//! abort those too). Teardown always runs.
+//! `gantry run`: prepare (the project layer), build the executors the plan needs (the project
+//! layer again), then execute on this machine, forwarding Ctrl-C/SIGTERM to the runner (first:
+//! stop and cancel but run `when: always` jobs; second: abort those too). Teardown always runs.
 
-use super::plan::prepare;
+use super::plan::{inputs, prepare};
 use super::{INVALID, color, usage_error};
 use crate::cli::{ExecutorKind, PullPolicy};
 use crate::cli::{RunArgs, RunFormat};
-use crate::executor::auto::AutoExecutor;
-use crate::executor::choice;
-use crate::executor::docker::{self, DockerExecutor, DockerOptions, Pull};
-use crate::executor::kubernetes::{KubeOptions, KubernetesExecutor};
+use crate::environment::config::ClusterChoice;
+use crate::executor::choice::Kind;
+use crate::executor::docker::{DockerOptions, Pull};
 use crate::plan::state;
+use crate::project::executors::{self, ExecutorSettings};
+use crate::project::prepare::Prepared;
 use crate::report::run::{Mode, Reporter, junit};
+use crate::run::layout::StateDir;
 use crate::run::{RunOptions, run as run_pipeline};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The executor `--executor` forces on every job (`None`: per job, by `[executor]` rules).
+pub(super) fn forced(kind: ExecutorKind) -> Option<Kind> {
+    match kind {
+        ExecutorKind::Auto => None,
+        ExecutorKind::Shell => Some(Kind::Shell),
+        ExecutorKind::Docker => Some(Kind::Docker),
+        ExecutorKind::Kubernetes => Some(Kind::Kubernetes),
+    }
+}
 
 /// Runs `file`.
 pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
@@ -24,11 +36,20 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         state::next_pipeline_iid(&ctx.project_dir.join(".gantry"))
             .map_err(|e| format!("cannot update .gantry/: {e}"))
     };
-    let planned = match prepare(file, &args.pipeline, Some(&take_iid)) {
+    let planned = match inputs(&args.pipeline, forced(args.executor), Some(&take_iid))
+        .and_then(|i| prepare(file, i))
+    {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let mut plan = planned.plan;
+    let secrets = planned.secrets();
+    let Prepared {
+        pipeline,
+        context,
+        plan,
+        config,
+        ..
+    } = planned;
     if !plan.errors.is_empty() {
         for e in &plan.errors {
             eprintln!("gantry: {e}");
@@ -47,21 +68,16 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
             status: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         },
     };
-    let state_dir = planned.context.project_dir.join(".gantry");
-    let run_dir = state_dir
-        .join("pipelines")
-        .join(plan.pipeline.iid.to_string());
+    let project_dir = context.project_dir.clone();
+    let state = StateDir::new(project_dir.join(".gantry"));
     let names: Vec<String> = plan.jobs.iter().map(|j| j.name.clone()).collect();
-    let secrets: Vec<String> = plan
-        .layers
-        .project
-        .values()
-        .chain(plan.layers.cli.values())
-        .filter(|v| v.masked)
-        .map(|v| v.value.clone())
-        .collect();
-    let reporter = Reporter::new(mode, &names, Some(run_dir.join("logs")), secrets);
-    let options = RunOptions {
+    let reporter = Reporter::new(
+        mode,
+        &names,
+        Some(state.run(plan.pipeline.iid).logs()),
+        secrets,
+    );
+    let mut options = RunOptions {
         concurrency: args
             .concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
@@ -72,14 +88,23 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         grace: Duration::from_secs(args.grace),
         environments: None,
     };
-    let project_dir = planned.context.project_dir.clone();
-    let (cluster_choice, env_settings) = match super::cluster_settings(&project_dir, &args.cluster)
-    {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
+    let cli_cluster = ClusterChoice {
+        kubeconfig: args.cluster.kubeconfig.clone(),
+        context: args.cluster.kube_context.clone(),
     };
-    let env_settings_timeout = env_settings.delete_timeout;
-    let mut options = options;
+    let settings = ExecutorSettings {
+        cluster: config.cluster.overridden_by(&cli_cluster),
+        environments: config.environments,
+        pod: config.pod,
+        docker: match docker_options(args) {
+            Ok(o) => o,
+            Err(e) => return usage_error(e),
+        },
+        kube_namespace: args.kube_namespace.clone(),
+        keep_environments: args.keep_environments,
+        project: project_dir.clone(),
+        sweep_leftovers: true,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,128 +112,29 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage_error(format!("cannot start the runtime: {e}")),
     };
-    let rules = match choice::load(&project_dir) {
-        Ok(r) => r,
-        Err(e) => return usage_error(e),
-    };
-    let forced = match args.executor {
-        ExecutorKind::Auto => None,
-        ExecutorKind::Shell => Some(choice::Kind::Shell),
-        ExecutorKind::Kubernetes => Some(choice::Kind::Kubernetes),
-    };
-    choice::assign(&mut plan, forced, &rules);
-    let image_jobs: Vec<String> = plan
-        .jobs
-        .iter()
-        .filter(|j| j.executor == "docker")
-        .map(|j| j.name.clone())
-        .collect();
-    let kube_jobs: Vec<String> = plan
-        .jobs
-        .iter()
-        .filter(|j| j.executor == "kubernetes")
-        .map(|j| j.name.clone())
-        .collect();
-    let docker_options = match docker_options(args) {
-        Ok(o) => o,
-        Err(e) => return usage_error(e),
-    };
-    let wants_docker = !image_jobs.is_empty();
     // Leftovers of crashed runs go first, so they cannot collide with this one.
-    for r in super::sweep_workspaces(&state_dir, false) {
+    for r in state.sweep_workspaces(false) {
         reporter.note(&format!("removed leftover {r}"));
     }
     let outcome = runtime.block_on(async {
-        // Only a cluster the user named is contacted, and before any job starts.
-        let mut kube_cluster = None;
-        if cluster_choice.is_set() {
-            let cluster = crate::environment::cluster::connect(&cluster_choice)
-                .await
-                .map_err(|e| e.to_string())?;
-            kube_cluster = Some(cluster.clone());
-            reporter.note(&format!(
-                "environments: cluster {} (context {})",
-                cluster.server, cluster.context
-            ));
-            options.environments = Some(Arc::new(crate::environment::Environments::new(
-                cluster,
-                env_settings,
-                plan.pipeline.iid,
-                &project_dir,
-                args.keep_environments,
-            )));
-        }
-        let docker = if wants_docker {
-            match docker::connect().await {
-                Ok(d) => {
-                    if let Some(envs) = &options.environments {
-                        let Some(gateway) = crate::environment::proxy::bridge_gateway(&d).await else {
-                            return Err("environments: cannot find the Docker bridge's gateway address, which container jobs reach the cluster by".to_string());
-                        };
-                        envs.enable_containers(gateway).await?;
-                    }
-                    for r in DockerExecutor::sweep(&d, None).await {
-                        reporter.note(&format!("removed leftover {r}"));
-                    }
-                    Some(DockerExecutor::new(d, docker_options.clone()))
-                }
-                Err(e) => {
-                    let n = image_jobs.len();
-                    let some: Vec<&str> = image_jobs.iter().take(5).map(String::as_str).collect();
-                    return Err(format!(
-                        "{e}\n{n} job{} use an image ({}); start a Docker engine, or run them in the local shell with --executor shell",
-                        if n == 1 { "" } else { "s" },
-                        some.join(", ")
-                    ));
-                }
-            }
-        } else {
-            None
-        };
+        let note = |text: &str| reporter.note(text);
+        let built = executors::build(&plan, &settings, &note).await?;
+        options.environments = built.environments;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(forward_signals(tx));
-        let kube_pod = crate::executor::kubernetes::settings::load(&project_dir).map_err(|e| e.to_string())?;
-        let kubernetes = if kube_jobs.is_empty() {
-            None
-        } else {
-            let Some(cluster) = kube_cluster else {
-                let some: Vec<&str> = kube_jobs.iter().take(5).map(String::as_str).collect();
-                return Err(format!(
-                    "the kubernetes executor needs a cluster: --kubeconfig FILE (or --kube-context, or [kubernetes] in .gantry/config.toml); it would run {}",
-                    some.join(", ")
-                ));
-            };
-            // Pods are told the in-cluster address by their kubelet; the bridge forwarder is the
-            // fallback for a loopback API server whose pods are local containers.
-            if let Some(envs) = &options.environments
-                && let Ok(d) = docker::connect().await
-                && let Some(gateway) = crate::environment::proxy::bridge_gateway(&d).await
-            {
-                let _ = envs.enable_containers(gateway).await;
-            }
-            for r in crate::executor::kubernetes::gc::sweep(&cluster, false).await.unwrap_or_default() {
-                reporter.note(&format!("removed leftover {r}"));
-            }
-            Some(KubernetesExecutor::new(cluster, KubeOptions {
-                namespace: args.kube_namespace.clone(),
-                pull: docker_options.pull,
-                image_map: docker_options.image_map.clone(),
-                start_timeout: Duration::from_secs(300),
-                project: project_dir.clone(),
-                delete_timeout: env_settings_timeout,
-                privileged_dind: docker_options.privileged_dind,
-                pod: kube_pod,
-            }))
-        };
-        if args.executor == ExecutorKind::Kubernetes && let Some(k) = kubernetes {
-            return Ok(run_pipeline(&planned.pipeline, Arc::new(plan), &project_dir, &state_dir, Arc::new(k), options, reporter.clone(), rx).await);
-        }
-        let mut executor = AutoExecutor::new(docker);
-        if let Some(k) = kubernetes {
-            executor = executor.with_kubernetes(k);
-        }
-        let executor = Arc::new(executor);
-        Ok(run_pipeline(&planned.pipeline, Arc::new(plan), &project_dir, &state_dir, executor, options, reporter.clone(), rx).await)
+        Ok::<_, String>(
+            run_pipeline(
+                &pipeline,
+                Arc::new(plan),
+                &project_dir,
+                state.root(),
+                built.executor,
+                options,
+                reporter.clone(),
+                rx,
+            )
+            .await,
+        )
     });
     let outcome = match outcome {
         Ok(o) => o,
@@ -230,22 +156,13 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
 }
 
 fn docker_options(args: &RunArgs) -> Result<DockerOptions, String> {
-    let image_map = args
-        .image_map
-        .iter()
-        .map(|m| {
-            m.split_once('=')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| format!("--image-map {m}: expected FROM=TO"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(DockerOptions {
         pull: match args.pull {
             PullPolicy::Always => Pull::Always,
             PullPolicy::IfNotPresent => Pull::IfNotPresent,
             PullPolicy::Never => Pull::Never,
         },
-        image_map,
+        image_map: executors::image_map(&args.image_map).map_err(|e| format!("--{e}"))?,
         service_timeout: Duration::from_secs(args.service_timeout),
         privileged_dind: args.privileged_dind,
     })

@@ -3,7 +3,7 @@
 
 use super::usage_error;
 use crate::cli::{ExecutorKind, ServeArgs};
-use crate::serve::config::{Config, Overrides};
+use crate::serve::config::{Config, ExecutorChoice, Overrides};
 use std::process::ExitCode;
 
 /// Runs the server.
@@ -16,7 +16,14 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         api_token: args.api_token.clone(),
         concurrency: args.concurrency,
         repo_concurrency: args.repo_concurrency,
-        shell: args.executor == ExecutorKind::Shell,
+        executor: args.executor.map(|k| match k {
+            ExecutorKind::Auto => ExecutorChoice::Auto,
+            ExecutorKind::Shell => ExecutorChoice::Shell,
+            ExecutorKind::Docker => ExecutorChoice::Docker,
+            ExecutorKind::Kubernetes => ExecutorChoice::Kubernetes,
+        }),
+        kubeconfig: args.cluster.kubeconfig.clone(),
+        kube_context: args.cluster.kube_context.clone(),
         watch: args.watch.clone(),
         log_limit: args.log_limit,
         max_body: args.max_body,

@@ -141,144 +141,126 @@ impl Default for Settings {
     }
 }
 
-/// `.gantry/config.toml`: the `[kubernetes]` table is read here; every other table the file may
-/// hold is named too, so a misspelt table is still an error.
-#[derive(Debug, Default, Deserialize)]
+/// The `[kubernetes]` table of `.gantry/config.toml` (and of a `gantry serve` repository), as
+/// written. `X` is its `[kubernetes.executor]` sub-table, which belongs to the Kubernetes
+/// executor; `project::config` reads the whole file into one value.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-struct File {
-    kubernetes: Option<KubeTable>,
-    /// `[components]`: read by `cmd::components`.
+pub struct Table<X> {
+    /// Kubeconfig file (relative to the project).
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in it.
+    pub context: Option<String>,
+    /// Expiry when the job has no `auto_stop_in`.
+    pub default_ttl: Option<toml::Spanned<String>>,
+    /// Longest teardown waits for a namespace.
+    pub delete_timeout: Option<toml::Spanned<String>>,
+    /// The deployer Role's rules.
+    pub role_rules: Option<Vec<RoleRule>>,
+    /// ResourceQuota `hard`.
+    pub quota: Option<BTreeMap<String, String>>,
+    /// LimitRange container defaults.
+    pub limits: Option<Limits>,
+    /// `false`: no LimitRange.
+    pub limit_range: Option<bool>,
+    /// Whether a NetworkPolicy denies ingress from other namespaces.
+    pub network_policy: Option<bool>,
+    /// `[kubernetes.executor]`.
     #[serde(default)]
-    #[allow(dead_code)]
-    components: Option<toml::Table>,
-    /// `[executor]`: read by `executor::choice`.
-    #[serde(default)]
-    #[allow(dead_code)]
-    executor: Option<toml::Table>,
+    pub executor: X,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KubeTable {
-    kubeconfig: Option<PathBuf>,
-    context: Option<String>,
-    default_ttl: Option<String>,
-    delete_timeout: Option<String>,
-    role_rules: Option<Vec<RoleRule>>,
-    quota: Option<BTreeMap<String, String>>,
-    limits: Option<Limits>,
-    limit_range: Option<bool>,
-    network_policy: Option<bool>,
-    /// `[kubernetes.executor]`: read by `executor::kubernetes::settings`.
-    #[serde(default)]
-    #[allow(dead_code)]
-    executor: Option<toml::Table>,
+/// A value of the table that cannot be used: the message and the byte range it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableError {
+    /// What is wrong.
+    pub message: String,
+    /// Where, in the file's text.
+    pub span: std::ops::Range<usize>,
 }
 
-/// Why the config file cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// Unreadable.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Not valid TOML or unknown keys.
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (with line and column).
-        message: String,
-    },
-}
-
-/// The cluster choice (command line over file) and the settings, from `project/.gantry/config.toml`.
-pub fn load(project: &Path, cli: &ClusterChoice) -> Result<(ClusterChoice, Settings), ConfigError> {
-    let path = project.join(".gantry").join("config.toml");
-    let file: File = match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.clone(),
-            message: e.to_string(),
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
-        Err(source) => return Err(ConfigError::Read { path, source }),
-    };
-    let table = file.kubernetes.unwrap_or_default();
-    let duration = |text: &Option<String>, key: &str| -> Result<Option<Duration>, ConfigError> {
-        text.as_ref()
-            .map(|t| {
-                crate::model::duration::parse_duration(t)
-                    .map(Duration::from_secs)
-                    .ok_or_else(|| ConfigError::Parse {
-                        path: path.clone(),
-                        message: format!(
-                            "kubernetes.{key}: `{t}` is not a duration (e.g. `2h 30m`)"
-                        ),
-                    })
-            })
-            .transpose()
-    };
-    let mut settings = Settings::default();
-    if let Some(d) = duration(&table.default_ttl, "default_ttl")? {
-        settings.default_ttl = d;
-    }
-    if let Some(d) = duration(&table.delete_timeout, "delete_timeout")? {
-        settings.delete_timeout = d;
-    }
-    if let Some(r) = table.role_rules {
-        settings.role_rules = r;
-    }
-    if let Some(q) = table.quota {
-        settings.quota = q;
-    }
-    if let Some(l) = table.limits {
-        settings.limits = Some(l);
-    }
-    if table.limit_range == Some(false) {
-        settings.limits = None;
-    }
-    if let Some(n) = table.network_policy {
-        settings.network_policy = n;
-    }
-    // The command line wins as a whole: naming a context there must not combine with a file
-    // named in the config, or the user gets a cluster they did not name.
-    let choice = if cli.is_set() {
-        cli.clone()
-    } else {
-        ClusterChoice {
-            kubeconfig: table
-                .kubeconfig
-                .map(|p| if p.is_relative() { project.join(p) } else { p }),
-            context: table.context,
+impl<X> Table<X> {
+    /// The cluster the table names (`kubeconfig` relative to `project`) and the environment
+    /// settings, defaults for what it leaves out.
+    pub fn resolve(&self, project: &Path) -> Result<(ClusterChoice, Settings), TableError> {
+        let duration = |text: &Option<toml::Spanned<String>>,
+                        key: &str|
+         -> Result<Option<Duration>, TableError> {
+            text.as_ref()
+                .map(|t| {
+                    crate::model::duration::parse_duration(t.get_ref())
+                        .map(Duration::from_secs)
+                        .ok_or_else(|| TableError {
+                            message: format!(
+                                "kubernetes.{key}: `{}` is not a duration (e.g. `2h 30m`)",
+                                t.get_ref()
+                            ),
+                            span: t.span(),
+                        })
+                })
+                .transpose()
+        };
+        let mut settings = Settings::default();
+        if let Some(d) = duration(&self.default_ttl, "default_ttl")? {
+            settings.default_ttl = d;
         }
-    };
-    Ok((choice, settings))
+        if let Some(d) = duration(&self.delete_timeout, "delete_timeout")? {
+            settings.delete_timeout = d;
+        }
+        if let Some(r) = &self.role_rules {
+            settings.role_rules = r.clone();
+        }
+        if let Some(q) = &self.quota {
+            settings.quota = q.clone();
+        }
+        if let Some(l) = &self.limits {
+            settings.limits = Some(l.clone());
+        }
+        if self.limit_range == Some(false) {
+            settings.limits = None;
+        }
+        if let Some(n) = self.network_policy {
+            settings.network_policy = n;
+        }
+        let choice = ClusterChoice {
+            kubeconfig: self
+                .kubeconfig
+                .clone()
+                .map(|p| if p.is_relative() { project.join(p) } else { p }),
+            context: self.context.clone(),
+        };
+        Ok((choice, settings))
+    }
+}
+
+impl ClusterChoice {
+    /// `cli` when it names a cluster, else `self`: the command line wins as a whole, since
+    /// naming a context there must not combine with a file named in the config, or the user
+    /// gets a cluster they did not name.
+    pub fn overridden_by(self, cli: &ClusterChoice) -> ClusterChoice {
+        if cli.is_set() { cli.clone() } else { self }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn table(text: &str) -> Result<Table<toml::Table>, toml::de::Error> {
+        toml::from_str(text)
+    }
+
     #[test]
-    fn no_file_means_no_cluster_and_defaults() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (choice, settings) = load(tmp.path(), &ClusterChoice::default()).unwrap();
+    fn an_empty_table_means_no_cluster_and_defaults() {
+        let (choice, settings) = table("").unwrap().resolve(Path::new("/p")).unwrap();
         assert!(!choice.is_set());
         assert_eq!(settings, Settings::default());
     }
 
     #[test]
-    fn file_sets_cluster_and_overrides_defaults_command_line_wins() {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir(tmp.path().join(".gantry")).unwrap();
-        std::fs::write(
-            tmp.path().join(".gantry/config.toml"),
+    fn the_table_sets_cluster_and_overrides_defaults_command_line_wins() {
+        let t = table(
             r#"
-[kubernetes]
 kubeconfig = "kube/config"
 context = "dev"
 default_ttl = "2h"
@@ -288,8 +270,8 @@ role_rules = [{ api_groups = [""], resources = ["configmaps"], verbs = ["get"] }
 "#,
         )
         .unwrap();
-        let (choice, s) = load(tmp.path(), &ClusterChoice::default()).unwrap();
-        assert_eq!(choice.kubeconfig, Some(tmp.path().join("kube/config")));
+        let (choice, s) = t.resolve(Path::new("/p")).unwrap();
+        assert_eq!(choice.kubeconfig, Some(PathBuf::from("/p/kube/config")));
         assert_eq!(choice.context.as_deref(), Some("dev"));
         assert_eq!(s.default_ttl, Duration::from_secs(7200));
         assert!(!s.network_policy);
@@ -299,19 +281,15 @@ role_rules = [{ api_groups = [""], resources = ["configmaps"], verbs = ["get"] }
             kubeconfig: None,
             context: Some("other".into()),
         };
-        let (choice, _) = load(tmp.path(), &cli).unwrap();
-        assert_eq!(choice, cli);
+        assert_eq!(choice.overridden_by(&cli), cli);
     }
 
     #[test]
     fn unknown_keys_and_bad_durations_are_errors() {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir(tmp.path().join(".gantry")).unwrap();
-        let file = tmp.path().join(".gantry/config.toml");
-        std::fs::write(&file, "[kubernetes]\nkubconfig = \"x\"\n").unwrap();
-        assert!(load(tmp.path(), &ClusterChoice::default()).is_err());
-        std::fs::write(&file, "[kubernetes]\ndefault_ttl = \"soon\"\n").unwrap();
-        let e = load(tmp.path(), &ClusterChoice::default()).unwrap_err();
-        assert!(e.to_string().contains("default_ttl"), "{e}");
+        assert!(table("kubconfig = \"x\"\n").is_err());
+        let text = "default_ttl = \"soon\"\n";
+        let e = table(text).unwrap().resolve(Path::new("/p")).unwrap_err();
+        assert!(e.message.contains("default_ttl"), "{e:?}");
+        assert_eq!(&text[e.span], "\"soon\"");
     }
 }

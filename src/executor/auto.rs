@@ -1,14 +1,13 @@
-//! Picks the executor per job, as GitLab's runners would for this pipeline: jobs with an image
-//! run in Docker, jobs without one in the shell (or everything in the shell with
-//! `--executor shell`), and jobs the plan assigned to Kubernetes (`[executor] rules`, see
-//! `choice.rs`) as pods.
+//! Runs each job on the executor the plan assigned it (`choice.rs`: Docker for jobs with an
+//! image, the shell for the rest, unless `[executor]` rules or `--executor` say otherwise):
+//! the shell, Docker, or Kubernetes pods.
 
 use super::docker::DockerExecutor;
 use super::kubernetes::KubernetesExecutor;
 use super::shell::ShellExecutor;
 use super::{Cancel, Executor, Exit, JobSpec, Sink};
 
-/// Shell for jobs without an image, Docker (when present) for jobs with one.
+/// The shell, and Docker and Kubernetes when jobs were assigned to them.
 pub struct AutoExecutor {
     shell: ShellExecutor,
     docker: Option<DockerExecutor>,
@@ -16,7 +15,7 @@ pub struct AutoExecutor {
 }
 
 impl AutoExecutor {
-    /// `docker` is `None` when images are to be ignored (`--executor shell`).
+    /// `docker` is `None` when no job was assigned to Docker.
     pub fn new(docker: Option<DockerExecutor>) -> Self {
         AutoExecutor {
             shell: ShellExecutor,
@@ -62,10 +61,18 @@ impl Executor for AutoExecutor {
                 ),
             };
         }
-        match (&self.docker, &job.image) {
-            (Some(d), Some(_)) => d.run_job(job, out, cancel).await,
-            _ => self.shell.run_job(job, out, cancel).await,
+        // The plan's assignment decides, never the image alone: an `[executor]` rule may send
+        // a job with an image to the shell while other jobs need Docker.
+        if job.executor == "docker" {
+            return match &self.docker {
+                Some(d) => d.run_job(job, out, cancel).await,
+                None => Exit::Error(
+                    "this job is assigned to the docker executor, but no Docker engine is connected"
+                        .into(),
+                ),
+            };
         }
+        self.shell.run_job(job, out, cancel).await
     }
 
     async fn teardown_pipeline(&self) -> Vec<String> {

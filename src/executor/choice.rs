@@ -1,11 +1,10 @@
 //! Which executor runs each job under `--executor auto`: Docker for jobs with an image, the shell
 //! for the rest — unless a rule of `[executor]` in `.gantry/config.toml` picks another per job
 //! by tag or image pattern (`rules = [{ tags = ["k8s"], executor = "kubernetes" },
-//! { image = "*/heavy-*", executor = "kubernetes" }]`; the first matching rule wins). Pure but
-//! `load`.
+//! { image = "*/heavy-*", executor = "kubernetes" }]`; the first matching rule wins). Pure
+//! (`project::config` reads the table).
 
 use serde::Deserialize;
-use std::path::Path;
 
 /// An executor a rule can name.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -120,23 +119,6 @@ pub fn assign(plan: &mut crate::plan::Plan, forced: Option<Kind>, rules: &Rules)
     }
 }
 
-/// `[executor]` of `project/.gantry/config.toml` (no rules when absent).
-pub fn load(project: &Path) -> Result<Rules, String> {
-    let path = project.join(".gantry").join("config.toml");
-    let Some(section) = super::config_file::section(project, &["executor"])
-        .map_err(|e| format!("{}: {}", e.path.display(), e.message))?
-    else {
-        return Ok(Rules::default());
-    };
-    let rules: Rules = section
-        .try_into()
-        .map_err(|e: toml::de::Error| format!("{}: [executor]: {e}", path.display()))?;
-    rules
-        .check()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(rules)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,31 +174,5 @@ mod tests {
             }],
         };
         assert_eq!(r.choose(None, &tags(&["d"])), Kind::Shell);
-    }
-
-    #[test]
-    fn loads_beside_the_other_tables_and_rejects_empty_rules() {
-        let tmp = tempfile::tempdir().unwrap();
-        assert_eq!(load(tmp.path()).unwrap(), Rules::default());
-        std::fs::create_dir(tmp.path().join(".gantry")).unwrap();
-        let file = tmp.path().join(".gantry/config.toml");
-        std::fs::write(
-            &file,
-            "[kubernetes]\ncontext = \"dev\"\n[executor]\nrules = [{ tags = [\"k8s\"], executor = \"kubernetes\" }]\n",
-        )
-        .unwrap();
-        assert_eq!(load(tmp.path()).unwrap().rules.len(), 1);
-        std::fs::write(
-            &file,
-            "[executor]\nrules = [{ executor = \"kubernetes\" }]\n",
-        )
-        .unwrap();
-        assert!(load(tmp.path()).unwrap_err().contains("neither"));
-        std::fs::write(
-            &file,
-            "[executor]\nrules = [{ tags = [\"a\"], executor = \"vm\" }]\n",
-        )
-        .unwrap();
-        assert!(load(tmp.path()).is_err());
     }
 }

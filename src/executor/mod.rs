@@ -7,7 +7,6 @@
 
 pub mod auto;
 pub mod choice;
-pub mod config_file;
 pub mod docker;
 pub mod kubernetes;
 pub mod shell;

@@ -1,39 +1,202 @@
-//! The executors' tables of `.gantry/config.toml` (`[executor]`, `[kubernetes.executor]`): one
-//! way to read a table, so a missing file or table means defaults everywhere alike.
+//! `.gantry/config.toml`, read once into one typed value: `[components]` (other projects'
+//! component checkouts), `[executor]` (which executor each job gets), `[kubernetes]` (the
+//! cluster and how environments look) with `[kubernetes.executor]` (job pods). Unknown tables
+//! and keys are errors with file, line and column, so a misspelt `[executer]` fails `lint` as
+//! it fails `run`. Each table's type belongs to the stage that uses it; only the file is here.
 
+use crate::environment::config::{ClusterChoice, Settings, Table};
+use crate::executor::choice::Rules;
+use crate::executor::kubernetes::settings::ExecutorConfig;
+use crate::load::component::parse_dir_option;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The project's config file that names an unreadable or malformed table.
-#[derive(Debug)]
-pub struct FileError {
-    /// `.gantry/config.toml` of the project.
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    components: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    executor: Rules,
+    #[serde(default)]
+    kubernetes: Table<ExecutorConfig>,
+}
+
+/// The `[kubernetes]` table of a project or of a served repository, as written.
+pub type KubernetesTable = Table<ExecutorConfig>;
+
+/// A project's configuration; defaults when the file is absent.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProjectConfig {
+    /// `HOST/GROUP/PROJECT` → checkout directory (relative paths resolved against the project).
+    pub components: Vec<(String, PathBuf)>,
+    /// `[executor]` rules.
+    pub executor: Rules,
+    /// The cluster `[kubernetes]` names (possibly none).
+    pub cluster: ClusterChoice,
+    /// How environment namespaces are set up.
+    pub environments: Settings,
+    /// `[kubernetes.executor]`.
+    pub pod: ExecutorConfig,
+    /// `[kubernetes]` as written (what a served commit may narrow, `narrow.rs`).
+    pub kubernetes: KubernetesTable,
+}
+
+/// Why the file cannot be used: `path:line:column: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The file.
     pub path: PathBuf,
-    /// What is wrong (the parser's message has line and column).
+    /// Line and column (1-based), when the error is about a place in it.
+    pub at: Option<(usize, usize)>,
+    /// What is wrong.
     pub message: String,
 }
 
-/// The table at `keys` of the project's `.gantry/config.toml`; `None` when the file or the
-/// table is absent.
-pub fn section(project: &Path, keys: &[&str]) -> Result<Option<toml::Value>, FileError> {
-    let path = project.join(".gantry").join("config.toml");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(FileError {
+/// The project's config file.
+pub fn path(project: &Path) -> PathBuf {
+    project.join(".gantry").join("config.toml")
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+impl ProjectConfig {
+    /// Reads `project/.gantry/config.toml` (defaults when it does not exist).
+    pub fn load(project: &Path) -> Result<ProjectConfig, ConfigError> {
+        let path = path(project);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => ProjectConfig::parse(project, &path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ProjectConfig::default()),
+            Err(e) => Err(ConfigError {
                 path,
-                message: e.to_string(),
-            });
+                at: None,
+                message: format!("cannot read: {e}"),
+            }),
         }
-    };
-    let table: toml::Value = match toml::from_str::<toml::Table>(&text) {
-        Ok(t) => toml::Value::Table(t),
-        Err(e) => {
-            return Err(FileError {
-                path,
-                message: e.to_string(),
-            });
+    }
+
+    /// Parses `text`, the config file at `path` of `project`.
+    pub fn parse(project: &Path, path: &Path, text: &str) -> Result<ProjectConfig, ConfigError> {
+        let error = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
+            path: path.to_path_buf(),
+            at: span.map(|s| line_col(text, s.start)),
+            message,
+        };
+        let file: File =
+            toml::from_str(text).map_err(|e| error(e.span(), e.message().trim().to_string()))?;
+        file.executor.check().map_err(|m| error(None, m))?;
+        let (cluster, environments) = file
+            .kubernetes
+            .resolve(project)
+            .map_err(|e| error(Some(e.span), e.message))?;
+        let mut components = Vec::new();
+        for (name, dir) in file.components {
+            let (name, _) = parse_dir_option(&format!("{name}={}", dir.display()))
+                .map_err(|e| error(None, format!("[components] {e}")))?;
+            components.push((name, project.join(dir)));
         }
-    };
-    Ok(keys.iter().try_fold(&table, |v, k| v.get(k)).cloned())
+        Ok(ProjectConfig {
+            components,
+            executor: file.executor,
+            cluster,
+            environments,
+            pod: file.kubernetes.executor.clone(),
+            kubernetes: file.kubernetes,
+        })
+    }
+
+    /// Component checkouts: `options` (`--component-dir HOST/GROUP/PROJECT=DIR`) first, then
+    /// `[components]` for projects the command line does not name.
+    pub fn component_dirs(&self, options: &[String]) -> Result<Vec<(String, PathBuf)>, String> {
+        let mut dirs: Vec<(String, PathBuf)> = options
+            .iter()
+            .map(|o| parse_dir_option(o))
+            .collect::<Result<_, _>>()?;
+        for (name, dir) in &self.components {
+            if !dirs.iter().any(|(n, _)| n == name) {
+                dirs.push((name.clone(), dir.clone()));
+            }
+        }
+        Ok(dirs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ProjectConfig, ConfigError> {
+        ProjectConfig::parse(Path::new("/p"), Path::new("/p/.gantry/config.toml"), text)
+    }
+
+    #[test]
+    fn no_file_means_defaults() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(
+            ProjectConfig::load(tmp.path()).unwrap(),
+            ProjectConfig::default()
+        );
+    }
+
+    #[test]
+    fn every_table_is_read_into_one_value() {
+        let c = parse(
+            r#"
+[components]
+"gitlab.com/g/lib" = "../lib"
+[executor]
+rules = [{ tags = ["k8s"], executor = "kubernetes" }]
+[kubernetes]
+context = "dev"
+default_ttl = "2h"
+[kubernetes.executor]
+cpu_request = "250m"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.components,
+            [("gitlab.com/g/lib".to_string(), PathBuf::from("/p/../lib"))]
+        );
+        assert_eq!(c.executor.rules.len(), 1);
+        assert_eq!(c.cluster.context.as_deref(), Some("dev"));
+        assert_eq!(c.environments.default_ttl.as_secs(), 7200);
+        assert_eq!(c.pod.cpu_request.as_deref(), Some("250m"));
+        let dirs = c
+            .component_dirs(&["gitlab.com/g/lib=/cli".to_string()])
+            .unwrap();
+        assert_eq!(
+            dirs,
+            [("gitlab.com/g/lib".to_string(), PathBuf::from("/cli"))]
+        );
+    }
+
+    #[test]
+    fn unknown_tables_and_keys_are_located_errors() {
+        let e = parse("[components]\n\n[executer]\nrules = []\n").unwrap_err();
+        assert_eq!(e.at.map(|a| a.0), Some(3), "{e}");
+        assert!(e.to_string().contains("executer"), "{e}");
+        assert!(
+            e.to_string().starts_with("/p/.gantry/config.toml:3:"),
+            "{e}"
+        );
+        let e = parse("[kubernetes.executor]\ncpu_requets = \"1\"\n").unwrap_err();
+        assert_eq!(e.at.map(|a| a.0), Some(2), "{e}");
+        assert!(e.to_string().contains("cpu_requets"), "{e}");
+        let e = parse("[kubernetes]\nkubconfig = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("kubconfig"), "{e}");
+        let e = parse("[kubernetes]\n\ndefault_ttl = \"soon\"\n").unwrap_err();
+        assert_eq!(e.at, Some((3, 15)), "{e}");
+        let e = parse("[executor]\nrules = [{ executor = \"kubernetes\" }]\n").unwrap_err();
+        assert!(e.to_string().contains("neither"), "{e}");
+        assert!(parse("[executor]\nrules = [{ tags = [\"a\"], executor = \"vm\" }]\n").is_err());
+    }
 }

@@ -245,14 +245,14 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
     }
     checkout(ctx, slot, &git)?;
     for dep in &job.dependencies {
-        let store = ctx.run_dir.join("artifacts").join(slug(dep));
+        let store = ctx.run_dir.artifacts().join(slug(dep));
         if store.is_dir() {
             artifacts::restore(&store, workspace)
                 .map_err(|e| format!("artifacts of `{dep}`: {e}"))?;
         }
     }
     let ws = workspace.display().to_string();
-    let builds = ctx.run_dir.join("jobs").display().to_string();
+    let builds = ctx.run_dir.jobs().display().to_string();
     // git in a job must never find the user's repository above the workspace (which lives
     // inside it, under .gantry/): not even with GIT_STRATEGY none, where there is no .git.
     let ceiling = workspace
@@ -393,7 +393,7 @@ fn save_outputs<E>(
     if let Some(a) = &ctx.files[i].artifacts
         && applies(a.when.as_ref().map(|w| w.value.as_str()))
     {
-        let store = ctx.run_dir.join("artifacts").join(slug(&job.name));
+        let store = ctx.run_dir.artifacts().join(slug(&job.name));
         let mut paths = expanded.artifact_paths.clone();
         for reports in a.reports.values() {
             paths.extend(reports.iter().map(|p| p.value.clone()));

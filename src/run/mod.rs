@@ -13,9 +13,11 @@ mod environments;
 mod git_dir;
 pub mod git_vars;
 mod job;
+pub mod layout;
 pub mod manifest;
 pub mod pool;
 pub mod scheduler;
+mod stop;
 mod submodules;
 pub mod workspace;
 
@@ -26,6 +28,7 @@ use crate::plan::variables::Layer;
 use crate::plan::{Plan, PlannedJob};
 use crate::report::run::{JobResult, Reporter};
 use checkouts::Checkouts;
+use layout::{RunDir, StateDir};
 use pool::Pool;
 use scheduler::{Scheduler, Status};
 use std::collections::HashMap;
@@ -82,7 +85,7 @@ struct RunCtx<E> {
     executor: Arc<E>,
     reporter: Arc<Reporter>,
     options: RunOptions,
-    run_dir: PathBuf,
+    run_dir: RunDir,
     cache_root: PathBuf,
     checkouts: Checkouts,
     pool: Pool,
@@ -105,11 +108,9 @@ pub async fn run<E: Executor>(
     mut interrupts: mpsc::UnboundedReceiver<()>,
 ) -> RunOutcome {
     let started = Instant::now();
-    let run_dir = state_dir
-        .join("pipelines")
-        .join(plan.pipeline.iid.to_string());
-    let _ = std::fs::create_dir_all(&run_dir);
-    let _ = std::fs::write(run_dir.join("owner.pid"), std::process::id().to_string());
+    let state = StateDir::new(state_dir);
+    let run_dir = state.run(plan.pipeline.iid);
+    run_dir.claim();
     let files = plan
         .jobs
         .iter()
@@ -133,17 +134,14 @@ pub async fn run<E: Executor>(
         executor: executor.clone(),
         reporter: reporter.clone(),
         run_dir: run_dir.clone(),
-        cache_root: state_dir.join("cache"),
+        cache_root: state.cache(),
         checkouts: Checkouts::new(
             Snapshot::take(project_dir, options.include_untracked),
             &plan.pipeline.sha,
             (plan.pipeline.kind != "tag").then_some(plan.pipeline.r#ref.as_str()),
-            run_dir.join("jobs").join("pristine"),
+            run_dir.pristine(),
         ),
-        pool: Pool::new(
-            state_dir.join("workspaces"),
-            run_dir.join("jobs").join("trash"),
-        ),
+        pool: Pool::new(state.workspaces(), run_dir.job_trash()),
         slots: Semaphore::new(options.concurrency.max(1)),
         groups: Mutex::new(HashMap::new()),
         dotenv: Mutex::new(vec![None; plan.jobs.len()]),
@@ -226,7 +224,7 @@ pub async fn run<E: Executor>(
         }
     }
     // Environments first: their `on_stop` jobs still need the executor.
-    let mut cleaned = environments::finish(&ctx, &mut results, abort_rx.clone()).await;
+    let mut cleaned = stop::finish(&ctx, &mut results, abort_rx.clone()).await;
     cleaned.extend(executor.teardown_pipeline().await);
     let results: Vec<JobResult> = results
         .into_iter()
@@ -237,14 +235,11 @@ pub async fn run<E: Executor>(
     // What jobs threw away and the pipeline's pristine files go after the summary, in the
     // background: never between jobs. Slots stay for the next run (`gantry gc` removes them).
     if !options.keep_workspaces
-        && pool::delete_in_background(&run_dir.join("jobs"), &state_dir.join("trash")).is_ok()
+        && pool::delete_in_background(&run_dir.jobs(), &state.trash()).is_ok()
     {
-        cleaned.push(format!(
-            "pipeline files under {}",
-            run_dir.join("jobs").display()
-        ));
+        cleaned.push(format!("pipeline files under {}", run_dir.jobs().display()));
     }
-    let _ = std::fs::remove_file(run_dir.join("owner.pid"));
+    run_dir.release();
     let junit = std::mem::take(&mut *ctx.junit.lock().unwrap_or_else(|e| e.into_inner()));
     RunOutcome {
         status: sched.outcome(),

@@ -3,7 +3,8 @@
 //! right status; statuses are GitLab's words.
 
 use super::App;
-use super::db::{DbError, Filter, JobRow, NewPipeline, PipelineRow, TERMINAL};
+use super::db::{Filter, JobRow, NewPipeline, PipelineRow, TERMINAL};
+pub use super::error::{ApiError, id};
 use super::queue::Cancel;
 use super::webhooks::valid_ref;
 use axum::Json;
@@ -14,68 +15,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-/// An API error: status and reason.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    reason: String,
-}
-
-impl ApiError {
-    /// 400.
-    pub fn bad(reason: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            reason: reason.into(),
-        }
-    }
-    /// 404.
-    pub fn not_found(reason: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            reason: reason.into(),
-        }
-    }
-    /// 409.
-    pub fn conflict(reason: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::CONFLICT,
-            reason: reason.into(),
-        }
-    }
-    /// 503.
-    pub fn unavailable(reason: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            reason: reason.into(),
-        }
-    }
-}
-
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
-        tracing::error!("{e}");
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            reason: "database error".into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": self.reason}))).into_response()
-    }
-}
-
-/// A numeric id from a path segment (anything else, `..` included, is refused).
-pub fn id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::bad(format!("`{raw}` is not an id")))
-}
 
 /// Pipeline `pid`, or 404.
 fn pipeline_row(app: &App, pid: i64) -> Result<PipelineRow, ApiError> {
@@ -380,11 +319,11 @@ pub async fn artifact(
         return Err(ApiError::not_found("no such artifact"));
     }
     let row = pipeline_row(&app, j.pipeline_id)?;
-    let store = super::execute::artifact_root(
-        &super::execute::state_dir(&app, &row.new.repository),
-        row.id,
-    )
-    .join(crate::plan::slug::slug(&j.job.name));
+    let store = app
+        .state_of(&row.new.repository)
+        .run(row.id as u64)
+        .artifacts()
+        .join(crate::plan::slug::slug(&j.job.name));
     let (Ok(root), Ok(file)) = (store.canonicalize(), store.join(rel).canonicalize()) else {
         return Err(ApiError::not_found("artifact file is gone"));
     };

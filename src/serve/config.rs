@@ -1,6 +1,8 @@
 //! `gantry serve` settings: a TOML file, then flags and environment variables on top, so a
 //! single-repository server needs no file at all.
 
+use crate::executor::choice::Kind;
+use crate::project::config::KubernetesTable;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,15 +54,32 @@ impl Default for Config {
     }
 }
 
-/// Which executor a repository's jobs use.
+/// Which executor a repository's jobs use (as `gantry run --executor`).
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutorChoice {
-    /// Docker for jobs with an image, the shell for the rest (as `gantry run`).
+    /// The commit's `[executor]` rules, else Docker for jobs with an image and the shell for
+    /// the rest.
     #[default]
     Auto,
-    /// Everything in the local shell.
+    /// Everything in the server's shell.
     Shell,
+    /// Docker for jobs with an image, the shell for the rest; no rules.
+    Docker,
+    /// Every job as a pod on the repository's cluster.
+    Kubernetes,
+}
+
+impl ExecutorChoice {
+    /// The executor forced on every job (`None`: per job).
+    pub fn forced(self) -> Option<Kind> {
+        match self {
+            ExecutorChoice::Auto => None,
+            ExecutorChoice::Shell => Some(Kind::Shell),
+            ExecutorChoice::Docker => Some(Kind::Docker),
+            ExecutorChoice::Kubernetes => Some(Kind::Kubernetes),
+        }
+    }
 }
 
 /// One repository.
@@ -74,9 +93,20 @@ pub struct RepoConfig {
     /// Secret of its webhooks (else the server-wide one).
     #[serde(default)]
     pub webhook_secret: Option<String>,
-    /// Executor of its jobs.
+    /// Executor of its jobs (else `--executor`, else `auto`).
     #[serde(default)]
-    pub executor: ExecutorChoice,
+    pub executor: Option<ExecutorChoice>,
+    /// Kubeconfig of its cluster (else `--kubeconfig`); the operator's choice, never a commit's.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in that kubeconfig (else `--kube-context`).
+    #[serde(default)]
+    pub kube_context: Option<String>,
+    /// `[repository.kubernetes]`: environment settings and `[repository.kubernetes.executor]`
+    /// pod settings, as in a project's `.gantry/config.toml`; a commit's own may only narrow
+    /// them.
+    #[serde(default)]
+    pub kubernetes: KubernetesTable,
     /// Most of its pipelines running at once.
     #[serde(default = "one")]
     pub concurrency: usize,
@@ -108,6 +138,11 @@ pub enum Source {
 }
 
 impl RepoConfig {
+    /// Its executor.
+    pub fn executor(&self) -> ExecutorChoice {
+        self.executor.unwrap_or_default()
+    }
+
     /// A path or a URL (`scheme://…` or scp-like `user@host:path`).
     pub fn origin(&self) -> Source {
         let s = self.source.as_str();
@@ -163,8 +198,12 @@ pub struct Overrides {
     pub concurrency: Option<usize>,
     /// `--repo-concurrency` for `--repo` repositories.
     pub repo_concurrency: Option<usize>,
-    /// `--executor shell` for `--repo` repositories.
-    pub shell: bool,
+    /// `--executor` of repositories that name none.
+    pub executor: Option<ExecutorChoice>,
+    /// `--kubeconfig` of repositories that name no cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--kube-context` of repositories that name no cluster.
+    pub kube_context: Option<String>,
     /// `--watch BRANCH` for `--repo` repositories with a local path.
     pub watch: Vec<String>,
     /// `--log-limit`.
@@ -236,17 +275,23 @@ impl Config {
                 name: name.to_string(),
                 source: source.to_string(),
                 webhook_secret: None,
-                executor: if over.shell {
-                    ExecutorChoice::Shell
-                } else {
-                    ExecutorChoice::Auto
-                },
+                executor: None,
+                kubeconfig: None,
+                kube_context: None,
+                kubernetes: KubernetesTable::default(),
                 concurrency: over.repo_concurrency.unwrap_or(1),
                 jobs: None,
                 watch: over.watch.clone(),
                 variables_file: None,
                 image_map: Vec::new(),
             });
+        }
+        for r in &mut config.repositories {
+            r.executor = r.executor.or(over.executor);
+            if r.kubeconfig.is_none() && r.kube_context.is_none() {
+                r.kubeconfig = over.kubeconfig.clone();
+                r.kube_context = over.kube_context.clone();
+            }
         }
         config.check()?;
         Ok(config)
@@ -297,6 +342,27 @@ impl Config {
                     ));
                 }
                 r.source = abs.display().to_string();
+            }
+            if r.kubernetes.kubeconfig.is_some() || r.kubernetes.context.is_some() {
+                return bad(format!(
+                    "repository {}: name the cluster with `kubeconfig` and `kube_context` of the repository, not in [repository.kubernetes]",
+                    r.name
+                ));
+            }
+            if let Some(k) = &r.kubeconfig {
+                r.kubeconfig = Some(std::path::absolute(k).unwrap_or(k.clone()));
+            }
+            if let Err(e) = r.kubernetes.resolve(Path::new("/")) {
+                return bad(format!("repository {}: {}", r.name, e.message));
+            }
+            if r.executor() == ExecutorChoice::Kubernetes
+                && r.kubeconfig.is_none()
+                && r.kube_context.is_none()
+            {
+                return bad(format!(
+                    "repository {}: the kubernetes executor needs a cluster (`kubeconfig`/`kube_context`, or --kubeconfig)",
+                    r.name
+                ));
             }
             if !r.watch.is_empty() && matches!(r.origin(), Source::Url(_)) {
                 return bad(format!(
@@ -378,7 +444,10 @@ mod tests {
             name: "a/b".into(),
             source: s.into(),
             webhook_secret: None,
-            executor: ExecutorChoice::Auto,
+            executor: None,
+            kubeconfig: None,
+            kube_context: None,
+            kubernetes: KubernetesTable::default(),
             concurrency: 1,
             jobs: None,
             watch: vec![],

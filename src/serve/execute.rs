@@ -4,18 +4,19 @@
 
 use super::App;
 use super::checkout;
-use super::config::{ExecutorChoice, RepoConfig};
+use super::config::RepoConfig;
 use super::db::{NewJob, PipelineRow};
 use super::queue::Start;
 use super::sse::Event;
-use crate::diagnostic::Diagnostics;
 use crate::executor::Stream;
-use crate::executor::auto::AutoExecutor;
 use crate::executor::docker::{self, DockerExecutor, DockerOptions};
-use crate::load::LoadOptions;
-use crate::model::Pipeline;
-use crate::plan::{self, Context, PipelineOptions, Plan};
+use crate::plan::{self, PipelineOptions, Plan};
+use crate::project::config::ProjectConfig;
+use crate::project::executors::{self, ExecutorSettings};
+use crate::project::narrow::Operator;
+use crate::project::prepare::{self, Inputs, PrepareError, Prepared, VariablesFile};
 use crate::report::run::{JobResult, Mode, Reporter, RunObserver};
+use crate::run::layout::StateDir;
 use crate::run::{RunOptions, run};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,12 +29,25 @@ pub fn work_dir(app: &App, id: i64) -> PathBuf {
     app.config.data_dir.join("work").join(id.to_string())
 }
 
-/// Where `run` keeps a repository's caches and each pipeline's artifacts.
-pub fn state_dir(app: &App, repo: &str) -> PathBuf {
-    app.config
-        .data_dir
-        .join("repos")
-        .join(checkout::dir_name(repo))
+/// The dispatcher: starts what may start whenever something changes (or every second).
+pub async fn dispatch(app: Arc<App>) {
+    let mut stop = app.shutdown.subscribe();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        for start in app.queue.take_startable(&app) {
+            app.metrics
+                .queue_latency
+                .observe(start.waited.as_secs_f64());
+            tokio::spawn(execute(app.clone(), start));
+        }
+        tokio::select! {
+            _ = app.queue.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// Runs the started pipeline to its end and records the result.
@@ -70,7 +84,7 @@ pub async fn execute(app: Arc<App>, start: Start) {
 /// What planning gave.
 enum Planned {
     /// A pipeline to run.
-    Run(Box<(Pipeline, Plan, Vec<String>)>),
+    Run(Box<Prepared>),
     /// `workflow:rules` or the job rules leave nothing to run.
     Nothing(String),
 }
@@ -97,7 +111,7 @@ async fn run_pipeline(
         app.publish_pipeline(&r);
     }
     let src = work_dir(app, id).join("src");
-    let state = state_dir(app, &repo.name);
+    let state = app.state_of(&repo.name);
     let planned = {
         let (data, repo, row, src, state) = (
             app.config.data_dir.clone(),
@@ -116,10 +130,17 @@ async fn run_pipeline(
     if app.queue.cancel_reason(id).is_some() {
         return Ok(("canceled", None));
     }
-    let (pipeline, plan, secrets) = match planned {
+    let prepared = match planned {
         Planned::Nothing(why) => return Ok(("skipped", Some(why))),
         Planned::Run(p) => *p,
     };
+    let secrets = prepared.secrets();
+    let Prepared {
+        pipeline,
+        plan,
+        config,
+        ..
+    } = prepared;
     let jobs: Vec<NewJob> = plan
         .jobs
         .iter()
@@ -142,6 +163,7 @@ async fn run_pipeline(
         })
         .collect();
     let ids = app.db.insert_jobs(id, &jobs).map_err(|e| e.to_string())?;
+
     let recorder = Arc::new(Recorder {
         app: app.clone(),
         pipeline: id,
@@ -159,8 +181,23 @@ async fn run_pipeline(
     });
     let names: Vec<String> = plan.jobs.iter().map(|j| j.name.clone()).collect();
     let reporter = Reporter::observed(Mode::Silent, &names, None, secrets, Some(recorder));
-    let executor = match executor_for(&repo, &plan).await {
-        Ok(e) => e,
+    let settings = ExecutorSettings {
+        cluster: config.cluster,
+        environments: config.environments,
+        pod: config.pod,
+        docker: DockerOptions {
+            image_map: executors::image_map(&repo.image_map)?,
+            ..DockerOptions::default()
+        },
+        kube_namespace: None,
+        keep_environments: false,
+        project: src.clone(),
+        // The server sweeps once at start-up (`reap`); its own runs are alive.
+        sweep_leftovers: false,
+    };
+    let note = |text: &str| tracing::info!(pipeline = id, "{text}");
+    let built = match executors::build(&plan, &settings, &note).await {
+        Ok(b) => b,
         Err(e) => {
             for j in &ids {
                 let _ = app.db.set_job_status(*j, "canceled", false, Some(&e), None);
@@ -177,16 +214,15 @@ async fn run_pipeline(
         keep_workspaces: false,
         artifacts_dir: None,
         grace: Duration::from_secs(5),
-        // serve has no cluster options yet: environment jobs run without a namespace.
-        environments: None,
+        environments: built.environments,
     };
     let plan = Arc::new(plan);
     let outcome = run(
         &pipeline,
         plan.clone(),
         &src,
-        &state,
-        Arc::new(executor),
+        state.root(),
+        built.executor,
         options,
         reporter,
         start.interrupts,
@@ -196,38 +232,14 @@ async fn run_pipeline(
     Ok((outcome.status, None))
 }
 
-async fn executor_for(repo: &RepoConfig, plan: &Plan) -> Result<AutoExecutor, String> {
-    let wants_docker =
-        repo.executor == ExecutorChoice::Auto && plan.jobs.iter().any(|j| j.image.is_some());
-    if !wants_docker {
-        return Ok(AutoExecutor::new(None));
-    }
-    let client = docker::connect().await.map_err(|e| {
-        format!("{e}; jobs of this pipeline use an image (set `executor = \"shell\"` to run them in the shell)")
-    })?;
-    let image_map = repo
-        .image_map
-        .iter()
-        .filter_map(|m| {
-            m.split_once('=')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-        })
-        .collect();
-    Ok(AutoExecutor::new(Some(DockerExecutor::new(
-        client,
-        DockerOptions {
-            image_map,
-            ..DockerOptions::default()
-        },
-    ))))
-}
-
-/// Plans the checkout at `src` for the pipeline's trigger, like `gantry plan` would.
+/// Plans the checkout at `src` for the pipeline's trigger through the project layer, as
+/// `gantry run` would: the commit's `.gantry/config.toml` within the operator's bounds, the
+/// operator's variables file, the repository's executor.
 fn plan_pipeline(
     src: &Path,
     row: &PipelineRow,
     repo: &RepoConfig,
-    state: &Path,
+    state: &StateDir,
     marker: &str,
 ) -> Result<Planned, String> {
     let file = src.join(".gitlab-ci.yml");
@@ -239,28 +251,17 @@ fn plan_pipeline(
     } else {
         row.new.git_ref.clone()
     };
-    let options = PipelineOptions {
-        git_ref: Some(git_ref),
-        source: Some(row.new.source.clone()),
-        target_branch: row.new.target_branch.clone(),
-        changes_base: row
-            .new
-            .before_sha
-            .clone()
-            .filter(|b| !b.bytes().all(|c| c == b'0')),
-        state_dir: Some(state.to_path_buf()),
+    let operator = Operator {
+        cluster: crate::environment::config::ClusterChoice {
+            kubeconfig: repo.kubeconfig.clone(),
+            context: repo.kube_context.clone(),
+        },
+        kubernetes: repo.kubernetes.clone(),
     };
-    let mut context = Context::new(&file, &options)?;
-    context.pipeline_iid = row.id as u64;
-    let mut var_sources = crate::source::SourceMap::default();
-    let mut diags = Diagnostics::default();
-    let project = match &repo.variables_file {
-        Some(f) => plan::sources::project_file(f, &mut var_sources, &mut diags),
-        None => plan::variables::Layer::default(),
-    };
-    if diags.has_errors() {
-        return Err(format!("variables file of {} is invalid", repo.name));
-    }
+    let config = ProjectConfig::load(src)
+        .map_err(|e| e.to_string())?
+        .within(src, &operator)
+        .map_err(|e| format!(".gantry/config.toml: {e}"))?;
     let assignments: Vec<String> = row
         .new
         .variables
@@ -268,59 +269,59 @@ fn plan_pipeline(
         .map(|(k, v)| format!("{k}={v}"))
         .chain([format!("{MARKER}={marker}")])
         .collect();
-    let cli = plan::sources::command_line(&assignments, std::iter::empty())?;
-    let include_variables = context
-        .predefined()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .chain(
-            project
-                .iter()
-                .chain(cli.iter())
-                .map(|(k, v)| (k.clone(), v.value.clone())),
-        )
-        .collect();
-    let load = LoadOptions {
-        include_variables: Some(include_variables),
-        ..LoadOptions::default()
+    let iid = |_: &plan::Context| Ok(row.id as u64);
+    let inputs = Inputs {
+        options: PipelineOptions {
+            git_ref: Some(git_ref),
+            source: Some(row.new.source.clone()),
+            target_branch: row.new.target_branch.clone(),
+            changes_base: row
+                .new
+                .before_sha
+                .clone()
+                .filter(|b| !b.bytes().all(|c| c == b'0')),
+            state_dir: Some(state.root().to_path_buf()),
+        },
+        variables: repo
+            .variables_file
+            .clone()
+            .map_or(VariablesFile::Nothing, VariablesFile::Given),
+        pipeline_variables: plan::sources::command_line(&assignments, std::iter::empty())?,
+        component_dirs: Vec::new(),
+        config: Some(config),
+        iid: Some(&iid),
+        jobs: row.new.only_job.iter().cloned().collect(),
+        needs: true,
+        executor: repo.executor().forced(),
     };
-    let mut lint = crate::lint::lint_file(&file, &load).map_err(|e| e.to_string())?;
-    let Some(pipeline) = lint.pipeline.take().filter(|_| lint.is_valid(false)) else {
-        let text = crate::report::lint::human(&lint, ".gitlab-ci.yml", false, false);
-        return Err(format!("invalid pipeline:\n{text}"));
+    let planned = match prepare::prepare(&file, inputs) {
+        Ok(p) => p,
+        Err(e @ PrepareError::Invalid(..)) => {
+            return Err(format!("invalid pipeline:\n{}", e.text(false)));
+        }
+        Err(e) => return Err(e.text(false)),
     };
-    let mut planned = plan::build(&pipeline, &context, project, cli);
-    if let Some(job) = &row.new.only_job {
-        planned.select(std::slice::from_ref(job), true)?;
+    let plan = &planned.plan;
+    if !plan.errors.is_empty() {
+        return Err(plan.errors.join("; "));
     }
-    if !planned.errors.is_empty() {
-        return Err(planned.errors.join("; "));
-    }
-    if !planned.workflow.runs {
+    if !plan.workflow.runs {
         return Ok(Planned::Nothing(format!(
             "no pipeline: {}",
-            planned.workflow.reason
+            plan.workflow.reason
         )));
     }
-    if planned.jobs.is_empty() {
+    if plan.jobs.is_empty() {
         return Ok(Planned::Nothing(
             "no job matches this ref and source".into(),
         ));
     }
-    let secrets: Vec<String> = planned
-        .layers
-        .project
-        .values()
-        .chain(planned.layers.cli.values())
-        .filter(|v| v.masked)
-        .map(|v| v.value.clone())
-        .collect();
-    Ok(Planned::Run(Box::new((pipeline, planned, secrets))))
+    Ok(Planned::Run(Box::new(planned)))
 }
 
 /// Records the files each job left in the run's artifact store.
-fn record_artifacts(app: &App, state: &Path, id: i64, plan: &Plan, ids: &[i64]) {
-    let store = artifact_root(state, id);
+fn record_artifacts(app: &App, state: &StateDir, id: i64, plan: &Plan, ids: &[i64]) {
+    let store = state.run(id as u64).artifacts();
     for (job, jid) in plan.jobs.iter().zip(ids) {
         let dir = store.join(crate::plan::slug::slug(&job.name));
         let mut stack = vec![dir.clone()];
@@ -340,14 +341,6 @@ fn record_artifacts(app: &App, state: &Path, id: i64, plan: &Plan, ids: &[i64]) 
             }
         }
     }
-}
-
-/// Where `run` stores pipeline `id`'s artifacts (one directory per job slug).
-pub fn artifact_root(state: &Path, id: i64) -> PathBuf {
-    state
-        .join("pipelines")
-        .join(id.to_string())
-        .join("artifacts")
 }
 
 /// Records job starts, ends and output of one pipeline.
@@ -485,7 +478,7 @@ pub async fn reap(app: &App, interrupted: &[i64]) {
     }
     if let Ok(repos) = std::fs::read_dir(app.config.data_dir.join("repos")) {
         for r in repos.flatten() {
-            for c in crate::cmd::sweep_workspaces(&r.path(), false) {
+            for c in StateDir::new(r.path()).sweep_workspaces(false) {
                 tracing::info!("removed leftover {c}");
             }
         }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod checkout;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod execute;
 pub mod http;
 pub mod logs;
@@ -20,9 +21,10 @@ pub mod ui;
 pub mod watcher;
 pub mod webhooks;
 
-use api::ApiError;
+use crate::run::layout::StateDir;
 use config::Config;
 use db::{Db, NewPipeline, PipelineRow};
+use error::ApiError;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -90,6 +92,16 @@ impl App {
         }
     }
 
+    /// Where `run` keeps repository `repo`'s caches and each pipeline's artifacts.
+    pub fn state_of(&self, repo: &str) -> StateDir {
+        StateDir::new(
+            self.config
+                .data_dir
+                .join("repos")
+                .join(checkout::dir_name(repo)),
+        )
+    }
+
     /// Sends a pipeline's status to live listeners.
     pub fn publish_pipeline(&self, row: &PipelineRow) {
         let _ = self.events.send(sse::Event::Pipeline {
@@ -154,7 +166,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    tokio::spawn(queue::dispatch(app.clone()));
+    tokio::spawn(execute::dispatch(app.clone()));
     tokio::spawn(logs::flusher(app.clone()));
     tokio::spawn(watcher::watch(app.clone()));
     let router = http::router(app.clone());

@@ -44,7 +44,7 @@ struct State {
 #[derive(Debug, Default)]
 pub struct Queue {
     state: Mutex<State>,
-    wake: Notify,
+    pub(super) wake: Notify,
     idle: Notify,
 }
 
@@ -167,7 +167,7 @@ impl Queue {
     }
 
     /// Takes the waiting pipelines that may start now, in order, marking them running.
-    fn take_startable(&self, app: &App) -> Vec<Start> {
+    pub(super) fn take_startable(&self, app: &App) -> Vec<Start> {
         let mut s = self.lock();
         let mut started = Vec::new();
         let mut i = 0;
@@ -232,27 +232,6 @@ impl Queue {
             if tokio::time::timeout_at(deadline, idle).await.is_err() {
                 return self.running() == 0;
             }
-        }
-    }
-}
-
-/// The dispatcher: starts what may start whenever something changes (or every second).
-pub async fn dispatch(app: Arc<App>) {
-    let mut stop = app.shutdown.subscribe();
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        for start in app.queue.take_startable(&app) {
-            app.metrics
-                .queue_latency
-                .observe(start.waited.as_secs_f64());
-            tokio::spawn(super::execute::execute(app.clone(), start));
-        }
-        tokio::select! {
-            _ = app.queue.wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = stop.changed() => {}
         }
     }
 }

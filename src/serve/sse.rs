@@ -2,7 +2,7 @@
 //! (each with its byte offset, so a viewer that read the stored log first skips what it has).
 
 use super::App;
-use super::api::{ApiError, id};
+use super::error::{ApiError, id};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};

@@ -2,12 +2,12 @@
 //! names: resources, node selector, tolerations, service account, pull secrets and policy, pod
 //! labels and annotations) and the job's `KUBERNETES_*` override variables, honoured only as far
 //! as the config allows — resource overrides up to `*_overwrite_max_allowed`, namespace, service
-//! account, labels and annotations only when they match `*_overwrite_allowed`. Pure but `load`.
+//! account, labels and annotations only when they match `*_overwrite_allowed`. Pure (`project::config`
+//! reads the table).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// `[kubernetes.executor]`, as GitLab's runner names these settings.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -535,33 +535,6 @@ pub fn resolve(
     Ok(out)
 }
 
-/// Why `[kubernetes.executor]` cannot be read.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct LoadError {
-    /// The file.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// `[kubernetes.executor]` of `project/.gantry/config.toml` (defaults when absent). The file's
-/// other tables belong to their own readers (`environment::config`, `cmd::components`).
-pub fn load(project: &Path) -> Result<ExecutorConfig, LoadError> {
-    let found = crate::executor::config_file::section(project, &["kubernetes", "executor"]);
-    let path = project.join(".gantry").join("config.toml");
-    let error = |message: String| LoadError {
-        path: path.display().to_string(),
-        message,
-    };
-    let Some(section) = found.map_err(|e| error(e.message))? else {
-        return Ok(ExecutorConfig::default());
-    };
-    section
-        .try_into()
-        .map_err(|e: toml::de::Error| error(format!("[kubernetes.executor]: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,24 +692,5 @@ mod tests {
         assert_eq!(s.image_pull_secrets, ["reg"]);
         let bad = env(&[("KUBERNETES_POD_LABELS_1", "Bad=x")]);
         assert!(resolve(&c, &bad).is_err());
-    }
-
-    #[test]
-    fn loads_its_table_beside_the_others() {
-        let tmp = tempfile::tempdir().unwrap();
-        assert_eq!(load(tmp.path()).unwrap(), ExecutorConfig::default());
-        std::fs::create_dir(tmp.path().join(".gantry")).unwrap();
-        let file = tmp.path().join(".gantry/config.toml");
-        std::fs::write(
-            &file,
-            "[components]\nx = 1\n[kubernetes]\ncontext = \"dev\"\n[kubernetes.executor]\ncpu_request = \"250m\"\nnode_selector = { \"kubernetes.io/os\" = \"linux\" }\n",
-        )
-        .unwrap();
-        let c = load(tmp.path()).unwrap();
-        assert_eq!(c.cpu_request.as_deref(), Some("250m"));
-        assert_eq!(c.node_selector["kubernetes.io/os"], "linux");
-        std::fs::write(&file, "[kubernetes.executor]\ncpu_requets = \"1\"\n").unwrap();
-        let e = load(tmp.path()).unwrap_err();
-        assert!(e.to_string().contains("cpu_requets"), "{e}");
     }
 }

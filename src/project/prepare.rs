@@ -1,0 +1,201 @@
+//! From a pipeline file to a plan ready to run, the one way `lint`, `plan`, `run` and `serve`
+//! all do it: the project's config, its variables, `load` + `lint` (with `include: rules`
+//! seeing the pipeline's variables), `plan`, the job selection, and each job's executor.
+
+use super::config::ProjectConfig;
+use crate::diagnostic::Diagnostics;
+use crate::executor::choice::{self, Kind};
+use crate::lint::Report;
+use crate::load::LoadOptions;
+use crate::model::Pipeline;
+use crate::plan::variables::Layer;
+use crate::plan::{self, Context, PipelineOptions, Plan};
+use std::path::{Path, PathBuf};
+
+/// Where project variables come from.
+#[derive(Clone, Debug, Default)]
+pub enum VariablesFile {
+    /// `.gantry/variables.yml` of the project, when it exists (`gantry run`).
+    #[default]
+    ProjectDefault,
+    /// This file, which must exist.
+    Given(PathBuf),
+    /// None (`gantry serve`: the operator gives the file, never the commit).
+    Nothing,
+}
+
+/// What a pipeline is prepared for.
+#[derive(Default)]
+pub struct Inputs<'a> {
+    /// Ref, source, merge-request target, changes base, state folder.
+    pub options: PipelineOptions,
+    /// Project variables.
+    pub variables: VariablesFile,
+    /// Pipeline variables (`--var`, a trigger's variables).
+    pub pipeline_variables: Layer,
+    /// `--component-dir HOST/GROUP/PROJECT=DIR`.
+    pub component_dirs: Vec<String>,
+    /// The project's config when the caller read it (serve narrows the commit's); else it is
+    /// read from the project.
+    pub config: Option<ProjectConfig>,
+    /// Takes the pipeline IID (else the one `Context` found).
+    pub iid: Option<&'a dyn Fn(&Context) -> Result<u64, String>>,
+    /// Only these jobs (with `needs`, also what they need).
+    pub jobs: Vec<String>,
+    /// With `jobs`: also the jobs they need.
+    pub needs: bool,
+    /// One executor for every job (else `[executor]` rules pick per job).
+    pub executor: Option<Kind>,
+}
+
+/// A planned pipeline with what was needed to make it.
+pub struct Prepared {
+    /// The decoded pipeline.
+    pub pipeline: Pipeline,
+    /// Its context.
+    pub context: Context,
+    /// The plan, each job's executor assigned.
+    pub plan: Plan,
+    /// The project's config.
+    pub config: ProjectConfig,
+    /// Lint's report (warnings only; the pipeline moved out).
+    pub lint: Report,
+}
+
+/// Why a pipeline cannot be prepared.
+pub enum PrepareError {
+    /// A usage or I/O problem (exit code 2).
+    Usage(String),
+    /// The pipeline or the variables file is invalid (exit code 1): the report and the name
+    /// of the file it is about.
+    Invalid(Box<Report>, String),
+}
+
+impl PrepareError {
+    /// The problem as text (lint's human rendering for an invalid pipeline).
+    pub fn text(&self, color: bool) -> String {
+        match self {
+            PrepareError::Usage(m) => m.clone(),
+            PrepareError::Invalid(report, name) => {
+                crate::report::lint::human(report, name, false, color)
+            }
+        }
+    }
+}
+
+impl From<String> for PrepareError {
+    fn from(m: String) -> Self {
+        PrepareError::Usage(m)
+    }
+}
+
+/// Loads and lints `file` for `config` (the project's component checkouts and `options`'
+/// `--component-dir`s); what `gantry lint` shows and the first step of [`prepare`].
+pub fn lint(
+    file: &Path,
+    config: &ProjectConfig,
+    component_dirs: &[String],
+    load: LoadOptions,
+) -> Result<Report, String> {
+    let load = LoadOptions {
+        component_dirs: config.component_dirs(component_dirs)?,
+        ..load
+    };
+    crate::lint::lint_file(file, &load).map_err(|e| e.to_string())
+}
+
+/// Lints and plans `file`, selects jobs and assigns executors.
+pub fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, PrepareError> {
+    let mut context = Context::new(file, &inputs.options)?;
+    if let Some(take) = inputs.iid {
+        context.pipeline_iid = take(&context)?;
+    }
+    let config = match inputs.config {
+        Some(c) => c,
+        None => ProjectConfig::load(&context.project_dir).map_err(|e| e.to_string())?,
+    };
+    let vars_file = match &inputs.variables {
+        VariablesFile::ProjectDefault => Some(context.project_dir.join(".gantry/variables.yml")),
+        VariablesFile::Given(f) if !f.is_file() => {
+            return Err(format!("cannot read {}", f.display()).into());
+        }
+        VariablesFile::Given(f) => Some(f.clone()),
+        VariablesFile::Nothing => None,
+    };
+    let mut var_sources = crate::source::SourceMap::default();
+    let mut diags = Diagnostics::default();
+    let project = vars_file
+        .as_ref()
+        .map(|f| plan::sources::project_file(f, &mut var_sources, &mut diags))
+        .unwrap_or_default();
+    if diags.has_errors() {
+        let shown = Report {
+            sources: var_sources,
+            diagnostics: diags.into_vec(),
+            pipeline: None,
+        };
+        let name = vars_file
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
+        return Err(PrepareError::Invalid(Box::new(shown), name));
+    }
+    let cli = inputs.pipeline_variables;
+    // `include: rules` see predefined, project and pipeline variables.
+    let include_variables = context
+        .predefined()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(
+            project
+                .iter()
+                .chain(cli.iter())
+                .map(|(k, v)| (k.clone(), v.value.clone())),
+        )
+        .collect();
+    let load = LoadOptions {
+        include_variables: Some(include_variables),
+        ..LoadOptions::default()
+    };
+    let mut report = lint(file, &config, &inputs.component_dirs, load)?;
+    let Some(pipeline) = report.pipeline.take().filter(|_| report.is_valid(false)) else {
+        return Err(PrepareError::Invalid(
+            Box::new(report),
+            file.display().to_string(),
+        ));
+    };
+    let mut planned = plan::build(&pipeline, &context, project, cli);
+    if !inputs.jobs.is_empty() {
+        planned.select(&inputs.jobs, inputs.needs)?;
+    }
+    assign(&mut planned, inputs.executor, &config.executor);
+    Ok(Prepared {
+        pipeline,
+        context,
+        plan: planned,
+        config,
+        lint: report,
+    })
+}
+
+/// Sets every job's executor: `forced` for all (`shell`, `kubernetes`; `docker` as auto without
+/// rules), else by the `[executor]` rules.
+fn assign(plan: &mut Plan, forced: Option<Kind>, rules: &choice::Rules) {
+    match forced {
+        Some(Kind::Docker) => choice::assign(plan, None, &choice::Rules::default()),
+        other => choice::assign(plan, other, rules),
+    }
+}
+
+impl Prepared {
+    /// Values of masked project and pipeline variables, for masking logs.
+    pub fn secrets(&self) -> Vec<String> {
+        self.plan
+            .layers
+            .project
+            .values()
+            .chain(self.plan.layers.cli.values())
+            .filter(|v| v.masked)
+            .map(|v| v.value.clone())
+            .collect()
+    }
+}
