@@ -179,6 +179,11 @@ impl Environments {
         Ok(())
     }
 
+    /// Whether namespaces are left to expire rather than deleted after the pipeline.
+    pub fn keeps(&self) -> bool {
+        self.keep
+    }
+
     /// The cluster in use.
     pub fn cluster(&self) -> &Cluster {
         &self.cluster

@@ -32,6 +32,8 @@ pub enum Mode {
 /// Receives a run's events as they happen, so a caller other than the console (`gantry serve`)
 /// can record statuses and logs without a second runner.
 pub trait RunObserver: Send + Sync {
+    /// A job's needs and stage are satisfied: it waits for a slot (GitLab's `pending`).
+    fn job_pending(&self, _job: &str) {}
     /// A job attempt starts.
     fn job_started(&self, job: &str, attempt: u32);
     /// A job ends (or is skipped, canceled, left manual).
@@ -242,6 +244,13 @@ impl Reporter {
             Mode::Silent => {}
             Mode::Json => self.event(json!({"event": "pipeline_started", "time": now_ms(), "iid": iid, "jobs": jobs, "executor": executor})),
             Mode::Human { .. } => self.emit(&format!("pipeline #{iid}: {jobs} job{} ({executor} executor)", if jobs == 1 { "" } else { "s" })),
+        }
+    }
+
+    /// A job may start and waits for a slot (only the observer hears it).
+    pub fn job_pending(&self, job: &str) {
+        if let Some(o) = &self.observer {
+            o.job_pending(job);
         }
     }
 

@@ -177,6 +177,7 @@ pub async fn run<E: Executor>(
     loop {
         for (i, start) in sched.ready() {
             running += 1;
+            reporter.job_pending(&plan.jobs[i].name);
             let cancel = if plan.jobs[i].when == "always" {
                 abort_rx.clone()
             } else {

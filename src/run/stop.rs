@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// After the pipeline: runs each `on_stop` job of an environment that was used and whose stop
-/// job has not run, then tears the namespaces down. Returns what teardown did.
+/// job has not run, then tears the namespaces down (kept ones: only marks them). Returns what teardown did.
 pub(super) async fn finish<E: Executor>(
     ctx: &Arc<RunCtx<E>>,
     results: &mut [Option<JobResult>],
@@ -20,6 +20,10 @@ pub(super) async fn finish<E: Executor>(
     let Some(envs) = ctx.options.environments.clone() else {
         return Vec::new();
     };
+    // Kept environments stay alive: their `on_stop` jobs run when they are stopped.
+    if envs.keeps() {
+        return envs.teardown().await;
+    }
     let plan = &ctx.plan;
     let ran = |r: &Option<JobResult>| r.as_ref().is_some_and(|r| r.attempts > 0);
     let mut stops: Vec<usize> = Vec::new();

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 /// Schema versions in order; entry `n` takes the database from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE repositories (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, source TEXT NOT NULL);
@@ -68,7 +69,25 @@ CREATE TABLE artifacts (
     path TEXT NOT NULL,
     size INTEGER NOT NULL);
 CREATE TABLE sessions (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
-"#];
+"#,
+    r#"
+CREATE TABLE environments (
+    id INTEGER PRIMARY KEY,
+    repository TEXT NOT NULL,
+    name TEXT NOT NULL,
+    url TEXT,
+    namespace TEXT,
+    pipeline_id INTEGER NOT NULL,
+    job_id INTEGER,
+    sha TEXT NOT NULL,
+    state TEXT NOT NULL,
+    on_stop TEXT,
+    auto_stop_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (repository, name));
+"#,
+];
 
 /// GitLab's statuses that do not change any more.
 pub const TERMINAL: &[&str] = &["success", "failed", "canceled", "skipped"];
@@ -750,6 +769,160 @@ impl Db {
             .execute("DELETE FROM sessions WHERE hash = ?1", [hash])
             .ctx("removing a session")
             .map(drop)
+    }
+}
+
+/// A deployment to record: an environment's job started.
+#[derive(Clone, Debug, Default)]
+pub struct Deployment {
+    /// Repository.
+    pub repository: String,
+    /// `environment:name`.
+    pub name: String,
+    /// `environment:url`.
+    pub url: Option<String>,
+    /// Its namespace on the cluster, when there is one.
+    pub namespace: Option<String>,
+    /// The pipeline that deploys.
+    pub pipeline_id: i64,
+    /// The job that deploys.
+    pub job_id: Option<i64>,
+    /// The commit deployed.
+    pub sha: String,
+    /// `environment:on_stop`.
+    pub on_stop: Option<String>,
+    /// When it stops by itself (`environment:auto_stop_in`), ms since the epoch.
+    pub auto_stop_at: Option<i64>,
+}
+
+/// A stored environment: its latest deployment and state (`available`, `stopping`, `stopped`).
+#[derive(Clone, Debug)]
+pub struct EnvironmentRow {
+    /// Id.
+    pub id: i64,
+    /// The latest deployment.
+    pub deployment: Deployment,
+    /// GitLab's state word.
+    pub state: String,
+    /// First deployment.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+impl EnvironmentRow {
+    /// The API's JSON shape.
+    pub fn json(&self) -> Value {
+        let d = &self.deployment;
+        json!({
+            "id": self.id,
+            "repository": d.repository,
+            "name": d.name,
+            "url": d.url,
+            "namespace": d.namespace,
+            "state": self.state,
+            "pipeline_id": d.pipeline_id,
+            "job_id": d.job_id,
+            "sha": d.sha,
+            "on_stop": d.on_stop,
+            // `auto_stop_in: never` is stored as the end of time: no stop is shown.
+            "auto_stop_at": d.auto_stop_at.filter(|t| *t < i64::MAX).map(rfc3339),
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+        })
+    }
+}
+
+const ENV_COLS: &str = "id, repository, name, url, namespace, pipeline_id, job_id, sha, state, on_stop, auto_stop_at, created_at, updated_at";
+
+fn environment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnvironmentRow> {
+    Ok(EnvironmentRow {
+        id: r.get(0)?,
+        deployment: Deployment {
+            repository: r.get(1)?,
+            name: r.get(2)?,
+            url: r.get(3)?,
+            namespace: r.get(4)?,
+            pipeline_id: r.get(5)?,
+            job_id: r.get(6)?,
+            sha: r.get(7)?,
+            on_stop: r.get(9)?,
+            auto_stop_at: r.get(10)?,
+        },
+        state: r.get(8)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+impl Db {
+    /// Records a deployment: the environment (made on first use) is `available` with it.
+    pub fn record_deployment(&self, d: &Deployment) -> Result<i64, DbError> {
+        let now = now_ms();
+        self.lock()
+            .query_row(
+                "INSERT INTO environments (repository, name, url, namespace, pipeline_id, job_id, sha,
+                   state, on_stop, auto_stop_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'available', ?8, ?9, ?10, ?10)
+                 ON CONFLICT (repository, name) DO UPDATE SET url = excluded.url,
+                   namespace = excluded.namespace, pipeline_id = excluded.pipeline_id,
+                   job_id = excluded.job_id, sha = excluded.sha, state = 'available',
+                   on_stop = excluded.on_stop, auto_stop_at = excluded.auto_stop_at,
+                   updated_at = excluded.updated_at
+                 RETURNING id",
+                params![
+                    d.repository,
+                    d.name,
+                    d.url,
+                    d.namespace,
+                    d.pipeline_id,
+                    d.job_id,
+                    d.sha,
+                    d.on_stop,
+                    d.auto_stop_at,
+                    now
+                ],
+                |r| r.get(0),
+            )
+            .ctx("recording a deployment")
+    }
+
+    /// Sets environment `id`'s state.
+    pub fn set_environment_state(&self, id: i64, state: &str) -> Result<(), DbError> {
+        self.lock()
+            .execute(
+                "UPDATE environments SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, state, now_ms()],
+            )
+            .ctx("updating an environment")
+            .map(|_| ())
+    }
+
+    /// Environments, of `repository` or all, by name.
+    pub fn environments(&self, repository: Option<&str>) -> Result<Vec<EnvironmentRow>, DbError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {ENV_COLS} FROM environments WHERE ?1 IS NULL OR repository = ?1
+                 ORDER BY repository, name"
+            ))
+            .ctx("listing environments")?;
+        st.query_map(params![repository], environment_row)
+            .ctx("listing environments")?
+            .collect::<Result<_, _>>()
+            .ctx("reading environments")
+    }
+
+    /// Environment `id`.
+    pub fn environment(&self, id: i64) -> Result<Option<EnvironmentRow>, DbError> {
+        self.lock()
+            .query_row(
+                &format!("SELECT {ENV_COLS} FROM environments WHERE id = ?1"),
+                params![id],
+                environment_row,
+            )
+            .optional()
+            .ctx("reading an environment")
     }
 }
 

@@ -5,7 +5,7 @@
 use super::App;
 use super::checkout;
 use super::config::RepoConfig;
-use super::db::{NewJob, PipelineRow};
+use super::db::{Deployment, NewJob, PipelineRow};
 use super::queue::Start;
 use super::sse::Event;
 use crate::executor::Stream;
@@ -163,6 +163,10 @@ async fn run_pipeline(
         })
         .collect();
     let ids = app.db.insert_jobs(id, &jobs).map_err(|e| e.to_string())?;
+    let deployments = deployments(&row, &pipeline, &plan, config.cluster.is_set());
+    // Environments that stop by themselves (`auto_stop_in`) outlive the pipeline; the server
+    // stops them on time (`environments.rs`).
+    let keep = deployments.values().any(|d| d.auto_stop_at.is_some());
 
     let recorder = Arc::new(Recorder {
         app: app.clone(),
@@ -178,9 +182,13 @@ async fn run_pipeline(
             .collect(),
         uninterruptible: start.uninterruptible.clone(),
         started: Mutex::new(HashMap::new()),
+        deployments,
+        stops: stop_jobs(&plan),
+        repository: repo.name.clone(),
     });
     let names: Vec<String> = plan.jobs.iter().map(|j| j.name.clone()).collect();
     let reporter = Reporter::observed(Mode::Silent, &names, None, secrets, Some(recorder));
+    let cluster_set = config.cluster.is_set();
     let settings = ExecutorSettings {
         cluster: config.cluster,
         environments: config.environments,
@@ -190,7 +198,7 @@ async fn run_pipeline(
             ..DockerOptions::default()
         },
         kube_namespace: None,
-        keep_environments: false,
+        keep_environments: keep,
         project: src.clone(),
         // The server sweeps once at start-up (`reap`); its own runs are alive.
         sweep_leftovers: false,
@@ -209,7 +217,8 @@ async fn run_pipeline(
         concurrency: repo
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-        manual: Vec::new(),
+        // A job run on its own (a retry, an environment's stop) runs even when manual.
+        manual: row.new.only_job.iter().cloned().collect(),
         include_untracked: false,
         keep_workspaces: false,
         artifacts_dir: None,
@@ -229,6 +238,10 @@ async fn run_pipeline(
     )
     .await;
     record_artifacts(app, &state, id, &plan, &ids);
+    if cluster_set && !keep {
+        // Teardown deleted the namespaces: what this pipeline deployed is gone.
+        super::environments::stopped_with(app, &repo.name, id);
+    }
     Ok((outcome.status, None))
 }
 
@@ -319,6 +332,60 @@ fn plan_pipeline(
     Ok(Planned::Run(Box::new(planned)))
 }
 
+/// The environments `plan`'s jobs deploy (`environment:` with action `start`), by job name;
+/// namespaces only with a cluster.
+fn deployments(
+    row: &PipelineRow,
+    pipeline: &crate::model::Pipeline,
+    plan: &Plan,
+    cluster: bool,
+) -> HashMap<String, Deployment> {
+    let now = super::db::now_ms();
+    plan.jobs
+        .iter()
+        .filter_map(|j| {
+            let env = j.environment.as_ref()?;
+            if !matches!(env.action.as_str(), "" | "start") {
+                return None;
+            }
+            let model = pipeline.jobs.get(&j.job)?.environment.as_ref()?;
+            let auto_stop_at = model.auto_stop_in.as_ref().map(|a| match a.value {
+                u64::MAX => i64::MAX,
+                secs => now.saturating_add((secs as i64).saturating_mul(1000)),
+            });
+            Some((
+                j.name.clone(),
+                Deployment {
+                    repository: row.new.repository.clone(),
+                    name: env.name.clone(),
+                    url: env.url.clone(),
+                    namespace: if cluster {
+                        crate::environment::name::namespace_of(plan, j)
+                    } else {
+                        None
+                    },
+                    pipeline_id: row.id,
+                    job_id: None,
+                    sha: row.new.sha.clone(),
+                    on_stop: model.on_stop.as_ref().map(|o| o.value.clone()),
+                    auto_stop_at,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Jobs of `plan` that stop an environment, with its name.
+fn stop_jobs(plan: &Plan) -> HashMap<String, String> {
+    plan.jobs
+        .iter()
+        .filter_map(|j| {
+            let env = j.environment.as_ref()?;
+            (env.action == "stop").then(|| (j.name.clone(), env.name.clone()))
+        })
+        .collect()
+}
+
 /// Records the files each job left in the run's artifact store.
 fn record_artifacts(app: &App, state: &StateDir, id: i64, plan: &Plan, ids: &[i64]) {
     let store = state.run(id as u64).artifacts();
@@ -351,6 +418,11 @@ struct Recorder {
     interruptible: HashMap<String, bool>,
     uninterruptible: Arc<AtomicBool>,
     started: Mutex<HashMap<String, Instant>>,
+    /// Jobs that deploy an environment, with what their start records.
+    deployments: HashMap<String, Deployment>,
+    /// Jobs that stop an environment (`action: stop`) → its name.
+    stops: HashMap<String, String>,
+    repository: String,
 }
 
 impl Recorder {
@@ -365,6 +437,14 @@ impl Recorder {
 }
 
 impl RunObserver for Recorder {
+    fn job_pending(&self, job: &str) {
+        let Some(&id) = self.ids.get(job) else { return };
+        if let Err(e) = self.app.db.set_job_status(id, "pending", false, None, None) {
+            tracing::error!(job = id, "{e}");
+        }
+        self.publish(id, job, "pending");
+    }
+
     fn job_started(&self, job: &str, _attempt: u32) {
         let Some(&id) = self.ids.get(job) else { return };
         if !self.interruptible.get(job).copied().unwrap_or(false) {
@@ -377,6 +457,15 @@ impl RunObserver for Recorder {
             .unwrap_or(false);
         if first {
             self.app.metrics.job_started();
+            if let Some(d) = self.deployments.get(job) {
+                let d = Deployment {
+                    job_id: Some(id),
+                    ..d.clone()
+                };
+                if let Err(e) = self.app.db.record_deployment(&d) {
+                    tracing::error!(job = id, "{e}");
+                }
+            }
         }
         if let Err(e) = self.app.db.set_job_status(id, "running", false, None, None) {
             tracing::error!(job = id, "{e}");
@@ -399,6 +488,16 @@ impl RunObserver for Recorder {
                 .set_job_status(id, status, allowed, r.detail.as_deref(), r.exit_code)
         {
             tracing::error!(job = id, "{e}");
+        }
+        if let Some(env) = self.stops.get(&r.name)
+            && super::db::TERMINAL.contains(&status)
+        {
+            super::environments::stop_job_finished(
+                &self.app,
+                &self.repository,
+                env,
+                status == "success",
+            );
         }
         let began = self.started.lock().ok().and_then(|mut s| s.remove(&r.name));
         if let Some(t) = began {

@@ -1,7 +1,7 @@
 //! The HTTP surface: health and metrics, webhooks, the token-protected API, the web UI and
 //! its login; one body-size limit for every request.
 
-use super::{App, api, auth, sse, ui, webhooks};
+use super::{App, api, auth, environments, sse, ui, webhooks};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -24,6 +24,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/jobs/{id}/artifacts/{*path}", get(api::artifact))
         .route("/events", get(sse::events))
         .route("/repositories", get(api::repositories))
+        .route("/environments", get(environments::list))
+        .route("/environments/{id}/stop", post(environments::stop_one))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), auth::require));
     Router::new()
@@ -38,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(ui::page))
         .route("/pipelines/{id}", get(ui::page))
         .route("/jobs/{id}", get(ui::page))
+        .route("/environments", get(ui::page))
         .route("/ui/{file}", get(ui::asset))
         .layer(DefaultBodyLimit::max(app.config.max_body))
         .with_state(app)

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod checkout;
 pub mod config;
 pub mod db;
+pub mod environments;
 pub mod error;
 pub mod execute;
 pub mod http;
@@ -168,6 +169,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     tokio::spawn(execute::dispatch(app.clone()));
     tokio::spawn(logs::flusher(app.clone()));
+    tokio::spawn(environments::auto_stop(app.clone()));
     tokio::spawn(watcher::watch(app.clone()));
     let router = http::router(app.clone());
     println!("gantry serve: listening on http://{addr}");

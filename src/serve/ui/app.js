@@ -290,6 +290,42 @@ async function jobPage(id) {
   });
 }
 
+// ---- environments -----------------------------------------------------------------------
+// As GitLab lists them: name, URL, namespace, the pipeline and commit that deployed it, state
+// and when it stops; Stop runs its on_stop job.
+async function environmentsPage() {
+  document.title = "gantry · environments";
+  const repo = new URLSearchParams(location.search).get("repository");
+  const render = async () => {
+    const envs = await json("/environments" + (repo ? "?repository=" + encodeURIComponent(repo) : ""));
+    const rows = envs.map((e) => `
+      <tr class="environment" data-id="${e.id}" data-name="${esc(e.name)}">
+        <td class="env-name">${esc(e.name)}</td>
+        <td>${esc(e.repository)}</td>
+        <td>${e.url ? `<a href="${esc(e.url)}" rel="noopener">${esc(e.url)}</a>` : ""}</td>
+        <td><code class="env-namespace">${esc(e.namespace)}</code></td>
+        <td><a href="/pipelines/${e.pipeline_id}">#${e.pipeline_id}</a> <code>${esc(e.sha.slice(0, 8))}</code></td>
+        <td>${badge(e.state)}</td>
+        <td>${e.auto_stop_at ? when(e.auto_stop_at) : `<span class="muted">never</span>`}</td>
+        <td>${e.state === "available" ? `<button class="stop" data-id="${e.id}">Stop</button>` : ""}</td>
+      </tr>`).join("");
+    app().innerHTML = `
+      <div class="head"><h1>Environments</h1></div>
+      <table class="list"><thead><tr><th>Name</th><th>Repository</th><th>URL</th><th>Namespace</th><th>Deployed by</th><th>State</th><th>Stops</th><th></th></tr></thead>
+      <tbody id="environments">${rows || `<tr><td colspan="8" class="muted">No environment yet.</td></tr>`}</tbody></table>`;
+  };
+  await render();
+  app().addEventListener("click", async (e) => {
+    const b = e.target.closest("button.stop");
+    if (!b) return;
+    b.disabled = true;
+    await json(`/environments/${b.dataset.id}/stop`, { method: "POST" }).catch((err) => alert(err.message));
+    await render();
+  });
+  const again = debounce(render, 250);
+  listen("/api/v1/events", { pipeline: again, job: again });
+}
+
 // ---- router -----------------------------------------------------------------------------
 function route() {
   const path = location.pathname;
@@ -297,6 +333,7 @@ function route() {
   const fail = (e) => { app().innerHTML = `<p class="error">${esc(e.message)}</p>`; };
   if ((m = path.match(/^\/pipelines\/(\d+)$/))) pipelinePage(m[1]).catch(fail);
   else if ((m = path.match(/^\/jobs\/(\d+)$/))) jobPage(m[1]).catch(fail);
+  else if (path === "/environments") environmentsPage().catch(fail);
   else listPage().catch(fail);
 }
 document.addEventListener("DOMContentLoaded", route);
