@@ -58,3 +58,37 @@ fn a_diagnostic_on_a_very_long_line_is_rendered_shortened_not_a_panic() {
     }
 }
 
+// Finding 6: a need whose job rules leave out had no file:line in plan; lint said nothing.
+#[test]
+fn a_need_left_without_its_job_is_located_in_plan_and_warned_by_lint() {
+    let ci = "build:\n  script: [make]\n  rules:\n    - if: '$NEVER == \"1\"'\ntest:\n  script: [make test]\n  needs: [build]\n";
+    let dir = project(&[(".gitlab-ci.yml", ci)]);
+    let (code, out, err) = gantry(dir.path(), &["plan"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}")
+            .contains(".gitlab-ci.yml:7:11: `test` needs `build`, which is not in this pipeline"),
+        "{out}{err}"
+    );
+    let (code, out, err) = gantry(dir.path(), &["run"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains(".gitlab-ci.yml:7:11:"), "{err}");
+    let (code, out, _) = gantry(dir.path(), &["lint"]);
+    assert_eq!(code, 0, "a warning, not an error: {out}");
+    assert!(
+        out.contains(".gitlab-ci.yml:7:11: warning[need-may-be-missing]"),
+        "{out}"
+    );
+    // The same rules on both jobs, or `optional: true`, leave nothing to warn about.
+    for ci in [
+        "build:\n  script: [make]\n  rules:\n    - if: '$NEVER == \"1\"'\ntest:\n  script: [make test]\n  needs: [build]\n  rules:\n    - if: '$NEVER == \"1\"'\n",
+        "build:\n  script: [make]\n  rules:\n    - if: '$NEVER == \"1\"'\ntest:\n  script: [make test]\n  needs: [{job: build, optional: true}]\n",
+        "build:\n  script: [make]\n  rules:\n    - when: on_success\ntest:\n  script: [make test]\n  needs: [build]\n",
+    ] {
+        let dir = project(&[(".gitlab-ci.yml", ci)]);
+        let (code, out, _) = gantry(dir.path(), &["lint"]);
+        assert_eq!(code, 0, "{out}");
+        assert!(!out.contains("need-may-be-missing"), "{ci}\n{out}");
+    }
+}
+

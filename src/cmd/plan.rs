@@ -96,6 +96,7 @@ pub fn prepare(
     // available offline): say so.
     eprint!("{}", report::lint::short(&lint));
     let mut planned = plan::build(&pipeline, &context, project, cli);
+    planned.locate_errors(&lint.sources);
     if !args.jobs.is_empty() {
         planned
             .select(&args.jobs, args.needs)

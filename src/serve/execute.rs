@@ -290,6 +290,7 @@ fn plan_pipeline(
         return Err(format!("invalid pipeline:\n{text}"));
     };
     let mut planned = plan::build(&pipeline, &context, project, cli);
+    planned.locate_errors(&lint.sources);
     if let Some(job) = &row.new.only_job {
         planned.select(std::slice::from_ref(job), true)?;
     }
