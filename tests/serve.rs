@@ -344,6 +344,31 @@ slow:
     - sleep 30
 "#;
 
+// Issue 21, finding 4: a push repeating the current commit canceled its waiting API pipeline.
+#[test]
+fn a_push_of_the_same_commit_supersedes_no_pipeline_of_that_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let ci = "slow:\n  interruptible: true\n  script:\n    - echo started-$DEPLOY\n    - sleep 1\n";
+    let sha = repo(&src, ci);
+    let server = Server::for_repo(tmp.path(), &src, &["--repo-concurrency", "1"]);
+    let api = |deploy: &str| {
+        let body = json!({"repository": "group/app", "ref": "main", "variables": {"DEPLOY": deploy}});
+        let r = server.api_post("/pipelines", &body);
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["id"].as_i64().unwrap()
+    };
+    let running = api("1");
+    server.wait_job_log(running, "slow", "started-1");
+    let waiting = api("2");
+    let pushed = server.push_main(ZERO, &sha);
+    for id in [running, waiting, pushed] {
+        let p = server.wait_done(id, 60);
+        assert_eq!(p["status"], "success", "pipeline {id}: {p:#}");
+        assert_eq!(p["sha"], sha.as_str());
+    }
+}
+
 #[test]
 fn a_second_push_to_the_same_ref_auto_cancels_the_first_pipelines_interruptible_jobs() {
     let tmp = tempfile::tempdir().unwrap();
