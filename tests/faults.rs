@@ -92,3 +92,173 @@ fn a_need_left_without_its_job_is_located_in_plan_and_warned_by_lint() {
     }
 }
 
+/// What a file outside the checkout holds; it must never show up in gantry's output.
+const SECRET: &str = "token: [SECRET-CONTENT-4711";
+
+/// A directory outside the project holding `secret.yml`, `secret.env`, `t.yaml` and
+/// `templates/x.yml`, all with [`SECRET`] in them.
+fn outside() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in [
+        "secret.yml",
+        "templates/x.yml",
+        "templates/x/template.yml",
+        "t.yaml",
+    ] {
+        write(tmp.path(), name, SECRET);
+    }
+    write(tmp.path(), "secret.env", "LEAKED=SECRET-CONTENT-4711\n");
+    write(tmp.path(), "report.xml", "<testsuite name=\"SECRET-CONTENT-4711\"/>");
+    tmp
+}
+
+fn link(target: &Path, at: &Path) {
+    if let Some(parent) = at.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::os::unix::fs::symlink(target, at).unwrap();
+}
+
+fn refused(what: &str, (code, out, err): &(i32, String, String)) {
+    let text = format!("{out}{err}");
+    assert_eq!(*code, 1, "{what}: {text}");
+    assert!(text.contains("refused"), "{what}: {text}");
+    assert!(!text.contains("SECRET-CONTENT"), "{what} quotes the file: {text}");
+}
+
+// Finding 1 (load side): includes, wildcards, templates and components through symlinks.
+#[test]
+fn includes_templates_and_components_cannot_leave_the_checkout_through_symlinks() {
+    let out = outside();
+    let o = out.path();
+    let cases: [(&str, &str); 6] = [
+        ("a symlinked file", "include: [{local: leak.yml}]\n"),
+        (
+            "a symlinked directory",
+            "include: [{local: conf/secret.yml}]\n",
+        ),
+        (
+            "a wildcard through a symlinked directory",
+            "include: [{local: 'conf/*.yml'}]\n",
+        ),
+        ("a `**` wildcard", "include: [{local: 'conf/**.yml'}]\n"),
+        (
+            "a component of this project",
+            "include: [{component: '$CI_SERVER_FQDN/$CI_PROJECT_PATH/x@1'}]\n",
+        ),
+        (
+            "a template of --template-dir",
+            "include: [{template: Leak.gitlab-ci.yml}]\n",
+        ),
+    ];
+    for (what, include) in cases {
+        let ci = format!("{include}job: {{script: [echo]}}\n");
+        let dir = project(&[(".gitlab-ci.yml", &ci)]);
+        let d = dir.path();
+        link(&o.join("secret.yml"), &d.join("leak.yml"));
+        link(o, &d.join("conf"));
+        if what.contains("component") {
+            std::fs::remove_file(d.join("conf")).unwrap();
+            link(&o.join("templates"), &d.join("templates"));
+        }
+        let templates = tempfile::tempdir().unwrap();
+        link(&o.join("secret.yml"), &templates.path().join("Leak.gitlab-ci.yml"));
+        let tdir = templates.path().to_string_lossy().into_owned();
+        refused(
+            &format!("lint with {what}"),
+            &gantry(d, &["lint", "--template-dir", &tdir]),
+        );
+        if !what.contains("template-dir") {
+            refused(&format!("plan with {what}"), &gantry(d, &["plan"]));
+        }
+    }
+    // A symlink that stays inside the repository is followed as before.
+    let dir = project(&[
+        (".gitlab-ci.yml", "include: [{local: alias.yml}]\n"),
+        ("real/jobs.yml", "job: {script: [echo]}\n"),
+    ]);
+    link(Path::new("real/jobs.yml"), &dir.path().join("alias.yml"));
+    let (code, out, err) = gantry(dir.path(), &["lint"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+// Finding 1 (run side): artifacts and caches (collected and restored), dotenv and JUnit
+// reports, and `gantry render` in a job, each through a symlink and a symlinked directory.
+#[test]
+fn a_run_reads_and_writes_nothing_outside_the_workspace_through_symlinks() {
+    let out = outside();
+    let o = out.path();
+    let drop = o.join("dropzone");
+    std::fs::create_dir_all(&drop).unwrap();
+    let g = env!("CARGO_BIN_EXE_gantry");
+    let ci = format!(
+        "stages: [make, use]\n\
+         art-make:\n  stage: make\n  script: ['rm out && mkdir out && echo hi > out/x.txt']\n  artifacts: {{paths: [out/]}}\n\
+         art-use:\n  stage: use\n  needs: [art-make]\n  script: ['true']\n\
+         art-link:\n  stage: make\n  script: ['true']\n  artifacts: {{paths: [leak.env]}}\n\
+         dotenv-dir:\n  stage: make\n  script: ['true']\n  artifacts: {{reports: {{dotenv: conf/secret.env}}}}\n\
+         dotenv-link:\n  stage: make\n  script: ['true']\n  artifacts: {{reports: {{dotenv: leak.env}}}}\n\
+         junit-dir:\n  stage: make\n  script: ['true']\n  artifacts: {{reports: {{junit: conf/report.xml}}}}\n\
+         cache-make:\n  stage: make\n  script: ['rm out && mkdir out && echo hi > out/c.txt']\n  cache: {{key: k, paths: [out/], policy: push}}\n\
+         cache-use:\n  stage: use\n  needs: [cache-make]\n  script: ['test ! -e out/c.txt']\n  cache: {{key: k, paths: [out/], policy: pull}}\n\
+         cache-link:\n  stage: make\n  script: ['true']\n  cache: {{key: l, paths: [leak.env]}}\n\
+         render-dir:\n  stage: make\n  script: ['{g} render conf/t.yaml']\n\
+         render-link:\n  stage: make\n  script: ['{g} render leak.yaml']\n\
+         render-out:\n  stage: make\n  script: ['echo hi | {g} render - -o out/written.txt']\n"
+    );
+    let dir = project(&[(".gitlab-ci.yml", &ci)]);
+    let d = dir.path();
+    link(&drop, &d.join("out"));
+    link(o, &d.join("conf"));
+    link(&o.join("secret.env"), &d.join("leak.env"));
+    link(&o.join("t.yaml"), &d.join("leak.yaml"));
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-q", "-m", "symlinks"]);
+    let junit = d.join("junit.xml");
+    let (code, stdout, stderr) = gantry(
+        d,
+        &[
+            "run",
+            "--executor",
+            "shell",
+            "--format",
+            "json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    let text = format!("{stdout}{stderr}");
+    assert_eq!(code, 1, "{text}");
+    let status = |job: &str| -> String {
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["event"] == "job_finished" && e["job"] == job)
+            .and_then(|e| e["status"].as_str().map(str::to_string))
+            .unwrap_or_else(|| panic!("no result for {job}:\n{text}"))
+    };
+    for job in [
+        "art-use",
+        "art-link",
+        "dotenv-dir",
+        "dotenv-link",
+        "junit-dir",
+        "cache-link",
+        "render-dir",
+        "render-link",
+        "render-out",
+    ] {
+        assert_eq!(status(job), "failed", "{job}:\n{text}");
+    }
+    // The cache was saved from a real directory, but restoring it must not write through `out`.
+    assert_eq!(status("cache-use"), "success", "{text}");
+    assert!(text.contains("refused"), "{text}");
+    if std::env::var_os("SHOW").is_some() {
+        eprintln!("{text}");
+    }
+    assert!(!text.contains("SECRET-CONTENT"), "an error quotes a refused file:\n{text}");
+    let junit = std::fs::read_to_string(&junit).unwrap_or_default();
+    assert!(!junit.contains("SECRET-CONTENT"), "{junit}");
+    let written: Vec<_> = std::fs::read_dir(&drop).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(written.is_empty(), "written outside the workspace: {written:?}");
+}

@@ -234,6 +234,9 @@ fn plan_pipeline(
     if !file.is_file() {
         return Err(format!("no .gitlab-ci.yml at {}", row.new.sha));
     }
+    if crate::files::confine(src, Path::new(".gitlab-ci.yml")).is_err() {
+        return Err(".gitlab-ci.yml is a symlink leading outside the checkout; refused".into());
+    }
     let git_ref = if row.new.kind == "tag" {
         format!("refs/tags/{}", row.new.git_ref)
     } else {
