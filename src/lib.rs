@@ -20,6 +20,7 @@ pub mod lint;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod process;
 pub mod render;
 pub mod report;
 pub mod run;

@@ -182,6 +182,103 @@ fn includes_templates_and_components_cannot_leave_the_checkout_through_symlinks(
     assert_eq!(code, 0, "{out}{err}");
 }
 
+/// Waits (at most a minute) for `path`, failing early if `child` ends first.
+fn wait_for(path: &Path, child: &mut std::process::Child) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("gantry ended ({status}) before {} appeared", path.display());
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Live processes working in `project`'s state directory (job workspaces live there).
+fn job_processes(project: &Path) -> Vec<i32> {
+    let state = project.join(".gantry").canonicalize().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| {
+            let pid: i32 = p.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(p.path().join("cwd")).ok()?;
+            let stat = std::fs::read_to_string(p.path().join("stat")).ok()?;
+            let zombie = stat.rsplit_once(')')?.1.trim_start().starts_with('Z');
+            (!zombie && cwd.starts_with(&state)).then_some(pid)
+        })
+        .collect()
+}
+
+fn spawn_run(dir: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["run", "--executor", "shell", "--grace", "1"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+// Finding 2: shell jobs survived SIGKILL of `gantry run`, and `gantry gc` left them running.
+#[test]
+fn jobs_of_a_killed_run_are_stopped_by_the_kernel_gc_and_the_next_run() {
+    let marks = tempfile::tempdir().unwrap();
+    let m = marks.path().display().to_string();
+    // The issue's job (the shell itself runs `touch`), and one that leaves a background child.
+    let ci = format!(
+        "fg:\n  script: ['touch {m}/fg-started; sleep 2.5 > /dev/null; touch {m}/fg-ran']\n\
+         bg:\n  script: ['(sleep 2.5; touch {m}/bg-ran) & touch {m}/bg-started; wait']\n"
+    );
+    for reaper in ["gc", "run"] {
+        let dir = project(&[(".gitlab-ci.yml", &ci)]);
+        let _ = std::fs::remove_file(marks.path().join("fg-ran"));
+        let _ = std::fs::remove_file(marks.path().join("bg-ran"));
+        let mut child = spawn_run(dir.path());
+        wait_for(&marks.path().join("fg-started"), &mut child);
+        wait_for(&marks.path().join("bg-started"), &mut child);
+        std::fs::remove_file(marks.path().join("fg-started")).unwrap();
+        std::fs::remove_file(marks.path().join("bg-started")).unwrap();
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGKILL);
+        }
+        let _ = child.wait();
+        assert!(
+            !job_processes(dir.path()).is_empty(),
+            "nothing left to reap: the test proves nothing"
+        );
+        let (code, out, err) = match reaper {
+            "gc" => gantry(dir.path(), &["gc"]),
+            _ => {
+                // The next run in the project, of a pipeline that finishes at once.
+                write(dir.path(), ".gitlab-ci.yml", "quick: {script: ['true']}\n");
+                gantry(dir.path(), &["run", "--executor", "shell"])
+            }
+        };
+        assert_eq!(code, 0, "{reaper}: {out}{err}");
+        assert!(
+            job_processes(dir.path()).is_empty(),
+            "{reaper} left job processes"
+        );
+        assert!(
+            format!("{out}{err}").contains("process"),
+            "{reaper} says what it stopped: {out}{err}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        for f in ["fg-ran", "bg-ran"] {
+            assert!(
+                !marks.path().join(f).exists(),
+                "after {reaper}, a job of the killed run still ran to `touch {f}`"
+            );
+        }
+    }
+}
+
 // Finding 1 (run side): artifacts and caches (collected and restored), dotenv and JUnit
 // reports, and `gantry render` in a job, each through a symlink and a symlinked directory.
 #[test]

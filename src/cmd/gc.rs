@@ -17,7 +17,9 @@ pub fn gc(file: &Path, args: &GcArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    let mut removed = sweep_workspaces(&project.join(".gantry"), args.all);
+    // Job processes of dead runs first: they may still be writing into the workspaces.
+    let mut removed = crate::run::orphans::reap(&project.join(".gantry"), args.all);
+    removed.extend(sweep_workspaces(&project.join(".gantry"), args.all));
     // Warm workspace slots no run holds (runs keep them between pipelines, as runners do).
     removed.extend(crate::run::pool::sweep_slots(
         &project.join(".gantry").join("workspaces"),

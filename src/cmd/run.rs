@@ -114,8 +114,12 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let wants_docker = !image_jobs.is_empty();
-    // Leftovers of crashed runs go first, so they cannot collide with this one.
-    for r in super::sweep_workspaces(&state_dir, false) {
+    // Leftovers of crashed runs go first, so they cannot collide with this one: their job
+    // processes, then their workspaces.
+    for r in crate::run::orphans::reap(&state_dir, false)
+        .into_iter()
+        .chain(super::sweep_workspaces(&state_dir, false))
+    {
         reporter.note(&format!("removed leftover {r}"));
     }
     let outcome = runtime.block_on(async {

@@ -268,7 +268,11 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
         .with("CI_CONCURRENT_PROJECT_ID", &slot.id().to_string())
         .with("GIT_CEILING_DIRECTORIES", &ceiling);
     let scope = vars.scope();
-    let mut env = Vec::new();
+    // Every job process carries its run directory, so a leftover is found if gantry dies.
+    let mut env = vec![(
+        super::orphans::MARKER.to_string(),
+        ctx.run_dir.display().to_string(),
+    )];
     let mut secrets = Vec::new();
     for v in scope.resolved() {
         if v.masked && v.value.len() >= crate::plan::sources::MIN_MASKED_LEN {

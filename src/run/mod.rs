@@ -14,6 +14,7 @@ mod git_dir;
 pub mod git_vars;
 mod job;
 pub mod manifest;
+pub mod orphans;
 pub mod pool;
 pub mod scheduler;
 mod submodules;
@@ -109,7 +110,7 @@ pub async fn run<E: Executor>(
         .join("pipelines")
         .join(plan.pipeline.iid.to_string());
     let _ = std::fs::create_dir_all(&run_dir);
-    let _ = std::fs::write(run_dir.join("owner.pid"), std::process::id().to_string());
+    orphans::claim(&run_dir);
     let files = plan
         .jobs
         .iter()
@@ -244,7 +245,7 @@ pub async fn run<E: Executor>(
             run_dir.join("jobs").display()
         ));
     }
-    let _ = std::fs::remove_file(run_dir.join("owner.pid"));
+    orphans::release(&run_dir);
     let junit = std::mem::take(&mut *ctx.junit.lock().unwrap_or_else(|e| e.into_inner()));
     RunOutcome {
         status: sched.outcome(),
