@@ -134,6 +134,11 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
                 "environments: cluster {} (context {})",
                 cluster.server, cluster.context
             ));
+            // Namespaces an earlier run of this project left when its gantry died.
+            match crate::environment::gc::reap_leftovers(&cluster, &project_dir.display().to_string(), env_settings_timeout).await {
+                Ok(lines) => lines.iter().for_each(|l| reporter.note(l)),
+                Err(e) => reporter.note(&format!("environments: leftovers not checked: {e}")),
+            }
             options.environments = Some(Arc::new(crate::environment::Environments::new(
                 cluster,
                 env_settings,
