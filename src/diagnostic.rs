@@ -68,6 +68,8 @@ codes! {
     NeedsCycle = "needs-cycle",
     /// `needs` names a job of a later stage.
     NeedsLaterStage = "needs-later-stage",
+    /// `needs` names a job whose `rules` can leave it out while the needing job stays.
+    NeedMayBeMissing = "need-may-be-missing",
     /// `dependencies` names an unknown job, a later stage, or a job missing from `needs`.
     InvalidDependency = "invalid-dependency",
     /// `extends` names an unknown key.

@@ -20,6 +20,7 @@ pub mod lint;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod process;
 pub mod project;
 pub mod render;
 pub mod report;

@@ -173,7 +173,7 @@ plain:
     let sha = common::git(&dir, &["rev-parse", "--short=8", "HEAD"]);
     let (code, out, err) = common::gantry(&dir, &["plan", "--ref", "feature/X"]);
     assert_eq!(code, 0, "{err}");
-    let expected = format!("namespace my-project-feature-x-{sha}");
+    let expected = format!("namespace my-project-feature-x-{sha}-1");
     assert!(out.contains(&expected), "{out}");
     assert!(out.contains("namespace shop-staging"), "{out}");
     let (_, json, _) = common::gantry(&dir, &["plan", "--ref", "feature/X", "--format", "json"]);
@@ -187,7 +187,7 @@ plain:
     assert_eq!(
         ns,
         [
-            Some(format!("my-project-feature-x-{sha}").as_str()),
+            Some(format!("my-project-feature-x-{sha}-1").as_str()),
             Some("shop-staging"),
             None
         ]

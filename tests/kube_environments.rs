@@ -641,7 +641,7 @@ deploy:
     git(&dir, &["add", "."]);
     git(&dir, &["commit", "-q", "-m", "template"]);
     let sha = git(&dir, &["rev-parse", "--short=8", "HEAD"]);
-    let ns = format!("incontainer-master-{sha}");
+    let ns = format!("incontainer-master-{sha}-1");
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
@@ -809,4 +809,94 @@ fn credentials_the_cluster_refuses_stop_the_run_before_any_job() {
             ))
             .unwrap();
     assert!(ours.items.is_empty());
+}
+
+/// A job in environment `review` (namespace `fixed` when given) that sleeps in pipeline 1 only.
+fn sleeper(namespace: Option<&str>) -> String {
+    let ns = namespace
+        .map(|n| format!("\n    kubernetes:\n      namespace: {n}"))
+        .unwrap_or_default();
+    format!(
+        "job:\n  environment:\n    name: review{ns}\n  script:\n    - cp \"$KUBECONFIG\" \"$OUT/kubeconfig-$CI_PIPELINE_IID\"\n    - if [ \"$CI_PIPELINE_IID\" = 1 ]; then sleep 300; fi\n"
+    )
+}
+
+// Issue 21, finding 3: after SIGKILL, re-running the same commit failed on the namespace the
+// dead run left ("already exists and is not this pipeline's") until `gantry gc`.
+#[test]
+fn a_rerun_after_sigkill_reaps_the_dead_runs_namespace_and_a_live_owner_still_stops_it() {
+    let sim = Sim::start();
+    for fixed in [None, Some("fixed-review")] {
+        let (tmp, dir) = repo("rerun", &sleeper(fixed), "init");
+        let out = tmp.path().join("out");
+        let mut first = spawn(&sim, &dir, &out, &[]);
+        wait_for(&out.join("kubeconfig-1"), &mut first);
+        let ns = namespace_in(&out.join("kubeconfig-1"));
+        signal(&first, libc::SIGKILL);
+        let _ = first.wait();
+        assert!(sim.namespace_exists(&ns), "nothing was left to reap");
+        let (code, log) = finish(spawn(&sim, &dir, &out, &[]));
+        assert_eq!(code, 0, "{fixed:?}: {log}");
+        let pid = first.id();
+        assert!(
+            log.contains(&format!(
+                "removed leftover namespace {ns} of gantry pipeline 1 (pid {pid} on this host is gone)"
+            )),
+            "{fixed:?}: {log}"
+        );
+        let second = namespace_in(&out.join("kubeconfig-2"));
+        match fixed {
+            Some(n) => assert_eq!(second, n),
+            None => assert_ne!(second, ns, "the rerun gets its own namespace"),
+        }
+    }
+    // The same fixed namespace from another checkout: reaped on demand (the 409 path) when its
+    // owner is dead, refused while it lives.
+    let (tmp, a) = repo("owner-a", &sleeper(Some("shared-review")), "init");
+    let (_tmp_b, b) = repo("owner-b", &sleeper(Some("shared-review")), "init");
+    let out = tmp.path().join("out");
+    let mut live = spawn(&sim, &a, &out, &[]);
+    wait_for(&out.join("kubeconfig-1"), &mut live);
+    let (code, log) = finish(spawn(&sim, &b, &tmp.path().join("out-b"), &[]));
+    assert_ne!(code, 0, "{log}");
+    assert!(
+        log.contains("namespace shared-review already exists and is not this pipeline's"),
+        "{log}"
+    );
+    signal(&live, libc::SIGKILL);
+    let _ = live.wait();
+    // Pipeline 2 of checkout b does not sleep: it takes the namespace over and succeeds.
+    let (code, log) = finish(spawn(&sim, &b, &tmp.path().join("out-b"), &[]));
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("removed leftover namespace shared-review of gantry pipeline 1"),
+        "{log}"
+    );
+    // The killed owner's sleeping job goes with `gantry gc` in its checkout.
+    let gc = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("gc")
+        .current_dir(&a)
+        .output()
+        .unwrap();
+    assert!(gc.status.success());
+}
+
+// Issue 21, finding 3: two runs of the same commit at the same time get their own namespaces.
+#[test]
+fn two_concurrent_runs_of_one_commit_do_not_collide() {
+    let sim = Sim::start();
+    let ci = "job:\n  environment:\n    name: review\n  script:\n    - cp \"$KUBECONFIG\" \"$OUT/kubeconfig-$CI_PIPELINE_IID\"\n    - sleep 1\n";
+    let (tmp, dir) = repo("twice", ci, "init");
+    let out = tmp.path().join("out");
+    let a = spawn(&sim, &dir, &out, &[]);
+    let b = spawn(&sim, &dir, &out, &[]);
+    let (ca, la) = finish(a);
+    let (cb, lb) = finish(b);
+    assert_eq!((ca, cb), (0, 0), "{la}\n{lb}");
+    let (n1, n2) = (
+        namespace_in(&out.join("kubeconfig-1")),
+        namespace_in(&out.join("kubeconfig-2")),
+    );
+    assert_ne!(n1, n2);
+    assert!(sim.gone(&n1, Duration::from_secs(30)) && sim.gone(&n2, Duration::from_secs(30)));
 }

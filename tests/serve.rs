@@ -344,6 +344,63 @@ slow:
     - sleep 30
 "#;
 
+// Issue 21, finding 1: a symlink in the repository made the server read a file outside the
+// checkout and quote it in the pipeline's `reason`.
+#[test]
+fn a_symlink_out_of_the_checkout_is_refused_and_its_target_never_quoted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret_dir = tmp.path().join("server-files");
+    std::fs::create_dir_all(&secret_dir).unwrap();
+    // Not YAML a pipeline could use: an error quoting it would show the "token".
+    std::fs::write(secret_dir.join("kubeconfig.yml"), "token: [SECRET-4711\n").unwrap();
+    let src = tmp.path().join("app");
+    std::fs::create_dir_all(&src).unwrap();
+    git(&src, &["init", "-q"]);
+    std::os::unix::fs::symlink(secret_dir.join("kubeconfig.yml"), src.join("leak.yml")).unwrap();
+    std::os::unix::fs::symlink(&secret_dir, src.join("conf")).unwrap();
+    let server = Server::for_repo(tmp.path(), &src, &[]);
+    let mut before = ZERO.to_string();
+    for include in ["leak.yml", "conf/kubeconfig.yml", "conf/*.yml"] {
+        let sha = commit(
+            &src,
+            &format!("include: [{{local: '{include}'}}]\njob: {{script: [echo]}}\n"),
+            include,
+        );
+        let id = server.push_main(&before, &sha);
+        before = sha;
+        let p = server.wait_done(id, 60);
+        let reason = p["reason"].as_str().unwrap_or_default();
+        assert_eq!(p["status"], "failed", "{include}: {p:#}");
+        assert!(reason.contains("refused"), "{include}: {reason}");
+        assert!(!reason.contains("SECRET"), "{include} quotes the file: {reason}");
+    }
+}
+
+// Issue 21, finding 4: a push repeating the current commit canceled its waiting API pipeline.
+#[test]
+fn a_push_of_the_same_commit_supersedes_no_pipeline_of_that_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let ci = "slow:\n  interruptible: true\n  script:\n    - echo started-$DEPLOY\n    - sleep 1\n";
+    let sha = repo(&src, ci);
+    let server = Server::for_repo(tmp.path(), &src, &["--repo-concurrency", "1"]);
+    let api = |deploy: &str| {
+        let body = json!({"repository": "group/app", "ref": "main", "variables": {"DEPLOY": deploy}});
+        let r = server.api_post("/pipelines", &body);
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["id"].as_i64().unwrap()
+    };
+    let running = api("1");
+    server.wait_job_log(running, "slow", "started-1");
+    let waiting = api("2");
+    let pushed = server.push_main(ZERO, &sha);
+    for id in [running, waiting, pushed] {
+        let p = server.wait_done(id, 60);
+        assert_eq!(p["status"], "success", "pipeline {id}: {p:#}");
+        assert_eq!(p["sha"], sha.as_str());
+    }
+}
+
 #[test]
 fn a_second_push_to_the_same_ref_auto_cancels_the_first_pipelines_interruptible_jobs() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! `gantry render`: a template rendered with the process environment (inside a job: the job's
-//! variables) plus `--var`, to standard output or `-o FILE`.
+//! variables) plus `--var`, to standard output or `-o FILE`. Inside a job (`CI_PROJECT_DIR`
+//! set) the template and the output must stay in the project directory, symlinks resolved.
 
 use super::{INVALID, usage_error};
 use crate::cli::RenderArgs;
@@ -10,11 +11,30 @@ use std::process::ExitCode;
 /// Renders `args.template`.
 pub fn render(args: &RenderArgs) -> ExitCode {
     let name = args.template.display().to_string();
+    let project_dir = std::env::var_os("CI_PROJECT_DIR").filter(|d| !d.is_empty());
+    // Inside a job, files resolve relative to the working directory but must stay in the project.
+    let confine = |path: &std::path::Path| -> Result<std::path::PathBuf, String> {
+        let Some(dir) = &project_dir else {
+            return Ok(path.to_path_buf());
+        };
+        let full = std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf());
+        crate::files::confine(std::path::Path::new(dir), &full).map_err(|_| {
+            format!(
+                "{} leads outside the project directory ($CI_PROJECT_DIR) through a symlink or `..`; refused",
+                path.display()
+            )
+        })
+    };
     let source = if name == "-" {
         let mut s = String::new();
         std::io::stdin().read_to_string(&mut s).map(|_| s)
     } else {
-        std::fs::read_to_string(&args.template)
+        match confine(&args.template) {
+            Ok(path) => std::fs::read_to_string(path),
+            Err(e) => return usage_error(e),
+        }
     };
     let source = match source {
         Ok(s) => s,
@@ -37,7 +57,10 @@ pub fn render(args: &RenderArgs) -> ExitCode {
         }
     };
     let written = match &args.output {
-        Some(path) => std::fs::write(path, text),
+        Some(path) => match confine(path) {
+            Ok(path) => std::fs::write(path, text),
+            Err(e) => return usage_error(e),
+        },
         None => std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()),
     };
     match written {

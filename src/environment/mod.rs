@@ -110,6 +110,8 @@ pub struct Environments {
     /// Namespaces this run created (also half-prepared ones): teardown deletes these.
     created: std::sync::Mutex<Vec<String>>,
     timings: std::sync::Mutex<Vec<(String, Duration)>>,
+    /// Lines for the run's output (leftovers reaped), taken by [`Environments::take_notes`].
+    notes: std::sync::Mutex<Vec<String>>,
     /// How container jobs reach the API server (set when Docker runs jobs).
     container: std::sync::OnceLock<proxy::ContainerEndpoint>,
 }
@@ -150,6 +152,7 @@ impl Environments {
         let owner = objects::Owner {
             pipeline,
             pid: std::process::id(),
+            started: crate::process::own_start(),
             host: objects::host_label(),
             project: project.display().to_string(),
             context: cluster.context.clone(),
@@ -162,8 +165,14 @@ impl Environments {
             prepared: tokio::sync::Mutex::new(BTreeMap::new()),
             created: std::sync::Mutex::new(Vec::new()),
             timings: std::sync::Mutex::new(Vec::new()),
+            notes: std::sync::Mutex::new(Vec::new()),
             container: std::sync::OnceLock::new(),
         }
+    }
+
+    /// What happened that the run's output should say (a leftover namespace reaped).
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Lets container jobs reach the cluster: through a forwarder on `gateway` when the API
@@ -265,7 +274,23 @@ impl Environments {
                     message: e.to_string(),
                 },
             )?;
-        match namespaces.create(&PostParams::default(), &object).await {
+        let mut attempt = namespaces.create(&PostParams::default(), &object).await;
+        // A leftover of a run whose gantry is provably gone is reaped, once, and made anew.
+        if let Err(kube::Error::Api(s)) = &attempt
+            && s.code == 409
+            && let Ok(existing) = namespaces.get(ns).await
+        {
+            let live = gc::live_of(existing);
+            if !live.pipeline.is_empty() && live.owner_gone(&self.owner.host) {
+                let line = gc::reap_one(&self.cluster, &live, self.settings.delete_timeout).await;
+                self.notes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(line);
+                attempt = namespaces.create(&PostParams::default(), &object).await;
+            }
+        }
+        match attempt {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 let existing = namespaces

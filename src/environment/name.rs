@@ -1,6 +1,7 @@
 //! The namespace a job's environment lives in: `environment:kubernetes:namespace` when given,
-//! else `<CI_PROJECT_NAME>-<CI_COMMIT_REF_SLUG>-<CI_COMMIT_SHORT_SHA>`, made a valid DNS-1123
-//! label (lowercase alphanumerics and `-`, ≤ 63, alphanumeric at both ends).
+//! else `<CI_PROJECT_NAME>-<CI_COMMIT_REF_SLUG>-<CI_COMMIT_SHORT_SHA>-<CI_PIPELINE_IID>`, made a
+//! valid DNS-1123 label (lowercase alphanumerics and `-`, ≤ 63, alphanumeric at both ends). The
+//! pipeline's iid is part of it so two runs of the same commit never share (or fight over) one.
 
 use crate::plan::{Plan, PlannedJob};
 use sha2::{Digest, Sha256};
@@ -18,10 +19,11 @@ pub fn namespace_of(plan: &Plan, job: &PlannedJob) -> Option<String> {
     let scope = vars.scope();
     let get = |k: &str| scope.value(k).map(|v| v.into_owned()).unwrap_or_default();
     Some(dns_label(&format!(
-        "{}-{}-{}",
+        "{}-{}-{}-{}",
         get("CI_PROJECT_NAME"),
         get("CI_COMMIT_REF_SLUG"),
-        get("CI_COMMIT_SHORT_SHA")
+        get("CI_COMMIT_SHORT_SHA"),
+        get("CI_PIPELINE_IID")
     )))
 }
 

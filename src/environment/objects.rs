@@ -15,6 +15,8 @@ pub const PIPELINE: &str = "gantry.pipeline";
 pub const PID: &str = "gantry.pid";
 /// Label: the host that process runs on.
 pub const HOST: &str = "gantry.host";
+/// Label: that process's start time (clock ticks since boot), so a reused pid is not it.
+pub const STARTED: &str = "gantry.started";
 /// Annotation: expiry, Unix seconds.
 pub const EXPIRES: &str = "gantry.dev/expires-at";
 /// Annotation: the project directory.
@@ -35,6 +37,8 @@ pub struct Owner {
     pub pipeline: u64,
     /// Owning process.
     pub pid: u32,
+    /// Its start time (`process::start_time`).
+    pub started: u64,
     /// Its host, as a label value.
     pub host: String,
     /// Project directory.
@@ -77,6 +81,7 @@ pub fn namespace(name: &str, owner: &Owner, expires_at: u64) -> Value {
                 MANAGED_BY.0: MANAGED_BY.1,
                 PIPELINE: owner.pipeline.to_string(),
                 PID: owner.pid.to_string(),
+                STARTED: owner.started.to_string(),
                 HOST: owner.host,
             },
             "annotations": {

@@ -638,14 +638,7 @@ fn open_up(root: &std::path::Path) -> std::io::Result<()> {
 
 /// Whether a process with this id exists on this machine (zombies count as gone).
 pub fn process_alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(
-            stat.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next()),
-            Some("Z" | "X")
-        ),
-        Err(_) => false,
-    }
+    crate::process::alive(pid)
 }
 
 fn uuid_like() -> String {

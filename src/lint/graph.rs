@@ -97,7 +97,69 @@ fn check_needs(p: &Pipeline, job: &crate::model::Job, needs: &[Need], diags: &mu
                 .with_help("a job can only need jobs of its own or earlier stages"),
             );
         }
+        if !need.optional && can_be_left_out(target) && rule_signature(job) != rule_signature(target)
+        {
+            diags.push(
+                Diagnostic::warning(
+                    Code::NeedMayBeMissing,
+                    need.job.span,
+                    format!(
+                        "`{}` needs `{name}`, whose `rules` can leave it out of the pipeline; then the pipeline cannot be created",
+                        job.name
+                    ),
+                )
+                .with_help(format!(
+                    "give both jobs the same `rules`, or write `needs: [{{job: {name}, optional: true}}]`"
+                )),
+            );
+        }
     }
+}
+
+/// Whether `job`'s `rules` can exclude it: no rule without conditions adds it before a
+/// conditional `when: never` or the end of the list.
+fn can_be_left_out(job: &crate::model::Job) -> bool {
+    use crate::model::rules::When;
+    let Some(rules) = &job.rules else {
+        return false;
+    };
+    for rule in rules {
+        let never = rule.when.as_ref().is_some_and(|w| w.value == When::Never);
+        if rule.condition.is_none() && rule.changes.is_none() && rule.exists.is_none() {
+            return never;
+        }
+        if never {
+            return true;
+        }
+    }
+    true
+}
+
+type Signature<'a> = Vec<(Option<&'a str>, Option<String>, Vec<&'a str>, Vec<&'a str>)>;
+
+/// What decides whether `job` is added: its rules' conditions, `changes`, `exists` and `when`s.
+fn rule_signature(job: &crate::model::Job) -> Option<Signature<'_>> {
+    let rules = job.rules.as_ref()?;
+    Some(
+        rules
+            .iter()
+            .map(|r| {
+                (
+                    r.condition.as_ref().map(|c| c.text.value.as_str()),
+                    r.when.as_ref().map(|w| format!("{:?}", w.value)),
+                    r.changes
+                        .iter()
+                        .flat_map(|c| c.paths.iter().map(|p| p.value.as_str()))
+                        .collect(),
+                    r.exists
+                        .iter()
+                        .flatten()
+                        .map(|e| e.value.as_str())
+                        .collect(),
+                )
+            })
+            .collect(),
+    )
 }
 
 fn unknown_job(

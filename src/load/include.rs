@@ -149,10 +149,10 @@ impl<'a> Includer<'a> {
                 return vec![];
             };
             let name = name.as_str();
-            if let Some(dir) = &self.options.template_dir {
+            if let Some(dir) = self.options.template_dir.clone() {
                 let path = dir.join(name);
                 if path.is_file() {
-                    return vec![path];
+                    return self.confined(&dir, path, name, e.value.span);
                 }
             }
             self.offline(e.value.span, format!("template `{name}`"));
@@ -316,7 +316,7 @@ impl<'a> Includer<'a> {
             None => reference.name.to_string(),
         };
         match component::file_in(&dir, &name) {
-            Some(file) => vec![file],
+            Some(file) => self.confined(&dir, file, raw, span),
             None => {
                 self.diags.push(
                     Diagnostic::error(
@@ -375,7 +375,7 @@ impl<'a> Includer<'a> {
         let full = self.root_dir.join(rel);
         if !rel.contains('*') {
             if full.is_file() {
-                return vec![full];
+                return self.confined(&self.root_dir.clone(), full, raw, span);
             }
             self.diags.error(
                 Code::InvalidInclude,
@@ -395,7 +395,17 @@ impl<'a> Includer<'a> {
             })
             .unwrap_or_default();
         files.sort();
-        if files.is_empty() {
+        // A wildcard through a symlinked directory (or matching a symlink) must not leave either.
+        let root = self.root_dir.clone();
+        let matched = files.len();
+        let files: Vec<PathBuf> = files
+            .into_iter()
+            .flat_map(|f| {
+                let shown = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
+                self.confined(&root, f, &shown, span)
+            })
+            .collect();
+        if matched == 0 {
             self.diags.error(
                 Code::InvalidInclude,
                 span,
@@ -403,6 +413,26 @@ impl<'a> Includer<'a> {
             );
         }
         files
+    }
+
+    /// `[path]` when it stays inside `root` after resolving symlinks; otherwise none, with an
+    /// error that names the include but never what the file holds (it is not read).
+    fn confined(&mut self, root: &Path, path: PathBuf, raw: &str, span: Span) -> Vec<PathBuf> {
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        match crate::files::confine(root, rel) {
+            Ok(_) => vec![path],
+            Err(_) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::InvalidInclude,
+                        span,
+                        format!("included file `{raw}` is a symlink (or in a symlinked directory) leading outside {}; refused", root_name(root, &self.root_dir)),
+                    )
+                    .with_help("include files that are in the repository itself"),
+                );
+                vec![]
+            }
+        }
     }
 
     fn load(&mut self, path: &Path, span: Span, inputs: Option<&Node>) -> Option<Map> {
@@ -476,6 +506,15 @@ fn items(node: &Node) -> Vec<&Node> {
     match &node.value {
         Value::Seq(items) => items.iter().collect(),
         _ => vec![node],
+    }
+}
+
+/// How an error names the directory an include must stay in.
+fn root_name(root: &Path, repository: &Path) -> String {
+    if root == repository {
+        "the repository".to_string()
+    } else {
+        root.display().to_string()
     }
 }
 

@@ -475,7 +475,10 @@ pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
                 }
                 if found.is_empty() {
                     if !wanted.is_some_and(|n| n.optional) {
-                        errors.push(missing_need(plan, &job.name, &need.job));
+                        errors.push((
+                            missing_need(plan, &job.name, &need.job),
+                            wanted.map(|n| n.job.span),
+                        ));
                     }
                     continue;
                 }
@@ -517,7 +520,12 @@ pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
         job.waits_for = links.waits_for;
         job.dependencies = links.dependencies;
     }
-    plan.errors.extend(errors);
+    for (message, span) in errors {
+        if let Some(span) = span {
+            plan.error_spans.push((plan.errors.len(), span));
+        }
+        plan.errors.push(message);
+    }
 }
 
 fn missing_need(plan: &Plan, job: &str, need: &str) -> String {

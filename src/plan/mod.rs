@@ -37,6 +37,10 @@ pub struct Plan {
     pub excluded: Vec<Excluded>,
     /// Problems that stop GitLab from creating the pipeline (a needed job left out, …).
     pub errors: Vec<String>,
+    /// Where each located error of `errors` was written (index into `errors`), until
+    /// [`Plan::locate_errors`] prefixes them with `file:line:col`.
+    #[serde(skip)]
+    pub error_spans: Vec<(usize, crate::source::Span)>,
     /// Things worth knowing that do not stop the pipeline.
     pub warnings: Vec<String>,
     /// Pipeline-wide variable layers.
@@ -131,6 +135,16 @@ pub struct PipelineLayers {
 }
 
 impl Plan {
+    /// Prefixes the errors that know where they were written with `file:line:col: `, the way
+    /// lint's diagnostics start.
+    pub fn locate_errors(&mut self, sources: &crate::source::SourceMap) {
+        for (i, span) in std::mem::take(&mut self.error_spans) {
+            if let Some(e) = self.errors.get_mut(i) {
+                *e = format!("{}:{}:{}: {e}", sources.name(span.file), span.line, span.col);
+            }
+        }
+    }
+
     /// The variables `job` sees (its predefined ones rebuilt on demand).
     pub fn variables<'a>(&'a self, job: &'a PlannedJob) -> JobVariables<'a> {
         JobVariables {
@@ -231,6 +245,7 @@ pub fn build(pipeline: &Pipeline, ctx: &Context, project: Layer, cli: Layer) -> 
         jobs: Vec::new(),
         excluded: Vec::new(),
         errors: Vec::new(),
+        error_spans: Vec::new(),
         warnings: Vec::new(),
         layers: PipelineLayers::default(),
     };

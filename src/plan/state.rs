@@ -9,7 +9,9 @@ pub fn peek_pipeline_iid(state_dir: &Path) -> u64 {
     last(state_dir) + 1
 }
 
-/// Takes the next IID and records it (for `run`).
+/// Takes the next IID and records it (for `run`). Runs started at the same time in one
+/// project take turns (a lock file), so no two get the same IID — nor its run directory and
+/// environment namespaces.
 pub fn next_pipeline_iid(state_dir: &Path) -> std::io::Result<u64> {
     std::fs::create_dir_all(state_dir)?;
     // The state directory ignores itself, so it never shows up in `git status`.
@@ -17,6 +19,8 @@ pub fn next_pipeline_iid(state_dir: &Path) -> std::io::Result<u64> {
     if !ignore.exists() {
         std::fs::write(ignore, "*\n")?;
     }
+    let lock = std::fs::File::create(state_dir.join(format!("{COUNTER}.lock")))?;
+    lock.lock()?;
     let next = last(state_dir) + 1;
     let tmp = state_dir.join(format!("{COUNTER}.tmp"));
     std::fs::write(&tmp, next.to_string())?;

@@ -81,6 +81,15 @@ pub async fn build(
             "environments: cluster {} (context {})",
             c.server, c.context
         ));
+        if settings.sweep_leftovers {
+            // Namespaces an earlier run of this project left when its gantry died.
+            let project = settings.project.display().to_string();
+            let timeout = settings.environments.delete_timeout;
+            match crate::environment::gc::reap_leftovers(&c, &project, timeout).await {
+                Ok(lines) => lines.iter().for_each(|l| note(l)),
+                Err(e) => note(&format!("environments: leftovers not checked: {e}")),
+            }
+        }
         environments = Some(Arc::new(Environments::new(
             c.clone(),
             settings.environments.clone(),

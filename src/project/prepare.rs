@@ -164,6 +164,7 @@ pub fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, PrepareError> {
         ));
     };
     let mut planned = plan::build(&pipeline, &context, project, cli);
+    planned.locate_errors(&report.sources);
     if !inputs.jobs.is_empty() {
         planned.select(&inputs.jobs, inputs.needs)?;
     }

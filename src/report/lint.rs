@@ -121,14 +121,110 @@ fn to_miette(d: &Diagnostic, sources: &SourceMap) -> miette::Report {
     let Some(span) = d.span else {
         return miette::Report::new(md);
     };
-    md = md.with_label(LabeledSpan::at(
-        span.offset as usize..(span.offset + span.len.max(1)) as usize,
-        "here",
-    ));
-    match sources.get(span.file) {
-        Some(file) if !file.text.is_empty() => miette::Report::new(md).with_source_code(
-            NamedSource::new(file.name.clone(), file.text.as_str().to_string()),
-        ),
-        _ => miette::Report::new(md),
+    let Some(file) = sources.get(span.file).filter(|f| !f.text.is_empty()) else {
+        return miette::Report::new(md);
+    };
+    let (offset, len) = (span.offset as usize, span.len.max(1) as usize);
+    if let Some(w) = Window::around(&file.name, &file.text, offset, len) {
+        md = md.with_label(LabeledSpan::at(w.label.clone(), "here"));
+        return miette::Report::new(md).with_source_code(w);
+    }
+    md = md.with_label(LabeledSpan::at(offset..offset + len, "here"));
+    miette::Report::new(md).with_source_code(NamedSource::new(
+        file.name.clone(),
+        file.text.as_str().to_string(),
+    ))
+}
+
+/// Lines longer than this (in bytes) are shown shortened around the span: miette's renderer
+/// pads with the column as a format width, which panics past 65,535, and a screen of one
+/// line helps nobody anyway.
+const LONG_LINE: usize = 400;
+/// Characters kept before the span's start when a line is shortened.
+const BEFORE: usize = 60;
+/// Characters kept from the span's start on when a line is shortened.
+const AFTER: usize = 120;
+
+/// The span's line cut to a few dozen characters around it, as a source that keeps the real
+/// line number; used only when a line near the span is too long to show whole.
+struct Window {
+    name: String,
+    text: String,
+    /// 0-based line of `text` in the file.
+    line: usize,
+    /// The label in `text`'s coordinates.
+    label: std::ops::Range<usize>,
+}
+
+impl miette::SourceCode for Window {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self.text.read_span(span, before, after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line() + self.line,
+            inner.column(),
+            inner.line_count(),
+        )))
     }
 }
+
+impl Window {
+    fn around(name: &str, text: &str, offset: usize, len: usize) -> Option<Window> {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let mut end = (offset + len).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        // The context miette shows: the line before, the span's lines, the line after.
+        let from = text[..line_start.saturating_sub(1)]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let to = text[end..]
+            .match_indices('\n')
+            .nth(1)
+            .map_or(text.len(), |(i, _)| end + i);
+        if !text[from..to].split('\n').any(|l| l.len() > LONG_LINE) {
+            return None;
+        }
+        let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+        let line = &text[line_start..line_end];
+        let at = offset - line_start;
+        let cut_start = line[..at]
+            .char_indices()
+            .rev()
+            .nth(BEFORE - 1)
+            .map_or(0, |(i, _)| i);
+        let cut_end = line[at..]
+            .char_indices()
+            .nth(AFTER)
+            .map_or(line.len(), |(i, _)| at + i);
+        let mut shown = String::new();
+        if cut_start > 0 {
+            shown.push('…');
+        }
+        let label_start = shown.len() + at - cut_start;
+        shown.push_str(&line[cut_start..cut_end]);
+        let label_end = (label_start + len).min(shown.len());
+        if cut_end < line.len() {
+            shown.push('…');
+        }
+        Some(Window {
+            name: name.to_string(),
+            line: text[..line_start].matches('\n').count(),
+            label: label_start..label_end.max(label_start),
+            text: shown,
+        })
+    }
+}
+

@@ -1,5 +1,6 @@
 //! Artifacts: files a job keeps for later jobs. Patterns are matched inside the workspace only —
-//! a path that leaves it (`..`, absolute, or a symlink pointing out) is refused, not followed.
+//! a path that leaves it (`..`, absolute, or a symlink pointing out, also through a symlinked
+//! directory: `files::confine`) is refused, not followed, when collecting and when restoring.
 //! Also `reports:dotenv` parsing.
 
 use globset::{GlobBuilder, GlobSetBuilder};
@@ -36,27 +37,18 @@ pub fn collect(
         ex.add(glob(&format!("{p}/**"))?);
     }
     let ex = ex.build().map_err(|e| e.to_string())?;
-    let root = workspace.canonicalize().map_err(|e| e.to_string())?;
     let mut kept = Vec::new();
     for rel in files {
         let wanted = include.is_match(&rel) || exact.iter().any(|e| rel.starts_with(e));
         if !wanted || ex.is_match(&rel) {
             continue;
         }
-        let from = workspace.join(&rel);
-        let meta = std::fs::symlink_metadata(&from).map_err(|e| e.to_string())?;
-        if meta.file_type().is_symlink() {
-            let resolved = from
-                .canonicalize()
-                .map_err(|_| format!("artifact `{}` is a dangling symlink", rel.display()))?;
-            if !resolved.starts_with(&root) {
-                return Err(format!(
-                    "artifact `{}` is a symlink to {} outside the workspace; refused",
-                    rel.display(),
-                    resolved.display()
-                ));
-            }
-        }
+        let from = crate::files::confine(workspace, &rel).map_err(|_| {
+            format!(
+                "artifact `{}` is a symlink (or in a symlinked directory) leading outside the workspace, or a dangling one; refused",
+                rel.display()
+            )
+        })?;
         let to = store.join(&rel);
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
@@ -67,11 +59,12 @@ pub fn collect(
     Ok(kept)
 }
 
-/// Copies a stored artifact tree into a workspace.
+/// Copies a stored artifact tree into a workspace; a file whose place there resolves outside
+/// it (a symlinked directory of the checkout, say) is refused, not written through.
 pub fn restore(store: &Path, workspace: &Path) -> std::io::Result<usize> {
     let mut n = 0;
     for rel in list(store) {
-        let to = workspace.join(&rel);
+        let to = crate::files::confine(workspace, &rel).map_err(std::io::Error::other)?;
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent)?;
         }

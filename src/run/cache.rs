@@ -16,7 +16,11 @@ pub fn files_key(workspace: &Path, files: &[String], prefix: Option<&str>) -> St
     let mut h = Sha256::new();
     for f in files {
         h.update(f.as_bytes());
-        h.update(std::fs::read(workspace.join(f)).unwrap_or_default());
+        // A key file outside the workspace (through a symlink) counts as missing.
+        let content = crate::files::confine(workspace, Path::new(f))
+            .ok()
+            .and_then(|p| std::fs::read(p).ok());
+        h.update(content.unwrap_or_default());
     }
     let hex: String = h
         .finalize()

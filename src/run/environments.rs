@@ -42,8 +42,11 @@ pub(super) async fn add_job_env<E>(
             registry,
             job.image.is_some(),
         )
-        .await
-        .map_err(|e| format!("preparing environment namespace: {e}"))?;
+        .await;
+    for line in envs.take_notes() {
+        ctx.reporter.note(&format!("{}: {line}", job.name));
+    }
+    let access = access.map_err(|e| format!("preparing environment namespace: {e}"))?;
     ctx.reporter
         .note(&format!("{}: environment namespace {ns} ready", job.name));
     let vars = write_files(&access, scratch).map_err(|e| format!("writing kubeconfig: {e}"))?;

@@ -268,7 +268,11 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
         .with("CI_CONCURRENT_PROJECT_ID", &slot.id().to_string())
         .with("GIT_CEILING_DIRECTORIES", &ceiling);
     let scope = vars.scope();
-    let mut env = Vec::new();
+    // Every job process carries its run directory, so a leftover is found if gantry dies.
+    let mut env = vec![(
+        super::orphans::MARKER.to_string(),
+        ctx.run_dir.display().to_string(),
+    )];
     let mut secrets = Vec::new();
     for v in scope.resolved() {
         if v.masked && v.value.len() >= crate::plan::sources::MIN_MASKED_LEN {
@@ -306,9 +310,15 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
         if policy != "push" {
             let mut candidates = vec![key.clone()];
             candidates.extend(c.fallback_keys.iter().map(|k| scope.expand(&k.value)));
-            if let Ok(Some(used)) = cache::restore(&ctx.cache_root, &candidates, workspace) {
-                ctx.reporter
-                    .note(&format!("{}: restored cache `{used}`", job.name));
+            // A cache that cannot be restored is a warning, as in GitLab; the job runs.
+            match cache::restore(&ctx.cache_root, &candidates, workspace) {
+                Ok(Some(used)) => ctx
+                    .reporter
+                    .note(&format!("{}: restored cache `{used}`", job.name)),
+                Ok(None) => {}
+                Err(e) => ctx
+                    .reporter
+                    .note(&format!("{}: cache `{key}` not restored: {e}", job.name)),
             }
         }
         let paths = c.paths.iter().map(|p| scope.expand(&p.value)).collect();
@@ -413,14 +423,20 @@ fn save_outputs<E>(
         if let Some(dir) = &ctx.options.artifacts_dir {
             artifacts::restore(&store, &dir.join(slug(&job.name))).map_err(|e| e.to_string())?;
         }
-        let report_files = |kind: &str| -> Vec<PathBuf> {
+        // Reports are read only inside the workspace, symlinks resolved (`files::confine`).
+        let report_files = |kind: &str| -> Result<Vec<PathBuf>, String> {
             a.reports
                 .get(kind)
-                .map(|ps| ps.iter().map(|p| workspace.join(&p.value)).collect())
-                .unwrap_or_default()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    crate::files::confine(workspace, Path::new(&p.value))
+                        .map_err(|e| format!("{kind} report {e}"))
+                })
+                .collect()
         };
         let mut layer = Layer::default();
-        for f in report_files("dotenv") {
+        for f in report_files("dotenv")? {
             let text = std::fs::read_to_string(&f)
                 .map_err(|e| format!("dotenv report {}: {e}", f.display()))?;
             let (vars, bad) = artifacts::parse_dotenv(&text);
@@ -433,7 +449,7 @@ fn save_outputs<E>(
             }
         }
         ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(layer);
-        for f in report_files("junit") {
+        for f in report_files("junit")? {
             if let Ok(xml) = std::fs::read_to_string(&f) {
                 ctx.junit
                     .lock()

@@ -57,10 +57,12 @@ impl StateDir {
         }
     }
 
-    /// Removes job workspaces of runs whose owner process is gone (all of them with `all`) and
-    /// what background deletion never finished; returns what went.
+    /// Stops the job processes of runs whose owner process is gone (all of them with `all`), then
+    /// removes their job workspaces and what background deletion never finished; returns what
+    /// went.
     pub fn sweep_workspaces(&self, all: bool) -> Vec<String> {
-        let mut removed = Vec::new();
+        // Job processes of dead runs first: they may still be writing into the workspaces.
+        let mut removed = super::orphans::reap(&self.root, all);
         let Ok(runs) = std::fs::read_dir(self.pipelines()) else {
             return removed;
         };
@@ -85,7 +87,7 @@ impl StateDir {
             if !jobs.is_dir() {
                 continue;
             }
-            if !all && run.owner().is_some_and(process_alive) {
+            if !all && super::orphans::owned(run.path()) {
                 continue;
             }
             if std::fs::remove_dir_all(&jobs).is_ok() {
@@ -135,7 +137,7 @@ impl RunDir {
     /// Creates the folder and records this process as the run's owner.
     pub fn claim(&self) {
         let _ = std::fs::create_dir_all(&self.path);
-        let _ = std::fs::write(self.owner_file(), std::process::id().to_string());
+        super::orphans::claim(&self.path);
     }
 
     /// The process that owns the run, if one is recorded.
@@ -147,7 +149,7 @@ impl RunDir {
 
     /// Forgets the owner: the run is over.
     pub fn release(&self) {
-        let _ = std::fs::remove_file(self.owner_file());
+        super::orphans::release(&self.path);
     }
 }
 

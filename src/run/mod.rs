@@ -15,6 +15,7 @@ pub mod git_vars;
 mod job;
 pub mod layout;
 pub mod manifest;
+pub mod orphans;
 pub mod pool;
 pub mod scheduler;
 mod stop;

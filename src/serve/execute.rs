@@ -259,6 +259,9 @@ fn plan_pipeline(
     if !file.is_file() {
         return Err(format!("no .gitlab-ci.yml at {}", row.new.sha));
     }
+    if crate::files::confine(src, Path::new(".gitlab-ci.yml")).is_err() {
+        return Err(".gitlab-ci.yml is a symlink leading outside the checkout; refused".into());
+    }
     let git_ref = if row.new.kind == "tag" {
         format!("refs/tags/{}", row.new.git_ref)
     } else {
@@ -526,42 +529,6 @@ pub fn marker(data_dir: &Path, id: i64) -> String {
     format!("{}#{id}", data_dir.display())
 }
 
-/// Kills the process groups of processes labelled with one of `markers` (read from
-/// `/proc/*/environ`); returns what was stopped.
-fn kill_labelled(markers: &[String]) -> Vec<String> {
-    let mut killed = Vec::new();
-    if markers.is_empty() {
-        return killed;
-    }
-    let own = unsafe { libc::getpgid(0) };
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return killed;
-    };
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(p.path().join("environ")) else {
-            continue;
-        };
-        let label = environ
-            .split(|b| *b == 0)
-            .filter_map(|kv| std::str::from_utf8(kv).ok())
-            .find_map(|kv| kv.strip_prefix(MARKER).and_then(|r| r.strip_prefix('=')));
-        if let Some(label) = label
-            && markers.iter().any(|m| m == label)
-        {
-            // SAFETY: plain syscalls on a process id read from /proc.
-            let pgid = unsafe { libc::getpgid(pid) };
-            let target = if pgid > 1 && pgid != own { -pgid } else { pid };
-            if unsafe { libc::kill(target, libc::SIGKILL) } == 0 {
-                killed.push(format!("process {pid} of {label}"));
-            }
-        }
-    }
-    killed
-}
-
 /// At start-up: removes the checkouts and job workspaces of pipelines a crash interrupted and
 /// the containers and networks of runs whose gantry process is gone (Docker's label sweep).
 pub async fn reap(app: &App, interrupted: &[i64]) {
@@ -569,7 +536,7 @@ pub async fn reap(app: &App, interrupted: &[i64]) {
         .iter()
         .map(|id| marker(&app.config.data_dir, *id))
         .collect();
-    for k in kill_labelled(&markers) {
+    for k in crate::process::kill_leftovers(None, MARKER, &markers) {
         tracing::info!("stopped leftover {k}");
     }
     for id in interrupted {

@@ -1,6 +1,6 @@
 //! The queue: pipelines wait in arrival order and start when both the global and their
 //! repository's concurrency allow. A new commit on a ref supersedes older pipelines of that
-//! ref (GitLab's rule: waiting ones are canceled; running ones are canceled only while no
+//! ref (GitLab's rule, never for the same commit: waiting ones are canceled; running ones are canceled only while no
 //! non-`interruptible` job has started). Cancel goes through `run`'s interrupt channel: the
 //! first stops jobs but still runs `when: always` ones, the second aborts those too.
 
@@ -18,6 +18,7 @@ struct Waiting {
     id: i64,
     repository: String,
     git_ref: String,
+    sha: String,
     kind: String,
     since: Instant,
 }
@@ -27,6 +28,7 @@ struct Waiting {
 struct Running {
     repository: String,
     git_ref: String,
+    sha: String,
     kind: String,
     interrupts: mpsc::UnboundedSender<()>,
     sent: u8,
@@ -92,23 +94,28 @@ impl Queue {
             id: row.id,
             repository: row.new.repository.clone(),
             git_ref: row.new.git_ref.clone(),
+            sha: row.new.sha.clone(),
             kind: row.new.kind.clone(),
             since: Instant::now(),
         });
         self.wake.notify_one();
     }
 
-    /// Older pipelines of `row`'s repository and ref: waiting ones are removed (returned first,
-    /// for the caller to mark canceled), running ones without a started non-interruptible job
-    /// are interrupted (returned second).
+    /// Older pipelines of `row`'s repository and ref with another commit: waiting ones are
+    /// removed (returned first, for the caller to mark canceled), running ones without a
+    /// started non-interruptible job are interrupted (returned second). Pipelines of the same
+    /// commit are left alone, as GitLab's auto-cancel does: only a newer commit supersedes.
     pub fn supersede(&self, row: &PipelineRow) -> (Vec<i64>, Vec<i64>) {
         let mut s = self.lock();
-        let same = |repo: &str, r: &str, kind: &str| {
-            repo == row.new.repository && r == row.new.git_ref && kind == row.new.kind
+        let same = |repo: &str, r: &str, kind: &str, sha: &str| {
+            repo == row.new.repository
+                && r == row.new.git_ref
+                && kind == row.new.kind
+                && sha != row.new.sha
         };
         let mut removed = Vec::new();
         s.waiting.retain(|w| {
-            let old = w.id < row.id && same(&w.repository, &w.git_ref, &w.kind);
+            let old = w.id < row.id && same(&w.repository, &w.git_ref, &w.kind, &w.sha);
             if old {
                 removed.push(w.id);
             }
@@ -117,7 +124,7 @@ impl Queue {
         let mut interrupted = Vec::new();
         for (id, r) in s.running.iter_mut() {
             if *id < row.id
-                && same(&r.repository, &r.git_ref, &r.kind)
+                && same(&r.repository, &r.git_ref, &r.kind, &r.sha)
                 && r.sent == 0
                 && !r.uninterruptible.load(Ordering::SeqCst)
             {
@@ -191,6 +198,7 @@ impl Queue {
                 Running {
                     repository: w.repository,
                     git_ref: w.git_ref,
+                    sha: w.sha,
                     kind: w.kind,
                     interrupts: tx,
                     sent: 0,

@@ -162,7 +162,8 @@ run_with() {
   g commit -q --allow-empty -m "run with the $executor executor"
   sha=$(g rev-parse HEAD)
   tag=master-$sha
-  ns=$PROJECT-master-${sha:0:8}
+  # The namespace carries the pipeline's iid: the one this run takes next.
+  ns=$PROJECT-master-${sha:0:8}-$(( $(cat "$repo/.gantry/pipeline-iid" 2>/dev/null || echo 0) + 1 ))
   out=$work/run-$executor.log
   pushed+=("$REGISTRY/$IMAGE_REPO:$tag")
   [ "$executor" = kubernetes ] && extra=(--executor kubernetes)

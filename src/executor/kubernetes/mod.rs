@@ -318,6 +318,7 @@ impl Executor for KubernetesExecutor {
         let owner = objects::Owner {
             pipeline: iid(pipeline).parse().unwrap_or(0),
             pid: std::process::id(),
+            started: crate::process::own_start(),
             host: objects::host_label(),
             project: self.options.project.display().to_string(),
             context: self.cluster.context.clone(),
