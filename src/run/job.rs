@@ -271,7 +271,7 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
     // Every job process carries its run directory, so a leftover is found if gantry dies.
     let mut env = vec![(
         super::orphans::MARKER.to_string(),
-        ctx.run_dir.display().to_string(),
+        ctx.run_dir.path().display().to_string(),
     )];
     let mut secrets = Vec::new();
     for v in scope.resolved() {
