@@ -57,6 +57,7 @@ pub fn prepare(
             sources: var_sources,
             diagnostics: diags.into_vec(),
             pipeline: None,
+            unread_includes: Vec::new(),
         };
         print!(
             "{}",
