@@ -178,6 +178,11 @@ impl Diagnostics {
         self.items.len()
     }
 
+    /// Drops everything recorded after the first `len` (a parse that is redone).
+    pub fn truncate(&mut self, len: usize) {
+        self.items.truncate(len);
+    }
+
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()

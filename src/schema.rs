@@ -38,6 +38,9 @@ pub fn schema() -> Value {
             |_| json!({"type": "string"}),
         )),
     );
+    for v in job_props.values_mut() {
+        *v = nullable(v.take());
+    }
     // `script` (unlike `before_script`/`after_script`) may not be empty.
     job_props.insert(
         "script".into(),
@@ -47,11 +50,11 @@ pub fn schema() -> Value {
         .iter()
         .map(|name| {
             let k = keywords::JOB.iter().find(|k| k.name == *name);
-            (name.to_string(), k.map_or(json!({}), described))
+            (name.to_string(), k.map_or(json!({}), |k| nullable(described(k))))
         })
         .collect();
     let mut top = Map::default();
-    top.insert("default".into(), closed(default_props));
+    top.insert("default".into(), nullable(closed(default_props)));
     top.insert("include".into(), json!({"$ref": "#/definitions/include"}));
     top.insert(
         "$schema".into(),
@@ -60,7 +63,7 @@ pub fn schema() -> Value {
     top.insert("stages".into(), json!({"$ref": "#/definitions/stages"}));
     top.insert(
         "variables".into(),
-        json!({"$ref": "#/definitions/variables"}),
+        nullable(json!({"$ref": "#/definitions/variables"})),
     );
     top.insert(
         "workflow".into(),
@@ -87,7 +90,7 @@ pub fn schema() -> Value {
     );
     for key in keywords::GLOBAL_DEFAULTS {
         if let Some(k) = keywords::JOB.iter().find(|k| k.name == *key) {
-            top.insert(key.to_string(), described(k));
+            top.insert(key.to_string(), nullable(described(k)));
         }
     }
     json!({
@@ -100,6 +103,16 @@ pub fn schema() -> Value {
         "additionalProperties": {"$ref": "#/definitions/job"},
         "definitions": definitions(job_props),
     })
+}
+
+/// An item of a list GitLab flattens: the item itself or a list of such items, at any depth.
+fn nested(item: &str) -> Value {
+    json!({"$ref": format!("#/definitions/nested_{item}")})
+}
+
+/// `null` or `v`: GitLab reads a keyword set to `null` as not set (`Entry::Unspecified`).
+fn nullable(v: Value) -> Value {
+    json!({"anyOf": [{"type": "null"}, v]})
 }
 
 fn described(k: &Keyword) -> Value {
@@ -162,18 +175,14 @@ fn shape(s: Shape) -> Value {
         Shape::Script => json!({"$ref": "#/definitions/optional_script"}),
         Shape::Variables => json!({"$ref": "#/definitions/job_variables"}),
         Shape::Image => json!({"$ref": "#/definitions/image"}),
-        Shape::Services => json!({"type": "array", "items": {"$ref": "#/definitions/service"}}),
-        Shape::Rules => {
-            json!({"type": ["array", "null"], "items": {"anyOf": [{"$ref": "#/definitions/rule"}, {"type": "array", "items": {"$ref": "#/definitions/rule"}}]}})
-        }
-        Shape::Needs => json!({"type": "array", "items": {"anyOf": [
-            {"$ref": "#/definitions/need"},
-            {"type": "array", "items": {"$ref": "#/definitions/need"}}
-        ]}}),
+        // GitLab's `ComposableArray` entries flatten nested lists (from `!reference`) fully.
+        Shape::Services => json!({"type": "array", "items": nested("service")}),
+        Shape::Rules => json!({"type": "array", "items": nested("rule")}),
+        Shape::Needs => json!({"type": "array", "items": nested("need")}),
         Shape::Artifacts => json!({"$ref": "#/definitions/artifacts"}),
         Shape::Cache => json!({"oneOf": [
             {"$ref": "#/definitions/cache"},
-            {"type": "array", "maxItems": 4, "items": {"$ref": "#/definitions/cache"}}
+            {"type": "array", "maxItems": 4, "items": nested("cache")}
         ]}),
         Shape::Environment => json!({"$ref": "#/definitions/environment"}),
         Shape::Retry => json!({"oneOf": [
@@ -306,6 +315,10 @@ fn definitions(job_props: Map<String, Value>) -> Value {
         json!({"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "string"}});
     json!({
         "job": {"type": "object", "properties": job_props, "additionalProperties": false},
+        "nested_rule": {"anyOf": [{"$ref": "#/definitions/rule"}, {"type": "array", "items": {"$ref": "#/definitions/nested_rule"}}]},
+        "nested_need": {"anyOf": [{"$ref": "#/definitions/need"}, {"type": "array", "items": {"$ref": "#/definitions/nested_need"}}]},
+        "nested_cache": {"anyOf": [{"$ref": "#/definitions/cache"}, {"type": "array", "items": {"$ref": "#/definitions/nested_cache"}}]},
+        "nested_service": {"anyOf": [{"$ref": "#/definitions/service"}, {"type": "array", "items": {"$ref": "#/definitions/nested_service"}}]},
         "optional_script": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/definitions/optional_script"}}]},
         "script": {"oneOf": [
             {"type": "string", "minLength": 1},
@@ -313,18 +326,18 @@ fn definitions(job_props: Map<String, Value>) -> Value {
         ]},
         "stages": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"$ref": "#/definitions/stages"}]}},
         "variables": {"type": "object", "additionalProperties": {"oneOf": [
-            {"type": ["string", "number"]},
+            {"type": ["string", "number", "boolean", "null"]},
             closed(props(keywords::VARIABLE, |k| match k {
                 "expand" => json!({"type": "boolean"}),
                 "options" => json!({"type": "array", "items": {"type": "string"}}),
-                _ => json!({"type": ["string", "number"]}),
+                _ => json!({"type": ["string", "number", "boolean", "null"]}),
             }))
         ]}},
         "job_variables": {"type": "object", "additionalProperties": {"oneOf": [
-            {"type": ["string", "number"]},
+            {"type": ["string", "number", "boolean", "null"]},
             closed(props(&["value", "expand"], |k| match k {
                 "expand" => json!({"type": "boolean"}),
-                _ => json!({"type": ["string", "number"]}),
+                _ => json!({"type": ["string", "number", "boolean", "null"]}),
             }))
         ]}},
         "image": item(keywords::IMAGE),
@@ -341,7 +354,7 @@ fn definitions(job_props: Map<String, Value>) -> Value {
             "dependencies": {"project": ["ref"]}
         }]},
         "artifacts": closed(props(keywords::ARTIFACTS, |k| match k {
-            "paths" | "exclude" => json!({"type": "array", "minItems": 1, "items": {"type": "string"}}),
+            "paths" | "exclude" => json!({"type": "array", "items": {"type": "string"}}),
             "when" => enumeration(keywords::ARTIFACTS_WHEN),
             "access" => enumeration(keywords::ARTIFACTS_ACCESS),
             "untracked" | "public" => json!({"type": "boolean"}),

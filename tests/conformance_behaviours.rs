@@ -423,3 +423,206 @@ fn run_says_which_keywords_it_cannot_act_on() {
         "{all}"
     );
 }
+
+/// GitLab's server reads `null` as "not set": in an `extends` merge it drops the template's
+/// value, `default:` still fills it, and `only: null` beside `rules` is no conflict.
+#[test]
+fn null_removes_inherited_values_and_default_fills_it() {
+    let (_t, dir) = repo(
+        "app",
+        concat!(
+            "default:\n  timeout: 10 minutes\n",
+            "variables:\n",
+            ".base:\n  artifacts: {paths: [out/]}\n  parallel: 3\n  coverage: '/x/'\n",
+            "  environment: prod\n  dependencies: []\n  timeout: 1h\n  except: [tags]\n",
+            "build:\n  script: [echo built]\n",
+            "job:\n  extends: .base\n  artifacts: null\n  parallel: null\n  coverage: null\n",
+            "  environment: null\n  dependencies: null\n  timeout: null\n  variables:\n",
+            "  except: null\n  rules:\n    - when: on_success\n",
+            "  script: [echo $CI_JOB_NAME]\n",
+        ),
+        "c",
+    );
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(codes(&doc).is_empty(), "{doc:#}");
+    let plan = plan_json(&dir, &[]);
+    // `parallel: null` dropped the template's three copies.
+    assert_eq!(job_names(&plan), vec!["build", "job"]);
+    let job = plan["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "job").unwrap();
+    // `timeout: null` drops `.base`'s 1h, and `default:` fills in its 10 minutes.
+    assert_eq!(job["timeout"], 600, "{job:#}");
+    assert!(job["environment"].is_null(), "{job:#}");
+    // `dependencies: null` is "not set": all earlier-stage artifacts, not `[]`.
+    let (code, lines, all) = run(&dir, &[]);
+    assert_eq!(code, 0, "{all}");
+    assert!(lines.contains(&"job: job".to_string()), "{lines:?}");
+}
+
+/// `!reference` and aliases nest lists inside `rules`, `needs`, `cache` and `services`;
+/// GitLab's `ComposableArray` entries flatten them at any depth.
+#[test]
+fn nested_lists_are_flattened_in_rules_needs_and_caches() {
+    let (_t, dir) = repo(
+        "app",
+        concat!(
+            ".rules: {rules: [{if: $NEVER, when: never}]}\n",
+            ".deep: {rules: [[!reference [.rules, rules]]]}\n",
+            ".caches: {cache: [{key: a, paths: [a/]}]}\n",
+            "build:\n  script: [mkdir -p a b, echo hi > a/x, echo hi > b/y]\n",
+            "  cache: [!reference [.caches, cache], [{key: b, paths: [b/]}]]\n",
+            "test:\n  stage: test\n  needs: [[build]]\n",
+            "  rules: [!reference [.deep, rules], {when: on_success}]\n",
+            "  script: [echo ok]\n",
+        ),
+        "c",
+    );
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let plan = plan_json(&dir, &[]);
+    assert_eq!(needs_of(&plan, "test"), vec!["build"]);
+    assert_eq!(job_names(&plan.clone()), vec!["build", "test"]);
+    let plan = plan_json(&dir, &["--var", "NEVER=1"]);
+    assert_eq!(job_names(&plan), vec!["build"]);
+    // Both caches of the flattened list are saved.
+    let (code, _, all) = run(&dir, &[]);
+    assert_eq!(code, 0, "{all}");
+    assert!(dir.join(".gantry/cache/a/a/x").is_file(), "{all}");
+    assert!(dir.join(".gantry/cache/b/b/y").is_file(), "{all}");
+}
+
+/// Variable values of any scalar type pass on their Ruby string form (`no` is Psych's false).
+#[test]
+fn scalar_variable_values_become_gitlabs_strings() {
+    let (_t, dir) = repo(
+        "app",
+        concat!(
+            "variables:\n  USE_SSL: no\n  FAST: true\n  RATIO: 0.5\n  BIG: 1.0e+20\n  N: 0x10\n",
+            "job:\n  variables: {SWITCH: on, OFF_V: {value: false}}\n",
+            "  script: [echo \"$USE_SSL $FAST $RATIO $BIG $N $SWITCH $OFF_V\"]\n",
+        ),
+        "c",
+    );
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let (code, lines, all) = run(&dir, &[]);
+    assert_eq!(code, 0, "{all}");
+    assert!(
+        lines.contains(&"job: false true 0.5 1.0e+20 16 true false".to_string()),
+        "{lines:?}"
+    );
+}
+
+/// Durations as GitLab's ChronicDuration reads them; unknown words are dropped with a warning.
+#[test]
+fn chronic_durations_are_read_like_gitlab() {
+    let (_t, dir) = repo(
+        "app",
+        concat!(
+            "a:\n  timeout: 2 hrs 30 mins\n  artifacts: {paths: [], expire_in: one week}\n",
+            "  script: [x]\n",
+            "b:\n  when: delayed\n  start_in: 1 day and 2 hours\n  script: [x]\n",
+            "c:\n  timeout: 3 fortnights\n  environment: {name: e, auto_stop_in: an hour}\n",
+            "  script: [x]\n",
+        ),
+        "c",
+    );
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        codes(&doc),
+        vec![("warning".to_string(), "invalid-value".to_string())],
+        "{doc:#}"
+    );
+    let plan = plan_json(&dir, &[]);
+    let timeout = |name: &str| {
+        plan["jobs"].as_array().unwrap().iter().find(|j| j["name"] == name).unwrap()["timeout"]
+            .clone()
+    };
+    assert_eq!(timeout("a"), 9000);
+    assert_eq!(timeout("c"), 3, "GitLab drops `fortnights` and reads 3 seconds");
+}
+
+/// `needs` may name one generated instance by its full name.
+#[test]
+fn needs_name_generated_instances() {
+    let (_t, dir) = repo(
+        "app",
+        concat!(
+            "build:\n  parallel:\n    matrix:\n      - TARGET: [x86_64-w64-mingw32, i686 w64, 'a, b']\n",
+            "  script: [echo $TARGET]\n",
+            "shard:\n  parallel: 3\n  script: [echo $CI_NODE_INDEX]\n",
+            "test:\n  stage: test\n  needs: ['build: [x86_64-w64-mingw32]', 'build: [a, b]', shard 2/3]\n",
+            "  dependencies: ['build: [a, b]']\n  script: [echo ok]\n",
+            "bad:\n  stage: test\n  needs: ['build: [arm]', shard 4/3]\n  script: [x]\n",
+        ),
+        "c",
+    );
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        codes(&doc),
+        vec![
+            ("error".to_string(), "unknown-need".to_string()),
+            ("error".to_string(), "unknown-need".to_string())
+        ],
+        "{doc:#}"
+    );
+    write(&dir, ".gitlab-ci.yml", &std::fs::read_to_string(dir.join(".gitlab-ci.yml")).unwrap().split("bad:").next().unwrap().to_string());
+    commit(&dir);
+    let plan = plan_json(&dir, &[]);
+    assert_eq!(
+        needs_of(&plan, "test"),
+        vec!["build: [a, b]", "build: [x86_64-w64-mingw32]", "shard 2/3"]
+    );
+    let (code, lines, all) = run(&dir, &[]);
+    assert_eq!(code, 0, "{all}");
+    assert!(lines.contains(&"test: ok".to_string()), "{lines:?}");
+}
+
+/// Flow collections and quoted scalars indented less than their key, as libyaml reads them.
+#[test]
+fn flow_collections_indented_less_than_their_key_are_read() {
+    let (_t, dir) = repo(
+        "app",
+        concat!(
+            "a:\n  script: [echo a]\n",
+            "b:\n    stage: test\n    needs: [\n        \"a\",\n    ]\n",
+            "    variables: {X: \"one\n  two\"}\n",
+            "    script: [\n  echo $X\n    ]\n",
+        ),
+        "c",
+    );
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let (code, lines, all) = run(&dir, &[]);
+    assert_eq!(code, 0, "{all}");
+    assert!(lines.contains(&"b: one two".to_string()), "{lines:?}");
+}
+
+/// Findings an unread (remote) include could explain are warnings naming it; `--strict`
+/// makes them errors; what no include could fix stays an error.
+#[test]
+fn unread_includes_turn_what_they_could_explain_into_warnings() {
+    let (_t, dir) = repo(
+        "app",
+        concat!(
+            "include:\n  - remote: https://example.com/ci.yml\n",
+            "job:\n  extends: .remote-template\n  stage: from-remote\n  needs: [remote-job]\n",
+            "other:\n  extends: .remote-template\n",
+        ),
+        "c",
+    );
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(codes(&doc).iter().all(|(s, _)| s == "warning"), "{doc:#}");
+    assert_eq!(doc["unread_includes"], serde_json::json!(["https://example.com/ci.yml"]));
+    let (_, out, _) = gantry(&dir, &["lint"]);
+    assert!(out.contains("not checked offline: `https://example.com/ci.yml`"), "{out}");
+    let (code, _) = lint_json(&dir, &["--strict"]);
+    assert_eq!(code, 1);
+    plan_json(&dir, &[]);
+    write(&dir, ".gitlab-ci.yml", "include:\n  - remote: https://example.com/ci.yml\njob:\n  script: x\n  when: sometimes\n");
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+}

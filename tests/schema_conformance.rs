@@ -393,10 +393,48 @@ const CASES: &[(&str, &str, Expect)] = &[
         "j:\n  artifacts:\n    paths: [dist/]\n    reports:\n      coverage_report: {coverage_format: cobertura, path: c.xml}\n  script: x\n",
         OK,
     ),
+    // The editor schema's `minItems: 1` is stricter than the server (`Entry::Artifacts`
+    // checks `array_of_strings` only): `paths: []` is valid.
     (
         "artifacts",
         "j:\n  artifacts:\n    paths: []\n  script: x\n",
-        Err(3),
+        OK,
+    ),
+    (
+        "artifacts",
+        "j:\n  artifacts:\n    reports:\n      cobertura: c.xml\n  script: x\n",
+        Err(4),
+    ),
+    ("artifacts", "j:\n  artifacts: null\n  script: x\n", OK),
+    (
+        "cache",
+        "j:\n  cache: [{key: a}, {key: b}, {key: c}, {key: d}, {key: e}]\n  script: x\n",
+        Err(2),
+    ),
+    (
+        "cache",
+        "j:\n  cache: [[{key: a, paths: [a]}], {key: b}]\n  script: x\n",
+        OK,
+    ),
+    (
+        "retry",
+        "j:\n  retry: {max: 1, when: [runner_interrupted]}\n  script: x\n",
+        OK,
+    ),
+    (
+        "retry",
+        "j:\n  retry: {max: 1, when: [runner_took_a_nap]}\n  script: x\n",
+        Err(2),
+    ),
+    (
+        "variables",
+        "variables:\n  A: [x, y]\nj:\n  script: x\n",
+        Err(2),
+    ),
+    (
+        "variables",
+        "variables:\n  A: no\n  B: 1.5\nj:\n  variables:\n  script: x\n",
+        OK,
     ),
     (
         "artifacts",

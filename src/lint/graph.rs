@@ -67,7 +67,7 @@ fn check_needs(p: &Pipeline, job: &crate::model::Job, needs: &[Need], diags: &mu
             );
             continue;
         }
-        let Some(target) = p.jobs.get(name) else {
+        let Some(target) = p.job_or_instance(name) else {
             if p.hidden.contains_key(name) {
                 diags.push(
                     Diagnostic::error(
@@ -188,7 +188,7 @@ fn check_dependencies(p: &Pipeline, job: &crate::model::Job, diags: &mut Diagnos
     let own_stage = p.stage_index(&job.stage.value);
     for dep in deps {
         let name = &dep.value;
-        let Some(target) = p.jobs.get(name) else {
+        let Some(target) = p.job_or_instance(name) else {
             if p.hidden.contains_key(name) {
                 diags.error(
                     Code::HiddenJobReference,
@@ -220,19 +220,34 @@ fn check_dependencies(p: &Pipeline, job: &crate::model::Job, diags: &mut Diagnos
             }
             continue;
         }
-        if let (Some(own), Some(theirs)) = (own_stage, p.stage_index(&target.stage.value))
-            && theirs >= own
-        {
+        let Some((own, theirs)) = own_stage.zip(p.stage_index(&target.stage.value)) else {
+            continue;
+        };
+        // GitLab refuses dependencies "not defined in current or prior stages": a later stage
+        // is an error, the same stage is valid but races (the job does not wait for it).
+        if theirs > own {
             diags.push(
                 Diagnostic::error(
                     Code::InvalidDependency,
                     dep.span,
                     format!(
-                        "`{name}` runs in stage `{}`, not before `{}`, so its artifacts are not there yet",
+                        "`{name}` runs in the later stage `{}`, after `{}`, so its artifacts are not there yet",
                         target.stage.value, job.stage.value
                     ),
                 )
-                .with_help("dependencies must come from earlier stages"),
+                .with_help("dependencies must come from the same or earlier stages"),
+            );
+        } else if theirs == own {
+            diags.push(
+                Diagnostic::warning(
+                    Code::InvalidDependency,
+                    dep.span,
+                    format!(
+                        "`{name}` runs in the same stage `{}`; the job does not wait for it, so its artifacts may not be there",
+                        job.stage.value
+                    ),
+                )
+                .with_help(format!("add `needs: [\"{name}\"]` to wait for it")),
             );
         }
     }
@@ -262,7 +277,11 @@ fn check_cycles(p: &Pipeline, diags: &mut Diagnostics) {
         Active,
         Done,
     }
-    let index = |name: &str| p.jobs.get_index_of(name);
+    let index = |name: &str| {
+        p.jobs
+            .get_index_of(name)
+            .or_else(|| p.jobs.get_index_of(&p.job_or_instance(name)?.name))
+    };
     let mut marks = vec![Mark::New; p.jobs.len()];
     for start in 0..p.jobs.len() {
         if marks[start] != Mark::New {

@@ -6,7 +6,7 @@
 mod environment;
 mod graph;
 
-use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Severity};
 use crate::load::{self, LoadError, LoadOptions, Loaded};
 use crate::model::{self, Pipeline};
 use crate::source::SourceMap;
@@ -22,6 +22,9 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     /// The decoded pipeline (absent when the YAML could not be read at all).
     pub pipeline: Option<Pipeline>,
+    /// Includes that could not be read offline (remote, templates, other projects), as named
+    /// in their `include-offline` warnings.
+    pub unread_includes: Vec<String>,
 }
 
 impl Report {
@@ -56,11 +59,55 @@ pub fn lint_loaded(mut loaded: Loaded) -> Report {
         p
     });
     crate::alloc::release_freed_memory();
+    let mut diagnostics = tidy(diags);
+    let unread_includes = explained_by_unread_includes(&mut diagnostics);
     Report {
         sources,
-        diagnostics: tidy(diags),
+        diagnostics,
         pipeline,
+        unread_includes,
     }
+}
+
+/// When some includes could not be read offline, the findings their content could resolve —
+/// an unknown `extends`, `!reference`, `needs`, dependency or stage, a job without `script`, no
+/// jobs at all — are warnings naming those includes, not errors (`--strict` makes them errors
+/// again). Returns the unread includes' names.
+fn explained_by_unread_includes(diagnostics: &mut [Diagnostic]) -> Vec<String> {
+    let mut unread: Vec<String> = Vec::new();
+    for d in diagnostics.iter().filter(|d| d.code == Code::IncludeOffline) {
+        let name = d.message.split('`').nth(1).unwrap_or(&d.message).to_string();
+        if !unread.contains(&name) {
+            unread.push(name);
+        }
+    }
+    if unread.is_empty() {
+        return unread;
+    }
+    let names = unread
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for d in diagnostics.iter_mut().filter(|d| d.severity == Severity::Error) {
+        let explained = match d.code {
+            Code::UnknownExtends | Code::MissingScript | Code::UnknownStage => true,
+            // Stages (their order, or a job's own stage from an unread template) may come
+            // from the include too.
+            Code::UnknownNeed | Code::NoJobs | Code::NeedsLaterStage => true,
+            Code::InvalidReference | Code::InvalidDependency => {
+                d.message.contains("is not defined") || d.message.contains("no such job")
+            }
+            _ => false,
+        };
+        if explained {
+            d.severity = Severity::Warning;
+            d.help = Some(format!(
+                "it may come from {names}, which gantry cannot read offline (`--strict` makes this an error)"
+            ));
+        }
+    }
+    unread
 }
 
 fn tidy(diags: Diagnostics) -> Vec<Diagnostic> {

@@ -101,11 +101,7 @@ impl Node {
         match &self.value {
             Value::Str(s) => Some(s.clone()),
             Value::Int(i) => Some(i.to_string()),
-            Value::Float(f) => Some(if f.fract() == 0.0 && f.is_finite() {
-                format!("{f:.1}")
-            } else {
-                f.to_string()
-            }),
+            Value::Float(f) => Some(ruby_float(*f)),
             Value::Bool(b) => Some(b.to_string()),
             Value::Null => Some(String::new()),
             _ => None,
@@ -143,5 +139,36 @@ pub fn deep_merge(base: &mut Map, over: Map) {
                 base.insert(key, entry);
             }
         }
+    }
+}
+
+/// A float as Ruby's `Float#to_s` writes it (what GitLab passes on for a float variable):
+/// `1.0`, `0.5`, and scientific notation from 1e16 up and below 1e-4 (`1.0e+16`, `1.0e-05`).
+pub fn ruby_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
+        let sci = format!("{f:e}");
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let mantissa = if mantissa.contains('.') {
+            mantissa.to_string()
+        } else {
+            format!("{mantissa}.0")
+        };
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        return format!("{mantissa}e{sign}{digits:0>2}");
+    }
+    if f.fract() == 0.0 {
+        format!("{f:.1}")
+    } else {
+        f.to_string()
     }
 }

@@ -57,6 +57,9 @@ struct Builder<'a> {
     documents: Vec<Node>,
     nodes: usize,
     diags: &'a mut Diagnostics,
+    /// Columns added at the start of each line (0-based) when the text was re-indented for
+    /// the parser ([`relax_flow_indentation`]); spans are mapped back through it.
+    shifts: Vec<usize>,
 }
 
 /// Parses every document of `file`; returns `None` when the text is not valid YAML
@@ -67,6 +70,19 @@ pub fn parse(
     limits: Limits,
     diags: &mut Diagnostics,
 ) -> Option<Vec<Node>> {
+    parse_text(file, id, limits, diags, &file.text, Vec::new())
+}
+
+fn parse_text(
+    file: &SourceFile,
+    id: FileId,
+    limits: Limits,
+    diags: &mut Diagnostics,
+    text: &str,
+    shifts: Vec<usize>,
+) -> Option<Vec<Node>> {
+    let start = diags.len();
+    let retried = !shifts.is_empty();
     let mut b = Builder {
         file,
         id,
@@ -76,14 +92,25 @@ pub fn parse(
         documents: Vec::new(),
         nodes: 0,
         diags,
+        shifts,
     };
-    let text = file.text.as_str();
     for event in Parser::new_from_str(text) {
         let (event, span) = match event {
             Ok(e) => e,
             Err(err) => {
+                // libyaml (GitLab's parser, through Psych) does not check indentation inside
+                // flow collections and quoted scalars; saphyr does. Parse again with those lines
+                // indented past their key, which changes no value.
+                if !retried
+                    && err.info().starts_with("invalid indentation")
+                    && !err.info().contains("anchor")
+                    && let Some((relaxed, shifts)) = relax_flow_indentation(text)
+                {
+                    b.diags.truncate(start);
+                    return parse_text(file, id, limits, b.diags, &relaxed, shifts);
+                }
                 let m = err.marker();
-                let mut col = m.col();
+                let mut col = b.unshift(m.line(), m.col());
                 if err.info().contains("tab") {
                     // The scanner stops after the tab; point at the tab itself.
                     let line = file
@@ -122,7 +149,18 @@ pub fn parse(
 }
 
 impl Builder<'_> {
+    /// A parser column on `line` (1-based) as a column of the file as written.
+    fn unshift(&self, line: usize, col: usize) -> usize {
+        let added = line
+            .checked_sub(1)
+            .and_then(|l| self.shifts.get(l))
+            .copied()
+            .unwrap_or(0);
+        col.saturating_sub(added)
+    }
+
     fn point(&self, line: usize, col: usize) -> Span {
+        let col = self.unshift(line, col);
         Span {
             file: self.id,
             offset: self.file.byte_offset(line, col) as u32,
@@ -134,7 +172,10 @@ impl Builder<'_> {
 
     fn span(&self, s: saphyr_parser::Span) -> Span {
         let start = self.point(s.start.line(), s.start.col());
-        let end = self.file.byte_offset(s.end.line(), s.end.col()) as u32;
+        let end = self
+            .file
+            .byte_offset(s.end.line(), self.unshift(s.end.line(), s.end.col()))
+            as u32;
         Span {
             len: end.saturating_sub(start.offset),
             ..start
@@ -390,5 +431,125 @@ fn local_tag(tag: Option<&Tag>) -> Option<String> {
         Some(format!("!!{}", tag.suffix))
     } else {
         Some(format!("{}{}", tag.handle, tag.suffix))
+    }
+}
+
+/// Re-indents the lines that continue a flow collection (`[…]`, `{…}`) or a quoted scalar to
+/// one column past the key they belong to, where they are indented less: libyaml accepts those
+/// lines at any indentation, saphyr does not, and inside flow collections and quoted scalars
+/// leading spaces change no value. Returns the new text and the columns added per line, or
+/// `None` when no line needed it.
+fn relax_flow_indentation(text: &str) -> Option<(String, Vec<usize>)> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut shifts = Vec::new();
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut min_col = 0usize;
+    let mut block_scalar: Option<usize> = None;
+    let mut changed = false;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim().is_empty();
+        if let Some(parent) = block_scalar {
+            if blank || indent > parent {
+                out.push_str(line);
+                shifts.push(0);
+                continue;
+            }
+            block_scalar = None;
+        }
+        let mut shift = 0;
+        if (depth > 0 || quote.is_some()) && !blank && indent < min_col {
+            shift = min_col - indent;
+            out.extend(std::iter::repeat_n(' ', shift));
+            changed = true;
+        }
+        out.push_str(line);
+        shifts.push(shift);
+        // The column of the line's key: past indentation and `- ` sequence indicators.
+        let body = &line[indent..];
+        let key_col = indent + (body.len() - body.trim_start_matches(['-', ' ']).len());
+        let mut value_start = depth == 0 && quote.is_none();
+        let mut prev = ' ';
+        let mut chars = body.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match quote {
+                Some('"') => match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => quote = None,
+                    _ => {}
+                },
+                Some(_) => {
+                    if c == '\'' {
+                        if chars.peek().is_some_and(|&(_, n)| n == '\'') {
+                            chars.next();
+                        } else {
+                            quote = None;
+                        }
+                    }
+                }
+                None => {
+                    let at_start = value_start || (depth > 0 && matches!(prev, ' ' | '[' | '{' | ',' | ':'));
+                    match c {
+                        '#' if prev == ' ' || prev == '\t' => break,
+                        '"' | '\'' if at_start => {
+                            if depth == 0 {
+                                min_col = key_col + 1;
+                            }
+                            quote = Some(c);
+                        }
+                        '[' | '{' if at_start => {
+                            if depth == 0 {
+                                min_col = key_col + 1;
+                            }
+                            depth += 1;
+                        }
+                        ']' | '}' if depth > 0 => depth -= 1,
+                        '|' | '>' if value_start && depth == 0 => {
+                            block_scalar = Some(key_col);
+                            break;
+                        }
+                        ':' if depth == 0
+                            && body[i + 1..].starts_with([' ', '\n', '\r'])
+                            || depth == 0 && body[i + 1..].is_empty() =>
+                        {
+                            value_start = true;
+                            prev = ' ';
+                            continue;
+                        }
+                        ' ' | '\t' | '\r' | '\n' => {}
+                        '-' if value_start && body[i + 1..].starts_with([' ', '\n']) => {}
+                        _ => value_start = false,
+                    }
+                }
+            }
+            prev = c;
+        }
+    }
+    changed.then_some((out, shifts))
+}
+
+#[cfg(test)]
+mod relax_tests {
+    use super::relax_flow_indentation;
+
+    #[test]
+    fn flow_lines_are_indented_past_their_key() {
+        let text = "j:\n    needs: [\n        \"a\",\n    ]\n";
+        let (out, shifts) = relax_flow_indentation(text).unwrap();
+        assert_eq!(out, "j:\n    needs: [\n        \"a\",\n     ]\n");
+        assert_eq!(shifts, vec![0, 0, 0, 1]);
+        let quoted = "j:\n  v: \"abc\n def\"\n";
+        assert_eq!(
+            relax_flow_indentation(quoted).unwrap().0,
+            "j:\n  v: \"abc\n   def\"\n"
+        );
+        // Brackets inside plain scalars, comments and block scalars are not flow.
+        assert_eq!(
+            relax_flow_indentation("a: echo [x\nb: |\n  [y\nc: 1 # [\n"),
+            None
+        );
     }
 }

@@ -67,9 +67,15 @@ pub fn decode_artifacts(node: &Node, ctx: &mut Ctx) -> Option<Artifacts> {
     let mut a = Artifacts::default();
     for (key, e) in m {
         let v = &e.value;
+        // `null` is "not set" here too (GitLab validates these attributes `allow_nil`).
+        if super::job::is_null(v) {
+            continue;
+        }
         match key.as_str() {
-            "paths" => a.paths = non_empty_list(v, ctx, "`artifacts:paths`"),
-            "exclude" => a.exclude = non_empty_list(v, ctx, "`artifacts:exclude`"),
+            // GitLab's `Entry::Artifacts` checks `array_of_strings` only: `paths: []` is valid
+            // (the editor schema's `minItems: 1` is stricter than the server).
+            "paths" => a.paths = ctx.list_of_strings(v, "`artifacts:paths`"),
+            "exclude" => a.exclude = ctx.list_of_strings(v, "`artifacts:exclude`"),
             "expire_in" => {
                 a.expire_in = match v.as_str() {
                     Some("never") => Some(Spanned::new(u64::MAX, v.span)),
@@ -125,17 +131,6 @@ pub fn decode_artifacts(node: &Node, ctx: &mut Ctx) -> Option<Artifacts> {
 }
 
 /// A list of at least one string.
-fn non_empty_list(v: &Node, ctx: &mut Ctx, what: &str) -> Vec<Spanned<String>> {
-    if v.as_seq().is_some_and(<[Node]>::is_empty) {
-        ctx.error(
-            Code::InvalidValue,
-            v.span,
-            format!("{what} cannot be an empty list"),
-        );
-    }
-    ctx.list_of_strings(v, what)
-}
-
 /// Decodes `cache:` (one mapping or a list of up to four).
 pub fn decode_caches(node: &Node, ctx: &mut Ctx) -> Vec<Cache> {
     match &node.value {
@@ -150,7 +145,13 @@ pub fn decode_caches(node: &Node, ctx: &mut Ctx) -> Vec<Cache> {
                     ),
                 );
             }
-            items.iter().filter_map(|i| decode_cache(i, ctx)).collect()
+            // GitLab counts the caches as written, then flattens nested lists (a `!reference`
+            // to another job's caches) like every `ComposableArray`.
+            items
+                .iter()
+                .flat_map(super::decode::flat_items)
+                .filter_map(|i| decode_cache(i, ctx))
+                .collect()
         }
         _ => decode_cache(node, ctx).into_iter().collect(),
     }
@@ -169,6 +170,10 @@ fn decode_cache(node: &Node, ctx: &mut Ctx) -> Option<Cache> {
     };
     for (key, e) in m {
         let v = &e.value;
+        // `null` is "not set" here too (GitLab validates these attributes `allow_nil`).
+        if super::job::is_null(v) {
+            continue;
+        }
         match key.as_str() {
             "key" => c.key = decode_key(v, ctx),
             "paths" => c.paths = ctx.list_of_strings(v, "`cache:paths`"),

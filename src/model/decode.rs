@@ -1,7 +1,7 @@
 //! Decoding helpers: turn [`Node`]s into typed values, recording a diagnostic for every value
 //! that does not fit instead of stopping at the first.
 
-use super::duration::parse_duration;
+use super::duration::parse;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::load::node::{Map, Node, Value};
 use crate::load::{suggest, unknown_keys};
@@ -45,8 +45,16 @@ impl Ctx<'_> {
     }
 
     /// Reports keys of `map` missing from `allowed`, with a "did you mean" hint.
+    /// A key GitLab removed says which version removed it and what replaces it.
     pub fn check_keys(&mut self, map: &Map, allowed: &[&str], place: &str) {
-        for d in unknown_keys(map, allowed, place) {
+        for mut d in unknown_keys(map, allowed, place) {
+            let removed = super::keywords::REMOVED
+                .iter()
+                .find(|(at, key, _, _)| *at == place && d.message.contains(&format!("`{key}`")));
+            if let Some((_, key, version, instead)) = removed {
+                d.message = format!("`{key}` in {place} was removed in GitLab {version}");
+                d.help = Some(format!("use {instead}"));
+            }
             self.push(d);
         }
     }
@@ -166,8 +174,24 @@ impl Ctx<'_> {
                 return None;
             }
         };
-        match parse_duration(&text) {
-            Some(secs) => Some(Spanned::new(secs, node.span)),
+        match parse(&text) {
+            Some(p) if p.ignored.is_empty() => Some(Spanned::new(p.seconds, node.span)),
+            // GitLab's ChronicDuration drops words it does not know; say so, as a warning.
+            Some(p) => {
+                self.push(
+                    Diagnostic::warning(
+                        Code::InvalidValue,
+                        node.span,
+                        format!(
+                            "{what} `{text}`: GitLab ignores `{}` and reads {} seconds",
+                            p.ignored.join(" "),
+                            p.seconds
+                        ),
+                    )
+                    .with_help("write durations like `30 minutes`, `1h 30m` or `2 days`"),
+                );
+                Some(Spanned::new(p.seconds, node.span))
+            }
             None => {
                 self.push(
                     Diagnostic::error(
@@ -233,6 +257,21 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// The items of a list with nested lists flattened into it, as GitLab's `ComposableArray`
+/// entries (`rules`, `needs`, `cache`, `services`) do with Ruby's unbounded `flatten` — what a
+/// `!reference` or an alias of a list inside the list produces. A non-list is one item.
+pub fn flat_items(node: &Node) -> Vec<&Node> {
+    fn walk<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
+        match &node.value {
+            Value::Seq(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => out.push(node),
+        }
+    }
+    let mut out = Vec::new();
+    walk(node, &mut out);
+    out
 }
 
 /// A value whose `!reference` failed; it was reported already.

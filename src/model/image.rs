@@ -123,7 +123,8 @@ pub fn decode_services(node: &Node, ctx: &mut Ctx) -> Vec<Service> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for item in items {
+    // `Entry::Services` is a `ComposableArray`: nested lists (from `!reference`) are flattened.
+    for item in items.iter().flat_map(super::decode::flat_items) {
         match &item.value {
             Value::Str(_) => {
                 if let Some(name) = ctx.non_empty(item, "a service") {

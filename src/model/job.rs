@@ -225,11 +225,16 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
         offline: keywords::OFFLINE
             .iter()
             .map(|(k, _)| *k)
-            .filter(|k| map.contains_key(*k))
+            .filter(|k| is_set(map, k))
             .collect(),
     };
     for (key, e) in map {
         let v = &e.value;
+        // GitLab's entry factory reads `null` as "not specified" (`Entry::Unspecified`): the
+        // keyword is absent. A null `script` is still reported (it cannot be empty).
+        if is_null(v) && key != "script" {
+            continue;
+        }
         match key.as_str() {
             "stage" => job.stage = stage(v, ctx, "`stage`").unwrap_or(job.stage),
             "type" => {
@@ -244,8 +249,6 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
             "image" => job.image = image::decode_image(v, ctx).map(Box::new),
             "services" => job.services = image::decode_services(v, ctx),
             "variables" => job.variables = variables::decode(v, ctx, "job `variables`"),
-            // `rules: null` is GitLab's "no rules" (its schema allows null).
-            "rules" if matches!(v.value, Value::Null) => {}
             "rules" => job.rules = Some(rules::decode_rules(v, ctx, false)),
             "only" => job.only = Some(Box::new(rules::decode_filter(v, ctx, "`only`"))),
             "except" => job.except = Some(Box::new(rules::decode_filter(v, ctx, "`except`"))),
@@ -382,14 +385,24 @@ fn check_untyped(key: &str, v: &Node, ctx: &mut Ctx) {
     }
 }
 
+/// A `null` written as such (not a failed `!reference`, which keeps its tag).
+pub fn is_null(node: &Node) -> bool {
+    matches!(node.value, Value::Null) && node.tag.is_none()
+}
+
+/// Whether `map` sets `key` to something other than `null`.
+pub fn is_set(map: &Map, key: &str) -> bool {
+    map.get(key).is_some_and(|e| !is_null(&e.value))
+}
+
 fn check_job(job: &Job, map: &Map, complete: bool, ctx: &mut Ctx) {
-    let has = |k: &str| map.contains_key(k);
+    let has = |k: &str| is_set(map, k);
     // A misspelt `script` is reported as an unknown keyword already; one mistake, one diagnostic.
     let misspelt = map.keys().any(|k| {
         !keywords::job_keyword_names().any(|n| n == k)
             && crate::load::suggest(k, ["script", "trigger", "run"]).is_some()
     });
-    if complete && !misspelt && !has("script") && !has("trigger") && !has("run") {
+    if complete && !misspelt && !map.contains_key("script") && !has("trigger") && !has("run") {
         ctx.push(
             Diagnostic::error(
                 Code::MissingScript,
@@ -446,7 +459,7 @@ fn check_job(job: &Job, map: &Map, complete: bool, ctx: &mut Ctx) {
     }
     if job.rules.is_some() {
         for key in ["only", "except"] {
-            if let Some(e) = map.get(key) {
+            if let Some(e) = map.get(key).filter(|e| !is_null(&e.value)) {
                 ctx.push(
                     Diagnostic::error(
                         Code::RulesWithOnly,

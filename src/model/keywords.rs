@@ -231,6 +231,17 @@ pub const OFFLINE: &[(&str, &str)] = &[
     ("identity", "there is no workload identity"),
 ];
 
+/// Keywords GitLab removed: (where, key, the GitLab version that removed it, what replaces it).
+/// Lint names the version and the replacement instead of only "unknown keyword".
+pub const REMOVED: &[(&str, &str, &str, &str)] = &[
+    (
+        "`artifacts:reports`",
+        "cobertura",
+        "15.0",
+        "`artifacts:reports:coverage_report` with `coverage_format: cobertura` and `path:`",
+    ),
+];
+
 /// Job keywords GitLab still accepts but has deprecated, with what to write instead.
 pub const DEPRECATED: &[(&str, &str)] = &[("type", "stage")];
 
@@ -412,7 +423,10 @@ pub const WHEN: &[&str] = &[
     "delayed",
     "never",
 ];
-/// Values of `retry:when`.
+/// Values of `retry:when`: GitLab's server accepts every failure reason a job can have
+/// (`Entry::Retry` takes `Ci::Status::Build::Failed.reasons` and `always`), which is a longer
+/// list than its editor schema's. `runner_interrupted` and `runner_provisioning_timeout` are
+/// newer reasons (GitLab Runner's own pipeline retries on `runner_interrupted`).
 pub const RETRY_WHEN: &[&str] = &[
     "always",
     "unknown_failure",
@@ -420,6 +434,7 @@ pub const RETRY_WHEN: &[&str] = &[
     "api_failure",
     "stuck_or_timeout_failure",
     "runner_system_failure",
+    "missing_dependency_failure",
     "runner_unsupported",
     "stale_schedule",
     "job_execution_timeout",
@@ -427,7 +442,32 @@ pub const RETRY_WHEN: &[&str] = &[
     "unmet_prerequisites",
     "scheduler_failure",
     "data_integrity_failure",
+    "forward_deployment_failure",
+    "protected_environment_failure",
+    "pipeline_loop_detected",
+    "invalid_bridge_trigger",
+    "downstream_bridge_project_not_found",
+    "upstream_bridge_project_not_found",
+    "insufficient_bridge_permissions",
+    "insufficient_upstream_permissions",
+    "bridge_pipeline_is_child_pipeline",
+    "downstream_pipeline_creation_failed",
+    "secrets_provider_not_found",
+    "reached_max_descendant_pipelines_depth",
+    "reached_max_pipeline_hierarchy_size",
+    "project_deleted",
+    "user_blocked",
+    "ci_quota_exceeded",
+    "no_matching_runner",
+    "trace_size_exceeded",
+    "builds_disabled",
+    "environment_creation_failure",
+    "deployment_rejected",
+    "ip_restriction_failure",
+    "failed_outdated_deployment_job",
+    "reached_downstream_pipeline_trigger_rate_limit",
     "runner_provisioning_timeout",
+    "runner_interrupted",
 ];
 /// Values of `environment:action`.
 pub const ENVIRONMENT_ACTION: &[&str] = &["start", "prepare", "stop", "verify", "access"];
@@ -492,6 +532,8 @@ pub const REPORTS: &[&str] = &[
     "repository_xray",
     "lsif",
     "license_management",
+    "requirements_v2",
+    "cluster_image_scanning",
 ];
 /// `only:`/`except:` refs keywords (anything else is a branch name or `/regex/`).
 pub const FILTER_REFS: &[&str] = &[

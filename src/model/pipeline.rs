@@ -1,7 +1,7 @@
 //! The whole pipeline: stages, global variables, workflow, and jobs with `default:` applied.
 
 use super::decode::Ctx;
-use super::job::{self, Inherit, Job};
+use super::job::{self, Inherit, Job, Parallel};
 use super::keywords;
 use super::rules::{self, Workflow};
 use super::variables::{self, Variables};
@@ -36,6 +36,46 @@ impl Pipeline {
     pub fn stage_index(&self, stage: &str) -> Option<usize> {
         self.stages.iter().position(|s| s.value == stage)
     }
+
+    /// The job called `name`, or the job one of whose generated instances is called `name`
+    /// (`test 2/3` of `parallel: 3`, `build: [linux, amd64]` of a matrix) — GitLab lets
+    /// `needs` and `dependencies` name an instance by its full name.
+    pub fn job_or_instance(&self, name: &str) -> Option<&Job> {
+        if let Some(job) = self.jobs.get(name) {
+            return Some(job);
+        }
+        if let Some((base, index)) = name.rsplit_once(' ')
+            && let Some((n, total)) = index.split_once('/')
+            && let (Ok(n), Ok(total)) = (n.parse::<u32>(), total.parse::<u32>())
+            && let Some(job) = self.jobs.get(base)
+            && matches!(job.parallel, Some(Parallel::Count(c)) if c == total && (1..=total).contains(&n))
+        {
+            return Some(job);
+        }
+        let (base, values) = name.strip_suffix(']')?.split_once(": [")?;
+        let job = self.jobs.get(base)?;
+        let Some(Parallel::Matrix(entries)) = &job.parallel else {
+            return None;
+        };
+        entries
+            .iter()
+            .any(|e| matches_values(values, &e.values().collect::<Vec<_>>()))
+            .then_some(job)
+    }
+}
+
+/// Whether `text` is `v1, v2, …` with each `vi` one of the values of the i-th variable.
+fn matches_values(text: &str, vars: &[&Vec<String>]) -> bool {
+    let Some((first, rest)) = vars.split_first() else {
+        return text.is_empty();
+    };
+    first.iter().any(|v| match text.strip_prefix(v.as_str()) {
+        Some("") => rest.is_empty(),
+        Some(tail) => tail
+            .strip_prefix(", ")
+            .is_some_and(|tail| !rest.is_empty() && matches_values(tail, rest)),
+        None => false,
+    })
 }
 
 /// Decodes a loaded pipeline, consuming its tree: each job's subtree is freed as soon as the
@@ -51,10 +91,12 @@ pub fn decode(loaded: Loaded, diags: &mut Diagnostics) -> Pipeline {
     let stages = decode_stages(root.get("stages"), root_span, &mut ctx);
     let variables = root
         .get("variables")
+        .filter(|e| !job::is_null(&e.value))
         .map(|e| variables::decode(&e.value, &mut ctx, "`variables`"))
         .unwrap_or_default();
     let workflow = root
         .get("workflow")
+        .filter(|e| !job::is_null(&e.value))
         .map(|e| rules::decode_workflow(&e.value, &mut ctx));
     let defaults = collect_defaults(&root, &mut ctx);
     let mut jobs = IndexMap::with_capacity(root.len());
@@ -142,26 +184,27 @@ fn flatten_stages(node: &Node, ctx: &mut Ctx, out: &mut Vec<Spanned<String>>, de
 /// `default:` values, with deprecated top-level keys filling the gaps.
 fn collect_defaults(root: &Map, ctx: &mut Ctx) -> Map {
     let mut defaults = Map::default();
-    if let Some(e) = root.get("default")
+    if let Some(e) = root.get("default").filter(|e| !job::is_null(&e.value))
         && let Some(m) = ctx.map(&e.value, "`default`")
     {
         ctx.check_keys(m, keywords::DEFAULT, "`default`");
         for (k, v) in m {
-            if keywords::DEFAULT.contains(&k.as_str()) {
+            if keywords::DEFAULT.contains(&k.as_str()) && !job::is_null(&v.value) {
                 defaults.insert(k.clone(), v.clone());
             }
         }
     }
     for key in keywords::GLOBAL_DEFAULTS {
-        if let Some(e) = root.get(*key) {
+        if let Some(e) = root.get(*key).filter(|e| !job::is_null(&e.value)) {
             defaults.entry(key.to_string()).or_insert_with(|| e.clone());
         }
     }
     defaults
 }
 
-/// The job's mapping with inherited `default:` keys added where the job has none
-/// (borrowed as is when there is nothing to add).
+/// The job's mapping with inherited `default:` keys added where the job has none or sets
+/// `null` — GitLab's "not specified", which `default:` fills (borrowed as is when there is
+/// nothing to add).
 fn with_defaults<'a>(job: &'a Map, defaults: &Map) -> std::borrow::Cow<'a, Map> {
     if defaults.is_empty() {
         return std::borrow::Cow::Borrowed(job);
@@ -182,7 +225,7 @@ fn with_defaults<'a>(job: &'a Map, defaults: &Map) -> std::borrow::Cow<'a, Map> 
         .unwrap_or(Inherit::All);
     let mut merged = job.clone();
     for (k, v) in defaults {
-        if inherit.allows(k) && !merged.contains_key(k) {
+        if inherit.allows(k) && !job::is_set(&merged, k) {
             merged.insert(k.clone(), v.clone());
         }
     }

@@ -222,15 +222,9 @@ pub fn decode_rules(node: &Node, ctx: &mut Ctx, workflow: bool) -> Vec<Rule> {
     } else {
         (keywords::RULE, keywords::WHEN)
     };
+    // A `!reference` may put lists of rules inside the list: GitLab flattens them all.
     let mut rules = Vec::new();
-    for item in items {
-        // A `!reference` may put a list of rules inside the list.
-        if let Some(nested) = item.as_seq() {
-            for n in nested {
-                rules.extend(decode_rule(n, ctx, keys, whens));
-            }
-            continue;
-        }
+    for item in items.iter().flat_map(super::decode::flat_items) {
         rules.extend(decode_rule(item, ctx, keys, whens));
     }
     rules
@@ -321,14 +315,8 @@ fn decode_changes(node: &Node, ctx: &mut Ctx) -> Changes {
 pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
     let items: Vec<&Node> = match &node.value {
         // A `!reference` to another job's `needs` puts a list inside the list: GitLab
-        // flattens it (its schema allows nested lists of names).
-        Value::Seq(items) => items
-            .iter()
-            .flat_map(|i| match &i.value {
-                Value::Seq(nested) => nested.iter().collect(),
-                _ => vec![i],
-            })
-            .collect(),
+        // flattens them (`[@config].flatten` in `Entry::Needs`).
+        Value::Seq(_) => super::decode::flat_items(node),
         Value::Null => vec![],
         _ => {
             ctx.type_error(node, "`needs`", "a list of job names");

@@ -2,7 +2,7 @@
 
 use super::decode::Ctx;
 use super::keywords;
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::Code;
 use crate::load::node::{Node, Value};
 use crate::source::Span;
 use indexmap::IndexMap;
@@ -55,20 +55,12 @@ pub fn decode(node: &Node, ctx: &mut Ctx, place: &str) -> Variables {
 }
 
 fn decode_one(name: &str, node: &Node, ctx: &mut Ctx, keys: &[&str]) -> Option<Variable> {
+    // GitLab's `Entry::Variable` takes any scalar (`ScalarValidator`: strings, integers,
+    // floats, booleans) and passes its Ruby `to_s`: a YAML 1.1 `no` is read as false by Psych
+    // and becomes "false".
     let scalar = |node: &Node, ctx: &mut Ctx| match &node.value {
-        Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Null => node.scalar_string(),
-        Value::Bool(b) => {
-            ctx.push(
-                Diagnostic::error(
-                    Code::InvalidType,
-                    node.span,
-                    format!(
-                        "variable `{name}` is a boolean; GitLab accepts only strings and numbers"
-                    ),
-                )
-                .with_help(format!("quote it: `{name}: \"{b}\"`")),
-            );
-            None
+        Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Null => {
+            node.scalar_string()
         }
         _ => {
             ctx.type_error(

@@ -429,8 +429,10 @@ struct Links {
 /// built only for jobs that wait on stages (jobs are sorted by stage, so it is a prefix).
 pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
     let mut by_definition: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
     for (i, j) in plan.jobs.iter().enumerate() {
         by_definition.entry(j.job.as_str()).or_default().push(i);
+        by_name.insert(j.name.as_str(), i);
     }
     let stage_start: Vec<usize> = plan
         .jobs
@@ -447,13 +449,20 @@ pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
                 .map(|o| o.name.clone())
                 .collect::<Vec<_>>()
         };
-        let instances = |def: &str| by_definition.get(def).map_or(&[][..], Vec::as_slice);
+        // A definition's instances, or the one instance named in full (`build: [linux]`,
+        // `test 2/3`), as GitLab allows in `needs` and `dependencies`.
+        let instances = |def: &str| -> Vec<usize> {
+            match by_definition.get(def) {
+                Some(all) => all.clone(),
+                None => by_name.get(def).map(|&i| vec![i]).unwrap_or_default(),
+            }
+        };
         let needs = job.needs.as_ref().map(|needs| {
             let mut out = Vec::new();
             let model_needs = model_needs(model, job);
             for need in needs {
                 let wanted = model_needs.iter().find(|n| n.job.value == need.job);
-                let mut found: Vec<usize> = instances(&need.job).to_vec();
+                let mut found: Vec<usize> = instances(&need.job);
                 if let Some(filter) = wanted.and_then(|n| n.matrix.as_ref()) {
                     // `$[[ matrix.NAME ]]` stands for this job's own value of NAME.
                     let combos: Vec<Vec<(String, String)>> = filter
@@ -474,7 +483,10 @@ pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
                     });
                 }
                 if found.is_empty() {
-                    if !wanted.is_some_and(|n| n.optional) {
+                    // A need of a job defined nowhere got past lint only as a warning (an
+                    // include gantry cannot read may define it): nothing to wait for here.
+                    let undefined = pipeline.job_or_instance(&need.job).is_none();
+                    if !undefined && !wanted.is_some_and(|n| n.optional) {
                         errors.push((
                             missing_need(plan, &job.name, &need.job),
                             wanted.map(|n| n.job.span),
@@ -498,8 +510,8 @@ pub(super) fn link(pipeline: &Pipeline, plan: &mut Plan) {
                 .iter()
                 .flat_map(|d| {
                     instances(&d.value)
-                        .iter()
-                        .map(|&i| plan.jobs[i].name.clone())
+                        .into_iter()
+                        .map(|i| plan.jobs[i].name.clone())
                 })
                 .collect(),
             (None, Some(n)) => n

@@ -133,6 +133,7 @@ pub fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, PrepareError> {
             sources: var_sources,
             diagnostics: diags.into_vec(),
             pipeline: None,
+            unread_includes: Vec::new(),
         };
         let name = vars_file
             .map(|f| f.display().to_string())

@@ -24,6 +24,7 @@ struct JsonDiagnostic<'a> {
 struct JsonReport<'a> {
     valid: bool,
     diagnostics: Vec<JsonDiagnostic<'a>>,
+    unread_includes: &'a [String],
 }
 
 /// `{"valid": …, "diagnostics": […]}` for `report`.
@@ -44,6 +45,7 @@ pub fn json(report: &Report, strict: bool) -> String {
                 help: d.help.as_deref(),
             })
             .collect(),
+        unread_includes: &report.unread_includes,
     };
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
@@ -66,6 +68,14 @@ pub fn human(report: &Report, file: &str, strict: bool, color: bool) -> String {
     }
     let errors = report.count(Severity::Error);
     let warnings = report.count(Severity::Warning);
+    if !report.unread_includes.is_empty() {
+        let names: Vec<String> = report
+            .unread_includes
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect();
+        out.push_str(&format!("not checked offline: {}\n", names.join(", ")));
+    }
     if report.is_valid(strict) {
         let jobs = report.pipeline.as_ref().map_or(0, |p| p.jobs.len());
         out.push_str(&format!("✓ {file} is valid: {jobs} job{}", plural(jobs)));
