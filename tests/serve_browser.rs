@@ -480,14 +480,7 @@ fn the_environments_view_shows_a_deployment_and_stop_runs_its_on_stop_job() {
     b.screenshot("09-environment-stopped");
     let envs = server.api("/environments?repository=group/app");
     assert_eq!(envs[0]["state"], "stopped", "{envs:#}");
-    let list = server.api("/pipelines?repository=group/app");
-    let stop = list["pipelines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["only_job"] == "stop_review")
-        .unwrap_or_else(|| panic!("no stop pipeline: {list:#}"))
-        .clone();
+    let stop = server.pipeline_of_job("group/app", "stop_review");
     let stop = server.wait_done(stop["id"].as_i64().unwrap(), 30);
     assert_eq!(Server::job(&stop, "stop_review")["status"], "success");
 }
