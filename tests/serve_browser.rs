@@ -195,8 +195,8 @@ report:
   script: [echo report-ran]
 "#;
 
-#[test]
-fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
+/// Chromium and chromedriver, or `None` (with a notice; a failure under GANTRY_REQUIRE_BROWSER).
+fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
     let chromium = find_binary(&[
         "/usr/bin/chromium",
         "/usr/bin/chromium-browser",
@@ -209,6 +209,40 @@ fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
             "GANTRY_REQUIRE_BROWSER=1 but chromium or chromedriver is missing"
         );
         eprintln!("NOTICE: chromium/chromedriver not installed; the browser test is skipped");
+        return None;
+    };
+    Some((chromium, driver))
+}
+
+/// Logs in with the test token and waits for the pipeline list.
+fn login(b: &Browser, base: &str, shot: Option<&str>) {
+    b.go(&format!("{base}/"));
+    b.wait(
+        "the login page",
+        "return location.pathname === '/login'",
+        10,
+    );
+    if let Some(name) = shot {
+        b.screenshot(name);
+    }
+    let token = b.find("#token");
+    b.call(
+        "POST",
+        &format!("/element/{token}/value"),
+        json!({"text": TOKEN}),
+    );
+    let button = b.find("#login-button");
+    b.call("POST", &format!("/element/{button}/click"), json!({}));
+    b.wait(
+        "the pipeline list",
+        "return location.pathname === '/' && !!document.querySelector('#pipelines')",
+        10,
+    );
+}
+
+#[test]
+fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
+    let Some((chromium, driver)) = browser_binaries() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -233,26 +267,7 @@ fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
     let b = Browser::start(&chromium, &driver);
 
     // Login
-    b.go(&format!("{base}/"));
-    b.wait(
-        "the login page",
-        "return location.pathname === '/login'",
-        10,
-    );
-    b.screenshot("01-login");
-    let token = b.find("#token");
-    b.call(
-        "POST",
-        &format!("/element/{token}/value"),
-        json!({"text": TOKEN}),
-    );
-    let button = b.find("#login-button");
-    b.call("POST", &format!("/element/{button}/click"), json!({}));
-    b.wait(
-        "the pipeline list",
-        "return location.pathname === '/' && !!document.querySelector('#pipelines')",
-        10,
-    );
+    login(&b, &base, Some("01-login"));
     b.wait(
         "the live stream",
         "return document.getElementById('live').classList.contains('on')",
@@ -391,4 +406,81 @@ fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
     );
     server.api_post(&format!("/pipelines/{new_id}/cancel"), &json!({}));
     server.wait_done(new_id, 30);
+}
+
+const ENVIRONMENT: &str = r#"
+stages: [deploy, cleanup]
+deploy:
+  stage: deploy
+  script: [echo deployed]
+  environment:
+    name: review/main
+    url: https://main.review.example.com
+    on_stop: stop_review
+stop_review:
+  stage: cleanup
+  script: [echo stopped]
+  when: manual
+  environment:
+    name: review/main
+    action: stop
+"#;
+
+#[test]
+fn the_environments_view_shows_a_deployment_and_stop_runs_its_on_stop_job() {
+    let Some((chromium, driver)) = browser_binaries() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let sha = repo(&src, ENVIRONMENT);
+    let server = Server::for_repo(tmp.path(), &src, &[]);
+    let id = server.push_main(ZERO, &sha);
+    assert_eq!(server.wait_done(id, 60)["status"], "success");
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start(&chromium, &driver);
+    login(&b, &base, None);
+    let nav = b.find("#nav-environments");
+    b.call("POST", &format!("/element/{nav}/click"), json!({}));
+    let row = "document.querySelector('tr.environment[data-name=\"review/main\"]')";
+    b.wait(
+        "the environment row",
+        &format!("return location.pathname === '/environments' && !!{row}"),
+        20,
+    );
+    let text = b
+        .js(&format!("return {row}.innerText"))
+        .as_str()
+        .unwrap()
+        .to_string();
+    for want in [
+        "review/main",
+        "group/app",
+        "https://main.review.example.com",
+        &format!("#{id}"),
+        &sha[..8],
+        "available",
+        "never",
+    ] {
+        assert!(text.contains(want), "{want} in {text:?}");
+    }
+    b.screenshot("08-environments");
+    let stop = b.find("tr.environment button.stop");
+    b.call("POST", &format!("/element/{stop}/click"), json!({}));
+    b.wait(
+        "the stopped state",
+        &format!("return !!{row}?.querySelector('.badge[data-status=\"stopped\"]')"),
+        60,
+    );
+    assert_eq!(
+        b.js(&format!("return !!{row}.querySelector('button.stop')")),
+        json!(false),
+        "a stopped environment has no Stop button"
+    );
+    b.screenshot("09-environment-stopped");
+    let envs = server.api("/environments?repository=group/app");
+    assert_eq!(envs[0]["state"], "stopped", "{envs:#}");
+    let stop = server.pipeline_of_job("group/app", "stop_review");
+    let stop = server.wait_done(stop["id"].as_i64().unwrap(), 30);
+    assert_eq!(Server::job(&stop, "stop_review")["status"], "success");
 }

@@ -231,16 +231,19 @@ fn environments_are_listed_stopped_by_their_on_stop_job_and_survive_a_restart() 
         r.text()
     );
     wait_state(&server, "review/main", "stopped", 60);
-    let list = server.api("/pipelines?repository=group/app");
-    let stop = list["pipelines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["only_job"] == "stop_review")
-        .unwrap_or_else(|| panic!("no stop pipeline: {list:#}"))
-        .clone();
+    let stop = server.pipeline_of_job("group/app", "stop_review");
     assert_eq!(stop["sha"], sha);
     let stop = server.wait_done(stop["id"].as_i64().unwrap(), 60);
+    assert_eq!(
+        stop["jobs"].as_array().map(Vec::len),
+        Some(1),
+        "the stop job runs alone, nothing is redeployed: {stop:#}"
+    );
+    assert_eq!(
+        env_named(&environments(&server), "review/main")["pipeline_id"],
+        id,
+        "still deployed by the first pipeline"
+    );
     let job = Server::job(&stop, "stop_review");
     assert!(
         server

@@ -5,7 +5,7 @@ use super::{INVALID, color, usage_error};
 use crate::cli::{PipelineArgs, PlanArgs, PlanFormat};
 use crate::executor::choice::Kind;
 use crate::plan::{self, PipelineOptions};
-use crate::project::prepare::{Inputs, PrepareError, Prepared, VariablesFile};
+use crate::project::prepare::{Inputs, PrepareError, Prepared, TakeIid, VariablesFile};
 use crate::report;
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ use std::process::ExitCode;
 pub(super) fn inputs<'a>(
     args: &PipelineArgs,
     executor: Option<Kind>,
-    iid: Option<&'a dyn Fn(&crate::plan::Context) -> Result<u64, String>>,
+    iid: Option<TakeIid<'a>>,
 ) -> Result<Inputs<'a>, ExitCode> {
     Ok(Inputs {
         options: PipelineOptions {

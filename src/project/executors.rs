@@ -106,7 +106,7 @@ pub async fn build(
             let n = image_jobs.len();
             let some: Vec<&str> = image_jobs.iter().take(5).map(String::as_str).collect();
             format!(
-                "{e}\n{n} job{} use an image ({}); start a Docker engine, or run them in the shell (executor shell)",
+                "{e}\n{n} job{} use an image ({}); start a Docker engine, or run them in the shell with --executor shell (`executor = \"shell\"` for a served repository)",
                 if n == 1 { "" } else { "s" },
                 some.join(", ")
             )

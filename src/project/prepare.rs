@@ -24,6 +24,9 @@ pub enum VariablesFile {
     Nothing,
 }
 
+/// Takes the pipeline IID for a run (the counter in `.gantry/`, or the server's pipeline id).
+pub type TakeIid<'a> = &'a dyn Fn(&Context) -> Result<u64, String>;
+
 /// What a pipeline is prepared for.
 #[derive(Default)]
 pub struct Inputs<'a> {
@@ -39,7 +42,7 @@ pub struct Inputs<'a> {
     /// read from the project.
     pub config: Option<ProjectConfig>,
     /// Takes the pipeline IID (else the one `Context` found).
-    pub iid: Option<&'a dyn Fn(&Context) -> Result<u64, String>>,
+    pub iid: Option<TakeIid<'a>>,
     /// Only these jobs (with `needs`, also what they need).
     pub jobs: Vec<String>,
     /// With `jobs`: also the jobs they need.

@@ -310,13 +310,23 @@ fn plan_pipeline(
         needs: true,
         executor: repo.executor().forced(),
     };
-    let planned = match prepare::prepare(&file, inputs) {
+    let mut planned = match prepare::prepare(&file, inputs) {
         Ok(p) => p,
         Err(e @ PrepareError::Invalid(..)) => {
             return Err(format!("invalid pipeline:\n{}", e.text(false)));
         }
         Err(e) => return Err(e.text(false)),
     };
+    // An environment's stop job runs alone, as GitLab's Stop does (not what it needs).
+    if let Some(job) = &row.new.only_job
+        && planned
+            .plan
+            .jobs
+            .iter()
+            .any(|j| j.name == *job && j.environment.as_ref().is_some_and(|e| e.action == "stop"))
+    {
+        planned.plan.select(std::slice::from_ref(job), false)?;
+    }
     let plan = &planned.plan;
     if !plan.errors.is_empty() {
         return Err(plan.errors.join("; "));

@@ -373,6 +373,18 @@ impl Server {
         r.text()
     }
 
+    /// The (latest) pipeline of `repo` that runs `job` alone (a retry, an environment's stop).
+    pub fn pipeline_of_job(&self, repo: &str, job: &str) -> Value {
+        let list = self.api(&format!("/pipelines?repository={repo}"));
+        list["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["only_job"] == job)
+            .unwrap_or_else(|| panic!("no pipeline of {job} alone: {list:#}"))
+            .clone()
+    }
+
     /// Number of pipelines stored.
     pub fn count(&self) -> i64 {
         self.api("/pipelines")["total"].as_i64().unwrap()
