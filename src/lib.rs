@@ -22,6 +22,7 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod reuse;
 pub mod run;
 pub mod schema;
 pub mod serve;

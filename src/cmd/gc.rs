@@ -22,6 +22,13 @@ pub fn gc(file: &Path, args: &GcArgs) -> ExitCode {
     removed.extend(crate::run::pool::sweep_slots(
         &project.join(".gantry").join("workspaces"),
     ));
+    // The reuse store: to its bound, least recently used first, and what dead runs half-wrote.
+    match crate::reuse::ReuseConfig::load(&project) {
+        Ok(c) => removed.extend(
+            crate::reuse::store::Store::new(&project.join(".gantry")).prune(c.max_size, true),
+        ),
+        Err(e) => return usage_error(e),
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,8 +6,10 @@ mod gc;
 mod lint;
 mod plan;
 mod render;
+mod reuse;
 mod run;
 mod serve;
+mod shell;
 
 pub use env::{cluster_settings, env};
 pub use gc::{gc, sweep_workspaces};
@@ -16,6 +18,7 @@ pub use plan::plan;
 pub use render::render;
 pub use run::run;
 pub use serve::serve;
+pub use shell::shell;
 
 use std::process::ExitCode;
 

@@ -110,6 +110,21 @@ pub fn prepare(
 
 /// Plans `file` and prints the plan.
 pub fn plan(file: &Path, args: &PlanArgs) -> ExitCode {
+    if args.reuse {
+        return match prepare(file, &args.pipeline, None) {
+            Ok(mut p) => {
+                let project = p.context.project_dir.clone();
+                match super::reuse::plan(&p.pipeline, &mut p.plan, &project, args) {
+                    Ok(out) => {
+                        print!("{out}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => usage_error(e),
+                }
+            }
+            Err(code) => code,
+        };
+    }
     let planned = match prepare(file, &args.pipeline, None) {
         Ok(p) => {
             // Which executor each job gets under `gantry run` (`--executor auto`).

@@ -155,6 +155,16 @@ struct File {
     #[serde(default)]
     #[allow(dead_code)]
     executor: Option<toml::Table>,
+    /// `reuse`, `[reuse_store]`, `[jobs]`: read by `reuse::config`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    reuse: Option<bool>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    reuse_store: Option<toml::Table>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    jobs: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -179,6 +179,8 @@ async fn run_pipeline(
         grace: Duration::from_secs(5),
         // serve has no cluster options yet: environment jobs run without a namespace.
         environments: None,
+        reuse: None,
+        shell: None,
     };
     let plan = Arc::new(plan);
     let outcome = run(
