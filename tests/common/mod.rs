@@ -158,6 +158,8 @@ pub fn on_pty(
         });
     }
     let mut child = cmd.spawn().expect("gantry");
+    // The command holds copies of the slave: all must go for the master to see the end.
+    drop(cmd);
     drop(slave);
     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
     let mut reader = std::fs::File::from(master.try_clone().unwrap());
