@@ -669,7 +669,11 @@ fn pods_are_reused_and_a_shell_opens_in_the_jobs_pod() {
     assert_eq!(code, 0, "{out}");
     let (code, out) = sim.run(&dir, &["--reuse"]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out.matches("↺ reused").count(), 2, "{out}");
+    assert_eq!(
+        out.matches("↺ reused: output of the run of").count(),
+        2,
+        "{out}"
+    );
     assert!(out.contains("built-in-pod"), "replayed: {out}");
     sim.assert_clean();
     let kubeconfig = sim.kubeconfig.display().to_string();
