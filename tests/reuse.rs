@@ -65,16 +65,16 @@ fn project() -> (tempfile::TempDir, std::path::PathBuf) {
     (t, dir)
 }
 
-/// `gantry run ARGS --format json`: exit code, job → status, job → log lines, all events.
-fn run(
-    dir: &Path,
-    args: &[&str],
-) -> (
+/// Exit code, job → status, job → log lines, all events.
+type Outcome = (
     i32,
     BTreeMap<String, String>,
     BTreeMap<String, Vec<String>>,
     Vec<Value>,
-) {
+);
+
+/// `gantry run ARGS --format json`: exit code, job → status, job → log lines, all events.
+fn run(dir: &Path, args: &[&str]) -> Outcome {
     let mut all = vec!["run", "--format", "json"];
     all.extend_from_slice(args);
     let (code, out, err) = gantry(dir, &all);
