@@ -24,6 +24,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run the pipeline (or the named jobs) on this machine.
     Run(RunArgs),
+    /// Open an interactive shell in JOB's environment (workspace, variables, image, services),
+    /// after the jobs it needs have run or been reused. Takes `gantry run`'s options.
+    Shell(RunArgs),
     /// Remove containers, networks and workspaces left behind by runs that crashed.
     Gc(GcArgs),
     /// Print the JSON Schema of the YAML gantry accepts.
@@ -101,7 +104,7 @@ pub struct ServeArgs {
 }
 
 /// The Kubernetes cluster environments use: opt-in, never the ambient current context.
-#[derive(Debug, Default, clap::Args)]
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct ClusterArgs {
     /// Kubeconfig of the cluster for `environment:` jobs (else `.gantry/config.toml`; else none).
     #[arg(long, value_name = "FILE")]
@@ -167,6 +170,15 @@ pub struct PlanArgs {
     /// Print one job's environment and script as it would run.
     #[arg(long, value_name = "JOB")]
     pub show_script: Option<String>,
+    /// Say which jobs `gantry run --reuse` would reuse, and for the others which input changed.
+    #[arg(long)]
+    pub reuse: bool,
+    /// With `--reuse`: image substitutions FROM=TO, as `gantry run` gets them.
+    #[arg(long, value_name = "FROM=TO", requires = "reuse")]
+    pub image_map: Vec<String>,
+    /// With `--reuse`: where jobs would run, as for `gantry run`.
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Auto, requires = "reuse")]
+    pub executor: ExecutorKind,
 }
 
 /// Output formats of `run`.
@@ -179,7 +191,7 @@ pub enum RunFormat {
 }
 
 /// Options of `gantry run`.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct RunArgs {
     /// Which pipeline.
     #[command(flatten)]
@@ -238,6 +250,14 @@ pub struct RunArgs {
     /// instead of one gantry creates for the pipeline.
     #[arg(long, value_name = "NAME")]
     pub kube_namespace: Option<String>,
+    /// Skip jobs whose inputs match an earlier successful run: replay its log, restore its
+    /// artifacts (see docs/reuse.md; `reuse = true` in .gantry/config.toml does the same).
+    #[arg(long)]
+    pub reuse: bool,
+    /// When a job's script fails, open an interactive shell in its environment (before its
+    /// after_script); leaving the shell continues the pipeline. Needs a terminal.
+    #[arg(long)]
+    pub shell_on_failure: bool,
 }
 
 /// Executors `run` can use.
@@ -276,7 +296,7 @@ pub struct GcArgs {
 }
 
 /// Which pipeline to plan or run.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct PipelineArgs {
     /// Only these jobs (definition or concrete names).
     pub jobs: Vec<String>,

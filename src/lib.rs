@@ -24,6 +24,7 @@ pub mod process;
 pub mod project;
 pub mod render;
 pub mod report;
+pub mod reuse;
 pub mod run;
 pub mod schema;
 pub mod serve;

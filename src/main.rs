@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         Command::Lint(args) => gantry::cmd::lint(&cli.file, args),
         Command::Plan(args) => gantry::cmd::plan(&cli.file, args),
         Command::Run(args) => gantry::cmd::run(&cli.file, args),
+        Command::Shell(args) => gantry::cmd::shell(&cli.file, args),
         Command::Gc(args) => gantry::cmd::gc(&cli.file, args),
         Command::Serve(args) => gantry::cmd::serve(args),
         Command::Render(args) => gantry::cmd::render(args),

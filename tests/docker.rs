@@ -335,3 +335,137 @@ fn a_container_job_leaves_no_trace_for_the_next_job_on_the_same_slot() {
         assert_eq!(leftovers(), Vec::<String>::new());
     }
 }
+
+/// What gantry processes that have ended left on the engine (containers and networks whose
+/// `gantry.pid` is gone): unlike [`leftovers`], blind to runs of other tests going on meanwhile.
+fn orphans() -> Vec<String> {
+    let (_, containers) = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=gantry.pipeline",
+        "--format",
+        "{{.Names}} {{.Label \"gantry.pid\"}}",
+    ]);
+    let (_, networks) = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=gantry.pipeline",
+        "--format",
+        "{{.Name}} {{.Label \"gantry.pid\"}}",
+    ]);
+    containers
+        .lines()
+        .chain(networks.lines())
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, pid)| {
+            pid.trim()
+                .parse::<i32>()
+                .is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists())
+        })
+        .map(|(n, _)| n.to_string())
+        .collect()
+}
+
+/// Like `require_engine!`, but tolerating other tests' runs on the shared engine.
+macro_rules! require_engine_shared {
+    () => {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        if !engine() {
+            return;
+        }
+    };
+}
+
+#[test]
+fn reuse_follows_the_image_digest_and_a_rebuilt_tag_reruns() {
+    require_engine_shared!();
+    const TAG: &str = "gantry-test/reuse-image:1";
+    let build = |marker: &str| {
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::write(
+            ctx.path().join("Dockerfile"),
+            format!("FROM {BUSYBOX}\nRUN echo {marker} > /marker\n"),
+        )
+        .unwrap();
+        let (ok, out) = docker(&["build", "-q", "-t", TAG, ctx.path().to_str().unwrap()]);
+        assert!(ok, "{out}");
+    };
+    build("image-v1");
+    let pipeline = format!("show:\n  image: {TAG}\n  script:\n    - cat /marker\n");
+    let (_t, dir) = repo("app", &pipeline, "c");
+    let run = || {
+        let (code, out, err) = gantry(&dir, &["run", "--reuse", "--pull", "never"]);
+        assert_eq!(code, 0, "{out}{err}");
+        out
+    };
+    assert!(run().contains("✓ success"));
+    let again = run();
+    assert!(
+        again.contains("↺ reused") && again.contains("image-v1"),
+        "{again}"
+    );
+    build("image-v2");
+    let (_, plan, _) = gantry(&dir, &["plan", "--reuse"]);
+    assert!(
+        plan.contains("changed since") && plan.contains("image"),
+        "{plan}"
+    );
+    let rebuilt = run();
+    assert!(
+        rebuilt.contains("✓ success") && rebuilt.contains("image-v2"),
+        "{rebuilt}"
+    );
+    assert_eq!(orphans(), Vec::<String>::new());
+    let _ = docker(&["rmi", TAG]);
+}
+
+#[test]
+fn a_shell_opens_in_a_container_of_the_job_with_its_services_and_leaves_nothing() {
+    require_engine_shared!();
+    let pipeline = format!(
+        "make:\n  image: {BUSYBOX}\n  script:\n    - mkdir -p out && echo made-in-container > out/a.txt\n  artifacts:\n    paths: [out/]\n\
+         probe:\n  needs: [make]\n  image: {BUSYBOX}\n  services:\n    - name: {BUSYBOX}\n      alias: web\n      command: [httpd, -f, -p, '8080', -h, /www]\n  script:\n    - echo the-script-ran\n"
+    );
+    let (_t, dir) = repo("app", &pipeline, "c");
+    let (code, out) = common::on_pty(
+        &dir,
+        &["shell", "probe", "--pull", "never"],
+        &[
+            (
+                "[probe]",
+                "cat out/a.txt; wget -qO- http://web:8080/; echo in-$CI_JOB_NAME\r",
+            ),
+            ("in-probe", "exit 0\r"),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("made-in-container"), "{out}");
+    assert!(out.contains("hello-from-service"), "{out}");
+    assert!(!out.contains("the-script-ran"), "{out}");
+    assert_eq!(orphans(), Vec::<String>::new());
+}
+
+#[test]
+fn shell_on_failure_opens_a_container_at_the_failed_state() {
+    require_engine_shared!();
+    let pipeline = format!(
+        "broken:\n  image: {BUSYBOX}\n  script:\n    - echo failed-state > state.txt\n    - exit 3\n  after_script:\n    - echo after-script-ran\n"
+    );
+    let (_t, dir) = repo("app", &pipeline, "c");
+    let (code, out) = common::on_pty(
+        &dir,
+        &["run", "--shell-on-failure", "--pull", "never"],
+        &[
+            ("[broken]", "cat state.txt; echo x$((40+2))\r"),
+            ("x42", "exit\r"),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, 1, "{out}");
+    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} in {out}"));
+    assert!(at("failed-state") < at("after-script-ran"), "{out}");
+    assert_eq!(orphans(), Vec::<String>::new());
+}

@@ -652,3 +652,51 @@ fn rules_send_tagged_jobs_to_kubernetes_beside_shell_jobs() {
     );
     sim.assert_clean();
 }
+
+#[test]
+fn pods_are_reused_and_a_shell_opens_in_the_jobs_pod() {
+    if !engine() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline = format!(
+        "build:\n  image: {BUSYBOX}\n  script:\n    - mkdir -p out && echo built-in-pod > out/made.txt\n  artifacts:\n    paths: [out/]\n\
+         read:\n  needs: [build]\n  image: {BUSYBOX}\n  script:\n    - cat out/made.txt\n"
+    );
+    let (_tmp, dir) = repo("kreuse", &pipeline, "pipeline");
+    let (code, out) = sim.run(&dir, &["--reuse"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = sim.run(&dir, &["--reuse"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.matches("↺ reused: output of the run of").count(),
+        2,
+        "{out}"
+    );
+    assert!(out.contains("built-in-pod"), "replayed: {out}");
+    sim.assert_clean();
+    let kubeconfig = sim.kubeconfig.display().to_string();
+    let (code, out) = common::on_pty(
+        &dir,
+        &[
+            "shell",
+            "read",
+            "--executor",
+            "kubernetes",
+            "--pull",
+            "never",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+        &[
+            ("[read]", "cat out/made.txt; echo pod-$((6*7))\r"),
+            ("pod-42", "exit\r"),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("in pod "), "{out}");
+    assert!(out.contains("built-in-pod"), "{out}");
+    sim.assert_clean();
+}

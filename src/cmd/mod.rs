@@ -5,8 +5,10 @@ mod gc;
 mod lint;
 mod plan;
 mod render;
+mod reuse;
 mod run;
 mod serve;
+mod shell;
 
 pub use env::{cluster_settings, env};
 pub use gc::gc;
@@ -15,6 +17,7 @@ pub use plan::plan;
 pub use render::render;
 pub use run::run;
 pub use serve::serve;
+pub use shell::shell;
 
 use std::process::ExitCode;
 

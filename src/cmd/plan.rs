@@ -58,6 +58,19 @@ pub(super) fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, ExitCode>
 
 /// Plans `file` and prints the plan.
 pub fn plan(file: &Path, args: &PlanArgs) -> ExitCode {
+    if args.reuse {
+        let forced = super::run::forced(args.executor);
+        return match inputs(&args.pipeline, forced, None).and_then(|i| prepare(file, i)) {
+            Ok(p) => match super::reuse::plan(&p.pipeline, &p.plan, &p.config, &p.context.project_dir, args) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage_error(e),
+            },
+            Err(code) => code,
+        };
+    }
     // Each job shows the executor it gets under `gantry run` (`--executor auto`).
     let planned = match inputs(&args.pipeline, None, None).and_then(|i| prepare(file, i)) {
         Ok(p) => p.plan,

@@ -32,6 +32,17 @@ pub(super) fn forced(kind: ExecutorKind) -> Option<Kind> {
 
 /// Runs `file`.
 pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
+    if args.shell_on_failure
+        && let Err(e) = crate::executor::terminal::require_terminal("--shell-on-failure")
+    {
+        return usage_error(e);
+    }
+    run_with(file, args, None)
+}
+
+/// Runs `file`; with `shell`, that job opens an interactive shell instead of its script (and
+/// reuse is on, so what it needs comes from the store when it can).
+pub(super) fn run_with(file: &Path, args: &RunArgs, shell: Option<&str>) -> ExitCode {
     let take_iid = |ctx: &crate::plan::Context| {
         state::next_pipeline_iid(&ctx.project_dir.join(".gantry"))
             .map_err(|e| format!("cannot update .gantry/: {e}"))
@@ -60,6 +71,11 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         println!("no pipeline: {}", plan.workflow.reason);
         return ExitCode::SUCCESS;
     }
+    let shell_job = match shell.map(|name| super::shell::concrete(&plan, name)) {
+        Some(Ok(n)) => Some(n),
+        Some(Err(e)) => return usage_error(e),
+        None => None,
+    };
     let mode = match args.format {
         RunFormat::Json => Mode::Json,
         RunFormat::Human => Mode::Human {
@@ -87,6 +103,13 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         artifacts_dir: args.artifacts_dir.clone(),
         grace: Duration::from_secs(args.grace),
         environments: None,
+        reuse: None,
+        shell: match shell_job {
+            Some(job) => Some(crate::run::ShellAt::Job(job)),
+            None => args
+                .shell_on_failure
+                .then_some(crate::run::ShellAt::Failure),
+        },
     };
     let cli_cluster = ClusterChoice {
         kubeconfig: args.cluster.kubeconfig.clone(),
@@ -105,6 +128,10 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
         project: project_dir.clone(),
         sweep_leftovers: true,
     };
+    match super::reuse::session(&config.reuse, state.root(), args.reuse || shell.is_some()) {
+        Ok(s) => options.reuse = s,
+        Err(e) => return usage_error(e),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

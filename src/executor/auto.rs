@@ -75,6 +75,27 @@ impl Executor for AutoExecutor {
         self.shell.run_job(job, out, cancel).await
     }
 
+    async fn image_digest(
+        &self,
+        executor: &'static str,
+        image: &str,
+    ) -> Result<Option<String>, String> {
+        match (executor, &self.docker, &self.kubernetes) {
+            ("kubernetes", _, Some(k)) => k.image_digest(executor, image).await,
+            ("kubernetes", _, None) => Err("no cluster is configured".into()),
+            ("docker", Some(d), _) => d.image_digest(executor, image).await,
+            _ => self.shell.image_digest(executor, image).await,
+        }
+    }
+
+    fn fingerprint(&self, executor: &'static str) -> String {
+        match (executor, &self.docker, &self.kubernetes) {
+            ("kubernetes", _, Some(k)) => k.fingerprint(executor),
+            ("docker", Some(d), _) => d.fingerprint(executor),
+            _ => self.shell.fingerprint("shell"),
+        }
+    }
+
     async fn teardown_pipeline(&self) -> Vec<String> {
         let mut report = Vec::new();
         if let Some(d) = &self.docker {

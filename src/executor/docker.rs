@@ -65,6 +65,23 @@ impl Default for DockerOptions {
     }
 }
 
+/// The local engine's ID of `image` (the digest of its configuration: a rebuild under the same
+/// tag changes it).
+pub async fn local_image_digest(docker: &Docker, image: &str) -> Result<String, String> {
+    let info = docker
+        .inspect_image(image)
+        .await
+        .map_err(|e| format!("not in the local Docker engine ({e})"))?;
+    info.id
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| "the engine reports no image ID".to_string())
+}
+
+/// The Docker executor's settings that change what a job does (for its reuse key).
+pub fn fingerprint(privileged_dind: bool) -> String {
+    format!("docker privileged_dind={privileged_dind}")
+}
+
 /// Runs jobs in containers.
 pub struct DockerExecutor {
     docker: Docker,
@@ -419,16 +436,15 @@ impl DockerExecutor {
         let _ = self.docker.remove_container(id, Some(opts)).await;
     }
 
-    /// Runs one script in a new container; returns how it ended.
-    async fn run_container(
+    /// The job's container: its image, variables, workspace and scratch at their host paths,
+    /// the read-only stores, the pipeline's network; running `cmd`.
+    fn job_container(
         &self,
         c: &Setting<'_>,
-        script: &std::path::Path,
+        cmd: Vec<String>,
         extra_env: &[(String, String)],
-        mut cancel: Cancel,
-        timeout: Option<Duration>,
-    ) -> Exit {
-        let (job, passthrough, network, out) = (c.job, c.passthrough, c.network, c.out);
+    ) -> ContainerCreateBody {
+        let (job, passthrough, network) = (c.job, c.passthrough, c.network);
         let image = self.mapped(job.image.as_deref().unwrap_or_default());
         let mut env: Vec<String> = job
             .env
@@ -453,17 +469,10 @@ impl DockerExecutor {
             binds.push("/var/run/docker.sock:/var/run/docker.sock".into());
             env.push("DOCKER_HOST=unix:///var/run/docker.sock".into());
         }
-        let path = script.display().to_string();
-        let body = ContainerCreateBody {
+        ContainerCreateBody {
             image: Some(image),
             env: Some(env),
-            cmd: Some(vec![
-                "sh".into(),
-                "-c".into(),
-                format!(
-                    "if command -v bash >/dev/null 2>&1; then exec bash {path}; else exec sh {path}; fi"
-                ),
-            ]),
+            cmd: Some(cmd),
             entrypoint: job.entrypoint.clone(),
             user: job.user.clone(),
             working_dir: Some(ws),
@@ -474,7 +483,100 @@ impl DockerExecutor {
                 ..Default::default()
             }),
             ..Default::default()
-        };
+        }
+    }
+
+    /// An interactive shell in a new container of the job (TTY attached to this terminal);
+    /// the container is removed when the shell exits.
+    async fn shell_container(&self, c: &Setting<'_>) -> Result<i32, String> {
+        let prompt = [("PS1".to_string(), super::terminal::prompt(&c.job.name))];
+        let mut body = self.job_container(
+            c,
+            vec![
+                "sh".into(),
+                "-c".into(),
+                super::terminal::SHELL_COMMAND.into(),
+            ],
+            &prompt,
+        );
+        body.tty = Some(true);
+        body.open_stdin = Some(true);
+        body.attach_stdin = Some(true);
+        body.attach_stdout = Some(true);
+        body.attach_stderr = Some(true);
+        let id = self.create(body, &format!("{}-shell", c.job.name)).await?;
+        let result = self.attach_shell(&id, c).await;
+        self.remove(&id).await;
+        result
+    }
+
+    async fn attach_shell(&self, id: &str, c: &Setting<'_>) -> Result<i32, String> {
+        use tokio::io::AsyncWriteExt;
+        let opts = bollard::query_parameters::AttachContainerOptionsBuilder::new()
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(id, Some(opts))
+            .await
+            .map_err(|e| format!("cannot attach to the shell container: {e}"))?;
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(|e| format!("cannot start the shell container: {e}"))?;
+        if let Some((rows, cols)) = super::terminal::size() {
+            let size = bollard::query_parameters::ResizeContainerTTYOptionsBuilder::new()
+                .h(i32::from(rows))
+                .w(i32::from(cols))
+                .build();
+            let _ = self.docker.resize_container_tty(id, size).await;
+        }
+        let (mut ours, theirs) = tokio::io::duplex(64 * 1024);
+        let mut output = attached.output;
+        let copy = tokio::spawn(async move {
+            while let Some(Ok(chunk)) = output.next().await {
+                if ours.write_all(&chunk.into_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let image = self.mapped(c.job.image.as_deref().unwrap_or_default());
+        let banner = super::terminal::banner(c.job, &format!("in a container of {image}"));
+        super::terminal::relay(&banner, attached.input, theirs).await;
+        copy.abort();
+        match self.docker.wait_container(id, None).next().await {
+            Some(Ok(r)) => Ok(r.status_code as i32),
+            Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Ok(code as i32),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("the engine ended the wait without a status".into()),
+        }
+    }
+
+    /// Runs one script in a new container; returns how it ended.
+    async fn run_container(
+        &self,
+        c: &Setting<'_>,
+        script: &std::path::Path,
+        extra_env: &[(String, String)],
+        mut cancel: Cancel,
+        timeout: Option<Duration>,
+    ) -> Exit {
+        let (job, out) = (c.job, c.out);
+        let path = script.display().to_string();
+        let body = self.job_container(
+            c,
+            vec![
+                "sh".into(),
+                "-c".into(),
+                format!(
+                    "if command -v bash >/dev/null 2>&1; then exec bash {path}; else exec sh {path}; fi"
+                ),
+            ],
+            extra_env,
+        );
         let id = match self.create(body, &job.name).await {
             Ok(id) => id,
             Err(e) => return Exit::Error(e),
@@ -739,9 +841,20 @@ impl Executor for DockerExecutor {
                     network: &network,
                     out: &out,
                 };
+                if job.interactive == super::Interactive::Instead {
+                    let r = self.shell_container(&setting).await;
+                    for id in &services {
+                        self.remove(id).await;
+                    }
+                    self.give_back(job, &out).await;
+                    return super::shell_exit(r);
+                }
                 let exit = self
                     .run_container(&setting, &main, &[], cancel.clone(), job.timeout)
                     .await;
+                if job.shell_after(&exit) {
+                    super::report_shell(&out, &self.shell_container(&setting).await);
+                }
                 if !job.after_script.is_empty() {
                     let (_, never) = tokio::sync::watch::channel(false);
                     let env = [("CI_JOB_STATUS".to_string(), exit.job_status().to_string())];
@@ -764,6 +877,17 @@ impl Executor for DockerExecutor {
         }
         self.give_back(job, &out).await;
         exit
+    }
+
+    async fn image_digest(&self, _: &'static str, image: &str) -> Result<Option<String>, String> {
+        let image = self.mapped(image);
+        let discard: Sink = std::sync::Arc::new(super::Discard);
+        self.ensure_image(&image, &discard).await?;
+        local_image_digest(&self.docker, &image).await.map(Some)
+    }
+
+    fn fingerprint(&self, _: &'static str) -> String {
+        fingerprint(self.options.privileged_dind)
     }
 
     async fn teardown_pipeline(&self) -> Vec<String> {

@@ -10,6 +10,7 @@ pub mod choice;
 pub mod docker;
 pub mod kubernetes;
 pub mod shell;
+pub mod terminal;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -49,6 +50,48 @@ pub struct JobSpec {
     /// Host paths the job reads but must not change (the project's git objects); containers
     /// get them mounted read-only at the same path.
     pub read_only: Vec<PathBuf>,
+    /// Whether a person gets an interactive shell in the job's environment.
+    pub interactive: Interactive,
+}
+
+/// When `run_job` opens an interactive shell on gantry's terminal ([`terminal`]) in the job's
+/// environment (its image, services, workspace, variables, working directory).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Interactive {
+    /// Never: the job runs as GitLab runs it.
+    #[default]
+    Off,
+    /// Instead of the script (`gantry shell JOB`); the shell's exit code is the job's.
+    Instead,
+    /// When the script failed, before `after_script` (`gantry run --shell-on-failure`).
+    OnFailure,
+}
+
+impl JobSpec {
+    /// Whether `--shell-on-failure` applies to a script that ended with `exit`.
+    pub fn shell_after(&self, exit: &Exit) -> bool {
+        self.interactive == Interactive::OnFailure
+            && !matches!(exit, Exit::Code(0) | Exit::Canceled)
+    }
+}
+
+/// Reports how a `--shell-on-failure` shell ended; the job's result stands.
+pub fn report_shell(out: &Sink, r: &Result<i32, String>) {
+    let text = match r {
+        Ok(c) => format!(
+            "shell closed (exit {c}); the job stays failed, after_script and the pipeline go on\n"
+        ),
+        Err(e) => format!("could not open a shell: {e}\n"),
+    };
+    out.write(Stream::Stderr, text.as_bytes());
+}
+
+/// The job's result when its shell replaced the script.
+pub fn shell_exit(r: Result<i32, String>) -> Exit {
+    match r {
+        Ok(c) => Exit::Code(c),
+        Err(e) => Exit::Error(e),
+    }
 }
 
 /// A service container.
@@ -121,6 +164,13 @@ pub trait OutputSink: Send + Sync {
 /// Shared output sink.
 pub type Sink = Arc<dyn OutputSink>;
 
+/// A sink that drops everything (image checks made before a job is known to run).
+pub struct Discard;
+
+impl OutputSink for Discard {
+    fn write(&self, _: Stream, _: &[u8]) {}
+}
+
 /// Cancellation signal: becomes `true` when the job must stop.
 pub type Cancel = watch::Receiver<bool>;
 
@@ -149,7 +199,9 @@ pub trait Executor: Send + Sync + 'static {
     /// Creates pipeline-wide resources (networks, namespaces) before any job.
     fn setup_pipeline(&self, pipeline: &str) -> impl Future<Output = Result<(), String>> + Send;
 
-    /// Runs one attempt of `job`: its script, then its `after_script`.
+    /// Runs one attempt of `job`: its script, then its `after_script` — or, as
+    /// `job.interactive` asks, an interactive shell in its environment instead of the script,
+    /// or after a failed script (see [`Interactive`]).
     fn run_job(
         &self,
         job: &JobSpec,
@@ -159,4 +211,21 @@ pub trait Executor: Send + Sync + 'static {
 
     /// Removes everything the pipeline created; returns what was cleaned, for the user.
     fn teardown_pipeline(&self) -> impl Future<Output = Vec<String>> + Send;
+
+    /// The content digest of `image` as a job assigned to `executor` would run it (after
+    /// `--image-map` and the pull policy), for job reuse: `Ok(None)` when this executor
+    /// ignores images (shell), `Err` with the reason when it cannot be known.
+    fn image_digest(
+        &self,
+        executor: &'static str,
+        image: &str,
+    ) -> impl Future<Output = Result<Option<String>, String>> + Send {
+        let _ = (executor, image);
+        async { Ok(None) }
+    }
+
+    /// The executor's settings that can change a job's outcome, as text for its reuse key.
+    fn fingerprint(&self, executor: &'static str) -> String {
+        executor.to_string()
+    }
 }

@@ -98,7 +98,13 @@ impl Executor for ShellExecutor {
         {
             return Exit::Error(format!("cannot write the job script: {e}"));
         }
+        if job.interactive == super::Interactive::Instead {
+            return super::shell_exit(open_shell(job).await);
+        }
         let exit = run_script(shell, &main, job, job.timeout, out.clone(), cancel.clone()).await;
+        if job.shell_after(&exit) {
+            super::report_shell(&out, &open_shell(job).await);
+        }
         if !job.after_script.is_empty() {
             let after = job.scratch.join("after_script.sh");
             if std::fs::write(&after, render_script(&job.after_script, *bash, true)).is_ok() {
@@ -142,6 +148,18 @@ pub fn path_with_gantry() -> std::ffi::OsString {
     let mut dirs = vec![dir];
     dirs.extend(std::env::split_paths(&current));
     std::env::join_paths(dirs).unwrap_or(current)
+}
+
+/// An interactive shell in the job's workspace with its variables, on a pseudo-terminal.
+async fn open_shell(job: &JobSpec) -> Result<i32, String> {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", super::terminal::SHELL_COMMAND])
+        .current_dir(&job.workspace)
+        .env("PATH", path_with_gantry())
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .env("PS1", super::terminal::prompt(&job.name));
+    let banner = super::terminal::banner(job, "in the local shell");
+    super::terminal::run_on_pty(&banner, cmd).await
 }
 
 async fn run_script(

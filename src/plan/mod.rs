@@ -14,6 +14,7 @@ pub mod state;
 pub mod variables;
 
 pub use context::{Context, PipelineOptions, RefKind};
+pub use git::iso8601;
 pub use job::{PlannedEnvironment, PlannedJob, PlannedNeed, PlannedService};
 
 use crate::model::Pipeline;

@@ -1,6 +1,7 @@
 //! `.gantry/config.toml`, read once into one typed value: `[components]` (other projects'
 //! component checkouts), `[executor]` (which executor each job gets), `[kubernetes]` (the
-//! cluster and how environments look) with `[kubernetes.executor]` (job pods). Unknown tables
+//! cluster and how environments look) with `[kubernetes.executor]` (job pods), `reuse`,
+//! `[reuse_store]` and `[jobs.NAME]` (job reuse). Unknown tables
 //! and keys are errors with file, line and column, so a misspelt `[executer]` fails `lint` as
 //! it fails `run`. Each table's type belongs to the stage that uses it; only the file is here.
 
@@ -8,6 +9,7 @@ use crate::environment::config::{ClusterChoice, Settings, Table};
 use crate::executor::choice::Rules;
 use crate::executor::kubernetes::settings::ExecutorConfig;
 use crate::load::component::parse_dir_option;
+use crate::reuse::ReuseConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,9 @@ struct File {
     executor: Rules,
     #[serde(default)]
     kubernetes: Table<ExecutorConfig>,
+    reuse: Option<toml::Value>,
+    reuse_store: Option<toml::Value>,
+    jobs: Option<toml::Value>,
 }
 
 /// The `[kubernetes]` table of a project or of a served repository, as written.
@@ -42,6 +47,8 @@ pub struct ProjectConfig {
     pub pod: ExecutorConfig,
     /// `[kubernetes]` as written (what a served commit may narrow, `narrow.rs`).
     pub kubernetes: KubernetesTable,
+    /// `reuse`, `[reuse_store]`, `[jobs.NAME]`: job reuse.
+    pub reuse: ReuseConfig,
 }
 
 /// Why the file cannot be used: `path:line:column: message`.
@@ -97,6 +104,12 @@ impl ProjectConfig {
             .kubernetes
             .resolve(project)
             .map_err(|e| error(Some(e.span), e.message))?;
+        let reuse = ReuseConfig::from_values(
+            file.reuse.as_ref(),
+            file.reuse_store.as_ref(),
+            file.jobs.as_ref(),
+        )
+        .map_err(|m| error(None, m))?;
         let mut components = Vec::new();
         for (name, dir) in file.components {
             let (name, _) = parse_dir_option(&format!("{name}={}", dir.display()))
@@ -110,6 +123,7 @@ impl ProjectConfig {
             environments,
             pod: file.kubernetes.executor.clone(),
             kubernetes: file.kubernetes,
+            reuse,
         })
     }
 

@@ -313,6 +313,8 @@ impl ProjectConfig {
             environments,
             pod: table.executor.clone(),
             kubernetes: table,
+            // Served pipelines do not reuse jobs; the settings are kept as written.
+            reuse: self.reuse,
         })
     }
 }

@@ -61,6 +61,17 @@ pub struct JobResult {
     pub exit_code: Option<i32>,
     /// Attempts made.
     pub attempts: u32,
+    /// Set when the job was not run but reused (`gantry run --reuse`): the original run.
+    pub reused: Option<ReusedFrom>,
+}
+
+/// The earlier run a reused job's result comes from.
+#[derive(Clone, Debug)]
+pub struct ReusedFrom {
+    /// When it finished, `YYYY-MM-DDTHH:MM:SS+00:00`.
+    pub date: String,
+    /// How long the job took then.
+    pub duration: Duration,
 }
 
 /// Shared, thread-safe output for one pipeline run.
@@ -109,6 +120,19 @@ impl StatusLine {
             text
         }
     }
+}
+
+/// Console lines that arrived while an interactive shell owned the terminal.
+static HELD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Prints the lines held back while a shell owned the terminal.
+pub fn release_held() {
+    let lines = std::mem::take(&mut *HELD.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
+    let _ = out.flush();
 }
 
 const PALETTE: [u8; 6] = [36, 33, 35, 32, 34, 31];
@@ -177,6 +201,13 @@ impl Reporter {
     /// Prints `line` above the status line, after applying `update` to the status.
     fn emit_then(&self, line: &str, update: impl FnOnce(&mut StatusLine)) {
         if self.mode == Mode::Silent {
+            return;
+        }
+        if crate::executor::terminal::held() {
+            // A shell owns the terminal: the line waits until it closes.
+            HELD.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(line.to_string());
             return;
         }
         let Ok(mut console) = self.out.lock() else {
@@ -287,22 +318,46 @@ impl Reporter {
         }
         match self.mode {
             Mode::Silent => {}
-            Mode::Json => self.event(json!({
-                "event": "job_finished", "time": now_ms(), "job": r.name, "stage": r.stage, "status": r.status,
-                "detail": r.detail, "exit_code": r.exit_code, "attempts": r.attempts,
-                "duration_ms": r.duration.map(|d| d.as_millis() as u64),
-            })),
+            Mode::Json => {
+                let mut e = json!({
+                    "event": "job_finished", "time": now_ms(), "job": r.name, "stage": r.stage, "status": r.status,
+                    "detail": r.detail, "exit_code": r.exit_code, "attempts": r.attempts,
+                    "duration_ms": r.duration.map(|d| d.as_millis() as u64),
+                });
+                if let Some(from) = &r.reused {
+                    e["reused"] = json!(true);
+                    e["reused_from"] =
+                        json!({"date": from.date, "duration_ms": from.duration.as_millis() as u64});
+                }
+                self.event(e);
+            }
             Mode::Human { .. } => {
                 let mark = match r.status.as_str() {
                     "success" => "✓",
+                    "reused" => "↺",
                     "failed" => "✗",
                     s if s.starts_with("failed") => "!",
                     _ => "·",
                 };
-                let took = r.duration.map(|d| format!(" in {}", human(d))).unwrap_or_default();
-                let code = r.exit_code.filter(|c| *c != 0).map(|c| format!(", exit {c}")).unwrap_or_default();
-                let detail = r.detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
-                let line = format!("{}{mark} {}{took}{code}{detail}", self.prefix(&r.name), r.status);
+                let took = r
+                    .duration
+                    .map(|d| format!(" in {}", human(d)))
+                    .unwrap_or_default();
+                let code = r
+                    .exit_code
+                    .filter(|c| *c != 0)
+                    .map(|c| format!(", exit {c}"))
+                    .unwrap_or_default();
+                let detail = r
+                    .detail
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default();
+                let line = format!(
+                    "{}{mark} {}{took}{code}{detail}",
+                    self.prefix(&r.name),
+                    r.status
+                );
                 self.emit_then(&line, |s| {
                     s.running.retain(|n| *n != r.name);
                     s.done += 1;
@@ -313,6 +368,39 @@ impl Reporter {
 
     /// One complete, already-masked line of job output.
     fn job_line(&self, job: &str, stream: Stream, line: &str) {
+        self.job_line_of(job, stream, line, false);
+    }
+
+    /// Where `job`'s log goes, if logs are kept.
+    pub fn log_path(&self, job: &str) -> Option<PathBuf> {
+        self.log_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.log", crate::plan::slug::slug(job))))
+    }
+
+    /// Replays the masked `log` of an earlier run of `job`, marked as reused.
+    pub fn replay(&self, job: &str, log: &str, from: &ReusedFrom) {
+        if let Some(o) = &self.observer {
+            o.job_started(job, 1);
+        }
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Json => self.event(json!({
+                "event": "job_started", "time": now_ms(), "job": job, "attempt": 1, "reused": true,
+            })),
+            Mode::Human { .. } => self.emit(&format!(
+                "{}↺ reused: output of the run of {} (took {})",
+                self.prefix(job),
+                from.date,
+                human(from.duration)
+            )),
+        }
+        for line in log.lines() {
+            self.job_line_of(job, Stream::Stdout, line, true);
+        }
+    }
+
+    fn job_line_of(&self, job: &str, stream: Stream, line: &str, reused: bool) {
         if let Some(dir) = &self.log_dir
             && let Ok(mut logs) = self.logs.lock()
         {
@@ -333,10 +421,16 @@ impl Reporter {
         }
         match self.mode {
             Mode::Silent => {}
-            Mode::Json => self.event(json!({
-                "event": "log", "time": now_ms(), "job": job,
-                "stream": if stream == Stream::Stderr { "stderr" } else { "stdout" }, "line": strip_ansi(&shown),
-            })),
+            Mode::Json => {
+                let mut e = json!({
+                    "event": "log", "time": now_ms(), "job": job,
+                    "stream": if stream == Stream::Stderr { "stderr" } else { "stdout" }, "line": strip_ansi(&shown),
+                });
+                if reused {
+                    e["reused"] = json!(true);
+                }
+                self.event(e);
+            }
             Mode::Human { quiet: true, .. } => {}
             Mode::Human { color, .. } => {
                 let text = if color { shown } else { strip_ansi(&shown) };
@@ -467,7 +561,9 @@ pub fn junit(results: &[JobResult], collected: &[(String, String)]) -> String {
     let failures = results.iter().filter(|r| r.status == "failed").count();
     let skipped = results
         .iter()
-        .filter(|r| r.status != "success" && !r.status.starts_with("failed"))
+        .filter(|r| {
+            !matches!(r.status.as_str(), "success" | "reused") && !r.status.starts_with("failed")
+        })
         .count();
     let total: f64 = results
         .iter()
@@ -489,6 +585,7 @@ pub fn junit(results: &[JobResult], collected: &[(String, String)]) -> String {
         let detail = esc(r.detail.as_deref().unwrap_or(""));
         match r.status.as_str() {
             "success" => x.push_str("/>\n"),
+            "reused" => x.push_str(">\n      <system-out>reused from an earlier run</system-out>\n    </testcase>\n"),
             "failed" => x.push_str(&format!(
                 ">\n      <failure message=\"exit code {}\">{detail}</failure>\n    </testcase>\n",
                 r.exit_code.map_or("-".into(), |c| c.to_string())

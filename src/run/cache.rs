@@ -2,6 +2,7 @@
 //! `files` with a `prefix`), `paths`, `policy`, `when`, `fallback_keys`.
 
 use super::artifacts;
+use crate::model::artifacts::{Cache, CacheKey};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -57,4 +58,17 @@ pub fn save(root: &Path, key: &str, paths: &[String], workspace: &Path) -> Resul
     let _ = std::fs::remove_dir_all(&d);
     std::fs::rename(&tmp, &d).map_err(|e| e.to_string())?;
     Ok(kept.len())
+}
+
+/// The key of cache `c` for a job with these variables, whose files are at `workspace`.
+pub fn key(c: &Cache, scope: &crate::plan::variables::Scope, workspace: &Path) -> String {
+    match &c.key {
+        None => "default".into(),
+        Some(CacheKey::Text(t)) => scope.expand(&t.value),
+        Some(CacheKey::Files { files, prefix }) => {
+            let files: Vec<String> = files.iter().map(|f| scope.expand(&f.value)).collect();
+            let prefix = prefix.as_ref().map(|p| scope.expand(&p.value));
+            files_key(workspace, &files, prefix.as_deref())
+        }
+    }
 }

@@ -6,8 +6,7 @@ use super::git_vars::{GitSettings, Strategy};
 use super::pool::{Checkout, Slot};
 use super::scheduler::{Start, Status};
 use super::{RunCtx, artifacts, cache};
-use crate::executor::{Executor, Exit, JobSpec};
-use crate::model::artifacts::{Cache, CacheKey};
+use crate::executor::{Executor, Exit, Interactive, JobSpec};
 use crate::model::rules::AllowFailure;
 use crate::plan::PlannedJob;
 use crate::plan::slug::slug;
@@ -34,6 +33,7 @@ pub(super) async fn execute<E: Executor>(
         duration: None,
         exit_code: None,
         attempts: 0,
+        reused: None,
     };
     let finish = |mut r: JobResult, status: Status, detail: Option<String>| {
         r.status = status.label().to_string();
@@ -46,6 +46,15 @@ pub(super) async fn execute<E: Executor>(
             return finish(result, Status::Canceled, None);
         }
     }
+    let interactive = match &ctx.options.shell {
+        Some(super::ShellAt::Job(name)) if *name == job.name => Interactive::Instead,
+        Some(super::ShellAt::Failure) => Interactive::OnFailure,
+        _ => Interactive::Off,
+    };
+    let pending = match super::reuse::lookup(&ctx, i, interactive).await {
+        super::reuse::Lookup::Reused(r) => return (Status::Success, *r),
+        super::reuse::Lookup::Run(p) => p,
+    };
     let Ok(_slot) = ctx.slots.acquire().await else {
         return finish(result, Status::Canceled, None);
     };
@@ -112,6 +121,7 @@ pub(super) async fn execute<E: Executor>(
         grace: ctx.options.grace,
         executor: job.executor,
         read_only: ctx.checkouts.read_only(),
+        interactive,
     };
     let mut exit;
     loop {
@@ -131,6 +141,7 @@ pub(super) async fn execute<E: Executor>(
         };
         if exit == Exit::Code(0)
             || exit == Exit::Canceled
+            || interactive == Interactive::Instead
             || !should_retry(job, &exit, result.attempts)
         {
             break;
@@ -158,6 +169,11 @@ pub(super) async fn execute<E: Executor>(
         Exit::Error(e) => Some(e.clone()),
         _ => None,
     };
+    if interactive == Interactive::Instead {
+        // A person's shell session is not the job: nothing of it is kept.
+        drop(slot);
+        return finish(result, status, Some("interactive shell".into()));
+    }
     if let Err(e) = save_outputs(&ctx, i, &workspace, &status, &cache_keys) {
         ctx.reporter.note(&format!("{}: {e}", job.name));
         if status == Status::Success {
@@ -168,6 +184,7 @@ pub(super) async fn execute<E: Executor>(
         detail = Some(e);
     }
     drop(slot); // back to the pool, as it is: the next job's reset cleans it
+    super::reuse::record(&ctx, i, pending, &status, result.duration);
     finish(result, status, detail)
 }
 
@@ -225,20 +242,7 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
     let job = &plan.jobs[i];
     let workspace = &slot.workspace();
     let scratch = &slot.scratch();
-    let mut planned = job.clone();
-    // dotenv variables of the jobs whose artifacts this one receives.
-    {
-        let dotenv = ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner());
-        for dep in &job.dependencies {
-            if let Some(j) = plan.jobs.iter().position(|p| p.name == *dep)
-                && let Some(layer) = &dotenv[j]
-            {
-                for (k, v) in layer {
-                    planned.layers.dotenv.insert(k.clone(), v.clone());
-                }
-            }
-        }
-    }
+    let planned = with_dotenv(ctx, i);
     let (git, warnings) = GitSettings::from_scope(&plan.variables(&planned).scope());
     for w in warnings {
         ctx.reporter.note(&format!("{}: {w}", job.name));
@@ -293,7 +297,7 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
         expanded.artifact_exclude = a.exclude.iter().map(|p| scope.expand(&p.value)).collect();
     }
     for c in &ctx.files[i].caches {
-        let key = cache_key(c, &scope, workspace);
+        let key = cache::key(c, &scope, workspace);
         let policy = match &c.policy {
             None => "pull-push".to_string(),
             Some(p) => {
@@ -325,6 +329,24 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
         expanded.caches.push((key, policy, paths));
     }
     Ok((env, secrets, expanded))
+}
+
+/// Job `i` with the dotenv variables of the jobs whose artifacts it receives.
+pub(super) fn with_dotenv<E>(ctx: &RunCtx<E>, i: usize) -> PlannedJob {
+    let plan = &ctx.plan;
+    let job = &plan.jobs[i];
+    let mut planned = job.clone();
+    let dotenv = ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner());
+    for dep in &job.dependencies {
+        if let Some(j) = plan.jobs.iter().position(|p| p.name == *dep)
+            && let Some(layer) = &dotenv[j]
+        {
+            for (k, v) in layer {
+                planned.layers.dotenv.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    planned
 }
 
 /// Resets the slot's workspace as the job's `GIT_*` variables ask.
@@ -360,7 +382,7 @@ const DEFAULT_EXPIRE_SECS: u64 = 30 * 86_400;
 
 /// Writes `<store>.json` beside an artifact directory: when it was made and when it expires
 /// (`expire_in`, 30 days by default, `never` recorded as null), for `gantry gc` to honour.
-fn record_expiry(store: &Path, expire_in: Option<u64>, files: usize) {
+pub(super) fn record_expiry(store: &Path, expire_in: Option<u64>, files: usize) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -372,16 +394,38 @@ fn record_expiry(store: &Path, expire_in: Option<u64>, files: usize) {
     let _ = std::fs::write(store.with_extension("json"), meta.to_string());
 }
 
-fn cache_key(c: &Cache, scope: &crate::plan::variables::Scope, workspace: &Path) -> String {
-    match &c.key {
-        None => "default".into(),
-        Some(CacheKey::Text(t)) => scope.expand(&t.value),
-        Some(CacheKey::Files { files, prefix }) => {
-            let files: Vec<String> = files.iter().map(|f| scope.expand(&f.value)).collect();
-            let prefix = prefix.as_ref().map(|p| scope.expand(&p.value));
-            cache::files_key(workspace, &files, prefix.as_deref())
+/// Job `i`'s `reports:dotenv` files become the variables of the jobs receiving its artifacts;
+/// its `reports:junit` files join the run's JUnit report.
+pub(super) fn take_reports<E>(
+    ctx: &RunCtx<E>,
+    i: usize,
+    dotenv: &[PathBuf],
+    junit: &[PathBuf],
+) -> Result<(), String> {
+    let job = &ctx.plan.jobs[i];
+    let mut layer = Layer::default();
+    for f in dotenv {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| format!("dotenv report {}: {e}", f.display()))?;
+        let (vars, bad) = artifacts::parse_dotenv(&text);
+        for line in bad {
+            ctx.reporter
+                .note(&format!("{}: ignoring dotenv line `{line}`", job.name));
+        }
+        for (k, v) in vars {
+            layer.insert(k, Var::plain(v, Origin::Dotenv));
         }
     }
+    ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(layer);
+    for f in junit {
+        if let Ok(xml) = std::fs::read_to_string(f) {
+            ctx.junit
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((job.name.clone(), xml));
+        }
+    }
+    Ok(())
 }
 
 /// Artifacts, dotenv and JUnit reports out; caches saved.
@@ -435,28 +479,7 @@ fn save_outputs<E>(
                 })
                 .collect()
         };
-        let mut layer = Layer::default();
-        for f in report_files("dotenv")? {
-            let text = std::fs::read_to_string(&f)
-                .map_err(|e| format!("dotenv report {}: {e}", f.display()))?;
-            let (vars, bad) = artifacts::parse_dotenv(&text);
-            for line in bad {
-                ctx.reporter
-                    .note(&format!("{}: ignoring dotenv line `{line}`", job.name));
-            }
-            for (k, v) in vars {
-                layer.insert(k, Var::plain(v, Origin::Dotenv));
-            }
-        }
-        ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(layer);
-        for f in report_files("junit")? {
-            if let Ok(xml) = std::fs::read_to_string(&f) {
-                ctx.junit
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((job.name.clone(), xml));
-            }
-        }
+        take_reports(ctx, i, &report_files("dotenv")?, &report_files("junit")?)?;
         let _ = kept;
     }
     for (c, (key, policy, paths)) in ctx.files[i].caches.iter().zip(&expanded.caches) {

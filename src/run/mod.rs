@@ -17,6 +17,7 @@ pub mod layout;
 pub mod manifest;
 pub mod orphans;
 pub mod pool;
+mod reuse;
 pub mod scheduler;
 mod stop;
 mod submodules;
@@ -56,6 +57,20 @@ pub struct RunOptions {
     pub grace: Duration,
     /// Kubernetes environments, when the user named a cluster (else jobs get none).
     pub environments: Option<Arc<crate::environment::Environments>>,
+    /// Job reuse (`--reuse`): jobs whose input key matches an earlier success are replayed.
+    pub reuse: Option<Arc<crate::reuse::Session>>,
+    /// Interactive shells: in one job instead of its script (`gantry shell JOB`), or in every
+    /// job whose script fails (`--shell-on-failure`).
+    pub shell: Option<ShellAt>,
+}
+
+/// Where `run` opens interactive shells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShellAt {
+    /// In this job (concrete name), instead of its script; nothing it does is kept.
+    Job(String),
+    /// In any job whose script failed, before its `after_script`.
+    Failure,
 }
 
 /// How the run ended.
@@ -234,6 +249,9 @@ pub async fn run<E: Executor>(
         .map(|(i, r)| r.unwrap_or_else(|| not_run(&plan.jobs[i], sched.status(i))))
         .collect();
     reporter.summary(&results, sched.outcome(), started.elapsed());
+    if let Some(session) = &options.reuse {
+        cleaned.extend(session.prune());
+    }
     // What jobs threw away and the pipeline's pristine files go after the summary, in the
     // background: never between jobs. Slots stay for the next run (`gantry gc` removes them).
     if !options.keep_workspaces
@@ -264,5 +282,6 @@ fn not_run(job: &PlannedJob, status: &Status) -> JobResult {
         duration: None,
         exit_code: None,
         attempts: 0,
+        reused: None,
     }
 }

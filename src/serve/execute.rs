@@ -224,6 +224,8 @@ async fn run_pipeline(
         artifacts_dir: None,
         grace: Duration::from_secs(5),
         environments: built.environments,
+        reuse: None,
+        shell: None,
     };
     let plan = Arc::new(plan);
     let outcome = run(

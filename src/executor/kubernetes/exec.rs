@@ -75,6 +75,49 @@ pub async fn run(
     exit_code(status.as_ref())
 }
 
+/// An interactive shell in the pod's build container, in the job's workspace, on a TTY
+/// relayed to this terminal; its exit code.
+pub async fn shell(
+    api: &Api<Pod>,
+    pod: &str,
+    job: &crate::executor::JobSpec,
+    exports: &str,
+) -> Result<i32, String> {
+    use crate::executor::terminal;
+    let cmd = format!(
+        "cd '{}' && {exports} export PS1='{}'; {}",
+        job.workspace.display().to_string().replace('\'', "'\\''"),
+        terminal::prompt(&job.name).replace('\'', "'\\''"),
+        terminal::SHELL_COMMAND
+    );
+    let params = AttachParams::interactive_tty().container(super::pod::CONTAINER);
+    let mut proc = api
+        .exec(pod, vec!["sh".to_string(), "-c".into(), cmd], &params)
+        .await
+        .map_err(|e| format!("exec in pod {pod}: {e}"))?;
+    if let (Some((rows, cols)), Some(mut size)) = (terminal::size(), proc.terminal_size()) {
+        use futures_util::SinkExt;
+        let _ = size
+            .send(kube::api::TerminalSize {
+                width: cols,
+                height: rows,
+            })
+            .await;
+    }
+    let status = proc.take_status();
+    let (Some(input), Some(output)) = (proc.stdin(), proc.stdout()) else {
+        return Err("the pod's exec gave no terminal".into());
+    };
+    let banner = terminal::banner(job, &format!("in pod {pod}"));
+    terminal::relay(&banner, input, output).await;
+    let status = match status {
+        Some(s) => s.await,
+        None => None,
+    };
+    let _ = proc.join().await;
+    exit_code(status.as_ref())
+}
+
 /// A tar stream of `dirs`, each under its absolute path without the leading `/`.
 fn pack(dirs: &[&Path]) -> std::io::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());

@@ -45,6 +45,31 @@ pub struct KubeOptions {
     pub pod: settings::ExecutorConfig,
 }
 
+/// The digest of the image a pod of `image` runs: the one pinned in the reference
+/// (`name@sha256:…`), else — unless the pull policy makes the cluster pull it anew — the local
+/// Docker engine's, which is what kube-sim and kind-loaded nodes run. A tag only a remote
+/// registry knows cannot be resolved offline.
+pub async fn image_digest(image: &str, pull: Pull) -> Result<String, String> {
+    if let Some((_, digest)) = image.split_once('@') {
+        return Ok(digest.to_string());
+    }
+    let pin = "pin it by digest (`name@sha256:…`) to make the job reusable";
+    if pull == Pull::Always {
+        return Err(format!("the cluster pulls it anew (--pull always); {pin}"));
+    }
+    let docker = super::docker::connect()
+        .await
+        .map_err(|e| format!("no local Docker engine to ask ({e}); {pin}"))?;
+    super::docker::local_image_digest(&docker, image)
+        .await
+        .map_err(|e| format!("{e}; {pin}"))
+}
+
+/// The Kubernetes executor's settings that change what a job does (for its reuse key).
+pub fn fingerprint(privileged_dind: bool, pod: &settings::ExecutorConfig) -> String {
+    format!("kubernetes privileged_dind={privileged_dind} pod={pod:?}")
+}
+
 /// Runs jobs as pods.
 pub struct KubernetesExecutor {
     cluster: Cluster,
@@ -248,9 +273,15 @@ impl KubernetesExecutor {
         }
         let main = format!("{}/script.sh", job.scratch.display());
         let at = InPod { api, pod, job, out };
+        if job.interactive == super::Interactive::Instead {
+            return super::shell_exit(exec::shell(&at.api.clone(), pod, job, &exports).await);
+        }
         let exit = self
             .script(&at, &main, &exports, &mut cancel, job.timeout)
             .await;
+        if job.shell_after(&exit) {
+            super::report_shell(out, &exec::shell(api, pod, job, &exports).await);
+        }
         if !job.after_script.is_empty() {
             let (_, mut never) = tokio::sync::watch::channel(false);
             let after = format!("{}/after_script.sh", job.scratch.display());
@@ -287,12 +318,7 @@ struct InPod<'a> {
     out: &'a Sink,
 }
 
-/// An output sink that drops everything (for gantry's own helper commands).
-struct Discard;
-
-impl super::OutputSink for Discard {
-    fn write(&self, _: Stream, _: &[u8]) {}
-}
+use super::Discard;
 
 /// `text` single-quoted for `sh`.
 fn shell_quote(text: &str) -> String {
@@ -455,6 +481,16 @@ impl Executor for KubernetesExecutor {
         };
         self.delete_pod(&api, &name, job.grace).await;
         exit
+    }
+
+    async fn image_digest(&self, _: &'static str, image: &str) -> Result<Option<String>, String> {
+        image_digest(&self.mapped(image), self.options.pull)
+            .await
+            .map(Some)
+    }
+
+    fn fingerprint(&self, _: &'static str) -> String {
+        fingerprint(self.options.privileged_dind, &self.options.pod)
     }
 
     async fn teardown_pipeline(&self) -> Vec<String> {
