@@ -113,3 +113,36 @@ pub fn project(pipeline: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     std::fs::write(dir.join("u.txt"), "untracked\n").unwrap();
     (t, dir)
 }
+
+/// Builds `tag`, a `FROM scratch` image holding Debian's static busybox, unless the engine has it.
+pub fn busybox_image(tag: &str) {
+    let have = Command::new("docker")
+        .args(["image", "inspect", tag])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have {
+        return;
+    }
+    let ctx = tempfile::tempdir().unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("busybox-static is installed");
+    std::fs::copy(busybox, ctx.path().join("busybox")).unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+         RUN mkdir -p /www /tmp && echo hello-from-service > /www/index.html\nEXPOSE 8080\n",
+    )
+    .unwrap();
+    let o = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "building {tag}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
