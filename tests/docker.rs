@@ -40,17 +40,7 @@ fn engine() -> bool {
             eprintln!("NOTICE: no Docker engine reachable; Docker executor tests skipped");
             return false;
         }
-        let ctx = tempfile::tempdir().unwrap();
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).is_file()).expect("busybox-static is installed");
-        std::fs::copy(busybox, ctx.path().join("busybox")).unwrap();
-        std::fs::write(
-            ctx.path().join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
-             RUN mkdir -p /www /tmp && echo hello-from-service > /www/index.html\nEXPOSE 8080\n",
-        )
-        .unwrap();
-        let (ok, out) = docker(&["build", "-q", "-t", BUSYBOX, ctx.path().to_str().unwrap()]);
-        assert!(ok, "building {BUSYBOX}: {out}");
+        common::busybox_image(BUSYBOX);
         // A job image with a docker CLI: Debian's client needs only libc and the loader.
         let cli = tempfile::tempdir().unwrap();
         for (from, to) in [("/usr/bin/docker", "docker"), ("/lib/x86_64-linux-gnu/libc.so.6", "libc.so.6"), ("/lib64/ld-linux-x86-64.so.2", "ld.so")] {

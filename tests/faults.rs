@@ -108,7 +108,11 @@ fn outside() -> tempfile::TempDir {
         write(tmp.path(), name, SECRET);
     }
     write(tmp.path(), "secret.env", "LEAKED=SECRET-CONTENT-4711\n");
-    write(tmp.path(), "report.xml", "<testsuite name=\"SECRET-CONTENT-4711\"/>");
+    write(
+        tmp.path(),
+        "report.xml",
+        "<testsuite name=\"SECRET-CONTENT-4711\"/>",
+    );
     tmp
 }
 
@@ -123,7 +127,10 @@ fn refused(what: &str, (code, out, err): &(i32, String, String)) {
     let text = format!("{out}{err}");
     assert_eq!(*code, 1, "{what}: {text}");
     assert!(text.contains("refused"), "{what}: {text}");
-    assert!(!text.contains("SECRET-CONTENT"), "{what} quotes the file: {text}");
+    assert!(
+        !text.contains("SECRET-CONTENT"),
+        "{what} quotes the file: {text}"
+    );
 }
 
 // Finding 1 (load side): includes, wildcards, templates and components through symlinks.
@@ -162,7 +169,10 @@ fn includes_templates_and_components_cannot_leave_the_checkout_through_symlinks(
             link(&o.join("templates"), &d.join("templates"));
         }
         let templates = tempfile::tempdir().unwrap();
-        link(&o.join("secret.yml"), &templates.path().join("Leak.gitlab-ci.yml"));
+        link(
+            &o.join("secret.yml"),
+            &templates.path().join("Leak.gitlab-ci.yml"),
+        );
         let tdir = templates.path().to_string_lossy().into_owned();
         refused(
             &format!("lint with {what}"),
@@ -353,9 +363,19 @@ fn a_run_reads_and_writes_nothing_outside_the_workspace_through_symlinks() {
     if std::env::var_os("SHOW").is_some() {
         eprintln!("{text}");
     }
-    assert!(!text.contains("SECRET-CONTENT"), "an error quotes a refused file:\n{text}");
+    assert!(
+        !text.contains("SECRET-CONTENT"),
+        "an error quotes a refused file:\n{text}"
+    );
     let junit = std::fs::read_to_string(&junit).unwrap_or_default();
     assert!(!junit.contains("SECRET-CONTENT"), "{junit}");
-    let written: Vec<_> = std::fs::read_dir(&drop).unwrap().flatten().map(|e| e.path()).collect();
-    assert!(written.is_empty(), "written outside the workspace: {written:?}");
+    let written: Vec<_> = std::fs::read_dir(&drop)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        written.is_empty(),
+        "written outside the workspace: {written:?}"
+    );
 }

@@ -24,7 +24,10 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn engine() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| {
-        let ok = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+        let ok = Command::new("docker")
+            .arg("info")
+            .output()
+            .is_ok_and(|o| o.status.success());
         if !ok {
             assert!(
                 std::env::var("GANTRY_REQUIRE_DOCKER").as_deref() != Ok("1"),
@@ -33,31 +36,20 @@ fn engine() -> bool {
             eprintln!("NOTICE: no Docker engine reachable; Kubernetes executor tests skipped");
             return false;
         }
-        let ctx = tempfile::tempdir().unwrap();
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .find(|p| Path::new(p).is_file())
-            .expect("busybox-static is installed");
-        std::fs::copy(busybox, ctx.path().join("busybox")).unwrap();
-        std::fs::write(
-            ctx.path().join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
-             RUN mkdir -p /www /tmp && echo hello-from-service > /www/index.html\nEXPOSE 8080\n",
-        )
-        .unwrap();
-        let o = Command::new("docker")
-            .args(["build", "-q", "-t", BUSYBOX])
-            .arg(ctx.path())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "building {BUSYBOX}: {}", String::from_utf8_lossy(&o.stderr));
+        common::busybox_image(BUSYBOX);
         let tools = tempfile::tempdir().unwrap();
         let kubectl = std::fs::canonicalize("/usr/bin/kubectl").expect("kubectl is installed");
         let files = [
             (kubectl, "/usr/bin/kubectl"),
             (PathBuf::from("/usr/bin/docker"), "/usr/bin/docker"),
-            ("/lib/x86_64-linux-gnu/libc.so.6".into(), "/lib/x86_64-linux-gnu/libc.so.6"),
-            ("/lib64/ld-linux-x86-64.so.2".into(), "/lib64/ld-linux-x86-64.so.2"),
+            (
+                "/lib/x86_64-linux-gnu/libc.so.6".into(),
+                "/lib/x86_64-linux-gnu/libc.so.6",
+            ),
+            (
+                "/lib64/ld-linux-x86-64.so.2".into(),
+                "/lib64/ld-linux-x86-64.so.2",
+            ),
         ];
         let mut dockerfile = format!("FROM {BUSYBOX}\n");
         for (i, (from, to)) in files.iter().enumerate() {
@@ -71,7 +63,11 @@ fn engine() -> bool {
             .arg(tools.path())
             .output()
             .unwrap();
-        assert!(o.status.success(), "building {TOOLS}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "building {TOOLS}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         true
     })
 }

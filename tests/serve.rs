@@ -372,7 +372,10 @@ fn a_symlink_out_of_the_checkout_is_refused_and_its_target_never_quoted() {
         let reason = p["reason"].as_str().unwrap_or_default();
         assert_eq!(p["status"], "failed", "{include}: {p:#}");
         assert!(reason.contains("refused"), "{include}: {reason}");
-        assert!(!reason.contains("SECRET"), "{include} quotes the file: {reason}");
+        assert!(
+            !reason.contains("SECRET"),
+            "{include} quotes the file: {reason}"
+        );
     }
 }
 
@@ -385,7 +388,8 @@ fn a_push_of_the_same_commit_supersedes_no_pipeline_of_that_commit() {
     let sha = repo(&src, ci);
     let server = Server::for_repo(tmp.path(), &src, &["--repo-concurrency", "1"]);
     let api = |deploy: &str| {
-        let body = json!({"repository": "group/app", "ref": "main", "variables": {"DEPLOY": deploy}});
+        let body =
+            json!({"repository": "group/app", "ref": "main", "variables": {"DEPLOY": deploy}});
         let r = server.api_post("/pipelines", &body);
         assert_eq!(r.status, 201, "{}", r.text());
         r.json()["id"].as_i64().unwrap()

@@ -59,11 +59,7 @@ pub async fn list(cluster: &Cluster) -> Result<Vec<Live>, EnvError> {
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(|e| super::api_error("listing namespaces", "*", &e))?;
-    let mut out: Vec<Live> = list
-        .items
-        .into_iter()
-        .map(live_of)
-        .collect();
+    let mut out: Vec<Live> = list.items.into_iter().map(live_of).collect();
     out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
     Ok(out)
 }

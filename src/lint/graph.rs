@@ -97,7 +97,9 @@ fn check_needs(p: &Pipeline, job: &crate::model::Job, needs: &[Need], diags: &mu
                 .with_help("a job can only need jobs of its own or earlier stages"),
             );
         }
-        if !need.optional && can_be_left_out(target) && rule_signature(job) != rule_signature(target)
+        if !need.optional
+            && can_be_left_out(target)
+            && rule_signature(job) != rule_signature(target)
         {
             diags.push(
                 Diagnostic::warning(

@@ -141,7 +141,12 @@ impl Plan {
     pub fn locate_errors(&mut self, sources: &crate::source::SourceMap) {
         for (i, span) in std::mem::take(&mut self.error_spans) {
             if let Some(e) = self.errors.get_mut(i) {
-                *e = format!("{}:{}:{}: {e}", sources.name(span.file), span.line, span.col);
+                *e = format!(
+                    "{}:{}:{}: {e}",
+                    sources.name(span.file),
+                    span.line,
+                    span.col
+                );
             }
         }
     }

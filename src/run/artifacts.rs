@@ -62,6 +62,8 @@ pub fn collect(
 /// Copies a stored artifact tree into a workspace; a file whose place there resolves outside
 /// it (a symlinked directory of the checkout, say) is refused, not written through.
 pub fn restore(store: &Path, workspace: &Path) -> std::io::Result<usize> {
+    // The destination may be new (`--artifacts-dir`): it is the root the files must stay in.
+    std::fs::create_dir_all(workspace)?;
     let mut n = 0;
     for rel in list(store) {
         let to = crate::files::confine(workspace, &rel).map_err(std::io::Error::other)?;

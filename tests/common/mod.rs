@@ -214,3 +214,30 @@ pub fn on_pty(
     let t = text(&out);
     (code, t)
 }
+
+/// Builds `tag`, a `FROM scratch` image holding Debian's static busybox (and a page in `/www`
+/// for service tests); Docker's build cache makes a rebuild cheap.
+pub fn busybox_image(tag: &str) {
+    let ctx = tempfile::tempdir().unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("busybox-static is installed");
+    std::fs::copy(busybox, ctx.path().join("busybox")).unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+         RUN mkdir -p /www /tmp && echo hello-from-service > /www/index.html\nEXPOSE 8080\n",
+    )
+    .unwrap();
+    let o = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "building {tag}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
