@@ -422,6 +422,49 @@ fn deploy_test_cleanup_in_a_locked_down_namespace_that_is_gone_afterwards() {
     );
 }
 
+/// The environment's ResourceQuota and LimitRange are enforced by the API server's admission
+/// chain (kube-sim stores both and enforces neither, so this needs a real cluster): a pod over
+/// the quota is refused with the reason in the job's log; a pod without limits gets the
+/// LimitRange's defaults.
+#[test]
+fn admission_refuses_a_pod_over_the_quota_and_defaults_the_limits() {
+    let sim = Sim::start();
+    if sim.cluster.is_some() {
+        eprintln!("NOTICE: kube-sim enforces no ResourceQuota or LimitRange; skipped without GANTRY_TEST_KUBECONFIG");
+        return;
+    }
+    let test_script = "    - if kubectl apply -f over.yaml > over.out 2>&1; then echo admitted; exit 1; fi
+    - cat over.out
+    - kubectl run nolimits --image=\"$IMAGE\" --restart=Never --command -- sleep 1
+    - kubectl get pod nolimits -o jsonpath='{.spec.containers[0].resources}' > \"$OUT/defaults\"";
+    let (tmp, dir) = project("admission", &pipeline(test_script));
+    std::fs::write(
+        dir.join("over.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: over\nspec:\n  containers:\n  - name: c\n    \
+         image: busybox\n    resources:\n      requests: {cpu: 100m, memory: 1Gi}\n      \
+         limits: {cpu: 500m, memory: 20Gi}\n",
+    )
+    .unwrap();
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "over quota"]);
+    let out = tmp.path().join("out");
+    let (code, log) = finish(spawn(&sim, &dir, &out, &[]));
+    assert_eq!(code, 0, "{log}");
+    // The admission plugin's refusal, as the job's log shows it.
+    assert!(
+        log.contains("exceeded quota: gantry-quota") && log.contains("limits.memory=20Gi"),
+        "{log}"
+    );
+    let defaults: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("defaults")).unwrap()).unwrap();
+    assert_eq!(defaults["limits"]["cpu"], "500m", "{defaults}");
+    assert_eq!(defaults["limits"]["memory"], "512Mi", "{defaults}");
+    assert_eq!(defaults["requests"]["cpu"], "100m", "{defaults}");
+    assert_eq!(defaults["requests"]["memory"], "128Mi", "{defaults}");
+    let ns = namespace_in(&out.join("job-kubeconfig"));
+    assert!(sim.namespace(&ns).is_none(), "namespace {ns} left");
+}
+
 #[test]
 fn a_failing_test_job_still_ends_with_the_namespace_deleted() {
     let sim = Sim::start();

@@ -14,6 +14,7 @@
 # Needs root, containerd, runc, containernetworking-plugins, iptables, conntrack, openssl.
 # Environment (defaults in brackets):
 #   GANTRY_CLUSTER_CACHE     where build.sh caches binaries [/var/cache/gantry-cluster]
+#   GANTRY_CLUSTER_BIN       a directory with the binaries, instead of building [build.sh's]
 #   GANTRY_CLUSTER_API_PORT  the API server's port on every address of the host [6443]
 #   GANTRY_CLUSTER_NODE_IP   the node's address [the host's source address of its default route]
 #   GANTRY_CLUSTER_REGISTRY_MIRRORS  host:port names the node pulls from 127.0.0.1:5000 as well
@@ -44,7 +45,8 @@ fi
 start=$(date +%s)
 echo "$DIR" >"$ACTIVE"
 
-bin=$("$here/build.sh" | tail -1)
+# GANTRY_CLUSTER_BIN: binaries built elsewhere (same names), instead of build.sh's.
+bin=${GANTRY_CLUSTER_BIN:-$("$here/build.sh" | tail -1)}
 export PATH=$bin:$PATH
 say "binaries in $bin ($(kube-apiserver --version))"
 
@@ -227,6 +229,8 @@ state = "$ctd/state"
   sandbox_image = "gantry.test/pause:1"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
+  # Pods' network namespaces under DIR too, where down.sh finds what is left.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
