@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test cluster's upstream binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubelet, kube-proxy, kubectl, etcd and the pod sandbox's pause) from the Go modules pinned in this
-# directory's go.mod/go.sum, and CoreDNS from coredns/go.mod, into a cache outside the checkout
-# keyed by version:
-#   ${GANTRY_CLUSTER_CACHE:-/var/cache/gantry-cluster}/k8s-<version>/bin
+# kube-scheduler, kubelet, kube-proxy, kubectl, etcd and the pod sandbox's pause) from the Go
+# modules pinned in this directory's go.mod/go.sum, and CoreDNS from coredns/go.mod, into a
+# cache outside the checkout keyed by their versions:
+#   ${GANTRY_CLUSTER_CACHE:-/var/cache/gantry-cluster}/k8s-<v>-etcd-<v>-coredns-<v>/bin
 # A binary already in the cache is not rebuilt, so a second run takes milliseconds and an
 # interrupted build resumes where it stopped. Prints the bin directory on its last line.
 # One `go build` at a time (the machines have two cores), niced.
@@ -11,10 +11,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 
-k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' go.mod | head -1)
-etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2 }' go.mod | head -1)
+# version MODULE GO.MOD: the version GO.MOD requires (in a require block or on one line).
+version() { awk -v m="$1" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$2"; }
+k8s_version=$(version k8s.io/kubernetes go.mod)
+etcd_version=$(version go.etcd.io/etcd/server/v3 go.mod)
 [ -n "$k8s_version" ] && [ -n "$etcd_version" ] || { echo "build.sh: go.mod names no k8s.io/kubernetes or etcd version" >&2; exit 1; }
-coredns_version=$(awk '$1 == "github.com/coredns/coredns" { print $2 }' coredns/go.mod | head -1)
+coredns_version=$(version github.com/coredns/coredns coredns/go.mod)
 cache=${GANTRY_CLUSTER_CACHE:-/var/cache/gantry-cluster}/k8s-$k8s_version-etcd-$etcd_version-coredns-$coredns_version
 bin=$cache/bin
 mkdir -p "$bin"

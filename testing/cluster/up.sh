@@ -231,6 +231,9 @@ state = "$ctd/state"
   stream_server_port = "0"
   # Pods' network namespaces under DIR too, where down.sh finds what is left.
   netns_mounts_under_state_dir = true
+  # Lowering a process's oom_score_adj needs CAP_SYS_RESOURCE, which some machines (this
+  # project's sandboxes) withhold from root: never below containerd's own, as rootless nodes do.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -371,7 +374,7 @@ EOF
 start kube-proxy kube-proxy --config "$cfg/kube-proxy.yaml"
 wait_for kube-proxy 60 kube-proxy timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/10256"
 
-# --- Cluster DNS: CoreDNS on the host, behind the kube-dns Service --------------------------
+# --- Cluster DNS: CoreDNS on the host (port DNS_PORT), behind the kube-dns Service ----------
 k apply -f - >/dev/null <<EOF
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -403,21 +406,22 @@ spec:
   - {name: dns, port: 53, targetPort: $DNS_PORT, protocol: UDP}
   - {name: dns-tcp, port: 53, targetPort: $DNS_PORT, protocol: TCP}
 ---
-apiVersion: v1
-kind: Endpoints
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
 metadata:
-  name: kube-dns
+  name: kube-dns-host
   namespace: kube-system
-  labels: {k8s-app: kube-dns}
-subsets:
-- addresses: [{ip: $NODE_IP}]
-  ports:
-  - {name: dns, port: $DNS_PORT, protocol: UDP}
-  - {name: dns-tcp, port: $DNS_PORT, protocol: TCP}
+  labels: {kubernetes.io/service-name: kube-dns, endpointslice.kubernetes.io/managed-by: gantry-test-cluster}
+addressType: IPv4
+endpoints:
+- addresses: [$NODE_IP]
+  conditions: {ready: true}
+ports:
+- {name: dns, port: $DNS_PORT, protocol: UDP}
+- {name: dns-tcp, port: $DNS_PORT, protocol: TCP}
 EOF
 cat >"$cfg/Corefile" <<EOF
 .:$DNS_PORT {
-    bind $NODE_IP
     errors
     health 127.0.0.1:18080
     kubernetes cluster.local in-addr.arpa ip6.arpa {
