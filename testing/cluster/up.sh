@@ -115,8 +115,13 @@ if [ ! -f "$pki/ca.crt" ]; then
         -extfile "$1.ext" -out "$1.crt" 2>/dev/null
       rm -f "$1.csr" "$1.ext"
     }
+    # Also the Docker bridge's address (172.17.0.1): gantry's Docker-executor jobs reach a
+    # loopback API server through a forwarder there, and a GitLab 9 pipeline's own
+    # `kubectl config set-cluster --server=$KUBE_URL` checks the certificate against that address
+    # (kind's and k3d's certificates do not cover it: see the README's test cluster section).
+    bridge_ip=$(ip -4 -o addr show docker0 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }')
     cert apiserver "/CN=kube-apiserver" serverAuth \
-      "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:127.0.0.1,IP:$API_SERVICE_IP,IP:$NODE_IP"
+      "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:127.0.0.1,IP:$API_SERVICE_IP,IP:$NODE_IP${bridge_ip:+,IP:$bridge_ip}"
     cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client/O=system:masters" clientAuth
     cert admin "/CN=gantry-test-admin/O=system:masters" clientAuth
     cert controller-manager "/CN=system:kube-controller-manager" clientAuth
@@ -346,8 +351,10 @@ clusterDNS: [$DNS_IP]
 failSwapOn: false
 serializeImagePulls: false
 registerNode: true
-# A shared machine: no evictions for others' disk or memory use, no image GC of pulled images.
-evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
+# A shared machine: no evictions or image reclaim for others' disk use (the kubelet would
+# delete the imported pause image, which cannot be pulled back). Every disk signal at 0%:
+# unnamed ones take the kubelet's defaults.
+evictionHard: {memory.available: "100Mi", nodefs.available: "0%", nodefs.inodesFree: "0%", imagefs.available: "0%", imagefs.inodesFree: "0%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 EOF
