@@ -430,10 +430,13 @@ fn deploy_test_cleanup_in_a_locked_down_namespace_that_is_gone_afterwards() {
 fn admission_refuses_a_pod_over_the_quota_and_defaults_the_limits() {
     let sim = Sim::start();
     if sim.cluster.is_some() {
-        eprintln!("NOTICE: kube-sim enforces no ResourceQuota or LimitRange; skipped without GANTRY_TEST_KUBECONFIG");
+        eprintln!(
+            "NOTICE: kube-sim enforces no ResourceQuota or LimitRange; skipped without GANTRY_TEST_KUBECONFIG"
+        );
         return;
     }
-    let test_script = "    - if kubectl apply -f over.yaml > over.out 2>&1; then echo admitted; exit 1; fi
+    let test_script =
+        "    - if kubectl apply -f over.yaml > over.out 2>&1; then echo admitted; exit 1; fi
     - cat over.out
     - kubectl run nolimits --image=\"$IMAGE\" --restart=Never --command -- sleep 1
     - kubectl get pod nolimits -o jsonpath='{.spec.containers[0].resources}' > \"$OUT/defaults\"";
@@ -846,8 +849,15 @@ fn credentials_the_cluster_refuses_stop_the_run_before_any_job() {
             ))
             .unwrap();
     // On a shared real cluster other tests' namespaces may exist: this project's may not.
-    let names: Vec<String> = ours.items.into_iter().filter_map(|n| n.metadata.name).collect();
-    assert!(!names.iter().any(|n| n.starts_with("refused-")), "{names:?}");
+    let names: Vec<String> = ours
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("refused-")),
+        "{names:?}"
+    );
 }
 
 /// `kubeconfig` (the admin's) with its user's credentials replaced by `token`.

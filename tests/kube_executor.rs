@@ -385,7 +385,11 @@ fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("pipelines/dynamic-environments/images/build-images.sh");
     let o = Command::new("sh").arg(script).output().unwrap();
-    assert!(o.status.success(), "build-images.sh: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "build-images.sh: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let (docker, dind) = ("gantry-founding/docker:1", "gantry-founding/dind:1");
     common::load_into_cluster(&[docker, dind]);
     let sim = Sim::start();
@@ -413,7 +417,10 @@ fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
         .find(|id| !id.contains("{{"))
         .unwrap_or_default()
         .trim();
-    assert!(!engine.is_empty() && engine != host, "an engine of its own: {engine} vs host {host}\n{out}");
+    assert!(
+        !engine.is_empty() && engine != host,
+        "an engine of its own: {engine} vs host {host}\n{out}"
+    );
     sim.assert_clean();
 }
 

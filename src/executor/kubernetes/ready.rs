@@ -121,7 +121,9 @@ pub async fn wait_running(
         Err(_) => Err(format!(
             "the pod did not start within {}s{}",
             limit.as_secs(),
-            last_error.map(|e| format!(" (last watch error: {e})")).unwrap_or_default()
+            last_error
+                .map(|e| format!(" (last watch error: {e})"))
+                .unwrap_or_default()
         )),
     }
 }
