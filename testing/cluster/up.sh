@@ -17,8 +17,8 @@
 #   GANTRY_CLUSTER_BIN       a directory with the binaries, instead of building [build.sh's]
 #   GANTRY_CLUSTER_API_PORT  the API server's port on every address of the host [6443]
 #   GANTRY_CLUSTER_NODE_IP   the node's address [the host's source address of its default route]
-#   GANTRY_CLUSTER_REGISTRY_MIRRORS  host:port names the node pulls from 127.0.0.1:5000 as well
-#                            (e.g. the node's own NODE_IP:5000) [none]
+#   GANTRY_CLUSTER_REGISTRY_MIRRORS  more host:port names the node pulls from 127.0.0.1:5000
+#                            over plain HTTP [none; 127.0.0.1:5000, localhost:5000, NODE_IP:5000 always]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# = 1 ] || { echo "usage: up.sh DIR" >&2; exit 2; }
@@ -207,7 +207,9 @@ start kube-scheduler kube-scheduler \
 # --- The node: containerd, CNI, kubelet, kube-proxy -----------------------------------------
 ctd=$DIR/containerd
 mkdir -p "$ctd/certs.d"
-for name in 127.0.0.1:5000 localhost:5000 ${GANTRY_CLUSTER_REGISTRY_MIRRORS:-}; do
+# The host's registry under the node's own address too: pods (a dind build pushing) cannot
+# reach the host's loopback, so a pipeline run on the cluster names it NODE_IP:5000.
+for name in 127.0.0.1:5000 localhost:5000 "$NODE_IP:5000" ${GANTRY_CLUSTER_REGISTRY_MIRRORS:-}; do
   mkdir -p "$ctd/certs.d/$name"
   cat >"$ctd/certs.d/$name/hosts.toml" <<EOF
 server = "http://127.0.0.1:5000"
