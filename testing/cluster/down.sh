@@ -79,6 +79,13 @@ iptables-save -t nat 2>/dev/null | awk -v n="\"$CNI_NET\"" '$1 == "-A" && index(
 while iptables -D FORWARD -i "$BRIDGE" -j ACCEPT -m comment --comment gantry-test-cluster 2>/dev/null; do :; done
 while iptables -D FORWARD -o "$BRIDGE" -j ACCEPT -m comment --comment gantry-test-cluster 2>/dev/null; do :; done
 rm -rf /var/lib/cni/results/"$CNI_NET"-* 2>/dev/null
+# The kubelet's own chains (kube-proxy --cleanup leaves them): its firewall and canaries.
+for t in filter nat mangle; do
+  for c in INPUT OUTPUT; do while iptables -t $t -D $c -j KUBE-FIREWALL 2>/dev/null; do :; done; done
+  for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+    iptables -t $t -F $chain 2>/dev/null; iptables -t $t -X $chain 2>/dev/null
+  done
+done
 
 # 6. The kubelet's cgroups (pods' cgroups first; only empty ones can go).
 for root in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods /sys/fs/cgroup/*/kubepods.slice; do
