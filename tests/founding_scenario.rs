@@ -78,7 +78,13 @@ fn kube_sim_binary() -> PathBuf {
 fn run_script(root: &Path, executors: &str) -> (Option<i32>, String, String) {
     let mut script = Command::new("timeout");
     // A real cluster instead of kube-sim (its nodes must pull from FOUNDING_REGISTRY).
-    if let Some(kubeconfig) = std::env::var_os("GANTRY_TEST_KUBECONFIG") {
+    let required = std::env::var("GANTRY_REQUIRE_CLUSTER").as_deref() == Ok("1");
+    let kubeconfig = std::env::var_os("GANTRY_TEST_KUBECONFIG");
+    assert!(
+        kubeconfig.is_some() || !required,
+        "GANTRY_REQUIRE_CLUSTER=1 but GANTRY_TEST_KUBECONFIG names no cluster"
+    );
+    if let Some(kubeconfig) = kubeconfig {
         script.env("FOUNDING_KUBECONFIG", kubeconfig);
     }
     let out = script

@@ -30,8 +30,8 @@ impl Sim {
             .enable_all()
             .build()
             .unwrap();
-        let (cluster, kubeconfig, pods) = match std::env::var_os("GANTRY_TEST_KUBECONFIG") {
-            Some(k) => (None, PathBuf::from(k), true),
+        let (cluster, kubeconfig, pods) = match common::real_cluster() {
+            Some(k) => (None, k, true),
             None => {
                 let c = rt
                     .block_on(kube_sim::Cluster::start(kube_sim::ClusterOptions::default()))
@@ -422,6 +422,52 @@ fn deploy_test_cleanup_in_a_locked_down_namespace_that_is_gone_afterwards() {
     );
 }
 
+/// The environment's ResourceQuota and LimitRange are enforced by the API server's admission
+/// chain (kube-sim stores both and enforces neither, so this needs a real cluster): a pod over
+/// the quota is refused with the reason in the job's log; a pod without limits gets the
+/// LimitRange's defaults.
+#[test]
+fn admission_refuses_a_pod_over_the_quota_and_defaults_the_limits() {
+    let sim = Sim::start();
+    if sim.cluster.is_some() {
+        eprintln!(
+            "NOTICE: kube-sim enforces no ResourceQuota or LimitRange; skipped without GANTRY_TEST_KUBECONFIG"
+        );
+        return;
+    }
+    let test_script =
+        "    - if kubectl apply -f over.yaml > over.out 2>&1; then echo admitted; exit 1; fi
+    - cat over.out
+    - kubectl run nolimits --image=\"$IMAGE\" --restart=Never --command -- sleep 1
+    - kubectl get pod nolimits -o jsonpath='{.spec.containers[0].resources}' > \"$OUT/defaults\"";
+    let (tmp, dir) = project("admission", &pipeline(test_script));
+    std::fs::write(
+        dir.join("over.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: over\nspec:\n  containers:\n  - name: c\n    \
+         image: busybox\n    resources:\n      requests: {cpu: 100m, memory: 1Gi}\n      \
+         limits: {cpu: 500m, memory: 20Gi}\n",
+    )
+    .unwrap();
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-q", "-m", "over quota"]);
+    let out = tmp.path().join("out");
+    let (code, log) = finish(spawn(&sim, &dir, &out, &[]));
+    assert_eq!(code, 0, "{log}");
+    // The admission plugin's refusal, as the job's log shows it.
+    assert!(
+        log.contains("exceeded quota: gantry-quota") && log.contains("limits.memory=20Gi"),
+        "{log}"
+    );
+    let defaults: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("defaults")).unwrap()).unwrap();
+    assert_eq!(defaults["limits"]["cpu"], "500m", "{defaults}");
+    assert_eq!(defaults["limits"]["memory"], "512Mi", "{defaults}");
+    assert_eq!(defaults["requests"]["cpu"], "100m", "{defaults}");
+    assert_eq!(defaults["requests"]["memory"], "128Mi", "{defaults}");
+    let ns = namespace_in(&out.join("job-kubeconfig"));
+    assert!(sim.namespace(&ns).is_none(), "namespace {ns} left");
+}
+
 #[test]
 fn a_failing_test_job_still_ends_with_the_namespace_deleted() {
     let sim = Sim::start();
@@ -773,19 +819,13 @@ fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
 #[test]
 fn credentials_the_cluster_refuses_stop_the_run_before_any_job() {
     let sim = Sim::start();
-    let Some(cluster) = &sim.cluster else {
-        eprintln!(
-            "NOTICE: needs kube-sim to mint a refused token; skipped with GANTRY_TEST_KUBECONFIG"
-        );
-        return;
-    };
     let (tmp, dir) = project("refused", &pipeline("    - echo test"));
     let config = tmp.path().join("bad-kubeconfig");
-    std::fs::write(
-        &config,
-        cluster.kubeconfig_for_token("not-a-valid-token", "default"),
-    )
-    .unwrap();
+    let bad = match &sim.cluster {
+        Some(cluster) => cluster.kubeconfig_for_token("not-a-valid-token", "default"),
+        None => with_token(&sim.kubeconfig, "not-a-valid-token"),
+    };
+    std::fs::write(&config, bad).unwrap();
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
@@ -808,7 +848,26 @@ fn credentials_the_cluster_refuses_stop_the_run_before_any_job() {
                 &kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=gantry"),
             ))
             .unwrap();
-    assert!(ours.items.is_empty());
+    // On a shared real cluster other tests' namespaces may exist: this project's may not.
+    let names: Vec<String> = ours
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("refused-")),
+        "{names:?}"
+    );
+}
+
+/// `kubeconfig` (the admin's) with its user's credentials replaced by `token`.
+fn with_token(kubeconfig: &Path, token: &str) -> String {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let mut v = serde_json::to_value(&kc).unwrap();
+    for user in v["users"].as_array_mut().unwrap() {
+        user["user"] = serde_json::json!({ "token": token });
+    }
+    serde_json::to_string(&v).unwrap()
 }
 
 /// A job in environment `review` (namespace `fixed` when given) that sleeps in pipeline 1 only.

@@ -68,6 +68,7 @@ fn engine() -> bool {
             "building {TOOLS}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
+        common::load_into_cluster(&[BUSYBOX, TOOLS]);
         true
     })
 }
@@ -87,8 +88,8 @@ impl Sim {
             .enable_all()
             .build()
             .unwrap();
-        let (cluster, kubeconfig) = match std::env::var_os("GANTRY_TEST_KUBECONFIG") {
-            Some(k) => (None, PathBuf::from(k)),
+        let (cluster, kubeconfig) = match common::real_cluster() {
+            Some(k) => (None, k),
             None => {
                 let c = rt
                     .block_on(kube_sim::Cluster::start(kube_sim::ClusterOptions::default()))
@@ -357,6 +358,64 @@ fn a_dind_service_is_the_nodes_docker_engine() {
     assert!(
         out.contains(&format!("seen={id}")),
         "the job saw the host's engine: {out}"
+    );
+    sim.assert_clean();
+}
+
+/// `--privileged-dind`, for nodes without a Docker socket (a containerd node, as the project's
+/// test cluster's): the `docker:dind` service is a real engine in the job's pod, built from
+/// Debian's engine by the founding pipeline's images/build-images.sh, and the job builds there.
+#[test]
+fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
+    if !engine() {
+        return;
+    }
+    if std::env::var_os("GANTRY_TEST_KUBECONFIG").is_none() {
+        eprintln!(
+            "NOTICE: kube-sim runs pods on this Docker engine, which refuses privileged containers \
+             here; the privileged dind test needs a real cluster (GANTRY_TEST_KUBECONFIG)"
+        );
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("pipelines/dynamic-environments/images/build-images.sh");
+    let o = Command::new("sh").arg(script).output().unwrap();
+    assert!(
+        o.status.success(),
+        "build-images.sh: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (docker, dind) = ("gantry-founding/docker:1", "gantry-founding/dind:1");
+    common::load_into_cluster(&[docker, dind]);
+    let sim = Sim::start();
+    let pipeline = format!(
+        "build:\n  image: {docker}\n  services: [docker:27-dind]\n  variables:\n    DOCKER_HOST: tcp://docker:2375\n  script:\n\
+         \x20   - docker info --format 'engine={{{{.ID}}}}'\n\
+         \x20   - printf 'FROM scratch\\nCOPY f /f\\n' > Dockerfile && echo in-pod > f\n\
+         \x20   - docker build -q -t gantry-test/in-pod:1 .\n\
+         \x20   - docker image inspect --format 'built={{{{.Id}}}}' gantry-test/in-pod:1\n"
+    );
+    let (_tmp, dir) = repo("kprivdind", &pipeline, "pipeline");
+    let map = format!("docker:27-dind={dind}");
+    let (code, out) = sim.run(&dir, &["--privileged-dind", "--image-map", &map]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("served by the node's Docker engine"), "{out}");
+    assert!(out.contains("built=sha256:"), "{out}");
+    let host = Command::new("docker")
+        .args(["info", "--format", "{{.ID}}"])
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&host.stdout).trim().to_string();
+    let engine = out
+        .lines()
+        .filter_map(|l| l.split("engine=").nth(1))
+        .find(|id| !id.contains("{{"))
+        .unwrap_or_default()
+        .trim();
+    assert!(
+        !engine.is_empty() && engine != host,
+        "an engine of its own: {engine} vs host {host}\n{out}"
     );
     sim.assert_clean();
 }

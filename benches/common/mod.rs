@@ -111,4 +111,19 @@ pub fn build_busybox_image() {
         .expect("docker build")
         .success();
     assert!(ok, "building {BUSYBOX}");
+    // A real cluster's nodes get it through GANTRY_TEST_LOAD_IMAGE (as the tests do:
+    // `testing/cluster/load-image.sh DIR`, `kind load docker-image`).
+    if let (Some(_), Ok(load)) = (
+        std::env::var_os("GANTRY_TEST_KUBECONFIG"),
+        std::env::var("GANTRY_TEST_LOAD_IMAGE"),
+    ) {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{load} \"$@\""))
+            .args(["load-image", BUSYBOX])
+            .status()
+            .expect("GANTRY_TEST_LOAD_IMAGE")
+            .success();
+        assert!(ok, "loading {BUSYBOX} with GANTRY_TEST_LOAD_IMAGE");
+    }
 }

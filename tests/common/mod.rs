@@ -241,3 +241,41 @@ pub fn busybox_image(tag: &str) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Makes locally built Docker `images` available to the nodes of the real cluster
+/// GANTRY_TEST_KUBECONFIG names, with the command GANTRY_TEST_LOAD_IMAGE gives (run by `sh -c`
+/// with the images as its arguments: `testing/cluster/load-image.sh DIR` for the project's test
+/// cluster, `kind load docker-image` for kind). Without both it does nothing: kube-sim's pods
+/// run on this Docker engine.
+pub fn load_into_cluster(images: &[&str]) {
+    if std::env::var_os("GANTRY_TEST_KUBECONFIG").is_none() {
+        return;
+    }
+    let Ok(load) = std::env::var("GANTRY_TEST_LOAD_IMAGE") else {
+        eprintln!("NOTICE: GANTRY_TEST_LOAD_IMAGE is unset; {images:?} must be on the nodes");
+        return;
+    };
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{load} \"$@\""))
+        .arg("load-image")
+        .args(images)
+        .output()
+        .expect("running GANTRY_TEST_LOAD_IMAGE");
+    assert!(
+        o.status.success(),
+        "GANTRY_TEST_LOAD_IMAGE ({load}) failed for {images:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The admin kubeconfig of the real cluster GANTRY_TEST_KUBECONFIG names, or `None` for
+/// kube-sim; with GANTRY_REQUIRE_CLUSTER=1 (CI) `None` fails the test instead.
+pub fn real_cluster() -> Option<PathBuf> {
+    let path = std::env::var_os("GANTRY_TEST_KUBECONFIG").map(PathBuf::from);
+    assert!(
+        path.is_some() || std::env::var("GANTRY_REQUIRE_CLUSTER").as_deref() != Ok("1"),
+        "GANTRY_REQUIRE_CLUSTER=1 but GANTRY_TEST_KUBECONFIG names no cluster"
+    );
+    path
+}

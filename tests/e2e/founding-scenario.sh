@@ -17,12 +17,22 @@
 #                        override the paths)
 #   FOUNDING_KUBECONFIG  an admin kubeconfig of a real cluster to use instead of kube-sim; its
 #                        nodes must pull from FOUNDING_REGISTRY under the same name as this host
+#                        (or under FOUNDING_CLUSTER_REGISTRY)
+#   FOUNDING_REGISTRY_LISTEN  the address the started registry listens on (default
+#                        FOUNDING_REGISTRY; e.g. 0.0.0.0:5000 for pods to reach it on the host)
+#   FOUNDING_CLUSTER_REGISTRY  the registry's host:port as the Kubernetes run's pods and nodes
+#                        reach it (default FOUNDING_REGISTRY); that run pushes and pulls there
+#   FOUNDING_KUBE_DIND   how the Kubernetes run's `docker:dind` is served: `socket` (the node's
+#                        Docker socket, default) or `privileged` (--privileged-dind: a real
+#                        engine in the pod, gantry-founding/dind:1, for nodes without Docker)
 #   FOUNDING_KEEP=1      keep the work directory (logs, clone) for inspection
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 EXECUTORS=${FOUNDING_EXECUTORS:-docker kubernetes}
 REGISTRY=${FOUNDING_REGISTRY:-127.0.0.1:5000}
+CLUSTER_REGISTRY=${FOUNDING_CLUSTER_REGISTRY:-$REGISTRY}
+KUBE_DIND=${FOUNDING_KUBE_DIND:-socket}
 PROJECT=deals
 IMAGE_REPO=iandcrosby/$PROJECT
 export NO_COLOR=1
@@ -108,7 +118,7 @@ storage:
   delete:
     enabled: true
 http:
-  addr: $REGISTRY
+  addr: ${FOUNDING_REGISTRY_LISTEN:-$REGISTRY}
 EOF
   docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
   registry_pid=$!
@@ -118,7 +128,7 @@ EOF
 fi
 
 # --- Images ---------------------------------------------------------------------------------
-pushed+=("$REGISTRY/founding/busybox:1" "$REGISTRY/founding/docker:1" "$REGISTRY/founding/kubectl:1")
+pushed+=("$REGISTRY/founding/busybox:1" "$REGISTRY/founding/docker:1" "$REGISTRY/founding/kubectl:1" "$REGISTRY/founding/dind:1")
 "$ROOT/pipelines/dynamic-environments/images/build-images.sh" "$REGISTRY" 2>"$work/images.log" ||
   { cat "$work/images.log" >&2; die "building the images failed"; }
 
@@ -158,15 +168,26 @@ tags_of() { http_get "http://$REGISTRY/v2/$IMAGE_REPO/tags/list" 2>/dev/null || 
 
 # One pipeline run with EXECUTOR and every check about it.
 run_with() {
-  local executor=$1 sha tag ns iid logs out code=0 extra=() run_pid
+  local executor=$1 sha tag ns iid logs out code=0 extra=() run_pid reg=$REGISTRY
   g commit -q --allow-empty -m "run with the $executor executor"
   sha=$(g rev-parse HEAD)
   tag=master-$sha
   # The namespace carries the pipeline's iid: the one this run takes next.
   ns=$PROJECT-master-${sha:0:8}-$(( $(cat "$repo/.gantry/pipeline-iid" 2>/dev/null || echo 0) + 1 ))
   out=$work/run-$executor.log
-  pushed+=("$REGISTRY/$IMAGE_REPO:$tag")
-  [ "$executor" = kubernetes ] && extra=(--executor kubernetes)
+  if [ "$executor" = kubernetes ]; then
+    reg=$CLUSTER_REGISTRY
+    extra=(--executor kubernetes)
+    case $KUBE_DIND in
+      socket) ;;
+      # A real engine in the build pod, as on nodes without a Docker socket; the job's docker
+      # CLI reaches it on tcp://docker:2375, as GitLab's documentation has it.
+      privileged) extra+=(--privileged-dind --image-map docker:dind="$reg/founding/dind:1"
+                          --var DOCKER_HOST=tcp://docker:2375) ;;
+      *) die "FOUNDING_KUBE_DIND is socket or privileged, not '$KUBE_DIND'" ;;
+    esac
+  fi
+  pushed+=("$reg/$IMAGE_REPO:$tag")
   say "[$executor] running the pipeline at ${sha:0:8} (namespace $ns)"
 
   # Watch the cluster while the pipeline runs: the deals Deployment ready in the namespace.
@@ -185,9 +206,9 @@ run_with() {
   watch_pid=$!
 
   (cd "$repo" && exec "$GANTRY" run --kubeconfig "$KC" "${extra[@]}" \
-    --var CI_REGISTRY="$REGISTRY" \
-    --image-map docker:latest="$REGISTRY/founding/docker:1" \
-    --image-map registry.gitlab.com/gitlab-examples/kubernetes-deploy="$REGISTRY/founding/kubectl:1") \
+    --var CI_REGISTRY="$reg" \
+    --image-map docker:latest="$reg/founding/docker:1" \
+    --image-map registry.gitlab.com/gitlab-examples/kubernetes-deploy="$reg/founding/kubectl:1") \
     >"$out" 2>&1 &
   gantry_pid=$!
   wait "$gantry_pid" || code=$?
@@ -209,9 +230,9 @@ run_with() {
   check "the registry lists $IMAGE_REPO:$tag" \
     grep -qF "\"$tag\"" <<<"$(tags_of)"
   check "the deployment became ready while the pipeline ran ($(cat "$work/watch-$executor"))" \
-    grep -qF "running $REGISTRY/$IMAGE_REPO:$tag" "$work/watch-$executor"
+    grep -qF "running $reg/$IMAGE_REPO:$tag" "$work/watch-$executor"
   check "the cluster pulled the image from the registry (test job log)" \
-    grep -qF "Successfully pulled image \"$REGISTRY/$IMAGE_REPO:$tag\"" "$logs/test.log"
+    grep -qF "Successfully pulled image \"$reg/$IMAGE_REPO:$tag\"" "$logs/test.log"
   check "the readiness loop saw the deals pod's conditions all True (test job log)" \
     grep -qE '^True( True)+$' "$logs/test.log"
   check "the tests ran against the build under test (test job log)" \

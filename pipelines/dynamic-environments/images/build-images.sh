@@ -4,8 +4,12 @@
 #                              the deals service, its catalogue dependency and the test probe
 #   gantry-founding/docker:1   base + the host's docker CLI: the `build` job's image
 #   gantry-founding/kubectl:1  base + the host's kubectl: deploy/test/cleanup's image
+#   gantry-founding/dind:1     base + the host's dockerd, containerd and runc: a `docker:dind`
+#                              service for clusters whose nodes have no Docker socket (the
+#                              Kubernetes executor's --privileged-dind); it serves
+#                              tcp://docker:2375 and treats $CI_REGISTRY as a plain-HTTP registry
 # With a registry (`build-images.sh 127.0.0.1:5000`) they are also pushed there as
-# REGISTRY/founding/{busybox,docker,kubectl}:1: the base is the name the pipeline builds FROM and
+# REGISTRY/founding/{busybox,docker,kubectl,dind}:1: the base is the name the pipeline builds FROM and
 # deploys, the job images the names to --image-map the pipeline's images to.
 # Needs: docker (engine reachable), busybox-static, docker and kubectl clients (static ones are
 # copied as they are; a dynamically linked one, such as Debian's docker.io client, comes with the
@@ -68,10 +72,35 @@ FROM gantry-founding/busybox:1
 COPY rootfs/ /
 DOCKERFILE
 
+for tool in dockerd containerd containerd-shim-runc-v2 runc; do
+  bin=$(command -v "$tool") || die "no $tool on PATH (apt-get install docker.io)"
+  add "$bin" "/usr/local/bin/$tool"
+done
+mkdir -p "$ctx/rootfs/usr/local/bin"
+cat >"$ctx/rootfs/usr/local/bin/dockerd-entrypoint.sh" <<'SCRIPT'
+#!/bin/sh
+# A docker:dind service: an engine on tcp://0.0.0.0:2375 (no TLS, as dind with
+# DOCKER_TLS_CERTDIR="") and the pod-local socket. No bridge or iptables of its own: builds and
+# containers share the pod's network. $CI_REGISTRY (the job's registry) is plain HTTP.
+set -e
+insecure=
+[ -z "${CI_REGISTRY:-}" ] || insecure="--insecure-registry=$CI_REGISTRY"
+mkdir -p /var/run /var/lib/docker
+exec dockerd --host=tcp://0.0.0.0:2375 --host=unix:///var/run/docker.sock --tls=false \
+  --bridge=none --iptables=false --ip-masq=false --userland-proxy=false $insecure "$@"
+SCRIPT
+chmod 755 "$ctx/rootfs/usr/local/bin/dockerd-entrypoint.sh"
+build gantry-founding/dind:1 <<'DOCKERFILE'
+FROM gantry-founding/busybox:1
+COPY rootfs/ /
+EXPOSE 2375
+ENTRYPOINT ["/usr/local/bin/dockerd-entrypoint.sh"]
+DOCKERFILE
+
 # Pushed, then untagged again, so whoever uses them (the deals build, gantry's executors, the
 # cluster's pods) pulls them from the registry.
 if [ -n "$REGISTRY" ]; then
-  for name in busybox docker kubectl; do
+  for name in busybox docker kubectl dind; do
     docker tag "gantry-founding/$name:1" "$REGISTRY/founding/$name:1"
     docker push -q "$REGISTRY/founding/$name:1" >/dev/null || die "docker push to $REGISTRY failed"
     docker rmi "$REGISTRY/founding/$name:1" >/dev/null

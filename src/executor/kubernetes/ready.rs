@@ -5,7 +5,7 @@
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use std::time::Duration;
 
 /// Container waiting reasons that will not resolve by themselves.
@@ -90,7 +90,13 @@ pub async fn wait_running(
     limit: Duration,
 ) -> Result<(), String> {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut events = watcher::watcher(api.clone(), config).boxed();
+    // A real API server's watch ends or breaks while nothing changes (the client's read
+    // timeout, the server's own watch timeout, a load balancer): the watcher re-lists and
+    // watches again after a backoff, so an error is a reason to wait, not to fail the job.
+    let mut events = watcher::watcher(api.clone(), config)
+        .default_backoff()
+        .boxed();
+    let mut last_error = None;
     let watch = async {
         while let Some(event) = events.next().await {
             let pod = match event {
@@ -99,7 +105,10 @@ pub async fn wait_running(
                     return Err("the pod was deleted before the job could start".to_string());
                 }
                 Ok(_) => continue,
-                Err(e) => return Err(format!("watching the pod: {e}")),
+                Err(e) => {
+                    last_error = Some(e.to_string());
+                    continue;
+                }
             };
             if let Some(v) = verdict(&pod, image) {
                 return v;
@@ -109,7 +118,13 @@ pub async fn wait_running(
     };
     match tokio::time::timeout(limit, watch).await {
         Ok(r) => r,
-        Err(_) => Err(format!("the pod did not start within {}s", limit.as_secs())),
+        Err(_) => Err(format!(
+            "the pod did not start within {}s{}",
+            limit.as_secs(),
+            last_error
+                .map(|e| format!(" (last watch error: {e})"))
+                .unwrap_or_default()
+        )),
     }
 }
 
