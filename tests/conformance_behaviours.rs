@@ -449,7 +449,12 @@ fn null_removes_inherited_values_and_default_fills_it() {
     let plan = plan_json(&dir, &[]);
     // `parallel: null` dropped the template's three copies.
     assert_eq!(job_names(&plan), vec!["build", "job"]);
-    let job = plan["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "job").unwrap();
+    let job = plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "job")
+        .unwrap();
     // `timeout: null` drops `.base`'s 1h, and `default:` fills in its 10 minutes.
     assert_eq!(job["timeout"], 600, "{job:#}");
     assert!(job["environment"].is_null(), "{job:#}");
@@ -536,11 +541,20 @@ fn chronic_durations_are_read_like_gitlab() {
     );
     let plan = plan_json(&dir, &[]);
     let timeout = |name: &str| {
-        plan["jobs"].as_array().unwrap().iter().find(|j| j["name"] == name).unwrap()["timeout"]
+        plan["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .unwrap()["timeout"]
             .clone()
     };
     assert_eq!(timeout("a"), 9000);
-    assert_eq!(timeout("c"), 3, "GitLab drops `fortnights` and reads 3 seconds");
+    assert_eq!(
+        timeout("c"),
+        3,
+        "GitLab drops `fortnights` and reads 3 seconds"
+    );
 }
 
 /// `needs` may name one generated instance by its full name.
@@ -568,7 +582,16 @@ fn needs_name_generated_instances() {
         ],
         "{doc:#}"
     );
-    write(&dir, ".gitlab-ci.yml", &std::fs::read_to_string(dir.join(".gitlab-ci.yml")).unwrap().split("bad:").next().unwrap().to_string());
+    write(
+        &dir,
+        ".gitlab-ci.yml",
+        &std::fs::read_to_string(dir.join(".gitlab-ci.yml"))
+            .unwrap()
+            .split("bad:")
+            .next()
+            .unwrap()
+            .to_string(),
+    );
     commit(&dir);
     let plan = plan_json(&dir, &[]);
     assert_eq!(
@@ -616,13 +639,23 @@ fn unread_includes_turn_what_they_could_explain_into_warnings() {
     let (code, doc) = lint_json(&dir, &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert!(codes(&doc).iter().all(|(s, _)| s == "warning"), "{doc:#}");
-    assert_eq!(doc["unread_includes"], serde_json::json!(["https://example.com/ci.yml"]));
+    assert_eq!(
+        doc["unread_includes"],
+        serde_json::json!(["https://example.com/ci.yml"])
+    );
     let (_, out, _) = gantry(&dir, &["lint"]);
-    assert!(out.contains("not checked offline: `https://example.com/ci.yml`"), "{out}");
+    assert!(
+        out.contains("not checked offline: `https://example.com/ci.yml`"),
+        "{out}"
+    );
     let (code, _) = lint_json(&dir, &["--strict"]);
     assert_eq!(code, 1);
     plan_json(&dir, &[]);
-    write(&dir, ".gitlab-ci.yml", "include:\n  - remote: https://example.com/ci.yml\njob:\n  script: x\n  when: sometimes\n");
+    write(
+        &dir,
+        ".gitlab-ci.yml",
+        "include:\n  - remote: https://example.com/ci.yml\njob:\n  script: x\n  when: sometimes\n",
+    );
     let (code, doc) = lint_json(&dir, &[]);
     assert_eq!(code, 1, "{doc:#}");
 }

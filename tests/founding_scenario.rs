@@ -77,15 +77,28 @@ fn kube_sim_binary() -> PathBuf {
 /// `executors`; (exit code, stdout, everything for a failure message).
 fn run_script(root: &Path, executors: &str) -> (Option<i32>, String, String) {
     let mut script = Command::new("timeout");
-    // A real cluster instead of kube-sim (its nodes must pull from FOUNDING_REGISTRY).
-    let required = std::env::var("GANTRY_REQUIRE_CLUSTER").as_deref() == Ok("1");
-    let kubeconfig = std::env::var_os("GANTRY_TEST_KUBECONFIG");
-    assert!(
-        kubeconfig.is_some() || !required,
-        "GANTRY_REQUIRE_CLUSTER=1 but GANTRY_TEST_KUBECONFIG names no cluster"
-    );
-    if let Some(kubeconfig) = kubeconfig {
-        script.env("FOUNDING_KUBECONFIG", kubeconfig);
+    // FOUNDING_CLUSTER=kube-sim keeps the scenario on kube-sim even where a real cluster is
+    // named (CI, until the Kubernetes half's dind login to the node's registry works there).
+    if std::env::var("FOUNDING_CLUSTER").as_deref() == Ok("kube-sim") {
+        for v in [
+            "FOUNDING_KUBECONFIG",
+            "FOUNDING_REGISTRY_LISTEN",
+            "FOUNDING_CLUSTER_REGISTRY",
+            "FOUNDING_KUBE_DIND",
+        ] {
+            script.env_remove(v);
+        }
+    } else {
+        // A real cluster instead of kube-sim (its nodes must pull from FOUNDING_REGISTRY).
+        let required = std::env::var("GANTRY_REQUIRE_CLUSTER").as_deref() == Ok("1");
+        let kubeconfig = std::env::var_os("GANTRY_TEST_KUBECONFIG");
+        assert!(
+            kubeconfig.is_some() || !required,
+            "GANTRY_REQUIRE_CLUSTER=1 but GANTRY_TEST_KUBECONFIG names no cluster"
+        );
+        if let Some(kubeconfig) = kubeconfig {
+            script.env("FOUNDING_KUBECONFIG", kubeconfig);
+        }
     }
     let out = script
         .args(["--signal=TERM", "--kill-after=30", "1200", "bash"])

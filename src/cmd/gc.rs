@@ -24,9 +24,8 @@ pub fn gc(file: &Path, args: &GcArgs) -> ExitCode {
     removed.extend(crate::run::pool::sweep_slots(&state.workspaces()));
     // The reuse store: to its bound, least recently used first, and what dead runs half-wrote.
     match crate::project::config::ProjectConfig::load(&project) {
-        Ok(c) => removed.extend(
-            crate::reuse::store::Store::new(state.root()).prune(c.reuse.max_size, true),
-        ),
+        Ok(c) => removed
+            .extend(crate::reuse::store::Store::new(state.root()).prune(c.reuse.max_size, true)),
         Err(e) => return usage_error(e.to_string()),
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()

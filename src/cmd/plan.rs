@@ -61,7 +61,13 @@ pub fn plan(file: &Path, args: &PlanArgs) -> ExitCode {
     if args.reuse {
         let forced = super::run::forced(args.executor);
         return match inputs(&args.pipeline, forced, None).and_then(|i| prepare(file, i)) {
-            Ok(p) => match super::reuse::plan(&p.pipeline, &p.plan, &p.config, &p.context.project_dir, args) {
+            Ok(p) => match super::reuse::plan(
+                &p.pipeline,
+                &p.plan,
+                &p.config,
+                &p.context.project_dir,
+                args,
+            ) {
                 Ok(out) => {
                     print!("{out}");
                     ExitCode::SUCCESS

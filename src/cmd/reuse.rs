@@ -3,15 +3,15 @@
 //! says which jobs would be reused and, for the others, why not (which inputs changed).
 
 use crate::cli::PlanArgs;
-use crate::project::config::ProjectConfig;
-use crate::reuse::ReuseConfig;
-use crate::run::layout::StateDir;
 use crate::executor::docker::{self, DockerExecutor, DockerOptions};
 use crate::executor::{Executor, kubernetes};
 use crate::model::Pipeline;
 use crate::plan::Plan;
 use crate::plan::variables::{Origin, Var};
+use crate::project::config::ProjectConfig;
+use crate::reuse::ReuseConfig;
 use crate::reuse::{Facts, Session, trees};
+use crate::run::layout::StateDir;
 use crate::run::workspace::Snapshot;
 use serde_json::json;
 use std::collections::HashMap;

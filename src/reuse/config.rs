@@ -47,9 +47,11 @@ impl PartialEq for ReuseConfig {
         self.enabled == other.enabled
             && self.max_size == other.max_size
             && self.jobs.len() == other.jobs.len()
-            && self.jobs.iter().zip(&other.jobs).all(|((a, x), (b, y))| {
-                a == b && x.inputs == y.inputs && x.opt_out == y.opt_out
-            })
+            && self
+                .jobs
+                .iter()
+                .zip(&other.jobs)
+                .all(|((a, x), (b, y))| a == b && x.inputs == y.inputs && x.opt_out == y.opt_out)
     }
 }
 
@@ -93,8 +95,8 @@ impl ReuseConfig {
                 .try_into()
                 .map_err(|e| format!("[reuse_store]: {e}"))?;
             if let Some(size) = raw.max_size {
-                config.max_size = parse_size(&size)
-                    .map_err(|e| format!("[reuse_store] max_size: {e}"))?;
+                config.max_size =
+                    parse_size(&size).map_err(|e| format!("[reuse_store] max_size: {e}"))?;
             }
         }
         if let Some(toml::Value::Table(jobs)) = table.get("jobs") {
@@ -109,14 +111,12 @@ impl ReuseConfig {
                     Some(globs) => {
                         let mut b = GlobSetBuilder::new();
                         for g in globs {
-                            b.add(Glob::new(g).map_err(|e| {
-                                format!("[jobs.{name}] inputs: `{g}`: {e}")
-                            })?);
+                            b.add(
+                                Glob::new(g)
+                                    .map_err(|e| format!("[jobs.{name}] inputs: `{g}`: {e}"))?,
+                            );
                         }
-                        Some(
-                            b.build()
-                                .map_err(|e| format!("[jobs.{name}]: {e}"))?,
-                        )
+                        Some(b.build().map_err(|e| format!("[jobs.{name}]: {e}"))?)
                     }
                 };
                 config.jobs.insert(
@@ -191,7 +191,8 @@ mod tests {
             "reuse = true\n[reuse_store]\nmax_size = \"1 MiB\"\n[jobs.build]\ninputs = [\"src/**\"]\n[jobs.deploy]\nreuse = false\n",
         )
         .unwrap();
-        let c = ReuseConfig::from_values(t.get("reuse"), t.get("reuse_store"), t.get("jobs")).unwrap();
+        let c =
+            ReuseConfig::from_values(t.get("reuse"), t.get("reuse_store"), t.get("jobs")).unwrap();
         assert!(c.enabled);
         assert_eq!(c.max_size, 1 << 20);
         let b = c.job("build", "build").unwrap();
