@@ -50,7 +50,10 @@ pub fn schema() -> Value {
         .iter()
         .map(|name| {
             let k = keywords::JOB.iter().find(|k| k.name == *name);
-            (name.to_string(), k.map_or(json!({}), |k| nullable(described(k))))
+            (
+                name.to_string(),
+                k.map_or(json!({}), |k| nullable(described(k))),
+            )
         })
         .collect();
     let mut top = Map::default();

@@ -75,8 +75,16 @@ pub fn lint_loaded(mut loaded: Loaded) -> Report {
 /// again). Returns the unread includes' names.
 fn explained_by_unread_includes(diagnostics: &mut [Diagnostic]) -> Vec<String> {
     let mut unread: Vec<String> = Vec::new();
-    for d in diagnostics.iter().filter(|d| d.code == Code::IncludeOffline) {
-        let name = d.message.split('`').nth(1).unwrap_or(&d.message).to_string();
+    for d in diagnostics
+        .iter()
+        .filter(|d| d.code == Code::IncludeOffline)
+    {
+        let name = d
+            .message
+            .split('`')
+            .nth(1)
+            .unwrap_or(&d.message)
+            .to_string();
         if !unread.contains(&name) {
             unread.push(name);
         }
@@ -89,7 +97,10 @@ fn explained_by_unread_includes(diagnostics: &mut [Diagnostic]) -> Vec<String> {
         .map(|n| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    for d in diagnostics.iter_mut().filter(|d| d.severity == Severity::Error) {
+    for d in diagnostics
+        .iter_mut()
+        .filter(|d| d.severity == Severity::Error)
+    {
         let explained = match d.code {
             Code::UnknownExtends | Code::MissingScript | Code::UnknownStage => true,
             // Stages (their order, or a job's own stage from an unread template) may come

@@ -491,7 +491,8 @@ fn relax_flow_indentation(text: &str) -> Option<(String, Vec<usize>)> {
                     }
                 }
                 None => {
-                    let at_start = value_start || (depth > 0 && matches!(prev, ' ' | '[' | '{' | ',' | ':'));
+                    let at_start =
+                        value_start || (depth > 0 && matches!(prev, ' ' | '[' | '{' | ',' | ':'));
                     match c {
                         '#' if prev == ' ' || prev == '\t' => break,
                         '"' | '\'' if at_start => {
@@ -511,8 +512,7 @@ fn relax_flow_indentation(text: &str) -> Option<(String, Vec<usize>)> {
                             block_scalar = Some(key_col);
                             break;
                         }
-                        ':' if depth == 0
-                            && body[i + 1..].starts_with([' ', '\n', '\r'])
+                        ':' if depth == 0 && body[i + 1..].starts_with([' ', '\n', '\r'])
                             || depth == 0 && body[i + 1..].is_empty() =>
                         {
                             value_start = true;

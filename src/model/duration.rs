@@ -15,7 +15,9 @@ pub struct Parsed {
 
 /// Parses a duration into seconds; `None` when the text is not a duration.
 pub fn parse_duration(text: &str) -> Option<u64> {
-    parse(text).filter(|p| p.ignored.is_empty()).map(|p| p.seconds)
+    parse(text)
+        .filter(|p| p.ignored.is_empty())
+        .map(|p| p.seconds)
 }
 
 /// Parses a duration, keeping the words GitLab would drop; `None` when nothing in the text is a

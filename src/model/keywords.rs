@@ -233,14 +233,12 @@ pub const OFFLINE: &[(&str, &str)] = &[
 
 /// Keywords GitLab removed: (where, key, the GitLab version that removed it, what replaces it).
 /// Lint names the version and the replacement instead of only "unknown keyword".
-pub const REMOVED: &[(&str, &str, &str, &str)] = &[
-    (
-        "`artifacts:reports`",
-        "cobertura",
-        "15.0",
-        "`artifacts:reports:coverage_report` with `coverage_format: cobertura` and `path:`",
-    ),
-];
+pub const REMOVED: &[(&str, &str, &str, &str)] = &[(
+    "`artifacts:reports`",
+    "cobertura",
+    "15.0",
+    "`artifacts:reports:coverage_report` with `coverage_format: cobertura` and `path:`",
+)];
 
 /// Job keywords GitLab still accepts but has deprecated, with what to write instead.
 pub const DEPRECATED: &[(&str, &str)] = &[("type", "stage")];
