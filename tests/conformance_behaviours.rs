@@ -584,15 +584,11 @@ fn needs_name_generated_instances() {
         ],
         "{doc:#}"
     );
+    let pipeline = std::fs::read_to_string(dir.join(".gitlab-ci.yml")).unwrap();
     write(
         &dir,
         ".gitlab-ci.yml",
-        &std::fs::read_to_string(dir.join(".gitlab-ci.yml"))
-            .unwrap()
-            .split("bad:")
-            .next()
-            .unwrap()
-            .to_string(),
+        pipeline.split("bad:").next().unwrap(),
     );
     commit(&dir);
     let plan = plan_json(&dir, &[]);
