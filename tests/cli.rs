@@ -64,7 +64,7 @@ fn five_independent_mistakes_give_five_diagnostics_in_json() {
         dir.path(),
         "five.yml",
         "stages: [build, test]\n\
-         variables:\n  DEBUG: true\n\
+         variables:\n  DEBUG: [a]\n\
          build:\n  stage: biuld\n  script: make\n\
          test:\n  script: make test\n  needs: [nope]\n  when: sometimes\n\
          lint:\n  script: make lint\n  retry: 5\n",

@@ -512,8 +512,9 @@ fn relax_flow_indentation(text: &str) -> Option<(String, Vec<usize>)> {
                             block_scalar = Some(key_col);
                             break;
                         }
-                        ':' if depth == 0 && body[i + 1..].starts_with([' ', '\n', '\r'])
-                            || depth == 0 && body[i + 1..].is_empty() =>
+                        ':' if depth == 0
+                            && (body[i + 1..].is_empty()
+                                || body[i + 1..].starts_with([' ', '\n', '\r'])) =>
                         {
                             value_start = true;
                             prev = ' ';

@@ -91,10 +91,8 @@ fn tokens(text: &str) -> Vec<String> {
     for c in text.chars() {
         let is_num = c.is_ascii_digit() || (c == '.' && cur_is_num);
         let is_word = c.is_ascii_alphabetic();
-        if !(is_num || is_word) || (!cur.is_empty() && is_num != cur_is_num) {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
+        if (!(is_num || is_word) || is_num != cur_is_num) && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
         }
         if is_num || is_word {
             cur.push(c);
