@@ -71,7 +71,8 @@ fn seed_pipeline_plans_in_order_with_always_cleanup_and_expanded_namespace() {
     let short = &sha[..8];
     assert_eq!(
         job(&plan, "deploy")["environment"]["kube_namespace"],
-        format!("myproject-master-{short}")
+        // The pipeline's IID ends it, so two runs of one commit never share a namespace.
+        format!("myproject-master-{short}-1")
     );
     assert!(
         script.contains(&format!("\nCI_BUILD_REF={sha}\n")),
@@ -275,7 +276,7 @@ fn needing_a_job_that_rules_left_out_is_an_error() {
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(
-            "error: `b` needs `a`, which is not in this pipeline (none of its 1 rules matched)"
+            "error: .gitlab-ci.yml:6:11: `b` needs `a`, which is not in this pipeline (none of its 1 rules matched)"
         ),
         "{out}"
     );
