@@ -1049,4 +1049,39 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn a_job_retry_keeps_the_old_row_as_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("g.db")).unwrap();
+        let p = db.insert_pipeline(&NewPipeline::default()).unwrap();
+        let job = NewJob {
+            name: "test".into(),
+            stage: "test".into(),
+            stage_index: 0,
+            needs: None,
+            when: "on_success".into(),
+            interruptible: false,
+            status: "created".into(),
+        };
+        let first = db.insert_jobs(p.id, std::slice::from_ref(&job)).unwrap()[0];
+        // Not finished yet: nothing to retry.
+        assert!(!db.retry_in_place(p.id, "test").unwrap());
+        db.set_pipeline_status(p.id, "failed", Some("job failed"))
+            .unwrap();
+        assert!(db.retry_in_place(p.id, "test").unwrap());
+        let again = db.pipeline(p.id).unwrap().unwrap();
+        assert_eq!(
+            (again.status.as_str(), again.reason, again.retry),
+            ("pending", None, vec!["test".to_string()])
+        );
+        let second = db.insert_jobs(p.id, &[job]).unwrap()[0];
+        let rows: Vec<(i64, bool)> = db
+            .jobs(p.id)
+            .unwrap()
+            .iter()
+            .map(|j| (j.id, j.retried))
+            .collect();
+        assert_eq!(rows, [(first, true), (second, false)]);
+    }
 }
