@@ -218,13 +218,7 @@ async fn run_pipeline(
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         // A job run on its own (a retry, an environment's stop) runs even when manual.
-        manual: row
-            .new
-            .only_job
-            .iter()
-            .chain(&row.retry)
-            .cloned()
-            .collect(),
+        manual: row.new.only_job.iter().chain(&row.retry).cloned().collect(),
         include_untracked: false,
         keep_workspaces: false,
         artifacts_dir: None,
