@@ -882,26 +882,20 @@ fn live_events_job_retry_queue_limit_and_sources() {
         || {},
     );
     assert!(seen.contains("event: log"), "{seen}");
-    // Retrying a job runs it (and what it needs) in a new pipeline.
+    // Retrying a job retries it inside its pipeline: a new row, the old one kept as retried.
     let test = Server::job(&p, "test")["id"].as_i64().unwrap();
     let r = server.api_post(&format!("/jobs/{test}/retry"), &json!({}));
     assert_eq!(r.status, 201, "{}", r.text());
-    let retry = server.wait_done(r.json()["id"].as_i64().unwrap(), 60);
-    assert_eq!(
-        (
-            retry["status"].as_str(),
-            retry["only_job"].as_str(),
-            retry["retried_from"].as_i64()
-        ),
-        (Some("success"), Some("test"), Some(id))
-    );
-    let names: Vec<&str> = retry["jobs"]
+    assert_eq!(r.json()["id"].as_i64(), Some(id));
+    let retry = server.wait_done(id, 60);
+    assert_eq!(retry["status"].as_str(), Some("success"));
+    let rows: Vec<(&str, bool)> = retry["jobs"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|j| j["name"].as_str().unwrap())
+        .map(|j| (j["name"].as_str().unwrap(), j["retried"] == true))
         .collect();
-    assert_eq!(names, ["build", "test"]);
+    assert_eq!(rows, [("build", false), ("test", true), ("test", false)]);
     // One slot, one waiting place: a third pipeline is refused with 503 and leaves no row.
     let slow = commit(&src, "slow:\n  script: [sleep 3]\n", "slow");
     let first = server.api_post(
@@ -942,4 +936,70 @@ fn live_events_job_retry_queue_limit_and_sources() {
             .status,
         400
     );
+}
+
+/// A failed job retried after its cause is fixed: the same pipeline, the old attempt kept as
+/// retried, the job that waited for it run, the pipeline `success`; restart keeps all of it.
+#[test]
+fn job_retry_inside_the_pipeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let flag = tmp.path().join("fixed");
+    let yaml = format!(
+        "stages: [build, test, deploy]\nbuild:\n  stage: build\n  script: [echo built]\n\
+         test:\n  stage: test\n  script: ['test -f {}']\n\
+         deploy:\n  stage: deploy\n  script: [echo deployed]\n",
+        flag.display()
+    );
+    let sha = repo(&src, &yaml);
+    let mut server = Server::for_repo(tmp.path(), &src, &[]);
+    let id = server.push_main(ZERO, &sha);
+    let p = server.wait_done(id, 60);
+    assert_eq!(p["status"], "failed", "{p:#}");
+    assert_eq!(Server::job(&p, "deploy")["status"], "skipped");
+    let test = Server::job(&p, "test")["id"].as_i64().unwrap();
+    // Neither a running pipeline nor an old attempt can be retried; a finished job can.
+    std::fs::write(&flag, "").unwrap();
+    let r = server.api_post(&format!("/jobs/{test}/retry"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["id"].as_i64(), Some(id));
+    assert_eq!(r.json()["retried_jobs"], json!(["test"]));
+    let p = server.wait_done(id, 60);
+    assert_eq!(p["status"], "success", "{p:#}");
+    assert_eq!(server.count(), 1, "a job retry makes no new pipeline");
+    let rows = |p: &Value| -> Vec<(String, String, bool)> {
+        p["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| {
+                (
+                    j["name"].as_str().unwrap().to_string(),
+                    j["status"].as_str().unwrap().to_string(),
+                    j["retried"] == true,
+                )
+            })
+            .collect()
+    };
+    let want: Vec<(String, String, bool)> = [
+        ("build", "success", false),
+        ("test", "failed", true),
+        ("deploy", "skipped", true),
+        ("test", "success", false),
+        ("deploy", "success", false),
+    ]
+    .iter()
+    .map(|(n, s, r)| (n.to_string(), s.to_string(), *r))
+    .collect();
+    assert_eq!(rows(&p), want);
+    let r = server.api_post(&format!("/jobs/{test}/retry"), &json!({}));
+    assert_eq!(r.status, 409, "{}", r.text());
+    // The first attempt's log stays readable.
+    let new_test = Server::job(&p, "test")["id"].as_i64().unwrap();
+    assert_ne!(new_test, test);
+    server.log(test);
+    // Restart keeps the retried rows.
+    assert!(server.terminate(20), "{}", server.stderr());
+    let server = Server::for_repo(tmp.path(), &src, &[]);
+    assert_eq!(rows(&server.api(&format!("/pipelines/{id}"))), want);
 }

@@ -244,20 +244,43 @@ pub async fn job(
     Ok(Json(v))
 }
 
-/// `POST /api/v1/jobs/{id}/retry`: a new pipeline (same commit and variables) running this job
-/// and what it needs.
+/// `POST /api/v1/jobs/{id}/retry`: retries a finished job inside its pipeline, as GitLab does.
+/// The pipeline is queued again; its run adds a new row for the job (and for the jobs that
+/// wait for it) and marks the old rows retried. Answers the pipeline.
 pub async fn retry_job(
     State(app): State<Arc<App>>,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let jid = id(&raw)?;
     let j = job_row(&app, jid)?;
+    if j.retried {
+        return Err(ApiError::conflict("this attempt was already retried"));
+    }
+    if !TERMINAL.contains(&j.job.status.as_str()) && j.job.status != "manual" {
+        return Err(ApiError::conflict(format!(
+            "job is {}: only a finished job can be retried",
+            j.job.status
+        )));
+    }
     let row = pipeline_row(&app, j.pipeline_id)?;
-    let mut new = row.new.clone();
-    new.retried_from = Some(row.id);
-    new.only_job = Some(j.job.name.clone());
-    let created = app.enqueue(new)?;
-    Ok((StatusCode::CREATED, Json(created.json())).into_response())
+    if app.config.repo(&row.new.repository).is_none() {
+        return Err(ApiError::not_found("its repository is no longer served"));
+    }
+    if *app.shutdown.borrow() || app.queue.depth() >= app.config.queue_limit {
+        return Err(ApiError::unavailable(
+            "the server is shutting down or its queue is full",
+        ));
+    }
+    if !app.db.retry_in_place(row.id, &j.job.name)? {
+        return Err(ApiError::conflict(format!(
+            "pipeline is {}: retry its jobs once it has finished",
+            row.status
+        )));
+    }
+    let row = pipeline_row(&app, row.id)?;
+    app.queue.push(&row);
+    app.publish_pipeline(&row);
+    Ok((StatusCode::CREATED, Json(row.json())).into_response())
 }
 
 /// Query of `GET /jobs/{id}/log`.

@@ -87,6 +87,12 @@ CREATE TABLE environments (
     updated_at INTEGER NOT NULL,
     UNIQUE (repository, name));
 "#,
+    // A job retried inside its pipeline: the old row stays, marked retried; the pipeline
+    // records which jobs the user retried (its next run re-runs them and what needs them).
+    r#"
+ALTER TABLE jobs ADD COLUMN retried INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE pipelines ADD COLUMN retry_jobs TEXT;
+"#,
 ];
 
 /// GitLab's statuses that do not change any more.
@@ -182,6 +188,8 @@ pub struct PipelineRow {
     pub started_at: Option<i64>,
     /// When it ended.
     pub finished_at: Option<i64>,
+    /// Jobs retried inside this pipeline by its latest retry (empty: never retried).
+    pub retry: Vec<String>,
 }
 
 impl PipelineRow {
@@ -200,6 +208,7 @@ impl PipelineRow {
             "reason": self.reason,
             "only_job": self.new.only_job,
             "retried_from": self.new.retried_from,
+            "retried_jobs": self.retry,
             "variables": self.new.variables.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             "created_at": rfc3339(self.created_at),
             "started_at": self.started_at.map(rfc3339),
@@ -252,6 +261,8 @@ pub struct JobRow {
     pub log_size: i64,
     /// Whether the log hit the size limit.
     pub log_truncated: bool,
+    /// A newer attempt of this job in the same pipeline replaced this row (kept as history).
+    pub retried: bool,
 }
 
 impl JobRow {
@@ -280,6 +291,7 @@ impl JobRow {
             "duration": duration,
             "log_size": self.log_size,
             "log_truncated": self.log_truncated,
+            "retried": self.retried,
         })
     }
 }
@@ -304,8 +316,8 @@ pub struct Db {
     conn: Mutex<Connection>,
 }
 
-const PIPELINE_COLS: &str = "id, repository, ref, kind, sha, before_sha, source, target_branch, variables, only_job, retried_from, status, reason, created_at, started_at, finished_at";
-const JOB_COLS: &str = "id, pipeline_id, name, stage, stage_index, needs, job_when, interruptible, allow_failure, status, detail, exit_code, created_at, started_at, finished_at, log_size, log_truncated";
+const PIPELINE_COLS: &str = "id, repository, ref, kind, sha, before_sha, source, target_branch, variables, only_job, retried_from, status, reason, created_at, started_at, finished_at, retry_jobs";
+const JOB_COLS: &str = "id, pipeline_id, name, stage, stage_index, needs, job_when, interruptible, allow_failure, status, detail, exit_code, created_at, started_at, finished_at, log_size, log_truncated, retried";
 
 fn pipeline_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PipelineRow> {
     let vars: String = r.get(8)?;
@@ -329,6 +341,10 @@ fn pipeline_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PipelineRow> {
         created_at: r.get(13)?,
         started_at: r.get(14)?,
         finished_at: r.get(15)?,
+        retry: r
+            .get::<_, Option<String>>(16)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -354,6 +370,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         finished_at: r.get(14)?,
         log_size: r.get(15)?,
         log_truncated: r.get(16)?,
+        retried: r.get(17)?,
     })
 }
 
@@ -459,7 +476,36 @@ impl Db {
             created_at: now,
             started_at: None,
             finished_at: None,
+            retry: Vec::new(),
         })
+    }
+
+    /// Queues finished pipeline `id` again to retry job `name` inside it: the pipeline is
+    /// `pending` (its end time and reason cleared) with `name` recorded. False when the
+    /// pipeline has not finished (nothing changed).
+    pub fn retry_in_place(&self, id: i64, name: &str) -> Result<bool, DbError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().ctx("starting a retry")?;
+        let now = now_ms();
+        let names = serde_json::to_string(&[name]).unwrap_or_else(|_| "[]".into());
+        let changed = tx
+            .execute(
+                "UPDATE pipelines SET status = 'pending', reason = NULL, finished_at = NULL,
+                   retry_jobs = ?2
+                 WHERE id = ?1 AND status IN ('success', 'failed', 'canceled', 'skipped')",
+                params![id, names],
+            )
+            .ctx("retrying a pipeline")?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO transitions (pipeline_id, status, at) VALUES (?1, 'pending', ?2)",
+            params![id, now],
+        )
+        .ctx("recording a transition")?;
+        tx.commit().ctx("committing a retry")?;
+        Ok(true)
     }
 
     /// Moves a pipeline to `status` (setting its start or end time), with a transition row.
@@ -489,7 +535,8 @@ impl Db {
         tx.commit().ctx("committing a pipeline status")
     }
 
-    /// Inserts a pipeline's jobs; returns their ids in order.
+    /// Inserts a pipeline's jobs; returns their ids in order. A row of the same name already in
+    /// the pipeline is an earlier attempt: it is marked retried.
     pub fn insert_jobs(&self, pipeline: i64, jobs: &[NewJob]) -> Result<Vec<i64>, DbError> {
         let mut conn = self.lock();
         let tx = conn.transaction().ctx("starting an insert")?;
@@ -500,6 +547,11 @@ impl Db {
                 .needs
                 .as_ref()
                 .map(|n| serde_json::to_string(n).unwrap_or_default());
+            tx.execute(
+                "UPDATE jobs SET retried = 1 WHERE pipeline_id = ?1 AND name = ?2 AND retried = 0",
+                params![pipeline, j.name],
+            )
+            .ctx("marking a job retried")?;
             tx.execute(
                 "INSERT INTO jobs (pipeline_id, name, stage, stage_index, needs, job_when, interruptible, status, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -996,5 +1048,40 @@ mod tests {
                 "pending", "running", "created", "running", "failed", "failed"
             ]
         );
+    }
+
+    #[test]
+    fn a_job_retry_keeps_the_old_row_as_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("g.db")).unwrap();
+        let p = db.insert_pipeline(&NewPipeline::default()).unwrap();
+        let job = NewJob {
+            name: "test".into(),
+            stage: "test".into(),
+            stage_index: 0,
+            needs: None,
+            when: "on_success".into(),
+            interruptible: false,
+            status: "created".into(),
+        };
+        let first = db.insert_jobs(p.id, std::slice::from_ref(&job)).unwrap()[0];
+        // Not finished yet: nothing to retry.
+        assert!(!db.retry_in_place(p.id, "test").unwrap());
+        db.set_pipeline_status(p.id, "failed", Some("job failed"))
+            .unwrap();
+        assert!(db.retry_in_place(p.id, "test").unwrap());
+        let again = db.pipeline(p.id).unwrap().unwrap();
+        assert_eq!(
+            (again.status.as_str(), again.reason, again.retry),
+            ("pending", None, vec!["test".to_string()])
+        );
+        let second = db.insert_jobs(p.id, &[job]).unwrap()[0];
+        let rows: Vec<(i64, bool)> = db
+            .jobs(p.id)
+            .unwrap()
+            .iter()
+            .map(|j| (j.id, j.retried))
+            .collect();
+        assert_eq!(rows, [(first, true), (second, false)]);
     }
 }

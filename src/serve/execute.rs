@@ -218,7 +218,7 @@ async fn run_pipeline(
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         // A job run on its own (a retry, an environment's stop) runs even when manual.
-        manual: row.new.only_job.iter().cloned().collect(),
+        manual: row.new.only_job.iter().chain(&row.retry).cloned().collect(),
         include_untracked: false,
         keep_workspaces: false,
         artifacts_dir: None,
@@ -244,7 +244,30 @@ async fn run_pipeline(
         // Teardown deleted the namespaces: what this pipeline deployed is gone.
         super::environments::stopped_with(app, &repo.name, id);
     }
-    Ok((outcome.status, None))
+    if row.retry.is_empty() {
+        return Ok((outcome.status, None));
+    }
+    Ok((after_retry(app, id, outcome.status)?, None))
+}
+
+/// The status of a pipeline whose retried jobs ended with `rerun`: GitLab's status follows
+/// the latest attempt of every job, so jobs not re-run still count (a failure elsewhere keeps
+/// the pipeline failed).
+fn after_retry(app: &App, id: i64, rerun: &'static str) -> Result<&'static str, String> {
+    if rerun != "success" {
+        return Ok(rerun);
+    }
+    let jobs = app.db.jobs(id).map_err(|e| e.to_string())?;
+    let latest = || jobs.iter().filter(|j| !j.retried);
+    Ok(
+        if latest().any(|j| j.job.status == "failed" && !j.allow_failure) {
+            "failed"
+        } else if latest().any(|j| j.job.status == "canceled") {
+            "canceled"
+        } else {
+            "success"
+        },
+    )
 }
 
 /// Plans the checkout at `src` for the pipeline's trigger through the project layer, as
@@ -329,6 +352,12 @@ fn plan_pipeline(
     {
         planned.plan.select(std::slice::from_ref(job), false)?;
     }
+    // A job retried inside the pipeline runs again with the jobs that wait for it (they were
+    // skipped or used its old result); the others keep their rows.
+    if !row.retry.is_empty() {
+        let again = waiting_on(&planned.plan, &row.retry);
+        planned.plan.select(&again, false)?;
+    }
     let plan = &planned.plan;
     if !plan.errors.is_empty() {
         return Err(plan.errors.join("; "));
@@ -345,6 +374,33 @@ fn plan_pipeline(
         ));
     }
     Ok(Planned::Run(Box::new(planned)))
+}
+
+/// `jobs` (names, or base names of parallel jobs) and every job of `plan` that waits for one
+/// of them, directly or not.
+fn waiting_on(plan: &Plan, jobs: &[String]) -> Vec<String> {
+    let mut keep: Vec<String> = plan
+        .jobs
+        .iter()
+        .filter(|j| jobs.contains(&j.name) || jobs.contains(&j.job))
+        .map(|j| j.name.clone())
+        .collect();
+    if keep.is_empty() {
+        // Not in the plan any more: `select` reports it.
+        return jobs.to_vec();
+    }
+    loop {
+        let more: Vec<String> = plan
+            .jobs
+            .iter()
+            .filter(|j| !keep.contains(&j.name) && j.waits_for.iter().any(|w| keep.contains(w)))
+            .map(|j| j.name.clone())
+            .collect();
+        if more.is_empty() {
+            return keep;
+        }
+        keep.extend(more);
+    }
 }
 
 /// The environments `plan`'s jobs deploy (`environment:` with action `start`), by job name;

@@ -362,7 +362,7 @@ impl Server {
             .as_array()
             .unwrap()
             .iter()
-            .find(|j| j["name"] == name)
+            .rfind(|j| j["name"] == name && j["retried"] != true)
             .unwrap_or_else(|| panic!("no job {name} in {p:#}"))
     }
 

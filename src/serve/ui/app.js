@@ -115,9 +115,9 @@ async function pipelinePage(id) {
     stages.sort((a, b) => a.index - b.index);
     const columns = stages.map((s) => `
       <div class="stage"><h3>${esc(s.name)}</h3>
-        ${s.jobs.map((j) => `<a class="job s-${esc(j.status)}" href="/jobs/${j.id}" id="job-${j.id}" data-name="${esc(j.name)}">
+        ${s.jobs.map((j) => `<a class="job s-${esc(j.status)}${j.retried ? " retried" : ""}" href="/jobs/${j.id}" id="job-${j.id}" data-name="${esc(j.name)}"${j.retried ? ` data-retried="true" title="an earlier attempt, retried"` : ""}>
           ${badge(j.status)}<span class="name">${esc(j.name)}</span>
-          <span class="muted small">${took(j.started_at, j.finished_at)}${j.allow_failure ? " · allowed to fail" : ""}</span></a>`).join("")}
+          <span class="muted small">${took(j.started_at, j.finished_at)}${j.allow_failure ? " · allowed to fail" : ""}${j.retried ? " · retried" : ""}</span></a>`).join("")}
       </div>`).join("");
     app().innerHTML = `
       <p class="crumbs"><a href="/">Pipelines</a> › #${p.id}</p>
@@ -256,10 +256,10 @@ async function jobPage(id) {
       <h1><span id="job-status">${badge(j.status)}</span> ${esc(j.name)}</h1>
       <div class="actions">
         <button id="cancel" class="danger" ${active(p.status) ? "" : "hidden"}>Cancel pipeline</button>
-        <button id="retry">Retry job</button>
+        <button id="retry" ${j.retried ? "hidden" : ""}>Retry job</button>
       </div>
     </div>
-    <p class="muted small">stage ${esc(j.stage)} · ${esc(p.repository)} <span class="ref">${esc(p.ref)}</span> <code>${esc(p.sha.slice(0, 8))}</code>${j.detail ? ` · <span class="reason">${esc(j.detail)}</span>` : ""}</p>
+    <p class="muted small">stage ${esc(j.stage)} · ${esc(p.repository)} <span class="ref">${esc(p.ref)}</span> <code>${esc(p.sha.slice(0, 8))}</code>${j.detail ? ` · <span class="reason">${esc(j.detail)}</span>` : ""}${j.retried ? ` · <span class="retried">an earlier attempt, retried</span>` : ""}</p>
     <pre class="log" id="log"></pre>
     <p class="muted small" id="log-end"></p>`;
   const log = document.getElementById("log");
