@@ -389,8 +389,11 @@ fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
     let (docker, dind) = ("gantry-founding/docker:1", "gantry-founding/dind:1");
     common::load_into_cluster(&[docker, dind]);
     let sim = Sim::start();
+    // As on GitLab's Kubernetes executor, a job does not wait for its services' ports: the job
+    // waits for the engine itself, as pipelines using dind on Kubernetes do.
     let pipeline = format!(
         "build:\n  image: {docker}\n  services: [docker:27-dind]\n  variables:\n    DOCKER_HOST: tcp://docker:2375\n  script:\n\
+         \x20   - for i in $(seq 1 90); do docker info >/dev/null 2>&1 && break; sleep 1; done\n\
          \x20   - docker info --format 'engine={{{{.ID}}}}'\n\
          \x20   - printf 'FROM scratch\\nCOPY f /f\\n' > Dockerfile && echo in-pod > f\n\
          \x20   - docker build -q -t gantry-test/in-pod:1 .\n\
