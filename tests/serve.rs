@@ -1003,3 +1003,41 @@ fn job_retry_inside_the_pipeline() {
     let server = Server::for_repo(tmp.path(), &src, &[]);
     assert_eq!(rows(&server.api(&format!("/pipelines/{id}"))), want);
 }
+
+/// A job retried on its own inside its pipeline receives the artifacts and `reports:dotenv`
+/// variables of the jobs it needs, which are not run again (GitLab keeps their results).
+#[test]
+fn a_retried_job_receives_the_artifacts_and_dotenv_of_jobs_not_run_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let sha = repo(
+        &src,
+        concat!(
+            "stages: [build, test]\n",
+            "build:\n  stage: build\n",
+            "  script: [mkdir -p out, echo built-$CI_JOB_ID > out/v.txt, echo VERSION=1.2.$CI_JOB_ID > build.env]\n",
+            "  artifacts:\n    paths: [out/]\n    reports: {dotenv: build.env}\n",
+            "test:\n  stage: test\n  needs: [build]\n",
+            "  script: [\"echo got $(cat out/v.txt) version $VERSION\"]\n",
+        ),
+    );
+    let server = Server::for_repo(tmp.path(), &src, &[]);
+    let id = server.push_main(ZERO, &sha);
+    let p = server.wait_done(id, 60);
+    assert_eq!(p["status"], "success", "{p:#}");
+    let first = Server::job(&p, "test")["id"].as_i64().unwrap();
+    let log = server.log(first);
+    let want = log
+        .lines()
+        .find(|l| l.starts_with("got built-") && l.contains(" version 1.2."))
+        .unwrap_or_else(|| panic!("{log}"))
+        .to_string();
+
+    let r = server.api_post(&format!("/jobs/{first}/retry"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let p = server.wait_done(id, 60);
+    assert_eq!(p["status"], "success", "{p:#}");
+    let again = Server::job(&p, "test")["id"].as_i64().unwrap();
+    assert_ne!(again, first);
+    assert!(server.log(again).contains(&want), "{}", server.log(again));
+}

@@ -338,11 +338,22 @@ pub(super) fn with_dotenv<E>(ctx: &RunCtx<E>, i: usize) -> PlannedJob {
     let mut planned = job.clone();
     let dotenv = ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner());
     for dep in &job.dependencies {
-        if let Some(j) = plan.jobs.iter().position(|p| p.name == *dep)
-            && let Some(layer) = &dotenv[j]
-        {
-            for (k, v) in layer {
-                planned.layers.dotenv.insert(k.clone(), v.clone());
+        match plan.jobs.iter().position(|p| p.name == *dep) {
+            Some(j) => {
+                if let Some(layer) = &dotenv[j] {
+                    for (k, v) in layer {
+                        planned.layers.dotenv.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            // Not in this run (a job retried on its own): what the earlier attempt kept.
+            None => {
+                let kept = ctx.run_dir.dotenv().join(format!("{}.env", slug(dep)));
+                if let Ok(text) = std::fs::read_to_string(kept) {
+                    for (k, v) in artifacts::parse_dotenv(&text).0 {
+                        planned.layers.dotenv.insert(k, Var::plain(v, Origin::Dotenv));
+                    }
+                }
             }
         }
     }
@@ -404,9 +415,12 @@ pub(super) fn take_reports<E>(
 ) -> Result<(), String> {
     let job = &ctx.plan.jobs[i];
     let mut layer = Layer::default();
+    let mut kept = String::new();
     for f in dotenv {
         let text = std::fs::read_to_string(f)
             .map_err(|e| format!("dotenv report {}: {e}", f.display()))?;
+        kept.push_str(&text);
+        kept.push('\n');
         let (vars, bad) = artifacts::parse_dotenv(&text);
         for line in bad {
             ctx.reporter
@@ -417,6 +431,12 @@ pub(super) fn take_reports<E>(
         }
     }
     ctx.dotenv.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(layer);
+    if !dotenv.is_empty() {
+        let dir = ctx.run_dir.dotenv();
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join(format!("{}.env", slug(&job.name))), kept))
+            .map_err(|e| format!("keeping the dotenv report: {e}"))?;
+    }
     for f in junit {
         if let Ok(xml) = std::fs::read_to_string(f) {
             ctx.junit

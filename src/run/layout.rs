@@ -1,7 +1,7 @@
 //! The state folder's layout, spelled in one place: a project's `.gantry/` under `gantry run`,
 //! a repository's folder under `gantry serve`. `cache/` (caches between pipelines),
 //! `workspaces/` (warm job slots), `trash/` (what is deleted in the background),
-//! `pipelines/IID/` (one run: `owner.pid` while it runs, `jobs/`, `artifacts/`, `logs/`).
+//! `pipelines/IID/` (one run: `owner.pid` while it runs, `jobs/`, `artifacts/`, `dotenv/`, `logs/`).
 //! Also the sweep of what runs whose owner process is gone left there.
 
 use crate::executor::docker::process_alive;
@@ -123,6 +123,12 @@ impl RunDir {
     /// Artifacts, one folder per job slug.
     pub fn artifacts(&self) -> PathBuf {
         self.path.join("artifacts")
+    }
+
+    /// Each job's `reports:dotenv` text (`<slug>.env`), kept with its artifacts so a job
+    /// retried later in the same pipeline receives them.
+    pub fn dotenv(&self) -> PathBuf {
+        self.path.join("dotenv")
     }
 
     /// One log file per job.

@@ -195,6 +195,7 @@ async fn run_pipeline(
         pod: config.pod,
         docker: DockerOptions {
             image_map: executors::image_map(&repo.image_map)?,
+            privileged_dind: repo.privileged_dind,
             ..DockerOptions::default()
         },
         kube_namespace: None,
@@ -356,7 +357,20 @@ fn plan_pipeline(
     // skipped or used its old result); the others keep their rows.
     if !row.retry.is_empty() {
         let again = waiting_on(&planned.plan, &row.retry);
+        let received: HashMap<String, Vec<String>> = planned
+            .plan
+            .jobs
+            .iter()
+            .map(|j| (j.name.clone(), j.dependencies.clone()))
+            .collect();
         planned.plan.select(&again, false)?;
+        // The jobs not run again keep their artifacts and dotenv in the pipeline's run
+        // directory: a retried job still receives them, as on GitLab.
+        for j in &mut planned.plan.jobs {
+            if let Some(deps) = received.get(&j.name) {
+                j.dependencies.clone_from(deps);
+            }
+        }
     }
     let plan = &planned.plan;
     if !plan.errors.is_empty() {
