@@ -137,6 +137,14 @@ impl ReuseConfig {
     pub fn job(&self, name: &str, definition: &str) -> Option<&JobSettings> {
         self.jobs.get(name).or_else(|| self.jobs.get(definition))
     }
+
+    /// [`ReuseConfig::job`] with the name of the `[jobs.NAME]` table it came from.
+    pub fn job_entry(&self, name: &str, definition: &str) -> Option<(&str, &JobSettings)> {
+        self.jobs
+            .get_key_value(name)
+            .or_else(|| self.jobs.get_key_value(definition))
+            .map(|(k, s)| (k.as_str(), s))
+    }
 }
 
 /// `1048576`, `"512 MiB"`, `"2GiB"`, `"10 MB"`.

@@ -35,6 +35,8 @@ pub struct Listing {
     pub gitlinks: String,
     /// The project directory they were read from.
     pub root: PathBuf,
+    /// Per `[jobs.NAME]` with `inputs`: the digest over the files its globs keep.
+    pub by_inputs: HashMap<String, String>,
 }
 
 /// Reuse for one project: settings, store, the secret key, digests shared by a run's jobs.
@@ -99,15 +101,22 @@ impl Session {
         }
         let mut hasher = self.hasher.lock().unwrap_or_else(|e| e.into_inner());
         let root = snapshot.root();
+        let paths: Vec<PathBuf> = snapshot.files().iter().map(|rel| root.join(rel)).collect();
+        let stats = files::stat_all(&paths);
         let files: Vec<(PathBuf, String)> = snapshot
             .files()
             .iter()
-            .filter_map(|rel| hasher.digest(&root.join(rel)).map(|d| (rel.clone(), d)))
+            .zip(paths.iter().zip(stats))
+            .filter_map(|(rel, (abs, meta))| {
+                hasher.digest_stated(abs, meta).map(|d| (rel.clone(), d))
+            })
             .collect();
-        let keep: std::collections::HashSet<PathBuf> =
-            files.iter().map(|(p, _)| root.join(p)).collect();
-        hasher.retain_under(root, &keep);
+        if !hasher.all_seen() {
+            let keep: std::collections::HashSet<PathBuf> = paths.into_iter().collect();
+            hasher.retain_under(root, &keep);
+        }
         hasher.save(&self.store.root().join("hashes"));
+        let by_inputs = self.fold_by_inputs(&files);
         let digest = files::fold(files.iter().map(|(p, d)| (p.as_path(), d.as_str())));
         let gitlinks = files::fold(
             snapshot
@@ -123,9 +132,54 @@ impl Session {
             digest,
             gitlinks,
             root: root.to_path_buf(),
+            by_inputs,
         });
         *l = Some(listing.clone());
         listing
+    }
+
+    /// For each `[jobs.NAME]` with `inputs`, the digest over the `files` its globs keep. One
+    /// pass: every path is matched once against all jobs' globs together, not once per job.
+    fn fold_by_inputs(&self, files: &[(PathBuf, String)]) -> HashMap<String, String> {
+        let narrowed: Vec<(&String, &Vec<String>)> = self
+            .config
+            .jobs
+            .iter()
+            .filter_map(|(name, s)| Some((name, s.inputs.as_ref()?)))
+            .collect();
+        let mut all = globset::GlobSetBuilder::new();
+        let mut owner = Vec::new();
+        for (i, (_, globs)) in narrowed.iter().enumerate() {
+            for g in globs.iter() {
+                // Each glob was checked when the config was read; one that fails here leaves
+                // its job to the per-job matcher.
+                if let Ok(g) = globset::Glob::new(g) {
+                    all.add(g);
+                    owner.push(i);
+                }
+            }
+        }
+        let Ok(all) = all.build() else {
+            return HashMap::new();
+        };
+        let mut kept: Vec<Vec<(&Path, &str)>> = vec![Vec::new(); narrowed.len()];
+        let mut hits = Vec::new();
+        for (p, d) in files {
+            all.matches_candidate_into(&globset::Candidate::new(p), &mut hits);
+            let mut last = usize::MAX;
+            for &h in &hits {
+                let o = owner[h];
+                if o != last && kept[o].last().is_none_or(|(q, _)| *q != p.as_path()) {
+                    kept[o].push((p.as_path(), d.as_str()));
+                }
+                last = o;
+            }
+        }
+        narrowed
+            .iter()
+            .zip(kept)
+            .map(|((name, _), k)| ((*name).clone(), files::fold(k)))
+            .collect()
     }
 
     /// Why `job` is never reused, if it is not: `when: manual`, `environment:`, the config.
@@ -178,19 +232,22 @@ impl Session {
             ),
         );
         if matches!(git.strategy, Strategy::Fetch | Strategy::Clone) {
-            let matcher = self
+            let narrowed = self
                 .config
-                .job(&f.job.name, &f.job.job)
-                .and_then(|s| s.matcher.clone());
-            let digest = match &matcher {
+                .job_entry(&f.job.name, &f.job.job)
+                .filter(|(_, s)| s.matcher.is_some());
+            let digest = match narrowed {
                 None => listing.digest.clone(),
-                Some(m) => files::fold(
-                    listing
-                        .files
-                        .iter()
-                        .filter(|(p, _)| m.is_match(p))
-                        .map(|(p, d)| (p.as_path(), d.as_str())),
-                ),
+                Some((name, s)) => match listing.by_inputs.get(name) {
+                    Some(d) => d.clone(),
+                    None => files::fold(
+                        listing
+                            .files
+                            .iter()
+                            .filter(|(p, _)| s.matcher.as_ref().is_some_and(|m| m.is_match(p)))
+                            .map(|(p, d)| (p.as_path(), d.as_str())),
+                    ),
+                },
             };
             inputs.set("files", digest);
             if git.submodules != Submodules::None {
@@ -223,12 +280,12 @@ impl Session {
     }
 
     /// The files a job's `inputs` glob keeps (all when it has none).
-    pub fn keeps(&self, job: &PlannedJob) -> impl Fn(&Path) -> bool + use<> {
+    pub fn keeps(&self, job: &PlannedJob) -> impl Fn(&Path) -> bool + use<'_> {
         let m = self
             .config
             .job(&job.name, &job.job)
-            .and_then(|s| s.matcher.clone());
-        move |p: &Path| m.as_ref().is_none_or(|m| m.is_match(p))
+            .and_then(|s| s.matcher.as_ref());
+        move |p: &Path| m.is_none_or(|m| m.is_match(p))
     }
 
     /// Notes that `job` finished in this run with `key` (if it had one) and these outputs.
