@@ -459,3 +459,32 @@ fn shell_on_failure_opens_a_container_at_the_failed_state() {
     assert!(at("failed-state") < at("after-script-ran"), "{out}");
     assert_eq!(orphans(), Vec::<String>::new());
 }
+
+/// A job with a list of caches (GitLab allows four), each with its own key and policy: every
+/// pull-push cache is restored into the container's workspace on the next run and saved after
+/// it; a `pull` cache is restored but never saved; a `push` one is saved but never restored.
+#[test]
+fn a_list_of_caches_is_restored_and_saved_around_a_container_job() {
+    require_engine!();
+    let pipeline = format!(
+        "job:\n  image: {BUSYBOX}\n  cache:\n    - key: deps-$CI_COMMIT_REF_SLUG\n      paths: [deps/]\n    - key: tools\n      paths: [tools/]\n    - key: seed\n      paths: [seed/]\n      policy: pull\n    - key: report\n      paths: [report/]\n      policy: push\n  script:\n    - for d in deps tools seed report; do if [ -f $d/v ]; then echo \"$d=$(cat $d/v)\"; else echo $d=miss; fi; done\n    - mkdir -p deps tools seed report\n    - echo from-$CI_PIPELINE_IID | tee deps/v tools/v seed/v report/v\n"
+    );
+    let (_t, dir) = repo("app", &pipeline, "c");
+    let (code, out, err) = gantry(&dir, &["run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for miss in ["deps=miss", "tools=miss", "seed=miss", "report=miss"] {
+        assert!(out.contains(miss), "{out}");
+    }
+    let (code, out, err) = gantry(&dir, &["run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for held in ["deps=from-1", "tools=from-1", "seed=miss", "report=miss"] {
+        assert!(out.contains(&format!("job │ {held}")), "{held}: {out}");
+    }
+    let cache = dir.join(".gantry/cache");
+    assert_eq!(
+        std::fs::read_to_string(cache.join("report/report/v")).unwrap(),
+        "from-2\n"
+    );
+    assert!(!cache.join("seed").exists(), "a pull cache was saved");
+    assert_eq!(leftovers(), Vec::<String>::new());
+}

@@ -758,3 +758,33 @@ fn pods_are_reused_and_a_shell_opens_in_the_jobs_pod() {
     assert!(out.contains("built-in-pod"), "{out}");
     sim.assert_clean();
 }
+
+/// A list of caches on pods: each pull-push cache is copied into the pod's workspace on the
+/// next run and back out after it; a `pull` cache is never saved, a `push` one never restored.
+#[test]
+fn a_list_of_caches_reaches_the_pod_and_comes_back() {
+    if !engine() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline = format!(
+        "job:\n  image: {BUSYBOX}\n  cache:\n    - key: deps-$CI_COMMIT_REF_SLUG\n      paths: [deps/]\n    - key: tools\n      paths: [tools/]\n    - key: seed\n      paths: [seed/]\n      policy: pull\n    - key: report\n      paths: [report/]\n      policy: push\n  script:\n    - for d in deps tools seed report; do if [ -f $d/v ]; then echo \"$d=$(cat $d/v)\"; else echo $d=miss; fi; done\n    - mkdir -p deps tools seed report\n    - echo from-$CI_PIPELINE_IID | tee deps/v tools/v seed/v report/v\n"
+    );
+    let (_tmp, dir) = repo("kcache", &pipeline, "pipeline");
+    let (code, out) = sim.run(&dir, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("deps=miss") && out.contains("report=miss"), "{out}");
+    let (code, out) = sim.run(&dir, &[]);
+    assert_eq!(code, 0, "{out}");
+    for held in ["deps=from-1", "tools=from-1", "seed=miss", "report=miss"] {
+        assert!(out.contains(&format!("job │ {held}")), "{held}: {out}");
+    }
+    let cache = dir.join(".gantry/cache");
+    assert_eq!(
+        std::fs::read_to_string(cache.join("report/report/v")).unwrap(),
+        "from-2\n"
+    );
+    assert!(!cache.join("seed").exists(), "a pull cache was saved");
+    sim.assert_clean();
+}
