@@ -1,7 +1,9 @@
 //! The founding scenario end to end (issue 10): runs `tests/e2e/founding-scenario.sh`, which
 //! builds the images, starts Debian's docker-registry and kube-sim, runs
-//! `pipelines/dynamic-environments.gitlab-ci.yml` with the Docker executor and again with the
-//! Kubernetes executor, and checks through the registry's and the cluster's APIs. This test
+//! `pipelines/dynamic-environments.gitlab-ci.yml` with the Docker executor, again with the
+//! Kubernetes executor, and once more on a push webhook to `gantry serve` (Kubernetes executor,
+//! environment and namespace read from its API while it runs), and checks through the
+//! registry's, the cluster's and the server's APIs. This test
 //! asserts on its exit code and on the lines that say what held.
 //! Without a Docker engine it skips with a notice (fails under GANTRY_REQUIRE_DOCKER=1); without
 //! `docker-registry` it skips with a notice (fails under GANTRY_REQUIRE_REGISTRY=1), unless
@@ -116,32 +118,57 @@ fn run_script(root: &Path, executors: &str) -> (Option<i32>, String, String) {
     (out.status.code(), stdout, context)
 }
 
+/// What every run of the scenario must have checked (`founding: [RUN] ok: …`).
+const SHARED_CHECKS: [&str; 12] = [
+    "ok: the registry lists iandcrosby/deals:master-",
+    "ok: the deployment became ready while the pipeline ran (deployment deals ready (1) in deals-master-",
+    "ok: the cluster pulled the image from the registry (test job log)",
+    "ok: the readiness loop saw the deals pod's conditions all True (test job log)",
+    "ok: the tests ran against the build under test (test job log)",
+    "ok: every test passed (test job log)",
+    "ok: the cleanup job ran",
+    "ok: the namespace deals-master-",
+    "ok: no gantry-labelled namespace is left",
+    "ok: no gantry-labelled object is left in the cluster",
+    "ok: no job pod is left in the cluster",
+    "ok: no container or network of this run is left in Docker",
+];
+
 #[test]
-fn founding_scenario_holds_with_the_docker_and_the_kubernetes_executor() {
+fn founding_scenario_holds_with_both_executors_and_on_a_push_to_serve() {
     if !prerequisites() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (code, stdout, context) =
-        run_script(Path::new(env!("CARGO_MANIFEST_DIR")), "docker kubernetes");
+    let (code, stdout, context) = run_script(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        "docker kubernetes serve",
+    );
     assert_eq!(code, Some(0), "the script failed\n{context}");
 
+    // On a push: the server's API showed the environment and its namespace while the pipeline
+    // ran, then the pipeline succeeded and the environment was stopped with its namespace gone.
+    for held in [
+        "founding: [serve] the push started pipeline #1",
+        "founding: [serve] ok: the pipeline's status is success (success)",
+        "founding: [serve] ok: while it ran, the API listed environment test-for-ci in namespace deals-master-",
+        "founding: [serve] ok: afterwards the API lists the environment as stopped",
+        "  [serve] test │ runTests: all checks passed against http://deals in namespace deals-master-",
+        "  [serve] cleanup │ Removing everything deployed in Kubernetes namespace deals-master-",
+        "founding: [serve] PASS\n",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(SHARED_CHECKS.iter().map(|c| format!("founding: [serve] {c}")))
+    {
+        assert!(stdout.contains(&held), "missing `{held}`\n{context}");
+    }
+
     for executor in ["docker", "kubernetes"] {
-        for held in [
-            "ok: the pipeline succeeded (exit 0)",
-            "ok: the registry lists iandcrosby/deals:master-",
-            "ok: the deployment became ready while the pipeline ran (deployment deals ready (1) in deals-master-",
-            "ok: the cluster pulled the image from the registry (test job log)",
-            "ok: the readiness loop saw the deals pod's conditions all True (test job log)",
-            "ok: the tests ran against the build under test (test job log)",
-            "ok: every test passed (test job log)",
-            "ok: the cleanup job ran",
-            "ok: the namespace deals-master-",
-            "ok: no gantry-labelled namespace is left",
-            "ok: no gantry-labelled object is left in the cluster",
-            "ok: no job pod is left in the cluster",
-            "ok: no container or network of this run is left in Docker",
-        ] {
+        for held in SHARED_CHECKS
+            .into_iter()
+            .chain(["ok: the pipeline succeeded (exit 0)"])
+        {
             let line = format!("founding: [{executor}] {held}");
             assert!(stdout.contains(&line), "missing `{line}`\n{context}");
         }
@@ -162,13 +189,14 @@ fn founding_scenario_holds_with_the_docker_and_the_kubernetes_executor() {
     }
     assert!(!stdout.contains("FAILED"), "{context}");
     assert!(
-        stdout.contains("founding: PASS: the founding scenario held with: docker kubernetes"),
+        stdout.contains("founding: PASS: the founding scenario held with: docker kubernetes serve"),
         "{context}"
     );
 }
 
 /// A deals service that answers wrongly (the catalogue's price changed under the tests' feet)
-/// fails the test job and the script, and the namespace is still cleaned up and deleted.
+/// fails the test job and the script, and the namespace is still cleaned up and deleted — run
+/// by `gantry run` with the Docker executor and by `gantry serve` on a push.
 #[test]
 fn a_wrong_answer_fails_the_scenario_and_still_cleans_up() {
     if !prerequisites() {
@@ -193,7 +221,7 @@ fn a_wrong_answer_fails_the_scenario_and_still_cleans_up() {
     assert!(text.contains("holy,Holy,9999"), "{text}");
     std::fs::write(&manifest, text.replace("holy,Holy,9999", "holy,Holy,9990")).unwrap();
 
-    let (code, stdout, context) = run_script(root, "docker");
+    let (code, stdout, context) = run_script(root, "docker serve");
     assert_eq!(code, Some(1), "the script did not fail\n{context}");
     for line in [
         "  [docker] test    │ FAIL: deal for holy (no '{\"id\":\"holy\",\"name\":\"Holy\",\"price\":9999,\"deal_price\":7999}' in the answer)",
@@ -205,6 +233,15 @@ fn a_wrong_answer_fails_the_scenario_and_still_cleans_up() {
         "founding: [docker] ok: no gantry-labelled object is left in the cluster",
         "founding: [docker] ok: no container or network of this run is left in Docker",
         "founding: [docker] FAIL\n",
+        "  [serve] test │ FAIL: deal for holy",
+        "founding: [serve] FAILED: the pipeline's status is success (failed)",
+        "founding: [serve] ok: while it ran, the API listed environment test-for-ci in namespace deals-master-",
+        "founding: [serve] ok: afterwards the API lists the environment as stopped",
+        "founding: [serve] ok: the cleanup job ran",
+        "founding: [serve] ok: the namespace deals-master-",
+        "founding: [serve] ok: no gantry-labelled object is left in the cluster",
+        "founding: [serve] ok: no job pod is left in the cluster",
+        "founding: [serve] FAIL\n",
         "founding: FAIL: see the FAILED lines above",
     ] {
         assert!(stdout.contains(line), "missing `{line}`\n{context}");

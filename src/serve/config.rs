@@ -122,6 +122,10 @@ pub struct RepoConfig {
     /// Image substitutions `FROM=TO` for the Docker executor.
     #[serde(default)]
     pub image_map: Vec<String>,
+    /// Run its `docker:dind` services as real privileged engines (as `gantry run
+    /// --privileged-dind`), for nodes without a Docker socket; the operator's choice.
+    #[serde(default)]
+    pub privileged_dind: bool,
 }
 
 fn one() -> usize {
@@ -284,6 +288,7 @@ impl Config {
                 watch: over.watch.clone(),
                 variables_file: None,
                 image_map: Vec::new(),
+                privileged_dind: false,
             });
         }
         for r in &mut config.repositories {
@@ -453,6 +458,7 @@ mod tests {
             watch: vec![],
             variables_file: None,
             image_map: vec![],
+            privileged_dind: false,
         };
         assert!(matches!(r("https://x/y.git").origin(), Source::Url(_)));
         assert!(matches!(r("git@x:y/z.git").origin(), Source::Url(_)));

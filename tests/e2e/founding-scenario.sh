@@ -10,7 +10,10 @@
 #
 # Needs: docker (engine up), cargo, git, kubectl, busybox-static, docker-registry.
 # Environment:
-#   FOUNDING_EXECUTORS   which runs, default "docker kubernetes"
+#   FOUNDING_EXECUTORS   which runs, default "docker kubernetes"; `serve` adds a run on a push:
+#                        `gantry serve` with the repository on the Kubernetes executor gets a
+#                        push webhook, and the environment and its namespace are read from its
+#                        API while the pipeline runs
 #   FOUNDING_REGISTRY    host:port of a registry to use instead of starting one (default: start
 #                        docker-registry on 127.0.0.1:5000, or use the one already answering there)
 #   FOUNDING_SKIP_BUILD=1  use target/debug/{gantry,kube-sim} as they are (GANTRY_BIN, KUBE_SIM_BIN
@@ -46,9 +49,16 @@ sim_pid=
 pushed=()
 watch_pid=
 gantry_pid=
+serve_pid=
 stop() {
   local code=$?
   set +e
+  if [ -n "$serve_pid" ]; then
+    # SIGTERM: the server cancels what runs, whose cleanup deletes the namespace, then exits.
+    kill -TERM "$serve_pid" 2>/dev/null
+    for _ in $(seq 1 1200); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
+    say "gantry serve (pid $serve_pid) stopped"
+  fi
   [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
   if [ -n "$gantry_pid" ] && kill -0 "$gantry_pid" 2>/dev/null; then
     # Interrupted mid-pipeline: gantry runs the `when: always` cleanup and deletes the namespace
@@ -219,14 +229,25 @@ run_with() {
   watch_pid=
   sed "s/^/  [$executor] /" "$out"
 
-  local failed=0
-  check() { # check DESCRIPTION COMMAND...
-    local what=$1; shift
-    if "$@"; then say "[$executor] ok: $what"; else say "[$executor] FAILED: $what"; failed=1; fi
-  }
   iid=$(cat "$repo/.gantry/pipeline-iid" 2>/dev/null || echo 0)
   logs=$repo/.gantry/pipelines/$iid/logs
+  failed=0
   check "the pipeline succeeded (exit $code)" test "$code" = 0
+  verify "$executor" "$tag" "$ns" "$reg" "$logs" "$run_pid"
+}
+
+# check DESCRIPTION COMMAND...: says whether COMMAND held for the current run ($executor);
+# a failure sets `failed`.
+check() {
+  local what=$1; shift
+  if "$@"; then say "[$executor] ok: $what"; else say "[$executor] FAILED: $what"; failed=1; fi
+}
+
+# verify EXECUTOR TAG NAMESPACE REGISTRY LOGS GANTRY_PID: the checks every run shares (the
+# image pushed and pulled, the deployment watched, the tests' output in the job logs under LOGS,
+# nothing left in the cluster or in Docker); says PASS or FAIL and returns `failed`.
+verify() {
+  local executor=$1 tag=$2 ns=$3 reg=$4 logs=$5 run_pid=$6
   check "the registry lists $IMAGE_REPO:$tag" \
     grep -qF "\"$tag\"" <<<"$(tags_of)"
   check "the deployment became ready while the pipeline ran ($(cat "$work/watch-$executor"))" \
@@ -252,10 +273,128 @@ run_with() {
   return "$failed"
 }
 
+# One pipeline started by a push webhook to `gantry serve`, which runs the repository's jobs as
+# pods on the cluster (executor = "kubernetes", the operator's kubeconfig): while it runs, the
+# server's environments API lists the environment with its namespace; afterwards the pipeline's
+# status is `success`, the environment is stopped, and the shared checks hold.
+serve_with() {
+  local executor=serve sha before tag ns id status= addr= reg=$CLUSTER_REGISTRY out entry hook
+  local token=founding-api-token secret=founding-webhook-secret dind=false
+  before=$(g rev-parse HEAD)
+  g commit -q --allow-empty -m "push to gantry serve"
+  sha=$(g rev-parse HEAD)
+  tag=master-$sha
+  pushed+=("$reg/$IMAGE_REPO:$tag")
+  local images=("docker:latest=$reg/founding/docker:1"
+    "registry.gitlab.com/gitlab-examples/kubernetes-deploy=$reg/founding/kubectl:1")
+  printf 'variables:\n  CI_REGISTRY: "%s"\n' "$reg" >"$work/serve-variables.yml"
+  case $KUBE_DIND in
+    socket) ;;
+    privileged) dind=true; images+=("docker:dind=$reg/founding/dind:1")
+                echo "  DOCKER_HOST: tcp://docker:2375" >>"$work/serve-variables.yml" ;;
+    *) die "FOUNDING_KUBE_DIND is socket or privileged, not '$KUBE_DIND'" ;;
+  esac
+  {
+    echo "listen = \"127.0.0.1:0\""
+    echo "data_dir = \"$work/serve\""
+    echo "api_token = \"$token\""
+    echo "webhook_secret = \"$secret\""
+    echo "[[repository]]"
+    echo "name = \"iandcrosby/$PROJECT\""
+    echo "source = \"$repo\""
+    echo "executor = \"kubernetes\""
+    echo "kubeconfig = \"$KC\""
+    echo "variables_file = \"$work/serve-variables.yml\""
+    echo "image_map = [$(printf '"%s", ' "${images[@]}")]"
+    echo "privileged_dind = $dind"
+  } >"$work/serve.toml"
+  out=$work/serve.out
+  "$GANTRY" serve --config "$work/serve.toml" >"$out" 2>"$work/serve.log" &
+  serve_pid=$!
+  for _ in $(seq 1 300); do
+    addr=$(sed -n 's|.*listening on http://\([^ ]*\).*|\1|p' "$out" | head -1)
+    [ -n "$addr" ] && break
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { cat "$work/serve.log" >&2; die "gantry serve did not start"; }
+  say "[$executor] gantry serve on $addr (pid $serve_pid), pushing ${sha:0:8}"
+  api() { "$BUSYBOX" wget -q -O- --header "Authorization: Bearer $token" "http://$addr/api/v1/$1"; }
+  hook=$(jq -nc --arg before "$before" --arg after "$sha" --arg project "iandcrosby/$PROJECT" \
+    '{object_kind: "push", ref: "refs/heads/master", before: $before, after: $after,
+      checkout_sha: $after, user_username: "founding", project: {path_with_namespace: $project}}')
+  id=$("$BUSYBOX" wget -q -O- --header "X-Gitlab-Event: Push Hook" --header "X-Gitlab-Token: $secret" \
+    --header "Content-Type: application/json" --post-data "$hook" "http://$addr/hooks/gitlab" | jq -r .id)
+  [[ $id =~ ^[0-9]+$ ]] || die "the push webhook did not start a pipeline ($(tail -3 "$work/serve.log"))"
+  say "[$executor] the push started pipeline #$id"
+
+  # While it runs: the environment and its namespace as the API lists them, then the deals
+  # Deployment ready in that namespace.
+  : >"$work/env-$executor"
+  : >"$work/watch-$executor"
+  (
+    env_ns=
+    while :; do
+      if [ -z "$env_ns" ]; then
+        entry=$(api "environments?repository=iandcrosby/$PROJECT" 2>/dev/null |
+          jq -c --argjson id "$id" '.[]
+            | select(.pipeline_id == $id and .namespace != null)' 2>/dev/null | head -1)
+        if [ -n "$entry" ]; then
+          echo "$entry" >"$work/env-$executor"
+          env_ns=$(jq -r .namespace <<<"$entry")
+        fi
+      else
+        ready=$(k get deployment deals -n "$env_ns" -o jsonpath='{.status.readyReplicas}' 2>/dev/null || true)
+        if [ "${ready:-0}" -ge 1 ] 2>/dev/null; then
+          image=$(k get deployment deals -n "$env_ns" -o jsonpath='{.spec.template.spec.containers[0].image}')
+          echo "deployment deals ready ($ready) in $env_ns running $image" >"$work/watch-$executor"
+          break
+        fi
+      fi
+      sleep 0.5
+    done
+  ) &
+  watch_pid=$!
+  for _ in $(seq 1 1800); do
+    status=$(api "pipelines/$id" 2>/dev/null | jq -r .status)
+    case $status in success | failed | canceled | skipped) break ;; esac
+    sleep 0.5
+  done
+  kill "$watch_pid" 2>/dev/null || true
+  wait "$watch_pid" 2>/dev/null || true
+  watch_pid=
+
+  # The jobs' logs, as the API serves them.
+  local logs=$work/serve-logs job name
+  mkdir -p "$logs"
+  api "pipelines/$id" >"$work/serve-pipeline.json"
+  while read -r job name; do
+    api "jobs/$job/log" >"$logs/$name.log" 2>/dev/null || true
+    sed "s/^/  [$executor] $name │ /" "$logs/$name.log"
+  done < <(jq -r '.jobs[] | select(.retried != true) | "\(.id) \(.name)"' "$work/serve-pipeline.json")
+
+  failed=0
+  entry=$(cat "$work/env-$executor")
+  ns=$(jq -r '.namespace // empty' <<<"$entry" 2>/dev/null)
+  check "the pipeline's status is success ($status)" test "$status" = success
+  check "while it ran, the API listed environment test-for-ci in namespace ${ns:-(none)} (${entry:-nothing})" \
+    test "$(jq -r '.name + " " + .state' <<<"$entry" 2>/dev/null)" = "test-for-ci available"
+  check "afterwards the API lists the environment as stopped" \
+    test "$(api "environments?repository=iandcrosby/$PROJECT" | jq -r --arg ns "$ns" \
+      '[.[] | select(.namespace == $ns) | .state] | first')" = stopped
+  local verified=0
+  verify "$executor" "$tag" "${ns:-unknown}" "$reg" "$logs" "$serve_pid" || verified=1
+  kill -TERM "$serve_pid" 2>/dev/null
+  wait "$serve_pid" 2>/dev/null
+  serve_pid=
+  return "$verified"
+}
+
 status=0
 for executor in $EXECUTORS; do
   case $executor in
     docker | kubernetes) run_with "$executor" || status=1 ;;
+    serve) serve_with || status=1 ;;
     *) die "unknown executor '$executor' in FOUNDING_EXECUTORS" ;;
   esac
 done
