@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """Load benchmark of `gantry serve`: N GitLab push webhooks in one burst (each to its own
-branch, so none supersedes another) at a server whose pipeline is one `true` job.
+branch, so none supersedes another) at a server whose pipeline is one `true` job, or, with
+`--jobs J`, a build job and J-1 jobs that need it.
+
+With `--executor kubernetes` every job is a pod on a cluster: `--kubeconfig FILE` names one, or
+`--kube-sim PATH` starts the project's simulator (its pods are Docker containers of `--image`,
+which must be on the engine, e.g. `gantry-test/busybox:1` as the tests build it).
 
 Reports: webhooks accepted per second, queue latency (created -> running) percentiles, time
 until every pipeline finished, peak and final resident memory of the server, and checks that
 every accepted webhook has its pipeline row (nothing lost).
 
 usage: bench/serve-burst.py [--binary target/release/gantry] [--count 500] [--clients 50]
-                            [--concurrency 4] [--workdir target/bench-serve]
+                            [--concurrency 4] [--workdir target/bench-serve] [--jobs 1]
+                            [--executor shell|kubernetes] [--kubeconfig FILE | --kube-sim PATH]
+                            [--image IMAGE] [--job-concurrency N]
 The work directory must be on a real disk (not tmpfs)."""
 
 import argparse, concurrent.futures as cf, http.client, json, os, re, shutil, subprocess, sys, time
@@ -18,7 +25,15 @@ p.add_argument("--count", type=int, default=500)
 p.add_argument("--clients", type=int, default=50)
 p.add_argument("--concurrency", type=int, default=4)
 p.add_argument("--workdir", default="target/bench-serve")
+p.add_argument("--jobs", type=int, default=1)
+p.add_argument("--executor", default="shell", choices=["shell", "kubernetes"])
+p.add_argument("--kubeconfig")
+p.add_argument("--kube-sim")
+p.add_argument("--image")
+p.add_argument("--job-concurrency", type=int)
 a = p.parse_args()
+if a.executor == "kubernetes" and not (a.kubeconfig or a.kube_sim) or not a.image and a.executor == "kubernetes":
+    p.error("--executor kubernetes needs --kubeconfig or --kube-sim, and --image")
 
 TOKEN, SECRET = "bench-token", "bench-secret"
 work = os.path.abspath(a.workdir)
@@ -28,16 +43,39 @@ os.makedirs(repo)
 git = lambda *args: subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@x", "-c", "init.defaultBranch=main", *args],
                                    cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 git("init", "-q")
-open(os.path.join(repo, ".gitlab-ci.yml"), "w").write("job:\n  script: [\"true\"]\n")
+image = f"  image: {a.image}\n" if a.image else ""
+if a.jobs == 1:
+    pipeline = f"job:\n{image}  script: [\"true\"]\n"
+else:
+    pipeline = f"stages: [build, test]\nbuild:\n  stage: build\n{image}  script: [\"true\"]\n" + "".join(
+        f"test-{j}:\n  stage: test\n  needs: [build]\n{image}  script: [\"true\"]\n" for j in range(1, a.jobs))
+open(os.path.join(repo, ".gitlab-ci.yml"), "w").write(pipeline)
 git("add", ".")
 git("commit", "-qm", "bench")
 sha = git("rev-parse", "HEAD")
 
+sim = None
+kubeconfig = a.kubeconfig
+if a.kube_sim:
+    kubeconfig = os.path.join(work, "kubeconfig")
+    sim = subprocess.Popen([a.kube_sim, "--listen", "127.0.0.1:0", "--kubeconfig", kubeconfig, "--require-runtime"],
+                           stdout=open(os.path.join(work, "kube-sim.log"), "w"), stderr=subprocess.STDOUT)
+    for _ in range(600):
+        if os.path.exists(kubeconfig) or sim.poll() is not None:
+            break
+        time.sleep(0.1)
+    if not os.path.exists(kubeconfig):
+        sys.exit("kube-sim did not start: " + open(os.path.join(work, "kube-sim.log")).read())
+cluster = ["--kubeconfig", kubeconfig] if kubeconfig else []
+config = os.path.join(work, "serve.toml")
+open(config, "w").write(
+    f'[[repository]]\nname = "bench/app"\nsource = "{repo}"\nexecutor = "{a.executor}"\n'
+    f'concurrency = {a.concurrency}\n' + (f"jobs = {a.job_concurrency}\n" if a.job_concurrency else "")
+    + (f'kubeconfig = "{kubeconfig}"\n' if kubeconfig else ""))
 server = subprocess.Popen(
-    [a.binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(work, "data"),
-     "--repo", f"bench/app={repo}", "--webhook-secret", SECRET, "--api-token", TOKEN,
-     "--executor", "shell", "--concurrency", str(a.concurrency), "--repo-concurrency", str(a.concurrency),
-     "--queue-limit", str(a.count + 10)],
+    [a.binary, "serve", "--config", config, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(work, "data"),
+     "--webhook-secret", SECRET, "--api-token", TOKEN,
+     "--concurrency", str(a.concurrency), "--queue-limit", str(a.count + 10)],
     stdout=subprocess.PIPE, stderr=open(os.path.join(work, "server.log"), "w"), text=True)
 addr = None
 for line in server.stdout:
@@ -105,10 +143,14 @@ _, data = req("GET", "/api/v1/pipelines?per_page=1", headers=auth)
 total_rows = json.loads(data)["total"]
 server.terminate()
 server.wait(timeout=60)
+if sim:
+    sim.terminate()
+    sim.wait(timeout=120)
 
 lat.sort()
 pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
 resp = sorted(r[2] for r in results)
+print(f"pipeline                 {a.jobs} job(s), {a.executor} executor" + (f" on {'kube-sim' if sim else kubeconfig}" if kubeconfig else ""))
 print(f"webhooks sent            {a.count} ({a.clients} clients)")
 print(f"accepted (201)           {len(accepted)}")
 print(f"burst wall time          {burst:.2f} s  -> {len(accepted) / burst:.0f} accepted/s")
