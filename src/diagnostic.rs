@@ -173,6 +173,14 @@ impl Diagnostics {
         self.items.iter().any(|d| d.severity == Severity::Error)
     }
 
+    /// Number of errors (not warnings) recorded so far.
+    pub fn error_count(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+
     /// Number recorded so far.
     pub fn len(&self) -> usize {
         self.items.len()
