@@ -745,3 +745,39 @@ fn conditional_inputs_take_the_first_matching_rule() {
         "{messages:#?}"
     );
 }
+
+/// A `null` in `needs` (an alias of an empty list item) is dropped, as `Entry::Needs` keeps only
+/// typed entries; more than 50 needs is a warning naming the instance's limit, not a refusal.
+#[test]
+fn null_needs_are_dropped_and_the_needs_limit_is_the_instances() {
+    let many: String = (1..=51)
+        .map(|i| format!("n{i}: {{extends: .n}}\n"))
+        .collect();
+    let list: Vec<String> = (1..=51).map(|i| format!("n{i}")).collect();
+    let pipeline = format!(
+        concat!(
+            ".none: &none\n  -\n.n: {{script: [echo n]}}\n{}",
+            "a: {{script: [echo a]}}\n",
+            "b:\n  script: [echo b]\n  needs: [*none, a, null]\n",
+            "big:\n  script: [echo big]\n  needs: [{}]\n",
+        ),
+        many,
+        list.join(", ")
+    );
+    let (_t, dir) = repo("app", &pipeline, "c");
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        codes(&doc),
+        vec![("warning".to_string(), "needs-limit".to_string())],
+        "{doc:#}"
+    );
+    let message = doc["diagnostics"][0]["help"].as_str().unwrap();
+    assert!(message.contains("ci_needs_size_limit"), "{message}");
+    let plan = plan_json(&dir, &[]);
+    assert_eq!(needs_of(&plan, "b"), vec!["a"]);
+    assert_eq!(needs_of(&plan, "big").len(), 51);
+    let (code, lines, all) = run(&dir, &["b", "--needs"]);
+    assert_eq!(code, 0, "{all}");
+    assert!(lines.contains(&"b: b".to_string()), "{lines:?}");
+}
