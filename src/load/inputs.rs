@@ -574,3 +574,82 @@ pub(super) fn render(node: &Node) -> String {
         _ => node.scalar_string().unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resolves the inputs of a header `spec:` text with `given` values (YAML mapping text).
+    fn resolve(header: &str, given: &str) -> (IndexMap<String, Node>, Vec<String>) {
+        let mut diags = Diagnostics::default();
+        let mut sources = crate::source::SourceMap::default();
+        let mut doc = |text: &str, diags: &mut Diagnostics| {
+            let id = sources.add("t.yml".into(), "t.yml".into(), text.to_string());
+            let file = sources.get(id).expect("registered");
+            super::super::yaml::parse(file, id, Default::default(), diags)
+                .expect("valid YAML")
+                .remove(0)
+        };
+        let header = doc(header, &mut diags);
+        let given = doc(given, &mut diags);
+        let specs = header
+            .as_map()
+            .and_then(|m| m.get("inputs"))
+            .map(|e| &e.value);
+        let values = resolve_values(specs, Some(&given), Span::default(), &mut diags);
+        let messages = diags.into_vec().into_iter().map(|d| d.message).collect();
+        (values, messages)
+    }
+
+    fn text(values: &IndexMap<String, Node>, name: &str) -> Option<String> {
+        values.get(name).and_then(Node::scalar_string)
+    }
+
+    #[test]
+    fn rules_give_defaults_in_the_order_they_need() {
+        let header = concat!(
+            "inputs:\n",
+            // Names an input declared after it: resolved first.
+            "  size:\n    rules:\n      - if: inputs.env == 'prod'\n        default: big\n",
+            "      - options: [small, tiny]\n        default: small\n",
+            "  env: {default: prod}\n",
+            "  none:\n    rules:\n      - if: inputs.env == 'dev'\n        default: x\n",
+            "  empty:\n    rules:\n      - if: inputs.env == 'prod'\n        default:\n",
+            "  picked:\n    rules:\n      - if: inputs.env == 'prod'\n        options: [a, b]\n",
+            "        default: a\n",
+        );
+        let (values, messages) = resolve(header, "picked: b\n");
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(text(&values, "size").as_deref(), Some("big"));
+        assert_eq!(text(&values, "none").as_deref(), Some(""));
+        assert_eq!(text(&values, "empty").as_deref(), Some(""));
+        assert_eq!(text(&values, "picked").as_deref(), Some("b"));
+        // Declaration order is kept.
+        let names: Vec<&str> = values.keys().map(String::as_str).collect();
+        assert_eq!(names, ["size", "env", "none", "empty", "picked"]);
+
+        // A passed value is checked against the matching rule's options.
+        let (_, messages) = resolve(header, "picked: c\n");
+        assert_eq!(messages, ["input `picked` must be one of its `options`"]);
+        // The fallback applies when no `if` holds; with no rule matching, no options bind.
+        let (values, messages) = resolve(header, "env: dev\npicked: c\n");
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(text(&values, "size").as_deref(), Some("small"));
+        assert_eq!(text(&values, "none").as_deref(), Some("x"));
+        assert_eq!(text(&values, "picked").as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn an_input_whose_rules_have_no_default_or_fallback_is_required() {
+        let header = "inputs:\n  env: {default: a}\n  tag:\n    rules:\n      - if: inputs.env == 'a'\n        options: [x]\n";
+        let (values, messages) = resolve(header, "{}\n");
+        assert_eq!(messages, ["required input `tag` has no value"]);
+        assert_eq!(
+            values["tag"].tag.as_deref(),
+            Some(super::super::UNRESOLVED_TAG)
+        );
+        let (values, messages) = resolve(header, "tag: x\n");
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(text(&values, "tag").as_deref(), Some("x"));
+    }
+}
