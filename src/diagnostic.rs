@@ -92,6 +92,9 @@ codes! {
     IncludeOffline = "include-offline",
     /// A `rules:if` (or `only:variables`) expression does not parse.
     InvalidExpression = "invalid-expression",
+    /// A job needs more jobs than GitLab's default instance limit (a warning: the limit is the
+    /// instance's `ci_needs_size_limit`, checked when the pipeline is created).
+    NeedsLimit = "needs-limit",
     /// The pipeline has no visible job.
     NoJobs = "no-jobs",
     /// `rules` combined with `only`/`except`.
@@ -171,6 +174,14 @@ impl Diagnostics {
     /// True when any error (not warning) was recorded.
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    /// Number of errors (not warnings) recorded so far.
+    pub fn error_count(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     /// Number recorded so far.

@@ -657,3 +657,127 @@ fn unread_includes_turn_what_they_could_explain_into_warnings() {
     let (code, doc) = lint_json(&dir, &[]);
     assert_eq!(code, 1, "{doc:#}");
 }
+
+/// `spec:inputs:<name>:rules`: the first rule whose `if` holds over the other inputs (either
+/// reference form), or the rule without `if`, gives the default and options; with no match a
+/// string input is `""` (gitlab-org/gitlab#587643). An include whose inputs fail is not checked
+/// further: its content would only add follow-on errors.
+#[test]
+fn conditional_inputs_take_the_first_matching_rule() {
+    let (_t, dir) = repo(
+        "app",
+        concat!(
+            "spec:\n  inputs:\n    mode: {default: a}\n    auto: {type: boolean, default: false}\n",
+            "    tag:\n      rules:\n        - if: $[[ inputs.mode ]] == \"b\"\n          default: x\n",
+            "    ext:\n      type: boolean\n      rules:\n",
+            "        - if: $[[ inputs.auto ]] != true\n          default: false\n",
+            "    env:\n      rules:\n        - if: inputs.mode == \"b\"\n          options: [x]\n",
+            "          default: x\n        - options: [dev, prod]\n          default: prod\n",
+            "---\n",
+            "include:\n  - local: inc.yml\n    inputs:\n      flag: $[[ inputs.ext ]]\n",
+            "job:\n  script: ['echo \"[$[[ inputs.tag ]]] $[[ inputs.ext ]] $[[ inputs.env ]]\"']\n",
+        ),
+        "c",
+    );
+    write(
+        &dir,
+        "inc.yml",
+        concat!(
+            "spec:\n  inputs:\n    flag: {type: boolean}\n---\n",
+            "inc:\n  script: [echo inc]\n  rules:\n    - if: $[[ inputs.flag ]] == true\n",
+        ),
+    );
+    commit(&dir);
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(codes(&doc).is_empty(), "{doc:#}");
+    // `flag` is false: `inc` is left out by its rule.
+    assert_eq!(job_names(&plan_json(&dir, &[])), vec!["job"]);
+    let (code, lines, all) = run(&dir, &[]);
+    assert_eq!(code, 0, "{all}");
+    assert!(
+        lines.contains(&"job: [] false prod".to_string()),
+        "{lines:?}"
+    );
+
+    // A boolean input that no rule gives a default is GitLab's "" — an error, said once: the
+    // include it is passed on to is not checked with the hole in it.
+    write(
+        &dir,
+        ".gitlab-ci.yml",
+        concat!(
+            "spec:\n  inputs:\n    auto: {type: boolean, default: true}\n",
+            "    ext:\n      type: boolean\n      rules:\n",
+            "        - if: $[[ inputs.auto ]] != true\n          default: false\n",
+            "    loop:\n      rules:\n        - if: inputs.loop == 'x'\n          default: y\n",
+            "    typo:\n      rules:\n        - if: inputs.atuo == 'x'\n          default: y\n",
+            "---\n",
+            "include:\n  - local: inc.yml\n    inputs:\n      flag: $[[ inputs.ext ]]\n",
+            "job:\n  script: [echo]\n",
+        ),
+    );
+    commit(&dir);
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    let messages: Vec<&str> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("input `ext` is declared as boolean, but no rule")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("in a circle: loop → loop")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("references undefined input `atuo`")),
+        "{messages:#?}"
+    );
+}
+
+/// A `null` in `needs` (an alias of an empty list item) is dropped, as `Entry::Needs` keeps only
+/// typed entries; more than 50 needs is a warning naming the instance's limit, not a refusal.
+#[test]
+fn null_needs_are_dropped_and_the_needs_limit_is_the_instances() {
+    let many: String = (1..=51)
+        .map(|i| format!("n{i}: {{extends: .n}}\n"))
+        .collect();
+    let list: Vec<String> = (1..=51).map(|i| format!("n{i}")).collect();
+    let pipeline = format!(
+        concat!(
+            ".none: &none\n  -\n.n: {{script: [echo n]}}\n{}",
+            "a: {{script: [echo a]}}\n",
+            "b:\n  script: [echo b]\n  needs: [*none, a, null]\n",
+            "big:\n  script: [echo big]\n  needs: [{}]\n",
+        ),
+        many,
+        list.join(", ")
+    );
+    let (_t, dir) = repo("app", &pipeline, "c");
+    let (code, doc) = lint_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        codes(&doc),
+        vec![("warning".to_string(), "needs-limit".to_string())],
+        "{doc:#}"
+    );
+    let message = doc["diagnostics"][0]["help"].as_str().unwrap();
+    assert!(message.contains("ci_needs_size_limit"), "{message}");
+    let plan = plan_json(&dir, &[]);
+    assert_eq!(needs_of(&plan, "b"), vec!["a"]);
+    assert_eq!(needs_of(&plan, "big").len(), 51);
+    let (code, lines, all) = run(&dir, &["b", "--needs"]);
+    assert_eq!(code, 0, "{all}");
+    assert!(lines.contains(&"b: b".to_string()), "{lines:?}");
+}

@@ -489,7 +489,10 @@ impl<'a> Includer<'a> {
         };
         let doc = parse_pipeline_file(self.sources, id, self.options.limits, self.diags)?;
         let mut body = doc.body;
-        super::inputs::apply(doc.header.as_ref(), inputs, &mut body, span, self.diags);
+        if !super::inputs::apply(doc.header.as_ref(), inputs, &mut body, span, self.diags) {
+            // Its inputs failed (reported): its content would only add follow-on errors.
+            return None;
+        }
         Some(self.expand(body, path))
     }
 

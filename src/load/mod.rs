@@ -9,6 +9,7 @@ mod expand;
 mod extends;
 mod include;
 mod include_rules;
+mod input_rules;
 mod inputs;
 pub mod node;
 mod reference;
@@ -142,7 +143,8 @@ fn finish(
     {
         loaded.root_span = doc.span;
         let mut body = doc.body;
-        inputs::apply(
+        // The main file's content is checked even when an input failed: it is all there is.
+        let _complete = inputs::apply(
             doc.header.as_ref(),
             None,
             &mut body,

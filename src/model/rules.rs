@@ -326,6 +326,9 @@ pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
     let mut needs = Vec::new();
     for item in items {
         match &item.value {
+            // An empty list item (`-` alone, often from an alias of one): `Entry::Needs#value`
+            // keeps only entries with a type, and a nil element is an untyped `Undefined`.
+            Value::Null => {}
             Value::Str(s) => needs.push(Need {
                 job: Spanned::new(s.clone(), item.span),
                 artifacts: true,
@@ -473,5 +476,48 @@ fn decode_auto_cancel(node: &Node, ctx: &mut Ctx) {
         if let Some(e) = m.get(*key) {
             ctx.choice(&e.value, &format!("`auto_cancel:{key}`"), values);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ctx, decode_needs};
+    use crate::diagnostic::Diagnostics;
+    use crate::load::node::{Node, Value};
+    use crate::source::Span;
+
+    fn text(s: &str) -> Node {
+        Node::new(Value::Str(s.into()), Span::default())
+    }
+
+    #[test]
+    fn null_needs_are_dropped_and_nested_lists_flattened() {
+        let null = Node::new(Value::Null, Span::default());
+        let nested = Node::new(Value::Seq(vec![null.clone(), text("b")]), Span::default());
+        let needs = Node::new(Value::Seq(vec![null, text("a"), nested]), Span::default());
+        let mut diags = Diagnostics::default();
+        let decoded = decode_needs(
+            &needs,
+            &mut Ctx {
+                diags: &mut diags,
+                job: None,
+            },
+        );
+        let names: Vec<&str> = decoded.iter().map(|n| n.job.value.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(diags.is_empty(), "{:?}", diags.into_vec());
+        // Anything else that is neither a name nor a mapping is still refused.
+        let wrong = Node::new(
+            Value::Seq(vec![Node::new(Value::Int(3), Span::default())]),
+            Span::default(),
+        );
+        decode_needs(
+            &wrong,
+            &mut Ctx {
+                diags: &mut diags,
+                job: None,
+            },
+        );
+        assert!(diags.has_errors());
     }
 }
