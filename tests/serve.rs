@@ -1005,7 +1005,8 @@ fn job_retry_inside_the_pipeline() {
 }
 
 /// A job retried on its own inside its pipeline receives the artifacts and `reports:dotenv`
-/// variables of the jobs it needs, which are not run again (GitLab keeps their results).
+/// variables of the jobs it needs, which are not run again (GitLab keeps their results). Jobs
+/// see the repository's name as `CI_PROJECT_PATH`.
 #[test]
 fn a_retried_job_receives_the_artifacts_and_dotenv_of_jobs_not_run_again() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1018,7 +1019,7 @@ fn a_retried_job_receives_the_artifacts_and_dotenv_of_jobs_not_run_again() {
             "  script: [mkdir -p out, echo built-$CI_JOB_ID > out/v.txt, echo VERSION=1.2.$CI_JOB_ID > build.env]\n",
             "  artifacts:\n    paths: [out/]\n    reports: {dotenv: build.env}\n",
             "test:\n  stage: test\n  needs: [build]\n",
-            "  script: [\"echo got $(cat out/v.txt) version $VERSION\"]\n",
+            "  script: [\"echo got $(cat out/v.txt) version $VERSION\", \"echo project $CI_PROJECT_PATH $CI_PROJECT_NAME\"]\n",
         ),
     );
     let server = Server::for_repo(tmp.path(), &src, &[]);
@@ -1032,6 +1033,8 @@ fn a_retried_job_receives_the_artifacts_and_dotenv_of_jobs_not_run_again() {
         .find(|l| l.starts_with("got built-") && l.contains(" version 1.2."))
         .unwrap_or_else(|| panic!("{log}"))
         .to_string();
+    // The project is named as the forge names it, not after the server's checkout folder.
+    assert!(log.contains("\nproject group/app app"), "{log}");
 
     let r = server.api_post(&format!("/jobs/{first}/retry"), &json!({}));
     assert_eq!(r.status, 201, "{}", r.text());

@@ -23,6 +23,7 @@ pub(super) fn inputs<'a>(
             target_branch: args.target_branch.clone(),
             changes_base: args.changes_base.clone(),
             state_dir: None,
+            project_path: None,
         },
         variables: args
             .variables_file

@@ -37,6 +37,9 @@ pub struct PipelineOptions {
     pub changes_base: Option<String>,
     /// State directory (`.gantry/` beside the pipeline) for counters and project variables.
     pub state_dir: Option<PathBuf>,
+    /// The forge's project path (`group/name`), when the caller knows it (`gantry serve`: the
+    /// repository's name); default: from the remote URL, else the directory's name.
+    pub project_path: Option<String>,
 }
 
 /// Which kind of ref the pipeline runs for.
@@ -77,6 +80,8 @@ pub struct Context {
     pub changes_base: Option<String>,
     /// Merge base of HEAD and the target branch (merge request pipelines), computed once.
     pub diff_base_sha: Option<String>,
+    /// [`PipelineOptions::project_path`].
+    pub project_path: Option<String>,
 }
 
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
@@ -197,6 +202,7 @@ impl Context {
             pipeline_iid: super::state::peek_pipeline_iid(&state_dir),
             changes_base: options.changes_base.clone(),
             diff_base_sha,
+            project_path: options.project_path.clone(),
         })
     }
 
@@ -213,8 +219,12 @@ impl Context {
             .as_ref()
             .and_then(|r| r.remote_url.as_deref())
             .and_then(parse_remote);
-        let (host, path) =
-            remote.unwrap_or_else(|| ("gitlab.localhost".into(), format!("local/{dir_name}")));
+        let (host, path) = match (remote, &self.project_path) {
+            (Some((host, _)), Some(path)) => (host, path.clone()),
+            (None, Some(path)) => ("gitlab.localhost".into(), path.clone()),
+            (Some(remote), None) => remote,
+            (None, None) => ("gitlab.localhost".into(), format!("local/{dir_name}")),
+        };
         let name = path.rsplit('/').next().unwrap_or(&dir_name).to_string();
         let namespace = path
             .rsplit_once('/')

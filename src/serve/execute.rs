@@ -323,6 +323,8 @@ fn plan_pipeline(
                 .clone()
                 .filter(|b| !b.bytes().all(|c| c == b'0')),
             state_dir: Some(state.root().to_path_buf()),
+            // The checkout is a clone of a local path: GitLab names the project by its path.
+            project_path: Some(repo.name.clone()),
         },
         variables: repo
             .variables_file
