@@ -234,7 +234,7 @@ pub struct RunArgs {
     /// Use image TO wherever the pipeline says FROM (repeatable), e.g. a locally built image.
     #[arg(long, value_name = "FROM=TO")]
     pub image_map: Vec<String>,
-    /// Seconds services get to accept connections on their exposed ports.
+    /// Seconds services get to accept connections on their exposed ports (Kubernetes: on their health-check port).
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub service_timeout: u64,
     /// Run `docker:dind` services as real privileged containers instead of passing the host engine through.

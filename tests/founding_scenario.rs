@@ -80,7 +80,7 @@ fn kube_sim_binary() -> PathBuf {
 fn run_script(root: &Path, executors: &str) -> (Option<i32>, String, String) {
     let mut script = Command::new("timeout");
     // FOUNDING_CLUSTER=kube-sim keeps the scenario on kube-sim even where a real cluster is
-    // named (CI, until the Kubernetes half's dind login to the node's registry works there).
+    // named.
     if std::env::var("FOUNDING_CLUSTER").as_deref() == Ok("kube-sim") {
         for v in [
             "FOUNDING_KUBECONFIG",
@@ -195,8 +195,8 @@ fn founding_scenario_holds_with_both_executors_and_on_a_push_to_serve() {
 }
 
 /// A deals service that answers wrongly (the catalogue's price changed under the tests' feet)
-/// fails the test job and the script, and the namespace is still cleaned up and deleted — run
-/// by `gantry run` with the Docker executor and by `gantry serve` on a push.
+/// fails the test job and the script, and the namespace is still cleaned up and deleted, with
+/// either executor and on a push to `gantry serve`.
 #[test]
 fn a_wrong_answer_fails_the_scenario_and_still_cleans_up() {
     if !prerequisites() {
@@ -221,18 +221,31 @@ fn a_wrong_answer_fails_the_scenario_and_still_cleans_up() {
     assert!(text.contains("holy,Holy,9999"), "{text}");
     std::fs::write(&manifest, text.replace("holy,Holy,9999", "holy,Holy,9990")).unwrap();
 
-    let (code, stdout, context) = run_script(root, "docker serve");
+    let (code, stdout, context) = run_script(root, "docker kubernetes serve");
     assert_eq!(code, Some(1), "the script did not fail\n{context}");
+    for executor in ["docker", "kubernetes"] {
+        for held in [
+            "test    │ FAIL: deal for holy (no '{\"id\":\"holy\",\"name\":\"Holy\",\"price\":9999,\"deal_price\":7999}' in the answer)",
+            "test    │ PASS: deal for crossed",
+        ] {
+            let line = format!("  [{executor}] {held}");
+            assert!(stdout.contains(&line), "missing `{line}`\n{context}");
+        }
+        for held in [
+            "FAILED: the pipeline succeeded (exit 1)",
+            "FAILED: every test passed (test job log)",
+            "ok: the cleanup job ran",
+            "ok: the namespace deals-master-",
+            "ok: no gantry-labelled object is left in the cluster",
+            "ok: no job pod is left in the cluster",
+            "ok: no container or network of this run is left in Docker",
+            "FAIL\n",
+        ] {
+            let line = format!("founding: [{executor}] {held}");
+            assert!(stdout.contains(&line), "missing `{line}`\n{context}");
+        }
+    }
     for line in [
-        "  [docker] test    │ FAIL: deal for holy (no '{\"id\":\"holy\",\"name\":\"Holy\",\"price\":9999,\"deal_price\":7999}' in the answer)",
-        "  [docker] test    │ PASS: deal for crossed",
-        "founding: [docker] FAILED: the pipeline succeeded (exit 1)",
-        "founding: [docker] FAILED: every test passed (test job log)",
-        "founding: [docker] ok: the cleanup job ran",
-        "founding: [docker] ok: the namespace deals-master-",
-        "founding: [docker] ok: no gantry-labelled object is left in the cluster",
-        "founding: [docker] ok: no container or network of this run is left in Docker",
-        "founding: [docker] FAIL\n",
         "  [serve] test │ FAIL: deal for holy",
         "founding: [serve] FAILED: the pipeline's status is success (failed)",
         "founding: [serve] ok: while it ran, the API listed environment test-for-ci in namespace deals-master-",
@@ -242,8 +255,11 @@ fn a_wrong_answer_fails_the_scenario_and_still_cleans_up() {
         "founding: [serve] ok: no gantry-labelled object is left in the cluster",
         "founding: [serve] ok: no job pod is left in the cluster",
         "founding: [serve] FAIL\n",
-        "founding: FAIL: see the FAILED lines above",
     ] {
         assert!(stdout.contains(line), "missing `{line}`\n{context}");
     }
+    assert!(
+        stdout.contains("founding: FAIL: see the FAILED lines above"),
+        "{context}"
+    );
 }

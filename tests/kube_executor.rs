@@ -389,11 +389,10 @@ fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
     let (docker, dind) = ("gantry-founding/docker:1", "gantry-founding/dind:1");
     common::load_into_cluster(&[docker, dind]);
     let sim = Sim::start();
-    // As on GitLab's Kubernetes executor, a job does not wait for its services' ports: the job
-    // waits for the engine itself, as pipelines using dind on Kubernetes do.
+    // The script's first command talks to the engine: gantry waits for the engine's port (the
+    // one DOCKER_HOST names) before the script, as a socket-less engine takes seconds to start.
     let pipeline = format!(
         "build:\n  image: {docker}\n  services: [docker:27-dind]\n  variables:\n    DOCKER_HOST: tcp://docker:2375\n  script:\n\
-         \x20   - for i in $(seq 1 90); do docker info >/dev/null 2>&1 && break; sleep 1; done\n\
          \x20   - docker info --format 'engine={{{{.ID}}}}'\n\
          \x20   - printf 'FROM scratch\\nCOPY f /f\\n' > Dockerfile && echo in-pod > f\n\
          \x20   - docker build -q -t gantry-test/in-pod:1 .\n\
@@ -404,6 +403,11 @@ fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
     let (code, out) = sim.run(&dir, &["--privileged-dind", "--image-map", &map]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("served by the node's Docker engine"), "{out}");
+    assert!(
+        out.contains(&format!("waiting for service {dind} on port 2375")),
+        "{out}"
+    );
+    assert!(out.contains("on port 2375 ready in"), "{out}");
     assert!(out.contains("built=sha256:"), "{out}");
     let host = Command::new("docker")
         .args(["info", "--format", "{{.ID}}"])
@@ -486,6 +490,41 @@ fn a_service_container_is_reached_by_alias_and_derived_name() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("by-alias=hello-from-service"), "{out}");
     assert!(out.contains("by-name=hello-from-service"), "{out}");
+    sim.assert_clean();
+}
+
+/// A service that takes a while to listen, with GitLab Runner's `HEALTHCHECK_TCP_PORT`: the
+/// script starts only once the port answers (a readiness probe the node checks), so its first
+/// request succeeds without a retry loop.
+#[test]
+fn a_service_with_a_healthcheck_port_is_awaited_before_the_script() {
+    if !engine() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = Sim::start();
+    let pipeline = format!(
+        r#"job:
+  image: {BUSYBOX}
+  services:
+    - name: {BUSYBOX}
+      alias: slow
+      entrypoint: ["sh", "-c", "sleep 4; exec httpd -f -p 8080 -h /www"]
+      variables:
+        HEALTHCHECK_TCP_PORT: "8080"
+  script:
+    - echo "first=$(wget -q -O- http://slow:8080/)"
+"#
+    );
+    let (_tmp, dir) = repo("khealth", &pipeline, "pipeline");
+    let (code, out) = sim.run(&dir, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("waiting for service {BUSYBOX} on port 8080")),
+        "{out}"
+    );
+    assert!(out.contains("on port 8080 ready in"), "{out}");
+    assert!(out.contains("first=hello-from-service"), "{out}");
     sim.assert_clean();
 }
 

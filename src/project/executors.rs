@@ -156,6 +156,7 @@ pub async fn build(
                 pull: settings.docker.pull,
                 image_map: settings.docker.image_map.clone(),
                 start_timeout: Duration::from_secs(300),
+                service_timeout: settings.docker.service_timeout,
                 project: settings.project.clone(),
                 delete_timeout: settings.environments.delete_timeout,
                 privileged_dind: settings.docker.privileged_dind,

@@ -34,6 +34,8 @@ pub struct KubeOptions {
     pub image_map: Vec<(String, String)>,
     /// Longest a pod may take to get its containers running.
     pub start_timeout: Duration,
+    /// Longest the script waits for services with a health-check port to be Ready.
+    pub service_timeout: Duration,
     /// The project directory (annotation on the build namespace).
     pub project: PathBuf,
     /// Longest teardown waits for the build namespace to go.
@@ -114,6 +116,48 @@ impl KubernetesExecutor {
 
     fn pipeline(&self) -> String {
         self.pipeline.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Waits (at most the service timeout) for the services with a health-check port to pass
+    /// their readiness probes, as GitLab Runner waits on `HEALTHCHECK_TCP_PORT`; one that does
+    /// not is a warning, and the script runs anyway, as there.
+    async fn await_services(
+        &self,
+        api: &Api<Pod>,
+        pod: &str,
+        services: &[services::Container],
+        out: &Sink,
+    ) {
+        let checked: Vec<&services::Container> = services
+            .iter()
+            .filter(|c| c.health_port.is_some())
+            .collect();
+        if checked.is_empty() {
+            return;
+        }
+        let what: Vec<String> = checked
+            .iter()
+            .map(|c| format!("{} on port {}", c.image, c.health_port.unwrap_or_default()))
+            .collect();
+        out.write(
+            Stream::Stderr,
+            format!("waiting for service {}\n", what.join(", ")).as_bytes(),
+        );
+        let names: Vec<&str> = checked.iter().map(|c| c.name.as_str()).collect();
+        let started = std::time::Instant::now();
+        let line = match ready::wait_services(api, pod, &names, self.options.service_timeout).await
+        {
+            Ok(()) => format!(
+                "service {} ready in {:.1}s\n",
+                what.join(", "),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => format!(
+                "warning: service {} probably did not start properly ({e}); running the script anyway\n",
+                what.join(", ")
+            ),
+        };
+        out.write(Stream::Stderr, line.as_bytes());
     }
 
     fn owner_labels(&self) -> Vec<(String, String)> {
@@ -469,7 +513,11 @@ impl Executor for KubernetesExecutor {
         );
         let exit = match ready::wait_running(&api, &name, &image, self.options.start_timeout).await
         {
-            Ok(()) => self.in_pod(&api, &name, job, &out, cancel).await,
+            Ok(()) => {
+                self.await_services(&api, &name, &services.containers, &out)
+                    .await;
+                self.in_pod(&api, &name, job, &out, cancel).await
+            }
             Err(e) => {
                 let events = ready::events(&self.cluster.client, &ns, &name).await;
                 out.write(

@@ -89,6 +89,15 @@ fn service(c: &Container, pull: &str, settings: &PodSettings) -> Value {
     if c.privileged {
         v["securityContext"] = json!({"privileged": true});
     }
+    // The kubelet checks the port; the job's script waits for the container to be Ready.
+    if let Some(port) = c.health_port {
+        v["readinessProbe"] = json!({
+            "tcpSocket": {"port": port},
+            "periodSeconds": 1,
+            "timeoutSeconds": 1,
+            "failureThreshold": 1,
+        });
+    }
     if let Some(r) = settings.service.json() {
         v["resources"] = r;
     }
@@ -312,6 +321,7 @@ mod tests {
                 env: vec![("P".into(), "1".into())],
                 privileged: false,
                 hostnames: vec!["web".into(), "www".into()],
+                health_port: None,
             },
             Container {
                 name: "svc-1".into(),
@@ -321,6 +331,7 @@ mod tests {
                 env: Vec::new(),
                 privileged: true,
                 hostnames: vec!["docker".into()],
+                health_port: Some(2375),
             },
         ];
         let mut pl = plan(None, &[]);
@@ -335,6 +346,8 @@ mod tests {
         assert!(cs[1].get("securityContext").is_none());
         assert!(cs[2].get("command").is_none());
         assert_eq!(cs[2]["securityContext"]["privileged"], true);
+        assert!(cs[1].get("readinessProbe").is_none());
+        assert_eq!(cs[2]["readinessProbe"]["tcpSocket"]["port"], 2375);
         assert_eq!(
             p["spec"]["hostAliases"],
             json!([{"ip": "127.0.0.1", "hostnames": ["web", "www", "docker"]}])
@@ -373,6 +386,7 @@ mod tests {
             env: Vec::new(),
             privileged: false,
             hostnames: Vec::new(),
+            health_port: None,
         }];
         let owner = [("gantry.pipeline".to_string(), "7".to_string())];
         let mut pl = plan(None, &[]);

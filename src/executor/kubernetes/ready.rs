@@ -1,6 +1,7 @@
 //! Waiting for a job's pod by watching it (never polling): the job starts as soon as its
 //! containers run, and a pod that cannot start — image not pullable, unschedulable, crashing —
-//! fails it at once with the reason and the pod's events.
+//! fails it at once with the reason and the pod's events. Then, for services with a health-check
+//! port, until their readiness probes pass.
 
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Pod};
@@ -89,6 +90,55 @@ pub async fn wait_running(
     image: &str,
     limit: Duration,
 ) -> Result<(), String> {
+    watch_pod(api, name, limit, "the pod did not start", |p| {
+        verdict(p, image)
+    })
+    .await
+}
+
+/// Whether the service containers `names` are Ready (their readiness probes passed): keep
+/// waiting, go, or give up (why).
+pub fn services_verdict(pod: &Pod, names: &[&str]) -> Option<Result<(), String>> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_deref()?;
+    for name in names {
+        let c = statuses.iter().find(|c| c.name == *name)?;
+        if c.state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .is_some()
+        {
+            return Some(Err(format!("container {name} exited")));
+        }
+        if !c.ready {
+            return None;
+        }
+    }
+    Some(Ok(()))
+}
+
+/// Watches pod `name` until the service containers `names` are Ready, one exits, or `limit`
+/// passes.
+pub async fn wait_services(
+    api: &Api<Pod>,
+    name: &str,
+    names: &[&str],
+    limit: Duration,
+) -> Result<(), String> {
+    watch_pod(api, name, limit, "not ready", |p| {
+        services_verdict(p, names)
+    })
+    .await
+}
+
+/// Watches pod `name` until `judge` gives a verdict or `limit` passes (`late` opens the timeout's
+/// message).
+async fn watch_pod(
+    api: &Api<Pod>,
+    name: &str,
+    limit: Duration,
+    late: &str,
+    mut judge: impl FnMut(&Pod) -> Option<Result<(), String>>,
+) -> Result<(), String> {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     // A real API server's watch ends or breaks while nothing changes (the client's read
     // timeout, the server's own watch timeout, a load balancer): the watcher re-lists and
@@ -110,7 +160,7 @@ pub async fn wait_running(
                     continue;
                 }
             };
-            if let Some(v) = verdict(&pod, image) {
+            if let Some(v) = judge(&pod) {
                 return v;
             }
         }
@@ -119,7 +169,7 @@ pub async fn wait_running(
     match tokio::time::timeout(limit, watch).await {
         Ok(r) => r,
         Err(_) => Err(format!(
-            "the pod did not start within {}s{}",
+            "{late} within {}s{}",
             limit.as_secs(),
             last_error
                 .map(|e| format!(" (last watch error: {e})"))
@@ -170,6 +220,36 @@ mod tests {
         assert_eq!(verdict(&p, "i"), Some(Ok(())));
         let pending = pod(serde_json::json!({"phase": "Pending"}));
         assert_eq!(verdict(&pending, "i"), None);
+    }
+
+    #[test]
+    fn services_wait_for_their_readiness() {
+        let status = |ready: bool, state: serde_json::Value| {
+            pod(
+                serde_json::json!({"phase": "Running", "containerStatuses": [
+                {"name": "build", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+                 "state": {"running": {}}},
+                {"name": "svc-0", "image": "d", "imageID": "", "ready": ready, "restartCount": 0,
+                 "state": state}]}),
+            )
+        };
+        let running = serde_json::json!({"running": {}});
+        assert_eq!(
+            services_verdict(&status(false, running.clone()), &["svc-0"]),
+            None
+        );
+        assert_eq!(
+            services_verdict(&status(true, running), &["svc-0"]),
+            Some(Ok(()))
+        );
+        let exited = serde_json::json!({"terminated": {"exitCode": 1}});
+        assert!(
+            matches!(services_verdict(&status(false, exited), &["svc-0"]), Some(Err(e)) if e.contains("svc-0"))
+        );
+        assert_eq!(
+            services_verdict(&pod(serde_json::json!({"phase": "Pending"})), &["svc-0"]),
+            None
+        );
     }
 
     #[test]

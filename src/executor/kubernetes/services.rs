@@ -1,7 +1,9 @@
 //! A job's `services:` as containers of its pod, as GitLab's Kubernetes executor runs them: one
 //! `svc-N` container per service sharing the pod's network, reached on 127.0.0.1 under its alias
 //! and GitLab's derived hostnames (through the pod's `hostAliases`). A `docker:*dind` service is
-//! served by the node's Docker socket unless `--privileged-dind` asks for a real one. Pure.
+//! served by the node's Docker socket unless `--privileged-dind` asks for a real one. A service
+//! with a health-check port (GitLab Runner's `HEALTHCHECK_TCP_PORT`; a real dind's engine port)
+//! gets a TCP readiness probe, and the job's script waits for it. Pure.
 
 use crate::executor::ServiceSpec;
 use crate::executor::docker::{is_dind, service_hostnames};
@@ -23,6 +25,40 @@ pub struct Container {
     pub privileged: bool,
     /// Names the build container reaches it by (valid DNS names only: the API rejects others).
     pub hostnames: Vec<String>,
+    /// The TCP port the script waits for (a readiness probe on it): `HEALTHCHECK_TCP_PORT`, or a
+    /// real dind's engine port.
+    pub health_port: Option<u16>,
+}
+
+/// The last value of `name` in `env` (later entries override earlier ones).
+fn var<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The port to wait on before the script: `HEALTHCHECK_TCP_PORT` (as GitLab Runner's Kubernetes
+/// executor, which cannot read an image's exposed ports); for a real dind without it, the port
+/// the job's `DOCKER_HOST` names on the service, else the engine's (2375 when
+/// `DOCKER_TLS_CERTDIR` is set empty, 2376 with TLS, as docker:dind's entrypoint chooses).
+/// Without it the socket-less engine is still starting when the script's first `docker` runs.
+fn health_port(env: &[(String, String)], dind: bool, hostnames: &[String]) -> Option<u16> {
+    if let Some(p) = var(env, "HEALTHCHECK_TCP_PORT") {
+        return p.trim().parse().ok();
+    }
+    if !dind {
+        return None;
+    }
+    let named = var(env, "DOCKER_HOST")
+        .and_then(|h| h.strip_prefix("tcp://"))
+        .and_then(|h| h.trim_end_matches('/').rsplit_once(':'))
+        .filter(|(host, _)| hostnames.iter().any(|n| n == host))
+        .and_then(|(_, port)| port.parse().ok());
+    named.or(Some(match var(env, "DOCKER_TLS_CERTDIR") {
+        Some("") => 2375,
+        _ => 2376,
+    }))
 }
 
 /// The pod's services, and whether the build container gets the node's Docker socket instead of
@@ -87,6 +123,7 @@ pub fn plan(
         }
         let mut env = job_env.to_vec();
         env.extend(s.variables.iter().cloned());
+        let health_port = health_port(&env, dind, &hostnames);
         out.containers.push(Container {
             name: format!("svc-{}", out.containers.len()),
             image: map(&s.image),
@@ -95,6 +132,7 @@ pub fn plan(
             env,
             privileged: dind,
             hostnames,
+            health_port,
         });
     }
     out
@@ -157,6 +195,61 @@ mod tests {
         assert!(!s.docker_socket);
         assert!(s.containers[0].privileged);
         assert_eq!(s.containers[0].hostnames, ["docker"]);
+    }
+
+    #[test]
+    fn health_ports_come_from_healthcheck_tcp_port_or_the_dind_engine() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let port = |image: &str, job: &[(&str, &str)], own: &[(&str, &str)]| {
+            let mut s = spec(image, None);
+            s.variables = env(own);
+            plan(&[s], &env(job), str::to_string, true).containers[0].health_port
+        };
+        // No port to wait on for an ordinary service unless asked (GitLab's Kubernetes executor).
+        assert_eq!(port("postgres:16", &[], &[]), None);
+        assert_eq!(
+            port("postgres:16", &[], &[("HEALTHCHECK_TCP_PORT", "5432")]),
+            Some(5432)
+        );
+        assert_eq!(
+            port(
+                "postgres:16",
+                &[("HEALTHCHECK_TCP_PORT", "1")],
+                &[("HEALTHCHECK_TCP_PORT", "2")]
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            port("postgres:16", &[], &[("HEALTHCHECK_TCP_PORT", "x")]),
+            None
+        );
+        // A real dind: the port DOCKER_HOST names on it, else the engine's by TLS.
+        assert_eq!(
+            port("docker:dind", &[("DOCKER_HOST", "tcp://docker:2375")], &[]),
+            Some(2375)
+        );
+        assert_eq!(
+            port(
+                "docker:dind",
+                &[("DOCKER_HOST", "tcp://elsewhere:1234")],
+                &[]
+            ),
+            Some(2376)
+        );
+        assert_eq!(
+            port("docker:dind", &[("DOCKER_TLS_CERTDIR", "")], &[]),
+            Some(2375)
+        );
+        assert_eq!(port("docker:dind", &[], &[]), Some(2376));
+        assert_eq!(
+            port("docker:dind", &[], &[("HEALTHCHECK_TCP_PORT", "2380")]),
+            Some(2380)
+        );
     }
 
     #[test]
