@@ -813,7 +813,10 @@ fn a_list_of_caches_reaches_the_pod_and_comes_back() {
     let (_tmp, dir) = repo("kcache", &pipeline, "pipeline");
     let (code, out) = sim.run(&dir, &[]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("deps=miss") && out.contains("report=miss"), "{out}");
+    assert!(
+        out.contains("deps=miss") && out.contains("report=miss"),
+        "{out}"
+    );
     let (code, out) = sim.run(&dir, &[]);
     assert_eq!(code, 0, "{out}");
     for held in ["deps=from-1", "tools=from-1", "seed=miss", "report=miss"] {

@@ -156,7 +156,11 @@ impl Hasher {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
         if now - stat.mtime_ns > RACY_NS {
-            if self.cache.insert(key.to_os_string(), (stat, d.clone())).is_none() {
+            if self
+                .cache
+                .insert(key.to_os_string(), (stat, d.clone()))
+                .is_none()
+            {
                 self.hits += 1;
             }
             self.changed = true;

@@ -351,7 +351,10 @@ pub(super) fn with_dotenv<E>(ctx: &RunCtx<E>, i: usize) -> PlannedJob {
                 let kept = ctx.run_dir.dotenv().join(format!("{}.env", slug(dep)));
                 if let Ok(text) = std::fs::read_to_string(kept) {
                     for (k, v) in artifacts::parse_dotenv(&text).0 {
-                        planned.layers.dotenv.insert(k, Var::plain(v, Origin::Dotenv));
+                        planned
+                            .layers
+                            .dotenv
+                            .insert(k, Var::plain(v, Origin::Dotenv));
                     }
                 }
             }
