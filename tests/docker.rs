@@ -466,25 +466,11 @@ fn shell_on_failure_opens_a_container_at_the_failed_state() {
 #[test]
 fn a_list_of_caches_is_restored_and_saved_around_a_container_job() {
     require_engine!();
-    let pipeline = format!(
-        "job:\n  image: {BUSYBOX}\n  cache:\n    - key: deps-$CI_COMMIT_REF_SLUG\n      paths: [deps/]\n    - key: tools\n      paths: [tools/]\n    - key: seed\n      paths: [seed/]\n      policy: pull\n    - key: report\n      paths: [report/]\n      policy: push\n  script:\n    - for d in deps tools seed report; do if [ -f $d/v ]; then echo \"$d=$(cat $d/v)\"; else echo $d=miss; fi; done\n    - mkdir -p deps tools seed report\n    - echo from-$CI_PIPELINE_IID | tee deps/v tools/v seed/v report/v\n"
-    );
-    let (_t, dir) = repo("app", &pipeline, "c");
-    let (code, out, err) = gantry(&dir, &["run"]);
-    assert_eq!(code, 0, "{out}{err}");
-    for miss in ["deps=miss", "tools=miss", "seed=miss", "report=miss"] {
-        assert!(out.contains(miss), "{out}");
-    }
-    let (code, out, err) = gantry(&dir, &["run"]);
-    assert_eq!(code, 0, "{out}{err}");
-    for held in ["deps=from-1", "tools=from-1", "seed=miss", "report=miss"] {
-        assert!(out.contains(&format!("job │ {held}")), "{held}: {out}");
-    }
-    let cache = dir.join(".gantry/cache");
-    assert_eq!(
-        std::fs::read_to_string(cache.join("report/report/v")).unwrap(),
-        "from-2\n"
-    );
-    assert!(!cache.join("seed").exists(), "a pull cache was saved");
+    let (_t, dir) = repo("app", &common::cache_list_pipeline(BUSYBOX), "c");
+    let (code, first, err) = gantry(&dir, &["run"]);
+    assert_eq!(code, 0, "{first}{err}");
+    let (code, second, err) = gantry(&dir, &["run"]);
+    assert_eq!(code, 0, "{second}{err}");
+    common::assert_cache_lists(&dir, &first, &second);
     assert_eq!(leftovers(), Vec::<String>::new());
 }

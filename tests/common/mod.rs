@@ -279,3 +279,30 @@ pub fn real_cluster() -> Option<PathBuf> {
     );
     path
 }
+
+/// A job in `image` with a list of four caches: two pull-push (one keyed by the ref), one
+/// `pull`, one `push`. It prints what each cache brought (`NAME=from-IID` or `NAME=miss`) and
+/// writes its own pipeline IID into all four.
+pub fn cache_list_pipeline(image: &str) -> String {
+    format!(
+        "job:\n  image: {image}\n  cache:\n    - key: deps-$CI_COMMIT_REF_SLUG\n      paths: [deps/]\n    - key: tools\n      paths: [tools/]\n    - key: seed\n      paths: [seed/]\n      policy: pull\n    - key: report\n      paths: [report/]\n      policy: push\n  script:\n    - for d in deps tools seed report; do if [ -f $d/v ]; then echo \"$d=$(cat $d/v)\"; else echo $d=miss; fi; done\n    - mkdir -p deps tools seed report\n    - echo from-$CI_PIPELINE_IID | tee deps/v tools/v seed/v report/v\n"
+    )
+}
+
+/// What two runs of [`cache_list_pipeline`] in `dir` must show (`first`, `second`: their
+/// output): pull-push caches restored on the second run, the `pull` one never saved, the
+/// `push` one saved but never restored.
+pub fn assert_cache_lists(dir: &Path, first: &str, second: &str) {
+    for miss in ["deps=miss", "tools=miss", "seed=miss", "report=miss"] {
+        assert!(first.contains(&format!("job │ {miss}")), "{miss}: {first}");
+    }
+    for held in ["deps=from-1", "tools=from-1", "seed=miss", "report=miss"] {
+        assert!(second.contains(&format!("job │ {held}")), "{held}: {second}");
+    }
+    let cache = dir.join(".gantry/cache");
+    assert_eq!(
+        std::fs::read_to_string(cache.join("report/report/v")).unwrap_or_default(),
+        "from-2\n"
+    );
+    assert!(!cache.join("seed").exists(), "a pull cache was saved");
+}

@@ -176,6 +176,16 @@ api_empty() {
 }
 tags_of() { http_get "http://$REGISTRY/v2/$IMAGE_REPO/tags/list" 2>/dev/null || true; }
 
+# deals_ready NAMESPACE FILE: whether the deals Deployment in NAMESPACE has a ready replica;
+# if so, FILE says so with the image it runs.
+deals_ready() {
+  local ready image
+  ready=$(k get deployment deals -n "$1" -o jsonpath='{.status.readyReplicas}' 2>/dev/null || true)
+  [ "${ready:-0}" -ge 1 ] 2>/dev/null || return 1
+  image=$(k get deployment deals -n "$1" -o jsonpath='{.spec.template.spec.containers[0].image}')
+  echo "deployment deals ready ($ready) in $1 running $image" >"$2"
+}
+
 # One pipeline run with EXECUTOR and every check about it.
 run_with() {
   local executor=$1 sha tag ns iid logs out code=0 extra=() run_pid reg=$REGISTRY
@@ -202,17 +212,7 @@ run_with() {
 
   # Watch the cluster while the pipeline runs: the deals Deployment ready in the namespace.
   : >"$work/watch-$executor"
-  (
-    while :; do
-      ready=$(k get deployment deals -n "$ns" -o jsonpath='{.status.readyReplicas}' 2>/dev/null || true)
-      if [ "${ready:-0}" -ge 1 ] 2>/dev/null; then
-        image=$(k get deployment deals -n "$ns" -o jsonpath='{.spec.template.spec.containers[0].image}')
-        echo "deployment deals ready ($ready) in $ns running $image" >"$work/watch-$executor"
-        break
-      fi
-      sleep 0.5
-    done
-  ) &
+  ( until deals_ready "$ns" "$work/watch-$executor"; do sleep 0.5; done ) &
   watch_pid=$!
 
   (cd "$repo" && exec "$GANTRY" run --kubeconfig "$KC" "${extra[@]}" \
@@ -343,13 +343,8 @@ serve_with() {
           echo "$entry" >"$work/env-$executor"
           env_ns=$(jq -r .namespace <<<"$entry")
         fi
-      else
-        ready=$(k get deployment deals -n "$env_ns" -o jsonpath='{.status.readyReplicas}' 2>/dev/null || true)
-        if [ "${ready:-0}" -ge 1 ] 2>/dev/null; then
-          image=$(k get deployment deals -n "$env_ns" -o jsonpath='{.spec.template.spec.containers[0].image}')
-          echo "deployment deals ready ($ready) in $env_ns running $image" >"$work/watch-$executor"
-          break
-        fi
+      elif deals_ready "$env_ns" "$work/watch-$executor"; then
+        break
       fi
       sleep 0.5
     done
