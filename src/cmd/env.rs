@@ -100,7 +100,7 @@ pub fn env(file: &Path, args: &EnvArgs) -> ExitCode {
         let line: Vec<String> = row
             .iter()
             .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
+            .map(|(cell, w)| crate::report::pad(cell, *w))
             .collect();
         println!("{}", line.join("  ").trim_end());
     }

@@ -280,7 +280,11 @@ fn render(verdicts: &[Verdict], as_json: bool) -> String {
     ));
     for v in verdicts {
         let what = if v.reused { "reused" } else { "runs  " };
-        out.push_str(&format!("{:<w$}  {what}  {}\n", v.job, v.why));
+        out.push_str(&format!(
+            "{}  {what}  {}\n",
+            crate::report::pad(&v.job, w),
+            v.why
+        ));
     }
     out
 }

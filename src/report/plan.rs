@@ -39,7 +39,13 @@ pub fn text(plan: &Plan, explain: bool) -> String {
                 Some(image) if job.executor != "shell" => format!("{} {image}", job.executor),
                 _ => job.executor.to_string(),
             };
-            let _ = writeln!(out, "  {:<width$}  {:<10}  {}", job.name, job.when, runner);
+            let _ = writeln!(
+                out,
+                "  {}  {:<10}  {}",
+                super::pad(&job.name, width),
+                job.when,
+                runner
+            );
             let mut details = Vec::new();
             if let Some(needs) = &job.needs {
                 let names: Vec<&str> = needs.iter().map(|n| n.job.as_str()).collect();
@@ -65,10 +71,10 @@ pub fn text(plan: &Plan, explain: bool) -> String {
                 details.push(format!("environment: {} ({}{ns})", env.name, env.action));
             }
             if !details.is_empty() {
-                let _ = writeln!(out, "  {:<width$}  {}", "", details.join(" · "));
+                let _ = writeln!(out, "  {}  {}", super::pad("", width), details.join(" · "));
             }
             if explain {
-                let _ = writeln!(out, "  {:<width$}  why: {}", "", job.reason);
+                let _ = writeln!(out, "  {}  why: {}", super::pad("", width), job.reason);
             }
         }
     }

@@ -459,11 +459,11 @@ impl Reporter {
             Mode::Human { .. } => {
                 let w = results.iter().map(|r| r.name.chars().count()).max().unwrap_or(3).max(3);
                 let sw = results.iter().map(|r| r.stage.chars().count()).max().unwrap_or(5).max(5);
-                let mut t = format!("\n{:<w$}  {:<sw$}  {:<16}  {:>9}  EXIT\n", "JOB", "STAGE", "STATUS", "DURATION");
+                let mut t = format!("\n{}  {}  {:<16}  {:>9}  EXIT\n", super::pad("JOB", w), super::pad("STAGE", sw), "STATUS", "DURATION");
                 for r in results {
                     let d = r.duration.map(human).unwrap_or_else(|| "-".into());
                     let code = r.exit_code.map_or("-".to_string(), |c| c.to_string());
-                    t.push_str(&format!("{:<w$}  {:<sw$}  {:<16}  {d:>9}  {code}\n", r.name, r.stage, r.status));
+                    t.push_str(&format!("{}  {}  {:<16}  {d:>9}  {code}\n", super::pad(&r.name, w), super::pad(&r.stage, sw), r.status));
                 }
                 t.push_str(&format!("\npipeline {outcome} in {}", human(elapsed)));
                 self.emit(&t);

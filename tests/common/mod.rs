@@ -297,7 +297,10 @@ pub fn assert_cache_lists(dir: &Path, first: &str, second: &str) {
         assert!(first.contains(&format!("job │ {miss}")), "{miss}: {first}");
     }
     for held in ["deps=from-1", "tools=from-1", "seed=miss", "report=miss"] {
-        assert!(second.contains(&format!("job │ {held}")), "{held}: {second}");
+        assert!(
+            second.contains(&format!("job │ {held}")),
+            "{held}: {second}"
+        );
     }
     let cache = dir.join(".gantry/cache");
     assert_eq!(
