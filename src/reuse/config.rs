@@ -19,6 +19,11 @@ pub struct ReuseConfig {
     pub max_size: u64,
     /// Per-job settings, by definition or concrete name.
     pub jobs: BTreeMap<String, JobSettings>,
+    /// Every job's `inputs` globs in one matcher, so a workspace path is matched once for all
+    /// jobs: glob `i` belongs to the `[jobs.NAME]` table `input_owners[i]`.
+    pub all_inputs: GlobSet,
+    /// See `all_inputs`.
+    pub input_owners: Vec<String>,
 }
 
 /// `[jobs.NAME]`.
@@ -38,6 +43,8 @@ impl Default for ReuseConfig {
             enabled: false,
             max_size: DEFAULT_MAX_SIZE,
             jobs: BTreeMap::new(),
+            all_inputs: GlobSet::empty(),
+            input_owners: Vec::new(),
         }
     }
 }
@@ -99,6 +106,7 @@ impl ReuseConfig {
                     parse_size(&size).map_err(|e| format!("[reuse_store] max_size: {e}"))?;
             }
         }
+        let mut all_inputs = GlobSetBuilder::new();
         if let Some(toml::Value::Table(jobs)) = table.get("jobs") {
             for (name, v) in jobs {
                 let Some(raw) = v.clone().try_into::<RawJob>().ok().filter(|_| v.is_table()) else {
@@ -111,10 +119,11 @@ impl ReuseConfig {
                     Some(globs) => {
                         let mut b = GlobSetBuilder::new();
                         for g in globs {
-                            b.add(
-                                Glob::new(g)
-                                    .map_err(|e| format!("[jobs.{name}] inputs: `{g}`: {e}"))?,
-                            );
+                            let glob = Glob::new(g)
+                                .map_err(|e| format!("[jobs.{name}] inputs: `{g}`: {e}"))?;
+                            b.add(glob.clone());
+                            all_inputs.add(glob);
+                            config.input_owners.push(name.clone());
                         }
                         Some(b.build().map_err(|e| format!("[jobs.{name}]: {e}"))?)
                     }
@@ -129,6 +138,9 @@ impl ReuseConfig {
                 );
             }
         }
+        config.all_inputs = all_inputs
+            .build()
+            .map_err(|e| format!("[jobs] inputs: {e}"))?;
         Ok(config)
     }
 

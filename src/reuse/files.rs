@@ -57,11 +57,18 @@ pub fn stat_all(paths: &[PathBuf]) -> Vec<Option<std::fs::Metadata>> {
     std::thread::scope(|s| {
         let parts: Vec<_> = paths
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(stat).collect::<Vec<_>>()))
+            .map(|part| {
+                (
+                    part,
+                    s.spawn(move || part.iter().map(stat).collect::<Vec<_>>()),
+                )
+            })
             .collect();
+        // A thread that could not finish leaves its part to this one: every path keeps its
+        // place, so no file is ever paired with another's stat.
         parts
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            .flat_map(|(part, h)| h.join().unwrap_or_else(|_| part.iter().map(stat).collect()))
             .collect()
     })
 }

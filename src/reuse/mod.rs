@@ -141,44 +141,30 @@ impl Session {
     /// For each `[jobs.NAME]` with `inputs`, the digest over the `files` its globs keep. One
     /// pass: every path is matched once against all jobs' globs together, not once per job.
     fn fold_by_inputs(&self, files: &[(PathBuf, String)]) -> HashMap<String, String> {
-        let narrowed: Vec<(&String, &Vec<String>)> = self
+        let owners = &self.config.input_owners;
+        // Every job with `inputs`, also `inputs = []` (which keeps no file).
+        let mut kept: HashMap<&str, Vec<(&Path, &str)>> = self
             .config
             .jobs
             .iter()
-            .filter_map(|(name, s)| Some((name, s.inputs.as_ref()?)))
+            .filter(|(_, s)| s.inputs.is_some())
+            .map(|(name, _)| (name.as_str(), Vec::new()))
             .collect();
-        let mut all = globset::GlobSetBuilder::new();
-        let mut owner = Vec::new();
-        for (i, (_, globs)) in narrowed.iter().enumerate() {
-            for g in globs.iter() {
-                // Each glob was checked when the config was read; one that fails here leaves
-                // its job to the per-job matcher.
-                if let Ok(g) = globset::Glob::new(g) {
-                    all.add(g);
-                    owner.push(i);
-                }
-            }
-        }
-        let Ok(all) = all.build() else {
-            return HashMap::new();
-        };
-        let mut kept: Vec<Vec<(&Path, &str)>> = vec![Vec::new(); narrowed.len()];
         let mut hits = Vec::new();
         for (p, d) in files {
-            all.matches_candidate_into(&globset::Candidate::new(p), &mut hits);
-            let mut last = usize::MAX;
+            self.config
+                .all_inputs
+                .matches_candidate_into(&globset::Candidate::new(p), &mut hits);
             for &h in &hits {
-                let o = owner[h];
-                if o != last && kept[o].last().is_none_or(|(q, _)| *q != p.as_path()) {
-                    kept[o].push((p.as_path(), d.as_str()));
+                let list = kept.entry(owners[h].as_str()).or_default();
+                // Two globs of one job matching the same path count it once.
+                if list.last().is_none_or(|(q, _)| *q != p.as_path()) {
+                    list.push((p.as_path(), d.as_str()));
                 }
-                last = o;
             }
         }
-        narrowed
-            .iter()
-            .zip(kept)
-            .map(|((name, _), k)| ((*name).clone(), files::fold(k)))
+        kept.into_iter()
+            .map(|(name, k)| (name.to_string(), files::fold(k)))
             .collect()
     }
 
@@ -232,24 +218,13 @@ impl Session {
             ),
         );
         if matches!(git.strategy, Strategy::Fetch | Strategy::Clone) {
-            let narrowed = self
+            // A job with `inputs` has its digest in `by_inputs`; the others see every file.
+            let digest = self
                 .config
                 .job_entry(&f.job.name, &f.job.job)
-                .filter(|(_, s)| s.matcher.is_some());
-            let digest = match narrowed {
-                None => listing.digest.clone(),
-                Some((name, s)) => match listing.by_inputs.get(name) {
-                    Some(d) => d.clone(),
-                    None => files::fold(
-                        listing
-                            .files
-                            .iter()
-                            .filter(|(p, _)| s.matcher.as_ref().is_some_and(|m| m.is_match(p)))
-                            .map(|(p, d)| (p.as_path(), d.as_str())),
-                    ),
-                },
-            };
-            inputs.set("files", digest);
+                .and_then(|(name, _)| listing.by_inputs.get(name))
+                .unwrap_or(&listing.digest);
+            inputs.set("files", digest.clone());
             if git.submodules != Submodules::None {
                 inputs.set("submodules", listing.gitlinks.clone());
             }
