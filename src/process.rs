@@ -3,6 +3,8 @@
 //! marker variable every job process carries, or by the process group recorded for it. One
 //! mechanism for `gantry serve`'s start-up, `gantry gc` and the next `gantry run`.
 
+pub mod watchdog;
+
 use std::io::Write;
 use std::path::Path;
 

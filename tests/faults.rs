@@ -236,31 +236,50 @@ fn spawn_run(dir: &Path) -> std::process::Child {
 }
 
 // Finding 2: shell jobs survived SIGKILL of `gantry run`, and `gantry gc` left them running.
+// Issue 25: the kernel's PDEATHSIG (a `pre_exec` hook that made every job fork all of gantry)
+// gave way to gantry's watchdog, which kills each job's whole process group when gantry dies.
 #[test]
-fn jobs_of_a_killed_run_are_stopped_by_the_kernel_gc_and_the_next_run() {
+fn jobs_of_a_killed_run_are_stopped_by_the_watchdog_gc_and_the_next_run() {
     let marks = tempfile::tempdir().unwrap();
     let m = marks.path().display().to_string();
-    // The issue's job (the shell itself runs `touch`), and one that leaves a background child.
+    // The issue's job (the shell itself runs `touch`), and one that leaves a background child in
+    // its group and one that leaves the group (`setsid`), which only the marker can find.
     let ci = format!(
-        "fg:\n  script: ['touch {m}/fg-started; sleep 2.5 > /dev/null; touch {m}/fg-ran']\n\
-         bg:\n  script: ['(sleep 2.5; touch {m}/bg-ran) & touch {m}/bg-started; wait']\n"
+        "fg:\n  script: ['echo $$ > {m}/fg-group; touch {m}/fg-started; sleep 2.5 > /dev/null; touch {m}/fg-ran']\n\
+         bg:\n  script: ['echo $$ > {m}/bg-group; (sleep 2.5; touch {m}/bg-ran) & setsid sh -c \"sleep 2.5; touch {m}/esc-ran\" & touch {m}/bg-started; wait']\n"
     );
+    let group = |name: &str| -> i32 {
+        let text = std::fs::read_to_string(marks.path().join(name)).unwrap();
+        text.trim().parse().unwrap()
+    };
     for reaper in ["gc", "run"] {
         let dir = project(&[(".gitlab-ci.yml", &ci)]);
-        let _ = std::fs::remove_file(marks.path().join("fg-ran"));
-        let _ = std::fs::remove_file(marks.path().join("bg-ran"));
+        for f in ["fg-ran", "bg-ran", "esc-ran"] {
+            let _ = std::fs::remove_file(marks.path().join(f));
+        }
         let mut child = spawn_run(dir.path());
         wait_for(&marks.path().join("fg-started"), &mut child);
         wait_for(&marks.path().join("bg-started"), &mut child);
         std::fs::remove_file(marks.path().join("fg-started")).unwrap();
         std::fs::remove_file(marks.path().join("bg-started")).unwrap();
+        let groups = [group("fg-group"), group("bg-group")];
         unsafe {
             libc::kill(child.id() as i32, libc::SIGKILL);
         }
         let _ = child.wait();
+        // Both jobs' groups end with gantry, without any help.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let alive = |g: i32| unsafe { libc::killpg(g, 0) } == 0;
+        while groups.iter().any(|g| alive(*g)) && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(
+            !groups.iter().any(|g| alive(*g)),
+            "a job's process group {groups:?} outlived its killed gantry"
+        );
         assert!(
             !job_processes(dir.path()).is_empty(),
-            "nothing left to reap: the test proves nothing"
+            "nothing left to reap (the `setsid` process): the test proves nothing"
         );
         let (code, out, err) = match reaper {
             "gc" => gantry(dir.path(), &["gc"]),
@@ -280,7 +299,7 @@ fn jobs_of_a_killed_run_are_stopped_by_the_kernel_gc_and_the_next_run() {
             "{reaper} says what it stopped: {out}{err}"
         );
         std::thread::sleep(std::time::Duration::from_secs(3));
-        for f in ["fg-ran", "bg-ran"] {
+        for f in ["fg-ran", "bg-ran", "esc-ran"] {
             assert!(
                 !marks.path().join(f).exists(),
                 "after {reaper}, a job of the killed run still ran to `touch {f}`"

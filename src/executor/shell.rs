@@ -1,8 +1,9 @@
 //! The shell executor: runs a job's script with bash (or sh) on this machine, in the job's
 //! workspace, in its own process group so a timeout or cancellation ends every process the job
-//! started — and nothing it started outlives it. Should gantry itself die (SIGKILL), the kernel
-//! kills the job's shell (`PR_SET_PDEATHSIG`), and the group recorded in the run directory
-//! (`run::orphans`) lets the next run or `gantry gc` stop whatever the script left behind.
+//! started — and nothing it started outlives it. Should gantry itself die (SIGKILL), its
+//! watchdog kills the job's group (`process::watchdog`; no `pre_exec` hook, so std spawns jobs
+//! with `posix_spawn` instead of forking all of gantry), and the group recorded in the run
+//! directory (`run::orphans`) lets the next run or `gantry gc` stop whatever escaped it.
 
 use super::{AFTER_SCRIPT_TIMEOUT, Cancel, Executor, Exit, JobSpec, Sink, Stream};
 use std::path::{Path, PathBuf};
@@ -180,12 +181,12 @@ async fn run_script(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    die_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return Exit::Error(format!("cannot start {}: {e}", shell.display())),
     };
     let pgid = child.id().map(|p| p as i32);
+    let watched = pgid.map(crate::process::watchdog::watch);
     if let (Some(pg), Some((_, run_dir))) = (
         pgid,
         job.env
@@ -219,39 +220,11 @@ async fn run_script(
         }
     };
     // Whatever the script left running in the background ends with the job.
-    if let Some(pg) = pgid {
-        kill_group(pg, libc::SIGKILL);
-    }
+    drop(watched);
     for r in readers.into_iter().flatten() {
         let _ = r.await;
     }
     exit
-}
-
-/// On Linux, the job's shell gets SIGKILL when the thread that started it ends: a tokio worker
-/// thread, which lives as long as the runtime, so in practice when gantry dies. (Jobs are never
-/// started from the blocking pool, whose idle threads exit.) The script's own children are
-/// not covered by the kernel; the recorded process group is (see `run::orphans`).
-fn die_with_parent(cmd: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // gantry died between fork and prctl: do not run the job at all.
-                if libc::getppid() != parent {
-                    libc::_exit(137);
-                }
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cmd;
 }
 
 fn signal_of(status: &std::process::ExitStatus) -> i32 {
