@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Faults and mutations at benchmark size (issue 21): the fault-injection suite with RUNS random
-# interrupts per executor (shell, Docker, Kubernetes on kube-sim; default 20) and the mutation
+# interrupts per executor (shell, Docker, Kubernetes on the test cluster; default 20) and the mutation
 # target with CASES mutated pipelines (default 5000), both with random seeds (printed, so a
 # failure can be replayed with GANTRY_FAULT_SEED / GANTRY_MUTATION_SEED). Figures go to
 # docs/benchmarks.md. Usage: bench/faults.sh [RUNS] [CASES]

@@ -3,9 +3,10 @@
 branch, so none supersedes another) at a server whose pipeline is one `true` job, or, with
 `--jobs J`, a build job and J-1 jobs that need it.
 
-With `--executor kubernetes` every job is a pod on a cluster: `--kubeconfig FILE` names one, or
-`--kube-sim PATH` starts the project's simulator (its pods are Docker containers of `--image`,
-which must be on the engine, e.g. `gantry-test/busybox:1` as the tests build it).
+With `--executor kubernetes` every job is a pod on a real cluster: `--kubeconfig FILE`, else the
+one `GANTRY_TEST_KUBECONFIG` names (the project's test cluster: `testing/cluster/up.sh DIR` starts
+it and writes DIR/kubeconfig). `--image` must be on the cluster's nodes, e.g.
+`gantry-test/busybox:1` as the tests build and load it (`GANTRY_TEST_LOAD_IMAGE`).
 
 Reports: webhooks accepted per second, queue latency (created -> running) percentiles, time
 until every pipeline finished, peak and final resident memory of the server, and checks that
@@ -13,7 +14,7 @@ every accepted webhook has its pipeline row (nothing lost).
 
 usage: bench/serve-burst.py [--binary target/release/gantry] [--count 500] [--clients 50]
                             [--concurrency 4] [--workdir target/bench-serve] [--jobs 1]
-                            [--executor shell|kubernetes] [--kubeconfig FILE | --kube-sim PATH]
+                            [--executor shell|kubernetes] [--kubeconfig FILE]
                             [--image IMAGE] [--job-concurrency N]
 The work directory must be on a real disk (not tmpfs)."""
 
@@ -28,12 +29,16 @@ p.add_argument("--workdir", default="target/bench-serve")
 p.add_argument("--jobs", type=int, default=1)
 p.add_argument("--executor", default="shell", choices=["shell", "kubernetes"])
 p.add_argument("--kubeconfig")
-p.add_argument("--kube-sim")
 p.add_argument("--image")
 p.add_argument("--job-concurrency", type=int)
 a = p.parse_args()
-if a.executor == "kubernetes" and not (a.kubeconfig or a.kube_sim) or not a.image and a.executor == "kubernetes":
-    p.error("--executor kubernetes needs --kubeconfig or --kube-sim, and --image")
+if a.executor == "kubernetes":
+    a.kubeconfig = a.kubeconfig or os.environ.get("GANTRY_TEST_KUBECONFIG")
+    if not a.kubeconfig:
+        p.error("--executor kubernetes needs a cluster: --kubeconfig FILE or GANTRY_TEST_KUBECONFIG "
+                "(start the test cluster with `sudo testing/cluster/up.sh DIR`; it writes DIR/kubeconfig)")
+    if not a.image:
+        p.error("--executor kubernetes needs --image (on the cluster's nodes)")
 
 TOKEN, SECRET = "bench-token", "bench-secret"
 work = os.path.abspath(a.workdir)
@@ -54,18 +59,7 @@ git("add", ".")
 git("commit", "-qm", "bench")
 sha = git("rev-parse", "HEAD")
 
-sim = None
-kubeconfig = a.kubeconfig
-if a.kube_sim:
-    kubeconfig = os.path.join(work, "kubeconfig")
-    sim = subprocess.Popen([a.kube_sim, "--listen", "127.0.0.1:0", "--kubeconfig", kubeconfig, "--require-runtime"],
-                           stdout=open(os.path.join(work, "kube-sim.log"), "w"), stderr=subprocess.STDOUT)
-    for _ in range(600):
-        if os.path.exists(kubeconfig) or sim.poll() is not None:
-            break
-        time.sleep(0.1)
-    if not os.path.exists(kubeconfig):
-        sys.exit("kube-sim did not start: " + open(os.path.join(work, "kube-sim.log")).read())
+kubeconfig = a.kubeconfig if a.executor == "kubernetes" else None
 cluster = ["--kubeconfig", kubeconfig] if kubeconfig else []
 config = os.path.join(work, "serve.toml")
 open(config, "w").write(
@@ -143,14 +137,11 @@ _, data = req("GET", "/api/v1/pipelines?per_page=1", headers=auth)
 total_rows = json.loads(data)["total"]
 server.terminate()
 server.wait(timeout=60)
-if sim:
-    sim.terminate()
-    sim.wait(timeout=120)
 
 lat.sort()
 pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
 resp = sorted(r[2] for r in results)
-print(f"pipeline                 {a.jobs} job(s), {a.executor} executor" + (f" on {'kube-sim' if sim else kubeconfig}" if kubeconfig else ""))
+print(f"pipeline                 {a.jobs} job(s), {a.executor} executor" + (f" on {kubeconfig}" if kubeconfig else ""))
 print(f"webhooks sent            {a.count} ({a.clients} clients)")
 print(f"accepted (201)           {len(accepted)}")
 print(f"burst wall time          {burst:.2f} s  -> {len(accepted) / burst:.0f} accepted/s")

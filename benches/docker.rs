@@ -1,5 +1,7 @@
 //! `cargo bench --bench docker`: per-job overhead of the Docker executor for a `true` job versus
-//! raw bollard create/start/wait/remove of the same image, sequentially and with 4 at once.
+//! raw bollard create/start/wait/remove of the same image, sequentially and with 4 at once; then
+//! the issue-25 figure, whole commands: a 10-job pipeline at `-j 1` against 10 sequential
+//! `docker run --rm IMAGE true` (the CLI a user would compare with).
 //! Needs a Docker engine and the busybox test image (built here from Debian's static busybox).
 //! The repository is created on the working directory's filesystem (under `target/`), which is
 //! printed; raw and gantry runs alternate `RUNS` times (default 3) and medians are reported.
@@ -15,6 +17,8 @@ use std::time::Instant;
 
 const IMAGE: &str = common::BUSYBOX;
 const JOBS: usize = 40;
+/// Jobs of the whole-command comparison with `docker run`.
+const CLI_JOBS: usize = 10;
 
 async fn raw_one(docker: &Docker) {
     let body = ContainerCreateBody {
@@ -69,23 +73,24 @@ fn main() {
         common::filesystem(tmp.path()),
         tmp.path().display()
     );
-    let mut y = String::new();
-    for i in 0..JOBS {
-        y.push_str(&format!("j{i}:\n  image: {IMAGE}\n  script: [\"true\"]\n"));
-    }
-    common::repository(tmp.path(), &y);
-    let gantry = |j: &str| {
+    let job = |i: usize| format!("j{i}:\n  image: {IMAGE}\n  script: [\"true\"]\n");
+    common::repository(tmp.path(), &(0..JOBS).map(job).collect::<String>());
+    let ten: String = (0..CLI_JOBS).map(job).collect();
+    std::fs::write(tmp.path().join("ten.yml"), ten).expect("ten.yml");
+    let gantry_ms = |args: &[&str]| {
         let t = Instant::now();
         let ok = Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .args(["run", "-q", "-j", j])
+            .args(["run", "-q"])
+            .args(args)
             .current_dir(tmp.path())
             .output()
             .unwrap()
             .status
             .success();
-        assert!(ok);
-        t.elapsed().as_secs_f64() * 1e3 / JOBS as f64
+        assert!(ok, "gantry run {args:?}");
+        t.elapsed().as_secs_f64() * 1e3
     };
+    let gantry = |j: &str| gantry_ms(&["-j", j]) / JOBS as f64;
     let (runs, median) = (common::runs(), common::median);
     let (mut rs, mut gs, mut rp, mut gp) = (vec![], vec![], vec![], vec![]);
     for _ in 0..runs {
@@ -109,5 +114,42 @@ fn main() {
         "{:>8} {raw_par:>16.1} {g_par:>16.1} {:>6.2}x",
         "-j 4",
         g_par / raw_par
+    );
+    docker_cli(&|| gantry_ms(&["-j", "1", "-f", "ten.yml"]));
+}
+
+/// `gantry run -j 1` of a 10-job pipeline against 10 sequential `docker run --rm IMAGE true`,
+/// alternating, whole commands: the gantry side includes process start, plan, the pipeline's
+/// network and teardown.
+fn docker_cli(gantry_ms: &dyn Fn() -> f64) {
+    let cli = || {
+        let t = Instant::now();
+        for _ in 0..CLI_JOBS {
+            let ok = Command::new("docker")
+                .args(["run", "--rm", IMAGE, "true"])
+                .output()
+                .expect("docker")
+                .status
+                .success();
+            assert!(ok, "docker run --rm {IMAGE} true");
+        }
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    let runs = common::runs();
+    let (mut d, mut g) = (vec![], vec![]);
+    for _ in 0..runs {
+        d.push(cli());
+        g.push(gantry_ms());
+    }
+    println!(
+        "{CLI_JOBS} jobs, `docker run --rm` vs `gantry run -j 1`, median of {runs} alternating runs"
+    );
+    println!("  docker run: {d:.0?} ms, gantry: {g:.0?} ms");
+    let (d, g) = (common::median(d), common::median(g));
+    println!(
+        "  docker run {:.0} ms/job, gantry {:.0} ms/job, ratio {:.2}x",
+        d / CLI_JOBS as f64,
+        g / CLI_JOBS as f64,
+        g / d
     );
 }

@@ -1,16 +1,16 @@
 //! `cargo bench --bench environments`: how long a pipeline waits for its environment — from
 //! connecting to the cluster to a ready namespace with all its objects (ServiceAccount, Role,
 //! RoleBinding, ResourceQuota, LimitRange, NetworkPolicy, token) — and how long teardown takes
-//! (delete, then wait until the API no longer returns it). Against kube-sim in-process (API
-//! only: no pods, so the figures are gantry's and the API's work, not a kubelet's), or the
-//! cluster GANTRY_TEST_KUBECONFIG names.
+//! (delete, then wait until the API no longer returns it). On the real cluster
+//! GANTRY_TEST_KUBECONFIG names (the test cluster: `testing/cluster/up.sh DIR`), skipped with a
+//! notice without one. `ROUNDS=N` changes the number of environments (default 30).
+
+mod common;
 
 use gantry::environment::config::{ClusterChoice, Settings};
 use gantry::environment::{Environments, cluster};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-const ROUNDS: usize = 30;
 
 fn stats(mut v: Vec<Duration>) -> String {
     v.sort();
@@ -25,30 +25,25 @@ fn stats(mut v: Vec<Duration>) -> String {
 }
 
 fn main() {
+    let Some(kubeconfig) = common::cluster() else {
+        return;
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .unwrap();
-    let (sim, kubeconfig) = match std::env::var_os("GANTRY_TEST_KUBECONFIG") {
-        Some(k) => (None, PathBuf::from(k)),
-        None => {
-            let options = kube_sim::ClusterOptions {
-                runtime: kube_sim::RuntimeMode::Disabled,
-                ..Default::default()
-            };
-            let c = rt.block_on(kube_sim::Cluster::start(options)).unwrap();
-            let path = c.kubeconfig_path().to_path_buf();
-            (Some(c), path)
-        }
-    };
+        .expect("tokio");
     let choice = ClusterChoice {
         kubeconfig: Some(kubeconfig),
         context: None,
     };
     let (mut connect, mut ready, mut start_to_ready, mut teardown) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(30);
     rt.block_on(async {
-        for round in 0..ROUNDS {
+        for round in 0..rounds {
             let t0 = Instant::now();
             let c = cluster::connect(&choice).await.expect("cluster");
             let t1 = Instant::now();
@@ -77,12 +72,9 @@ fn main() {
             teardown.push(t3 - t2);
         }
     });
-    println!("{ROUNDS} environments, sequentially:");
+    println!("{rounds} environments, sequentially:");
     println!("  connect + access check      {}", stats(connect));
     println!("  namespace + objects + token {}", stats(ready));
     println!("  pipeline start → ready      {}", stats(start_to_ready));
     println!("  teardown (deleted, gone)    {}", stats(teardown));
-    if let Some(c) = sim {
-        rt.block_on(c.stop());
-    }
 }

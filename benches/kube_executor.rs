@@ -1,7 +1,8 @@
 //! `cargo bench --bench kube_executor`: per-job overhead of the Kubernetes executor next to the
 //! Docker executor, on the same `true` job in the same busybox image, in one run. The whole
-//! command is timed (`gantry run`), against kube-sim started in-process (its pods are Docker
-//! containers on this engine) or the cluster GANTRY_TEST_KUBECONFIG names. Reported: the wall
+//! command is timed (`gantry run`), on the real cluster GANTRY_TEST_KUBECONFIG names (the test
+//! cluster: `testing/cluster/up.sh DIR`; the busybox image reaches its nodes through
+//! GANTRY_TEST_LOAD_IMAGE), skipped with a notice without one. Reported: the wall
 //! time of a one-job pipeline (fixed costs: connecting, the build namespace's creation and
 //! deletion for Kubernetes, the network for Docker), then the cost of each further job
 //! ((T(N) − T(1)) / (N − 1)) at `-j 1` and at `-j 4`. Executors alternate `RUNS` times (default 3);
@@ -9,7 +10,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -42,33 +43,15 @@ struct Figures {
 }
 
 fn main() {
+    let Some(kubeconfig) = common::cluster() else {
+        return;
+    };
     if !common::docker_up() {
-        println!("no Docker engine: skipped (kube-sim's pods and the Docker executor need one)");
+        println!("NOTICE: skipped, no Docker engine (the Docker executor is the comparison)");
         return;
     }
     common::build_busybox_image();
-    let rt = tokio::runtime::Runtime::new().expect("tokio");
-    let (sim, kubeconfig): (Option<kube_sim::Cluster>, PathBuf) =
-        match std::env::var_os("GANTRY_TEST_KUBECONFIG") {
-            Some(k) => (None, PathBuf::from(k)),
-            None => {
-                let c = rt
-                    .block_on(kube_sim::Cluster::start(kube_sim::ClusterOptions::default()))
-                    .expect("kube-sim starts");
-                assert!(
-                    c.has_runtime(),
-                    "kube-sim found no Docker engine for its pods"
-                );
-                let path = c.kubeconfig_path().to_path_buf();
-                (Some(c), path)
-            }
-        };
-    let cluster = if sim.is_some() {
-        "kube-sim in-process (pods are containers on the local engine)".to_string()
-    } else {
-        format!("GANTRY_TEST_KUBECONFIG={}", kubeconfig.display())
-    };
-    println!("cluster: {cluster}");
+    println!("cluster: GANTRY_TEST_KUBECONFIG={}", kubeconfig.display());
 
     let tmp = common::scratch_dir("bench-kube-");
     println!(
@@ -140,7 +123,4 @@ fn main() {
         k.seq / d.seq,
         k.par / d.par
     );
-    if let Some(c) = sim {
-        rt.block_on(c.stop());
-    }
 }

@@ -8,35 +8,23 @@
 
 mod common;
 
-use common::{filesystem, git, median, runs, scratch_dir};
-use serde_json::Value;
+use common::{median, repository, run_json, runs, source_tree, workdir};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
 
 const FILES: usize = 5_000;
 const FILE_SIZE: usize = 4_000;
 const JOBS: usize = 20;
 
-/// `gantry run ARGS`: wall seconds and job → status.
+/// `gantry run ARGS` (shell, `-j 1`): wall seconds and job → status.
 fn gantry_run(gantry: &Path, dir: &Path, args: &[&str]) -> (f64, BTreeMap<String, String>) {
-    let start = Instant::now();
-    let out = Command::new(gantry)
-        .args(["run", "--format", "json", "--executor", "shell", "-j", "1"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("gantry");
-    let total = start.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    let all: Vec<&str> = ["--executor", "shell", "-j", "1"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let (total, events) = run_json(gantry, dir, &all);
+    let status = events
+        .iter()
         .filter(|e| e["event"] == "job_finished")
         .map(|e| {
             (
@@ -59,24 +47,9 @@ fn ran(status: &BTreeMap<String, String>) -> Vec<String> {
 
 fn main() {
     let gantry = Path::new(env!("CARGO_BIN_EXE_gantry"));
-    let tmp = scratch_dir("bench-reuse-");
+    let tmp = workdir("bench-reuse-");
     let dir = tmp.path();
-    println!("filesystem: {} at {}", filesystem(dir), dir.display());
-    println!("median of {} runs each (RUNS=N to change)", runs());
-    let mut seed = 7u64;
-    for i in 0..FILES {
-        let sub = dir.join("src").join(format!("d{:03}", i / 100));
-        std::fs::create_dir_all(&sub).unwrap();
-        let text: String = (0..FILE_SIZE)
-            .map(|_| {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                b"abcdefghij\n"[(seed >> 33) as usize % 11] as char
-            })
-            .collect();
-        std::fs::write(sub.join(format!("f{i:05}.txt")), text).unwrap();
-    }
+    source_tree(dir, FILES, FILE_SIZE, 7);
     let mut yaml = String::from("stages: [build, test]\n");
     let mut config = String::new();
     for j in 0..JOBS {
@@ -93,10 +66,7 @@ fn main() {
         }
         config.push_str(&format!("[jobs.j{j}]\ninputs = [\"src/d{j:03}/**\"]\n"));
     }
-    std::fs::write(dir.join(".gitlab-ci.yml"), yaml).unwrap();
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "-qm", "big"]);
+    repository(dir, &yaml);
     std::fs::create_dir_all(dir.join(".gantry")).unwrap();
     std::fs::write(dir.join(".gantry/config.toml"), config).unwrap();
 

@@ -9,8 +9,7 @@
 
 mod common;
 
-use common::{filesystem, git, median, percentile, runs, scratch_dir};
-use serde_json::Value;
+use common::{median, percentile, repository, run_json, runs, scratch_dir, source_tree, workdir};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
@@ -60,22 +59,9 @@ fn raw_spawn_ms() -> f64 {
 
 /// Runs `gantry run` in `dir`; wall seconds, after checking every job succeeded.
 fn gantry_run(gantry: &Path, dir: &Path, args: &[&str], jobs: usize) -> f64 {
-    let start = Instant::now();
-    let out = Command::new(gantry)
-        .args(["run", "--format", "json"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("gantry");
-    let total = start.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let finished = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    let (total, events) = run_json(gantry, dir, args);
+    let finished = events
+        .iter()
         .filter(|e| e["event"] == "job_finished" && e["status"] == "success")
         .count();
     assert_eq!(finished, jobs);
@@ -84,15 +70,10 @@ fn gantry_run(gantry: &Path, dir: &Path, args: &[&str], jobs: usize) -> f64 {
 
 fn main() {
     let gantry = Path::new(env!("CARGO_BIN_EXE_gantry"));
-    let tmp = scratch_dir("bench-run-");
+    let tmp = workdir("bench-run-");
     let dir = tmp.path();
-    println!("filesystem: {} at {}", filesystem(dir), dir.display());
-    println!("median of {} runs each (RUNS=N to change)", runs());
-    std::fs::write(dir.join(".gitlab-ci.yml"), pipeline()).unwrap();
     std::fs::write(dir.join("README"), "bench\n").unwrap();
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "-qm", "bench"]);
+    repository(dir, &pipeline());
 
     let raw_per_job = raw_spawn_ms();
     println!("raw `sh -c true`: {raw_per_job:.2} ms per spawn");
@@ -127,27 +108,11 @@ fn row(case: &str, j: usize, total: f64, jobs: usize, raw_per_job: f64) {
 fn big_repository(gantry: &Path, raw_per_job: f64) {
     let tmp = scratch_dir("bench-run-");
     let dir = tmp.path();
-    let mut seed = 12u64;
-    for i in 0..BIG_FILES {
-        let sub = dir.join("src").join(format!("d{:03}", i / 100));
-        std::fs::create_dir_all(&sub).unwrap();
-        let text: String = (0..BIG_FILE_SIZE)
-            .map(|_| {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                b"abcdefghij\n"[(seed >> 33) as usize % 11] as char
-            })
-            .collect();
-        std::fs::write(sub.join(format!("f{i:05}.txt")), text).unwrap();
-    }
+    source_tree(dir, BIG_FILES, BIG_FILE_SIZE, 12);
     let yaml: String = (0..BIG_JOBS)
         .map(|j| format!("j{j}:\n  script: [\"true\"]\n"))
         .collect();
-    std::fs::write(dir.join(".gitlab-ci.yml"), yaml).unwrap();
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "-qm", "big"]);
+    repository(dir, &yaml);
     let args = ["--executor", "shell", "-j", "1"];
     // The first run in a repository copies it into a new slot; later runs find the slot warm.
     let cold = gantry_run(gantry, dir, &args, BIG_JOBS);
@@ -184,21 +149,10 @@ fn chain_latency(gantry: &Path) {
             i - 1
         ));
     }
-    std::fs::write(dir.join(".gitlab-ci.yml"), y).unwrap();
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "-qm", "chain"]);
-    let out = Command::new(gantry)
-        .args(["run", "--format", "json"])
-        .current_dir(dir)
-        .output()
-        .expect("gantry");
-    assert!(out.status.success());
+    repository(dir, &y);
+    let (_, events) = run_json(gantry, dir, &[]);
     let (mut started, mut finished) = (HashMap::new(), HashMap::new());
-    for e in String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-    {
+    for e in events {
         let t = e["time"].as_f64().unwrap_or(0.0);
         let job = e["job"].as_str().unwrap_or("").to_string();
         match e["event"].as_str() {

@@ -3,7 +3,7 @@
 //! busybox image the container benchmarks run (no registry is reachable here).
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The image container benchmarks run: Debian's static busybox on `scratch`.
@@ -31,9 +31,55 @@ pub fn git(dir: &Path, args: &[&str]) {
 /// A one-commit repository holding `.gitlab-ci.yml` = `pipeline`.
 pub fn repository(dir: &Path, pipeline: &str) {
     std::fs::write(dir.join(".gitlab-ci.yml"), pipeline).expect("write pipeline");
+    commit_all(dir);
+}
+
+/// `dir` made a repository whose one commit holds everything in it.
+pub fn commit_all(dir: &Path) {
     git(dir, &["init", "-q"]);
     git(dir, &["add", "."]);
     git(dir, &["commit", "-qm", "bench"]);
+}
+
+/// `files` files of `size` bytes of pseudo-random text (from `seed`, so every run writes the
+/// same tree) under `dir/src/dNNN/`, 100 to a directory: a repository where workspaces cost.
+pub fn source_tree(dir: &Path, files: usize, size: usize, mut seed: u64) {
+    for i in 0..files {
+        let sub = dir.join("src").join(format!("d{:03}", i / 100));
+        std::fs::create_dir_all(&sub).expect("source directory");
+        let text: String = (0..size)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                b"abcdefghij\n"[(seed >> 33) as usize % 11] as char
+            })
+            .collect();
+        std::fs::write(sub.join(format!("f{i:05}.txt")), text).expect("source file");
+    }
+}
+
+/// `gantry run --format json ARGS` in `dir`, the whole command timed: wall seconds and its
+/// events, after checking that it succeeded.
+pub fn run_json(gantry: &Path, dir: &Path, args: &[&str]) -> (f64, Vec<serde_json::Value>) {
+    let start = std::time::Instant::now();
+    let out = Command::new(gantry)
+        .args(["run", "--format", "json"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("gantry");
+    let total = start.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "gantry run {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (total, events)
 }
 
 /// The value at fraction `p` of already sorted samples.
@@ -61,6 +107,19 @@ pub fn scratch_dir(prefix: &str) -> tempfile::TempDir {
         .prefix(prefix)
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("a directory under target/")
+}
+
+/// A fresh [`scratch_dir`] for a shell benchmark, after the lines its report starts with: the
+/// filesystem it is on and how many runs each figure is the median of.
+pub fn workdir(prefix: &str) -> tempfile::TempDir {
+    let tmp = scratch_dir(prefix);
+    println!(
+        "filesystem: {} at {}",
+        filesystem(tmp.path()),
+        tmp.path().display()
+    );
+    println!("median of {} runs each (RUNS=N to change)", runs());
+    tmp
 }
 
 /// The filesystem `dir` is on, by statfs magic number.
@@ -126,4 +185,21 @@ pub fn build_busybox_image() {
             .success();
         assert!(ok, "loading {BUSYBOX} with GANTRY_TEST_LOAD_IMAGE");
     }
+}
+
+/// The real cluster the Kubernetes benchmarks run on, as `GANTRY_TEST_KUBECONFIG` names it (the
+/// tests' variable). Without one: a notice saying how to start the project's test cluster, and
+/// `None` (the benchmark skips), or a failure under `GANTRY_REQUIRE_CLUSTER`.
+pub fn cluster() -> Option<PathBuf> {
+    if let Some(k) = std::env::var_os("GANTRY_TEST_KUBECONFIG") {
+        return Some(PathBuf::from(k));
+    }
+    let notice = "no cluster: set GANTRY_TEST_KUBECONFIG to a kubeconfig (the test cluster: \
+                  `sudo testing/cluster/up.sh DIR` starts it and writes DIR/kubeconfig)";
+    assert!(
+        std::env::var_os("GANTRY_REQUIRE_CLUSTER").is_none(),
+        "GANTRY_REQUIRE_CLUSTER is set but there is {notice}"
+    );
+    println!("NOTICE: skipped, {notice}");
+    None
 }
