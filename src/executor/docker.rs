@@ -297,11 +297,8 @@ impl DockerExecutor {
     /// Waits until every exposed TCP port of the service accepts connections.
     async fn wait_ready(&self, id: &str, image: &str, network: &str) -> Result<(), String> {
         let ports: Vec<u16> = self
-            .docker
-            .inspect_image(image)
+            .image_config(image)
             .await
-            .ok()
-            .and_then(|i| i.config)
             .and_then(|c| c.exposed_ports)
             .unwrap_or_default()
             .iter()
@@ -363,6 +360,11 @@ impl DockerExecutor {
         !(name.is_empty() || name == "0" || name == "root")
     }
 
+    /// `image`'s configuration (`USER`, exposed ports…), when the engine has the image.
+    async fn image_config(&self, image: &str) -> Option<bollard::models::ImageConfig> {
+        self.docker.inspect_image(image).await.ok()?.config
+    }
+
     /// The user `image`'s containers run as (its `USER`; empty for root).
     async fn image_user(&self, image: &str) -> String {
         if let Some(user) = self
@@ -374,11 +376,8 @@ impl DockerExecutor {
             return user;
         }
         let user = self
-            .docker
-            .inspect_image(image)
+            .image_config(image)
             .await
-            .ok()
-            .and_then(|i| i.config)
             .and_then(|c| c.user)
             .unwrap_or_default();
         if let Ok(mut users) = self.image_users.lock() {
