@@ -253,8 +253,11 @@ fn sigterm_mid_job_still_runs_the_always_job_and_leaves_nothing() {
 #[test]
 fn after_sigkill_gc_removes_what_the_run_left() {
     require_engine!();
-    let pipeline =
-        format!("long:\n  image: {BUSYBOX}\n  script:\n    - touch started\n    - sleep 300\n");
+    // A service, so the run has a network to leave too (jobs without services use the default
+    // bridge).
+    let pipeline = format!(
+        "long:\n  image: {BUSYBOX}\n  services:\n    - name: {BUSYBOX}\n      alias: web\n      command: [httpd, -f, -p, '8080', -h, /www]\n  script:\n    - touch started\n    - sleep 300\n"
+    );
     let (_t, dir) = repo("app", &pipeline, "c");
     let mut child = spawn_run(&dir);
     wait_for(&dir.join(".gantry/workspaces/slot0/ws/started"));
