@@ -287,7 +287,8 @@ fn check_sh(block: &Block) -> Result<(), String> {
         for word in &words[at + 2..] {
             if let Some(option) = word.strip_prefix("--") {
                 let option = option.split('=').next().unwrap_or_default();
-                if !help.contains(&format!("--{option}")) {
+                let named = Regex::new(&format!(r"--{}\b[^-]", regex::escape(option))).unwrap();
+                if !named.is_match(help) {
                     return Err(format!("`gantry {sub}` has no option `--{option}`"));
                 }
             }
@@ -613,5 +614,35 @@ fn man_page_documents_every_subcommand_and_option() {
                 );
             }
         }
+    }
+}
+
+/// Every relative link of README.md and docs/*.md leads to a file of the repository, and every
+/// page under docs/ is linked from the README.
+#[test]
+fn links_lead_somewhere_and_every_page_is_linked() {
+    let link = Regex::new(r"\]\(([^)\s]+)\)").unwrap();
+    let mut broken = Vec::new();
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for c in link.captures_iter(&text) {
+            let target = c[1].split('#').next().unwrap_or_default();
+            if target.is_empty() || target.contains("://") {
+                continue;
+            }
+            if !page.parent().unwrap().join(target).exists() {
+                broken.push(format!("{}: {}", page.display(), &c[1]));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "links to nothing:\n{}",
+        broken.join("\n")
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for page in pages().iter().skip(1) {
+        let name = format!("](docs/{})", page.file_name().unwrap().to_string_lossy());
+        assert!(readme.contains(&name), "README.md does not link {name}");
     }
 }
