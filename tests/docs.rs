@@ -646,3 +646,29 @@ fn links_lead_somewhere_and_every_page_is_linked() {
         assert!(readme.contains(&name), "README.md does not link {name}");
     }
 }
+
+/// The README's two set-up commands are the ones CI runs (`.ci/run`), so the first thing a
+/// newcomer types is known to work.
+#[test]
+fn setup_commands_are_what_ci_runs() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    let setup = readme
+        .split("## Set-up: two commands")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("README.md has a `## Set-up: two commands` section with an sh block");
+    let commands: Vec<&str> = setup
+        .lines()
+        .map(|l| l.split(" #").next().unwrap_or_default().trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(commands.len(), 2, "two set-up commands: {commands:?}");
+    for command in commands {
+        assert!(
+            ci.lines().any(|l| l.trim().starts_with(command)),
+            "`{command}` is not what .ci/run runs"
+        );
+    }
+}
