@@ -389,16 +389,38 @@ fn shell(dir: &Path, command: &str) -> Command {
         .current_dir(dir)
         .env("PATH", path)
         .env("NO_COLOR", "1")
-        .env_remove("GANTRY_CONFIG")
-        .env_remove("GANTRY_LISTEN")
-        .env_remove("GANTRY_DATA_DIR")
         .stdin(Stdio::null());
+    // The reader's examples assume no gantry settings in the environment (GANTRY_VAR_*,
+    // GANTRY_CONFIG, GANTRY_LISTEN, … would change what the commands print).
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GANTRY_") {
+            cmd.env_remove(name);
+        }
+    }
     cmd
 }
 
+/// Runs a command to its end; one that takes over two minutes is stopped and fails the block.
 fn run_command(dir: &Path, command: &str) -> Result<String, String> {
-    let out = shell(dir, command).output().map_err(|e| e.to_string())?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let mut child = shell(dir, command)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).map(|_| text)
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("`{command}` still runs after 120 s"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    reader.join().unwrap().map_err(|e| e.to_string())
 }
 
 /// Starts a long-running command, collects `lines` lines of output (at most 60 s), stops it.
