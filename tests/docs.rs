@@ -12,7 +12,7 @@
 //!   the next block must show every `file:line:col: error[…]` line lint printed; `yaml
 //!   variables`: a project variables file `gantry plan --variables-file` must accept.
 //!   `file=PATH` additionally requires the block to equal that file of the repository.
-//! - `toml project`: a `.gantry/config.toml`, read by gantry's project config loader; `toml
+//! - `toml project`: a `.gantry/config.toml`, which `gantry lint` must accept; `toml
 //!   serve`: a `gantry serve --config` file, read by the server's loader (absolute paths are
 //!   moved under a temporary directory, and local repository sources created there).
 //! - `sh`: commands for the reader to type (they need root, a cluster or a registry): `sh -n`
@@ -231,11 +231,21 @@ fn check_variables(block: &Block) -> Result<(), String> {
     }
 }
 
+/// `gantry lint` reads the project's `.gantry/config.toml` and refuses one it cannot use.
 fn check_project_config(block: &Block) -> Result<(), String> {
-    let (dir, file) = scratch(".gantry/config.toml", &block.body);
-    gantry::project::config::ProjectConfig::parse(dir.path(), &file, &block.body)
-        .map(|_| ())
-        .map_err(|e| format!("the project config loader refuses it: {e}"))
+    let (dir, _) = scratch(".gantry/config.toml", &block.body);
+    std::fs::write(
+        dir.path().join(".gitlab-ci.yml"),
+        "job:\n  script: [echo]\n",
+    )
+    .unwrap();
+    let (code, out, err) = common::gantry(dir.path(), &["lint"]);
+    match code {
+        0 => Ok(()),
+        _ => Err(format!(
+            "gantry lint refuses the project config ({code}):\n{out}{err}"
+        )),
+    }
 }
 
 fn check_serve_config(block: &Block) -> Result<(), String> {
