@@ -216,34 +216,23 @@ fn check_broken(block: &Block, next: Option<&Block>) -> Result<(), String> {
 
 fn check_variables(block: &Block) -> Result<(), String> {
     let (dir, _) = scratch("variables.yml", &block.body);
-    std::fs::write(
-        dir.path().join(".gitlab-ci.yml"),
-        "job:\n  script: [echo]\n",
-    )
-    .unwrap();
-    let (code, out, err) =
-        common::gantry(dir.path(), &["plan", "--variables-file", "variables.yml"]);
-    match code {
-        0 => Ok(()),
-        _ => Err(format!(
-            "gantry plan --variables-file exits {code}:\n{out}{err}"
-        )),
-    }
+    accepted(dir.path(), &["plan", "--variables-file", "variables.yml"])
 }
 
 /// `gantry lint` reads the project's `.gantry/config.toml` and refuses one it cannot use.
 fn check_project_config(block: &Block) -> Result<(), String> {
     let (dir, _) = scratch(".gantry/config.toml", &block.body);
-    std::fs::write(
-        dir.path().join(".gitlab-ci.yml"),
-        "job:\n  script: [echo]\n",
-    )
-    .unwrap();
-    let (code, out, err) = common::gantry(dir.path(), &["lint"]);
-    match code {
-        0 => Ok(()),
-        _ => Err(format!(
-            "gantry lint refuses the project config ({code}):\n{out}{err}"
+    accepted(dir.path(), &["lint"])
+}
+
+/// `gantry ARGS` on a one-job pipeline in `dir` succeeds.
+fn accepted(dir: &Path, args: &[&str]) -> Result<(), String> {
+    std::fs::write(dir.join(".gitlab-ci.yml"), "job:\n  script: [echo]\n").unwrap();
+    match common::gantry(dir, args) {
+        (0, _, _) => Ok(()),
+        (code, out, err) => Err(format!(
+            "gantry {} exits {code}:\n{out}{err}",
+            args.join(" ")
         )),
     }
 }
