@@ -1,5 +1,6 @@
 //! One function per subcommand: read inputs, call the pipeline stages, print, pick an exit code.
 
+mod completions;
 mod env;
 mod gc;
 mod lint;
@@ -10,6 +11,7 @@ mod run;
 mod serve;
 mod shell;
 
+pub use completions::{completions, man};
 pub use env::{cluster_settings, env};
 pub use gc::gc;
 pub use lint::lint;
