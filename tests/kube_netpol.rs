@@ -14,7 +14,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the web pod serves; seeing it means the connection went through.
@@ -79,14 +79,12 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("kubectl is installed");
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    (o.status.success(), both(&o))
+}
+
+/// A finished command's stdout and stderr, one after the other.
+fn both(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
 }
 
 /// The running pipeline and a namespace of the test's own; dropping it (a failed assertion
@@ -112,14 +110,7 @@ impl Run {
         }
         let _ = child.kill();
         let o = child.wait_with_output().unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
+        (o.status.code().unwrap_or(-1), both(&o))
     }
 }
 
