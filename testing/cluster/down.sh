@@ -44,8 +44,9 @@ fi
 # 2. The processes (kube-router and kube-proxy first, then their rules).
 for name in kube-router kube-proxy coredns kubelet kube-scheduler kube-controller-manager; do stop "$name"; done
 [ -x "$BIN/kube-proxy" ] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
-# kube-router's firewall by hand (v2.1.0's --cleanup-config leaves its filter chains in place):
-# the jumps from the built-in chains, then its chains, then the ipsets they matched.
+# kube-router's firewall by hand (v2.1.0's --cleanup-config reports success but removes none of it,
+# its policy cleanup running on an empty controller, then panics in its IPVS cleanup): the jumps
+# from the built-in chains, then its chains, then the ipsets they matched.
 for chain in INPUT FORWARD OUTPUT; do
   iptables -S "$chain" 2>/dev/null | awk '$1 == "-A" && / -j KUBE-ROUTER-/' |
     while read -r _ rest; do eval "iptables -D $rest" 2>/dev/null; done
