@@ -1,6 +1,7 @@
 //! One function per subcommand: read inputs, call the pipeline stages, print, pick an exit code.
 
 mod env;
+mod error;
 mod gc;
 mod lint;
 mod plan;
@@ -11,6 +12,7 @@ mod serve;
 mod shell;
 
 pub use env::{cluster_settings, env};
+pub use error::CmdError;
 pub use gc::gc;
 pub use lint::lint;
 pub use plan::plan;

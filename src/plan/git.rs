@@ -2,6 +2,7 @@
 //! Every field is optional: a repository may have no commits, no remote, a detached HEAD, or
 //! there may be no repository at all.
 
+use super::error::DiffError;
 use git2::{DiffOptions, Repository};
 use std::path::{Path, PathBuf};
 
@@ -137,17 +138,20 @@ fn default_branch(repo: &Repository, current: Option<&str>) -> Option<String> {
 
 /// Files that differ between `base` (any revision) and the work tree, including staged,
 /// unstaged and untracked files: what a push of the current state would change.
-pub fn changed_files(root: &Path, base: &str) -> Result<Vec<String>, String> {
-    let repo = Repository::open(root).map_err(|e| e.message().to_string())?;
+pub fn changed_files(root: &Path, base: &str) -> Result<Vec<String>, DiffError> {
+    let repo = Repository::open(root).map_err(|source| DiffError::Open { source })?;
     let tree = repo
         .revparse_single(base)
         .and_then(|o| o.peel_to_tree())
-        .map_err(|e| format!("cannot resolve `{base}`: {}", e.message()))?;
+        .map_err(|source| DiffError::Resolve {
+            base: base.to_string(),
+            source,
+        })?;
     let mut opts = DiffOptions::new();
     opts.include_untracked(true).recurse_untracked_dirs(true);
     let diff = repo
         .diff_tree_to_workdir_with_index(Some(&tree), Some(&mut opts))
-        .map_err(|e| e.message().to_string())?;
+        .map_err(|source| DiffError::Diff { source })?;
     let mut files: Vec<String> = Vec::new();
     for delta in diff.deltas() {
         for path in [delta.old_file().path(), delta.new_file().path()]
