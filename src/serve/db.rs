@@ -124,6 +124,22 @@ pub struct DbError {
     source: rusqlite::Error,
 }
 
+/// Every row `sql` selects with `params`, each read by `row`; `context` names the query in
+/// the error. The one way the listings below read, so each states only its SQL and row type.
+fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    context: &'static str,
+) -> Result<Vec<T>, DbError> {
+    let mut stmt = conn.prepare_cached(sql).ctx(context)?;
+    stmt.query_map(params, row)
+        .ctx(context)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .ctx(context)
+}
+
 trait Context<T> {
     fn ctx(self, context: &'static str) -> Result<T, DbError>;
 }
@@ -657,48 +673,38 @@ impl Db {
                 |r| r.get(0),
             )
             .ctx("counting pipelines")?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
+        let rows = rows(
+            &conn,
+            &format!(
                 "SELECT {PIPELINE_COLS} FROM pipelines WHERE {cond} ORDER BY id DESC LIMIT ?4 OFFSET ?5"
-            ))
-            .ctx("listing pipelines")?;
-        let rows = stmt
-            .query_map(
-                params![f.repository, f.git_ref, f.status, f.limit, f.offset],
-                pipeline_row,
-            )
-            .ctx("listing pipelines")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing pipelines")?;
+            ),
+            params![f.repository, f.git_ref, f.status, f.limit, f.offset],
+            pipeline_row,
+            "listing pipelines",
+        )?;
         Ok((rows, total))
     }
 
     /// Pipelines in `status`, oldest first.
     pub fn pipelines_in(&self, status: &str) -> Result<Vec<PipelineRow>, DbError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {PIPELINE_COLS} FROM pipelines WHERE status = ?1 ORDER BY id"
-            ))
-            .ctx("listing pipelines")?;
-        stmt.query_map([status], pipeline_row)
-            .ctx("listing pipelines")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing pipelines")
+        rows(
+            &self.lock(),
+            &format!("SELECT {PIPELINE_COLS} FROM pipelines WHERE status = ?1 ORDER BY id"),
+            [status],
+            pipeline_row,
+            "listing pipelines",
+        )
     }
 
     /// The jobs of a pipeline, in plan order.
     pub fn jobs(&self, pipeline: i64) -> Result<Vec<JobRow>, DbError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {JOB_COLS} FROM jobs WHERE pipeline_id = ?1 ORDER BY id"
-            ))
-            .ctx("listing jobs")?;
-        stmt.query_map([pipeline], job_row)
-            .ctx("listing jobs")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing jobs")
+        rows(
+            &self.lock(),
+            &format!("SELECT {JOB_COLS} FROM jobs WHERE pipeline_id = ?1 ORDER BY id"),
+            [pipeline],
+            job_row,
+            "listing jobs",
+        )
     }
 
     /// One job.
@@ -715,16 +721,13 @@ impl Db {
 
     /// Status transitions of a pipeline and its jobs: (job id, status, time).
     pub fn transitions(&self, pipeline: i64) -> Result<Vec<(Option<i64>, String, i64)>, DbError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT job_id, status, at FROM transitions WHERE pipeline_id = ?1 ORDER BY id",
-            )
-            .ctx("listing transitions")?;
-        stmt.query_map([pipeline], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .ctx("listing transitions")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing transitions")
+        rows(
+            &self.lock(),
+            "SELECT job_id, status, at FROM transitions WHERE pipeline_id = ?1 ORDER BY id",
+            [pipeline],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            "listing transitions",
+        )
     }
 
     /// At start-up: pipelines left `running` by a crash become `failed` (`interrupted`), and
@@ -765,14 +768,13 @@ impl Db {
 
     /// Artifact files of a job: (path, size).
     pub fn artifacts(&self, job: i64) -> Result<Vec<(String, i64)>, DbError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT path, size FROM artifacts WHERE job_id = ?1 ORDER BY path")
-            .ctx("listing artifacts")?;
-        stmt.query_map([job], |r| Ok((r.get(0)?, r.get(1)?)))
-            .ctx("listing artifacts")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing artifacts")
+        rows(
+            &self.lock(),
+            "SELECT path, size FROM artifacts WHERE job_id = ?1 ORDER BY path",
+            [job],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+            "listing artifacts",
+        )
     }
 
     /// Stores a session (by the hash of its id).
@@ -940,17 +942,16 @@ impl Db {
 
     /// Environments, of `repository` or all, by name.
     pub fn environments(&self, repository: Option<&str>) -> Result<Vec<EnvironmentRow>, DbError> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached(&format!(
+        rows(
+            &self.lock(),
+            &format!(
                 "SELECT {ENV_COLS} FROM environments WHERE ?1 IS NULL OR repository = ?1
                  ORDER BY repository, name"
-            ))
-            .ctx("listing environments")?;
-        st.query_map(params![repository], environment_row)
-            .ctx("listing environments")?
-            .collect::<Result<_, _>>()
-            .ctx("reading environments")
+            ),
+            params![repository],
+            environment_row,
+            "listing environments",
+        )
     }
 
     /// Environment `id`.
