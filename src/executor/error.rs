@@ -155,17 +155,11 @@ pub enum ExecutorError {
         /// The API server's answer, with its causes.
         message: String,
     },
-    /// `pods/exec` could not be opened.
-    #[error("exec in pod {pod}: {source}")]
+    /// `pods/exec` could not be opened (for the script, a shell or the workspace's tar).
+    #[error("{what} in pod {pod}: {source}")]
     Exec {
-        /// The pod.
-        pod: String,
-        /// The client's error.
-        source: kube::Error,
-    },
-    /// `pods/exec` for the workspace's tar could not be opened.
-    #[error("exec tar in pod {pod}: {source}")]
-    ExecTar {
+        /// `exec` or `exec tar`.
+        what: &'static str,
         /// The pod.
         pod: String,
         /// The client's error.

@@ -5,7 +5,7 @@
 use crate::executor::{ExecutorError, Sink, Stream};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
-use kube::api::{Api, AttachParams};
+use kube::api::{Api, AttachParams, AttachedProcess};
 use std::path::Path;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
@@ -32,6 +32,23 @@ pub fn exit_code(status: Option<&Status>) -> Result<i32, ExecutorError> {
     })
 }
 
+/// Opens `pods/exec` of `command` in `pod`; `what` opens the error's message.
+async fn open<I: Into<String>>(
+    api: &Api<Pod>,
+    pod: &str,
+    what: &'static str,
+    command: impl IntoIterator<Item = I> + std::fmt::Debug,
+    params: &AttachParams,
+) -> Result<AttachedProcess, ExecutorError> {
+    api.exec(pod, command, params)
+        .await
+        .map_err(|source| ExecutorError::Exec {
+            what,
+            pod: pod.to_string(),
+            source,
+        })
+}
+
 async fn pump(mut from: impl AsyncRead + Unpin, out: Sink, stream: Stream) {
     let mut buf = vec![0u8; 16 * 1024];
     while let Ok(n) = from.read(&mut buf).await {
@@ -53,13 +70,7 @@ pub async fn run(
         .container(super::pod::CONTAINER)
         .stdout(true)
         .stderr(true);
-    let mut proc =
-        api.exec(&pod, command, &params)
-            .await
-            .map_err(|source| ExecutorError::Exec {
-                pod: pod.clone(),
-                source,
-            })?;
+    let mut proc = open(&api, &pod, "exec", command, &params).await?;
     let status = proc.take_status();
     let mut pumps = Vec::new();
     if let Some(o) = proc.stdout() {
@@ -95,13 +106,14 @@ pub async fn shell(
         terminal::SHELL_COMMAND
     );
     let params = AttachParams::interactive_tty().container(super::pod::CONTAINER);
-    let mut proc = api
-        .exec(pod, vec!["sh".to_string(), "-c".into(), cmd], &params)
-        .await
-        .map_err(|source| ExecutorError::Exec {
-            pod: pod.to_string(),
-            source,
-        })?;
+    let mut proc = open(
+        api,
+        pod,
+        "exec",
+        ["sh".to_string(), "-c".into(), cmd],
+        &params,
+    )
+    .await?;
     if let (Some((rows, cols)), Some(mut size)) = (terminal::size(), proc.terminal_size()) {
         use futures_util::SinkExt;
         let _ = size
@@ -147,13 +159,8 @@ pub async fn copy_in(api: &Api<Pod>, pod: &str, dirs: &[&Path]) -> Result<(), Ex
         .stdin(true)
         .stdout(true)
         .stderr(true);
-    let mut proc = api
-        .exec(pod, ["tar", "-x", "-f", "-", "-C", "/"], &params)
-        .await
-        .map_err(|source| ExecutorError::ExecTar {
-            pod: pod.to_string(),
-            source,
-        })?;
+    let tar = ["tar", "-x", "-f", "-", "-C", "/"];
+    let mut proc = open(api, pod, "exec tar", tar, &params).await?;
     let status = proc.take_status();
     let mut stderr = proc.stderr();
     let errors = tokio::spawn(async move {
@@ -200,17 +207,8 @@ pub async fn copy_out(api: &Api<Pod>, pod: &str, dir: &Path) -> Result<(), Execu
         .stdout(true)
         .stderr(true);
     let shown = dir.display().to_string();
-    let mut proc = api
-        .exec(
-            pod,
-            ["tar", "-c", "-f", "-", "-C", shown.as_str(), "."],
-            &params,
-        )
-        .await
-        .map_err(|source| ExecutorError::ExecTar {
-            pod: pod.to_string(),
-            source,
-        })?;
+    let tar = ["tar", "-c", "-f", "-", "-C", shown.as_str(), "."];
+    let mut proc = open(api, pod, "exec tar", tar, &params).await?;
     let status = proc.take_status();
     let mut data = Vec::new();
     if let Some(mut o) = proc.stdout() {
