@@ -155,6 +155,12 @@ pub enum ExecutorError {
         /// The API server's answer, with its causes.
         message: String,
     },
+    /// gantry's job pods could not be listed (`gantry gc`, a run's start).
+    #[error("listing pods: {message}")]
+    ListPods {
+        /// The API server's answer, with its causes.
+        message: String,
+    },
     /// `pods/exec` could not be opened (for the script, a shell or the workspace's tar).
     #[error("{what} in pod {pod}: {source}")]
     Exec {
