@@ -66,8 +66,8 @@ pub enum BuildError {
         jobs.iter().take(5).map(String::as_str).collect::<Vec<_>>().join(", ")
     )]
     NoDocker {
-        /// Why Docker cannot be reached.
-        source: ExecutorError,
+        /// Why Docker cannot be reached (boxed: the client's errors are large).
+        source: Box<ExecutorError>,
         /// The jobs that need it.
         jobs: Vec<String>,
     },
@@ -150,7 +150,7 @@ pub async fn build(
         let d = docker::connect()
             .await
             .map_err(|source| BuildError::NoDocker {
-                source,
+                source: Box::new(source),
                 jobs: image_jobs,
             })?;
         if let Some(envs) = &environments {

@@ -95,8 +95,8 @@ pub enum NoKey {
     Image {
         /// The image.
         image: String,
-        /// Why (from the executor).
-        source: crate::executor::ExecutorError,
+        /// Why (from the executor; boxed: the clients' errors are large).
+        source: Box<crate::executor::ExecutorError>,
     },
     /// A job it needs has no key either.
     #[error(transparent)]

@@ -204,7 +204,12 @@ impl Session {
             match digest {
                 Ok(Some(d)) => inputs.set(name, format!("{image}@{d}")),
                 Ok(None) => inputs.set(name, format!("{image} (unused)")),
-                Err(source) => return Err(NoKey::Image { image, source }),
+                Err(source) => {
+                    return Err(NoKey::Image {
+                        image,
+                        source: Box::new(source),
+                    });
+                }
             }
         }
         key::variables(&mut inputs, &scope, &self.secret);

@@ -3,8 +3,8 @@
 //! did not create (`--kube-namespace`). Build namespaces carry the environments' labels, so the
 //! environments' sweep reaps them.
 
-use crate::executor::ExecutorError;
 use crate::environment::{Cluster, objects};
+use crate::executor::ExecutorError;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
 
