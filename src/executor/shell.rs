@@ -159,7 +159,7 @@ async fn open_shell(job: &JobSpec) -> Result<i32, ExecutorError> {
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .env("PS1", super::terminal::prompt(&job.name));
     let banner = super::terminal::banner(job, "in the local shell");
-    super::terminal::run_on_pty(&banner, cmd).await
+    Ok(super::terminal::run_on_pty(&banner, cmd).await?)
 }
 
 async fn run_script(

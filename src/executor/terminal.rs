@@ -4,19 +4,52 @@
 //! terminal — a local pseudo-terminal, a container's TTY, a pod's exec TTY — and its output to
 //! ours, with the run's other output held back until the shell ends.
 
-use super::ExecutorError;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+/// Why an interactive shell could not be had or did not end cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    /// An interactive shell needs a terminal.
+    #[error(
+        "{what} needs an interactive terminal, but standard input is not one (a pipe, a file or /dev/null); run it from a terminal"
+    )]
+    NotATerminal {
+        /// The command or option that needs one.
+        what: String,
+    },
+    /// A pseudo-terminal could not be opened or wired.
+    #[error("openpty: {source}")]
+    Pty {
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The interactive shell could not be started.
+    #[error("cannot start the shell: {source}")]
+    Start {
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The interactive shell's process could not be waited for.
+    #[error("{source}")]
+    Wait {
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The interactive shell did not exit after its terminal closed.
+    #[error("the shell did not exit")]
+    Stuck,
+}
+
 /// Refuses when standard input is not a terminal.
-pub fn require_terminal(what: &str) -> Result<(), ExecutorError> {
+pub fn require_terminal(what: &str) -> Result<(), TerminalError> {
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         Ok(())
     } else {
-        Err(ExecutorError::NotATerminal {
+        Err(TerminalError::NotATerminal {
             what: what.to_string(),
         })
     }
@@ -155,7 +188,7 @@ pub struct Pty {
 
 impl Pty {
     /// Opens one the size of this terminal.
-    pub fn open() -> Result<Pty, ExecutorError> {
+    pub fn open() -> Result<Pty, TerminalError> {
         let (mut m, mut s) = (0, 0);
         let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
         if let Some((rows, cols)) = size() {
@@ -166,7 +199,7 @@ impl Pty {
         let rc =
             unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
         if rc != 0 {
-            return Err(ExecutorError::Pty {
+            return Err(TerminalError::Pty {
                 source: std::io::Error::last_os_error(),
             });
         }
@@ -185,14 +218,14 @@ impl Pty {
 pub async fn run_on_pty(
     banner: &str,
     mut command: std::process::Command,
-) -> Result<i32, ExecutorError> {
+) -> Result<i32, TerminalError> {
     use std::os::unix::process::CommandExt;
     let pty = Pty::open()?;
     let slave = pty.slave.as_raw_fd();
     let io = |fd: &OwnedFd| {
         fd.try_clone()
             .map(std::process::Stdio::from)
-            .map_err(|source| ExecutorError::Pty { source })
+            .map_err(|source| TerminalError::Pty { source })
     };
     command
         .stdin(io(&pty.slave)?)
@@ -211,20 +244,20 @@ pub async fn run_on_pty(
     let mut child = tokio::process::Command::from(command)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|source| ExecutorError::StartLocalShell { source })?;
+        .map_err(|source| TerminalError::Start { source })?;
     drop(pty.slave);
     let master = std::fs::File::from(pty.master);
     let reader = tokio::fs::File::from_std(
         master
             .try_clone()
-            .map_err(|source| ExecutorError::Pty { source })?,
+            .map_err(|source| TerminalError::Pty { source })?,
     );
     let writer = tokio::fs::File::from_std(master);
     relay(banner, writer, reader).await;
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
         .await
-        .map_err(|_| ExecutorError::ShellStuck)?
-        .map_err(|source| ExecutorError::WaitShell { source })?;
+        .map_err(|_| TerminalError::Stuck)?
+        .map_err(|source| TerminalError::Wait { source })?;
     Ok(status.code().unwrap_or(128))
 }
 

@@ -3,7 +3,6 @@
 //! fails it at once with the reason and the pod's events. Then, for services with a health-check
 //! port, until their readiness probes pass.
 
-use crate::executor::ExecutorError;
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
@@ -21,12 +20,82 @@ const HOPELESS: &[&str] = &[
     "CrashLoopBackOff",
 ];
 
+/// Why a job's pod, or one of its services, will not run: the kubelet's and scheduler's
+/// verdicts in words a user can act on (the image, the container, the reason).
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    /// The pod ended before the job started.
+    #[error("the pod ended before the job could start ({phase}{})", why.as_deref().map(|w| format!(": {w}")).unwrap_or_default())]
+    PodEnded {
+        /// `Failed` or `Succeeded`.
+        phase: String,
+        /// The pod's message or reason.
+        why: Option<String>,
+    },
+    /// No node can take the pod.
+    #[error("the pod cannot be scheduled: {message}")]
+    Unschedulable {
+        /// The scheduler's message.
+        message: String,
+    },
+    /// A container's image cannot be pulled.
+    #[error("image `{image}` cannot be pulled ({reason}: {message})")]
+    ImageUnpullable {
+        /// The image.
+        image: String,
+        /// The kubelet's reason (`ErrImagePull`, …).
+        reason: String,
+        /// The kubelet's message.
+        message: String,
+    },
+    /// A container cannot start for another hopeless reason.
+    #[error("container {container} cannot start ({reason}: {message})")]
+    ContainerCannotStart {
+        /// The container.
+        container: String,
+        /// The kubelet's reason.
+        reason: String,
+        /// The kubelet's message.
+        message: String,
+    },
+    /// A container ended before the job's script could run.
+    #[error(
+        "container {container} exited before the job could start (its image's entrypoint must keep running)"
+    )]
+    ContainerEndedEarly {
+        /// The container.
+        container: String,
+    },
+    /// A service container exited while gantry waited for it to be ready.
+    #[error("container {container} exited")]
+    ServiceExited {
+        /// The container.
+        container: String,
+    },
+    /// The pod was deleted while gantry waited for it.
+    #[error("the pod was deleted before the job could start")]
+    PodDeleted,
+    /// The pod's watch stream ended.
+    #[error("the watch on the pod ended")]
+    WatchEnded,
+    /// The pod gave no verdict in time.
+    #[error("{late} within {seconds}s{}", last_error.as_deref().map(|e| format!(" (last watch error: {e})")).unwrap_or_default())]
+    PodTimeout {
+        /// What did not happen (`the pod did not start`, `not ready`).
+        late: &'static str,
+        /// The limit.
+        seconds: u64,
+        /// The watch's last error, if it had one.
+        last_error: Option<String>,
+    },
+}
+
 /// What the pod's status says: keep waiting, go, or give up (why).
-pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), ExecutorError>> {
+pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), PodError>> {
     let status = pod.status.as_ref()?;
     let phase = status.phase.as_deref().unwrap_or("");
     if matches!(phase, "Failed" | "Succeeded") {
-        return Some(Err(ExecutorError::PodEnded {
+        return Some(Err(PodError::PodEnded {
             phase: phase.to_string(),
             why: status.message.clone().or(status.reason.clone()),
         }));
@@ -36,7 +105,7 @@ pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), ExecutorError>> {
             && cond.status == "False"
             && cond.reason.as_deref() == Some("Unschedulable")
         {
-            return Some(Err(ExecutorError::Unschedulable {
+            return Some(Err(PodError::Unschedulable {
                 message: cond
                     .message
                     .as_deref()
@@ -64,13 +133,13 @@ pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), ExecutorError>> {
                     .unwrap_or_else(|| c.image.clone())
             };
             return Some(Err(if reason.contains("Image") {
-                ExecutorError::ImageUnpullable {
+                PodError::ImageUnpullable {
                     image,
                     reason,
                     message,
                 }
             } else {
-                ExecutorError::ContainerCannotStart {
+                PodError::ContainerCannotStart {
                     container: c.name.clone(),
                     reason,
                     message,
@@ -82,7 +151,7 @@ pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), ExecutorError>> {
             .and_then(|s| s.terminated.as_ref())
             .is_some()
         {
-            return Some(Err(ExecutorError::ContainerEndedEarly {
+            return Some(Err(PodError::ContainerEndedEarly {
                 container: c.name.clone(),
             }));
         }
@@ -100,7 +169,7 @@ pub async fn wait_running(
     name: &str,
     image: &str,
     limit: Duration,
-) -> Result<(), ExecutorError> {
+) -> Result<(), PodError> {
     watch_pod(api, name, limit, "the pod did not start", |p| {
         verdict(p, image)
     })
@@ -109,7 +178,7 @@ pub async fn wait_running(
 
 /// Whether the service containers `names` are Ready (their readiness probes passed): keep
 /// waiting, go, or give up (why).
-pub fn services_verdict(pod: &Pod, names: &[&str]) -> Option<Result<(), ExecutorError>> {
+pub fn services_verdict(pod: &Pod, names: &[&str]) -> Option<Result<(), PodError>> {
     let statuses = pod.status.as_ref()?.container_statuses.as_deref()?;
     for name in names {
         let c = statuses.iter().find(|c| c.name == *name)?;
@@ -118,7 +187,7 @@ pub fn services_verdict(pod: &Pod, names: &[&str]) -> Option<Result<(), Executor
             .and_then(|s| s.terminated.as_ref())
             .is_some()
         {
-            return Some(Err(ExecutorError::ServiceExited {
+            return Some(Err(PodError::ServiceExited {
                 container: name.to_string(),
             }));
         }
@@ -136,7 +205,7 @@ pub async fn wait_services(
     name: &str,
     names: &[&str],
     limit: Duration,
-) -> Result<(), ExecutorError> {
+) -> Result<(), PodError> {
     watch_pod(api, name, limit, "not ready", |p| {
         services_verdict(p, names)
     })
@@ -150,8 +219,8 @@ async fn watch_pod(
     name: &str,
     limit: Duration,
     late: &'static str,
-    mut judge: impl FnMut(&Pod) -> Option<Result<(), ExecutorError>>,
-) -> Result<(), ExecutorError> {
+    mut judge: impl FnMut(&Pod) -> Option<Result<(), PodError>>,
+) -> Result<(), PodError> {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     // A real API server's watch ends or breaks while nothing changes (the client's read
     // timeout, the server's own watch timeout, a load balancer): the watcher re-lists and
@@ -165,7 +234,7 @@ async fn watch_pod(
             let pod = match event {
                 Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => p,
                 Ok(watcher::Event::Delete(_)) => {
-                    return Err(ExecutorError::PodDeleted);
+                    return Err(PodError::PodDeleted);
                 }
                 Ok(_) => continue,
                 Err(e) => {
@@ -177,11 +246,11 @@ async fn watch_pod(
                 return v;
             }
         }
-        Err(ExecutorError::WatchEnded)
+        Err(PodError::WatchEnded)
     };
     match tokio::time::timeout(limit, watch).await {
         Ok(r) => r,
-        Err(_) => Err(ExecutorError::PodTimeout {
+        Err(_) => Err(PodError::PodTimeout {
             late,
             seconds: limit.as_secs(),
             last_error,
@@ -252,7 +321,7 @@ mod tests {
         ));
         let exited = serde_json::json!({"terminated": {"exitCode": 1}});
         assert!(
-            matches!(services_verdict(&status(false, exited), &["svc-0"]), Some(Err(ExecutorError::ServiceExited { container })) if container == "svc-0")
+            matches!(services_verdict(&status(false, exited), &["svc-0"]), Some(Err(PodError::ServiceExited { container })) if container == "svc-0")
         );
         assert!(
             services_verdict(&pod(serde_json::json!({"phase": "Pending"})), &["svc-0"]).is_none()
