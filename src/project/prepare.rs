@@ -246,3 +246,48 @@ impl Prepared {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_problems_are_told_apart_from_an_invalid_pipeline() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(".gitlab-ci.yml");
+        std::fs::write(&file, "job:\n  script: [\"true\"]\n").unwrap();
+        let bad_source = Inputs {
+            options: PipelineOptions {
+                source: Some("nope".into()),
+                ..PipelineOptions::default()
+            },
+            ..Inputs::default()
+        };
+        assert!(matches!(
+            prepare(&file, bad_source),
+            Err(PrepareError::Context(plan::ContextError::UnknownSource { given, .. })) if given == "nope"
+        ));
+        let missing = Inputs {
+            variables: VariablesFile::Given(dir.path().join("none.yml")),
+            ..Inputs::default()
+        };
+        assert!(matches!(
+            prepare(&file, missing),
+            Err(PrepareError::VariablesFile { path }) if path.ends_with("none.yml")
+        ));
+        let unknown_job = Inputs {
+            jobs: vec!["nope".into()],
+            ..Inputs::default()
+        };
+        assert!(matches!(
+            prepare(&file, unknown_job),
+            Err(PrepareError::Select(plan::NotInPipeline { name, .. })) if name == "nope"
+        ));
+        assert!(prepare(&file, Inputs::default()).is_ok());
+        std::fs::write(&file, "job: 3\n").unwrap();
+        assert!(matches!(
+            prepare(&file, Inputs::default()),
+            Err(PrepareError::Invalid(..))
+        ));
+    }
+}

@@ -229,6 +229,7 @@ mod tests {
         assert_eq!(c.excludes, vec!["keep.me", "*.log"]);
         assert!(!Clean::parse("none").unwrap().enabled);
         assert!(Clean::parse("-ffX").unwrap().only_ignored);
-        assert!(Clean::parse("-n").is_err());
+        assert_eq!(Clean::parse("-n"), Err(CleanFlagsError::Flag { flag: 'n' }));
+        assert_eq!(Clean::parse("-f -e"), Err(CleanFlagsError::NoPattern));
     }
 }
