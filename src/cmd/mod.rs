@@ -2,6 +2,7 @@
 
 mod completions;
 mod env;
+mod error;
 mod gc;
 mod lint;
 mod plan;
@@ -13,6 +14,7 @@ mod shell;
 
 pub use completions::{completions, man};
 pub use env::{cluster_settings, env};
+pub use error::CmdError;
 pub use gc::gc;
 pub use lint::lint;
 pub use plan::plan;
