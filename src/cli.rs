@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// gantry — run and check GitLab CI pipelines locally.
+/// Run and check GitLab CI pipelines locally.
 #[derive(Debug, Parser)]
 #[command(name = "gantry", version, about, long_about = None)]
 pub struct Cli {
@@ -37,6 +37,28 @@ pub enum Command {
     Render(RenderArgs),
     /// Kubernetes environments gantry manages.
     Env(EnvArgs),
+    /// Print a shell completion script (e.g. `gantry completions bash > /etc/bash_completion.d/gantry`).
+    Completions(CompletionsArgs),
+    /// Print the manual page in roff (`gantry man > gantry.1; man ./gantry.1`), or write one page
+    /// per subcommand into a directory.
+    Man(ManArgs),
+}
+
+/// Options of `gantry completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Options of `gantry man`.
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write gantry.1 and one gantry-SUBCOMMAND.1 per subcommand into DIR instead of printing
+    /// gantry.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Options of `gantry serve` (each overrides the config file).

@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => gantry::cmd::serve(args),
         Command::Render(args) => gantry::cmd::render(args),
         Command::Env(args) => gantry::cmd::env(&cli.file, args),
+        Command::Completions(args) => gantry::cmd::completions(args),
+        Command::Man(args) => gantry::cmd::man(args),
         Command::Schema => {
             println!("{}", gantry::schema::generate());
             ExitCode::SUCCESS

@@ -199,28 +199,6 @@ fn committed_schema_is_current() {
 }
 
 #[test]
-fn readme_lint_example_is_real_output() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let start = readme
-        .find("$ gantry lint -f broken.yml\n")
-        .expect("README example");
-    let body = &readme[start..];
-    let body = &body[body.find('\n').unwrap() + 1..body.find("```").unwrap()];
-    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["lint", "-f", "broken.yml"])
-        .current_dir(root().join("docs/examples"))
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stdout(&out).trim_end(),
-        body.trim_end(),
-        "README's lint example is out of date"
-    );
-}
-
-#[test]
 fn a_misspelt_config_table_fails_lint_plan_and_run_alike_with_its_location() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join(".gantry")).unwrap();

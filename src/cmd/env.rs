@@ -1,7 +1,7 @@
 //! `gantry env list` and the cluster choice shared by `run`, `gc` and `env`: command line over
 //! `.gantry/config.toml`, never the ambient kubeconfig.
 
-use super::usage_error;
+use super::{CmdError, usage_error};
 use crate::cli::{ClusterArgs, EnvArgs, EnvCommand};
 use crate::environment::config::{ClusterChoice, Settings};
 use crate::environment::{cluster, gc};
@@ -13,12 +13,12 @@ use std::process::ExitCode;
 pub fn cluster_settings(
     project: &Path,
     args: &ClusterArgs,
-) -> Result<(ClusterChoice, Settings), String> {
+) -> Result<(ClusterChoice, Settings), CmdError> {
     let cli = ClusterChoice {
         kubeconfig: args.kubeconfig.clone(),
         context: args.kube_context.clone(),
     };
-    let config = ProjectConfig::load(project).map_err(|e| e.to_string())?;
+    let config = ProjectConfig::load(project)?;
     Ok((config.cluster.overridden_by(&cli), config.environments))
 }
 

@@ -1,6 +1,8 @@
 //! One function per subcommand: read inputs, call the pipeline stages, print, pick an exit code.
 
+mod completions;
 mod env;
+mod error;
 mod gc;
 mod lint;
 mod plan;
@@ -10,7 +12,9 @@ mod run;
 mod serve;
 mod shell;
 
+pub use completions::{completions, man};
 pub use env::{cluster_settings, env};
+pub use error::CmdError;
 pub use gc::gc;
 pub use lint::lint;
 pub use plan::plan;

@@ -49,11 +49,11 @@ pub(super) fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, ExitCode>
             eprint!("{}", report::lint::short(&p.lint));
             Ok(p)
         }
-        Err(e @ PrepareError::Usage(_)) => Err(usage_error(e.text(false))),
-        Err(e) => {
+        Err(e @ PrepareError::Invalid(..)) => {
             print!("{}", e.text(color()));
             Err(ExitCode::from(INVALID))
         }
+        Err(e) => Err(usage_error(e)),
     }
 }
 

@@ -2,7 +2,7 @@
 //! variables) plus `--var`, to standard output or `-o FILE`. Inside a job (`CI_PROJECT_DIR`
 //! set) the template and the output must stay in the project directory, symlinks resolved.
 
-use super::{INVALID, usage_error};
+use super::{CmdError, INVALID, usage_error};
 use crate::cli::RenderArgs;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -13,18 +13,15 @@ pub fn render(args: &RenderArgs) -> ExitCode {
     let name = args.template.display().to_string();
     let project_dir = std::env::var_os("CI_PROJECT_DIR").filter(|d| !d.is_empty());
     // Inside a job, files resolve relative to the working directory but must stay in the project.
-    let confine = |path: &std::path::Path| -> Result<std::path::PathBuf, String> {
+    let confine = |path: &std::path::Path| -> Result<std::path::PathBuf, CmdError> {
         let Some(dir) = &project_dir else {
             return Ok(path.to_path_buf());
         };
         let full = std::env::current_dir()
             .map(|cwd| cwd.join(path))
             .unwrap_or_else(|_| path.to_path_buf());
-        crate::files::confine(std::path::Path::new(dir), &full).map_err(|_| {
-            format!(
-                "{} leads outside the project directory ($CI_PROJECT_DIR) through a symlink or `..`; refused",
-                path.display()
-            )
+        crate::files::confine(std::path::Path::new(dir), &full).map_err(|_| CmdError::Outside {
+            path: path.to_path_buf(),
         })
     };
     let source = if name == "-" {

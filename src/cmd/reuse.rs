@@ -2,7 +2,9 @@
 //! `gantry plan --reuse`, which computes every job's input key as `gantry run --reuse` would and
 //! says which jobs would be reused and, for the others, why not (which inputs changed).
 
+use super::CmdError;
 use crate::cli::PlanArgs;
+use crate::executor::ExecutorError;
 use crate::executor::docker::{self, DockerExecutor, DockerOptions};
 use crate::executor::{Executor, kubernetes};
 use crate::model::Pipeline;
@@ -10,7 +12,7 @@ use crate::plan::Plan;
 use crate::plan::variables::{Origin, Var};
 use crate::project::config::ProjectConfig;
 use crate::reuse::ReuseConfig;
-use crate::reuse::{Facts, Session, trees};
+use crate::reuse::{Facts, Session, Unknown, trees};
 use crate::run::layout::StateDir;
 use crate::run::workspace::Snapshot;
 use serde_json::json;
@@ -23,7 +25,7 @@ pub fn session(
     config: &ReuseConfig,
     state: &Path,
     flag: bool,
-) -> Result<Option<Arc<Session>>, String> {
+) -> Result<Option<Arc<Session>>, crate::reuse::StoreError> {
     if !(flag || config.enabled) {
         return Ok(None);
     }
@@ -46,18 +48,10 @@ pub fn plan(
     config: &ProjectConfig,
     project: &Path,
     args: &PlanArgs,
-) -> Result<String, String> {
+) -> Result<String, CmdError> {
     let state = StateDir::new(project.join(".gantry"));
     let session = Session::open(config.reuse.clone(), state.root())?;
-    let image_map: Vec<(String, String)> = args
-        .image_map
-        .iter()
-        .map(|m| {
-            m.split_once('=')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| format!("--image-map {m}: expected FROM=TO"))
-        })
-        .collect::<Result<_, _>>()?;
+    let image_map = crate::project::executors::image_map(&args.image_map)?;
     let mapped = |image: &str| {
         image_map
             .iter()
@@ -70,7 +64,7 @@ pub fn plan(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(CmdError::Runtime)?;
     let wants_docker = plan.jobs.iter().any(|j| j.executor == "docker");
     let docker = if wants_docker {
         runtime.block_on(docker::connect()).ok().map(|d| {
@@ -90,7 +84,7 @@ pub fn plan(
         match executor {
             "docker" => match &docker {
                 Some(d) => runtime.block_on(d.image_digest(executor, image)),
-                None => Err("no Docker engine is reachable".into()),
+                None => Err(ExecutorError::NoDocker),
             },
             "kubernetes" => runtime
                 .block_on(kubernetes::image_digest(
@@ -103,7 +97,7 @@ pub fn plan(
     };
     let mut verdicts: Vec<Verdict> = Vec::new();
     // What each job would hand on: `key:outputs` when reused, else why it is unknown.
-    let mut handed: HashMap<String, Result<String, String>> = HashMap::new();
+    let mut handed: HashMap<String, Result<String, Unknown>> = HashMap::new();
     let mut dotenv: HashMap<String, crate::plan::variables::Layer> = HashMap::new();
     for i in 0..plan.jobs.len() {
         let job = &plan.jobs[i];
@@ -141,9 +135,10 @@ pub fn plan(
                     if deps.iter().any(|(d, _): &(String, _)| d == dep) {
                         continue;
                     }
-                    let state = handed.get(dep).cloned().unwrap_or_else(|| {
-                        Err(format!("needs `{dep}`, which is not in this plan"))
-                    });
+                    let state = handed
+                        .get(dep)
+                        .cloned()
+                        .unwrap_or_else(|| Err(Unknown::NotInPlan { job: dep.clone() }));
                     deps.push((dep.clone(), state));
                 }
                 let executor = match job.executor {
@@ -162,7 +157,9 @@ pub fn plan(
                     executor,
                     deps,
                 };
-                let inputs = session.inputs(&listing, &facts).map_err(|e| (e, None))?;
+                let inputs = session
+                    .inputs(&listing, facts)
+                    .map_err(|e| (e.to_string(), None))?;
                 let key = inputs.key();
                 if let Some(entry) = session.store.get(&key) {
                     return Ok((key, entry));
@@ -232,10 +229,7 @@ pub fn plan(
                 });
             }
             Err((why, key)) => {
-                handed.insert(
-                    name.clone(),
-                    Err(format!("needs `{name}`, which would run")),
-                );
+                handed.insert(name.clone(), Err(Unknown::WouldRun { job: name.clone() }));
                 verdicts.push(Verdict {
                     job: name,
                     reused: false,

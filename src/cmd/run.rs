@@ -3,7 +3,7 @@
 //! stop and cancel but run `when: always` jobs; second: abort those too). Teardown always runs.
 
 use super::plan::{inputs, prepare};
-use super::{INVALID, color, usage_error};
+use super::{CmdError, INVALID, color, usage_error};
 use crate::cli::{ExecutorKind, PullPolicy};
 use crate::cli::{RunArgs, RunFormat};
 use crate::environment::config::ClusterChoice;
@@ -43,10 +43,8 @@ pub fn run(file: &Path, args: &RunArgs) -> ExitCode {
 /// Runs `file`; with `shell`, that job opens an interactive shell instead of its script (and
 /// reuse is on, so what it needs comes from the store when it can).
 pub(super) fn run_with(file: &Path, args: &RunArgs, shell: Option<&str>) -> ExitCode {
-    let take_iid = |ctx: &crate::plan::Context| {
-        state::next_pipeline_iid(&ctx.project_dir.join(".gantry"))
-            .map_err(|e| format!("cannot update .gantry/: {e}"))
-    };
+    let take_iid =
+        |ctx: &crate::plan::Context| state::next_pipeline_iid(&ctx.project_dir.join(".gantry"));
     let planned = match inputs(&args.pipeline, forced(args.executor), Some(&take_iid))
         .and_then(|i| prepare(file, i))
     {
@@ -137,7 +135,7 @@ pub(super) fn run_with(file: &Path, args: &RunArgs, shell: Option<&str>) -> Exit
         .build()
     {
         Ok(r) => r,
-        Err(e) => return usage_error(format!("cannot start the runtime: {e}")),
+        Err(e) => return usage_error(CmdError::Runtime(e)),
     };
     // Leftovers of crashed runs go first, so they cannot collide with this one.
     for r in state.sweep_workspaces(false) {
@@ -149,7 +147,7 @@ pub(super) fn run_with(file: &Path, args: &RunArgs, shell: Option<&str>) -> Exit
         options.environments = built.environments;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(forward_signals(tx));
-        Ok::<_, String>(
+        Ok::<_, CmdError>(
             run_pipeline(
                 &pipeline,
                 Arc::new(plan),
@@ -182,14 +180,14 @@ pub(super) fn run_with(file: &Path, args: &RunArgs, shell: Option<&str>) -> Exit
     }
 }
 
-fn docker_options(args: &RunArgs) -> Result<DockerOptions, String> {
+fn docker_options(args: &RunArgs) -> Result<DockerOptions, CmdError> {
     Ok(DockerOptions {
         pull: match args.pull {
             PullPolicy::Always => Pull::Always,
             PullPolicy::IfNotPresent => Pull::IfNotPresent,
             PullPolicy::Never => Pull::Never,
         },
-        image_map: executors::image_map(&args.image_map).map_err(|e| format!("--{e}"))?,
+        image_map: executors::image_map(&args.image_map)?,
         service_timeout: Duration::from_secs(args.service_timeout),
         privileged_dind: args.privileged_dind,
     })

@@ -47,7 +47,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         .build()
     {
         Ok(r) => r,
-        Err(e) => return usage_error(format!("cannot start the runtime: {e}")),
+        Err(e) => return usage_error(super::CmdError::Runtime(e)),
     };
     match runtime.block_on(crate::serve::serve(config)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,7 @@
 //! executor opens a shell where its script would run (see `executor::Interactive`), and
 //! teardown removes everything the shell had (containers, services, pods, namespaces).
 
-use super::usage_error;
+use super::{CmdError, usage_error};
 use crate::cli::RunArgs;
 use crate::plan::Plan;
 use std::path::Path;
@@ -24,7 +24,7 @@ pub fn shell(file: &Path, args: &RunArgs) -> ExitCode {
 }
 
 /// The concrete name of `name` in `plan`: itself, or the only instance of a parallel job.
-pub(super) fn concrete(plan: &Plan, name: &str) -> Result<String, String> {
+pub(super) fn concrete(plan: &Plan, name: &str) -> Result<String, CmdError> {
     if plan.jobs.iter().any(|j| j.name == name) {
         return Ok(name.to_string());
     }
@@ -36,11 +36,10 @@ pub(super) fn concrete(plan: &Plan, name: &str) -> Result<String, String> {
         .collect();
     match instances.as_slice() {
         [one] => Ok(one.to_string()),
-        [] => Err(plan.not_in_pipeline(name)),
-        many => Err(format!(
-            "`{name}` has {} instances; name one: {}",
-            many.len(),
-            many.join(", ")
-        )),
+        [] => Err(plan.not_in_pipeline(name).into()),
+        many => Err(CmdError::Ambiguous {
+            name: name.to_string(),
+            instances: many.iter().map(|s| s.to_string()).collect(),
+        }),
     }
 }

@@ -177,7 +177,10 @@ impl Environments {
 
     /// Lets container jobs reach the cluster: through a forwarder on `gateway` when the API
     /// server is on the host's loopback.
-    pub async fn enable_containers(&self, gateway: std::net::IpAddr) -> Result<(), String> {
+    pub async fn enable_containers(
+        &self,
+        gateway: std::net::IpAddr,
+    ) -> Result<(), proxy::ProxyError> {
         let endpoint = proxy::container_endpoint(
             &self.cluster.server,
             self.cluster.tls_server_name.as_deref(),

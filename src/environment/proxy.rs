@@ -34,15 +34,42 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Why container jobs cannot be given a way to the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The kubeconfig's server is not a URL with a host.
+    #[error("cannot read the API server URL {server}")]
+    BadServer {
+        /// As the kubeconfig has it.
+        server: String,
+    },
+    /// No port on the bridge address.
+    #[error("cannot listen on the Docker bridge {gateway}: {source}")]
+    Listen {
+        /// The bridge's address on the host.
+        gateway: IpAddr,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The listener's own address is unknown.
+    #[error("Docker bridge listener: {source}")]
+    LocalAddr {
+        /// The system's error.
+        source: std::io::Error,
+    },
+}
+
 /// The endpoint for container jobs: the server itself unless it is on the host's loopback;
 /// then a forwarder on `gateway` (the Docker bridge's address on the host).
 pub async fn container_endpoint(
     server: &str,
     tls_server_name: Option<&str>,
     gateway: IpAddr,
-) -> Result<ContainerEndpoint, String> {
+) -> Result<ContainerEndpoint, ProxyError> {
     let Some((host, port)) = host_port(server) else {
-        return Err(format!("cannot read the API server URL {server}"));
+        return Err(ProxyError::BadServer {
+            server: server.to_string(),
+        });
     };
     if !is_loopback(&host) {
         return Ok(ContainerEndpoint {
@@ -52,10 +79,10 @@ pub async fn container_endpoint(
     }
     let listener = TcpListener::bind(SocketAddr::new(gateway, 0))
         .await
-        .map_err(|e| format!("cannot listen on the Docker bridge {gateway}: {e}"))?;
+        .map_err(|source| ProxyError::Listen { gateway, source })?;
     let local = listener
         .local_addr()
-        .map_err(|e| format!("Docker bridge listener: {e}"))?;
+        .map_err(|source| ProxyError::LocalAddr { source })?;
     let target = if host == "localhost" {
         "127.0.0.1".to_string()
     } else {

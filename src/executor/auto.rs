@@ -5,7 +5,7 @@
 use super::docker::DockerExecutor;
 use super::kubernetes::KubernetesExecutor;
 use super::shell::ShellExecutor;
-use super::{Cancel, Executor, Exit, JobSpec, Sink};
+use super::{Cancel, Executor, ExecutorError, Exit, JobSpec, Sink};
 
 /// The shell, and Docker and Kubernetes when jobs were assigned to them.
 pub struct AutoExecutor {
@@ -41,7 +41,7 @@ impl Executor for AutoExecutor {
         }
     }
 
-    async fn setup_pipeline(&self, pipeline: &str) -> Result<(), String> {
+    async fn setup_pipeline(&self, pipeline: &str) -> Result<(), ExecutorError> {
         if let Some(d) = &self.docker {
             d.setup_pipeline(pipeline).await?;
         }
@@ -79,10 +79,10 @@ impl Executor for AutoExecutor {
         &self,
         executor: &'static str,
         image: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, ExecutorError> {
         match (executor, &self.docker, &self.kubernetes) {
             ("kubernetes", _, Some(k)) => k.image_digest(executor, image).await,
-            ("kubernetes", _, None) => Err("no cluster is configured".into()),
+            ("kubernetes", _, None) => Err(ExecutorError::NoCluster),
             ("docker", Some(d), _) => d.image_digest(executor, image).await,
             _ => self.shell.image_digest(executor, image).await,
         }

@@ -93,20 +93,41 @@ impl Rules {
     }
 
     /// Checks the patterns, so a typo is reported before any job runs.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), RuleError> {
         for r in &self.rules {
             if r.tags.is_empty() && r.image.is_none() {
-                return Err(format!(
-                    "[executor] rule for {} names neither tags nor image",
-                    r.executor.name()
-                ));
+                return Err(RuleError::Empty {
+                    executor: r.executor.name(),
+                });
             }
             if let Some(p) = &r.image {
-                globset::Glob::new(p).map_err(|e| format!("[executor] image `{p}`: {e}"))?;
+                globset::Glob::new(p).map_err(|source| RuleError::Pattern {
+                    pattern: p.clone(),
+                    source,
+                })?;
             }
         }
         Ok(())
     }
+}
+
+/// A mistake in an `[executor]` rule, found before any job runs.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// The rule matches nothing.
+    #[error("[executor] rule for {executor} names neither tags nor image")]
+    Empty {
+        /// The rule's executor.
+        executor: &'static str,
+    },
+    /// The image pattern is not a glob.
+    #[error("[executor] image `{pattern}`: {source}")]
+    Pattern {
+        /// The pattern as written.
+        pattern: String,
+        /// The glob parser's error.
+        source: globset::Error,
+    },
 }
 
 /// Sets every planned job's executor: `forced` for all (`--executor shell|kubernetes`), else

@@ -5,7 +5,7 @@
 //! and GitLab's default hostnames; `after_script` runs in a fresh container. Everything carries `gantry.*` labels, so teardown — and `gantry gc` after a crash —
 //! finds it all.
 
-use super::{Cancel, Executor, Exit, JobSpec, ServiceSpec, Sink, Stream};
+use super::{Cancel, Executor, ExecutorError, Exit, JobSpec, ServiceSpec, Sink, Stream};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
@@ -67,14 +67,20 @@ impl Default for DockerOptions {
 
 /// The local engine's ID of `image` (the digest of its configuration: a rebuild under the same
 /// tag changes it).
-pub async fn local_image_digest(docker: &Docker, image: &str) -> Result<String, String> {
-    let info = docker
-        .inspect_image(image)
-        .await
-        .map_err(|e| format!("not in the local Docker engine ({e})"))?;
+pub async fn local_image_digest(docker: &Docker, image: &str) -> Result<String, ExecutorError> {
+    let info =
+        docker
+            .inspect_image(image)
+            .await
+            .map_err(|source| ExecutorError::ImageNotLocal {
+                image: image.to_string(),
+                source,
+            })?;
     info.id
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| "the engine reports no image ID".to_string())
+        .ok_or_else(|| ExecutorError::NoImageId {
+            image: image.to_string(),
+        })
 }
 
 /// The Docker executor's settings that change what a job does (for its reuse key).
@@ -98,14 +104,14 @@ pub struct DockerExecutor {
 }
 
 /// Connects to the engine (`DOCKER_HOST` or the default socket), negotiating the API version.
-pub async fn connect() -> Result<Docker, String> {
-    let docker = Docker::connect_with_local_defaults()
-        .map_err(|e| format!("cannot reach a Docker engine: {e}"))?;
-    let docker = docker
-        .negotiate_version()
+pub async fn connect() -> Result<Docker, ExecutorError> {
+    let unreachable = |source| ExecutorError::DockerUnreachable { source };
+    let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
+    let docker = docker.negotiate_version().await.map_err(unreachable)?;
+    docker
+        .ping()
         .await
-        .map_err(|e| format!("cannot reach a Docker engine: {e}"))?;
-    // Negotiating asked the engine for its version: it answers; no separate ping.
+        .map_err(|source| ExecutorError::DockerSilent { source })?;
     Ok(docker)
 }
 
@@ -186,7 +192,7 @@ impl DockerExecutor {
     }
 
     /// Makes sure `image` is there, pulling per policy; a clear error when it cannot be had.
-    async fn ensure_image(&self, image: &str, out: &Sink) -> Result<(), String> {
+    async fn ensure_image(&self, image: &str, out: &Sink) -> Result<(), ExecutorError> {
         if self.ready_images.lock().is_ok_and(|r| r.contains(image)) {
             return Ok(());
         }
@@ -197,15 +203,15 @@ impl DockerExecutor {
         Ok(())
     }
 
-    async fn fetch_image(&self, image: &str, out: &Sink) -> Result<(), String> {
+    async fn fetch_image(&self, image: &str, out: &Sink) -> Result<(), ExecutorError> {
         let present = self.docker.inspect_image(image).await.is_ok();
         if present && self.options.pull != Pull::Always {
             return Ok(());
         }
         if self.options.pull == Pull::Never {
-            return Err(format!(
-                "image `{image}` is not present locally and --pull never forbids pulling it"
-            ));
+            return Err(ExecutorError::PullForbidden {
+                image: image.to_string(),
+            });
         }
         out.write(
             Stream::Stderr,
@@ -225,7 +231,7 @@ impl DockerExecutor {
                     }
                 }
                 Err(e) => {
-                    failure = Some(e.to_string());
+                    failure = Some(e);
                     break;
                 }
             }
@@ -233,10 +239,10 @@ impl DockerExecutor {
         match failure {
             None => Ok(()),
             Some(_) if present => Ok(()),
-            Some(e) => Err(format!(
-                "image `{image}` is not available locally and could not be pulled ({e}); build it locally, \
-                 load it and use --pull never, or substitute a local image with --image-map {image}=LOCAL"
-            )),
+            Some(source) => Err(ExecutorError::PullFailed {
+                image: image.to_string(),
+                source,
+            }),
         }
     }
 
@@ -246,7 +252,7 @@ impl DockerExecutor {
         s: &ServiceSpec,
         network: &str,
         out: &Sink,
-    ) -> Result<String, String> {
+    ) -> Result<String, ExecutorError> {
         let image = self.mapped(&s.image);
         self.ensure_image(&image, out).await?;
         let mut env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -279,14 +285,20 @@ impl DockerExecutor {
         self.docker
             .start_container(&id, None)
             .await
-            .map_err(|e| format!("service `{}`: {e}", s.image))?;
+            .map_err(|source| ExecutorError::ServiceStart {
+                image: s.image.clone(),
+                source,
+            })?;
         if let Err(e) = self.wait_ready(&id, &image, network).await {
             let logs = self.collect_logs(&id).await;
             out.write(
                 Stream::Stderr,
                 format!("service `{}` did not become ready: {e}\n{logs}", s.image).as_bytes(),
             );
-            return Err(format!("service `{}` did not become ready: {e}", s.image));
+            return Err(ExecutorError::ServiceNotReady {
+                image: s.image.clone(),
+                source: Box::new(e),
+            });
         }
         out.write(
             Stream::Stderr,
@@ -296,7 +308,7 @@ impl DockerExecutor {
     }
 
     /// Waits until every exposed TCP port of the service accepts connections.
-    async fn wait_ready(&self, id: &str, image: &str, network: &str) -> Result<(), String> {
+    async fn wait_ready(&self, id: &str, image: &str, network: &str) -> Result<(), ExecutorError> {
         let ports: Vec<u16> = self
             .image_config(image)
             .await
@@ -312,10 +324,10 @@ impl DockerExecutor {
                 .docker
                 .inspect_container(id, None)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|source| ExecutorError::Engine { source })?;
             let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
             if !running {
-                return Err("the container exited".into());
+                return Err(ExecutorError::ContainerExited);
             }
             let ip = info
                 .network_settings
@@ -339,10 +351,10 @@ impl DockerExecutor {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!(
-                    "no answer on port(s) {ports:?} within {}s",
-                    self.options.service_timeout.as_secs()
-                ));
+                return Err(ExecutorError::NoAnswer {
+                    ports,
+                    seconds: self.options.service_timeout.as_secs(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -365,7 +377,7 @@ impl DockerExecutor {
     /// services run on the engine's default bridge, as with GitLab's runner (unless
     /// `FF_NETWORK_PER_BUILD`): a pipeline without services does not pay for creating and
     /// removing a network (0.3 s of a 10-job pipeline's 5 s here; issue 25).
-    async fn network(&self) -> Result<String, String> {
+    async fn network(&self) -> Result<String, ExecutorError> {
         let mut network = self.network.lock().await;
         if let Some(name) = &*network {
             return Ok(name.clone());
@@ -381,7 +393,10 @@ impl DockerExecutor {
         self.docker
             .create_network(req)
             .await
-            .map_err(|e| format!("cannot create network {name}: {e}"))?;
+            .map_err(|source| ExecutorError::CreateNetwork {
+                name: name.clone(),
+                source,
+            })?;
         *network = Some(name.clone());
         Ok(name)
     }
@@ -468,7 +483,11 @@ impl DockerExecutor {
         text
     }
 
-    async fn create(&self, body: ContainerCreateBody, name_hint: &str) -> Result<String, String> {
+    async fn create(
+        &self,
+        body: ContainerCreateBody,
+        name_hint: &str,
+    ) -> Result<String, ExecutorError> {
         let name = format!(
             "gantry-{}-{}-{}",
             self.pipeline.lock().map(|p| p.clone()).unwrap_or_default(),
@@ -483,7 +502,7 @@ impl DockerExecutor {
             .create_container(Some(opts), body)
             .await
             .map(|r| r.id)
-            .map_err(|e| format!("cannot create a container: {e}"))
+            .map_err(|source| ExecutorError::CreateContainer { source })
     }
 
     async fn remove(&self, id: &str) {
@@ -568,7 +587,7 @@ impl DockerExecutor {
 
     /// An interactive shell in a new container of the job (TTY attached to this terminal);
     /// the container is removed when the shell exits.
-    async fn shell_container(&self, c: &Setting<'_>) -> Result<i32, String> {
+    async fn shell_container(&self, c: &Setting<'_>) -> Result<i32, ExecutorError> {
         let prompt = [("PS1".to_string(), super::terminal::prompt(&c.job.name))];
         let mut body = self.job_container(
             c,
@@ -590,7 +609,7 @@ impl DockerExecutor {
         result
     }
 
-    async fn attach_shell(&self, id: &str, c: &Setting<'_>) -> Result<i32, String> {
+    async fn attach_shell(&self, id: &str, c: &Setting<'_>) -> Result<i32, ExecutorError> {
         use tokio::io::AsyncWriteExt;
         let opts = bollard::query_parameters::AttachContainerOptionsBuilder::new()
             .stdin(true)
@@ -602,11 +621,11 @@ impl DockerExecutor {
             .docker
             .attach_container(id, Some(opts))
             .await
-            .map_err(|e| format!("cannot attach to the shell container: {e}"))?;
+            .map_err(|source| ExecutorError::AttachShell { source })?;
         self.docker
             .start_container(id, None)
             .await
-            .map_err(|e| format!("cannot start the shell container: {e}"))?;
+            .map_err(|source| ExecutorError::StartShell { source })?;
         if let Some((rows, cols)) = super::terminal::size() {
             let size = bollard::query_parameters::ResizeContainerTTYOptionsBuilder::new()
                 .h(i32::from(rows))
@@ -630,8 +649,8 @@ impl DockerExecutor {
         match self.docker.wait_container(id, None).next().await {
             Some(Ok(r)) => Ok(r.status_code as i32),
             Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Ok(code as i32),
-            Some(Err(e)) => Err(e.to_string()),
-            None => Err("the engine ended the wait without a status".into()),
+            Some(Err(source)) => Err(ExecutorError::Engine { source }),
+            None => Err(ExecutorError::WaitEnded),
         }
     }
 
@@ -659,7 +678,7 @@ impl DockerExecutor {
         );
         let id = match self.create(body, &job.name).await {
             Ok(id) => id,
-            Err(e) => return Exit::Error(e),
+            Err(e) => return Exit::Error(e.to_string()),
         };
         let exit = self
             .start_and_wait(&id, job, out, &mut cancel, timeout)
@@ -838,7 +857,7 @@ impl Executor for DockerExecutor {
         "docker"
     }
 
-    async fn setup_pipeline(&self, pipeline: &str) -> Result<(), String> {
+    async fn setup_pipeline(&self, pipeline: &str) -> Result<(), ExecutorError> {
         if let Ok(mut p) = self.pipeline.lock() {
             *p = pipeline.to_string();
         }
@@ -848,20 +867,18 @@ impl Executor for DockerExecutor {
 
     async fn run_job(&self, job: &JobSpec, out: Sink, cancel: Cancel) -> Exit {
         let Some(image) = job.image.as_deref() else {
-            return Exit::Error(
-                "the docker executor needs an image (set `image:` or `default: image:`)".into(),
-            );
+            return Exit::Error(ExecutorError::NeedsImage { executor: "docker" }.to_string());
         };
         let network = if job.services.is_empty() {
             "bridge".to_string()
         } else {
             match self.network().await {
                 Ok(n) => n,
-                Err(e) => return Exit::Error(e),
+                Err(e) => return Exit::Error(e.to_string()),
             }
         };
         if let Err(e) = self.ensure_image(&self.mapped(image), &out).await {
-            return Exit::Error(e);
+            return Exit::Error(e.to_string());
         }
         if self.runs_unprivileged(job).await {
             // GitLab's runner checks out with umask 0000 for the same reason: a non-root
@@ -889,7 +906,7 @@ impl Executor for DockerExecutor {
                     for id in &services {
                         self.remove(id).await;
                     }
-                    return Exit::Error(e);
+                    return Exit::Error(e.to_string());
                 }
             }
         }
@@ -948,7 +965,11 @@ impl Executor for DockerExecutor {
         exit
     }
 
-    async fn image_digest(&self, _: &'static str, image: &str) -> Result<Option<String>, String> {
+    async fn image_digest(
+        &self,
+        _: &'static str,
+        image: &str,
+    ) -> Result<Option<String>, ExecutorError> {
         let image = self.mapped(image);
         let discard: Sink = std::sync::Arc::new(super::Discard);
         self.ensure_image(&image, &discard).await?;

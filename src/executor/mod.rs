@@ -8,10 +8,12 @@
 pub mod auto;
 pub mod choice;
 pub mod docker;
+mod error;
 pub mod kubernetes;
 pub mod shell;
 pub mod terminal;
 
+pub use error::ExecutorError;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,7 +78,7 @@ impl JobSpec {
 }
 
 /// Reports how a `--shell-on-failure` shell ended; the job's result stands.
-pub fn report_shell(out: &Sink, r: &Result<i32, String>) {
+pub fn report_shell(out: &Sink, r: &Result<i32, ExecutorError>) {
     let text = match r {
         Ok(c) => format!(
             "shell closed (exit {c}); the job stays failed, after_script and the pipeline go on\n"
@@ -87,10 +89,10 @@ pub fn report_shell(out: &Sink, r: &Result<i32, String>) {
 }
 
 /// The job's result when its shell replaced the script.
-pub fn shell_exit(r: Result<i32, String>) -> Exit {
+pub fn shell_exit(r: Result<i32, ExecutorError>) -> Exit {
     match r {
         Ok(c) => Exit::Code(c),
-        Err(e) => Exit::Error(e),
+        Err(e) => Exit::Error(e.to_string()),
     }
 }
 
@@ -197,7 +199,10 @@ pub trait Executor: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Creates pipeline-wide resources (networks, namespaces) before any job.
-    fn setup_pipeline(&self, pipeline: &str) -> impl Future<Output = Result<(), String>> + Send;
+    fn setup_pipeline(
+        &self,
+        pipeline: &str,
+    ) -> impl Future<Output = Result<(), ExecutorError>> + Send;
 
     /// Runs one attempt of `job`: its script, then its `after_script` — or, as
     /// `job.interactive` asks, an interactive shell in its environment instead of the script,
@@ -219,7 +224,7 @@ pub trait Executor: Send + Sync + 'static {
         &self,
         executor: &'static str,
         image: &str,
-    ) -> impl Future<Output = Result<Option<String>, String>> + Send {
+    ) -> impl Future<Output = Result<Option<String>, ExecutorError>> + Send {
         let _ = (executor, image);
         async { Ok(None) }
     }

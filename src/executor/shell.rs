@@ -5,7 +5,7 @@
 //! with `posix_spawn` instead of forking all of gantry), and the group recorded in the run
 //! directory (`run::orphans`) lets the next run or `gantry gc` stop whatever escaped it.
 
-use super::{AFTER_SCRIPT_TIMEOUT, Cancel, Executor, Exit, JobSpec, Sink, Stream};
+use super::{AFTER_SCRIPT_TIMEOUT, Cancel, Executor, ExecutorError, Exit, JobSpec, Sink, Stream};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
@@ -87,7 +87,7 @@ impl Executor for ShellExecutor {
         "shell"
     }
 
-    async fn setup_pipeline(&self, _pipeline: &str) -> Result<(), String> {
+    async fn setup_pipeline(&self, _pipeline: &str) -> Result<(), ExecutorError> {
         Ok(())
     }
 
@@ -152,7 +152,7 @@ pub fn path_with_gantry() -> std::ffi::OsString {
 }
 
 /// An interactive shell in the job's workspace with its variables, on a pseudo-terminal.
-async fn open_shell(job: &JobSpec) -> Result<i32, String> {
+async fn open_shell(job: &JobSpec) -> Result<i32, ExecutorError> {
     let mut cmd = std::process::Command::new("sh");
     cmd.args(["-c", super::terminal::SHELL_COMMAND])
         .current_dir(&job.workspace)
@@ -160,7 +160,7 @@ async fn open_shell(job: &JobSpec) -> Result<i32, String> {
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .env("PS1", super::terminal::prompt(&job.name));
     let banner = super::terminal::banner(job, "in the local shell");
-    super::terminal::run_on_pty(&banner, cmd).await
+    Ok(super::terminal::run_on_pty(&banner, cmd).await?)
 }
 
 async fn run_script(

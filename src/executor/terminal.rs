@@ -10,14 +10,48 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+/// Why an interactive shell could not be had or did not end cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    /// An interactive shell needs a terminal.
+    #[error(
+        "{what} needs an interactive terminal, but standard input is not one (a pipe, a file or /dev/null); run it from a terminal"
+    )]
+    NotATerminal {
+        /// The command or option that needs one.
+        what: String,
+    },
+    /// A pseudo-terminal could not be opened or wired.
+    #[error("openpty: {source}")]
+    Pty {
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The interactive shell could not be started.
+    #[error("cannot start the shell: {source}")]
+    Start {
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The interactive shell's process could not be waited for.
+    #[error("{source}")]
+    Wait {
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The interactive shell did not exit after its terminal closed.
+    #[error("the shell did not exit")]
+    Stuck,
+}
+
 /// Refuses when standard input is not a terminal.
-pub fn require_terminal(what: &str) -> Result<(), String> {
+pub fn require_terminal(what: &str) -> Result<(), TerminalError> {
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         Ok(())
     } else {
-        Err(format!(
-            "{what} needs an interactive terminal, but standard input is not one (a pipe, a file or /dev/null); run it from a terminal"
-        ))
+        Err(TerminalError::NotATerminal {
+            what: what.to_string(),
+        })
     }
 }
 
@@ -154,7 +188,7 @@ pub struct Pty {
 
 impl Pty {
     /// Opens one the size of this terminal.
-    pub fn open() -> Result<Pty, String> {
+    pub fn open() -> Result<Pty, TerminalError> {
         let (mut m, mut s) = (0, 0);
         let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
         if let Some((rows, cols)) = size() {
@@ -165,7 +199,9 @@ impl Pty {
         let rc =
             unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
         if rc != 0 {
-            return Err(format!("openpty: {}", std::io::Error::last_os_error()));
+            return Err(TerminalError::Pty {
+                source: std::io::Error::last_os_error(),
+            });
         }
         // SAFETY: both descriptors were just opened and are owned here alone.
         Ok(unsafe {
@@ -179,15 +215,22 @@ impl Pty {
 
 /// `command` on the pty's slave as its controlling terminal, in a session of its own; relays
 /// until it exits and returns its exit code.
-pub async fn run_on_pty(banner: &str, mut command: std::process::Command) -> Result<i32, String> {
+pub async fn run_on_pty(
+    banner: &str,
+    mut command: std::process::Command,
+) -> Result<i32, TerminalError> {
     use std::os::unix::process::CommandExt;
     let pty = Pty::open()?;
     let slave = pty.slave.as_raw_fd();
-    let io = |fd: &OwnedFd| fd.try_clone().map(std::process::Stdio::from);
+    let io = |fd: &OwnedFd| {
+        fd.try_clone()
+            .map(std::process::Stdio::from)
+            .map_err(|source| TerminalError::Pty { source })
+    };
     command
-        .stdin(io(&pty.slave).map_err(|e| e.to_string())?)
-        .stdout(io(&pty.slave).map_err(|e| e.to_string())?)
-        .stderr(io(&pty.slave).map_err(|e| e.to_string())?);
+        .stdin(io(&pty.slave)?)
+        .stdout(io(&pty.slave)?)
+        .stderr(io(&pty.slave)?);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         command.pre_exec(move || {
@@ -201,16 +244,20 @@ pub async fn run_on_pty(banner: &str, mut command: std::process::Command) -> Res
     let mut child = tokio::process::Command::from(command)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start the shell: {e}"))?;
+        .map_err(|source| TerminalError::Start { source })?;
     drop(pty.slave);
     let master = std::fs::File::from(pty.master);
-    let reader = tokio::fs::File::from_std(master.try_clone().map_err(|e| e.to_string())?);
+    let reader = tokio::fs::File::from_std(
+        master
+            .try_clone()
+            .map_err(|source| TerminalError::Pty { source })?,
+    );
     let writer = tokio::fs::File::from_std(master);
     relay(banner, writer, reader).await;
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
         .await
-        .map_err(|_| "the shell did not exit".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| TerminalError::Stuck)?
+        .map_err(|source| TerminalError::Wait { source })?;
     Ok(status.code().unwrap_or(128))
 }
 

@@ -80,16 +80,23 @@ pub fn file_in(dir: &Path, name: &str) -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
+/// A `--component-dir` (or `[components]` entry) that is not `HOST/GROUP/PROJECT=DIR`.
+#[derive(Debug, thiserror::Error)]
+#[error("--component-dir `{option}`: expected HOST/GROUP/PROJECT=DIR")]
+pub struct DirOptionError {
+    /// As given.
+    pub option: String,
+}
+
 /// Parses one `--component-dir HOST/GROUP/PROJECT=DIR`.
-pub fn parse_dir_option(option: &str) -> Result<(String, PathBuf), String> {
-    let (project, dir) = option
-        .split_once('=')
-        .ok_or_else(|| format!("--component-dir `{option}`: expected HOST/GROUP/PROJECT=DIR"))?;
+pub fn parse_dir_option(option: &str) -> Result<(String, PathBuf), DirOptionError> {
+    let malformed = || DirOptionError {
+        option: option.to_string(),
+    };
+    let (project, dir) = option.split_once('=').ok_or_else(malformed)?;
     let project = project.trim_end_matches('/');
     if project.split('/').count() < 2 || project.split('/').any(str::is_empty) || dir.is_empty() {
-        return Err(format!(
-            "--component-dir `{option}`: expected HOST/GROUP/PROJECT=DIR"
-        ));
+        return Err(malformed());
     }
     Ok((project.to_string(), PathBuf::from(dir)))
 }

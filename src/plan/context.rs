@@ -1,6 +1,7 @@
 //! The pipeline being planned: which ref, which source, which commit — from git and the
 //! command line — and the predefined `CI_*` variables that follow from it.
 
+use super::error::ContextError;
 use super::git::{self, RepoInfo};
 use super::slug::slug;
 use std::path::{Path, PathBuf};
@@ -88,7 +89,7 @@ const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 impl Context {
     /// Builds the context for a pipeline file at `pipeline`.
-    pub fn new(pipeline: &Path, options: &PipelineOptions) -> Result<Context, String> {
+    pub fn new(pipeline: &Path, options: &PipelineOptions) -> Result<Context, ContextError> {
         let dir = pipeline
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -96,10 +97,10 @@ impl Context {
         let repo = git::discover(dir);
         let source = options.source.clone().unwrap_or_else(|| "push".into());
         if !SOURCES.contains(&source.as_str()) {
-            return Err(format!(
-                "unknown pipeline source `{source}` (one of: {})",
-                SOURCES.join(", ")
-            ));
+            return Err(ContextError::UnknownSource {
+                given: source,
+                known: SOURCES,
+            });
         }
         let head_tag = repo.as_ref().and_then(|r| r.tags_at_head.first().cloned());
         let branch = repo.as_ref().and_then(|r| r.branch.clone());
@@ -131,7 +132,7 @@ impl Context {
             (None, "tag") => match &head_tag {
                 Some(t) => (RefKind::Tag, t.clone()),
                 None => {
-                    return Err("`--source tag` needs `--ref TAG` (no tag points at HEAD)".into());
+                    return Err(ContextError::TagNeedsRef);
                 }
             },
             (None, "merge_request_event") => (

@@ -2,6 +2,7 @@
 //! Every field is optional: a repository may have no commits, no remote, a detached HEAD, or
 //! there may be no repository at all.
 
+use super::error::DiffError;
 use git2::{DiffOptions, Repository};
 use std::path::{Path, PathBuf};
 
@@ -137,17 +138,20 @@ fn default_branch(repo: &Repository, current: Option<&str>) -> Option<String> {
 
 /// Files that differ between `base` (any revision) and the work tree, including staged,
 /// unstaged and untracked files: what a push of the current state would change.
-pub fn changed_files(root: &Path, base: &str) -> Result<Vec<String>, String> {
-    let repo = Repository::open(root).map_err(|e| e.message().to_string())?;
+pub fn changed_files(root: &Path, base: &str) -> Result<Vec<String>, DiffError> {
+    let repo = Repository::open(root).map_err(|source| DiffError::Open { source })?;
     let tree = repo
         .revparse_single(base)
         .and_then(|o| o.peel_to_tree())
-        .map_err(|e| format!("cannot resolve `{base}`: {}", e.message()))?;
+        .map_err(|source| DiffError::Resolve {
+            base: base.to_string(),
+            source,
+        })?;
     let mut opts = DiffOptions::new();
     opts.include_untracked(true).recurse_untracked_dirs(true);
     let diff = repo
         .diff_tree_to_workdir_with_index(Some(&tree), Some(&mut opts))
-        .map_err(|e| e.message().to_string())?;
+        .map_err(|source| DiffError::Diff { source })?;
     let mut files: Vec<String> = Vec::new();
     for delta in diff.deltas() {
         for path in [delta.old_file().path(), delta.new_file().path()]
@@ -178,31 +182,19 @@ pub fn merge_base(root: &Path, a: &str, b: &str) -> Option<String> {
     repo.merge_base(a, b).ok().map(|o| o.to_string())
 }
 
-/// Formats seconds since the epoch at an offset as `YYYY-MM-DDTHH:MM:SS+HH:MM`.
+/// Formats seconds since the epoch at an offset as `YYYY-MM-DDTHH:MM:SS+HH:MM` (GitLab's
+/// `CI_COMMIT_TIMESTAMP`). A commit is user input: an instant beyond jiff's range (years
+/// ±9999) is clamped to it, and an offset beyond ±25:59:59 (git stores what it is given)
+/// is shown as UTC rather than refused.
 pub fn iso8601(seconds: i64, offset_minutes: i32) -> String {
-    let local = seconds + i64::from(offset_minutes) * 60;
-    let days = local.div_euclid(86_400);
-    let secs = local.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let sign = if offset_minutes < 0 { '-' } else { '+' };
-    let off = offset_minutes.abs();
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-        off / 60,
-        off % 60
-    )
+    use jiff::{Timestamp, tz::Offset};
+    let at = Timestamp::from_second(seconds).unwrap_or(if seconds < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    });
+    let offset = Offset::from_seconds(offset_minutes.saturating_mul(60)).unwrap_or(Offset::UTC);
+    format!("{:.0}", at.display_with_offset(offset))
 }
 
 #[cfg(test)]
@@ -215,5 +207,12 @@ mod tests {
         assert_eq!(iso8601(951_782_400, 0), "2000-02-29T00:00:00+00:00");
         assert_eq!(iso8601(1_700_000_000, 60), "2023-11-14T23:13:20+01:00");
         assert_eq!(iso8601(1_700_000_000, -330), "2023-11-14T16:43:20-05:30");
+        // Before the epoch, across a leap day at a negative offset.
+        assert_eq!(iso8601(-1, 0), "1969-12-31T23:59:59+00:00");
+        assert_eq!(iso8601(1_709_251_199, -60), "2024-02-29T22:59:59-01:00");
+        // Out of range: clamped and shown at UTC, never a panic.
+        assert_eq!(iso8601(0, 100 * 60), "1970-01-01T00:00:00+00:00");
+        // jiff's last instant (`Timestamp::MAX`): the end of 9999 in every time zone it knows.
+        assert_eq!(iso8601(i64::MAX, 0), "9999-12-30T22:00:00+00:00");
     }
 }

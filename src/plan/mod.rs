@@ -4,6 +4,7 @@
 //! May not touch: YAML (that is `load`), processes or containers (that is `run`/`executor`).
 
 pub mod context;
+mod error;
 mod git;
 pub mod job;
 pub mod matrix;
@@ -14,6 +15,7 @@ pub mod state;
 pub mod variables;
 
 pub use context::{Context, PipelineOptions, RefKind};
+pub use error::{ContextError, DiffError, NotInPipeline, VarError};
 pub use git::iso8601;
 pub use job::{PlannedEnvironment, PlannedJob, PlannedNeed, PlannedService};
 
@@ -169,15 +171,19 @@ impl Plan {
     }
 
     /// "job `NAME` is not in this pipeline", with the reason when rules left it out.
-    pub fn not_in_pipeline(&self, name: &str) -> String {
-        match self.excluded.iter().find(|e| e.name == name) {
-            Some(e) => format!("job `{name}` is not in this pipeline: {}", e.reason),
-            None => format!("job `{name}` is not in this pipeline"),
+    pub fn not_in_pipeline(&self, name: &str) -> NotInPipeline {
+        NotInPipeline {
+            name: name.to_string(),
+            reason: self
+                .excluded
+                .iter()
+                .find(|e| e.name == name)
+                .map(|e| e.reason.clone()),
         }
     }
 
     /// Keeps only the named jobs (and, with `with_needs`, everything they wait for).
-    pub fn select(&mut self, names: &[String], with_needs: bool) -> Result<(), String> {
+    pub fn select(&mut self, names: &[String], with_needs: bool) -> Result<(), NotInPipeline> {
         let mut keep: Vec<String> = Vec::new();
         for n in names {
             let matched: Vec<String> = self

@@ -30,7 +30,7 @@ pub enum Decision<'r> {
 /// Evaluates rules against one pipeline's context, caching git diffs and file listings.
 pub struct Evaluator<'a> {
     ctx: &'a Context,
-    diffs: RefCell<HashMap<String, Result<Vec<String>, String>>>,
+    diffs: RefCell<HashMap<String, Result<Vec<String>, super::error::DiffError>>>,
     files: RefCell<Option<Vec<String>>>,
     /// Problems met while evaluating (an unresolvable `compare_to`, …), for the plan to report.
     pub warnings: RefCell<Vec<String>>,
@@ -126,7 +126,7 @@ impl<'a> Evaluator<'a> {
             .entry(base.to_string())
             .or_insert_with(|| match &self.ctx.repo {
                 Some(repo) => git::changed_files(&repo.root, base),
-                None => Err("not a git repository".into()),
+                None => Err(super::error::DiffError::NotARepository),
             });
         match result {
             Ok(files) => Some(files.clone()),

@@ -1,6 +1,7 @@
 //! Variables from outside the pipeline file: the project variables file (GitLab's project
 //! settings, with masked and file-type variables) and the command line (pipeline variables).
 
+use super::error::VarError;
 use super::variables::{Layer, Origin, Var};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::load::node::{Node, Value};
@@ -122,7 +123,7 @@ fn project_var(name: &str, node: &Node, diags: &mut Diagnostics) -> Option<Var> 
 pub fn command_line(
     args: &[String],
     env: impl Iterator<Item = (String, String)>,
-) -> Result<Layer, String> {
+) -> Result<Layer, VarError> {
     let mut layer = Layer::default();
     let mut from_env: Vec<(String, String)> = env
         .filter_map(|(k, v)| k.strip_prefix("GANTRY_VAR_").map(|n| (n.to_string(), v)))
@@ -133,12 +134,13 @@ pub fn command_line(
     }
     for arg in args {
         let Some((name, value)) = arg.split_once('=') else {
-            return Err(format!("`--var {arg}`: expected KEY=VALUE"));
+            return Err(VarError::NoEquals { arg: arg.clone() });
         };
         if !crate::model::variables::valid_name(name) {
-            return Err(format!(
-                "`--var {arg}`: `{name}` is not a valid variable name"
-            ));
+            return Err(VarError::BadName {
+                arg: arg.clone(),
+                name: name.to_string(),
+            });
         }
         layer.insert(name.to_string(), Var::plain(value, Origin::Cli));
     }
@@ -159,8 +161,14 @@ mod tests {
         assert_eq!(layer["A"].value, "cli");
         assert_eq!(layer["B"].value, "x=y");
         assert!(!layer.contains_key("PATH"));
-        assert!(command_line(&["NOEQUALS".into()], std::iter::empty()).is_err());
-        assert!(command_line(&["BAD-NAME=1".into()], std::iter::empty()).is_err());
+        assert!(matches!(
+            command_line(&["NOEQUALS".into()], std::iter::empty()),
+            Err(VarError::NoEquals { .. })
+        ));
+        assert!(matches!(
+            command_line(&["BAD-NAME=1".into()], std::iter::empty()),
+            Err(VarError::BadName { name, .. }) if name == "BAD-NAME"
+        ));
     }
 
     #[test]

@@ -99,7 +99,9 @@ impl ProjectConfig {
         };
         let file: File =
             toml::from_str(text).map_err(|e| error(e.span(), e.message().trim().to_string()))?;
-        file.executor.check().map_err(|m| error(None, m))?;
+        file.executor
+            .check()
+            .map_err(|e| error(None, e.to_string()))?;
         let (cluster, environments) = file
             .kubernetes
             .resolve(project)
@@ -109,7 +111,7 @@ impl ProjectConfig {
             file.reuse_store.as_ref(),
             file.jobs.as_ref(),
         )
-        .map_err(|m| error(None, m))?;
+        .map_err(|e| error(None, e.to_string()))?;
         let mut components = Vec::new();
         for (name, dir) in file.components {
             let (name, _) = parse_dir_option(&format!("{name}={}", dir.display()))
@@ -129,7 +131,10 @@ impl ProjectConfig {
 
     /// Component checkouts: `options` (`--component-dir HOST/GROUP/PROJECT=DIR`) first, then
     /// `[components]` for projects the command line does not name.
-    pub fn component_dirs(&self, options: &[String]) -> Result<Vec<(String, PathBuf)>, String> {
+    pub fn component_dirs(
+        &self,
+        options: &[String],
+    ) -> Result<Vec<(String, PathBuf)>, crate::load::component::DirOptionError> {
         let mut dirs: Vec<(String, PathBuf)> = options
             .iter()
             .map(|o| parse_dir_option(o))

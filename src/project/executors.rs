@@ -5,6 +5,7 @@
 
 use crate::environment::Environments;
 use crate::environment::config::{ClusterChoice, Settings};
+use crate::executor::ExecutorError;
 use crate::executor::auto::AutoExecutor;
 use crate::executor::docker::{self, DockerExecutor, DockerOptions};
 use crate::executor::kubernetes::settings::ExecutorConfig;
@@ -43,14 +44,60 @@ pub struct Built {
     pub environments: Option<Arc<Environments>>,
 }
 
+/// An `--image-map` entry that is not `FROM=TO`.
+#[derive(Debug, thiserror::Error)]
+#[error("image map `{entry}`: expected FROM=TO")]
+pub struct ImageMapError {
+    /// As given.
+    pub entry: String,
+}
+
+/// Why the executors a plan needs cannot be had: the message says what to start or pass.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The named cluster cannot be used.
+    #[error(transparent)]
+    Cluster(#[from] crate::environment::EnvError),
+    /// Jobs need Docker and there is none.
+    #[error(
+        "{source}\n{} job{} use an image ({}); start a Docker engine, or run them in the shell with --executor shell (`executor = \"shell\"` for a served repository)",
+        jobs.len(),
+        if jobs.len() == 1 { "" } else { "s" },
+        jobs.iter().take(5).map(String::as_str).collect::<Vec<_>>().join(", ")
+    )]
+    NoDocker {
+        /// Why Docker cannot be reached (boxed: the client's errors are large).
+        source: Box<ExecutorError>,
+        /// The jobs that need it.
+        jobs: Vec<String>,
+    },
+    /// Container jobs cannot be pointed at the cluster.
+    #[error(
+        "environments: cannot find the Docker bridge's gateway address, which container jobs reach the cluster by"
+    )]
+    NoGateway,
+    /// The forwarder for container jobs cannot be set up.
+    #[error(transparent)]
+    Proxy(#[from] crate::environment::proxy::ProxyError),
+    /// Jobs need a cluster and none is named.
+    #[error(
+        "the kubernetes executor needs a cluster: --kubeconfig FILE (or --kube-context, or [kubernetes] in .gantry/config.toml); it would run {}",
+        jobs.iter().take(5).map(String::as_str).collect::<Vec<_>>().join(", ")
+    )]
+    NoCluster {
+        /// The jobs that need it.
+        jobs: Vec<String>,
+    },
+}
+
 /// `FROM=TO` image substitutions.
-pub fn image_map(pairs: &[String]) -> Result<Vec<(String, String)>, String> {
+pub fn image_map(pairs: &[String]) -> Result<Vec<(String, String)>, ImageMapError> {
     pairs
         .iter()
         .map(|m| {
             m.split_once('=')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| format!("image map `{m}`: expected FROM=TO"))
+                .ok_or_else(|| ImageMapError { entry: m.clone() })
         })
         .collect()
 }
@@ -68,15 +115,13 @@ pub async fn build(
     plan: &Plan,
     settings: &ExecutorSettings,
     note: &(dyn Fn(&str) + Sync),
-) -> Result<Built, String> {
+) -> Result<Built, BuildError> {
     let image_jobs = some_jobs(plan, "docker");
     let kube_jobs = some_jobs(plan, "kubernetes");
     let mut cluster = None;
     let mut environments = None;
     if settings.cluster.is_set() {
-        let c = crate::environment::cluster::connect(&settings.cluster)
-            .await
-            .map_err(|e| e.to_string())?;
+        let c = crate::environment::cluster::connect(&settings.cluster).await?;
         note(&format!(
             "environments: cluster {} (context {})",
             c.server, c.context
@@ -102,18 +147,15 @@ pub async fn build(
     let docker = if image_jobs.is_empty() {
         None
     } else {
-        let d = docker::connect().await.map_err(|e| {
-            let n = image_jobs.len();
-            let some: Vec<&str> = image_jobs.iter().take(5).map(String::as_str).collect();
-            format!(
-                "{e}\n{n} job{} use an image ({}); start a Docker engine, or run them in the shell with --executor shell (`executor = \"shell\"` for a served repository)",
-                if n == 1 { "" } else { "s" },
-                some.join(", ")
-            )
-        })?;
+        let d = docker::connect()
+            .await
+            .map_err(|source| BuildError::NoDocker {
+                source: Box::new(source),
+                jobs: image_jobs,
+            })?;
         if let Some(envs) = &environments {
             let Some(gateway) = crate::environment::proxy::bridge_gateway(&d).await else {
-                return Err("environments: cannot find the Docker bridge's gateway address, which container jobs reach the cluster by".to_string());
+                return Err(BuildError::NoGateway);
             };
             envs.enable_containers(gateway).await?;
         }
@@ -127,11 +169,7 @@ pub async fn build(
     let mut executor = AutoExecutor::new(docker);
     if !kube_jobs.is_empty() {
         let Some(cluster) = cluster else {
-            let some: Vec<&str> = kube_jobs.iter().take(5).map(String::as_str).collect();
-            return Err(format!(
-                "the kubernetes executor needs a cluster: --kubeconfig FILE (or --kube-context, or [kubernetes] in .gantry/config.toml); it would run {}",
-                some.join(", ")
-            ));
+            return Err(BuildError::NoCluster { jobs: kube_jobs });
         };
         // Pods are told the in-cluster address by their kubelet; the bridge forwarder is the
         // fallback for a loopback API server whose pods are local containers.

@@ -5,7 +5,7 @@
 //! silently dropped, so the pipeline says why it did not run.
 
 use super::config::{KubernetesTable, ProjectConfig};
-use crate::environment::config::{ClusterChoice, RoleRule};
+use crate::environment::config::{self, ClusterChoice, RoleRule};
 use crate::executor::kubernetes::settings::{ExecutorConfig, quantity};
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
@@ -19,18 +19,74 @@ pub struct Operator {
     pub kubernetes: KubernetesTable,
 }
 
-fn widen(what: &str) -> String {
-    format!("{what}: a commit may narrow what the server's operator allows, never widen it")
+/// Why a commit's config asks for more than the server's operator allows; `what` names the
+/// table and key, as the commit wrote it.
+#[derive(Debug, thiserror::Error)]
+pub enum NarrowError {
+    /// The commit's value is looser than the operator's.
+    #[error("{what}: a commit may narrow what the server's operator allows, never widen it")]
+    Widens {
+        /// Table and key.
+        what: String,
+    },
+    /// A quantity above the operator's.
+    #[error("{what}: {commit} is more than the server's operator allows ({operator})")]
+    AboveOperator {
+        /// Table and key.
+        what: String,
+        /// The commit's value.
+        commit: String,
+        /// The operator's value.
+        operator: String,
+    },
+    /// A value that should be a Kubernetes quantity is not one.
+    #[error("{what}: `{commit}` is not a Kubernetes quantity")]
+    NotAQuantity {
+        /// Table and key.
+        what: String,
+        /// The commit's value.
+        commit: String,
+    },
+    /// The commit names a cluster.
+    #[error(
+        "[kubernetes] kubeconfig/context: a commit cannot name a cluster; the server's operator chooses it"
+    )]
+    NamesCluster,
+    /// A value of a `[kubernetes]` table does not resolve.
+    #[error("{}", .0.message)]
+    Table(config::TableError),
+    /// A component checkout outside the commit's checkout.
+    #[error(
+        "[components] {name} = {}: a served commit's component checkouts must stay inside it",
+        dir.display()
+    )]
+    ComponentOutside {
+        /// The component project.
+        name: String,
+        /// Its directory.
+        dir: std::path::PathBuf,
+    },
+}
+
+fn widen(what: &str) -> NarrowError {
+    NarrowError::Widens {
+        what: what.to_string(),
+    }
 }
 
 /// `commit` within `operator` (both quantities); a commit's value above the operator's fails.
-fn at_most(what: &str, commit: &str, operator: &str) -> Result<(), String> {
+fn at_most(what: &str, commit: &str, operator: &str) -> Result<(), NarrowError> {
     match (quantity(commit), quantity(operator)) {
         (Some(c), Some(o)) if c <= o => Ok(()),
-        (Some(_), Some(_)) => Err(format!(
-            "{what}: {commit} is more than the server's operator allows ({operator})"
-        )),
-        _ => Err(format!("{what}: `{commit}` is not a Kubernetes quantity")),
+        (Some(_), Some(_)) => Err(NarrowError::AboveOperator {
+            what: what.to_string(),
+            commit: commit.to_string(),
+            operator: operator.to_string(),
+        }),
+        _ => Err(NarrowError::NotAQuantity {
+            what: what.to_string(),
+            commit: commit.to_string(),
+        }),
     }
 }
 
@@ -39,7 +95,7 @@ fn quantity_field(
     what: &str,
     commit: &Option<String>,
     operator: &Option<String>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, NarrowError> {
     match (commit, operator) {
         (None, o) => Ok(o.clone()),
         (Some(c), Some(o)) => at_most(what, c, o).map(|_| Some(c.clone())),
@@ -52,7 +108,7 @@ fn same<T: PartialEq + Clone>(
     what: &str,
     commit: &Option<T>,
     operator: &Option<T>,
-) -> Result<Option<T>, String> {
+) -> Result<Option<T>, NarrowError> {
     match commit {
         Some(c) if Some(c) != operator.as_ref() => Err(widen(what)),
         _ => Ok(operator.clone()),
@@ -64,7 +120,7 @@ fn subset_map(
     what: &str,
     commit: &BTreeMap<String, String>,
     operator: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, NarrowError> {
     if commit.iter().any(|(k, v)| operator.get(k) != Some(v)) {
         return Err(widen(what));
     }
@@ -75,7 +131,7 @@ fn subset_map(
     })
 }
 
-fn pod(c: &ExecutorConfig, o: &ExecutorConfig) -> Result<ExecutorConfig, String> {
+fn pod(c: &ExecutorConfig, o: &ExecutorConfig) -> Result<ExecutorConfig, NarrowError> {
     let q = |what: &str, c: &Option<String>, o: &Option<String>| {
         quantity_field(&format!("[kubernetes.executor] {what}"), c, o)
     };
@@ -219,13 +275,13 @@ fn covered(rule: &RoleRule, by: &[RoleRule]) -> bool {
 }
 
 /// The effective `[kubernetes]` table: the operator's, narrowed by the commit's.
-fn kubernetes(c: &KubernetesTable, o: &KubernetesTable) -> Result<KubernetesTable, String> {
+fn kubernetes(c: &KubernetesTable, o: &KubernetesTable) -> Result<KubernetesTable, NarrowError> {
     if c.kubeconfig.is_some() || c.context.is_some() {
-        return Err("[kubernetes] kubeconfig/context: a commit cannot name a cluster; the server's operator chooses it".into());
+        return Err(NarrowError::NamesCluster);
     }
     // The operator's settings as they apply (defaults filled in), to compare with.
-    let (_, ours) = o.resolve(Path::new("/")).map_err(|e| e.message)?;
-    let (_, theirs) = c.resolve(Path::new("/")).map_err(|e| e.message)?;
+    let (_, ours) = o.resolve(Path::new("/")).map_err(NarrowError::Table)?;
+    let (_, theirs) = c.resolve(Path::new("/")).map_err(NarrowError::Table)?;
     let mut out = o.clone();
     if c.default_ttl.is_some() && theirs.default_ttl <= ours.default_ttl {
         out.default_ttl = c.default_ttl.clone();
@@ -297,15 +353,15 @@ impl ProjectConfig {
     /// This (a commit's) config within what `operator` allows, for the checkout at `project`:
     /// the operator's cluster, the operator's `[kubernetes]` tables narrowed by the commit's,
     /// component checkouts only inside the checkout.
-    pub fn within(self, project: &Path, operator: &Operator) -> Result<ProjectConfig, String> {
+    pub fn within(self, project: &Path, operator: &Operator) -> Result<ProjectConfig, NarrowError> {
         if let Some((name, dir)) = self.components.iter().find(|(_, d)| !inside(project, d)) {
-            return Err(format!(
-                "[components] {name} = {}: a served commit's component checkouts must stay inside it",
-                dir.display()
-            ));
+            return Err(NarrowError::ComponentOutside {
+                name: name.clone(),
+                dir: dir.clone(),
+            });
         }
         let table = kubernetes(&self.kubernetes, &operator.kubernetes)?;
-        let (_, environments) = table.resolve(project).map_err(|e| e.message)?;
+        let (_, environments) = table.resolve(project).map_err(NarrowError::Table)?;
         Ok(ProjectConfig {
             components: self.components,
             executor: self.executor,
@@ -344,7 +400,10 @@ mod tests {
             "[kubernetes]\nkubeconfig = \"/root/.kube/config\"\n",
             "[kubernetes]\ncontext = \"production\"\n",
         ] {
-            let e = commit(text).within(Path::new("/co"), &op).unwrap_err();
+            let e = commit(text)
+                .within(Path::new("/co"), &op)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("cannot name a cluster"), "{e}");
         }
         let c = commit("").within(Path::new("/co"), &op).unwrap();
@@ -401,7 +460,10 @@ mod tests {
                 "pod_annotations",
             ),
         ] {
-            let e = commit(text).within(Path::new("/co"), &op).unwrap_err();
+            let e = commit(text)
+                .within(Path::new("/co"), &op)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(what), "{text}: {e}");
         }
     }
@@ -411,11 +473,13 @@ mod tests {
         let op = operator("");
         let e = commit("[components]\n\"gitlab.com/g/p\" = \"../../etc\"\n")
             .within(Path::new("/co"), &op)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("inside"), "{e}");
         let e = commit("[components]\n\"gitlab.com/g/p\" = \"/etc\"\n")
             .within(Path::new("/co"), &op)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("inside"), "{e}");
         assert!(
             commit("[components]\n\"gitlab.com/g/p\" = \"vendor/p\"\n")

@@ -25,7 +25,7 @@ pub enum VariablesFile {
 }
 
 /// Takes the pipeline IID for a run (the counter in `.gantry/`, or the server's pipeline id).
-pub type TakeIid<'a> = &'a dyn Fn(&Context) -> Result<u64, String>;
+pub type TakeIid<'a> = &'a dyn Fn(&Context) -> std::io::Result<u64>;
 
 /// What a pipeline is prepared for.
 #[derive(Default)]
@@ -65,12 +65,40 @@ pub struct Prepared {
     pub lint: Report,
 }
 
-/// Why a pipeline cannot be prepared.
+/// Why a pipeline cannot be prepared: `Invalid` is the pipeline's fault (exit code 1, lint's
+/// report), every other variant a usage or I/O problem (exit code 2).
+#[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    /// A usage or I/O problem (exit code 2).
-    Usage(String),
+    /// `--source`/`--ref` do not make a pipeline context.
+    #[error(transparent)]
+    Context(#[from] plan::ContextError),
+    /// The pipeline counter in `.gantry/` cannot be advanced.
+    #[error("cannot update .gantry/: {source}")]
+    Iid {
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// `.gantry/config.toml` cannot be used.
+    #[error(transparent)]
+    Config(#[from] super::config::ConfigError),
+    /// The variables file given does not exist.
+    #[error("cannot read {}", path.display())]
+    VariablesFile {
+        /// As given.
+        path: PathBuf,
+    },
+    /// A `--component-dir` is malformed.
+    #[error(transparent)]
+    ComponentDir(#[from] crate::load::component::DirOptionError),
+    /// The pipeline file cannot be read.
+    #[error(transparent)]
+    Load(#[from] crate::load::LoadError),
+    /// A job asked for is not in the plan.
+    #[error(transparent)]
+    Select(#[from] plan::NotInPipeline),
     /// The pipeline or the variables file is invalid (exit code 1): the report and the name
     /// of the file it is about.
+    #[error("{1} is invalid")]
     Invalid(Box<Report>, String),
 }
 
@@ -78,17 +106,31 @@ impl PrepareError {
     /// The problem as text (lint's human rendering for an invalid pipeline).
     pub fn text(&self, color: bool) -> String {
         match self {
-            PrepareError::Usage(m) => m.clone(),
             PrepareError::Invalid(report, name) => {
                 crate::report::lint::human(report, name, false, color)
             }
+            other => other.to_string(),
         }
     }
 }
 
-impl From<String> for PrepareError {
-    fn from(m: String) -> Self {
-        PrepareError::Usage(m)
+/// Why a pipeline file cannot be linted at all (as opposed to linting with errors).
+#[derive(Debug, thiserror::Error)]
+pub enum LintError {
+    /// A `--component-dir` is malformed.
+    #[error(transparent)]
+    ComponentDir(#[from] crate::load::component::DirOptionError),
+    /// The pipeline file cannot be read.
+    #[error(transparent)]
+    Load(#[from] crate::load::LoadError),
+}
+
+impl From<LintError> for PrepareError {
+    fn from(e: LintError) -> Self {
+        match e {
+            LintError::ComponentDir(e) => PrepareError::ComponentDir(e),
+            LintError::Load(e) => PrepareError::Load(e),
+        }
     }
 }
 
@@ -99,28 +141,28 @@ pub fn lint(
     config: &ProjectConfig,
     component_dirs: &[String],
     load: LoadOptions,
-) -> Result<Report, String> {
+) -> Result<Report, LintError> {
     let load = LoadOptions {
         component_dirs: config.component_dirs(component_dirs)?,
         ..load
     };
-    crate::lint::lint_file(file, &load).map_err(|e| e.to_string())
+    Ok(crate::lint::lint_file(file, &load)?)
 }
 
 /// Lints and plans `file`, selects jobs and assigns executors.
 pub fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, PrepareError> {
     let mut context = Context::new(file, &inputs.options)?;
     if let Some(take) = inputs.iid {
-        context.pipeline_iid = take(&context)?;
+        context.pipeline_iid = take(&context).map_err(|source| PrepareError::Iid { source })?;
     }
     let config = match inputs.config {
         Some(c) => c,
-        None => ProjectConfig::load(&context.project_dir).map_err(|e| e.to_string())?,
+        None => ProjectConfig::load(&context.project_dir)?,
     };
     let vars_file = match &inputs.variables {
         VariablesFile::ProjectDefault => Some(context.project_dir.join(".gantry/variables.yml")),
         VariablesFile::Given(f) if !f.is_file() => {
-            return Err(format!("cannot read {}", f.display()).into());
+            return Err(PrepareError::VariablesFile { path: f.clone() });
         }
         VariablesFile::Given(f) => Some(f.clone()),
         VariablesFile::Nothing => None,
@@ -202,5 +244,50 @@ impl Prepared {
             .filter(|v| v.masked)
             .map(|v| v.value.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_problems_are_told_apart_from_an_invalid_pipeline() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(".gitlab-ci.yml");
+        std::fs::write(&file, "job:\n  script: [\"true\"]\n").unwrap();
+        let bad_source = Inputs {
+            options: PipelineOptions {
+                source: Some("nope".into()),
+                ..PipelineOptions::default()
+            },
+            ..Inputs::default()
+        };
+        assert!(matches!(
+            prepare(&file, bad_source),
+            Err(PrepareError::Context(plan::ContextError::UnknownSource { given, .. })) if given == "nope"
+        ));
+        let missing = Inputs {
+            variables: VariablesFile::Given(dir.path().join("none.yml")),
+            ..Inputs::default()
+        };
+        assert!(matches!(
+            prepare(&file, missing),
+            Err(PrepareError::VariablesFile { path }) if path.ends_with("none.yml")
+        ));
+        let unknown_job = Inputs {
+            jobs: vec!["nope".into()],
+            ..Inputs::default()
+        };
+        assert!(matches!(
+            prepare(&file, unknown_job),
+            Err(PrepareError::Select(plan::NotInPipeline { name, .. })) if name == "nope"
+        ));
+        assert!(prepare(&file, Inputs::default()).is_ok());
+        std::fs::write(&file, "job: 3\n").unwrap();
+        assert!(matches!(
+            prepare(&file, Inputs::default()),
+            Err(PrepareError::Invalid(..))
+        ));
     }
 }

@@ -3,6 +3,7 @@
 //! the store, `[jobs.NAME] inputs = [globs]` narrows what a job depends on and
 //! `[jobs.NAME] reuse = false` opts a job out.
 
+use super::error::{SettingsError, SizeError};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -81,7 +82,7 @@ impl ReuseConfig {
         reuse: Option<&toml::Value>,
         store: Option<&toml::Value>,
         jobs: Option<&toml::Value>,
-    ) -> Result<ReuseConfig, String> {
+    ) -> Result<ReuseConfig, SettingsError> {
         let mut config = ReuseConfig::default();
         let mut table = toml::Table::new();
         for (k, v) in [("reuse", reuse), ("reuse_store", store), ("jobs", jobs)] {
@@ -93,39 +94,43 @@ impl ReuseConfig {
             None => {}
             Some(toml::Value::Boolean(b)) => config.enabled = *b,
             Some(v) => {
-                return Err(format!("`reuse` must be true or false, not {v}"));
+                return Err(SettingsError::NotABool { value: v.clone() });
             }
         }
         if let Some(store) = table.get("reuse_store") {
             let raw: RawStore = store
                 .clone()
                 .try_into()
-                .map_err(|e| format!("[reuse_store]: {e}"))?;
+                .map_err(|source| SettingsError::Store { source })?;
             if let Some(size) = raw.max_size {
                 config.max_size =
-                    parse_size(&size).map_err(|e| format!("[reuse_store] max_size: {e}"))?;
+                    parse_size(&size).map_err(|source| SettingsError::MaxSize { source })?;
             }
         }
         let mut all_inputs = GlobSetBuilder::new();
         if let Some(toml::Value::Table(jobs)) = table.get("jobs") {
             for (name, v) in jobs {
                 let Some(raw) = v.clone().try_into::<RawJob>().ok().filter(|_| v.is_table()) else {
-                    return Err(format!(
-                        "[jobs.{name}] must be a table with `inputs` and/or `reuse`"
-                    ));
+                    return Err(SettingsError::JobShape { job: name.clone() });
                 };
                 let matcher = match &raw.inputs {
                     None => None,
                     Some(globs) => {
                         let mut b = GlobSetBuilder::new();
                         for g in globs {
-                            let glob = Glob::new(g)
-                                .map_err(|e| format!("[jobs.{name}] inputs: `{g}`: {e}"))?;
+                            let glob = Glob::new(g).map_err(|source| SettingsError::Glob {
+                                job: name.clone(),
+                                glob: g.clone(),
+                                source,
+                            })?;
                             b.add(glob.clone());
                             all_inputs.add(glob);
                             config.input_owners.push(name.clone());
                         }
-                        Some(b.build().map_err(|e| format!("[jobs.{name}]: {e}"))?)
+                        Some(b.build().map_err(|source| SettingsError::Globs {
+                            job: name.clone(),
+                            source,
+                        })?)
                     }
                 };
                 config.jobs.insert(
@@ -140,7 +145,7 @@ impl ReuseConfig {
         }
         config.all_inputs = all_inputs
             .build()
-            .map_err(|e| format!("[jobs] inputs: {e}"))?;
+            .map_err(|source| SettingsError::AllGlobs { source })?;
         Ok(config)
     }
 
@@ -160,14 +165,16 @@ impl ReuseConfig {
 }
 
 /// `1048576`, `"512 MiB"`, `"2GiB"`, `"10 MB"`.
-fn parse_size(v: &toml::Value) -> Result<u64, String> {
+fn parse_size(v: &toml::Value) -> Result<u64, SizeError> {
     match v {
         toml::Value::Integer(n) if *n >= 0 => Ok(*n as u64),
         toml::Value::String(s) => {
             let s = s.trim();
             let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
             let (num, unit) = s.split_at(split);
-            let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size"))?;
+            let n: u64 = num.parse().map_err(|_| SizeError::NotANumber {
+                text: s.to_string(),
+            })?;
             let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
                 "" | "b" => 1,
                 "k" | "kb" => 1_000,
@@ -177,17 +184,18 @@ fn parse_size(v: &toml::Value) -> Result<u64, String> {
                 "g" | "gb" => 1_000_000_000,
                 "gib" => 1 << 30,
                 u => {
-                    return Err(format!(
-                        "unknown unit `{u}` (use B, KiB, MiB, GiB, KB, MB, GB)"
-                    ));
+                    return Err(SizeError::Unit {
+                        unit: u.to_string(),
+                    });
                 }
             };
-            n.checked_mul(mult)
-                .ok_or_else(|| format!("`{s}` is too large"))
+            n.checked_mul(mult).ok_or_else(|| SizeError::TooLarge {
+                text: s.to_string(),
+            })
         }
-        other => Err(format!(
-            "expected bytes or a string like \"2 GiB\", not {other}"
-        )),
+        other => Err(SizeError::Type {
+            value: other.clone(),
+        }),
     }
 }
 
@@ -201,8 +209,13 @@ mod tests {
         assert_eq!(s("2GiB"), Ok(2 << 30));
         assert_eq!(s("10 MB"), Ok(10_000_000));
         assert_eq!(parse_size(&toml::Value::Integer(5)), Ok(5));
-        assert!(s("ten").is_err());
-        assert!(s("3 parsecs").is_err());
+        assert!(matches!(s("ten"), Err(SizeError::NotANumber { .. })));
+        assert_eq!(
+            s("3 parsecs"),
+            Err(SizeError::Unit {
+                unit: "parsecs".into()
+            })
+        );
     }
 
     #[test]

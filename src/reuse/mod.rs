@@ -7,6 +7,7 @@
 //! May not touch: scheduling, executors (it asks them for image digests through the trait).
 
 pub mod config;
+mod error;
 pub mod files;
 pub mod key;
 pub mod store;
@@ -17,6 +18,7 @@ use crate::plan::{Plan, PlannedJob};
 use crate::run::git_vars::{GitSettings, Strategy, Submodules};
 use crate::run::workspace::Snapshot;
 pub use config::ReuseConfig;
+pub use error::{Corruption, NoKey, SettingsError, SizeError, StoreError, Unknown};
 use files::Hasher;
 pub use key::Inputs;
 use std::collections::HashMap;
@@ -55,7 +57,7 @@ pub struct Session {
 
 /// What a run learnt about a job's image: its digest, `None` when the executor ignores
 /// images (shell), or why it cannot be had.
-pub type Digest = Result<Option<String>, String>;
+pub type Digest = Result<Option<String>, crate::executor::ExecutorError>;
 
 /// Everything a job's key is made of, gathered by the caller (runner or plan).
 pub struct Facts<'a> {
@@ -74,12 +76,12 @@ pub struct Facts<'a> {
     /// The executor and its settings.
     pub executor: String,
     /// Per job it waits for or receives artifacts from: its key and outputs, or why unknown.
-    pub deps: Vec<(String, Result<String, String>)>,
+    pub deps: Vec<(String, Result<String, Unknown>)>,
 }
 
 impl Session {
     /// Opens the reuse state of the project whose state directory is `state_dir`.
-    pub fn open(config: ReuseConfig, state_dir: &Path) -> Result<Session, String> {
+    pub fn open(config: ReuseConfig, state_dir: &Path) -> Result<Session, StoreError> {
         let store = Store::new(state_dir);
         let secret = secret_key(store.root())?;
         let hasher = Hasher::load(&store.root().join("hashes"));
@@ -191,21 +193,22 @@ impl Session {
 
     /// The job's inputs, or why it has no key (an image without a digest, a dependency
     /// without one).
-    pub fn inputs(&self, listing: &Listing, f: &Facts<'_>) -> Result<Inputs, String> {
+    pub fn inputs(&self, listing: &Listing, f: Facts<'_>) -> Result<Inputs, NoKey> {
         let vars = f.plan.variables(f.job);
         let scope = vars.scope();
         let (git, _) = GitSettings::from_scope(&scope);
         let mut inputs = Inputs::default();
         inputs.set("definition", key::definition(f.job, f.artifacts));
         inputs.set("executor", f.executor.clone());
-        for (name, image, digest) in &f.images {
+        for (name, image, digest) in f.images {
             match digest {
-                Ok(Some(d)) => inputs.set(name.clone(), format!("{image}@{d}")),
-                Ok(None) => inputs.set(name.clone(), format!("{image} (unused)")),
-                Err(e) => {
-                    return Err(format!(
-                        "image `{image}` cannot be resolved to a digest: {e}"
-                    ));
+                Ok(Some(d)) => inputs.set(name, format!("{image}@{d}")),
+                Ok(None) => inputs.set(name, format!("{image} (unused)")),
+                Err(source) => {
+                    return Err(NoKey::Image {
+                        image,
+                        source: Box::new(source),
+                    });
                 }
             }
         }
@@ -229,11 +232,8 @@ impl Session {
                 inputs.set("submodules", listing.gitlinks.clone());
             }
         }
-        for (dep, state) in &f.deps {
-            match state {
-                Ok(s) => inputs.set(format!("needs {dep}"), s.clone()),
-                Err(e) => return Err(e.clone()),
-            }
+        for (dep, state) in f.deps {
+            inputs.set(format!("needs {dep}"), state?);
         }
         for c in f.caches {
             let key = crate::run::cache::key(c, &scope, &listing.root);
@@ -301,7 +301,7 @@ impl Session {
 
 /// The project's HMAC key for variable values: 32 random bytes made once, readable by the
 /// owner only.
-fn secret_key(root: &Path) -> Result<Vec<u8>, String> {
+fn secret_key(root: &Path) -> Result<Vec<u8>, StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = root.join("secret.key");
     if let Ok(k) = std::fs::read(&path)
@@ -309,9 +309,13 @@ fn secret_key(root: &Path) -> Result<Vec<u8>, String> {
     {
         return Ok(k);
     }
-    std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    std::fs::create_dir_all(root).map_err(io(root))?;
     let mut k = vec![0u8; 32];
-    getrandom::fill(&mut k).map_err(|e| format!("no randomness: {e}"))?;
+    getrandom::fill(&mut k).map_err(|source| StoreError::Randomness { source })?;
     let tmp = root.join(format!(".secret.key.tmp-{}", std::process::id()));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -319,15 +323,15 @@ fn secret_key(root: &Path) -> Result<Vec<u8>, String> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::io::Write::write_all(&mut f, &k).map_err(|e| e.to_string())?;
+        .map_err(io(&tmp))?;
+    std::io::Write::write_all(&mut f, &k).map_err(io(&tmp))?;
     // Another run may have made one meanwhile: the first one in place wins.
     if std::fs::hard_link(&tmp, &path).is_err() {
         let _ = std::fs::remove_file(&tmp);
         return std::fs::read(&path)
             .ok()
             .filter(|k| k.len() == 32)
-            .ok_or_else(|| format!("{} is unreadable", path.display()));
+            .ok_or(StoreError::KeyUnreadable { path });
     }
     let _ = std::fs::remove_file(&tmp);
     Ok(k)

@@ -5,6 +5,7 @@
 //! against its recorded digest, and an entry that fails the check is deleted, never used.
 //! Bounded in size: after a run, the least recently used entries go until it fits.
 
+use super::error::{Corruption, StoreError};
 use super::files::{hex, sha256_file};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -157,27 +158,31 @@ impl Store {
     }
 
     /// Stores a successful run atomically; returns the stored entry.
-    pub fn put(&self, new: NewEntry<'_>) -> Result<Entry, String> {
+    pub fn put(&self, new: NewEntry<'_>) -> Result<Entry, StoreError> {
         let mut entry = new.entry;
         let entries = self.entries();
         let tmp = entries.join(format!(".tmp-{}-{}", std::process::id(), unique()));
-        let result = (|| -> Result<Entry, String> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        let result = (|| -> Result<Entry, StoreError> {
             let art = tmp.join("artifacts");
-            std::fs::create_dir_all(&art).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(&art).map_err(io(&art))?;
             let mut files = Vec::new();
             if let Some(src) = new.artifacts.filter(|p| p.is_dir()) {
                 for rel in crate::files::list(src, &[], usize::MAX) {
                     let from = src.join(&rel);
-                    let meta = std::fs::metadata(&from).map_err(|e| e.to_string())?;
+                    let meta = std::fs::metadata(&from).map_err(io(&from))?;
                     let to = art.join(&rel);
                     if let Some(p) = to.parent() {
-                        std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
+                        std::fs::create_dir_all(p).map_err(io(p))?;
                     }
-                    std::fs::copy(&from, &to).map_err(|e| format!("{}: {e}", rel.display()))?;
+                    std::fs::copy(&from, &to).map_err(io(&rel))?;
                     use std::os::unix::fs::PermissionsExt;
                     files.push(StoredFile {
                         path: rel.to_string_lossy().into_owned(),
-                        sha256: sha256_file(&to).map_err(|e| e.to_string())?,
+                        sha256: sha256_file(&to).map_err(io(&to))?,
                         size: meta.len(),
                         mode: meta.permissions().mode() & 0o777,
                     });
@@ -188,20 +193,19 @@ impl Store {
             entry.files = files;
             entry.log_sha256 = hex(&Sha256::digest(new.log));
             entry.format = FORMAT;
-            std::fs::write(tmp.join("log"), new.log).map_err(|e| e.to_string())?;
-            let json = serde_json::to_vec_pretty(&entry).map_err(|e| e.to_string())?;
-            std::fs::write(tmp.join("entry.json"), json).map_err(|e| e.to_string())?;
-            std::fs::write(tmp.join("used"), now().to_string()).map_err(|e| e.to_string())?;
+            let (log, json, used) = (tmp.join("log"), tmp.join("entry.json"), tmp.join("used"));
+            std::fs::write(&log, new.log).map_err(io(&log))?;
+            let text =
+                serde_json::to_vec_pretty(&entry).map_err(|source| StoreError::Json { source })?;
+            std::fs::write(&json, text).map_err(io(&json))?;
+            std::fs::write(&used, now().to_string()).map_err(io(&used))?;
             let dest = self.entry_dir(&entry.key);
             if dest.exists() {
                 let _ = std::fs::remove_dir_all(&dest);
             }
-            std::fs::rename(&tmp, &dest).map_err(|e| e.to_string())?;
-            write_atomically(
-                &self.root.join("latest").join(slug(&entry.job)),
-                entry.key.as_bytes(),
-            )
-            .map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
+            let latest = self.root.join("latest").join(slug(&entry.job));
+            write_atomically(&latest, entry.key.as_bytes()).map_err(io(&latest))?;
             Ok(entry)
         })();
         if result.is_err() {
@@ -212,11 +216,11 @@ impl Store {
 
     /// Verifies the entry for `key` and copies its artifacts into `dest` (which is replaced).
     /// A missing entry is `Ok(None)`; a corrupt one is deleted and reported as `Err`.
-    pub fn restore(&self, key: &str, dest: &Path) -> Result<Option<Restored>, String> {
+    pub fn restore(&self, key: &str, dest: &Path) -> Result<Option<Restored>, StoreError> {
         let Some(entry) = self.get(key) else {
             if self.entry_dir(key).exists() {
                 self.remove(key);
-                return Err("its store entry was unreadable and has been removed".into());
+                return Err(StoreError::Unreadable);
             }
             return Ok(None);
         };
@@ -225,33 +229,34 @@ impl Store {
                 let _ = std::fs::write(self.entry_dir(key).join("used"), now().to_string());
                 Ok(Some(Restored { entry, log }))
             }
-            Err(e) => {
+            Err(why) => {
                 self.remove(key);
                 let _ = std::fs::remove_dir_all(dest);
-                Err(format!(
-                    "its store entry was corrupt ({e}) and has been removed"
-                ))
+                Err(StoreError::Corrupt { why })
             }
         }
     }
 
-    fn verify_into(&self, entry: &Entry, dest: &Path) -> Result<String, String> {
+    fn verify_into(&self, entry: &Entry, dest: &Path) -> Result<String, Corruption> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| Corruption::Io { path, source }
+        };
         let dir = self.entry_dir(&entry.key);
-        let log = std::fs::read(dir.join("log")).map_err(|e| format!("log: {e}"))?;
+        let log = std::fs::read(dir.join("log")).map_err(io(Path::new("log")))?;
         if hex(&Sha256::digest(&log)) != entry.log_sha256 {
-            return Err("the log does not match its digest".into());
+            return Err(Corruption::LogDigest);
         }
         let art = dir.join("artifacts");
         let present = crate::files::list(&art, &[], usize::MAX);
         if present.len() != entry.files.len() {
-            return Err(format!(
-                "{} artifact files where {} were stored",
-                present.len(),
-                entry.files.len()
-            ));
+            return Err(Corruption::Count {
+                present: present.len(),
+                stored: entry.files.len(),
+            });
         }
         if outputs_digest(&entry.files) != entry.outputs {
-            return Err("the artifact list does not match its digest".into());
+            return Err(Corruption::ListDigest);
         }
         let _ = std::fs::remove_dir_all(dest);
         for f in &entry.files {
@@ -261,26 +266,32 @@ impl Store {
                     .components()
                     .any(|c| !matches!(c, std::path::Component::Normal(_)))
             {
-                return Err(format!("artifact path `{}` leaves the store", f.path));
+                return Err(Corruption::Escapes {
+                    path: f.path.clone(),
+                });
             }
             let from = art.join(rel);
-            let meta = std::fs::symlink_metadata(&from).map_err(|e| format!("{}: {e}", f.path))?;
+            let meta = std::fs::symlink_metadata(&from).map_err(io(rel))?;
             if !meta.is_file() || meta.len() != f.size {
-                return Err(format!("`{}` is not the file stored", f.path));
+                return Err(Corruption::NotStored {
+                    path: f.path.clone(),
+                });
             }
             let to = dest.join(rel);
             if let Some(p) = to.parent() {
-                std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(p).map_err(io(p))?;
             }
             // Copy, then check the copy: what later jobs read is what was verified.
-            std::fs::copy(&from, &to).map_err(|e| format!("{}: {e}", f.path))?;
-            if sha256_file(&to).map_err(|e| e.to_string())? != f.sha256 {
-                return Err(format!("`{}` does not match its digest", f.path));
+            std::fs::copy(&from, &to).map_err(io(rel))?;
+            if sha256_file(&to).map_err(io(&to))? != f.sha256 {
+                return Err(Corruption::Digest {
+                    path: f.path.clone(),
+                });
             }
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&to, std::fs::Permissions::from_mode(f.mode));
         }
-        String::from_utf8(log).map_err(|_| "the log is not UTF-8".to_string())
+        String::from_utf8(log).map_err(|_| Corruption::LogUtf8)
     }
 
     /// Deletes the entry for `key`.
@@ -419,7 +430,12 @@ mod tests {
         );
         // Same size, other content: the digest check catches it and the entry goes.
         std::fs::write(store.entry_dir("k1").join("artifacts/out/bin"), "BINARY").unwrap();
-        assert!(store.restore("k1", &dest).is_err());
+        assert!(matches!(
+            store.restore("k1", &dest),
+            Err(StoreError::Corrupt {
+                why: Corruption::Digest { path }
+            }) if path == "out/bin"
+        ));
         assert!(store.get("k1").is_none());
         assert!(store.restore("k1", &dest).unwrap().is_none());
     }

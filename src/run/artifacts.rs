@@ -6,6 +6,50 @@
 use globset::{GlobBuilder, GlobSetBuilder};
 use std::path::{Component, Path, PathBuf};
 
+/// Why artifacts (or a cache) could not be collected; the message names the pattern or file.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// A pattern that is absolute or climbs out of the workspace.
+    #[error(
+        "artifact path `{pattern}` leaves the workspace; paths must be relative and stay inside it"
+    )]
+    Leaves {
+        /// As written.
+        pattern: String,
+    },
+    /// A pattern that is not a glob.
+    #[error("artifact pattern `{pattern}`: {source}")]
+    Pattern {
+        /// As written (normalised).
+        pattern: String,
+        /// The glob parser's error.
+        source: globset::Error,
+    },
+    /// The patterns do not build into one matcher.
+    #[error("{source}")]
+    Patterns {
+        /// The builder's error.
+        source: globset::Error,
+    },
+    /// A matched file leads outside the workspace.
+    #[error(
+        "artifact `{}` is a symlink (or in a symlinked directory) leading outside the workspace, or a dangling one; refused",
+        path.display()
+    )]
+    Outside {
+        /// Relative to the workspace.
+        path: PathBuf,
+    },
+    /// A file could not be copied.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file (relative to the workspace) or directory.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+}
+
 /// Copies the files matching `paths` (minus `exclude`) from `workspace` into `store`.
 /// Returns the relative paths kept; errors name the offending pattern or file.
 pub fn collect(
@@ -13,7 +57,7 @@ pub fn collect(
     paths: &[String],
     exclude: &[String],
     store: &Path,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<PathBuf>, CollectError> {
     for p in paths.iter().chain(exclude) {
         check_pattern(p)?;
     }
@@ -29,31 +73,37 @@ pub fn collect(
             exact.push(PathBuf::from(p));
         }
     }
-    let include = include.build().map_err(|e| e.to_string())?;
+    let include = include
+        .build()
+        .map_err(|source| CollectError::Patterns { source })?;
     let mut ex = GlobSetBuilder::new();
     for p in exclude {
         let p = normalize(p);
         ex.add(glob(&p)?);
         ex.add(glob(&format!("{p}/**"))?);
     }
-    let ex = ex.build().map_err(|e| e.to_string())?;
+    let ex = ex
+        .build()
+        .map_err(|source| CollectError::Patterns { source })?;
     let mut kept = Vec::new();
     for rel in files {
         let wanted = include.is_match(&rel) || exact.iter().any(|e| rel.starts_with(e));
         if !wanted || ex.is_match(&rel) {
             continue;
         }
-        let from = crate::files::confine(workspace, &rel).map_err(|_| {
-            format!(
-                "artifact `{}` is a symlink (or in a symlinked directory) leading outside the workspace, or a dangling one; refused",
-                rel.display()
-            )
-        })?;
+        let from = crate::files::confine(workspace, &rel)
+            .map_err(|_| CollectError::Outside { path: rel.clone() })?;
         let to = store.join(&rel);
         if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(parent).map_err(|source| CollectError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
         }
-        std::fs::copy(&from, &to).map_err(|e| format!("{}: {e}", rel.display()))?;
+        std::fs::copy(&from, &to).map_err(|source| CollectError::Io {
+            path: rel.clone(),
+            source,
+        })?;
         kept.push(rel);
     }
     Ok(kept)
@@ -76,12 +126,12 @@ pub fn restore(store: &Path, workspace: &Path) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn check_pattern(p: &str) -> Result<(), String> {
+fn check_pattern(p: &str) -> Result<(), CollectError> {
     let path = Path::new(p);
     if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(format!(
-            "artifact path `{p}` leaves the workspace; paths must be relative and stay inside it"
-        ));
+        return Err(CollectError::Leaves {
+            pattern: p.to_string(),
+        });
     }
     Ok(())
 }
@@ -90,11 +140,14 @@ fn normalize(p: &str) -> String {
     p.trim_start_matches("./").trim_end_matches('/').to_string()
 }
 
-fn glob(p: &str) -> Result<globset::Glob, String> {
+fn glob(p: &str) -> Result<globset::Glob, CollectError> {
     GlobBuilder::new(p)
         .literal_separator(true)
         .build()
-        .map_err(|e| format!("artifact pattern `{p}`: {e}"))
+        .map_err(|source| CollectError::Pattern {
+            pattern: p.to_string(),
+            source,
+        })
 }
 
 /// Every file under `root`, relative, without following directory symlinks.
@@ -154,16 +207,16 @@ mod tests {
     fn refuses_escapes() {
         let ws = tempfile::tempdir().unwrap();
         let store = tempfile::tempdir().unwrap();
-        assert!(
-            collect(ws.path(), &["../x".into()], &[], store.path())
-                .unwrap_err()
-                .contains("leaves the workspace")
-        );
+        assert!(matches!(
+            collect(ws.path(), &["../x".into()], &[], store.path()),
+            Err(CollectError::Leaves { pattern }) if pattern == "../x"
+        ));
         assert!(collect(ws.path(), &["/etc/passwd".into()], &[], store.path()).is_err());
         std::os::unix::fs::symlink("/etc/hostname", ws.path().join("link")).unwrap();
         assert!(
             collect(ws.path(), &["link".into()], &[], store.path())
                 .unwrap_err()
+                .to_string()
                 .contains("outside the workspace")
         );
     }

@@ -45,7 +45,16 @@ pub fn restore(root: &Path, keys: &[String], workspace: &Path) -> std::io::Resul
 }
 
 /// Replaces the cache `key` with the workspace files matching `paths`.
-pub fn save(root: &Path, key: &str, paths: &[String], workspace: &Path) -> Result<usize, String> {
+pub fn save(
+    root: &Path,
+    key: &str,
+    paths: &[String],
+    workspace: &Path,
+) -> Result<usize, artifacts::CollectError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| artifacts::CollectError::Io { path, source }
+    };
     let d = dir(root, key);
     let tmp = root.join(format!(
         ".{}.tmp-{}",
@@ -53,10 +62,10 @@ pub fn save(root: &Path, key: &str, paths: &[String], workspace: &Path) -> Resul
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let kept = artifacts::collect(workspace, paths, &[], &tmp)?;
     let _ = std::fs::remove_dir_all(&d);
-    std::fs::rename(&tmp, &d).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &d).map_err(io(&d))?;
     Ok(kept.len())
 }
 

@@ -10,6 +10,92 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// Why a job's clean checkout (work tree, submodules, `.git`) could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// The project's repository cannot be opened.
+    #[error("opening the project's repository: {}", source.message())]
+    OpenRepository {
+        /// libgit2's error.
+        source: git2::Error,
+    },
+    /// A `.git` file or directory cannot be written.
+    #[error("writing {}: {source}", dest.display())]
+    WriteGit {
+        /// The `.git` directory.
+        dest: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The commit's index cannot be written into `.git`.
+    #[error("preparing .git: {}", source.message())]
+    Index {
+        /// libgit2's error.
+        source: git2::Error,
+    },
+    /// The prepared `.git` cannot be listed.
+    #[error("preparing .git: {source}")]
+    GitTree {
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A submodule has no repository to read from.
+    #[error(
+        "submodule `{}` is not initialised in your repository (run `git submodule update --init`)",
+        path.display()
+    )]
+    SubmoduleMissing {
+        /// The submodule's path.
+        path: PathBuf,
+    },
+    /// The submodule's repository lacks the recorded commit.
+    #[error(
+        "submodule `{}`: its recorded commit {commit} is not in {} (run `git submodule update`)",
+        path.display(),
+        repository.display()
+    )]
+    SubmoduleCommit {
+        /// The submodule's path.
+        path: PathBuf,
+        /// The commit the project records.
+        commit: git2::Oid,
+        /// The repository searched.
+        repository: PathBuf,
+    },
+    /// A submodule's commit has no readable tree.
+    #[error("submodule `{}`: {}", path.display(), source.message())]
+    SubmoduleObject {
+        /// The submodule's path.
+        path: PathBuf,
+        /// libgit2's error.
+        source: git2::Error,
+    },
+    /// An object of a submodule's tree cannot be read (`path` is the entry).
+    #[error("{}: {}", path.display(), source.message())]
+    Object {
+        /// Where.
+        path: PathBuf,
+        /// libgit2's error.
+        source: git2::Error,
+    },
+    /// A submodule's file cannot be written.
+    #[error("{}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A written submodule cannot be listed.
+    #[error("submodule `{}`: {source}", path.display())]
+    SubmoduleTree {
+        /// The submodule's path.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+}
+
 /// Manifests of the pipeline's clean workspaces, built on demand and shared by all slots.
 #[derive(Debug)]
 pub struct Checkouts {
@@ -59,7 +145,7 @@ impl Checkouts {
     }
 
     /// The clean work tree with `submodules` checked out.
-    pub fn tree(&self, submodules: Submodules) -> Result<Arc<Manifest>, String> {
+    pub fn tree(&self, submodules: Submodules) -> Result<Arc<Manifest>, CheckoutError> {
         let mut trees = self.trees.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(m) = trees.get(&submodules) {
             return Ok(m.clone());
@@ -74,7 +160,7 @@ impl Checkouts {
         }
         if submodules != Submodules::None && !self.snapshot.gitlinks().is_empty() {
             let repo = git2::Repository::open(root)
-                .map_err(|e| format!("opening the project's repository: {}", e.message()))?;
+                .map_err(|source| CheckoutError::OpenRepository { source })?;
             let dest = self.pristine.join(match submodules {
                 Submodules::Recursive => "submodules-recursive",
                 _ => "submodules",
@@ -92,8 +178,12 @@ impl Checkouts {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .extend(stores);
-                m.add_tree(&dest.join(path), path)
-                    .map_err(|e| format!("submodule `{}`: {e}", path.display()))?;
+                m.add_tree(&dest.join(path), path).map_err(|source| {
+                    CheckoutError::SubmoduleTree {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
             }
         }
         let m = Arc::new(m.finish());
@@ -102,7 +192,7 @@ impl Checkouts {
     }
 
     /// The clean `.git` (paths under `.git/`), or `None` outside a repository.
-    pub fn git(&self, depth: Option<u32>) -> Result<Option<Arc<Manifest>>, String> {
+    pub fn git(&self, depth: Option<u32>) -> Result<Option<Arc<Manifest>>, CheckoutError> {
         let (Some(commit), Some(objects)) = (self.commit, self.snapshot.objects()) else {
             return Ok(None);
         };
@@ -116,7 +206,7 @@ impl Checkouts {
         });
         let _ = super::pool::force_remove(&dest);
         let source = git2::Repository::open(self.snapshot.root())
-            .map_err(|e| format!("opening the project's repository: {}", e.message()))?;
+            .map_err(|source| CheckoutError::OpenRepository { source })?;
         super::git_dir::write(
             &dest,
             &super::git_dir::GitDirSpec {
@@ -131,7 +221,7 @@ impl Checkouts {
         let mut m = Manifest::default();
         m.add(Path::new(".git"), Kind::Dir, PathBuf::new());
         m.add_tree(&dest, Path::new(".git"))
-            .map_err(|e| format!("preparing .git: {e}"))?;
+            .map_err(|source| CheckoutError::GitTree { source })?;
         let m = Arc::new(m.finish());
         gits.insert(depth, m.clone());
         Ok(Some(m))

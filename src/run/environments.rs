@@ -26,7 +26,7 @@ pub(super) async fn add_job_env<E>(
     env: &mut Vec<(String, String)>,
     secrets: &mut Vec<String>,
     scratch: &Path,
-) -> Result<(), String> {
+) -> Result<(), super::job::JobError> {
     let Some(envs) = &ctx.options.environments else {
         return Ok(());
     };
@@ -46,10 +46,10 @@ pub(super) async fn add_job_env<E>(
     for line in envs.take_notes() {
         ctx.reporter.note(&format!("{}: {line}", job.name));
     }
-    let access = access.map_err(|e| format!("preparing environment namespace: {e}"))?;
+    let access = access.map_err(super::job::JobError::Environment)?;
     ctx.reporter
         .note(&format!("{}: environment namespace {ns} ready", job.name));
-    let vars = write_files(&access, scratch).map_err(|e| format!("writing kubeconfig: {e}"))?;
+    let vars = write_files(&access, scratch).map_err(super::job::JobError::Kubeconfig)?;
     env.retain(|(k, _)| !vars.iter().any(|(v, _)| v == k));
     reexpand(ctx, i, env, &vars);
     env.extend(vars);

@@ -4,6 +4,7 @@
 //! every file written here is copied into every slot. Objects are borrowed from the project's
 //! store through `alternates`, never copied.
 
+use super::checkouts::CheckoutError;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -24,9 +25,12 @@ pub struct GitDirSpec<'a> {
 }
 
 /// Creates `dest` (a `.git` directory) from `spec`.
-pub fn write(dest: &Path, spec: &GitDirSpec<'_>) -> Result<(), String> {
-    let io = |e: std::io::Error| format!("writing {}: {e}", dest.display());
-    let g = |e: git2::Error| format!("preparing .git: {}", e.message());
+pub fn write(dest: &Path, spec: &GitDirSpec<'_>) -> Result<(), CheckoutError> {
+    let io = |source| CheckoutError::WriteGit {
+        dest: dest.to_path_buf(),
+        source,
+    };
+    let g = |source| CheckoutError::Index { source };
     for dir in ["objects/info", "refs/heads", "refs/tags"] {
         std::fs::create_dir_all(dest.join(dir)).map_err(io)?;
     }

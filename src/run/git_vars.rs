@@ -43,6 +43,26 @@ pub struct Clean {
     pub excludes: Vec<String>,
 }
 
+/// `GIT_CLEAN_FLAGS` gantry cannot honour (the job then cleans with `-ffdx`, with a warning).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CleanFlagsError {
+    /// `-e` at the end.
+    #[error("`-e` needs a pattern")]
+    NoPattern,
+    /// A flag `git clean` has but gantry does not implement.
+    #[error("unsupported flag `-{flag}`")]
+    Flag {
+        /// The flag letter.
+        flag: char,
+    },
+    /// Something that is not a flag.
+    #[error("unsupported argument `{argument}`")]
+    Argument {
+        /// As written.
+        argument: String,
+    },
+}
+
 impl Clean {
     /// GitLab's default, `-ffdx`: everything the snapshot does not have goes.
     pub fn everything() -> Clean {
@@ -60,7 +80,7 @@ impl Clean {
         self.enabled && self.dirs && self.ignored && !self.only_ignored && self.excludes.is_empty()
     }
 
-    fn parse(text: &str) -> Result<Clean, String> {
+    fn parse(text: &str) -> Result<Clean, CleanFlagsError> {
         let text = text.trim();
         if text == "none" {
             return Ok(Clean {
@@ -80,7 +100,7 @@ impl Clean {
             if let Some(p) = w.strip_prefix("--exclude=") {
                 c.excludes.push(p.to_string());
             } else if w == "-e" || w == "--exclude" {
-                let p = words.next().ok_or("`-e` needs a pattern")?;
+                let p = words.next().ok_or(CleanFlagsError::NoPattern)?;
                 c.excludes.push(p.to_string());
             } else if let Some(p) = w.strip_prefix("-e") {
                 c.excludes.push(p.to_string());
@@ -91,12 +111,14 @@ impl Clean {
                         'd' => c.dirs = true,
                         'x' => c.ignored = true,
                         'X' => c.only_ignored = true,
-                        _ => return Err(format!("unsupported flag `-{f}`")),
+                        _ => return Err(CleanFlagsError::Flag { flag: f }),
                     }
                 }
             } else if w == "--force" || w == "--quiet" {
             } else {
-                return Err(format!("unsupported argument `{w}`"));
+                return Err(CleanFlagsError::Argument {
+                    argument: w.to_string(),
+                });
             }
         }
         Ok(c)
@@ -207,6 +229,7 @@ mod tests {
         assert_eq!(c.excludes, vec!["keep.me", "*.log"]);
         assert!(!Clean::parse("none").unwrap().enabled);
         assert!(Clean::parse("-ffX").unwrap().only_ignored);
-        assert!(Clean::parse("-n").is_err());
+        assert_eq!(Clean::parse("-n"), Err(CleanFlagsError::Flag { flag: 'n' }));
+        assert_eq!(Clean::parse("-f -e"), Err(CleanFlagsError::NoPattern));
     }
 }

@@ -181,7 +181,7 @@ pub(super) async fn execute<E: Executor>(
                 allowed: allows(&job.allow_failure, None),
             };
         }
-        detail = Some(e);
+        detail = Some(e.to_string());
     }
     drop(slot); // back to the pool, as it is: the next job's reset cleans it
     super::reuse::record(&ctx, i, pending, &status, result.duration);
@@ -227,6 +227,83 @@ fn should_retry(job: &PlannedJob, exit: &Exit, attempts: u32) -> bool {
 
 type Prepared = (Vec<(String, String)>, Vec<String>, Expanded);
 
+/// Why a job's files could not be put in place before it, or kept after it: the job fails
+/// with this as its detail (the script's own failure is an `Exit`, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The clean checkout could not be prepared.
+    #[error(transparent)]
+    Checkout(#[from] super::checkouts::CheckoutError),
+    /// The slot's workspace could not be reset to it.
+    #[error("preparing the workspace {}: {source}", path.display())]
+    Workspace {
+        /// The workspace.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A needed job's artifacts could not be restored.
+    #[error("artifacts of `{job}`: {source}")]
+    Restore {
+        /// The job that made them.
+        job: String,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A file-type variable could not be written (the message names the file, never the value).
+    #[error("{}: {source}", path.display())]
+    FileVariable {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// `cache:policy` expanded to something GitLab does not know.
+    #[error("cache:policy `{written}` is `{value}`, not one of pull, push, pull-push")]
+    CachePolicy {
+        /// As written.
+        written: String,
+        /// After expansion.
+        value: String,
+    },
+    /// The environment's namespace could not be prepared.
+    #[error("preparing environment namespace: {0}")]
+    Environment(#[source] crate::environment::EnvError),
+    /// The environment's kubeconfig could not be written.
+    #[error("writing kubeconfig: {0}")]
+    Kubeconfig(#[source] std::io::Error),
+    /// Artifacts or a cache could not be collected.
+    #[error(transparent)]
+    Collect(#[from] artifacts::CollectError),
+    /// Artifacts could not be copied to `--artifacts-dir`.
+    #[error("{}: {source}", path.display())]
+    ArtifactsDir {
+        /// The destination.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A report path leaves the workspace.
+    #[error("{kind} report {source}")]
+    Report {
+        /// `dotenv` or `junit`.
+        kind: String,
+        /// Which path.
+        source: crate::files::Outside,
+    },
+    /// A dotenv report could not be read.
+    #[error("dotenv report {}: {source}", path.display())]
+    Dotenv {
+        /// The report.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The dotenv report could not be kept for later jobs.
+    #[error("keeping the dotenv report: {0}")]
+    KeepDotenv(#[source] std::io::Error),
+}
+
 /// Values GitLab Runner expands with the job's variables before use: per cache its key,
 /// `policy` and `paths`; the artifacts' `paths` and `exclude`.
 #[derive(Default)]
@@ -237,7 +314,7 @@ struct Expanded {
 }
 
 /// Workspace, artifacts in, variables (with dotenv), caches in. Returns env, secrets, cache keys.
-fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, String> {
+fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, JobError> {
     let plan = &ctx.plan;
     let job = &plan.jobs[i];
     let workspace = &slot.workspace();
@@ -251,8 +328,10 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
     for dep in &job.dependencies {
         let store = ctx.run_dir.artifacts().join(slug(dep));
         if store.is_dir() {
-            artifacts::restore(&store, workspace)
-                .map_err(|e| format!("artifacts of `{dep}`: {e}"))?;
+            artifacts::restore(&store, workspace).map_err(|source| JobError::Restore {
+                job: dep.clone(),
+                source,
+            })?;
         }
     }
     let ws = workspace.display().to_string();
@@ -284,8 +363,12 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
         }
         if v.file {
             let path = scratch.join("vars").join(&v.name);
-            std::fs::create_dir_all(scratch.join("vars")).map_err(|e| e.to_string())?;
-            std::fs::write(&path, &v.value).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(scratch.join("vars"))
+                .and_then(|()| std::fs::write(&path, &v.value))
+                .map_err(|source| JobError::FileVariable {
+                    path: path.clone(),
+                    source,
+                })?;
             env.push((v.name, path.display().to_string()));
         } else {
             env.push((v.name, v.value));
@@ -303,10 +386,10 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, St
             Some(p) => {
                 let value = scope.expand(&p.value);
                 if !crate::model::keywords::CACHE_POLICY.contains(&value.as_str()) {
-                    return Err(format!(
-                        "cache:policy `{}` is `{value}`, not one of pull, push, pull-push",
-                        p.value
-                    ));
+                    return Err(JobError::CachePolicy {
+                        written: p.value.clone(),
+                        value,
+                    });
                 }
                 value
             }
@@ -364,7 +447,7 @@ pub(super) fn with_dotenv<E>(ctx: &RunCtx<E>, i: usize) -> PlannedJob {
 }
 
 /// Resets the slot's workspace as the job's `GIT_*` variables ask.
-fn checkout<E>(ctx: &RunCtx<E>, slot: &mut Slot, git: &GitSettings) -> Result<(), String> {
+fn checkout<E>(ctx: &RunCtx<E>, slot: &mut Slot, git: &GitSettings) -> Result<(), JobError> {
     let needs_files = matches!(git.strategy, Strategy::Fetch | Strategy::Clone);
     let empty = super::manifest::Manifest::default();
     let (tree, dot_git) = if needs_files {
@@ -382,11 +465,9 @@ fn checkout<E>(ctx: &RunCtx<E>, slot: &mut Slot, git: &GitSettings) -> Result<()
         tree: tree.as_deref().unwrap_or(&empty),
         git: dot_git.as_deref(),
     })
-    .map_err(|e| {
-        format!(
-            "preparing the workspace {}: {e}",
-            slot.workspace().display()
-        )
+    .map_err(|source| JobError::Workspace {
+        path: slot.workspace(),
+        source,
     })?;
     Ok(())
 }
@@ -415,13 +496,15 @@ pub(super) fn take_reports<E>(
     i: usize,
     dotenv: &[PathBuf],
     junit: &[PathBuf],
-) -> Result<(), String> {
+) -> Result<(), JobError> {
     let job = &ctx.plan.jobs[i];
     let mut layer = Layer::default();
     let mut kept = String::new();
     for f in dotenv {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| format!("dotenv report {}: {e}", f.display()))?;
+        let text = std::fs::read_to_string(f).map_err(|source| JobError::Dotenv {
+            path: f.clone(),
+            source,
+        })?;
         kept.push_str(&text);
         kept.push('\n');
         let (vars, bad) = artifacts::parse_dotenv(&text);
@@ -438,7 +521,7 @@ pub(super) fn take_reports<E>(
         let dir = ctx.run_dir.dotenv();
         std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(dir.join(format!("{}.env", slug(&job.name))), kept))
-            .map_err(|e| format!("keeping the dotenv report: {e}"))?;
+            .map_err(JobError::KeepDotenv)?;
     }
     for f in junit {
         if let Ok(xml) = std::fs::read_to_string(f) {
@@ -458,7 +541,7 @@ fn save_outputs<E>(
     workspace: &Path,
     status: &Status,
     expanded: &Expanded,
-) -> Result<(), String> {
+) -> Result<(), JobError> {
     let job = &ctx.plan.jobs[i];
     let succeeded = matches!(status, Status::Success);
     let failed = matches!(status, Status::Failed { .. });
@@ -488,17 +571,23 @@ fn save_outputs<E>(
         let kept = artifacts::collect(workspace, &paths, &exclude, &store)?;
         record_expiry(&store, a.expire_in.as_ref().map(|e| e.value), kept.len());
         if let Some(dir) = &ctx.options.artifacts_dir {
-            artifacts::restore(&store, &dir.join(slug(&job.name))).map_err(|e| e.to_string())?;
+            let dest = dir.join(slug(&job.name));
+            artifacts::restore(&store, &dest)
+                .map_err(|source| JobError::ArtifactsDir { path: dest, source })?;
         }
         // Reports are read only inside the workspace, symlinks resolved (`files::confine`).
-        let report_files = |kind: &str| -> Result<Vec<PathBuf>, String> {
+        let report_files = |kind: &str| -> Result<Vec<PathBuf>, JobError> {
             a.reports
                 .get(kind)
                 .into_iter()
                 .flatten()
                 .map(|p| {
-                    crate::files::confine(workspace, Path::new(&p.value))
-                        .map_err(|e| format!("{kind} report {e}"))
+                    crate::files::confine(workspace, Path::new(&p.value)).map_err(|source| {
+                        JobError::Report {
+                            kind: kind.to_string(),
+                            source,
+                        }
+                    })
                 })
                 .collect()
         };

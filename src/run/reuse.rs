@@ -70,7 +70,7 @@ pub(super) async fn lookup<E: Executor>(
     }
     let inputs = session.inputs(
         &listing,
-        &Facts {
+        Facts {
             plan: &ctx.plan,
             job: &planned,
             artifacts: ctx.files[i].artifacts.as_ref(),

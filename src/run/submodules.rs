@@ -3,6 +3,7 @@
 //! pristine directory that slots copy from. Objects come from the user's submodule
 //! repositories, which are only read.
 
+use super::checkouts::CheckoutError;
 use std::path::{Path, PathBuf};
 
 /// Writes the submodule at `path` (recorded commit `commit`) of `parent` into `dest/path`,
@@ -13,23 +14,27 @@ pub fn materialise(
     commit: git2::Oid,
     dest: &Path,
     recursive: bool,
-) -> Result<Vec<PathBuf>, String> {
-    let shown = path.display();
-    let repo = open(parent, path).ok_or_else(|| {
-        format!("submodule `{shown}` is not initialised in your repository (run `git submodule update --init`)")
+) -> Result<Vec<PathBuf>, CheckoutError> {
+    let repo = open(parent, path).ok_or_else(|| CheckoutError::SubmoduleMissing {
+        path: path.to_path_buf(),
     })?;
     let objects = repo.commondir().join("objects");
-    let c = repo.find_commit(commit).map_err(|_| {
-        format!(
-            "submodule `{shown}`: its recorded commit {commit} is not in {} (run `git submodule update`)",
-            repo.path().display()
-        )
+    let c = repo
+        .find_commit(commit)
+        .map_err(|_| CheckoutError::SubmoduleCommit {
+            path: path.to_path_buf(),
+            commit,
+            repository: repo.path().to_path_buf(),
+        })?;
+    let tree = c.tree().map_err(|source| CheckoutError::SubmoduleObject {
+        path: path.to_path_buf(),
+        source,
     })?;
-    let tree = c
-        .tree()
-        .map_err(|e| format!("submodule `{shown}`: {}", e.message()))?;
     let root = dest.join(path);
-    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    std::fs::create_dir_all(&root).map_err(|source| CheckoutError::Write {
+        path: root.clone(),
+        source,
+    })?;
     let mut nested = Vec::new();
     write_tree(&repo, &tree, &root, Path::new(""), &mut nested)?;
     super::git_dir::write(
@@ -74,9 +79,16 @@ fn write_tree(
     root: &Path,
     prefix: &Path,
     nested: &mut Vec<(PathBuf, git2::Oid)>,
-) -> Result<(), String> {
+) -> Result<(), CheckoutError> {
     use std::os::unix::fs::PermissionsExt;
-    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    let io = |p: &Path, source| CheckoutError::Write {
+        path: p.to_path_buf(),
+        source,
+    };
+    let object = |p: &Path, source| CheckoutError::Object {
+        path: p.to_path_buf(),
+        source,
+    };
     for entry in tree.iter() {
         let Ok(name) = entry.name() else { continue };
         let rel = prefix.join(name);
@@ -84,9 +96,7 @@ fn write_tree(
         match entry.filemode() {
             0o040000 => {
                 std::fs::create_dir_all(&abs).map_err(|e| io(&abs, e))?;
-                let sub = repo
-                    .find_tree(entry.id())
-                    .map_err(|e| format!("{}: {}", rel.display(), e.message()))?;
+                let sub = repo.find_tree(entry.id()).map_err(|e| object(&rel, e))?;
                 write_tree(repo, &sub, root, &rel, nested)?;
             }
             0o160000 => {
@@ -94,9 +104,7 @@ fn write_tree(
                 nested.push((rel, entry.id()));
             }
             mode => {
-                let blob = repo
-                    .find_blob(entry.id())
-                    .map_err(|e| format!("{}: {}", rel.display(), e.message()))?;
+                let blob = repo.find_blob(entry.id()).map_err(|e| object(&rel, e))?;
                 if mode == 0o120000 {
                     let target = String::from_utf8_lossy(blob.content()).into_owned();
                     std::os::unix::fs::symlink(target, &abs).map_err(|e| io(&abs, e))?;

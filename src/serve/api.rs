@@ -169,7 +169,7 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
         tokio::task::spawn_blocking(move || super::checkout::resolve(&data, &repo, &r))
             .await
             .map_err(|e| ApiError::bad(e.to_string()))?
-            .map_err(ApiError::bad)?;
+            .map_err(|e| ApiError::bad(e.to_string()))?;
     let row = app.enqueue(NewPipeline {
         repository: b.repository,
         git_ref,

@@ -44,10 +44,15 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The system gave no random bytes for a token or session.
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness: {0}")]
+pub struct NoRandomness(#[source] pub getrandom::Error);
+
 /// A fresh random secret (`prefix` + 64 hex digits).
-pub fn random_secret(prefix: &str) -> Result<String, String> {
+pub fn random_secret(prefix: &str) -> Result<String, NoRandomness> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    getrandom::fill(&mut bytes).map_err(NoRandomness)?;
     Ok(format!("{prefix}{}", hex(&bytes)))
 }
 

@@ -8,10 +8,75 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+/// Why a pipeline's commit could not be checked out (or a ref resolved). Messages name the
+/// repository by its configured name, never by its URL (which may carry a token).
+#[derive(Debug, thiserror::Error)]
+pub enum CloneError {
+    /// `git` cannot be started.
+    #[error("cannot run git: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// A git command failed.
+    #[error("git {command}: {stderr}")]
+    Git {
+        /// The subcommand.
+        command: String,
+        /// What git said.
+        stderr: String,
+    },
+    /// A directory cannot be created or cleared.
+    #[error("cannot clear {}: {source}", path.display())]
+    Clear {
+        /// The directory.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A parent directory cannot be created.
+    #[error("{}: {source}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The origin cannot be opened.
+    #[error("{}: {}", path.display(), source.message())]
+    Open {
+        /// The origin.
+        path: PathBuf,
+        /// libgit2's error.
+        source: git2::Error,
+    },
+    /// The ref names neither a branch nor a tag.
+    #[error("`{git_ref}` is neither a branch nor a tag of {repository}")]
+    NoSuchRef {
+        /// As asked.
+        git_ref: String,
+        /// The repository's name.
+        repository: String,
+    },
+    /// The commit cannot be fetched.
+    #[error("commit {sha} is not in {repository}")]
+    NoCommit {
+        /// The commit.
+        sha: String,
+        /// The repository's name.
+        repository: String,
+    },
+    /// The checkout ended at another commit.
+    #[error("checkout is at {head}, not {sha}")]
+    WrongHead {
+        /// Where HEAD is.
+        head: String,
+        /// The commit wanted.
+        sha: String,
+    },
+}
+
 /// Serialises fetches into mirrors (one git process per mirror at a time).
 static MIRRORS: Mutex<()> = Mutex::new(());
 
-fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
+fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, CloneError> {
     let mut cmd = Command::new("git");
     if let Some(d) = dir {
         cmd.arg("-C").arg(d);
@@ -21,15 +86,14 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("LC_ALL", "C")
         .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(CloneError::Spawn)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(format!(
-            "git {}: {}",
-            args.first().copied().unwrap_or(""),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(CloneError::Git {
+            command: args.first().copied().unwrap_or("").to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
@@ -46,14 +110,17 @@ pub fn mirror_dir(data_dir: &Path, repo: &RepoConfig) -> PathBuf {
 }
 
 /// Clones or fetches the mirror of a URL repository; returns its path.
-pub fn update_mirror(data_dir: &Path, repo: &RepoConfig, url: &str) -> Result<PathBuf, String> {
+pub fn update_mirror(data_dir: &Path, repo: &RepoConfig, url: &str) -> Result<PathBuf, CloneError> {
     let _one = MIRRORS.lock().unwrap_or_else(|e| e.into_inner());
     let dir = mirror_dir(data_dir, repo);
     if dir.join("HEAD").is_file() {
         git(Some(&dir), &["fetch", "--quiet", "--prune", "origin"])?;
     } else {
         if let Some(parent) = dir.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(parent).map_err(|source| CloneError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
         }
         let target = dir.display().to_string();
         git(None, &["clone", "--quiet", "--mirror", "--", url, &target])?;
@@ -62,7 +129,7 @@ pub fn update_mirror(data_dir: &Path, repo: &RepoConfig, url: &str) -> Result<Pa
 }
 
 /// The repository pipelines of `repo` clone from (updating a mirror first).
-pub fn origin(data_dir: &Path, repo: &RepoConfig) -> Result<PathBuf, String> {
+pub fn origin(data_dir: &Path, repo: &RepoConfig) -> Result<PathBuf, CloneError> {
     match repo.origin() {
         Source::Path(p) => Ok(p),
         Source::Url(u) => update_mirror(data_dir, repo, &u),
@@ -74,10 +141,12 @@ pub fn resolve(
     data_dir: &Path,
     repo: &RepoConfig,
     git_ref: &str,
-) -> Result<(String, &'static str), String> {
+) -> Result<(String, &'static str), CloneError> {
     let origin = origin(data_dir, repo)?;
-    let r = git2::Repository::open(&origin)
-        .map_err(|e| format!("{}: {}", origin.display(), e.message()))?;
+    let r = git2::Repository::open(&origin).map_err(|source| CloneError::Open {
+        path: origin.clone(),
+        source,
+    })?;
     for (prefix, kind) in [("refs/heads/", "branch"), ("refs/tags/", "tag")] {
         if let Ok(obj) = r.revparse_single(&format!("{prefix}{git_ref}"))
             && let Ok(commit) = obj.peel_to_commit()
@@ -85,10 +154,10 @@ pub fn resolve(
             return Ok((commit.id().to_string(), kind));
         }
     }
-    Err(format!(
-        "`{git_ref}` is neither a branch nor a tag of {}",
-        repo.name
-    ))
+    Err(CloneError::NoSuchRef {
+        git_ref: git_ref.to_string(),
+        repository: repo.name.clone(),
+    })
 }
 
 /// Makes `dest` a checkout of `p.sha`, with `p.git_ref` as the branch (detached for tags).
@@ -97,14 +166,19 @@ pub fn prepare(
     repo: &RepoConfig,
     p: &NewPipeline,
     dest: &Path,
-) -> Result<(), String> {
+) -> Result<(), CloneError> {
     let origin = origin(data_dir, repo)?;
     if dest.exists() {
-        std::fs::remove_dir_all(dest)
-            .map_err(|e| format!("cannot clear {}: {e}", dest.display()))?;
+        std::fs::remove_dir_all(dest).map_err(|source| CloneError::Clear {
+            path: dest.to_path_buf(),
+            source,
+        })?;
     }
     if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(parent).map_err(|source| CloneError::CreateDir {
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
     let (from, to) = (origin.display().to_string(), dest.display().to_string());
     git(
@@ -118,8 +192,12 @@ pub fn prepare(
     .is_err()
     {
         // Not reachable from the origin's refs (yet): fetch it by id.
-        git(Some(dest), &["fetch", "--quiet", "origin", &p.sha])
-            .map_err(|_| format!("commit {} is not in {}", p.sha, repo.name))?;
+        git(Some(dest), &["fetch", "--quiet", "origin", &p.sha]).map_err(|_| {
+            CloneError::NoCommit {
+                sha: p.sha.clone(),
+                repository: repo.name.clone(),
+            }
+        })?;
     }
     if p.kind == "tag" {
         git(Some(dest), &["checkout", "--quiet", "--detach", &p.sha])?;
@@ -131,7 +209,10 @@ pub fn prepare(
     }
     let head = git(Some(dest), &["rev-parse", "HEAD"])?;
     if head != p.sha {
-        return Err(format!("checkout is at {head}, not {}", p.sha));
+        return Err(CloneError::WrongHead {
+            head,
+            sha: p.sha.clone(),
+        });
     }
     Ok(())
 }

@@ -105,27 +105,15 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// `2026-11-28T03:56:21.123Z` for milliseconds since the epoch.
+/// `2026-11-28T03:56:21.123Z` for milliseconds since the epoch (UTC, always three fraction
+/// digits, as GitLab's API writes them); beyond jiff's range (years ±9999) clamped to it.
 pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    format!("{at:.3}")
 }
 
 /// A database problem (I/O or SQL), with what was being done.
@@ -134,6 +122,22 @@ pub fn rfc3339(ms: i64) -> String {
 pub struct DbError {
     context: &'static str,
     source: rusqlite::Error,
+}
+
+/// Every row `sql` selects with `params`, each read by `row`; `context` names the query in
+/// the error. The one way the listings below read, so each states only its SQL and row type.
+fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    context: &'static str,
+) -> Result<Vec<T>, DbError> {
+    let mut stmt = conn.prepare_cached(sql).ctx(context)?;
+    stmt.query_map(params, row)
+        .ctx(context)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .ctx(context)
 }
 
 trait Context<T> {
@@ -669,48 +673,38 @@ impl Db {
                 |r| r.get(0),
             )
             .ctx("counting pipelines")?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
+        let rows = rows(
+            &conn,
+            &format!(
                 "SELECT {PIPELINE_COLS} FROM pipelines WHERE {cond} ORDER BY id DESC LIMIT ?4 OFFSET ?5"
-            ))
-            .ctx("listing pipelines")?;
-        let rows = stmt
-            .query_map(
-                params![f.repository, f.git_ref, f.status, f.limit, f.offset],
-                pipeline_row,
-            )
-            .ctx("listing pipelines")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing pipelines")?;
+            ),
+            params![f.repository, f.git_ref, f.status, f.limit, f.offset],
+            pipeline_row,
+            "listing pipelines",
+        )?;
         Ok((rows, total))
     }
 
     /// Pipelines in `status`, oldest first.
     pub fn pipelines_in(&self, status: &str) -> Result<Vec<PipelineRow>, DbError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {PIPELINE_COLS} FROM pipelines WHERE status = ?1 ORDER BY id"
-            ))
-            .ctx("listing pipelines")?;
-        stmt.query_map([status], pipeline_row)
-            .ctx("listing pipelines")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing pipelines")
+        rows(
+            &self.lock(),
+            &format!("SELECT {PIPELINE_COLS} FROM pipelines WHERE status = ?1 ORDER BY id"),
+            [status],
+            pipeline_row,
+            "listing pipelines",
+        )
     }
 
     /// The jobs of a pipeline, in plan order.
     pub fn jobs(&self, pipeline: i64) -> Result<Vec<JobRow>, DbError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {JOB_COLS} FROM jobs WHERE pipeline_id = ?1 ORDER BY id"
-            ))
-            .ctx("listing jobs")?;
-        stmt.query_map([pipeline], job_row)
-            .ctx("listing jobs")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing jobs")
+        rows(
+            &self.lock(),
+            &format!("SELECT {JOB_COLS} FROM jobs WHERE pipeline_id = ?1 ORDER BY id"),
+            [pipeline],
+            job_row,
+            "listing jobs",
+        )
     }
 
     /// One job.
@@ -727,16 +721,13 @@ impl Db {
 
     /// Status transitions of a pipeline and its jobs: (job id, status, time).
     pub fn transitions(&self, pipeline: i64) -> Result<Vec<(Option<i64>, String, i64)>, DbError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT job_id, status, at FROM transitions WHERE pipeline_id = ?1 ORDER BY id",
-            )
-            .ctx("listing transitions")?;
-        stmt.query_map([pipeline], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .ctx("listing transitions")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing transitions")
+        rows(
+            &self.lock(),
+            "SELECT job_id, status, at FROM transitions WHERE pipeline_id = ?1 ORDER BY id",
+            [pipeline],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            "listing transitions",
+        )
     }
 
     /// At start-up: pipelines left `running` by a crash become `failed` (`interrupted`), and
@@ -777,14 +768,13 @@ impl Db {
 
     /// Artifact files of a job: (path, size).
     pub fn artifacts(&self, job: i64) -> Result<Vec<(String, i64)>, DbError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT path, size FROM artifacts WHERE job_id = ?1 ORDER BY path")
-            .ctx("listing artifacts")?;
-        stmt.query_map([job], |r| Ok((r.get(0)?, r.get(1)?)))
-            .ctx("listing artifacts")?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("listing artifacts")
+        rows(
+            &self.lock(),
+            "SELECT path, size FROM artifacts WHERE job_id = ?1 ORDER BY path",
+            [job],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+            "listing artifacts",
+        )
     }
 
     /// Stores a session (by the hash of its id).
@@ -952,17 +942,16 @@ impl Db {
 
     /// Environments, of `repository` or all, by name.
     pub fn environments(&self, repository: Option<&str>) -> Result<Vec<EnvironmentRow>, DbError> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached(&format!(
+        rows(
+            &self.lock(),
+            &format!(
                 "SELECT {ENV_COLS} FROM environments WHERE ?1 IS NULL OR repository = ?1
                  ORDER BY repository, name"
-            ))
-            .ctx("listing environments")?;
-        st.query_map(params![repository], environment_row)
-            .ctx("listing environments")?
-            .collect::<Result<_, _>>()
-            .ctx("reading environments")
+            ),
+            params![repository],
+            environment_row,
+            "listing environments",
+        )
     }
 
     /// Environment `id`.
@@ -987,6 +976,9 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        // Before the epoch the milliseconds count down from the second before.
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339(-62_135_596_800_000), "0001-01-01T00:00:00.000Z");
     }
 
     #[test]

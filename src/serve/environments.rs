@@ -87,9 +87,8 @@ pub async fn stop(app: &Arc<App>, env: &EnvironmentRow) -> Result<(), ApiError> 
         let deleted = match crate::environment::cluster::connect(&choice).await {
             Ok(c) => crate::environment::delete_namespace(&c.client, ns, settings.delete_timeout)
                 .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+                .map(|_| ()),
+            Err(e) => Err(e),
         };
         if let Err(e) = deleted {
             tracing::error!(environment = %d.name, "cannot delete namespace {ns}: {e}");

@@ -50,6 +50,63 @@ pub async fn dispatch(app: Arc<App>) {
     }
 }
 
+/// Why a served pipeline failed before or around its jobs (recorded as the pipeline's reason;
+/// a job's own failure is the job's status, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] super::db::DbError),
+    /// The pipeline's row is gone.
+    #[error("pipeline row vanished")]
+    RowVanished,
+    /// The repository was removed from the server's config.
+    #[error("repository {0} is no longer configured")]
+    NotConfigured(String),
+    /// The commit could not be checked out.
+    #[error(transparent)]
+    Checkout(#[from] checkout::CloneError),
+    /// Planning panicked (a bug): the task's error.
+    #[error("planning panicked: {0}")]
+    Panicked(#[source] tokio::task::JoinError),
+    /// The commit has no pipeline file.
+    #[error("no .gitlab-ci.yml at {sha}")]
+    NoPipelineFile {
+        /// The commit.
+        sha: String,
+    },
+    /// The pipeline file is a symlink out of the checkout.
+    #[error(".gitlab-ci.yml is a symlink leading outside the checkout; refused")]
+    PipelineFileOutside,
+    /// The commit's `.gantry/config.toml` cannot be read.
+    #[error(transparent)]
+    Config(#[from] crate::project::config::ConfigError),
+    /// The commit's config asks for more than the operator allows.
+    #[error(".gantry/config.toml: {0}")]
+    Narrow(#[source] crate::project::narrow::NarrowError),
+    /// A pipeline variable is not `KEY=VALUE`.
+    #[error(transparent)]
+    Variable(#[from] plan::VarError),
+    /// The pipeline is invalid: lint's report.
+    #[error("invalid pipeline:\n{0}")]
+    Invalid(String),
+    /// The pipeline could not be prepared.
+    #[error(transparent)]
+    Prepare(PrepareError),
+    /// A job retried or stopped is not in the plan.
+    #[error(transparent)]
+    Select(#[from] plan::NotInPipeline),
+    /// The plan has errors (unresolvable `needs`, …).
+    #[error("{}", .0.join("; "))]
+    Plan(Vec<String>),
+    /// The repository's image map is malformed.
+    #[error(transparent)]
+    ImageMap(#[from] executors::ImageMapError),
+    /// The executors cannot be had.
+    #[error(transparent)]
+    Build(#[from] executors::BuildError),
+}
+
 /// Runs the started pipeline to its end and records the result.
 pub async fn execute(app: Arc<App>, start: Start) {
     let id = start.id;
@@ -57,7 +114,7 @@ pub async fn execute(app: Arc<App>, start: Start) {
     let result = run_pipeline(&app, start).await;
     let (status, reason) = match result {
         Ok((status, reason)) => (status, reason),
-        Err(e) => ("failed", Some(e)),
+        Err(e) => ("failed", Some(e.to_string())),
     };
     let reason = match status {
         "canceled" => reason.or_else(|| app.queue.cancel_reason(id)),
@@ -92,21 +149,15 @@ enum Planned {
 async fn run_pipeline(
     app: &Arc<App>,
     start: Start,
-) -> Result<(&'static str, Option<String>), String> {
+) -> Result<(&'static str, Option<String>), PipelineError> {
     let id = start.id;
-    let row = app
-        .db
-        .pipeline(id)
-        .map_err(|e| e.to_string())?
-        .ok_or("pipeline row vanished")?;
+    let row = app.db.pipeline(id)?.ok_or(PipelineError::RowVanished)?;
     let repo = app
         .config
         .repo(&row.new.repository)
-        .ok_or_else(|| format!("repository {} is no longer configured", row.new.repository))?
+        .ok_or_else(|| PipelineError::NotConfigured(row.new.repository.clone()))?
         .clone();
-    app.db
-        .set_pipeline_status(id, "running", None)
-        .map_err(|e| e.to_string())?;
+    app.db.set_pipeline_status(id, "running", None)?;
     if let Ok(Some(r)) = app.db.pipeline(id) {
         app.publish_pipeline(&r);
     }
@@ -125,7 +176,7 @@ async fn run_pipeline(
             plan_pipeline(&src, &row, &repo, &state, &marker(&data, row.id))
         })
         .await
-        .map_err(|e| format!("planning panicked: {e}"))??
+        .map_err(PipelineError::Panicked)??
     };
     if app.queue.cancel_reason(id).is_some() {
         return Ok(("canceled", None));
@@ -162,7 +213,7 @@ async fn run_pipeline(
             .into(),
         })
         .collect();
-    let ids = app.db.insert_jobs(id, &jobs).map_err(|e| e.to_string())?;
+    let ids = app.db.insert_jobs(id, &jobs)?;
     let deployments = deployments(&row, &pipeline, &plan, config.cluster.is_set());
     // Environments that stop by themselves (`auto_stop_in`) outlive the pipeline; the server
     // stops them on time (`environments.rs`).
@@ -208,10 +259,13 @@ async fn run_pipeline(
     let built = match executors::build(&plan, &settings, &note).await {
         Ok(b) => b,
         Err(e) => {
+            let why = e.to_string();
             for j in &ids {
-                let _ = app.db.set_job_status(*j, "canceled", false, Some(&e), None);
+                let _ = app
+                    .db
+                    .set_job_status(*j, "canceled", false, Some(&why), None);
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     let options = RunOptions {
@@ -254,11 +308,11 @@ async fn run_pipeline(
 /// The status of a pipeline whose retried jobs ended with `rerun`: GitLab's status follows
 /// the latest attempt of every job, so jobs not re-run still count (a failure elsewhere keeps
 /// the pipeline failed).
-fn after_retry(app: &App, id: i64, rerun: &'static str) -> Result<&'static str, String> {
+fn after_retry(app: &App, id: i64, rerun: &'static str) -> Result<&'static str, PipelineError> {
     if rerun != "success" {
         return Ok(rerun);
     }
-    let jobs = app.db.jobs(id).map_err(|e| e.to_string())?;
+    let jobs = app.db.jobs(id)?;
     let latest = || jobs.iter().filter(|j| !j.retried);
     Ok(
         if latest().any(|j| j.job.status == "failed" && !j.allow_failure) {
@@ -280,13 +334,15 @@ fn plan_pipeline(
     repo: &RepoConfig,
     state: &StateDir,
     marker: &str,
-) -> Result<Planned, String> {
+) -> Result<Planned, PipelineError> {
     let file = src.join(".gitlab-ci.yml");
     if !file.is_file() {
-        return Err(format!("no .gitlab-ci.yml at {}", row.new.sha));
+        return Err(PipelineError::NoPipelineFile {
+            sha: row.new.sha.clone(),
+        });
     }
     if crate::files::confine(src, Path::new(".gitlab-ci.yml")).is_err() {
-        return Err(".gitlab-ci.yml is a symlink leading outside the checkout; refused".into());
+        return Err(PipelineError::PipelineFileOutside);
     }
     let git_ref = if row.new.kind == "tag" {
         format!("refs/tags/{}", row.new.git_ref)
@@ -300,10 +356,9 @@ fn plan_pipeline(
         },
         kubernetes: repo.kubernetes.clone(),
     };
-    let config = ProjectConfig::load(src)
-        .map_err(|e| e.to_string())?
+    let config = ProjectConfig::load(src)?
         .within(src, &operator)
-        .map_err(|e| format!(".gantry/config.toml: {e}"))?;
+        .map_err(PipelineError::Narrow)?;
     let assignments: Vec<String> = row
         .new
         .variables
@@ -341,9 +396,9 @@ fn plan_pipeline(
     let mut planned = match prepare::prepare(&file, inputs) {
         Ok(p) => p,
         Err(e @ PrepareError::Invalid(..)) => {
-            return Err(format!("invalid pipeline:\n{}", e.text(false)));
+            return Err(PipelineError::Invalid(e.text(false)));
         }
-        Err(e) => return Err(e.text(false)),
+        Err(e) => return Err(PipelineError::Prepare(e)),
     };
     // An environment's stop job runs alone, as GitLab's Stop does (not what it needs).
     if let Some(job) = &row.new.only_job
@@ -376,7 +431,7 @@ fn plan_pipeline(
     }
     let plan = &planned.plan;
     if !plan.errors.is_empty() {
-        return Err(plan.errors.join("; "));
+        return Err(PipelineError::Plan(plan.errors.clone()));
     }
     if !plan.workflow.runs {
         return Ok(Planned::Nothing(format!(

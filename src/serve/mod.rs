@@ -114,16 +114,45 @@ impl App {
     }
 }
 
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory cannot be created.
+    #[error("cannot create {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The database cannot be opened or set up.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// No API token could be generated.
+    #[error(transparent)]
+    Token(#[from] auth::NoRandomness),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// As configured.
+        address: String,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The bound address cannot be read back.
+    #[error("cannot read the listening address: {0}")]
+    LocalAddr(#[source] std::io::Error),
+}
+
 /// Starts the server with `config` and runs it until SIGTERM/SIGINT; `Err` says why it could
 /// not start.
-pub async fn serve(config: Config) -> Result<(), String> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-    let db = Db::open(&config.data_dir.join("gantry.db")).map_err(|e| e.to_string())?;
-    let token_hash = match (
-        &config.api_token,
-        db.setting("api_token_hash").map_err(|e| e.to_string())?,
-    ) {
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let db = Db::open(&config.data_dir.join("gantry.db"))?;
+    let token_hash = match (&config.api_token, db.setting("api_token_hash")?) {
         (Some(t), _) => auth::hash(t),
         (None, Some(h)) => h,
         (None, None) => {
@@ -134,14 +163,12 @@ pub async fn serve(config: Config) -> Result<(), String> {
             auth::hash(&token)
         }
     };
-    db.set_setting("api_token_hash", &token_hash)
-        .map_err(|e| e.to_string())?;
+    db.set_setting("api_token_hash", &token_hash)?;
     for r in &config.repositories {
-        db.upsert_repository(&r.name, &r.source)
-            .map_err(|e| e.to_string())?;
+        db.upsert_repository(&r.name, &r.source)?;
     }
-    let interrupted = db.interrupt_running().map_err(|e| e.to_string())?;
-    let waiting = db.pipelines_in("pending").map_err(|e| e.to_string())?;
+    let interrupted = db.interrupt_running()?;
+    let waiting = db.pipelines_in("pending")?;
     let (events, _) = broadcast::channel(8192);
     let (shutdown, _) = watch::channel(false);
     let app = Arc::new(App {
@@ -163,10 +190,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     }
     let listener = tokio::net::TcpListener::bind(&app.config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        .map_err(|source| ServeError::Listen {
+            address: app.config.listen.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
     tokio::spawn(execute::dispatch(app.clone()));
     tokio::spawn(logs::flusher(app.clone()));
     tokio::spawn(environments::auto_stop(app.clone()));

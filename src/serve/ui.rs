@@ -68,7 +68,7 @@ pub async fn login(State(app): State<Arc<App>>, Form(f): Form<LoginForm>) -> Res
     }
     let session = match auth::random_secret("") {
         Ok(s) => s,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     if let Err(e) = app
         .db

@@ -3,7 +3,7 @@
 #   down.sh DIR
 # Its pods first (so the kubelet tears their sandboxes and CNI networks down as a cluster
 # would), then every process it started (and containerd's shims), kube-proxy's iptables rules
-# (`kube-proxy --cleanup`), the CNI bridge, its NAT rules and cache, the FORWARD rules up.sh
+# (`kube-proxy --cleanup`), kube-router's firewall chains and ipsets, the CNI bridge, its NAT rules and cache, the FORWARD rules up.sh
 # added, every mount under DIR, the network namespaces and cgroups the node created. DIR keeps
 # its logs/ and pki/; the cluster's state (etcd, containerd, kubelet) is removed. Safe to run
 # twice or after a failed up.sh.
@@ -41,9 +41,21 @@ if alive kube-apiserver && alive kubelet; then
   done
 fi
 
-# 2. The processes (kube-proxy first, then its rules).
-for name in kube-proxy coredns kubelet kube-scheduler kube-controller-manager; do stop "$name"; done
+# 2. The processes (kube-router and kube-proxy first, then their rules).
+for name in kube-router kube-proxy coredns kubelet kube-scheduler kube-controller-manager; do stop "$name"; done
 [ -x "$BIN/kube-proxy" ] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
+# kube-router's firewall by hand (v2.1.0's --cleanup-config reports success but removes none of it,
+# its policy cleanup running on an empty controller, then panics in its IPVS cleanup): the jumps
+# from the built-in chains, then its chains, then the ipsets they matched.
+for chain in INPUT FORWARD OUTPUT; do
+  iptables -S "$chain" 2>/dev/null | awk '$1 == "-A" && / -j KUBE-ROUTER-/' |
+    while read -r _ rest; do eval "iptables -D $rest" 2>/dev/null; done
+done
+kr_chains=$(iptables -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-(ROUTER-|POD-FW-|NWPLCY-)/ { print $2 }')
+for c in $kr_chains; do iptables -F "$c" 2>/dev/null; done
+for c in $kr_chains; do iptables -X "$c" 2>/dev/null; done
+command -v ipset >/dev/null &&
+  for set in $(ipset list -n 2>/dev/null | grep -E '^KUBE-(SRC|DST)-'); do ipset destroy "$set" 2>/dev/null; done
 
 # 3. Containers the kubelet left, then containerd and its shims.
 if alive containerd; then

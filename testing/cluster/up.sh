@@ -8,10 +8,14 @@
 # signing keys, so TokenRequest works), kube-controller-manager, kube-scheduler, containerd (its
 # own config, socket and root under DIR; pulls 127.0.0.1:5000 over plain HTTP), a kubelet on it
 # with a CNI bridge network (Debian's plugins), kube-proxy (iptables) and CoreDNS (cluster DNS,
-# as the `kube-dns` Service). Writes DIR/kubeconfig (cluster admin) and DIR/env (what it chose)
-# and returns once the node is Ready and DNS answers. down.sh DIR removes all of it.
+# as the `kube-dns` Service) and kube-router's firewall alone (NetworkPolicy enforced with
+# iptables + ipset: the bridge plugin ignores policies; SIG Network's kube-network-policies needs
+# nftables' `queue`, which this project's VM kernels lack: CONFIG_NFT_QUEUE is not set, and
+# `nft add rule ... queue num 100 bypass` fails with "Could not process rule: No such file or
+# directory"). Writes DIR/kubeconfig (cluster admin) and DIR/env (what it chose) and returns once
+# the node is Ready, DNS answers and policies are enforced. down.sh DIR removes all of it.
 #
-# Needs root, containerd, runc, containernetworking-plugins, iptables, conntrack, openssl.
+# Needs root, containerd, runc, containernetworking-plugins, iptables, ipset, conntrack, openssl.
 # Environment (defaults in brackets):
 #   GANTRY_CLUSTER_CACHE     where build.sh caches binaries [/var/cache/gantry-cluster]
 #   GANTRY_CLUSTER_BIN       a directory with the binaries, instead of building [build.sh's]
@@ -28,7 +32,7 @@ DIR=$(cd "$1" && pwd)
 say() { echo "cluster: $*" >&2; }
 die() { echo "cluster: FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (containerd, the kubelet and kube-proxy manage the host)"
-for tool in containerd containerd-shim-runc-v2 ctr runc openssl iptables conntrack ip; do
+for tool in containerd containerd-shim-runc-v2 ctr runc openssl iptables ipset conntrack ip; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 CNI_BIN=${GANTRY_CLUSTER_CNI_BIN:-/usr/lib/cni}
@@ -160,6 +164,8 @@ EOF
 }
 cfg=$DIR/config
 for user in controller-manager scheduler kube-proxy coredns kubelet-client; do kubeconfig "$cfg/$user.kubeconfig" "$user"; done
+# kube-router watches pods, namespaces and policies cluster-wide: the admin's credentials.
+kubeconfig "$cfg/kube-router.kubeconfig" admin
 kubeconfig "$DIR/kubeconfig.tmp" admin
 k() { kubectl --kubeconfig "$DIR/kubeconfig.tmp" "$@"; }
 
@@ -383,6 +389,21 @@ EOF
 start kube-proxy kube-proxy --config "$cfg/kube-proxy.yaml"
 wait_for kube-proxy 60 kube-proxy timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/10256"
 
+# --- NetworkPolicy: kube-router's firewall alone (no routing, no service proxy, no CNI) -------
+# Pods no policy selects keep every connection; a policy's pods get chains KUBE-POD-FW-*, fed
+# from KUBE-ROUTER-{INPUT,FORWARD,OUTPUT} at the top of the built-in chains (down.sh removes them).
+start kube-router kube-router --kubeconfig "$cfg/kube-router.kubeconfig" --hostname-override "$NODE" \
+  --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+  --enable-cni=false --enable-ipv4=true --enable-ipv6=false \
+  --service-cluster-ip-range "$SERVICE_CIDR" --health-port 0 --metrics-port 0
+# Ready once its first full sync ends with the rule that accepts what the policies allow.
+netpol_ready() { iptables -S KUBE-ROUTER-FORWARD | grep -q -- '--mark 0x20000/0x20000 -j ACCEPT'; }
+wait_for "kube-router's firewall" 60 kube-router netpol_ready
+cat >>"$DIR/env" <<EOF
+# NetworkPolicy is enforced (kube-router's firewall, iptables + ipset).
+NETWORK_POLICY=kube-router
+EOF
+
 # --- Cluster DNS: CoreDNS on the host (port DNS_PORT), behind the kube-dns Service ----------
 k apply -f - >/dev/null <<EOF
 apiVersion: rbac.authorization.k8s.io/v1
@@ -449,4 +470,4 @@ wait_for coredns 30 coredns timeout 2 bash -c "exec 3<>/dev/tcp/$NODE_IP/$DNS_PO
 wait_for "the default ServiceAccount" 60 kube-controller-manager k get serviceaccount default -n default
 mv "$DIR/kubeconfig.tmp" "$DIR/kubeconfig"
 trap - EXIT
-say "up in $(( $(date +%s) - start ))s: node $NODE Ready; KUBECONFIG=$DIR/kubeconfig"
+say "up in $(( $(date +%s) - start ))s: node $NODE Ready, NetworkPolicy enforced; KUBECONFIG=$DIR/kubeconfig"

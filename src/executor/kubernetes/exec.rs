@@ -2,17 +2,17 @@
 //! exit code, and the workspace in and out as tar streams (the image needs `tar`, as with
 //! GitLab's Kubernetes executor).
 
-use crate::executor::{Sink, Stream};
+use crate::executor::{ExecutorError, Sink, Stream};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
-use kube::api::{Api, AttachParams};
+use kube::api::{Api, AttachParams, AttachedProcess};
 use std::path::Path;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// The exit code a finished exec reports (`Success`, or the `ExitCode` cause of a failure).
-pub fn exit_code(status: Option<&Status>) -> Result<i32, String> {
+pub fn exit_code(status: Option<&Status>) -> Result<i32, ExecutorError> {
     let Some(s) = status else {
-        return Err("the exec ended without a status (connection lost?)".into());
+        return Err(ExecutorError::ExecNoStatus);
     };
     if s.status.as_deref() == Some("Success") {
         return Ok(0);
@@ -23,12 +23,30 @@ pub fn exit_code(status: Option<&Status>) -> Result<i32, String> {
         .and_then(|d| d.causes.as_ref())
         .and_then(|c| c.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
         .and_then(|c| c.message.as_deref()?.trim().parse().ok());
-    code.ok_or_else(|| {
-        format!(
-            "exec failed: {}",
-            s.message.as_deref().unwrap_or("no reason given")
-        )
+    code.ok_or_else(|| ExecutorError::ExecFailed {
+        message: s
+            .message
+            .as_deref()
+            .unwrap_or("no reason given")
+            .to_string(),
     })
+}
+
+/// Opens `pods/exec` of `command` in `pod`; `what` opens the error's message.
+async fn open<I: Into<String>>(
+    api: &Api<Pod>,
+    pod: &str,
+    what: &'static str,
+    command: impl IntoIterator<Item = I> + std::fmt::Debug,
+    params: &AttachParams,
+) -> Result<AttachedProcess, ExecutorError> {
+    api.exec(pod, command, params)
+        .await
+        .map_err(|source| ExecutorError::Exec {
+            what,
+            pod: pod.to_string(),
+            source,
+        })
 }
 
 async fn pump(mut from: impl AsyncRead + Unpin, out: Sink, stream: Stream) {
@@ -47,15 +65,12 @@ pub async fn run(
     pod: String,
     command: Vec<String>,
     out: Sink,
-) -> Result<i32, String> {
+) -> Result<i32, ExecutorError> {
     let params = AttachParams::default()
         .container(super::pod::CONTAINER)
         .stdout(true)
         .stderr(true);
-    let mut proc = api
-        .exec(&pod, command, &params)
-        .await
-        .map_err(|e| format!("exec in pod {pod}: {e}"))?;
+    let mut proc = open(&api, &pod, "exec", command, &params).await?;
     let status = proc.take_status();
     let mut pumps = Vec::new();
     if let Some(o) = proc.stdout() {
@@ -82,7 +97,7 @@ pub async fn shell(
     pod: &str,
     job: &crate::executor::JobSpec,
     exports: &str,
-) -> Result<i32, String> {
+) -> Result<i32, ExecutorError> {
     use crate::executor::terminal;
     let cmd = format!(
         "cd '{}' && {exports} export PS1='{}'; {}",
@@ -91,10 +106,14 @@ pub async fn shell(
         terminal::SHELL_COMMAND
     );
     let params = AttachParams::interactive_tty().container(super::pod::CONTAINER);
-    let mut proc = api
-        .exec(pod, vec!["sh".to_string(), "-c".into(), cmd], &params)
-        .await
-        .map_err(|e| format!("exec in pod {pod}: {e}"))?;
+    let mut proc = open(
+        api,
+        pod,
+        "exec",
+        ["sh".to_string(), "-c".into(), cmd],
+        &params,
+    )
+    .await?;
     if let (Some((rows, cols)), Some(mut size)) = (terminal::size(), proc.terminal_size()) {
         use futures_util::SinkExt;
         let _ = size
@@ -106,7 +125,7 @@ pub async fn shell(
     }
     let status = proc.take_status();
     let (Some(input), Some(output)) = (proc.stdin(), proc.stdout()) else {
-        return Err("the pod's exec gave no terminal".into());
+        return Err(ExecutorError::ExecNoTerminal);
     };
     let banner = terminal::banner(job, &format!("in pod {pod}"));
     terminal::relay(&banner, input, output).await;
@@ -130,17 +149,18 @@ fn pack(dirs: &[&Path]) -> std::io::Result<Vec<u8>> {
 }
 
 /// Copies `dirs` into the pod at the same paths (`tar -x` fed through stdin).
-pub async fn copy_in(api: &Api<Pod>, pod: &str, dirs: &[&Path]) -> Result<(), String> {
-    let data = pack(dirs).map_err(|e| format!("packing the workspace: {e}"))?;
+pub async fn copy_in(api: &Api<Pod>, pod: &str, dirs: &[&Path]) -> Result<(), ExecutorError> {
+    let data = pack(dirs).map_err(|source| ExecutorError::Workspace {
+        what: "packing the workspace".into(),
+        source,
+    })?;
     let params = AttachParams::default()
         .container(super::pod::CONTAINER)
         .stdin(true)
         .stdout(true)
         .stderr(true);
-    let mut proc = api
-        .exec(pod, ["tar", "-x", "-f", "-", "-C", "/"], &params)
-        .await
-        .map_err(|e| format!("exec tar in pod {pod}: {e}"))?;
+    let tar = ["tar", "-x", "-f", "-", "-C", "/"];
+    let mut proc = open(api, pod, "exec tar", tar, &params).await?;
     let status = proc.take_status();
     let mut stderr = proc.stderr();
     let errors = tokio::spawn(async move {
@@ -154,7 +174,10 @@ pub async fn copy_in(api: &Api<Pod>, pod: &str, dirs: &[&Path]) -> Result<(), St
         stdin
             .write_all(&data)
             .await
-            .map_err(|e| format!("sending the workspace: {e}"))?;
+            .map_err(|source| ExecutorError::Workspace {
+                what: "sending the workspace".into(),
+                source,
+            })?;
         let _ = stdin.shutdown().await;
     }
     let status = match status {
@@ -164,36 +187,37 @@ pub async fn copy_in(api: &Api<Pod>, pod: &str, dirs: &[&Path]) -> Result<(), St
     let errors = errors.await.unwrap_or_default();
     match exit_code(status.as_ref()) {
         Ok(0) => Ok(()),
-        Ok(c) => Err(format!(
-            "tar -x in the pod exited with {c}: {}",
-            errors.trim()
-        )),
-        Err(e) => Err(format!("{e} {}", errors.trim())),
+        Ok(code) => Err(ExecutorError::Tar {
+            mode: "-x",
+            code,
+            stderr: errors,
+        }),
+        Err(e) => Err(ExecutorError::TarExec {
+            source: Box::new(e),
+            stderr: errors,
+        }),
     }
 }
 
 /// Copies the pod's `dir` back over the host's `dir` (replacing its contents), refusing
 /// entries that would land outside it.
-pub async fn copy_out(api: &Api<Pod>, pod: &str, dir: &Path) -> Result<(), String> {
+pub async fn copy_out(api: &Api<Pod>, pod: &str, dir: &Path) -> Result<(), ExecutorError> {
     let params = AttachParams::default()
         .container(super::pod::CONTAINER)
         .stdout(true)
         .stderr(true);
     let shown = dir.display().to_string();
-    let mut proc = api
-        .exec(
-            pod,
-            ["tar", "-c", "-f", "-", "-C", shown.as_str(), "."],
-            &params,
-        )
-        .await
-        .map_err(|e| format!("exec tar in pod {pod}: {e}"))?;
+    let tar = ["tar", "-c", "-f", "-", "-C", shown.as_str(), "."];
+    let mut proc = open(api, pod, "exec tar", tar, &params).await?;
     let status = proc.take_status();
     let mut data = Vec::new();
     if let Some(mut o) = proc.stdout() {
         o.read_to_end(&mut data)
             .await
-            .map_err(|e| format!("reading the workspace back: {e}"))?;
+            .map_err(|source| ExecutorError::Workspace {
+                what: "reading the workspace back".into(),
+                source,
+            })?;
     }
     let status = match status {
         Some(s) => s.await,
@@ -201,9 +225,18 @@ pub async fn copy_out(api: &Api<Pod>, pod: &str, dir: &Path) -> Result<(), Strin
     };
     match exit_code(status.as_ref())? {
         0 => {}
-        c => return Err(format!("tar -c in the pod exited with {c}")),
+        code => {
+            return Err(ExecutorError::Tar {
+                mode: "-c",
+                code,
+                stderr: String::new(),
+            });
+        }
     }
-    unpack(&data, dir).map_err(|e| format!("unpacking the workspace into {shown}: {e}"))
+    unpack(&data, dir).map_err(|source| ExecutorError::Workspace {
+        what: format!("unpacking the workspace into {shown}"),
+        source,
+    })
 }
 
 /// Replaces `dir`'s contents with the archive's; `unpack_in` refuses `..` and absolute paths.
@@ -237,14 +270,14 @@ mod tests {
     #[test]
     fn exit_codes_come_from_the_status() {
         let ok: Status = serde_json::from_value(serde_json::json!({"status": "Success"})).unwrap();
-        assert_eq!(exit_code(Some(&ok)), Ok(0));
+        assert!(matches!(exit_code(Some(&ok)), Ok(0)));
         let failed: Status = serde_json::from_value(serde_json::json!({
             "status": "Failure", "reason": "NonZeroExitCode",
             "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}
         }))
         .unwrap();
-        assert_eq!(exit_code(Some(&failed)), Ok(3));
-        assert!(exit_code(None).is_err());
+        assert!(matches!(exit_code(Some(&failed)), Ok(3)));
+        assert!(matches!(exit_code(None), Err(ExecutorError::ExecNoStatus)));
     }
 
     #[test]

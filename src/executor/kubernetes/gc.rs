@@ -4,6 +4,7 @@
 //! environments' sweep reaps them.
 
 use crate::environment::{Cluster, objects};
+use crate::executor::ExecutorError;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
 
@@ -26,7 +27,7 @@ pub async fn delete_pods(client: &kube::Client, ns: &str, selector: &str) -> Vec
 }
 
 /// Deletes gantry's job pods in every namespace whose owner process is gone (`all`: every one).
-pub async fn sweep(cluster: &Cluster, all: bool) -> Result<Vec<String>, String> {
+pub async fn sweep(cluster: &Cluster, all: bool) -> Result<Vec<String>, ExecutorError> {
     let api: Api<Pod> = Api::all(cluster.client.clone());
     let selector = format!(
         "{}={},{}",
@@ -37,11 +38,8 @@ pub async fn sweep(cluster: &Cluster, all: bool) -> Result<Vec<String>, String> 
     let list = api
         .list(&ListParams::default().labels(&selector))
         .await
-        .map_err(|e| {
-            format!(
-                "listing pods: {}",
-                crate::environment::cluster::error_chain(&e)
-            )
+        .map_err(|e| ExecutorError::ListPods {
+            message: crate::environment::cluster::error_chain(&e),
         })?;
     let host = objects::host_label();
     let mut removed = Vec::new();

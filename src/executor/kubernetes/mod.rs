@@ -14,7 +14,7 @@ pub mod services;
 pub mod settings;
 
 use super::docker::Pull;
-use super::{Cancel, Executor, Exit, JobSpec, Sink, Stream};
+use super::{Cancel, Executor, ExecutorError, Exit, JobSpec, Sink, Stream};
 use crate::environment::{Cluster, objects};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
@@ -51,20 +51,22 @@ pub struct KubeOptions {
 /// (`name@sha256:…`), else — unless the pull policy makes the cluster pull it anew — the local
 /// Docker engine's, which is what kube-sim and kind-loaded nodes run. A tag only a remote
 /// registry knows cannot be resolved offline.
-pub async fn image_digest(image: &str, pull: Pull) -> Result<String, String> {
+pub async fn image_digest(image: &str, pull: Pull) -> Result<String, ExecutorError> {
     if let Some((_, digest)) = image.split_once('@') {
         return Ok(digest.to_string());
     }
-    let pin = "pin it by digest (`name@sha256:…`) to make the job reusable";
+    let unpinned = |why| ExecutorError::NoPodDigest { why: Box::new(why) };
     if pull == Pull::Always {
-        return Err(format!("the cluster pulls it anew (--pull always); {pin}"));
+        return Err(unpinned(ExecutorError::PulledAnew));
     }
-    let docker = super::docker::connect()
-        .await
-        .map_err(|e| format!("no local Docker engine to ask ({e}); {pin}"))?;
+    let docker = super::docker::connect().await.map_err(|e| {
+        unpinned(ExecutorError::NoEngineToAsk {
+            source: Box::new(e),
+        })
+    })?;
     super::docker::local_image_digest(&docker, image)
         .await
-        .map_err(|e| format!("{e}; {pin}"))
+        .map_err(unpinned)
 }
 
 /// The Kubernetes executor's settings that change what a job does (for its reuse key).
@@ -246,9 +248,9 @@ impl KubernetesExecutor {
             vec!["sh".into(), "-c".into(), cmd],
             at.out.clone(),
         ));
-        let ended = |r: Result<Result<i32, String>, tokio::task::JoinError>| match r {
+        let ended = |r: Result<Result<i32, ExecutorError>, tokio::task::JoinError>| match r {
             Ok(Ok(code)) => Exit::Code(code),
-            Ok(Err(e)) => Exit::Error(e),
+            Ok(Err(e)) => Exit::Error(e.to_string()),
             Err(e) => Exit::Error(format!("the exec task failed: {e}")),
         };
         let stopped = tokio::select! {
@@ -374,7 +376,7 @@ impl Executor for KubernetesExecutor {
         "kubernetes"
     }
 
-    async fn setup_pipeline(&self, pipeline: &str) -> Result<(), String> {
+    async fn setup_pipeline(&self, pipeline: &str) -> Result<(), ExecutorError> {
         if let Ok(mut p) = self.pipeline.lock() {
             *p = pipeline.to_string();
         }
@@ -395,15 +397,14 @@ impl Executor for KubernetesExecutor {
         };
         // Expiry a day ahead: `gantry gc` reaps it earlier once this process is gone.
         let value = objects::namespace(&name, &owner, crate::environment::now() + 24 * 3600);
-        let ns: Namespace = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let ns: Namespace = serde_json::from_value(value)
+            .map_err(|source| ExecutorError::NamespaceObject { source })?;
         Api::<Namespace>::all(self.cluster.client.clone())
             .create(&PostParams::default(), &ns)
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot create build namespace {name}: {}",
-                    crate::environment::cluster::error_chain(&e)
-                )
+            .map_err(|e| ExecutorError::CreateNamespace {
+                name: name.clone(),
+                message: crate::environment::cluster::error_chain(&e),
             })?;
         if let Ok(mut c) = self.created.lock() {
             *c = Some(name);
@@ -414,7 +415,10 @@ impl Executor for KubernetesExecutor {
     async fn run_job(&self, job: &JobSpec, out: Sink, cancel: Cancel) -> Exit {
         let Some(image) = job.image.as_deref() else {
             return Exit::Error(
-                "the kubernetes executor needs an image (set `image:` or `default: image:`)".into(),
+                ExecutorError::NeedsImage {
+                    executor: "kubernetes",
+                }
+                .to_string(),
             );
         };
         let services = services::plan(
@@ -524,14 +528,18 @@ impl Executor for KubernetesExecutor {
                     Stream::Stderr,
                     format!("{e}\npod events:\n{events}").as_bytes(),
                 );
-                Exit::Error(e)
+                Exit::Error(e.to_string())
             }
         };
         self.delete_pod(&api, &name, job.grace).await;
         exit
     }
 
-    async fn image_digest(&self, _: &'static str, image: &str) -> Result<Option<String>, String> {
+    async fn image_digest(
+        &self,
+        _: &'static str,
+        image: &str,
+    ) -> Result<Option<String>, ExecutorError> {
         image_digest(&self.mapped(image), self.options.pull)
             .await
             .map(Some)

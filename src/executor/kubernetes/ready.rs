@@ -20,26 +20,98 @@ const HOPELESS: &[&str] = &[
     "CrashLoopBackOff",
 ];
 
+/// Why a job's pod, or one of its services, will not run: the kubelet's and scheduler's
+/// verdicts in words a user can act on (the image, the container, the reason).
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    /// The pod ended before the job started.
+    #[error("the pod ended before the job could start ({phase}{})", why.as_deref().map(|w| format!(": {w}")).unwrap_or_default())]
+    PodEnded {
+        /// `Failed` or `Succeeded`.
+        phase: String,
+        /// The pod's message or reason.
+        why: Option<String>,
+    },
+    /// No node can take the pod.
+    #[error("the pod cannot be scheduled: {message}")]
+    Unschedulable {
+        /// The scheduler's message.
+        message: String,
+    },
+    /// A container's image cannot be pulled.
+    #[error("image `{image}` cannot be pulled ({reason}: {message})")]
+    ImageUnpullable {
+        /// The image.
+        image: String,
+        /// The kubelet's reason (`ErrImagePull`, …).
+        reason: String,
+        /// The kubelet's message.
+        message: String,
+    },
+    /// A container cannot start for another hopeless reason.
+    #[error("container {container} cannot start ({reason}: {message})")]
+    ContainerCannotStart {
+        /// The container.
+        container: String,
+        /// The kubelet's reason.
+        reason: String,
+        /// The kubelet's message.
+        message: String,
+    },
+    /// A container ended before the job's script could run.
+    #[error(
+        "container {container} exited before the job could start (its image's entrypoint must keep running)"
+    )]
+    ContainerEndedEarly {
+        /// The container.
+        container: String,
+    },
+    /// A service container exited while gantry waited for it to be ready.
+    #[error("container {container} exited")]
+    ServiceExited {
+        /// The container.
+        container: String,
+    },
+    /// The pod was deleted while gantry waited for it.
+    #[error("the pod was deleted before the job could start")]
+    PodDeleted,
+    /// The pod's watch stream ended.
+    #[error("the watch on the pod ended")]
+    WatchEnded,
+    /// The pod gave no verdict in time.
+    #[error("{late} within {seconds}s{}", last_error.as_deref().map(|e| format!(" (last watch error: {e})")).unwrap_or_default())]
+    PodTimeout {
+        /// What did not happen (`the pod did not start`, `not ready`).
+        late: &'static str,
+        /// The limit.
+        seconds: u64,
+        /// The watch's last error, if it had one.
+        last_error: Option<String>,
+    },
+}
+
 /// What the pod's status says: keep waiting, go, or give up (why).
-pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), String>> {
+pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), PodError>> {
     let status = pod.status.as_ref()?;
     let phase = status.phase.as_deref().unwrap_or("");
     if matches!(phase, "Failed" | "Succeeded") {
-        let why = status.message.clone().or(status.reason.clone());
-        return Some(Err(format!(
-            "the pod ended before the job could start ({phase}{})",
-            why.map(|w| format!(": {w}")).unwrap_or_default()
-        )));
+        return Some(Err(PodError::PodEnded {
+            phase: phase.to_string(),
+            why: status.message.clone().or(status.reason.clone()),
+        }));
     }
     for cond in status.conditions.iter().flatten() {
         if cond.type_ == "PodScheduled"
             && cond.status == "False"
             && cond.reason.as_deref() == Some("Unschedulable")
         {
-            return Some(Err(format!(
-                "the pod cannot be scheduled: {}",
-                cond.message.as_deref().unwrap_or("no node fits")
-            )));
+            return Some(Err(PodError::Unschedulable {
+                message: cond
+                    .message
+                    .as_deref()
+                    .unwrap_or("no node fits")
+                    .to_string(),
+            }));
         }
     }
     let containers = status.container_statuses.as_deref().unwrap_or_default();
@@ -47,7 +119,8 @@ pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), String>> {
         if let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref())
             && let Some(reason) = w.reason.as_deref().filter(|r| HOPELESS.contains(r))
         {
-            let message = w.message.as_deref().unwrap_or("");
+            let message = w.message.clone().unwrap_or_default();
+            let reason = reason.to_string();
             // A service container names its own image (from the pod's spec).
             let image = if c.name == super::pod::CONTAINER {
                 image.to_string()
@@ -60,9 +133,17 @@ pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), String>> {
                     .unwrap_or_else(|| c.image.clone())
             };
             return Some(Err(if reason.contains("Image") {
-                format!("image `{image}` cannot be pulled ({reason}: {message})")
+                PodError::ImageUnpullable {
+                    image,
+                    reason,
+                    message,
+                }
             } else {
-                format!("container {} cannot start ({reason}: {message})", c.name)
+                PodError::ContainerCannotStart {
+                    container: c.name.clone(),
+                    reason,
+                    message,
+                }
             }));
         }
         if c.state
@@ -70,10 +151,9 @@ pub fn verdict(pod: &Pod, image: &str) -> Option<Result<(), String>> {
             .and_then(|s| s.terminated.as_ref())
             .is_some()
         {
-            return Some(Err(format!(
-                "container {} exited before the job could start (its image's entrypoint must keep running)",
-                c.name
-            )));
+            return Some(Err(PodError::ContainerEndedEarly {
+                container: c.name.clone(),
+            }));
         }
     }
     let all_running = !containers.is_empty()
@@ -89,7 +169,7 @@ pub async fn wait_running(
     name: &str,
     image: &str,
     limit: Duration,
-) -> Result<(), String> {
+) -> Result<(), PodError> {
     watch_pod(api, name, limit, "the pod did not start", |p| {
         verdict(p, image)
     })
@@ -98,7 +178,7 @@ pub async fn wait_running(
 
 /// Whether the service containers `names` are Ready (their readiness probes passed): keep
 /// waiting, go, or give up (why).
-pub fn services_verdict(pod: &Pod, names: &[&str]) -> Option<Result<(), String>> {
+pub fn services_verdict(pod: &Pod, names: &[&str]) -> Option<Result<(), PodError>> {
     let statuses = pod.status.as_ref()?.container_statuses.as_deref()?;
     for name in names {
         let c = statuses.iter().find(|c| c.name == *name)?;
@@ -107,7 +187,9 @@ pub fn services_verdict(pod: &Pod, names: &[&str]) -> Option<Result<(), String>>
             .and_then(|s| s.terminated.as_ref())
             .is_some()
         {
-            return Some(Err(format!("container {name} exited")));
+            return Some(Err(PodError::ServiceExited {
+                container: name.to_string(),
+            }));
         }
         if !c.ready {
             return None;
@@ -123,7 +205,7 @@ pub async fn wait_services(
     name: &str,
     names: &[&str],
     limit: Duration,
-) -> Result<(), String> {
+) -> Result<(), PodError> {
     watch_pod(api, name, limit, "not ready", |p| {
         services_verdict(p, names)
     })
@@ -136,9 +218,9 @@ async fn watch_pod(
     api: &Api<Pod>,
     name: &str,
     limit: Duration,
-    late: &str,
-    mut judge: impl FnMut(&Pod) -> Option<Result<(), String>>,
-) -> Result<(), String> {
+    late: &'static str,
+    mut judge: impl FnMut(&Pod) -> Option<Result<(), PodError>>,
+) -> Result<(), PodError> {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     // A real API server's watch ends or breaks while nothing changes (the client's read
     // timeout, the server's own watch timeout, a load balancer): the watcher re-lists and
@@ -152,7 +234,7 @@ async fn watch_pod(
             let pod = match event {
                 Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => p,
                 Ok(watcher::Event::Delete(_)) => {
-                    return Err("the pod was deleted before the job could start".to_string());
+                    return Err(PodError::PodDeleted);
                 }
                 Ok(_) => continue,
                 Err(e) => {
@@ -164,17 +246,15 @@ async fn watch_pod(
                 return v;
             }
         }
-        Err("the watch on the pod ended".into())
+        Err(PodError::WatchEnded)
     };
     match tokio::time::timeout(limit, watch).await {
         Ok(r) => r,
-        Err(_) => Err(format!(
-            "{late} within {}s{}",
-            limit.as_secs(),
-            last_error
-                .map(|e| format!(" (last watch error: {e})"))
-                .unwrap_or_default()
-        )),
+        Err(_) => Err(PodError::PodTimeout {
+            late,
+            seconds: limit.as_secs(),
+            last_error,
+        }),
     }
 }
 
@@ -217,9 +297,9 @@ mod tests {
             {"name": "build", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
              "state": {"running": {}}}]}),
         );
-        assert_eq!(verdict(&p, "i"), Some(Ok(())));
+        assert!(matches!(verdict(&p, "i"), Some(Ok(()))));
         let pending = pod(serde_json::json!({"phase": "Pending"}));
-        assert_eq!(verdict(&pending, "i"), None);
+        assert!(verdict(&pending, "i").is_none());
     }
 
     #[test]
@@ -234,21 +314,17 @@ mod tests {
             )
         };
         let running = serde_json::json!({"running": {}});
-        assert_eq!(
-            services_verdict(&status(false, running.clone()), &["svc-0"]),
-            None
-        );
-        assert_eq!(
+        assert!(services_verdict(&status(false, running.clone()), &["svc-0"]).is_none());
+        assert!(matches!(
             services_verdict(&status(true, running), &["svc-0"]),
             Some(Ok(()))
-        );
+        ));
         let exited = serde_json::json!({"terminated": {"exitCode": 1}});
         assert!(
-            matches!(services_verdict(&status(false, exited), &["svc-0"]), Some(Err(e)) if e.contains("svc-0"))
+            matches!(services_verdict(&status(false, exited), &["svc-0"]), Some(Err(PodError::ServiceExited { container })) if container == "svc-0")
         );
-        assert_eq!(
-            services_verdict(&pod(serde_json::json!({"phase": "Pending"})), &["svc-0"]),
-            None
+        assert!(
+            services_verdict(&pod(serde_json::json!({"phase": "Pending"})), &["svc-0"]).is_none()
         );
     }
 
@@ -262,6 +338,7 @@ mod tests {
         let Some(Err(e)) = verdict(&p, "nope/missing:1") else {
             panic!("expected a failure")
         };
+        let e = e.to_string();
         assert!(
             e.contains("nope/missing:1") && e.contains("ErrImagePull"),
             "{e}"

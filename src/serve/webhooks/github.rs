@@ -4,31 +4,22 @@
 
 use super::merge_request::MergeRequest;
 use super::{
-    HookError, Outcome, push_pipeline, put, repository, split_ref, text, valid_ref, valid_sha,
+    HookError, Outcome, authenticated, push_pipeline, put, split_ref, text, valid_ref, valid_sha,
 };
 use crate::serve::auth;
 use crate::serve::config::Config;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde_json::Value;
 
 /// Checks and reads a GitHub webhook.
 pub fn parse(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, HookError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| HookError::bad(format!("payload is not JSON: {e}")))?;
-    let repo = repository(
+    let (v, repo) = authenticated(
         config,
-        text(&v, &["repository", "full_name"]),
-        "repository.full_name",
+        body,
+        &["repository", "full_name"],
+        |s| auth::github_signature_ok(s, headers, body),
+        "X-Hub-Signature-256",
     )?;
-    let authentic = config
-        .secret_of(repo)
-        .is_some_and(|s| auth::github_signature_ok(s, headers, body));
-    if !authentic {
-        return Err(HookError {
-            status: StatusCode::UNAUTHORIZED,
-            reason: "missing or wrong X-Hub-Signature-256".into(),
-        });
-    }
     let event = headers
         .get("x-github-event")
         .and_then(|h| h.to_str().ok())

@@ -3,31 +3,22 @@
 
 use super::merge_request::MergeRequest;
 use super::{
-    HookError, Outcome, push_pipeline, put, repository, split_ref, text, valid_ref, valid_sha,
+    HookError, Outcome, authenticated, push_pipeline, put, split_ref, text, valid_ref, valid_sha,
 };
 use crate::serve::auth;
 use crate::serve::config::Config;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde_json::Value;
 
 /// Checks and reads a GitLab webhook.
 pub fn parse(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, HookError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| HookError::bad(format!("payload is not JSON: {e}")))?;
-    let repo = repository(
+    let (v, repo) = authenticated(
         config,
-        text(&v, &["project", "path_with_namespace"]),
-        "project.path_with_namespace",
+        body,
+        &["project", "path_with_namespace"],
+        |s| auth::gitlab_token_ok(s, headers),
+        "X-Gitlab-Token",
     )?;
-    let authentic = config
-        .secret_of(repo)
-        .is_some_and(|s| auth::gitlab_token_ok(s, headers));
-    if !authentic {
-        return Err(HookError {
-            status: StatusCode::UNAUTHORIZED,
-            reason: "missing or wrong X-Gitlab-Token".into(),
-        });
-    }
     let kind = text(&v, &["object_kind"]).or_else(|| {
         match headers.get("x-gitlab-event").and_then(|h| h.to_str().ok()) {
             Some("Push Hook") => Some("push"),

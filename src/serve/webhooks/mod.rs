@@ -129,6 +129,28 @@ pub fn split_ref(r: &str) -> Result<(&'static str, String), HookError> {
     Ok((kind, name.to_string()))
 }
 
+/// A webhook's payload and the repository it names at `path`, once `check` accepts the
+/// request with that repository's secret (`credential` names what was missing or wrong).
+/// Both forges come through here, so neither can read a payload it has not authenticated.
+pub fn authenticated<'a>(
+    config: &'a super::config::Config,
+    body: &[u8],
+    path: &[&str],
+    check: impl FnOnce(&str) -> bool,
+    credential: &str,
+) -> Result<(Value, &'a super::config::RepoConfig), HookError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| HookError::bad(format!("payload is not JSON: {e}")))?;
+    let repo = repository(config, text(&v, path), &path.join("."))?;
+    if !config.secret_of(repo).is_some_and(check) {
+        return Err(HookError {
+            status: StatusCode::UNAUTHORIZED,
+            reason: format!("missing or wrong {credential}"),
+        });
+    }
+    Ok((v, repo))
+}
+
 /// The configured repository called `name`, else 404.
 pub fn repository<'a>(
     config: &'a super::config::Config,
