@@ -1,8 +1,9 @@
 //! Hostile and broken input: every case ends in a diagnostic (exit 1), never a panic, a hang or
 //! an unbounded memory spike. Each case runs the real binary; a watchdog kills hangs, and the
-//! children's peak resident memory is read back with getrusage.
+//! child's own peak resident memory is read back with wait4 (not getrusage's RUSAGE_CHILDREN:
+//! the tests share one process, so that would be the largest of every test's children).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,8 +17,14 @@ struct Outcome {
     code: Option<i32>,
     stdout: String,
     stderr: String,
+    /// The child's peak resident memory, KiB.
+    peak_kib: i64,
 }
 
+#[expect(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which also reads its own rusage"
+)]
 fn lint(path: &Path) -> Outcome {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(["lint", "--format", "json", "-f"])
@@ -26,31 +33,41 @@ fn lint(path: &Path) -> Outcome {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let readers = (
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        }),
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        }),
+    );
     let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    // SAFETY: zeroed rusage is valid; wait4 writes into the two locals for this child only.
+    let (status, usage) = loop {
+        let mut status = 0;
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if done == pid {
+            break (status, usage);
         }
+        assert!(done == 0, "wait4: {}", std::io::Error::last_os_error());
         if start.elapsed() > HANG_LIMIT {
             child.kill().ok();
             panic!("gantry hung on {}", path.display());
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
     Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn children_peak_kib() -> i64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        stdout: readers.0.join().unwrap(),
+        stderr: readers.1.join().unwrap(),
+        peak_kib: usage.ru_maxrss,
     }
 }
 
@@ -82,7 +99,7 @@ fn rejected(name: &str, bytes: &[u8], code: &str) {
         out.stdout
     );
     assert!(doc["diagnostics"][0]["line"].as_u64().unwrap() >= 1);
-    let peak = children_peak_kib();
+    let peak = out.peak_kib;
     assert!(
         peak < MEMORY_LIMIT_KIB,
         "{name}: a lint child peaked at {peak} KiB"
