@@ -14,7 +14,7 @@
 use crate::support::gate::{self, required};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{RwLockReadGuard, RwLockWriteGuard};
+use std::sync::RwLockWriteGuard;
 
 fn on_path(tool: &str) -> bool {
     Command::new("sh")
@@ -28,7 +28,7 @@ fn on_path(tool: &str) -> bool {
 /// `None` after a notice saying why not.
 fn prerequisites() -> Option<(
     PathBuf,
-    RwLockReadGuard<'static, ()>,
+    RwLockWriteGuard<'static, ()>,
     RwLockWriteGuard<'static, ()>,
 )> {
     let kubeconfig = gate::cluster()?;
@@ -46,7 +46,7 @@ fn prerequisites() -> Option<(
         );
         return None;
     }
-    Some((kubeconfig, gate::DOCKER.shared(), gate::CLUSTER.alone()))
+    Some((kubeconfig, gate::DOCKER.alone(), gate::CLUSTER.alone()))
 }
 
 /// Runs the e2e script at `root` (a checkout: its `tests/e2e/` and `pipelines/`) with

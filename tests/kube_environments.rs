@@ -563,7 +563,7 @@ fn container_jobs_reach_a_loopback_cluster_and_render_with_the_mounted_gantry() 
     if gate::cluster().is_none() || !gate::docker() {
         return;
     }
-    let _docker = gate::DOCKER.shared();
+    let _docker = gate::DOCKER.alone();
     let image = images::kube_job();
     let Some(sim) = Sim::start() else {
         return;

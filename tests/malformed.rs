@@ -1,9 +1,11 @@
 //! Hostile and broken input: every case ends in a diagnostic (exit 1), never a panic, a hang or
 //! an unbounded memory spike. Each case runs the real binary; a watchdog kills hangs, and the
-//! child's own peak resident memory is read back with wait4 (not getrusage's RUSAGE_CHILDREN:
-//! the tests share one process, so that would be the largest of every test's children).
+//! child's own peak resident memory is read back with wait4. Not in this process: a child
+//! spawned here starts its count at the peak of this (large, shared) test process, which is not
+//! gantry's; so a fresh copy of this binary ([`peak_helper`]) spawns gantry and reports it.
 
-use std::io::{Read, Write};
+use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,54 +23,75 @@ struct Outcome {
     peak_kib: i64,
 }
 
-#[expect(
-    clippy::zombie_processes,
-    reason = "reaped by wait4, which also reads its own rusage"
-)]
 fn lint(path: &Path) -> Outcome {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["lint", "--format", "json", "-f"])
-        .arg(path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let dir = tempfile::tempdir().unwrap();
+    let [stdout, stderr, report] = ["stdout", "stderr", "report"].map(|f| dir.path().join(f));
+    let mut helper = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "malformed::peak_helper",
+            "--test-threads",
+            "1",
+        ])
+        .env("GANTRY_PEAK_LINT", path)
+        .env("GANTRY_PEAK_STDOUT", &stdout)
+        .env("GANTRY_PEAK_STDERR", &stderr)
+        .env("GANTRY_PEAK_REPORT", &report)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let readers = (
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stdout.read_to_string(&mut s);
-            s
-        }),
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        }),
-    );
     let start = Instant::now();
-    // SAFETY: zeroed rusage is valid; wait4 writes into the two locals for this child only.
-    let (status, usage) = loop {
-        let mut status = 0;
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if done == pid {
-            break (status, usage);
-        }
-        assert!(done == 0, "wait4: {}", std::io::Error::last_os_error());
+    while helper.try_wait().unwrap().is_none() {
         if start.elapsed() > HANG_LIMIT {
-            child.kill().ok();
+            // SAFETY: signals the process group this test started (the helper and gantry).
+            unsafe { libc::kill(-(helper.id() as i32), libc::SIGKILL) };
+            let _ = helper.wait();
             panic!("gantry hung on {}", path.display());
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
-    Outcome {
-        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-        stdout: readers.0.join().unwrap(),
-        stderr: readers.1.join().unwrap(),
-        peak_kib: usage.ru_maxrss,
     }
+    let report = std::fs::read_to_string(&report).expect("the helper reports");
+    let (code, peak) = report.split_once(' ').expect("CODE PEAK");
+    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+    Outcome {
+        code: code.parse().ok(),
+        stdout: read(&stdout),
+        stderr: read(&stderr),
+        peak_kib: peak.trim().parse().unwrap(),
+    }
+}
+
+/// Not a test of its own: [`lint`] runs it in a fresh copy of this binary, which is small, to
+/// spawn `gantry lint` and report its exit code and peak resident memory (wait4's, KiB).
+#[test]
+#[ignore = "run by the other malformed tests in a fresh process"]
+fn peak_helper() {
+    let var = |k: &str| std::env::var_os(k).expect("run by malformed::lint");
+    let child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["lint", "--format", "json", "-f"])
+        .arg(var("GANTRY_PEAK_LINT"))
+        .stdout(std::fs::File::create(var("GANTRY_PEAK_STDOUT")).unwrap())
+        .stderr(std::fs::File::create(var("GANTRY_PEAK_STDERR")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: zeroed rusage is valid; wait4 reaps this child and fills both.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status).to_string()
+    } else {
+        "signal".to_string()
+    };
+    std::fs::write(
+        var("GANTRY_PEAK_REPORT"),
+        format!("{code} {}", usage.ru_maxrss),
+    )
+    .unwrap();
 }
 
 /// Asserts the file is rejected cleanly with `code` as the first diagnostic.

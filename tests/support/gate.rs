@@ -67,9 +67,10 @@ pub fn cluster() -> Option<PathBuf> {
     path
 }
 
-/// Tests that count everything gantry-labelled on a shared engine (Docker or the cluster) take
-/// the engine's lock exclusively; every other test using that engine takes it shared, so a
-/// count never sees another test's objects. Always take Docker's before the cluster's.
+/// Tests that count everything gantry-labelled on a shared engine, or reap what looks abandoned
+/// there, take the engine's lock alone; tests that only look at their own objects take it
+/// shared. Every Docker test takes Docker's alone: its tests reap (gc, restarts) and count. The
+/// cluster's tests mostly share it. Always take Docker's before the cluster's.
 pub struct Engine(RwLock<()>);
 
 impl Engine {
