@@ -68,6 +68,10 @@ fn lint(path: &Path) -> Outcome {
 /// spawn `gantry lint` and report its exit code and peak resident memory (wait4's, KiB).
 #[test]
 #[ignore = "run by the other malformed tests in a fresh process"]
+#[expect(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which reads its rusage"
+)]
 fn peak_helper() {
     let var = |k: &str| std::env::var_os(k).expect("run by malformed::lint");
     let child = Command::new(env!("CARGO_BIN_EXE_gantry"))
