@@ -169,7 +169,8 @@ pub fn load_into_cluster(images: &[&str]) {
     loaded.extend(new.iter().map(|s| s.to_string()));
 }
 
-/// The directory of the founding pipeline's image script, for tests that build its images.
+/// The founding pipeline's image build script (`images/build-images.sh`), for tests that build
+/// its images.
 pub fn founding_images_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("pipelines/dynamic-environments/images/build-images.sh")
