@@ -14,9 +14,9 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 echo "fault seed $fault_seed, mutation seed $mutation_seed"
 start=$(date +%s)
 GANTRY_MUTATION_SEED=$mutation_seed GANTRY_MUTATION_CASES=$cases \
-  cargo test --locked --test mutation -- --nocapture 2>&1 | grep -E '^mutation:|panicked|FAILED|failed' || true
+  cargo test --locked --test integration mutation -- --nocapture 2>&1 | grep -E '^mutation:|panicked|FAILED|failed' || true
 echo "mutation: $(( $(date +%s) - start )) s"
 start=$(date +%s)
 GANTRY_FAULT_SEED=$fault_seed GANTRY_FAULT_RUNS=$runs \
-  cargo test --locked --test fault_injection -- --nocapture 2>&1 | grep -E '^faults:|left behind|panicked|FAILED|NOTICE' || true
+  cargo test --locked --test integration fault_injection -- --nocapture 2>&1 | grep -E '^faults:|left behind|panicked|FAILED|NOTICE' || true
 echo "faults: $(( $(date +%s) - start )) s"

@@ -1,6 +1,7 @@
 //! The `gantry` binary end to end: exit codes, output formats, flags.
 
-use std::path::{Path, PathBuf};
+use crate::support::Test;
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn gantry(args: &[&str]) -> Output {
@@ -13,12 +14,6 @@ fn gantry(args: &[&str]) -> Output {
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
 }
 
 fn stdout(o: &Output) -> String {
@@ -35,43 +30,44 @@ fn valid_pipeline_exits_zero() {
 
 #[test]
 fn invalid_pipeline_exits_one_and_missing_file_two() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = write(dir.path(), "bad.yml", "job:\n  stage: test\n");
-    assert_eq!(gantry(&["lint", "-f", &bad]).status.code(), Some(1));
-    let missing = dir.path().join("nope.yml");
-    let out = gantry(&["lint", "-f", missing.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    Test::new()
+        .no_git()
+        .file("bad.yml", "job:\n  stage: test\n")
+        .args(["lint", "-f", "bad.yml"])
+        .run()
+        .code(1)
+        .again(&["lint", "-f", "nope.yml"])
+        .code(2)
+        .stderr_has("cannot read");
     assert_eq!(gantry(&["lint", "--format", "xml"]).status.code(), Some(2));
 }
 
 #[test]
 fn default_file_is_gitlab_ci_yml_in_the_current_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), ".gitlab-ci.yml", "job:\n  script: echo hi\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .arg("lint")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    Test::new()
+        .no_git()
+        .pipeline("job:\n  script: echo hi\n")
+        .args(["lint"])
+        .run()
+        .success();
 }
 
 #[test]
 fn five_independent_mistakes_give_five_diagnostics_in_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "five.yml",
-        "stages: [build, test]\n\
-         variables:\n  DEBUG: [a]\n\
-         build:\n  stage: biuld\n  script: make\n\
-         test:\n  script: make test\n  needs: [nope]\n  when: sometimes\n\
-         lint:\n  script: make lint\n  retry: 5\n",
-    );
-    let out = gantry(&["lint", "-f", &file, "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = Test::new()
+        .no_git()
+        .file(
+            "five.yml",
+            "stages: [build, test]\n\
+             variables:\n  DEBUG: [a]\n\
+             build:\n  stage: biuld\n  script: make\n\
+             test:\n  script: make test\n  needs: [nope]\n  when: sometimes\n\
+             lint:\n  script: make lint\n  retry: 5\n",
+        )
+        .args(["lint", "-f", "five.yml", "--format", "json"])
+        .run()
+        .code(1)
+        .json();
     assert_eq!(doc["valid"], false);
     let diags = doc["diagnostics"].as_array().unwrap();
     let summary: Vec<(String, u64, u64)> = diags
@@ -107,17 +103,17 @@ fn five_independent_mistakes_give_five_diagnostics_in_json() {
 
 #[test]
 fn warnings_fail_only_with_strict() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "warn.yml", "job:\n  script: a\n  script: b\n");
-    let relaxed = gantry(&["lint", "-f", &file]);
-    assert_eq!(relaxed.status.code(), Some(0), "{}", stdout(&relaxed));
-    assert!(stdout(&relaxed).contains("1 warning"));
-    assert_eq!(
-        gantry(&["lint", "-f", &file, "--strict"]).status.code(),
-        Some(1)
-    );
-    let json = gantry(&["lint", "-f", &file, "--strict", "--format", "json"]);
-    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let doc = Test::new()
+        .no_git()
+        .file("warn.yml", "job:\n  script: a\n  script: b\n")
+        .args(["lint", "-f", "warn.yml"])
+        .run()
+        .success()
+        .stdout_has("1 warning")
+        .again(&["lint", "-f", "warn.yml", "--strict"])
+        .code(1)
+        .again(&["lint", "-f", "warn.yml", "--strict", "--format", "json"])
+        .json();
     assert_eq!(doc["valid"], false);
     assert_eq!(doc["diagnostics"][0]["severity"], "warning");
 }
@@ -139,20 +135,16 @@ fn no_color_output_has_no_escape_codes() {
 
 #[test]
 fn template_dir_resolves_template_includes() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("templates")).unwrap();
-    write(
-        &dir.path().join("templates"),
-        "Hello.gitlab-ci.yml",
-        "hello:\n  script: echo hello\n",
-    );
-    let file = write(
-        dir.path(),
-        "main.yml",
-        "include:\n  - template: Hello.gitlab-ci.yml\nmain:\n  needs: [hello]\n  script: echo\n",
-    );
-    let offline = gantry(&["lint", "-f", &file, "--format", "json"]);
-    let doc: serde_json::Value = serde_json::from_slice(&offline.stdout).unwrap();
+    let offline = Test::new()
+        .no_git()
+        .file("templates/Hello.gitlab-ci.yml", "hello:\n  script: echo hello\n")
+        .file(
+            "main.yml",
+            "include:\n  - template: Hello.gitlab-ci.yml\nmain:\n  needs: [hello]\n  script: echo\n",
+        )
+        .args(["lint", "-f", "main.yml", "--format", "json"])
+        .run();
+    let doc = offline.json();
     let codes: Vec<&str> = doc["diagnostics"]
         .as_array()
         .unwrap()
@@ -160,16 +152,16 @@ fn template_dir_resolves_template_includes() {
         .map(|d| d["code"].as_str().unwrap())
         .collect();
     assert_eq!(codes, ["include-offline", "unknown-need"]);
-    let tdir = dir.path().join("templates");
-    let resolved = gantry(&[
-        "lint",
-        "-f",
-        &file,
-        "--strict",
-        "--template-dir",
-        tdir.to_str().unwrap(),
-    ]);
-    assert_eq!(resolved.status.code(), Some(0), "{}", stdout(&resolved));
+    offline
+        .again(&[
+            "lint",
+            "-f",
+            "main.yml",
+            "--strict",
+            "--template-dir",
+            "templates",
+        ])
+        .success();
 }
 
 #[test]
@@ -200,19 +192,19 @@ fn committed_schema_is_current() {
 
 #[test]
 fn a_misspelt_config_table_fails_lint_plan_and_run_alike_with_its_location() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join(".gantry")).unwrap();
-    write(
-        dir.path(),
-        ".gantry/config.toml",
-        "[kubernetes]\ndefault_ttl = \"1h\"\n[executer]\nrules = []\n",
-    );
-    let file = write(dir.path(), ".gitlab-ci.yml", "job:\n  script: [echo hi]\n");
+    let mut run = Test::new()
+        .no_git()
+        .file(
+            ".gantry/config.toml",
+            "[kubernetes]\ndefault_ttl = \"1h\"\n[executer]\nrules = []\n",
+        )
+        .pipeline("job:\n  script: [echo hi]\n")
+        .prepare();
     for cmd in ["lint", "plan", "run"] {
-        let out = gantry(&[cmd, "-f", &file]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
-        assert!(err.contains("config.toml:3:2"), "{cmd}: {err}");
-        assert!(err.contains("executer"), "{cmd}: {err}");
+        run = run
+            .again(&[cmd, "-f", ".gitlab-ci.yml"])
+            .code(2)
+            .stderr_has("config.toml:3:2")
+            .stderr_has("executer");
     }
 }

@@ -3,9 +3,7 @@
 //! runner-expanded keywords, CI/CD components of this project and of `--component-dir`
 //! checkouts, `needs` flattened from `!reference`, and matrix expressions inside longer strings.
 
-mod common;
-
-use common::{gantry, git, repo};
+use crate::support::{gantry, git, job_names, plan_json, repo};
 use serde_json::Value;
 use std::path::Path;
 
@@ -39,23 +37,6 @@ fn codes(doc: &Value) -> Vec<(String, String)> {
                 d["code"].as_str().unwrap().to_string(),
             )
         })
-        .collect()
-}
-
-fn plan_json(dir: &Path, extra: &[&str]) -> Value {
-    let mut args = vec!["plan", "--format", "json"];
-    args.extend_from_slice(extra);
-    let (code, out, err) = gantry(dir, &args);
-    assert_eq!(code, 0, "{out}{err}");
-    serde_json::from_str(&out).unwrap()
-}
-
-fn job_names(plan: &Value) -> Vec<String> {
-    plan["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["name"].as_str().unwrap().to_string())
         .collect()
 }
 

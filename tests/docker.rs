@@ -3,58 +3,21 @@
 //! Debian's static busybox — no registry is needed. Tests run one at a time: each asserts that
 //! no gantry-labelled container or network is left on the engine afterwards.
 
-mod common;
-
-use common::{DIRTY, gantry, lines, listing, project, repo};
+use crate::support::images::{self, BUSYBOX, DOCKER_CLI};
+use crate::support::workspace::{DIRTY, lines, listing, project};
+use crate::support::{Test, docker, gantry, gate, repo};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const BUSYBOX: &str = "gantry-test/busybox:1";
-const DOCKER_CLI: &str = "gantry-test/docker-cli:1";
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn docker(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker").args(args).output();
-    match out {
-        Ok(o) => (
-            o.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        ),
-        Err(e) => (false, e.to_string()),
-    }
-}
-
-/// Builds the test images once; `false` (after a notice) when there is no engine.
+/// The test images, built; `false` (after the run's notice) when there is no engine.
 fn engine() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        if !docker(&["info"]).0 {
-            assert!(std::env::var("GANTRY_REQUIRE_DOCKER").as_deref() != Ok("1"), "GANTRY_REQUIRE_DOCKER=1 but no Docker engine is reachable");
-            eprintln!("NOTICE: no Docker engine reachable; Docker executor tests skipped");
-            return false;
-        }
-        common::busybox_image(BUSYBOX);
-        // A job image with a docker CLI: Debian's client needs only libc and the loader.
-        let cli = tempfile::tempdir().unwrap();
-        for (from, to) in [("/usr/bin/docker", "docker"), ("/lib/x86_64-linux-gnu/libc.so.6", "libc.so.6"), ("/lib64/ld-linux-x86-64.so.2", "ld.so")] {
-            std::fs::copy(from, cli.path().join(to)).unwrap_or_else(|e| panic!("{from}: {e}"));
-        }
-        std::fs::write(
-            cli.path().join("Dockerfile"),
-            format!("FROM {BUSYBOX}\nCOPY docker /usr/bin/docker\nCOPY libc.so.6 /lib/x86_64-linux-gnu/libc.so.6\nCOPY ld.so /lib64/ld-linux-x86-64.so.2\n"),
-        )
-        .unwrap();
-        let (ok, out) = docker(&["build", "-q", "-t", DOCKER_CLI, cli.path().to_str().unwrap()]);
-        assert!(ok, "building {DOCKER_CLI}: {out}");
-        true
-    })
+    if !gate::docker() {
+        return false;
+    }
+    images::busybox();
+    images::docker_cli();
+    true
 }
 
 /// gantry-labelled containers and networks on the engine.
@@ -85,7 +48,7 @@ fn leftovers() -> Vec<String> {
 
 macro_rules! require_engine {
     () => {
-        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let _alone = gate::DOCKER.alone();
         if !engine() {
             return;
         }
@@ -105,9 +68,12 @@ fn container_jobs_share_artifacts_and_reach_services_by_alias() {
          build:\n  stage: build\n  image: {BUSYBOX}\n  script:\n    - test -f .gitlab-ci.yml\n    - mkdir -p out && echo made-in-container > out/a.txt\n  artifacts:\n    paths: [out/]\n\
          test:\n  stage: test\n  image: {BUSYBOX}\n  services:\n    - name: {BUSYBOX}\n      alias: web\n      command: [httpd, -f, -p, '8080', -h, /www]\n  script:\n    - cat out/a.txt\n    - wget -qO- http://web:8080/\n    - wget -qO- http://gantry-test__busybox:8080/\n"
     );
-    let (_t, dir) = repo("app", &pipeline, "c");
-    let (code, out, err) = gantry(&dir, &["run"]);
-    assert_eq!(code, 0, "{out}{err}");
+    let out = Test::new()
+        .pipeline(&pipeline)
+        .args(["run"])
+        .run()
+        .success()
+        .stdout;
     assert!(out.contains("test  │ made-in-container"), "{out}");
     assert_eq!(out.matches("│ hello-from-service").count(), 2, "{out}");
     assert!(out.contains("cleaned: network"), "{out}");
@@ -190,9 +156,12 @@ fn docker_build_in_a_job_reaches_the_host_engine_through_dind_passthrough() {
     let pipeline = format!(
         "build-image:\n  image: {DOCKER_CLI}\n  services: ['docker:dind']\n  script:\n    - printf 'FROM {BUSYBOX}\\nRUN echo built\\n' > Dockerfile\n    - docker build -q -t {tag} .\n"
     );
-    let (_t, dir) = repo("app", &pipeline, "c");
-    let (code, out, err) = gantry(&dir, &["run"]);
-    assert_eq!(code, 0, "{out}{err}");
+    let out = Test::new()
+        .pipeline(&pipeline)
+        .args(["run"])
+        .run()
+        .success()
+        .stdout;
     assert!(
         out.contains("socket passed through"),
         "the pass-through is announced: {out}"
@@ -284,11 +253,13 @@ fn a_non_root_container_user_can_write_the_workspace() {
     let pipeline = format!(
         "job:\n  image:\n    name: {BUSYBOX}\n    docker:\n      user: '1000'\n  script:\n    - test $(id -u) = 1000\n    - echo written > out.txt\n  artifacts:\n    paths: [out.txt]\n"
     );
-    let (_t, dir) = repo("app", &pipeline, "c");
-    let (code, out, err) = gantry(&dir, &["run"]);
-    assert_eq!(code, 0, "{out}{err}");
+    let run = Test::new()
+        .pipeline(&pipeline)
+        .args(["run"])
+        .run()
+        .success();
     assert_eq!(
-        std::fs::read_to_string(dir.join(".gantry/pipelines/1/artifacts/job/out.txt")).unwrap(),
+        std::fs::read_to_string(run.dir.join(".gantry/pipelines/1/artifacts/job/out.txt")).unwrap(),
         "written\n"
     );
     assert_eq!(leftovers(), Vec::<String>::new());
@@ -361,10 +332,11 @@ fn orphans() -> Vec<String> {
         .collect()
 }
 
-/// Like `require_engine!`, but tolerating other tests' runs on the shared engine.
+/// Like `require_engine!`, but tolerating leftovers of earlier runs. Still alone on the engine:
+/// a test here that reaps (gc, a restart) removes what a run beside it still uses.
 macro_rules! require_engine_shared {
     () => {
-        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let _alone = gate::DOCKER.alone();
         if !engine() {
             return;
         }
@@ -422,7 +394,7 @@ fn a_shell_opens_in_a_container_of_the_job_with_its_services_and_leaves_nothing(
          probe:\n  needs: [make]\n  image: {BUSYBOX}\n  services:\n    - name: {BUSYBOX}\n      alias: web\n      command: [httpd, -f, -p, '8080', -h, /www]\n  script:\n    - echo the-script-ran\n"
     );
     let (_t, dir) = repo("app", &pipeline, "c");
-    let (code, out) = common::on_pty(
+    let (code, out) = crate::support::pty::on_pty(
         &dir,
         &["shell", "probe", "--pull", "never"],
         &[
@@ -448,7 +420,7 @@ fn shell_on_failure_opens_a_container_at_the_failed_state() {
         "broken:\n  image: {BUSYBOX}\n  script:\n    - echo failed-state > state.txt\n    - exit 3\n  after_script:\n    - echo after-script-ran\n"
     );
     let (_t, dir) = repo("app", &pipeline, "c");
-    let (code, out) = common::on_pty(
+    let (code, out) = crate::support::pty::on_pty(
         &dir,
         &["run", "--shell-on-failure", "--pull", "never"],
         &[
@@ -469,11 +441,15 @@ fn shell_on_failure_opens_a_container_at_the_failed_state() {
 #[test]
 fn a_list_of_caches_is_restored_and_saved_around_a_container_job() {
     require_engine!();
-    let (_t, dir) = repo("app", &common::cache_list_pipeline(BUSYBOX), "c");
+    let (_t, dir) = repo(
+        "app",
+        &crate::support::workspace::cache_list_pipeline(BUSYBOX),
+        "c",
+    );
     let (code, first, err) = gantry(&dir, &["run"]);
     assert_eq!(code, 0, "{first}{err}");
     let (code, second, err) = gantry(&dir, &["run"]);
     assert_eq!(code, 0, "{second}{err}");
-    common::assert_cache_lists(&dir, &first, &second);
+    crate::support::workspace::assert_cache_lists(&dir, &first, &second);
     assert_eq!(leftovers(), Vec::<String>::new());
 }

@@ -21,7 +21,7 @@
 //!
 //! Any other info string, or none, fails the test: not checking a block is a visible choice.
 
-mod common;
+use crate::support;
 
 use regex::Regex;
 use std::collections::BTreeMap;
@@ -179,7 +179,7 @@ fn scratch(name: &str, body: &str) -> (tempfile::TempDir, PathBuf) {
 
 fn check_pipeline(block: &Block) -> Result<(), String> {
     let (dir, _) = scratch(".gitlab-ci.yml", &block.body);
-    let (code, out, err) = common::gantry(dir.path(), &["lint"]);
+    let (code, out, err) = support::gantry(dir.path(), &["lint"]);
     match code {
         0 => Ok(()),
         _ => Err(format!("gantry lint exits {code}:\n{out}{err}")),
@@ -189,7 +189,7 @@ fn check_pipeline(block: &Block) -> Result<(), String> {
 /// A `broken` pipeline must fail lint, with every diagnostic it prints shown in the next block.
 fn check_broken(block: &Block, next: Option<&Block>) -> Result<(), String> {
     let (dir, _) = scratch("broken.yml", &block.body);
-    let (code, out, err) = common::gantry(dir.path(), &["lint", "-f", "broken.yml"]);
+    let (code, out, err) = support::gantry(dir.path(), &["lint", "-f", "broken.yml"]);
     if code != 1 {
         return Err(format!(
             "gantry lint must reject it, but exits {code}:\n{out}{err}"
@@ -228,7 +228,7 @@ fn check_project_config(block: &Block) -> Result<(), String> {
 /// `gantry ARGS` on a one-job pipeline in `dir` succeeds.
 fn accepted(dir: &Path, args: &[&str]) -> Result<(), String> {
     std::fs::write(dir.join(".gitlab-ci.yml"), "job:\n  script: [echo]\n").unwrap();
-    match common::gantry(dir, args) {
+    match support::gantry(dir, args) {
         (0, _, _) => Ok(()),
         (code, out, err) => Err(format!(
             "gantry {} exits {code}:\n{out}{err}",
@@ -277,7 +277,7 @@ fn check_sh(block: &Block) -> Result<(), String> {
             continue;
         };
         let help = helps.entry(sub.to_string()).or_insert_with(|| {
-            let (_, out, err) = common::gantry(&root(), &[sub, "--help"]);
+            let (_, out, err) = support::gantry(&root(), &[sub, "--help"]);
             out + &err
         });
         if !help.contains("Usage: gantry") {
@@ -304,9 +304,9 @@ fn example_project() -> (tempfile::TempDir, PathBuf) {
     for sub in ["pipelines", "docs/examples"] {
         copy_tree(&root().join(sub), &dir.join(sub));
     }
-    common::git(&dir, &["init", "-q", "-b", "main"]);
-    common::git(&dir, &["add", "."]);
-    common::git(&dir, &["commit", "-q", "-m", "examples"]);
+    support::git(&dir, &["init", "-q", "-b", "main"]);
+    support::git(&dir, &["add", "."]);
+    support::git(&dir, &["commit", "-q", "-m", "examples"]);
     (tmp, dir)
 }
 
@@ -528,7 +528,7 @@ fn cli_tree() -> (Vec<String>, Vec<String>) {
 fn completions_name_every_subcommand_and_option() {
     let (subs, longs) = cli_tree();
     for shell in ["bash", "zsh", "fish"] {
-        let (code, script, err) = common::gantry(&root(), &["completions", shell]);
+        let (code, script, err) = support::gantry(&root(), &["completions", shell]);
         assert_eq!(code, 0, "gantry completions {shell}: {err}");
         for sub in &subs {
             let last = sub.rsplit(' ').next().unwrap();
@@ -550,7 +550,7 @@ fn completions_name_every_subcommand_and_option() {
     }
     let out = Command::new("bash")
         .args(["-n", "-c"])
-        .arg(common::gantry(&root(), &["completions", "bash"]).1)
+        .arg(support::gantry(&root(), &["completions", "bash"]).1)
         .output();
     if let Ok(out) = out {
         assert!(
@@ -559,7 +559,7 @@ fn completions_name_every_subcommand_and_option() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let (code, _, err) = common::gantry(&root(), &["completions", "tcsh"]);
+    let (code, _, err) = support::gantry(&root(), &["completions", "tcsh"]);
     assert_eq!(code, 2, "an unknown shell is a usage error: {err}");
 }
 
@@ -578,7 +578,7 @@ fn groff_warnings(page: &Path) -> Option<String> {
 #[test]
 fn man_page_documents_every_subcommand_and_option() {
     let (subs, longs) = cli_tree();
-    let (code, page, err) = common::gantry(&root(), &["man"]);
+    let (code, page, err) = support::gantry(&root(), &["man"]);
     assert_eq!(code, 0, "gantry man: {err}");
     assert!(page.contains(".TH gantry 1"), "no .TH header:\n{page}");
     for sub in &subs {
@@ -598,7 +598,7 @@ fn man_page_documents_every_subcommand_and_option() {
     let dir = tempfile::tempdir().unwrap();
     let single = dir.path().join("gantry.1");
     std::fs::write(&single, &page).unwrap();
-    let (code, _, err) = common::gantry(
+    let (code, _, err) = support::gantry(
         &root(),
         &[
             "man",

@@ -1,9 +1,7 @@
 //! Environments without a cluster: off unless named, and a named cluster that cannot be used
 //! stops the run before any job starts.
 
-mod common;
-
-use common::repo;
+use crate::support::repo;
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::Command;
@@ -170,13 +168,14 @@ plain:
   script: [echo]
 ";
     let (_tmp, dir) = repo("My_Project", pipeline, "init");
-    let sha = common::git(&dir, &["rev-parse", "--short=8", "HEAD"]);
-    let (code, out, err) = common::gantry(&dir, &["plan", "--ref", "feature/X"]);
+    let sha = crate::support::git(&dir, &["rev-parse", "--short=8", "HEAD"]);
+    let (code, out, err) = crate::support::gantry(&dir, &["plan", "--ref", "feature/X"]);
     assert_eq!(code, 0, "{err}");
     let expected = format!("namespace my-project-feature-x-{sha}-1");
     assert!(out.contains(&expected), "{out}");
     assert!(out.contains("namespace shop-staging"), "{out}");
-    let (_, json, _) = common::gantry(&dir, &["plan", "--ref", "feature/X", "--format", "json"]);
+    let (_, json, _) =
+        crate::support::gantry(&dir, &["plan", "--ref", "feature/X", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let ns: Vec<Option<&str>> = v["jobs"]
         .as_array()

@@ -1,30 +1,27 @@
 //! Random interrupts, as a hostile tester would send them: `gantry run` of a pipeline with
 //! parallel jobs, background children and a `when: always` job, on each executor (shell; Docker;
-//! Kubernetes on the in-process kube-sim), gets SIGINT or SIGKILL at a random moment. After
+//! Kubernetes on the real cluster GANTRY_TEST_KUBECONFIG names), gets SIGINT or SIGKILL at a
+//! random moment. After
 //! SIGINT (gantry's own teardown), and after SIGKILL plus `gantry gc`, nothing may be left:
 //! no job process (found by the `GANTRY_RUN` marker of this test's project), no container or
 //! network labelled with that gantry's pid, no gantry-labelled pod or namespace on the cluster.
 //!
 //! `GANTRY_FAULT_RUNS` (default 2: one SIGINT, one SIGKILL) runs per executor; `bench/faults.sh`
 //! runs 20 or more with a random `GANTRY_FAULT_SEED`. Docker and Kubernetes cases skip with a
-//! notice without an engine, and fail instead under GANTRY_REQUIRE_DOCKER=1.
+//! notice without an engine or a cluster, and fail instead under GANTRY_REQUIRE_DOCKER=1 /
+//! GANTRY_REQUIRE_CLUSTER=1.
 
-mod common;
-
-use common::repo;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, ListParams};
-use std::path::{Path, PathBuf};
+use crate::support::cluster::Kube as Cluster;
+use crate::support::{gate, images, repo};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BUSYBOX: &str = "gantry-test/busybox:1";
 
 /// The pipeline every case runs: two parallel jobs (one with a background child), a later job,
 /// and a cleanup that always runs.
 fn pipeline(image: bool) -> String {
     let image = if image {
-        format!("default:\n  image: {BUSYBOX}\n")
+        format!("default:\n  image: {}\n", images::BUSYBOX)
     } else {
         String::new()
     };
@@ -46,23 +43,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n.max(1)
     }
-}
-
-fn docker_ok() -> bool {
-    let ok = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("GANTRY_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "GANTRY_REQUIRE_DOCKER=1 but no Docker engine is reachable"
-        );
-        eprintln!("NOTICE: no Docker engine reachable; Docker and Kubernetes fault cases skipped");
-        return false;
-    }
-    common::busybox_image(BUSYBOX);
-    true
 }
 
 /// Job processes of `project`'s runs still alive: working in its state directory (shell jobs),
@@ -114,73 +94,6 @@ fn docker_leftovers(pid: u32) -> Vec<String> {
         );
     }
     left
-}
-
-struct Cluster {
-    rt: tokio::runtime::Runtime,
-    sim: Option<kube_sim::Cluster>,
-    kubeconfig: PathBuf,
-    client: kube::Client,
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let sim = rt
-            .block_on(kube_sim::Cluster::start(kube_sim::ClusterOptions::default()))
-            .expect("kube-sim starts");
-        let kubeconfig = sim.kubeconfig_path().to_path_buf();
-        let client = rt.block_on(async {
-            let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
-            let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                .await
-                .unwrap();
-            kube::Client::try_from(config).unwrap()
-        });
-        Cluster {
-            rt,
-            sim: Some(sim),
-            kubeconfig,
-            client,
-        }
-    }
-
-    /// gantry-labelled pods, and namespaces not yet terminating.
-    fn leftovers(&self) -> Vec<String> {
-        let lp = ListParams::default().labels("app.kubernetes.io/managed-by=gantry");
-        let pods: Api<Pod> = Api::all(self.client.clone());
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let mut left: Vec<String> = self
-            .rt
-            .block_on(pods.list(&lp))
-            .map(|l| l.items)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| format!("pod {}", p.metadata.name.unwrap_or_default()))
-            .collect();
-        left.extend(
-            self.rt
-                .block_on(namespaces.list(&lp))
-                .map(|l| l.items)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|n| n.metadata.deletion_timestamp.is_none())
-                .map(|n| format!("namespace {}", n.metadata.name.unwrap_or_default())),
-        );
-        left
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let Some(c) = self.sim.take() {
-            self.rt.block_on(c.stop());
-        }
-    }
 }
 
 /// What one case leaves, waiting up to `within` for it to go.
@@ -267,7 +180,7 @@ fn case(
         left.extend(settle(Duration::from_secs(10), || docker_leftovers(pid)));
     }
     if let Some(c) = cluster {
-        left.extend(settle(Duration::from_secs(30), || c.leftovers()));
+        left.extend(c.settle(Duration::from_secs(30), false));
     }
     (left, started)
 }
@@ -283,11 +196,22 @@ fn random_interrupts_leave_nothing_on_any_executor() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(21);
     let mut rng = Rng(seed.max(1));
-    let docker = docker_ok();
-    let cluster = docker.then(Cluster::start);
+    let docker = gate::docker();
+    // A SIGKILLed gantry's containers are orphans until `gantry gc`: no test that looks for
+    // orphans may run meanwhile.
+    let _docker = gate::DOCKER.alone();
+    if docker {
+        images::busybox();
+    }
+    // Its leftovers are everything gantry-labelled on the cluster: no other test may be there.
+    let cluster = docker.then(Cluster::connect).flatten();
+    let _cluster = cluster.as_ref().map(|_| gate::CLUSTER.alone());
+    if cluster.is_some() {
+        images::load_into_cluster(&[images::BUSYBOX]);
+    }
     let mut failures = Vec::new();
     for executor in ["shell", "docker", "kubernetes"] {
-        if executor != "shell" && !docker {
+        if (executor != "shell" && !docker) || (executor == "kubernetes" && cluster.is_none()) {
             continue;
         }
         let (mut left_total, mut mid_job) = (0, 0);

@@ -2,9 +2,7 @@
 //! that crashed the renderer, a plan error without a place, files read through symlinks out of
 //! the checkout, jobs outliving a killed gantry, namespaces left by a killed run.
 
-mod common;
-
-use common::{gantry, git};
+use crate::support::{gantry, git};
 use std::path::Path;
 
 fn write(dir: &Path, name: &str, text: &str) {

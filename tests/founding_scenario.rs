@@ -1,5 +1,5 @@
 //! The founding scenario end to end (issue 10): runs `tests/e2e/founding-scenario.sh`, which
-//! builds the images, starts Debian's docker-registry and kube-sim, runs
+//! builds the images, starts Debian's docker-registry, runs
 //! `pipelines/dynamic-environments.gitlab-ci.yml` with the Docker executor, again with the
 //! Kubernetes executor, and once more on a push webhook to `gantry serve` (Kubernetes executor,
 //! environment and namespace read from its API while it runs), and checks through the
@@ -7,16 +7,14 @@
 //! asserts on its exit code and on the lines that say what held.
 //! Without a Docker engine it skips with a notice (fails under GANTRY_REQUIRE_DOCKER=1); without
 //! `docker-registry` it skips with a notice (fails under GANTRY_REQUIRE_REGISTRY=1), unless
-//! FOUNDING_REGISTRY names a running registry. GANTRY_TEST_KUBECONFIG runs it against a real
-//! cluster instead of kube-sim (with FOUNDING_REGISTRY set to a registry its nodes can pull from).
+//! FOUNDING_REGISTRY names a running registry; without the real cluster GANTRY_TEST_KUBECONFIG
+//! names it skips with the run's notice (fails under GANTRY_REQUIRE_CLUSTER=1). Its nodes must
+//! pull from the registry: .ci/run sets FOUNDING_REGISTRY_LISTEN and FOUNDING_CLUSTER_REGISTRY.
 
+use crate::support::gate::{self, required};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
-
-fn required(var: &str) -> bool {
-    std::env::var(var).as_deref() == Ok("1")
-}
+use std::sync::RwLockWriteGuard;
 
 fn on_path(tool: &str) -> bool {
     Command::new("sh")
@@ -25,90 +23,42 @@ fn on_path(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Whether the scenario can run here; `false` after a notice saying why not.
-fn prerequisites() -> bool {
-    let engine = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !engine {
-        assert!(
-            !required("GANTRY_REQUIRE_DOCKER"),
-            "GANTRY_REQUIRE_DOCKER=1 but no Docker engine is reachable"
-        );
-        eprintln!("NOTICE: no Docker engine reachable; the founding scenario is skipped");
-        return false;
+/// The cluster's kubeconfig and the engines to themselves (the scripts share the registry's
+/// port and count every gantry-labelled object on the cluster), if the scenario can run here;
+/// `None` after a notice saying why not.
+fn prerequisites() -> Option<(
+    PathBuf,
+    RwLockWriteGuard<'static, ()>,
+    RwLockWriteGuard<'static, ()>,
+)> {
+    let kubeconfig = gate::cluster()?;
+    if !gate::docker() {
+        return None;
     }
     if std::env::var_os("FOUNDING_REGISTRY").is_none() && !on_path("docker-registry") {
         assert!(
             !required("GANTRY_REQUIRE_REGISTRY"),
             "GANTRY_REQUIRE_REGISTRY=1 but docker-registry is not installed"
         );
-        eprintln!(
-            "NOTICE: docker-registry is not installed (apt-get install docker-registry); \
-             the founding scenario is skipped"
+        gate::notice(
+            "docker-registry is not installed (apt-get install docker-registry); \
+             the founding scenario is skipped",
         );
-        return false;
+        return None;
     }
-    true
-}
-
-/// The scripts run one at a time: they share the registry's port.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// kube-sim's binary beside this test's gantry (same profile directory), built if needed.
-fn kube_sim_binary() -> PathBuf {
-    let gantry = Path::new(env!("CARGO_BIN_EXE_gantry"));
-    let release = gantry
-        .parent()
-        .and_then(Path::file_name)
-        .is_some_and(|d| d == "release");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args(["build", "--quiet", "-p", "kube-sim", "--bins"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if release {
-        build.arg("--release");
-    }
-    let built = build.status().expect("cargo build -p kube-sim");
-    assert!(built.success(), "building kube-sim failed");
-    gantry.with_file_name("kube-sim")
+    Some((kubeconfig, gate::DOCKER.alone(), gate::CLUSTER.alone()))
 }
 
 /// Runs the e2e script at `root` (a checkout: its `tests/e2e/` and `pipelines/`) with
 /// `executors`; (exit code, stdout, everything for a failure message).
-fn run_script(root: &Path, executors: &str) -> (Option<i32>, String, String) {
-    let mut script = Command::new("timeout");
-    // FOUNDING_CLUSTER=kube-sim keeps the scenario on kube-sim even where a real cluster is
-    // named.
-    if std::env::var("FOUNDING_CLUSTER").as_deref() == Ok("kube-sim") {
-        for v in [
-            "FOUNDING_KUBECONFIG",
-            "FOUNDING_REGISTRY_LISTEN",
-            "FOUNDING_CLUSTER_REGISTRY",
-            "FOUNDING_KUBE_DIND",
-        ] {
-            script.env_remove(v);
-        }
-    } else {
-        // A real cluster instead of kube-sim (its nodes must pull from FOUNDING_REGISTRY).
-        let required = std::env::var("GANTRY_REQUIRE_CLUSTER").as_deref() == Ok("1");
-        let kubeconfig = std::env::var_os("GANTRY_TEST_KUBECONFIG");
-        assert!(
-            kubeconfig.is_some() || !required,
-            "GANTRY_REQUIRE_CLUSTER=1 but GANTRY_TEST_KUBECONFIG names no cluster"
-        );
-        if let Some(kubeconfig) = kubeconfig {
-            script.env("FOUNDING_KUBECONFIG", kubeconfig);
-        }
-    }
-    let out = script
+fn run_script(root: &Path, kubeconfig: &Path, executors: &str) -> (Option<i32>, String, String) {
+    let out = Command::new("timeout")
         .args(["--signal=TERM", "--kill-after=30", "1200", "bash"])
         .arg(root.join("tests/e2e/founding-scenario.sh"))
         .env("FOUNDING_EXECUTORS", executors)
         .env("FOUNDING_SKIP_BUILD", "1")
         .env("GANTRY_BIN", env!("CARGO_BIN_EXE_gantry"))
-        .env("KUBE_SIM_BIN", kube_sim_binary())
+        .env("FOUNDING_KUBECONFIG", kubeconfig)
         .env_remove("FOUNDING_KEEP")
         .output()
         .expect("running tests/e2e/founding-scenario.sh");
@@ -136,12 +86,12 @@ const SHARED_CHECKS: [&str; 12] = [
 
 #[test]
 fn founding_scenario_holds_with_both_executors_and_on_a_push_to_serve() {
-    if !prerequisites() {
+    let Some((kubeconfig, _docker, _cluster)) = prerequisites() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let (code, stdout, context) = run_script(
         Path::new(env!("CARGO_MANIFEST_DIR")),
+        &kubeconfig,
         "docker kubernetes serve",
     );
     assert_eq!(code, Some(0), "the script failed\n{context}");
@@ -199,10 +149,9 @@ fn founding_scenario_holds_with_both_executors_and_on_a_push_to_serve() {
 /// either executor and on a push to `gantry serve`.
 #[test]
 fn a_wrong_answer_fails_the_scenario_and_still_cleans_up() {
-    if !prerequisites() {
+    let Some((kubeconfig, _docker, _cluster)) = prerequisites() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let src = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
@@ -221,7 +170,7 @@ fn a_wrong_answer_fails_the_scenario_and_still_cleans_up() {
     assert!(text.contains("holy,Holy,9999"), "{text}");
     std::fs::write(&manifest, text.replace("holy,Holy,9999", "holy,Holy,9990")).unwrap();
 
-    let (code, stdout, context) = run_script(root, "docker kubernetes serve");
+    let (code, stdout, context) = run_script(root, &kubeconfig, "docker kubernetes serve");
     assert_eq!(code, Some(1), "the script did not fail\n{context}");
     for executor in ["docker", "kubernetes"] {
         for held in [

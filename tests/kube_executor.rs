@@ -1,120 +1,45 @@
-//! The Kubernetes executor end to end against kube-sim (started in-process by each test; its
-//! pods are Docker containers), or against a real cluster when GANTRY_TEST_KUBECONFIG names an
-//! admin kubeconfig whose nodes can run the locally built test image. Without a Docker engine
-//! these tests skip with a notice; with GANTRY_REQUIRE_DOCKER=1 (CI) they fail instead. Every
-//! test ends by asserting, through the API, that no gantry-labelled pod or namespace remains.
+//! The Kubernetes executor end to end on the real cluster GANTRY_TEST_KUBECONFIG names (its
+//! nodes run the locally built test images, loaded with GANTRY_TEST_LOAD_IMAGE). Without a
+//! cluster, or without the Docker engine the images are built with, these tests skip with a
+//! notice; under GANTRY_REQUIRE_CLUSTER=1 / GANTRY_REQUIRE_DOCKER=1 (CI) they fail instead.
+//! Every test ends by asserting, through the API, that no gantry-labelled pod or namespace
+//! remains, so each has the cluster to itself.
 
-mod common;
-
-use common::repo;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use crate::support::cluster::Kube;
+use crate::support::images::{self, BUSYBOX, KUBE_TOOLS as TOOLS};
+use crate::support::{gate, repo};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::RwLockWriteGuard;
 use std::time::{Duration, Instant};
 
-const BUSYBOX: &str = "gantry-test/busybox:1";
-/// BUSYBOX plus kubectl (static) and Debian's docker CLI (with libc and the loader).
-const TOOLS: &str = "gantry-test/kube-tools:1";
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Builds the busybox test image once; `false` (after a notice) when there is no engine.
-fn engine() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        let ok = Command::new("docker")
-            .arg("info")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            assert!(
-                std::env::var("GANTRY_REQUIRE_DOCKER").as_deref() != Ok("1"),
-                "GANTRY_REQUIRE_DOCKER=1 but no Docker engine is reachable"
-            );
-            eprintln!("NOTICE: no Docker engine reachable; Kubernetes executor tests skipped");
-            return false;
-        }
-        common::busybox_image(BUSYBOX);
-        let tools = tempfile::tempdir().unwrap();
-        let kubectl = std::fs::canonicalize("/usr/bin/kubectl").expect("kubectl is installed");
-        let files = [
-            (kubectl, "/usr/bin/kubectl"),
-            (PathBuf::from("/usr/bin/docker"), "/usr/bin/docker"),
-            (
-                "/lib/x86_64-linux-gnu/libc.so.6".into(),
-                "/lib/x86_64-linux-gnu/libc.so.6",
-            ),
-            (
-                "/lib64/ld-linux-x86-64.so.2".into(),
-                "/lib64/ld-linux-x86-64.so.2",
-            ),
-        ];
-        let mut dockerfile = format!("FROM {BUSYBOX}\n");
-        for (i, (from, to)) in files.iter().enumerate() {
-            std::fs::copy(from, tools.path().join(format!("f{i}")))
-                .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
-            dockerfile.push_str(&format!("COPY f{i} {to}\n"));
-        }
-        std::fs::write(tools.path().join("Dockerfile"), dockerfile).unwrap();
-        let o = Command::new("docker")
-            .args(["build", "-q", "-t", TOOLS])
-            .arg(tools.path())
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "building {TOOLS}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        common::load_into_cluster(&[BUSYBOX, TOOLS]);
-        true
-    })
+/// The cluster, this test alone on it, with the test images on its nodes.
+struct Sim {
+    kube: Kube,
+    _alone: RwLockWriteGuard<'static, ()>,
 }
 
-/// kube-sim in-process, or the cluster GANTRY_TEST_KUBECONFIG names.
-struct Sim {
-    rt: tokio::runtime::Runtime,
-    cluster: Option<kube_sim::Cluster>,
-    kubeconfig: PathBuf,
-    client: kube::Client,
+impl std::ops::Deref for Sim {
+    type Target = Kube;
+    fn deref(&self) -> &Kube {
+        &self.kube
+    }
 }
 
 impl Sim {
-    fn start() -> Sim {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (cluster, kubeconfig) = match common::real_cluster() {
-            Some(k) => (None, k),
-            None => {
-                let c = rt
-                    .block_on(kube_sim::Cluster::start(kube_sim::ClusterOptions::default()))
-                    .expect("kube-sim starts");
-                assert!(
-                    c.has_runtime(),
-                    "kube-sim found no Docker engine for its pods"
-                );
-                let path = c.kubeconfig_path().to_path_buf();
-                (Some(c), path)
-            }
-        };
-        let client = rt.block_on(async {
-            let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
-            let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                .await
-                .unwrap();
-            kube::Client::try_from(config).unwrap()
-        });
-        Sim {
-            rt,
-            cluster,
-            kubeconfig,
-            client,
+    /// `None` (after a notice) without a cluster or a Docker engine to build the images with.
+    fn start() -> Option<Sim> {
+        let kube = Kube::connect()?;
+        if !gate::docker() {
+            return None;
         }
+        images::load_into_cluster(&[images::busybox(), images::kube_tools()]);
+        Some(Sim {
+            kube,
+            _alone: gate::CLUSTER.alone(),
+        })
     }
 
     /// `gantry run --executor kubernetes` against this cluster in `dir`, with `extra` arguments.
@@ -148,6 +73,15 @@ impl Sim {
                 String::from_utf8_lossy(&o.stderr)
             ),
         )
+    }
+
+    /// `gantry run --executor kubernetes` of `pipeline` in a new repository `name`, which must
+    /// succeed: its output.
+    fn succeeds(&self, name: &str, pipeline: &str) -> String {
+        let (_tmp, dir) = repo(name, pipeline, "pipeline");
+        let (code, out) = self.run(&dir, &[]);
+        assert_eq!(code, 0, "{out}");
+        out
     }
 
     /// `gantry run --executor kubernetes` in `dir` as a child process, its output going to the
@@ -195,62 +129,13 @@ impl Sim {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-
-    /// gantry-labelled pods and (not yet terminating) namespaces the API still has.
-    fn leftovers(&self) -> Vec<String> {
-        let selector = "app.kubernetes.io/managed-by=gantry";
-        let pods: Api<Pod> = Api::all(self.client.clone());
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let mut left: Vec<String> = self
-            .rt
-            .block_on(pods.list(&ListParams::default().labels(selector)))
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|p| format!("pod {}", p.metadata.name.unwrap_or_default()))
-            .collect();
-        left.extend(
-            self.rt
-                .block_on(namespaces.list(&ListParams::default().labels(selector)))
-                .unwrap()
-                .items
-                .into_iter()
-                .map(|n| format!("namespace {}", n.metadata.name.unwrap_or_default())),
-        );
-        left
-    }
-
-    fn assert_clean(&self) {
-        let start = Instant::now();
-        loop {
-            let left = self.leftovers();
-            if left.is_empty() {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "left behind: {left:?}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        if let Some(c) = self.cluster.take() {
-            self.rt.block_on(c.stop());
-        }
-    }
 }
 
 #[test]
 fn pods_share_the_workspace_and_artifacts_and_report_exit_codes() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let pipeline = format!(
         "stages: [build, test]\n\
          build:\n  stage: build\n  image: {BUSYBOX}\n  script:\n    - cat input.txt\n    - test \"$(pwd)\" = \"$CI_PROJECT_DIR\"\n    - mkdir -p out && sed s/hello/built-from/ input.txt > out/made.txt\n  artifacts:\n    paths: [out/]\n\
@@ -259,8 +144,8 @@ fn pods_share_the_workspace_and_artifacts_and_report_exit_codes() {
     );
     let (_tmp, dir) = repo("kexec", &pipeline, "pipeline");
     std::fs::write(dir.join("input.txt"), "hello-workspace\n").unwrap();
-    common::git(&dir, &["add", "."]);
-    common::git(&dir, &["commit", "-q", "-m", "input"]);
+    crate::support::git(&dir, &["add", "."]);
+    crate::support::git(&dir, &["commit", "-q", "-m", "input"]);
     let junit = dir.join("junit.xml");
     let (code, out) = sim.run(&dir, &["--junit", junit.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
@@ -283,11 +168,9 @@ fn pods_share_the_workspace_and_artifacts_and_report_exit_codes() {
 
 #[test]
 fn a_missing_image_fails_fast_naming_it() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let image = "gantry-test/does-not-exist:404";
     let pipeline = format!("job:\n  image: {image}\n  script: [echo never-ran]\n");
     let (_tmp, dir) = repo("kmissing", &pipeline, "pipeline");
@@ -306,11 +189,9 @@ fn a_missing_image_fails_fast_naming_it() {
 
 #[test]
 fn a_timeout_stops_the_script_and_removes_the_pod() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let pipeline = format!(
         "job:\n  image: {BUSYBOX}\n  timeout: 2s\n  script:\n    - echo started\n    - sleep 60\n    - echo not-reached\n  after_script:\n    - echo \"after=$CI_JOB_STATUS\"\n"
     );
@@ -330,23 +211,22 @@ fn a_timeout_stops_the_script_and_removes_the_pod() {
 
 #[test]
 fn a_dind_service_is_the_nodes_docker_engine() {
-    if !engine() {
-        return;
-    }
-    if std::env::var_os("GANTRY_TEST_KUBECONFIG").is_some() {
-        eprintln!(
-            "NOTICE: dind pass-through needs nodes with a Docker socket; skipped on a real cluster"
+    // The test cluster's node runs containerd: a node sharing this host's Docker engine (kind
+    // with the socket mounted, say) is what this needs, and only its owner can say it has one.
+    if gate::cluster().is_some() && !gate::required("GANTRY_TEST_NODES_SHARE_DOCKER") {
+        gate::notice(
+            "dind pass-through needs cluster nodes on this host's Docker engine; skipped \
+             without GANTRY_TEST_NODES_SHARE_DOCKER=1",
         );
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    let Some(sim) = Sim::start() else {
+        return;
+    };
     let pipeline = format!(
         "build:\n  image: {TOOLS}\n  services: [docker:27-dind]\n  script:\n    - echo \"host=$DOCKER_HOST\"\n    - docker image inspect --format 'seen={{{{.Id}}}}' {BUSYBOX}\n"
     );
-    let (_tmp, dir) = repo("kdind", &pipeline, "pipeline");
-    let (code, out) = sim.run(&dir, &[]);
-    assert_eq!(code, 0, "{out}");
+    let out = sim.succeeds("kdind", &pipeline);
     assert!(out.contains("host=unix:///var/run/docker.sock"), "{out}");
     assert!(out.contains("served by the node's Docker engine"), "{out}");
     let id = Command::new("docker")
@@ -367,28 +247,20 @@ fn a_dind_service_is_the_nodes_docker_engine() {
 /// Debian's engine by the founding pipeline's images/build-images.sh, and the job builds there.
 #[test]
 fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    if std::env::var_os("GANTRY_TEST_KUBECONFIG").is_none() {
-        eprintln!(
-            "NOTICE: kube-sim runs pods on this Docker engine, which refuses privileged containers \
-             here; the privileged dind test needs a real cluster (GANTRY_TEST_KUBECONFIG)"
-        );
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("pipelines/dynamic-environments/images/build-images.sh");
-    let o = Command::new("sh").arg(script).output().unwrap();
+    };
+    let o = Command::new("sh")
+        .arg(images::founding_images_script())
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "build-images.sh: {}",
         String::from_utf8_lossy(&o.stderr)
     );
     let (docker, dind) = ("gantry-founding/docker:1", "gantry-founding/dind:1");
-    common::load_into_cluster(&[docker, dind]);
-    let sim = Sim::start();
+    images::load_into_cluster(&[docker, dind]);
     // The script's first command talks to the engine: gantry waits for the engine's port (the
     // one DOCKER_HOST names) before the script, as a socket-less engine takes seconds to start.
     let pipeline = format!(
@@ -429,11 +301,9 @@ fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
 
 #[test]
 fn an_environment_job_reaches_the_cluster_from_its_pod() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let pipeline = format!(
         r#"deploy:
   image: {TOOLS}
@@ -449,9 +319,7 @@ fn an_environment_job_reaches_the_cluster_from_its_pod() {
     - kubectl get pods -o name | sed 's/^/after:/'
 "#
     );
-    let (_tmp, dir) = repo("kincluster", &pipeline, "pipeline");
-    let (code, out) = sim.run(&dir, &[]);
-    assert_eq!(code, 0, "{out}");
+    let out = sim.succeeds("kincluster", &pipeline);
     assert!(
         !out.contains("url=https://127."),
         "a loopback URL in a pod: {out}"
@@ -466,11 +334,9 @@ fn an_environment_job_reaches_the_cluster_from_its_pod() {
 
 #[test]
 fn a_service_container_is_reached_by_alias_and_derived_name() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let pipeline = format!(
         r#"job:
   image: {BUSYBOX}
@@ -485,9 +351,7 @@ fn a_service_container_is_reached_by_alias_and_derived_name() {
     - echo "by-name=$(wget -q -O- http://gantry-test-busybox:8080/)"
 "#
     );
-    let (_tmp, dir) = repo("kservice", &pipeline, "pipeline");
-    let (code, out) = sim.run(&dir, &[]);
-    assert_eq!(code, 0, "{out}");
+    let out = sim.succeeds("kservice", &pipeline);
     assert!(out.contains("by-alias=hello-from-service"), "{out}");
     assert!(out.contains("by-name=hello-from-service"), "{out}");
     sim.assert_clean();
@@ -498,11 +362,9 @@ fn a_service_container_is_reached_by_alias_and_derived_name() {
 /// request succeeds without a retry loop.
 #[test]
 fn a_service_with_a_healthcheck_port_is_awaited_before_the_script() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let pipeline = format!(
         r#"job:
   image: {BUSYBOX}
@@ -516,9 +378,7 @@ fn a_service_with_a_healthcheck_port_is_awaited_before_the_script() {
     - echo "first=$(wget -q -O- http://slow:8080/)"
 "#
     );
-    let (_tmp, dir) = repo("khealth", &pipeline, "pipeline");
-    let (code, out) = sim.run(&dir, &[]);
-    assert_eq!(code, 0, "{out}");
+    let out = sim.succeeds("khealth", &pipeline);
     assert!(
         out.contains(&format!("waiting for service {BUSYBOX} on port 8080")),
         "{out}"
@@ -569,11 +429,9 @@ fn wait_for_output(log: &Path, text: &str) {
 
 #[test]
 fn pod_settings_from_config_and_overrides_land_on_the_pod() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let pipeline = format!(
         "job:\n  image: {BUSYBOX}\n  variables:\n    KUBERNETES_MEMORY_LIMIT: 300Mi\n    KUBERNETES_CPU_LIMIT: \"4\"\n  script:\n    - echo settled\n    - sleep 3\n"
     );
@@ -618,11 +476,9 @@ fn pod_settings_from_config_and_overrides_land_on_the_pod() {
 
 #[test]
 fn sigint_deletes_the_pods_and_still_runs_the_always_job() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let pipeline = format!(
         "stages: [build, cleanup]\n\
          long:\n  stage: build\n  image: {BUSYBOX}\n  script:\n    - echo long-started\n    - sleep 300\n    - echo not-reached\n\
@@ -654,11 +510,9 @@ fn sigint_deletes_the_pods_and_still_runs_the_always_job() {
 
 #[test]
 fn gc_reaps_the_pod_of_a_killed_run() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let pipeline =
         format!("long:\n  image: {BUSYBOX}\n  script:\n    - echo long-started\n    - sleep 300\n");
     let (_tmp, dir) = repo("kgc", &pipeline, "pipeline");
@@ -670,7 +524,7 @@ fn gc_reaps_the_pod_of_a_killed_run() {
     let name = pod.metadata.name.unwrap_or_default();
     let ns = pod.metadata.namespace.unwrap_or_default();
     assert!(
-        sim.leftovers().iter().any(|l| l.contains(&name)),
+        sim.leftovers(true).iter().any(|l| l.contains(&name)),
         "the killed run's pod is still there before gc"
     );
     let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
@@ -691,11 +545,9 @@ fn gc_reaps_the_pod_of_a_killed_run() {
 
 #[test]
 fn rules_send_tagged_jobs_to_kubernetes_beside_shell_jobs() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let pipeline = format!(
         "local:\n  script:\n    - echo \"local-in=${{KUBERNETES_SERVICE_HOST:-host-shell}}\"\n\
          remote:\n  image: {BUSYBOX}\n  tags: [k8s]\n  script:\n    - echo \"remote-in=${{KUBERNETES_SERVICE_HOST:+pod}}\"\n"
@@ -752,11 +604,9 @@ fn rules_send_tagged_jobs_to_kubernetes_beside_shell_jobs() {
 
 #[test]
 fn pods_are_reused_and_a_shell_opens_in_the_jobs_pod() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
+    };
     let pipeline = format!(
         "build:\n  image: {BUSYBOX}\n  script:\n    - mkdir -p out && echo built-in-pod > out/made.txt\n  artifacts:\n    paths: [out/]\n\
          read:\n  needs: [build]\n  image: {BUSYBOX}\n  script:\n    - cat out/made.txt\n"
@@ -774,7 +624,7 @@ fn pods_are_reused_and_a_shell_opens_in_the_jobs_pod() {
     assert!(out.contains("built-in-pod"), "replayed: {out}");
     sim.assert_clean();
     let kubeconfig = sim.kubeconfig.display().to_string();
-    let (code, out) = common::on_pty(
+    let (code, out) = crate::support::pty::on_pty(
         &dir,
         &[
             "shell",
@@ -802,16 +652,18 @@ fn pods_are_reused_and_a_shell_opens_in_the_jobs_pod() {
 /// next run and back out after it; a `pull` cache is never saved, a `push` one never restored.
 #[test]
 fn a_list_of_caches_reaches_the_pod_and_comes_back() {
-    if !engine() {
+    let Some(sim) = Sim::start() else {
         return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let sim = Sim::start();
-    let (_tmp, dir) = repo("kcache", &common::cache_list_pipeline(BUSYBOX), "pipeline");
+    };
+    let (_tmp, dir) = repo(
+        "kcache",
+        &crate::support::workspace::cache_list_pipeline(BUSYBOX),
+        "pipeline",
+    );
     let (code, first) = sim.run(&dir, &[]);
     assert_eq!(code, 0, "{first}");
     let (code, second) = sim.run(&dir, &[]);
     assert_eq!(code, 0, "{second}");
-    common::assert_cache_lists(&dir, &first, &second);
+    crate::support::workspace::assert_cache_lists(&dir, &first, &second);
     sim.assert_clean();
 }

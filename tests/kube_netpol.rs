@@ -11,10 +11,10 @@
 //! deny-all policy does not block either) it skips with a notice too, unless
 //! GANTRY_REQUIRE_CLUSTER=1, which makes both fail.
 
-mod common;
-
+use crate::support::cluster::kubectl;
+use crate::support::{self, gate};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the web pod serves; seeing it means the connection went through.
@@ -71,22 +71,6 @@ fn image() -> String {
     std::env::var("GANTRY_TEST_IMAGE").unwrap_or_else(|_| "gantry.test/busybox:1".into())
 }
 
-/// `kubectl` as the cluster's admin: (success, stdout + stderr).
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
-    let o = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .output()
-        .expect("kubectl is installed");
-    (o.status.success(), both(&o))
-}
-
-/// A finished command's stdout and stderr, one after the other.
-fn both(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
-}
-
 /// The running pipeline and a namespace of the test's own; dropping it (a failed assertion
 /// included) lets the deploy job end, so gantry deletes the environment, and deletes the other
 /// namespace.
@@ -110,7 +94,7 @@ impl Run {
         }
         let _ = child.kill();
         let o = child.wait_with_output().unwrap();
-        (o.status.code().unwrap_or(-1), both(&o))
+        support::combined(&o)
     }
 }
 
@@ -231,22 +215,19 @@ fn settles(kubeconfig: &Path, ns: &str, ip: &str, want: bool, within: Duration) 
 
 #[test]
 fn the_environments_network_policy_lets_only_its_own_namespace_reach_its_service() {
-    let Some(kubeconfig) = common::real_cluster() else {
-        eprintln!(
-            "NOTICE: GANTRY_TEST_KUBECONFIG is unset; the NetworkPolicy test is skipped \
-             (start the test cluster: testing/cluster/up.sh DIR, then GANTRY_TEST_KUBECONFIG=DIR/kubeconfig)"
-        );
+    let Some(kubeconfig) = gate::cluster() else {
         return;
     };
+    let _cluster = gate::CLUSTER.shared();
     let require = std::env::var("GANTRY_REQUIRE_CLUSTER").as_deref() == Ok("1");
-    let (tmp, dir) = common::repo("netpol", PIPELINE, "init");
+    let (tmp, dir) = support::repo("netpol", PIPELINE, "init");
     std::fs::write(
         dir.join("web.yaml"),
         WEB.replace("$IMAGE", &image()).replace("PAGE", PAGE),
     )
     .unwrap();
-    common::git(&dir, &["add", "."]);
-    common::git(&dir, &["commit", "-q", "-m", "web"]);
+    support::git(&dir, &["add", "."]);
+    support::git(&dir, &["commit", "-q", "-m", "web"]);
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_gantry"))

@@ -1,8 +1,11 @@
 //! Hostile and broken input: every case ends in a diagnostic (exit 1), never a panic, a hang or
 //! an unbounded memory spike. Each case runs the real binary; a watchdog kills hangs, and the
-//! children's peak resident memory is read back with getrusage.
+//! child's own peak resident memory is read back with wait4. Not in this process: a child
+//! spawned here starts its count at the peak of this (large, shared) test process, which is not
+//! gantry's; so a fresh copy of this binary ([`peak_helper`]) spawns gantry and reports it.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,42 +19,83 @@ struct Outcome {
     code: Option<i32>,
     stdout: String,
     stderr: String,
+    /// The child's peak resident memory, KiB.
+    peak_kib: i64,
 }
 
 fn lint(path: &Path) -> Outcome {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["lint", "--format", "json", "-f"])
-        .arg(path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let dir = tempfile::tempdir().unwrap();
+    let [stdout, stderr, report] = ["stdout", "stderr", "report"].map(|f| dir.path().join(f));
+    let mut helper = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "malformed::peak_helper",
+            "--test-threads",
+            "1",
+        ])
+        .env("GANTRY_PEAK_LINT", path)
+        .env("GANTRY_PEAK_STDOUT", &stdout)
+        .env("GANTRY_PEAK_STDERR", &stderr)
+        .env("GANTRY_PEAK_REPORT", &report)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .unwrap();
     let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
+    while helper.try_wait().unwrap().is_none() {
         if start.elapsed() > HANG_LIMIT {
-            child.kill().ok();
+            // SAFETY: signals the process group this test started (the helper and gantry).
+            unsafe { libc::kill(-(helper.id() as i32), libc::SIGKILL) };
+            let _ = helper.wait();
             panic!("gantry hung on {}", path.display());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let out = child.wait_with_output().unwrap();
+    let report = std::fs::read_to_string(&report).expect("the helper reports");
+    let (code, peak) = report.split_once(' ').expect("CODE PEAK");
+    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
     Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: code.parse().ok(),
+        stdout: read(&stdout),
+        stderr: read(&stderr),
+        peak_kib: peak.trim().parse().unwrap(),
     }
 }
 
-fn children_peak_kib() -> i64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    }
+/// Not a test of its own: [`lint`] runs it in a fresh copy of this binary, which is small, to
+/// spawn `gantry lint` and report its exit code and peak resident memory (wait4's, KiB).
+#[test]
+#[ignore = "run by the other malformed tests in a fresh process"]
+#[expect(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which reads its rusage"
+)]
+fn peak_helper() {
+    let var = |k: &str| std::env::var_os(k).expect("run by malformed::lint");
+    let child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["lint", "--format", "json", "-f"])
+        .arg(var("GANTRY_PEAK_LINT"))
+        .stdout(std::fs::File::create(var("GANTRY_PEAK_STDOUT")).unwrap())
+        .stderr(std::fs::File::create(var("GANTRY_PEAK_STDERR")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: zeroed rusage is valid; wait4 reaps this child and fills both.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status).to_string()
+    } else {
+        "signal".to_string()
+    };
+    std::fs::write(
+        var("GANTRY_PEAK_REPORT"),
+        format!("{code} {}", usage.ru_maxrss),
+    )
+    .unwrap();
 }
 
 /// Asserts the file is rejected cleanly with `code` as the first diagnostic.
@@ -82,7 +126,7 @@ fn rejected(name: &str, bytes: &[u8], code: &str) {
         out.stdout
     );
     assert!(doc["diagnostics"][0]["line"].as_u64().unwrap() >= 1);
-    let peak = children_peak_kib();
+    let peak = out.peak_kib;
     assert!(
         peak < MEMORY_LIMIT_KIB,
         "{name}: a lint child peaked at {peak} KiB"

@@ -1,8 +1,6 @@
 //! `gantry plan` against real git repositories made in temporary directories.
 
-mod common;
-
-use common::{gantry, git, repo};
+use crate::support::{gantry, git, job_names as names, plan_json, repo};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -15,23 +13,6 @@ fn fixture(name: &str) -> String {
         root.join("tests/fixtures/plan").join(name)
     };
     std::fs::read_to_string(path).unwrap()
-}
-
-fn plan_json(dir: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["plan", "--format", "json"];
-    all.extend_from_slice(args);
-    let (code, out, err) = gantry(dir, &all);
-    assert_eq!(code, 0, "{out}{err}");
-    serde_json::from_str(&out).unwrap()
-}
-
-fn names(plan: &Value) -> Vec<String> {
-    plan["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["name"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn job<'a>(plan: &'a Value, name: &str) -> &'a Value {

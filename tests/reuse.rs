@@ -3,9 +3,7 @@
 //! jobs never reused, corrupt entries never used. Docker and Kubernetes executors: see
 //! tests/docker.rs and tests/kube_executor.rs.
 
-mod common;
-
-use common::{gantry, repo};
+use crate::support::{gantry, repo};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,8 +56,8 @@ fn project() -> (tempfile::TempDir, std::path::PathBuf) {
         std::fs::create_dir_all(dir.join(p).parent().unwrap()).unwrap();
         std::fs::write(dir.join(p), c).unwrap();
     }
-    common::git(&dir, &["add", "."]);
-    common::git(&dir, &["commit", "-q", "-m", "files"]);
+    crate::support::git(&dir, &["add", "."]);
+    crate::support::git(&dir, &["commit", "-q", "-m", "files"]);
     std::fs::create_dir_all(dir.join(".gantry")).unwrap();
     std::fs::write(dir.join(".gantry/config.toml"), CONFIG).unwrap();
     (t, dir)

@@ -1,8 +1,6 @@
 //! `gantry run` end to end: real processes, real files, real signals.
 
-mod common;
-
-use common::{gantry, git, repo};
+use crate::support::{gantry, git, repo};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};

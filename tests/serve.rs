@@ -1,11 +1,9 @@
 //! `gantry serve` over real HTTP with the shell executor: webhooks, the API, the queue's limits,
 //! cancel and auto-cancel, restart after a crash, and the security rules.
 
-mod serve_support;
-
+use crate::support::serve::*;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use serve_support::*;
 use std::time::{Duration, Instant};
 
 const TWO_JOBS: &str = r#"
@@ -355,7 +353,7 @@ fn a_symlink_out_of_the_checkout_is_refused_and_its_target_never_quoted() {
     std::fs::write(secret_dir.join("kubeconfig.yml"), "token: [SECRET-4711\n").unwrap();
     let src = tmp.path().join("app");
     std::fs::create_dir_all(&src).unwrap();
-    git(&src, &["init", "-q"]);
+    git(&src, &["init", "-q", "-b", "main"]);
     std::os::unix::fs::symlink(secret_dir.join("kubeconfig.yml"), src.join("leak.yml")).unwrap();
     std::os::unix::fs::symlink(&secret_dir, src.join("conf")).unwrap();
     let server = Server::for_repo(tmp.path(), &src, &[]);

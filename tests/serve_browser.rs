@@ -4,23 +4,13 @@
 //! `target/screenshots/`. Without chromium/chromedriver the test skips with a notice; with
 //! GANTRY_REQUIRE_BROWSER=1 it fails instead.
 
-mod serve_support;
-
+use crate::support::serve::*;
 use serde_json::{Value, json};
-use serve_support::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-fn find_binary(names: &[&str]) -> Option<PathBuf> {
-    names
-        .iter()
-        .map(Path::new)
-        .find(|p| p.is_file())
-        .map(Path::to_path_buf)
-}
 
 fn screenshots() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -195,26 +185,6 @@ report:
   script: [echo report-ran]
 "#;
 
-/// Chromium and chromedriver, or `None` (with a notice; a failure under GANTRY_REQUIRE_BROWSER).
-fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
-    let chromium = find_binary(&[
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]);
-    let driver = find_binary(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
-    let (Some(chromium), Some(driver)) = (chromium, driver) else {
-        assert!(
-            std::env::var("GANTRY_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "GANTRY_REQUIRE_BROWSER=1 but chromium or chromedriver is missing"
-        );
-        eprintln!("NOTICE: chromium/chromedriver not installed; the browser test is skipped");
-        return None;
-    };
-    Some((chromium, driver))
-}
-
-/// Logs in with the test token and waits for the pipeline list.
 fn login(b: &Browser, base: &str, shot: Option<&str>) {
     b.go(&format!("{base}/"));
     b.wait(
@@ -242,7 +212,7 @@ fn login(b: &Browser, base: &str, shot: Option<&str>) {
 
 #[test]
 fn the_web_ui_logs_in_shows_pipelines_streams_a_log_and_cancels() {
-    let Some((chromium, driver)) = browser_binaries() else {
+    let Some((chromium, driver)) = crate::support::gate::browser() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -428,7 +398,7 @@ stop_review:
 
 #[test]
 fn the_environments_view_shows_a_deployment_and_stop_runs_its_on_stop_job() {
-    let Some((chromium, driver)) = browser_binaries() else {
+    let Some((chromium, driver)) = crate::support::gate::browser() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -3,50 +3,10 @@
 //! leaves no container or network of the dead server behind. Without an engine this test
 //! skips with a notice; with GANTRY_REQUIRE_DOCKER=1 (CI) a missing engine fails it.
 
-mod serve_support;
-
-use serve_support::*;
-use std::path::Path;
-use std::process::Command;
+use crate::support::images::BUSYBOX;
+use crate::support::serve::*;
+use crate::support::{docker, gate, images};
 use std::time::{Duration, Instant};
-
-const BUSYBOX: &str = "gantry-test/busybox:1";
-
-fn docker(args: &[&str]) -> (bool, String) {
-    match Command::new("docker").args(args).output() {
-        Ok(o) => (
-            o.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        ),
-        Err(e) => (false, e.to_string()),
-    }
-}
-
-/// Builds the busybox test image; `false` (after a notice) without an engine.
-fn engine() -> bool {
-    if !docker(&["info"]).0 {
-        assert!(
-            std::env::var("GANTRY_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "GANTRY_REQUIRE_DOCKER=1 but no Docker engine is reachable"
-        );
-        eprintln!("NOTICE: no Docker engine reachable; the serve Docker test is skipped");
-        return false;
-    }
-    let ctx = tempfile::tempdir().unwrap();
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .expect("busybox-static is installed");
-    std::fs::copy(busybox, ctx.path().join("busybox")).unwrap();
-    std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN mkdir -p /tmp\n").unwrap();
-    let (ok, out) = docker(&["build", "-q", "-t", BUSYBOX, ctx.path().to_str().unwrap()]);
-    assert!(ok, "building {BUSYBOX}: {out}");
-    true
-}
 
 /// Containers and networks labelled as created by process `pid`.
 fn owned_by(pid: u32) -> Vec<String> {
@@ -69,9 +29,13 @@ fn owned_by(pid: u32) -> Vec<String> {
 
 #[test]
 fn killed_mid_container_job_the_restart_reaps_its_containers_and_keeps_history() {
-    if !engine() {
+    if !gate::docker() {
         return;
     }
+    // The killed server's containers are orphans until the restart reaps them: no test that
+    // looks for orphans may run meanwhile.
+    let _alone = gate::DOCKER.alone();
+    images::busybox();
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("app");
     let yml = format!(

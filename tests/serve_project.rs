@@ -4,10 +4,8 @@
 //! environments (list, Stop running `on_stop`, `auto_stop_in`, kept across a restart). Shell
 //! executor, no cluster: what needs one is in `tests/founding_scenario.rs`.
 
-mod serve_support;
-
+use crate::support::serve::*;
 use serde_json::Value;
-use serve_support::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

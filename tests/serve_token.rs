@@ -1,9 +1,7 @@
 //! `gantry serve` without `--api-token`: a token is generated at first start, printed once,
 //! stored only as a hash, and keeps working after a restart (which prints nothing).
 
-mod serve_support;
-
-use serve_support::*;
+use crate::support::serve::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -2,9 +2,8 @@
 //! through a pseudo-terminal as a person would type. Docker and Kubernetes: tests/docker.rs and
 //! tests/kube_executor.rs.
 
-mod common;
-
-use common::{gantry, on_pty, repo};
+use crate::support::pty::on_pty;
+use crate::support::{gantry, repo};
 use std::time::Duration;
 
 const PIPELINE: &str = "stages: [build, test]

@@ -2,9 +2,8 @@
 //! copy; `GIT_STRATEGY`, `GIT_CLEAN_FLAGS`, `GIT_CHECKOUT`, `GIT_DEPTH` and
 //! `GIT_SUBMODULE_STRATEGY` behave as on a GitLab runner; the user's work tree is never written.
 
-mod common;
-
-use common::{DIRTY, gantry, git, lines, listing, project, repo};
+use crate::support::workspace::{DIRTY, lines, listing, project};
+use crate::support::{gantry, git, repo};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;

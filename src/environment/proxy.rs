@@ -1,4 +1,4 @@
-//! Reaching a cluster served on the host's loopback (kind, k3d, kube-sim) from container jobs:
+//! Reaching a cluster served on the host's loopback (kind, k3d) from container jobs:
 //! a container's 127.0.0.1 is its own. gantry listens on the Docker bridge gateway (the host as
 //! containers see it) and forwards each connection, byte for byte, to the API server. TLS is
 //! end to end; the job's kubeconfig keeps the original host as `tls-server-name`, so the

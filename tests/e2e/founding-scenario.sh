@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The founding scenario end to end, from a clean checkout with Docker up: build gantry and
-# kube-sim, build the images from what Debian ships, start a real registry (Debian's
-# docker-registry on 127.0.0.1:5000) and kube-sim, then run pipelines/dynamic-environments.gitlab-ci.yml
+# The founding scenario end to end, from a clean checkout with Docker up and a cluster (the one
+# testing/cluster/up.sh starts): build gantry, build the images from what Debian ships, start a
+# real registry (Debian's docker-registry on 127.0.0.1:5000), then run pipelines/dynamic-environments.gitlab-ci.yml
 # in a throw-away clone with the Docker executor and again with the Kubernetes executor. After
 # each run it checks, through the registry's API and the cluster's API, that the image was pushed
 # with its tag, the deals deployment became ready (watched while the pipeline ran), the tests ran
@@ -16,11 +16,11 @@
 #                        API while the pipeline runs
 #   FOUNDING_REGISTRY    host:port of a registry to use instead of starting one (default: start
 #                        docker-registry on 127.0.0.1:5000, or use the one already answering there)
-#   FOUNDING_SKIP_BUILD=1  use target/debug/{gantry,kube-sim} as they are (GANTRY_BIN, KUBE_SIM_BIN
-#                        override the paths)
-#   FOUNDING_KUBECONFIG  an admin kubeconfig of a real cluster to use instead of kube-sim; its
-#                        nodes must pull from FOUNDING_REGISTRY under the same name as this host
-#                        (or under FOUNDING_CLUSTER_REGISTRY)
+#   FOUNDING_SKIP_BUILD=1  use target/debug/gantry as it is (GANTRY_BIN overrides the path)
+#   FOUNDING_KUBECONFIG  the admin kubeconfig of the cluster (default GANTRY_TEST_KUBECONFIG; start
+#                        one with testing/cluster/up.sh DIR, then `. DIR/env`); its nodes must
+#                        pull from FOUNDING_REGISTRY under the same name as this host (or under
+#                        FOUNDING_CLUSTER_REGISTRY)
 #   FOUNDING_REGISTRY_LISTEN  the address the started registry listens on (default
 #                        FOUNDING_REGISTRY; e.g. 0.0.0.0:5000 for pods to reach it on the host)
 #   FOUNDING_CLUSTER_REGISTRY  the registry's host:port as the Kubernetes run's pods and nodes
@@ -45,7 +45,6 @@ die() { echo "founding: FAIL: $*" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/founding.XXXXXX")
 registry_pid=
-sim_pid=
 pushed=()
 watch_pid=
 gantry_pid=
@@ -66,12 +65,6 @@ stop() {
     kill -INT "$gantry_pid" 2>/dev/null
     for _ in $(seq 1 1200); do kill -0 "$gantry_pid" 2>/dev/null || break; sleep 0.1; done
     say "gantry (pid $gantry_pid) stopped"
-  fi
-  if [ -n "$sim_pid" ]; then
-    # SIGTERM: kube-sim removes every container, network and volume it created.
-    kill -TERM "$sim_pid" 2>/dev/null
-    wait "$sim_pid" 2>/dev/null
-    say "stopped kube-sim (pid $sim_pid)"
   fi
   # The images the cluster pulled into the engine (the job images stay, as a build cache).
   for image in "${pushed[@]}"; do docker rmi "$image" >/dev/null 2>&1; done
@@ -101,14 +94,14 @@ docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info)"
 TARGET=$(cd "$ROOT" && command -v cargo >/dev/null && cargo metadata --format-version 1 --no-deps 2>/dev/null |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p' || true)
 GANTRY=${GANTRY_BIN:-${TARGET:-$ROOT/target}/debug/gantry}
-KUBE_SIM=${KUBE_SIM_BIN:-${TARGET:-$ROOT/target}/debug/kube-sim}
 if [ "${FOUNDING_SKIP_BUILD:-}" != 1 ]; then
   command -v cargo >/dev/null || die "cargo is not installed"
-  say "building gantry and kube-sim"
-  (cd "$ROOT" && cargo build --quiet -p gantry -p kube-sim --bins) || die "cargo build failed"
+  say "building gantry"
+  (cd "$ROOT" && cargo build --quiet -p gantry --bins) || die "cargo build failed"
 fi
 [ -x "$GANTRY" ] || die "no gantry binary at $GANTRY"
-[ -n "${FOUNDING_KUBECONFIG:-}" ] || [ -x "$KUBE_SIM" ] || die "no kube-sim binary at $KUBE_SIM"
+KC=${FOUNDING_KUBECONFIG:-${GANTRY_TEST_KUBECONFIG:-}}
+[ -n "$KC" ] || die "no cluster: start one with testing/cluster/up.sh DIR, then . DIR/env (or set FOUNDING_KUBECONFIG)"
 
 # --- The registry ---------------------------------------------------------------------------
 registry_up() { http_get "http://$REGISTRY/v2/" >/dev/null 2>&1; }
@@ -142,19 +135,9 @@ pushed+=("$REGISTRY/founding/busybox:1" "$REGISTRY/founding/docker:1" "$REGISTRY
 "$ROOT/pipelines/dynamic-environments/images/build-images.sh" "$REGISTRY" 2>"$work/images.log" ||
   { cat "$work/images.log" >&2; die "building the images failed"; }
 
-# --- The cluster: kube-sim, or the one FOUNDING_KUBECONFIG names ----------------------------
-if [ -n "${FOUNDING_KUBECONFIG:-}" ]; then
-  KC=$FOUNDING_KUBECONFIG
-  kubectl --kubeconfig "$KC" version >/dev/null || die "the cluster in $KC does not answer"
-  say "cluster: $KC (its nodes must pull from $REGISTRY)"
-else
-  KC=$work/kubeconfig
-  "$KUBE_SIM" --listen 127.0.0.1:0 --kubeconfig "$KC" --require-runtime >"$work/kube-sim.log" 2>&1 &
-  sim_pid=$!
-  for _ in $(seq 1 600); do [ -f "$KC" ] && break; kill -0 "$sim_pid" 2>/dev/null || break; sleep 0.1; done
-  [ -f "$KC" ] || { cat "$work/kube-sim.log" >&2; die "kube-sim did not start"; }
-  say "kube-sim: up (pid $sim_pid)"
-fi
+# --- The cluster ----------------------------------------------------------------------------
+kubectl --kubeconfig "$KC" version >/dev/null || die "the cluster in $KC does not answer"
+say "cluster: $KC (its nodes must pull from $CLUSTER_REGISTRY)"
 k() { kubectl --kubeconfig "$KC" "$@"; }
 
 # --- The project: the pipelines/ files in a fresh repository --------------------------------

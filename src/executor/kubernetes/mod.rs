@@ -49,7 +49,8 @@ pub struct KubeOptions {
 
 /// The digest of the image a pod of `image` runs: the one pinned in the reference
 /// (`name@sha256:…`), else — unless the pull policy makes the cluster pull it anew — the local
-/// Docker engine's, which is what kube-sim and kind-loaded nodes run. A tag only a remote
+/// Docker engine's, which is what kind-loaded nodes (and the test cluster's, through
+/// `load-image.sh`) run. A tag only a remote
 /// registry knows cannot be resolved offline.
 pub async fn image_digest(image: &str, pull: Pull) -> Result<String, ExecutorError> {
     if let Some((_, digest)) = image.split_once('@') {

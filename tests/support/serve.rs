@@ -1,7 +1,8 @@
-//! Helpers of the `gantry serve` tests: a server process on a free port, a minimal HTTP/1.1
-//! client (real sockets, no client library), webhook payloads and polling.
-#![allow(dead_code)]
+//! Helpers of the `gantry serve` tests: a server process on a free port (the tests share one
+//! process, so never a fixed one), a minimal HTTP/1.1 client (real sockets, no client library),
+//! webhook payloads and polling.
 
+pub use super::git;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -14,33 +15,10 @@ pub const TOKEN: &str = "test-token-123";
 /// Webhook secret every test server uses.
 pub const SECRET: &str = "hook-secret";
 
-/// Runs git with a fixed identity on branch `main`; panics on failure.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Test User",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A repository at `dir` with `pipeline` committed on `main`; returns the commit.
 pub fn repo(dir: &Path, pipeline: &str) -> String {
     std::fs::create_dir_all(dir).unwrap();
-    git(dir, &["init", "-q"]);
+    git(dir, &["init", "-q", "-b", "main"]);
     commit(dir, pipeline, "first")
 }
 
