@@ -5,7 +5,7 @@
 //! the pods they start run GANTRY_TEST_IMAGE (a busybox the nodes have: `httpd`, `wget`), or the
 //! busybox test image built here and loaded onto the nodes.
 
-use crate::support::cluster::{Kube, kubectl};
+use crate::support::cluster::{Held, Kube, WEB_SERVICE, kubectl};
 use crate::support::{gate, git, images, repo};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject};
@@ -15,34 +15,19 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::RwLockReadGuard;
 use std::time::{Duration, Instant};
 
-/// The cluster, shared with other tests that only look at their own namespaces, and the image
-/// the pods run.
-struct Sim {
-    kube: Kube,
-    image: String,
-    _shared: RwLockReadGuard<'static, ()>,
-}
+/// The cluster held for one test.
+type OnCluster = Held<RwLockReadGuard<'static, ()>>;
 
-impl std::ops::Deref for Sim {
-    type Target = Kube;
-    fn deref(&self) -> &Kube {
-        &self.kube
-    }
-}
-
-impl Sim {
+impl OnCluster {
     /// `None` (after a notice) without a cluster, or without GANTRY_TEST_IMAGE and the Docker
     /// engine to build a test image with.
-    fn start() -> Option<Sim> {
+    fn start() -> Option<OnCluster> {
         let kube = Kube::connect()?;
         if std::env::var_os("GANTRY_TEST_IMAGE").is_none() && !gate::docker() {
             return None;
         }
-        Some(Sim {
-            kube,
-            image: images::for_cluster(),
-            _shared: gate::CLUSTER.shared(),
-        })
+        images::for_cluster();
+        Some(Held::new(kube, gate::CLUSTER.shared()))
     }
 
     fn namespace_exists(&self, ns: &str) -> bool {
@@ -91,7 +76,7 @@ impl Sim {
 }
 
 /// Starts `gantry run` for `dir` on the cluster; `OUT` is where jobs leave files for the test.
-fn spawn(sim: &Sim, dir: &Path, out: &Path, extra: &[&str]) -> Child {
+fn spawn(sim: &OnCluster, dir: &Path, out: &Path, extra: &[&str]) -> Child {
     std::fs::create_dir_all(out).unwrap();
     Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(["run", "--executor", "shell", "--grace", "1", "--kubeconfig"])
@@ -99,7 +84,7 @@ fn spawn(sim: &Sim, dir: &Path, out: &Path, extra: &[&str]) -> Child {
         .arg("--var")
         .arg(format!("OUT={}", out.display()))
         .arg("--var")
-        .arg(format!("IMAGE={}", sim.image))
+        .arg(format!("IMAGE={}", images::for_cluster()))
         .args(extra)
         .current_dir(dir)
         .env("NO_COLOR", "1")
@@ -197,13 +182,6 @@ spec:
         - name: content
           configMap: {name: web-content}
 ---
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
 "#;
 
 /// deploy → test → `when: always` cleanup, the founding scenario's shape.
@@ -245,7 +223,7 @@ cleanup:
 
 fn project(name: &str, pipeline: &str) -> (tempfile::TempDir, PathBuf) {
     let (tmp, dir) = repo(name, pipeline, "init");
-    std::fs::write(dir.join("web.yaml.j2"), MANIFEST).unwrap();
+    std::fs::write(dir.join("web.yaml.j2"), format!("{MANIFEST}{WEB_SERVICE}")).unwrap();
     // The founding pipeline's helper, as its jobs call it.
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("pipelines/dynamic-environments/configureCluster.sh");
@@ -257,7 +235,7 @@ fn project(name: &str, pipeline: &str) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn deploy_test_cleanup_in_a_locked_down_namespace_that_is_gone_afterwards() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let test_script = "    - touch \"$OUT/test-started\"
@@ -371,7 +349,7 @@ fn deploy_test_cleanup_in_a_locked_down_namespace_that_is_gone_afterwards() {
 /// LimitRange's defaults.
 #[test]
 fn admission_refuses_a_pod_over_the_quota_and_defaults_the_limits() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let test_script =
@@ -409,7 +387,7 @@ fn admission_refuses_a_pod_over_the_quota_and_defaults_the_limits() {
 
 #[test]
 fn a_failing_test_job_still_ends_with_the_namespace_deleted() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let (tmp, dir) = project("failing", &pipeline("    - exit 3"));
@@ -440,7 +418,7 @@ fn a_failing_test_job_still_ends_with_the_namespace_deleted() {
 
 #[test]
 fn sigint_mid_pipeline_still_deletes_the_namespace() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let (tmp, dir) = project(
@@ -463,7 +441,7 @@ fn sigint_mid_pipeline_still_deletes_the_namespace() {
 
 #[test]
 fn after_sigkill_gc_deletes_the_abandoned_namespace() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let (tmp, dir) = project(
@@ -503,7 +481,7 @@ fn after_sigkill_gc_deletes_the_abandoned_namespace() {
 
 #[test]
 fn an_on_stop_job_runs_exactly_once() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     // `stop` is manual: nothing starts it during the pipeline, so teardown must, once.
@@ -547,7 +525,7 @@ fn container_jobs_reach_a_loopback_cluster_and_render_with_the_mounted_gantry() 
     }
     let _docker = gate::DOCKER.alone();
     let image = images::kube_job();
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -620,7 +598,7 @@ deploy:
 
 #[test]
 fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let (tmp, dir) = project("kept", &pipeline("    - echo test"));
@@ -709,7 +687,7 @@ fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
 
 #[test]
 fn credentials_the_cluster_refuses_stop_the_run_before_any_job() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let (tmp, dir) = project("refused", &pipeline("    - echo test"));
@@ -765,7 +743,7 @@ fn sleeper(namespace: Option<&str>) -> String {
 // dead run left ("already exists and is not this pipeline's") until `gantry gc`.
 #[test]
 fn a_rerun_after_sigkill_reaps_the_dead_runs_namespace_and_a_live_owner_still_stops_it() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     for fixed in [None, Some("fixed-review")] {
@@ -826,7 +804,7 @@ fn a_rerun_after_sigkill_reaps_the_dead_runs_namespace_and_a_live_owner_still_st
 // Issue 21, finding 3: two runs of the same commit at the same time get their own namespaces.
 #[test]
 fn two_concurrent_runs_of_one_commit_do_not_collide() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let ci = "job:\n  environment:\n    name: review\n  script:\n    - cp \"$KUBECONFIG\" \"$OUT/kubeconfig-$CI_PIPELINE_IID\"\n    - sleep 1\n";

@@ -5,7 +5,7 @@
 //! Every test ends by asserting, through the API, that no gantry-labelled pod or namespace
 //! remains, so each has the cluster to itself.
 
-use crate::support::cluster::Kube;
+use crate::support::cluster::{Held, Kube};
 use crate::support::images::{self, BUSYBOX, KUBE_TOOLS as TOOLS};
 use crate::support::{gate, repo};
 use k8s_openapi::api::core::v1::Pod;
@@ -15,31 +15,18 @@ use std::process::Command;
 use std::sync::RwLockWriteGuard;
 use std::time::{Duration, Instant};
 
-/// The cluster, this test alone on it, with the test images on its nodes.
-struct Sim {
-    kube: Kube,
-    _alone: RwLockWriteGuard<'static, ()>,
-}
+/// The cluster held for one test.
+type OnCluster = Held<RwLockWriteGuard<'static, ()>>;
 
-impl std::ops::Deref for Sim {
-    type Target = Kube;
-    fn deref(&self) -> &Kube {
-        &self.kube
-    }
-}
-
-impl Sim {
+impl OnCluster {
     /// `None` (after a notice) without a cluster or a Docker engine to build the images with.
-    fn start() -> Option<Sim> {
+    fn start() -> Option<OnCluster> {
         let kube = Kube::connect()?;
         if !gate::docker() {
             return None;
         }
         images::load_into_cluster(&[images::busybox(), images::kube_tools()]);
-        Some(Sim {
-            kube,
-            _alone: gate::CLUSTER.alone(),
-        })
+        Some(Held::new(kube, gate::CLUSTER.alone()))
     }
 
     /// `gantry run --executor kubernetes` against this cluster in `dir`, with `extra` arguments.
@@ -133,7 +120,7 @@ impl Sim {
 
 #[test]
 fn pods_share_the_workspace_and_artifacts_and_report_exit_codes() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -168,7 +155,7 @@ fn pods_share_the_workspace_and_artifacts_and_report_exit_codes() {
 
 #[test]
 fn a_missing_image_fails_fast_naming_it() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let image = "gantry-test/does-not-exist:404";
@@ -189,7 +176,7 @@ fn a_missing_image_fails_fast_naming_it() {
 
 #[test]
 fn a_timeout_stops_the_script_and_removes_the_pod() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -220,7 +207,7 @@ fn a_dind_service_is_the_nodes_docker_engine() {
         );
         return;
     }
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -247,7 +234,7 @@ fn a_dind_service_is_the_nodes_docker_engine() {
 /// Debian's engine by the founding pipeline's images/build-images.sh, and the job builds there.
 #[test]
 fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let o = Command::new("sh")
@@ -301,7 +288,7 @@ fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
 
 #[test]
 fn an_environment_job_reaches_the_cluster_from_its_pod() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -334,7 +321,7 @@ fn an_environment_job_reaches_the_cluster_from_its_pod() {
 
 #[test]
 fn a_service_container_is_reached_by_alias_and_derived_name() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -362,7 +349,7 @@ fn a_service_container_is_reached_by_alias_and_derived_name() {
 /// request succeeds without a retry loop.
 #[test]
 fn a_service_with_a_healthcheck_port_is_awaited_before_the_script() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -429,7 +416,7 @@ fn wait_for_output(log: &Path, text: &str) {
 
 #[test]
 fn pod_settings_from_config_and_overrides_land_on_the_pod() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -476,7 +463,7 @@ fn pod_settings_from_config_and_overrides_land_on_the_pod() {
 
 #[test]
 fn sigint_deletes_the_pods_and_still_runs_the_always_job() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -510,7 +497,7 @@ fn sigint_deletes_the_pods_and_still_runs_the_always_job() {
 
 #[test]
 fn gc_reaps_the_pod_of_a_killed_run() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline =
@@ -545,7 +532,7 @@ fn gc_reaps_the_pod_of_a_killed_run() {
 
 #[test]
 fn rules_send_tagged_jobs_to_kubernetes_beside_shell_jobs() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -604,7 +591,7 @@ fn rules_send_tagged_jobs_to_kubernetes_beside_shell_jobs() {
 
 #[test]
 fn pods_are_reused_and_a_shell_opens_in_the_jobs_pod() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let pipeline = format!(
@@ -652,7 +639,7 @@ fn pods_are_reused_and_a_shell_opens_in_the_jobs_pod() {
 /// next run and back out after it; a `pull` cache is never saved, a `push` one never restored.
 #[test]
 fn a_list_of_caches_reaches_the_pod_and_comes_back() {
-    let Some(sim) = Sim::start() else {
+    let Some(sim) = OnCluster::start() else {
         return;
     };
     let (_tmp, dir) = repo(

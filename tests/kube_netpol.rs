@@ -11,7 +11,7 @@
 //! deny-all policy does not block either) it skips with a notice too, unless
 //! GANTRY_REQUIRE_CLUSTER=1, which makes both fail.
 
-use crate::support::cluster::kubectl;
+use crate::support::cluster::{WEB_SERVICE, kubectl};
 use crate::support::{self, gate};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -58,13 +58,6 @@ spec:
             tcpSocket: {port: 8080}
             periodSeconds: 1
 ---
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
 "#;
 
 fn image() -> String {
@@ -223,7 +216,7 @@ fn the_environments_network_policy_lets_only_its_own_namespace_reach_its_service
     let (tmp, dir) = support::repo("netpol", PIPELINE, "init");
     std::fs::write(
         dir.join("web.yaml"),
-        WEB.replace("$IMAGE", &image()).replace("PAGE", PAGE),
+        WEB.replace("$IMAGE", &image()).replace("PAGE", PAGE) + WEB_SERVICE,
     )
     .unwrap();
     support::git(&dir, &["add", "."]);

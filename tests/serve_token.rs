@@ -9,6 +9,18 @@ use std::time::Duration;
 
 /// Starts a server without a token; returns it, its address and the lines printed before
 /// "listening".
+/// The status of listing pipelines with `auth` as the Authorization header.
+fn list_status(addr: &str, auth: &str) -> u16 {
+    request(
+        addr,
+        "GET",
+        "/api/v1/pipelines",
+        &[("Authorization", auth)],
+        b"",
+    )
+    .status
+}
+
 fn start(data: &Path, repo: &Path) -> (Child, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -57,28 +69,8 @@ fn a_generated_token_is_printed_once_stored_hashed_and_survives_restarts() {
         .to_string();
     assert!(token.len() >= 32, "{token}");
     let auth = format!("Bearer {token}");
-    assert_eq!(
-        request(
-            &addr,
-            "GET",
-            "/api/v1/pipelines",
-            &[("Authorization", &auth)],
-            b""
-        )
-        .status,
-        200
-    );
-    assert_eq!(
-        request(
-            &addr,
-            "GET",
-            "/api/v1/pipelines",
-            &[("Authorization", "Bearer nope")],
-            b""
-        )
-        .status,
-        401
-    );
+    assert_eq!(list_status(&addr, &auth), 200);
+    assert_eq!(list_status(&addr, "Bearer nope"), 401);
     first.kill().unwrap();
     first.wait().unwrap();
     let db = std::fs::read(data.join("gantry.db")).unwrap();
@@ -93,17 +85,7 @@ fn a_generated_token_is_printed_once_stored_hashed_and_survives_restarts() {
         lines.iter().all(|l| !l.contains("token")),
         "printed only once: {lines:?}"
     );
-    assert_eq!(
-        request(
-            &addr,
-            "GET",
-            "/api/v1/pipelines",
-            &[("Authorization", &auth)],
-            b""
-        )
-        .status,
-        200
-    );
+    assert_eq!(list_status(&addr, &auth), 200);
     second.kill().unwrap();
     second.wait().unwrap();
 }

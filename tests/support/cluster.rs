@@ -20,6 +20,37 @@ pub struct Kube {
 /// The label every object gantry creates carries.
 pub const MANAGED: &str = "app.kubernetes.io/managed-by=gantry";
 
+/// The `web` Service in front of the test manifests' `app: web` pods (port 80 to 8080).
+pub const WEB_SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+";
+
+/// The cluster as one test holds it: the client, and the test's hold on the cluster lock
+/// (`gate::CLUSTER`: shared, or alone for a test that counts everything gantry-labelled),
+/// released when the test ends.
+pub struct Held<G> {
+    pub kube: Kube,
+    _hold: G,
+}
+
+impl<G> Held<G> {
+    pub fn new(kube: Kube, hold: G) -> Held<G> {
+        Held { kube, _hold: hold }
+    }
+}
+
+impl<G> std::ops::Deref for Held<G> {
+    type Target = Kube;
+    fn deref(&self) -> &Kube {
+        &self.kube
+    }
+}
+
 impl Kube {
     /// A client of the cluster GANTRY_TEST_KUBECONFIG names; `None` (after the run's one
     /// notice) without one.
