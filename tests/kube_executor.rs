@@ -198,8 +198,10 @@ fn a_timeout_stops_the_script_and_removes_the_pod() {
 
 #[test]
 fn a_dind_service_is_the_nodes_docker_engine() {
-    // The test cluster's node runs containerd: a node sharing this host's Docker engine (kind
-    // with the socket mounted, say) is what this needs, and only its owner can say it has one.
+    // The node's Docker socket must be this host's engine (the test asks both for the same
+    // image): true of the project's test cluster, whose node is this host (its pods run on
+    // containerd, the socket beside it is dockerd's), and of kind with the socket mounted; only
+    // the cluster's owner can say so, with GANTRY_TEST_NODES_SHARE_DOCKER=1 (CI does).
     if gate::cluster().is_some() && !gate::required("GANTRY_TEST_NODES_SHARE_DOCKER") {
         gate::notice(
             "dind pass-through needs cluster nodes on this host's Docker engine; skipped \
