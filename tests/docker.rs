@@ -46,12 +46,21 @@ fn leftovers() -> Vec<String> {
         .collect()
 }
 
-macro_rules! require_engine {
+/// The engine, this test alone on it (a test here that reaps — gc, a restart — removes what a
+/// run beside it still uses), tolerating leftovers of earlier runs; returns without an engine.
+macro_rules! require_engine_tolerant {
     () => {
         let _alone = gate::DOCKER.alone();
         if !engine() {
             return;
         }
+    };
+}
+
+/// Like `require_engine_tolerant!`, and nothing of gantry's is on the engine before the test.
+macro_rules! require_engine {
+    () => {
+        require_engine_tolerant!();
         assert_eq!(
             leftovers(),
             Vec::<String>::new(),
@@ -332,20 +341,9 @@ fn orphans() -> Vec<String> {
         .collect()
 }
 
-/// Like `require_engine!`, but tolerating leftovers of earlier runs. Still alone on the engine:
-/// a test here that reaps (gc, a restart) removes what a run beside it still uses.
-macro_rules! require_engine_shared {
-    () => {
-        let _alone = gate::DOCKER.alone();
-        if !engine() {
-            return;
-        }
-    };
-}
-
 #[test]
 fn reuse_follows_the_image_digest_and_a_rebuilt_tag_reruns() {
-    require_engine_shared!();
+    require_engine_tolerant!();
     const TAG: &str = "gantry-test/reuse-image:1";
     let build = |marker: &str| {
         let ctx = tempfile::tempdir().unwrap();
@@ -388,7 +386,7 @@ fn reuse_follows_the_image_digest_and_a_rebuilt_tag_reruns() {
 
 #[test]
 fn a_shell_opens_in_a_container_of_the_job_with_its_services_and_leaves_nothing() {
-    require_engine_shared!();
+    require_engine_tolerant!();
     let pipeline = format!(
         "make:\n  image: {BUSYBOX}\n  script:\n    - mkdir -p out && echo made-in-container > out/a.txt\n  artifacts:\n    paths: [out/]\n\
          probe:\n  needs: [make]\n  image: {BUSYBOX}\n  services:\n    - name: {BUSYBOX}\n      alias: web\n      command: [httpd, -f, -p, '8080', -h, /www]\n  script:\n    - echo the-script-ran\n"
@@ -415,7 +413,7 @@ fn a_shell_opens_in_a_container_of_the_job_with_its_services_and_leaves_nothing(
 
 #[test]
 fn shell_on_failure_opens_a_container_at_the_failed_state() {
-    require_engine_shared!();
+    require_engine_tolerant!();
     let pipeline = format!(
         "broken:\n  image: {BUSYBOX}\n  script:\n    - echo failed-state > state.txt\n    - exit 3\n  after_script:\n    - echo after-script-ran\n"
     );

@@ -203,39 +203,35 @@ impl Run {
 
     /// Asserts stdout holds `text`.
     pub fn stdout_has(self, text: &str) -> Run {
-        assert!(
-            self.stdout.contains(text),
-            "no {text:?} in stdout\n{}",
-            self.context()
-        );
-        self
+        self.holds("stdout", text, true)
     }
 
     /// Asserts stdout does not hold `text`.
     pub fn stdout_lacks(self, text: &str) -> Run {
-        assert!(
-            !self.stdout.contains(text),
-            "{text:?} in stdout\n{}",
-            self.context()
-        );
-        self
+        self.holds("stdout", text, false)
     }
 
     /// Asserts stderr holds `text`.
     pub fn stderr_has(self, text: &str) -> Run {
-        assert!(
-            self.stderr.contains(text),
-            "no {text:?} in stderr\n{}",
-            self.context()
-        );
-        self
+        self.holds("stderr", text, true)
     }
 
     /// Asserts stderr does not hold `text`.
     pub fn stderr_lacks(self, text: &str) -> Run {
+        self.holds("stderr", text, false)
+    }
+
+    /// Asserts that `stream` ("stdout" or "stderr") holds `text`, or does not.
+    fn holds(self, stream: &str, text: &str, want: bool) -> Run {
+        let output = if stream == "stdout" {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
+        let missing = if want { "no " } else { "" };
         assert!(
-            !self.stderr.contains(text),
-            "{text:?} in stderr\n{}",
+            output.contains(text) == want,
+            "{missing}{text:?} in {stream}\n{}",
             self.context()
         );
         self
