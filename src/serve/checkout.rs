@@ -92,9 +92,19 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, CloneError> {
     } else {
         Err(CloneError::Git {
             command: args.first().copied().unwrap_or("").to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            stderr: without_credentials(String::from_utf8_lossy(&out.stderr).trim()),
         })
     }
+}
+
+/// git's message with the user information of every URL in it hidden (`https://user:token@host`
+/// → `https://***@host`): git quotes the source URL in its errors, a source URL may carry a
+/// token, and the message reaches the log, the database and the API.
+fn without_credentials(text: &str) -> String {
+    static USERINFO: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@").expect("a valid pattern")
+    });
+    USERINFO.replace_all(text, "${1}***@").into_owned()
 }
 
 /// `group/app` → `group-app` (a directory name).
@@ -215,4 +225,23 @@ pub fn prepare(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::without_credentials;
+
+    #[test]
+    fn git_messages_lose_the_credentials_of_urls() {
+        assert_eq!(
+            without_credentials(
+                "fatal: repository 'http://oauth2:s3cret@127.0.0.1:3000/org/app.git/' not found"
+            ),
+            "fatal: repository 'http://***@127.0.0.1:3000/org/app.git/' not found"
+        );
+        assert_eq!(
+            without_credentials("fatal: could not read from ssh://git@host/x and https://host/y"),
+            "fatal: could not read from ssh://***@host/x and https://host/y"
+        );
+    }
 }
