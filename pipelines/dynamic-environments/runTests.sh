@@ -19,8 +19,12 @@ k rollout status deployment/deals --timeout=120s
 k rollout status deployment/catalogue --timeout=120s
 
 # One probe pod, one request per line of its log; "== GET <path> <wget exit code>" ends each.
+# It first waits (30 s at most) until the Service answers at all: where NetworkPolicy is enforced
+# (the namespace admits only its own pods), a new pod's address is allowed asynchronously, so
+# its first connection can be refused though the deployment is ready.
 probe=deals-probe-$$
 k run "$probe" --restart=Never --image="$PROBE_IMAGE" --command -- sh -c '
+  i=0; until wget -q -O /dev/null http://deals/healthz 2>/dev/null || [ $i -ge 30 ]; do i=$((i + 1)); sleep 1; done
   for path in /healthz /cgi-bin/deals /no-such-page; do
     body=$(wget -q -O- "http://deals$path" 2>/dev/null); code=$?
     echo "$body"; echo "== GET $path $code"
