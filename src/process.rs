@@ -5,7 +5,7 @@
 
 pub mod watchdog;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 /// Whether `pid` is a running process; a zombie (dead, waiting to be reaped) is not.
@@ -24,7 +24,14 @@ fn stat(pid: i32) -> Option<Vec<String>> {
     if pid <= 0 {
         return None;
     }
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // One read (plus the one that sees the end): the file is short and reports no size, and
+    // `read_to_string` would grow its buffer from 32 bytes, a read each time (a job's start
+    // reads this once).
+    let mut buf = Vec::with_capacity(1024);
+    std::fs::File::open(format!("/proc/{pid}/stat"))
+        .and_then(|mut f| f.read_to_end(&mut buf))
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf);
     let rest = text.rsplit_once(')')?.1;
     Some(rest.split_whitespace().map(str::to_string).collect())
 }
@@ -54,7 +61,8 @@ pub fn record_group(file: &Path, pgid: i32) {
         .append(true)
         .open(file)
     {
-        let _ = writeln!(f, "{pgid} {start}");
+        // One write, so a line is never torn by a concurrent job's.
+        let _ = f.write_all(format!("{pgid} {start}\n").as_bytes());
     }
 }
 

@@ -186,15 +186,21 @@ async fn run_script(
         Err(e) => return Exit::Error(format!("cannot start {}: {e}", shell.display())),
     };
     let pgid = child.id().map(|p| p as i32);
-    let watched = pgid.map(crate::process::watchdog::watch);
-    if let (Some(pg), Some((_, run_dir))) = (
-        pgid,
-        job.env
-            .iter()
-            .find(|(k, _)| k == crate::run::orphans::MARKER),
-    ) {
-        crate::process::record_group(&crate::run::orphans::processes_file(run_dir), pg);
-    }
+    let record = job
+        .env
+        .iter()
+        .find(|(k, _)| k == crate::run::orphans::MARKER)
+        .map(|(_, run_dir)| crate::run::orphans::processes_file(run_dir));
+    let watched = pgid.map(|pg| {
+        use crate::process::watchdog::{Record, watch};
+        match &record {
+            Some(file) => {
+                crate::process::record_group(file, pg);
+                watch(pg, Record::File(file))
+            }
+            None => watch(pg, Record::None),
+        }
+    });
     let readers = [
         child
             .stdout

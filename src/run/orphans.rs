@@ -24,6 +24,7 @@ pub fn claim(run_dir: &Path) {
 
 /// Drops the ownership records of a finished run.
 pub fn release(run_dir: &Path) {
+    crate::process::watchdog::forget(&run_dir.join(PROCESSES));
     for f in ["owner.pid", "owner.start", PROCESSES] {
         let _ = std::fs::remove_file(run_dir.join(f));
     }
