@@ -241,10 +241,12 @@ fn jobs_of_a_killed_run_are_stopped_by_the_watchdog_gc_and_the_next_run() {
     let marks = tempfile::tempdir().unwrap();
     let m = marks.path().display().to_string();
     // The issue's job (the shell itself runs `touch`), and one that leaves a background child in
-    // its group and one that leaves the group (`setsid`), which only the marker can find.
+    // its group and one that leaves the group (`setsid`), which only the marker can find. `bg`
+    // says it started only once the escaped process runs in its own session: killed before
+    // `setsid`, it would still be in bg's group and die with it, leaving nothing to reap.
     let ci = format!(
         "fg:\n  script: ['echo $$ > {m}/fg-group; touch {m}/fg-started; sleep 2.5 > /dev/null; touch {m}/fg-ran']\n\
-         bg:\n  script: ['echo $$ > {m}/bg-group; (sleep 2.5; touch {m}/bg-ran) & setsid sh -c \"sleep 2.5; touch {m}/esc-ran\" & touch {m}/bg-started; wait']\n"
+         bg:\n  script: ['echo $$ > {m}/bg-group; (sleep 2.5; touch {m}/bg-ran) & setsid sh -c \"touch {m}/esc-started; sleep 2.5; touch {m}/esc-ran\" & until [ -e {m}/esc-started ]; do sleep 0.01; done; touch {m}/bg-started; wait']\n"
     );
     let group = |name: &str| -> i32 {
         let text = std::fs::read_to_string(marks.path().join(name)).unwrap();
@@ -252,7 +254,7 @@ fn jobs_of_a_killed_run_are_stopped_by_the_watchdog_gc_and_the_next_run() {
     };
     for reaper in ["gc", "run"] {
         let dir = project(&[(".gitlab-ci.yml", &ci)]);
-        for f in ["fg-ran", "bg-ran", "esc-ran"] {
+        for f in ["fg-ran", "bg-ran", "esc-ran", "esc-started"] {
             let _ = std::fs::remove_file(marks.path().join(f));
         }
         let mut child = spawn_run(dir.path());
