@@ -6,7 +6,7 @@
 //! busybox test image built here and loaded onto the nodes.
 
 use crate::support::cluster::{Held, Kube, kubectl, spawn_shell_jobs, web_manifests};
-use crate::support::{combined, gantry, gate, git, images, repo};
+use crate::support::{combined, gate, git, images, repo};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
@@ -618,22 +618,11 @@ fn credentials_the_cluster_refuses_stop_the_run_before_any_job() {
     let config = tmp.path().join("bad-kubeconfig");
     let bad = sim.with_token("not-a-valid-token");
     std::fs::write(&config, bad).unwrap();
-    std::fs::create_dir_all(&out).unwrap();
-    let out_var = format!("OUT={}", out.display());
-    let (code, _, stderr) = gantry(
-        &dir,
-        &[
-            "run",
-            "--executor",
-            "shell",
-            "--kubeconfig",
-            config.to_str().unwrap(),
-            "--var",
-            &out_var,
-        ],
-    );
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("refused gantry's credentials"), "{stderr}");
+    // The shell-jobs run of the other tests, with these credentials.
+    let run = spawn_shell_jobs(&config, &dir, &out, &images::for_cluster(), &[]);
+    let (code, log) = finish(run);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("refused gantry's credentials"), "{log}");
     assert!(!out.join("job-kubeconfig").exists(), "a job ran");
     // Nothing was created with them either.
     let api: Api<Namespace> = Api::all(sim.client.clone());
