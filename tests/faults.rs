@@ -2,6 +2,7 @@
 //! that crashed the renderer, a plan error without a place, files read through symlinks out of
 //! the checkout, jobs outliving a killed gantry, namespaces left by a killed run.
 
+use crate::support::checks::json_lines;
 use crate::support::{gantry, git};
 use std::path::Path;
 
@@ -93,24 +94,20 @@ fn a_need_left_without_its_job_is_located_in_plan_and_warned_by_lint() {
 /// What a file outside the checkout holds; it must never show up in gantry's output.
 const SECRET: &str = "token: [SECRET-CONTENT-4711";
 
-/// A directory outside the project holding `secret.yml`, `secret.env`, `t.yaml` and
-/// `templates/x.yml`, all with [`SECRET`] in them.
+/// A directory outside the project whose files (YAML, dotenv, a JUnit report) all hold
+/// [`SECRET`] or its marker.
 fn outside() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    for name in [
-        "secret.yml",
-        "templates/x.yml",
-        "templates/x/template.yml",
-        "t.yaml",
+    for (name, content) in [
+        ("secret.yml", SECRET),
+        ("templates/x.yml", SECRET),
+        ("templates/x/template.yml", SECRET),
+        ("t.yaml", SECRET),
+        ("secret.env", "LEAKED=SECRET-CONTENT-4711\n"),
+        ("report.xml", "<testsuite name=\"SECRET-CONTENT-4711\"/>"),
     ] {
-        write(tmp.path(), name, SECRET);
+        write(tmp.path(), name, content);
     }
-    write(tmp.path(), "secret.env", "LEAKED=SECRET-CONTENT-4711\n");
-    write(
-        tmp.path(),
-        "report.xml",
-        "<testsuite name=\"SECRET-CONTENT-4711\"/>",
-    );
     tmp
 }
 
@@ -356,9 +353,8 @@ fn a_run_reads_and_writes_nothing_outside_the_workspace_through_symlinks() {
     let text = format!("{stdout}{stderr}");
     assert_eq!(code, 1, "{text}");
     let status = |job: &str| -> String {
-        stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        json_lines(&stdout)
+            .into_iter()
             .find(|e| e["event"] == "job_finished" && e["job"] == job)
             .and_then(|e| e["status"].as_str().map(str::to_string))
             .unwrap_or_else(|| panic!("no result for {job}:\n{text}"))

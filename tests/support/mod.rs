@@ -121,3 +121,4 @@ pub fn job_names(plan: &serde_json::Value) -> Vec<String> {
         .map(|j| j["name"].as_str().unwrap().to_string())
         .collect()
 }
+pub mod checks;
