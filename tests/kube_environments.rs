@@ -534,6 +534,9 @@ deploy:
 
 #[test]
 fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
+    // Its `gc --all` also removes the containers of runs still going, on the Docker engine too:
+    // never beside a test whose containers run (Docker's lock first, as every test takes them).
+    let _docker = gate::DOCKER.alone();
     let Some(sim) = OnCluster::start() else {
         return;
     };
