@@ -69,7 +69,7 @@ pub async fn list(
         offset: (page - 1) * per_page,
     })?;
     Ok(Json(json!({
-        "pipelines": rows.iter().map(|r| r.json()).collect::<Vec<_>>(),
+        "pipelines": rows.iter().map(|r| super::trust::json(&app, r)).collect::<Vec<_>>(),
         "page": page,
         "per_page": per_page,
         "total": total,
@@ -90,7 +90,7 @@ pub async fn show(
         .into_iter()
         .map(|(job, status, at)| json!({"job_id": job, "status": status, "at": super::db::rfc3339(at)}))
         .collect();
-    let mut v = row.json();
+    let mut v = super::trust::json(&app, &row);
     v["jobs"] = jobs.iter().map(|j| j.json()).collect();
     v["transitions"] = transitions.into();
     Ok(Json(v))
