@@ -6,7 +6,7 @@
 
 use crate::support::serve::*;
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const PIPELINE: &str = r#"
@@ -16,6 +16,14 @@ nightly:
   script:
     - echo "scheduled source=$CI_PIPELINE_SOURCE nightly=$NIGHTLY"
 "#;
+
+/// A repository `app` with [`PIPELINE`] in a temporary directory.
+fn repository() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    repo(&src, PIPELINE);
+    (tmp, src)
+}
 
 fn config(tmp: &Path, src: &Path, active: bool) -> String {
     let file = tmp.join("gantry.toml");
@@ -72,9 +80,7 @@ fn nightly_log(server: &Server, id: i64) -> String {
 
 #[test]
 fn config_and_api_schedules_start_schedule_pipelines() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("app");
-    repo(&src, PIPELINE);
+    let (tmp, src) = repository();
     let data = tmp.path().join("data");
     // Every second from the config file: it fires.
     let mut server = Server::start(&data, &["--config", &config(tmp.path(), &src, true)]);
@@ -183,9 +189,7 @@ fn config_and_api_schedules_start_schedule_pipelines() {
 
 #[test]
 fn a_schedule_survives_a_restart_and_missed_ticks_run_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("app");
-    repo(&src, PIPELINE);
+    let (tmp, src) = repository();
     let mut server = Server::for_repo(tmp.path(), &src, &[]);
     // Four ticks a minute, the first a few seconds from now; the server is down for all four.
     let now = std::time::SystemTime::now()

@@ -7,7 +7,7 @@
 use crate::serve::github_signature;
 use crate::support::serve::*;
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The protected variable's value: not masked, so only its absence keeps it out of a log.
@@ -75,20 +75,22 @@ fn everything_about(server: &Server, p: &Value) -> String {
     all
 }
 
-/// Creates branch `name` with one more commit; returns it (the checkout stays on `main`).
-fn branch(src: &Path, name: &str) -> String {
-    git(src, &["checkout", "-q", "-b", name]);
-    let sha = commit(src, &format!("{PIPELINE}\n# {name}\n"), name);
-    git(src, &["checkout", "-q", "main"]);
-    sha
+/// A repository `app` in a temporary directory with [`PIPELINE`] on `main` and one more commit
+/// on branch `name` (the checkout stays on `main`): the directory, the repository, `main`'s
+/// commit and the branch's.
+fn repository(name: &str) -> (tempfile::TempDir, PathBuf, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let main = repo(&src, PIPELINE);
+    git(&src, &["checkout", "-q", "-b", name]);
+    let sha = commit(&src, &format!("{PIPELINE}\n# {name}\n"), name);
+    git(&src, &["checkout", "-q", "main"]);
+    (tmp, src, main, sha)
 }
 
 #[test]
 fn protected_variables_reach_protected_refs_only() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("app");
-    let main = repo(&src, PIPELINE);
-    let feature = branch(&src, "feature");
+    let (tmp, src, main, feature) = repository("feature");
     let server = server(tmp.path(), &src, "");
     let (p, log) = show_log(&server, server.push_main(ZERO, &main));
     assert!(
@@ -124,10 +126,7 @@ fn protected_variables_reach_protected_refs_only() {
 
 #[test]
 fn a_fork_merge_request_waits_for_approval_and_never_sees_protected_variables() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("app");
-    repo(&src, PIPELINE);
-    let head = branch(&src, "fork-work");
+    let (tmp, src, _, head) = repository("fork-work");
     let server = server(
         tmp.path(),
         &src,
@@ -194,10 +193,7 @@ fn a_fork_merge_request_waits_for_approval_and_never_sees_protected_variables() 
 
 #[test]
 fn github_fork_pull_requests_and_unlisted_authors_wait() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("app");
-    repo(&src, PIPELINE);
-    let head = branch(&src, "topic");
+    let (tmp, src, _, head) = repository("topic");
     let server = server(tmp.path(), &src, "trusted_authors = [\"alice\"]\n");
     let pr = |who: &str, head_repo: (i64, &str)| {
         json!({

@@ -105,14 +105,12 @@ pub enum PipelineError {
     /// The executors cannot be had.
     #[error(transparent)]
     Build(#[from] executors::BuildError),
-    /// An untrusted pipeline asked for what the operator does not allow it (`serve::trust`).
-    #[error("untrusted pipeline ({why}): {what}")]
-    Denied {
-        /// Why it is untrusted.
-        why: String,
-        /// What it was refused.
-        what: &'static str,
-    },
+    /// An untrusted pipeline asked for what the operator does not allow it (`serve::trust`):
+    /// why it is untrusted.
+    #[error(
+        "untrusted pipeline ({0}): its jobs run on the cluster, which the repository does not allow untrusted pipelines (untrusted_cluster)"
+    )]
+    Denied(String),
 }
 
 /// Runs the started pipeline to its end and records the result.
@@ -212,10 +210,9 @@ async fn run_pipeline(
     let notice = grants.notice(&repo, &withheld, config.cluster.is_set());
     if !grants.cluster {
         if config.cluster.is_set() && plan.jobs.iter().any(|j| j.executor == "kubernetes") {
-            return Err(PipelineError::Denied {
-                why: grants.untrusted.clone().unwrap_or_default(),
-                what: "its jobs run on the cluster, which the repository does not allow untrusted pipelines (untrusted_cluster)",
-            });
+            return Err(PipelineError::Denied(
+                grants.untrusted.clone().unwrap_or_default(),
+            ));
         }
         config.cluster = Default::default();
     }

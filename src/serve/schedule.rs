@@ -118,29 +118,22 @@ fn zone(name: &str) -> Result<jiff::tz::TimeZone, ScheduleError> {
     jiff::tz::TimeZone::get(name).map_err(|_| ScheduleError::TimeZone(name.to_string()))
 }
 
-/// A stored schedule.
-#[derive(Clone, Debug)]
+/// A stored schedule: its id and repository; `config_key` (`repository#index`) for a config
+/// file's schedule, which the API cannot change; what it says; its next tick (ms since the
+/// epoch; `None`: inactive or no tick left); its last run (when, the pipeline it started, or
+/// why it could not); when it was created and changed.
+#[derive(Clone, Debug, Deserialize)]
 pub struct ScheduleRow {
-    /// Id.
-    pub id: i64,
-    /// Repository.
-    pub repository: String,
-    /// `repository#index` for a config file's schedule (the API cannot change those).
-    pub config_key: Option<String>,
-    /// What it says.
-    pub schedule: ScheduleConfig,
-    /// Next tick, ms since the epoch (`None`: inactive or no tick left).
-    pub next_run_at: Option<i64>,
-    /// Last time it started a pipeline (or tried to).
-    pub last_run_at: Option<i64>,
-    /// The pipeline it started last.
-    pub last_pipeline_id: Option<i64>,
-    /// Why its last run could not start a pipeline.
-    pub last_error: Option<String>,
-    /// Created.
-    pub created_at: i64,
-    /// Changed.
-    pub updated_at: i64,
+    id: i64,
+    repository: String,
+    config_key: Option<String>,
+    schedule: ScheduleConfig,
+    next_run_at: Option<i64>,
+    last_run_at: Option<i64>,
+    last_pipeline_id: Option<i64>,
+    last_error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
 }
 
 impl ScheduleRow {
@@ -167,28 +160,18 @@ impl ScheduleRow {
     }
 }
 
-const COLS: &str = "id, repository, config_key, description, cron, timezone, ref, variables, active, next_run_at, last_run_at, last_pipeline_id, last_error, created_at, updated_at";
+/// A row as one JSON object, read by serde like the config file's schedules.
+const COLS: &str = "json_object('id', id, 'repository', repository, 'config_key', config_key,
+    'schedule', json_object('description', description, 'cron', cron, 'timezone', timezone,
+        'ref', ref, 'variables', json(variables),
+        'active', json(CASE WHEN active THEN 'true' ELSE 'false' END)),
+    'next_run_at', next_run_at, 'last_run_at', last_run_at, 'last_pipeline_id', last_pipeline_id,
+    'last_error', last_error, 'created_at', created_at, 'updated_at', updated_at)";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
-    let vars: String = r.get(7)?;
-    Ok(ScheduleRow {
-        id: r.get(0)?,
-        repository: r.get(1)?,
-        config_key: r.get(2)?,
-        schedule: ScheduleConfig {
-            description: r.get(3)?,
-            cron: r.get(4)?,
-            timezone: r.get(5)?,
-            git_ref: r.get(6)?,
-            variables: serde_json::from_str(&vars).unwrap_or_default(),
-            active: r.get(8)?,
-        },
-        next_run_at: r.get(9)?,
-        last_run_at: r.get(10)?,
-        last_pipeline_id: r.get(11)?,
-        last_error: r.get(12)?,
-        created_at: r.get(13)?,
-        updated_at: r.get(14)?,
+    let text: String = r.get(0)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
 }
 
@@ -250,43 +233,32 @@ fn store(
         }
         _ => next_of(s, now),
     };
-    app.db.with("storing a schedule", |c| match &old {
-        Some(o) => c
-            .execute(
-                "UPDATE schedules SET description = ?2, cron = ?3, timezone = ?4, ref = ?5,
-                   variables = ?6, active = ?7, next_run_at = ?8, updated_at = ?9 WHERE id = ?1",
-                params![
-                    o.id,
-                    s.description,
-                    s.cron,
-                    s.timezone,
-                    s.git_ref,
-                    vars,
-                    s.active,
-                    next,
-                    now
-                ],
-            )
-            .map(|_| o.id),
-        None => c
-            .execute(
-                "INSERT INTO schedules (repository, config_key, description, cron, timezone, ref,
-                   variables, active, next_run_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                params![
-                    repository,
-                    key,
-                    s.description,
-                    s.cron,
-                    s.timezone,
-                    s.git_ref,
-                    vars,
-                    s.active,
-                    next,
-                    now
-                ],
-            )
-            .map(|_| c.last_insert_rowid()),
+    // One upsert for both: a new row (id NULL) gets the next rowid.
+    app.db.with("storing a schedule", |c| {
+        c.query_row(
+            "INSERT INTO schedules (id, repository, config_key, description, cron, timezone, ref,
+               variables, active, next_run_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+             ON CONFLICT (id) DO UPDATE SET description = excluded.description,
+               cron = excluded.cron, timezone = excluded.timezone, ref = excluded.ref,
+               variables = excluded.variables, active = excluded.active,
+               next_run_at = excluded.next_run_at, updated_at = excluded.updated_at
+             RETURNING id",
+            params![
+                old.as_ref().map(|o| o.id),
+                repository,
+                key,
+                s.description,
+                s.cron,
+                s.timezone,
+                s.git_ref,
+                vars,
+                s.active,
+                next,
+                now
+            ],
+            |r| r.get(0),
+        )
     })
 }
 
@@ -336,19 +308,8 @@ async fn start_pipeline(
     app: &Arc<App>,
     s: &ScheduleRow,
 ) -> Result<super::db::PipelineRow, ApiError> {
-    let repo = app
-        .config
-        .repo(&s.repository)
-        .ok_or_else(|| {
-            ApiError::not_found(format!("repository `{}` is not served here", s.repository))
-        })?
-        .clone();
-    let (data, git_ref) = (app.config.data_dir.clone(), s.schedule.git_ref.clone());
-    let (sha, kind) =
-        tokio::task::spawn_blocking(move || super::checkout::resolve(&data, &repo, &git_ref))
-            .await
-            .map_err(|e| ApiError::bad(e.to_string()))?
-            .map_err(|e| ApiError::bad(e.to_string()))?;
+    let repo = super::api::served(app, &s.repository)?;
+    let (sha, kind) = super::api::resolve(app, repo, &s.schedule.git_ref).await?;
     app.enqueue(NewPipeline {
         repository: s.repository.clone(),
         git_ref: s.schedule.git_ref.clone(),
@@ -409,16 +370,10 @@ fn found(app: &App, raw: &str) -> Result<ScheduleRow, ApiError> {
     get(app, id(raw)?)?.ok_or_else(|| ApiError::not_found("no such schedule"))
 }
 
-/// Query of `GET /schedules`.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    repository: Option<String>,
-}
-
 /// `GET /api/v1/schedules`: every schedule (of `repository`), with its next run.
 pub async fn list(
     State(app): State<Arc<App>>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<super::environments::ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let rows = select(&app, "WHERE ?1 IS NULL OR repository = ?1", [q.repository])?;
     Ok(Json(json!({

@@ -11,6 +11,7 @@
 //! that somehow reached the queue unapproved is held again by the dispatcher.
 
 use super::App;
+use super::api::pipeline_row;
 use super::config::RepoConfig;
 use super::db::{DbError, NewPipeline, PipelineRow, rfc3339};
 use super::error::{ApiError, id};
@@ -196,11 +197,9 @@ pub async fn approve(
     State(app): State<Arc<App>>,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let pid = id(&raw)?;
-    let row = app
-        .db
-        .pipeline(pid)?
-        .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
+    let row = pipeline_row(&app, id(&raw)?)?;
+    let pid = row.id;
+    // Approving for a repository no longer served, or into a full queue, would strand it.
     if app.config.repo(&row.new.repository).is_none() {
         return Err(ApiError::not_found("its repository is no longer served"));
     }
@@ -215,10 +214,7 @@ pub async fn approve(
             row.status
         )));
     }
-    let row = app
-        .db
-        .pipeline(pid)?
-        .ok_or_else(|| ApiError::not_found("no such pipeline"))?;
+    let row = pipeline_row(&app, pid)?;
     tracing::info!(pipeline = pid, "untrusted pipeline approved");
     app.publish_pipeline(&row);
     app.queue.push(&row);

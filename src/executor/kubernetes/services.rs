@@ -99,19 +99,16 @@ pub fn plan(
     let mut out = Services::default();
     for s in specs {
         let dind = is_dind(&s.image);
-        if dind && !privileged_dind && !node_socket {
-            out.warnings.push(format!(
-                "warning: service {} not started: neither a privileged engine nor the node's Docker socket is allowed here",
-                s.image
-            ));
-            continue;
-        }
         if dind && !privileged_dind {
-            out.warnings.push(format!(
-                "warning: service {} is served by the node's Docker engine (socket passed through); use --privileged-dind for a real one",
-                s.image
-            ));
-            out.docker_socket = true;
+            // Without a privileged engine: the node's socket, where allowed, else nothing.
+            let how = if node_socket {
+                "is served by the node's Docker engine (socket passed through); use --privileged-dind for a real one"
+            } else {
+                "not started: neither a privileged engine nor the node's Docker socket is allowed here"
+            };
+            out.warnings
+                .push(format!("warning: service {} {how}", s.image));
+            out.docker_socket = node_socket;
             continue;
         }
         let (mut hostnames, mut dropped) = (Vec::new(), Vec::new());
@@ -197,32 +194,23 @@ mod tests {
 
     #[test]
     fn dind_is_the_node_socket_unless_privileged() {
-        let s = plan(
-            &[spec("docker:27-dind", None)],
-            &[],
-            str::to_string,
-            false,
-            true,
-        );
+        let dind = |privileged, socket| {
+            plan(
+                &[spec("docker:27-dind", None)],
+                &[],
+                str::to_string,
+                privileged,
+                socket,
+            )
+        };
+        let s = dind(false, true);
         assert!(s.docker_socket && s.containers.is_empty());
         assert!(s.warnings[0].contains("--privileged-dind"));
         // Neither allowed (an untrusted pipeline under serve): no socket, no engine.
-        let s = plan(
-            &[spec("docker:27-dind", None)],
-            &[],
-            str::to_string,
-            false,
-            false,
-        );
+        let s = dind(false, false);
         assert!(!s.docker_socket && s.containers.is_empty());
         assert!(s.warnings[0].contains("not started"), "{:?}", s.warnings);
-        let s = plan(
-            &[spec("docker:27-dind", None)],
-            &[],
-            str::to_string,
-            true,
-            true,
-        );
+        let s = dind(true, true);
         assert!(!s.docker_socket);
         assert!(s.containers[0].privileged);
         assert_eq!(s.containers[0].hostnames, ["docker"]);
