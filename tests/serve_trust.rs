@@ -37,7 +37,7 @@ fn server(tmp: &Path, src: &Path, extra: &str) -> Server {
     std::fs::write(
         &config,
         format!(
-            "[[repository]]\nname = \"group/app\"\nsource = \"{}\"\nexecutor = \"shell\"\nvariables_file = \"{}\"\nprotected = [\"main\", \"v*\"]\n{extra}",
+            "[[repository]]\nname = \"group/app\"\nsource = \"{}\"\nvariables_file = \"{}\"\nprotected = [\"main\", \"v*\"]\n{extra}",
             src.display(),
             vars.display()
         ),
@@ -244,4 +244,53 @@ fn github_fork_pull_requests_and_unlisted_authors_wait() {
         server.api(&format!("/pipelines/{}", stranger["id"]))["status"],
         "manual"
     );
+}
+
+#[test]
+fn docker_dind_gets_the_hosts_socket_only_in_trusted_pipelines_where_opted_in() {
+    if !crate::support::gate::docker() {
+        return;
+    }
+    let _shared = crate::support::gate::DOCKER.shared();
+    let image = crate::support::images::busybox();
+    let pipeline = format!(
+        "dind:\n  image: {image}\n  services: ['docker:dind']\n  rules:\n    - when: always\n  script:\n    - if [ -S /var/run/docker.sock ]; then echo socket=yes; else echo socket=no; fi\n"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let main = repo(&src, &pipeline);
+    // The operator opted in: trusted pipelines get the socket.
+    let server = server(
+        tmp.path(),
+        &src,
+        "executor = \"docker\"\ndocker_socket = true\n",
+    );
+    let log_of = |id: i64| {
+        let p = server.wait_done(id, 120);
+        assert_eq!(p["status"], "success", "{p:#}");
+        server.log(Server::job(&p, "dind")["id"].as_i64().unwrap())
+    };
+    let log = log_of(server.push_main(ZERO, &main));
+    assert!(
+        log.contains("socket passed through") && log.contains("socket=yes"),
+        "{log}"
+    );
+    // A fork's merge request, approved: no socket, and its log says so.
+    let mr = json!({
+        "object_kind": "merge_request",
+        "user": {"username": "eve"},
+        "project": {"path_with_namespace": "group/app"},
+        "object_attributes": {"iid": 4, "action": "open", "source_branch": "main",
+            "target_branch": "main", "last_commit": {"id": main},
+            "source_project_id": 2, "target_project_id": 1},
+    });
+    let r = server.gitlab("Merge Request Hook", Some(SECRET), &mr);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    let r = server.api_post(&format!("/pipelines/{id}/approve"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let log = log_of(id);
+    assert!(log.contains("socket=no"), "{log}");
+    assert!(log.contains("service docker:dind not started"), "{log}");
+    assert!(log.contains("denied: the host's Docker socket"), "{log}");
 }
