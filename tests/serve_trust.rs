@@ -294,3 +294,58 @@ fn docker_dind_gets_the_hosts_socket_only_in_trusted_pipelines_where_opted_in() 
     assert!(log.contains("service docker:dind not started"), "{log}");
     assert!(log.contains("denied: the host's Docker socket"), "{log}");
 }
+
+#[test]
+fn an_untrusted_pipeline_is_kept_off_the_cluster_unless_the_operator_allows_it() {
+    let (tmp, src, _, head) = repository("fork-work");
+    // A cluster that does not exist: the refusal comes before any connection.
+    let kubeconfig = tmp.path().join("operator.kubeconfig");
+    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\n").unwrap();
+    let server = server(
+        tmp.path(),
+        &src,
+        &format!(
+            "executor = \"kubernetes\"\nkubeconfig = \"{}\"\n",
+            kubeconfig.display()
+        ),
+    );
+    let mr = json!({
+        "object_kind": "merge_request",
+        "project": {"path_with_namespace": "group/app"},
+        "object_attributes": {"iid": 6, "action": "open", "source_branch": "fork-work",
+            "target_branch": "main", "last_commit": {"id": head},
+            "source_project_id": 2, "target_project_id": 1},
+    });
+    let r = server.gitlab("Merge Request Hook", Some(SECRET), &mr);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    let r = server.api_post(&format!("/pipelines/{id}/approve"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = server.wait_done(id, 60);
+    assert_eq!(p["status"], "failed", "{p:#}");
+    let reason = p["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("untrusted pipeline") && reason.contains("untrusted_cluster"),
+        "{reason}"
+    );
+    assert!(p["jobs"].as_array().unwrap().is_empty(), "{p:#}");
+    // Allowed: the same pipeline, retried and approved, goes on to the (missing) cluster.
+    drop(server);
+    let server = self::server(
+        tmp.path(),
+        &src,
+        &format!(
+            "executor = \"kubernetes\"\nkubeconfig = \"{}\"\nuntrusted_cluster = true\n",
+            kubeconfig.display()
+        ),
+    );
+    let r = server.api_post(&format!("/pipelines/{id}/retry"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let again = r.json()["id"].as_i64().unwrap();
+    assert_eq!(r.json()["status"], "manual", "a retry waits again");
+    let r = server.api_post(&format!("/pipelines/{again}/approve"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = server.wait_done(again, 60);
+    let reason = p["reason"].as_str().unwrap_or_default();
+    assert!(!reason.contains("untrusted_cluster"), "{p:#}");
+}
