@@ -246,6 +246,30 @@ fn github_fork_pull_requests_and_unlisted_authors_wait() {
     );
 }
 
+/// A GitLab merge request of `branch` at `sha` from the fork `eve/app`, approved; its id.
+fn approved_fork_request(server: &Server, branch: &str, sha: &str) -> i64 {
+    let mr = json!({
+        "object_kind": "merge_request",
+        "user": {"username": "eve"},
+        "project": {"path_with_namespace": "group/app"},
+        "object_attributes": {"iid": 4, "action": "open", "source_branch": branch,
+            "target_branch": "main", "last_commit": {"id": sha},
+            "source_project_id": 2, "target_project_id": 1,
+            "source": {"path_with_namespace": "eve/app"}},
+    });
+    let r = server.gitlab("Merge Request Hook", Some(SECRET), &mr);
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (201, Some("manual")),
+        "{}",
+        r.text()
+    );
+    let id = r.json()["id"].as_i64().unwrap();
+    let r = server.api_post(&format!("/pipelines/{id}/approve"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    id
+}
+
 #[test]
 fn docker_dind_gets_the_hosts_socket_only_in_trusted_pipelines_where_opted_in() {
     if !crate::support::gate::docker() {
@@ -276,20 +300,7 @@ fn docker_dind_gets_the_hosts_socket_only_in_trusted_pipelines_where_opted_in() 
         "{log}"
     );
     // A fork's merge request, approved: no socket, and its log says so.
-    let mr = json!({
-        "object_kind": "merge_request",
-        "user": {"username": "eve"},
-        "project": {"path_with_namespace": "group/app"},
-        "object_attributes": {"iid": 4, "action": "open", "source_branch": "main",
-            "target_branch": "main", "last_commit": {"id": main},
-            "source_project_id": 2, "target_project_id": 1},
-    });
-    let r = server.gitlab("Merge Request Hook", Some(SECRET), &mr);
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_i64().unwrap();
-    let r = server.api_post(&format!("/pipelines/{id}/approve"), &json!({}));
-    assert_eq!(r.status, 200, "{}", r.text());
-    let log = log_of(id);
+    let log = log_of(approved_fork_request(&server, "main", &main));
     assert!(log.contains("socket=no"), "{log}");
     assert!(log.contains("service docker:dind not started"), "{log}");
     assert!(log.contains("denied: the host's Docker socket"), "{log}");
@@ -309,18 +320,7 @@ fn an_untrusted_pipeline_is_kept_off_the_cluster_unless_the_operator_allows_it()
             kubeconfig.display()
         ),
     );
-    let mr = json!({
-        "object_kind": "merge_request",
-        "project": {"path_with_namespace": "group/app"},
-        "object_attributes": {"iid": 6, "action": "open", "source_branch": "fork-work",
-            "target_branch": "main", "last_commit": {"id": head},
-            "source_project_id": 2, "target_project_id": 1},
-    });
-    let r = server.gitlab("Merge Request Hook", Some(SECRET), &mr);
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_i64().unwrap();
-    let r = server.api_post(&format!("/pipelines/{id}/approve"), &json!({}));
-    assert_eq!(r.status, 200, "{}", r.text());
+    let id = approved_fork_request(&server, "fork-work", &head);
     let p = server.wait_done(id, 60);
     assert_eq!(p["status"], "failed", "{p:#}");
     let reason = p["reason"].as_str().unwrap_or_default();
