@@ -39,6 +39,8 @@ mod serve;
 mod serve_browser;
 mod serve_docker;
 mod serve_project;
+mod serve_schedule;
 mod serve_token;
+mod serve_trust;
 mod shell;
 mod workspace;

@@ -52,6 +52,10 @@ pub struct DockerOptions {
     pub service_timeout: Duration,
     /// Run `docker:dind` services for real (privileged) instead of passing the host engine through.
     pub privileged_dind: bool,
+    /// Without `privileged_dind`: pass the host's Docker socket to jobs with a `docker:dind`
+    /// service (root on the host, so `gantry serve` does it only where the operator opted in
+    /// and never for an untrusted pipeline); false: such a service is not started at all.
+    pub host_socket: bool,
 }
 
 impl Default for DockerOptions {
@@ -61,6 +65,7 @@ impl Default for DockerOptions {
             image_map: Vec::new(),
             service_timeout: Duration::from_secs(30),
             privileged_dind: false,
+            host_socket: true,
         }
     }
 }
@@ -895,6 +900,10 @@ impl Executor for DockerExecutor {
         let mut passthrough = false;
         let mut services = Vec::new();
         for s in &job.services {
+            if is_dind(&s.image) && !self.options.privileged_dind && !self.options.host_socket {
+                out.write(Stream::Stderr, format!("warning: service {} not started: neither a privileged engine nor the host's Docker socket is allowed here\n", s.image).as_bytes());
+                continue;
+            }
             if is_dind(&s.image) && !self.options.privileged_dind {
                 out.write(Stream::Stderr, format!("warning: service {} is served by the host's Docker engine (socket passed through); use --privileged-dind for a real one\n", s.image).as_bytes());
                 passthrough = true;

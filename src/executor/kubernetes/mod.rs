@@ -43,6 +43,9 @@ pub struct KubeOptions {
     /// Run `docker:dind` services as real privileged containers instead of passing the node's
     /// Docker socket through.
     pub privileged_dind: bool,
+    /// Without `privileged_dind`: pass the node's Docker socket through for `docker:dind`
+    /// (else such a service is not started).
+    pub node_socket: bool,
     /// `[kubernetes.executor]` of the project's config.
     pub pod: settings::ExecutorConfig,
 }
@@ -427,6 +430,7 @@ impl Executor for KubernetesExecutor {
             &job.env,
             |i| self.mapped(i),
             self.options.privileged_dind,
+            self.options.node_socket,
         );
         for w in &services.warnings {
             out.write(Stream::Stderr, format!("{w}\n").as_bytes());
