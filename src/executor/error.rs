@@ -52,6 +52,22 @@ pub enum ExecutorError {
         /// The registry's or engine's answer.
         source: DockerError,
     },
+    /// The pull failed with the registry credentials gantry found (a wrong password, a
+    /// registry that refuses the user, or no answer at all); `reason` is the engine's answer
+    /// with every secret of the credentials masked.
+    #[error(
+        "image `{image}` could not be pulled from registry {registry} with the {credentials}: {reason}"
+    )]
+    PullWithCredentials {
+        /// The image asked for.
+        image: String,
+        /// The registry's host.
+        registry: String,
+        /// Which credentials, from where (no value).
+        credentials: String,
+        /// Why, masked.
+        reason: String,
+    },
     /// A container could not be created.
     #[error("cannot create a container: {source}")]
     CreateContainer {
