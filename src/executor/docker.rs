@@ -67,6 +67,15 @@ impl Default for DockerOptions {
     }
 }
 
+/// What the engine (or the registry behind it) said, without bollard's status-code preamble.
+fn engine_reason(e: &DockerError) -> String {
+    match e {
+        DockerError::DockerResponseServerError { message, .. } => message.clone(),
+        DockerError::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// The local engine's ID of `image` (the digest of its configuration: a rebuild under the same
 /// tag changes it).
 pub async fn local_image_digest(docker: &Docker, image: &str) -> Result<String, ExecutorError> {
@@ -260,8 +269,8 @@ impl DockerExecutor {
             (Some(e), Some(f)) => Err(ExecutorError::PullWithCredentials {
                 image: image.to_string(),
                 registry: registry_auth::server_of(&f.registry).to_string(),
-                credentials: f.describe(),
-                reason: f.credentials.mask(&e.to_string()),
+                credentials: f.source(),
+                reason: f.credentials.mask(&engine_reason(&e)),
             }),
             (Some(source), None) => Err(ExecutorError::PullFailed {
                 image: image.to_string(),

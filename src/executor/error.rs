@@ -56,14 +56,14 @@ pub enum ExecutorError {
     /// registry that refuses the user, or no answer at all); `reason` is the engine's answer
     /// with every secret of the credentials masked.
     #[error(
-        "image `{image}` could not be pulled from registry {registry} with the {credentials}: {reason}"
+        "image `{image}` could not be pulled from registry {registry} with credentials {credentials}: {reason}"
     )]
     PullWithCredentials {
         /// The image asked for.
         image: String,
         /// The registry's host.
         registry: String,
-        /// Which credentials, from where (no value).
+        /// Where the credentials came from (`from …`; no value).
         credentials: String,
         /// Why, masked.
         reason: String,

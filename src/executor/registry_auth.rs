@@ -428,15 +428,17 @@ pub struct Found {
 }
 
 impl Found {
-    /// `credentials from ORIGIN` (with the helper), for the job's log.
-    pub fn describe(&self) -> String {
+    /// `from ORIGIN` (with the helper that gave them), for the job's log and errors.
+    pub fn source(&self) -> String {
         match &self.helper {
-            Some(h) => format!(
-                "credentials for {} from docker-credential-{h} (named in {})",
-                self.registry, self.origin
-            ),
-            None => format!("credentials for {} from {}", self.registry, self.origin),
+            Some(h) => format!("from docker-credential-{h} (named in {})", self.origin),
+            None => format!("from {}", self.origin),
         }
+    }
+
+    /// `credentials for REGISTRY from ORIGIN`, for the job's log.
+    pub fn describe(&self) -> String {
+        format!("credentials for {} {}", self.registry, self.source())
     }
 }
 
