@@ -1010,6 +1010,32 @@ mod tests {
     }
 
     #[test]
+    fn two_keys_of_one_registry_in_one_source_keep_the_first_in_sorted_order() {
+        // `docker.io` sorts before `https://index.docker.io/v1/`: the runner adds it first.
+        let cfg = config(&[
+            ("https://index.docker.io/v1/", "url", "1"),
+            ("docker.io", "plain", "2"),
+        ]);
+        let s = Sources::new(&env(&[(VARIABLE, &cfg)]), None, None, None);
+        let (registry, origin, c) = found(&s, "alpine").unwrap();
+        assert_eq!(
+            (registry.as_str(), c.username.as_str()),
+            ("docker.io", "plain")
+        );
+        let f = Found {
+            registry,
+            origin,
+            helper: Some("pass".into()),
+            credentials: c,
+        };
+        assert_eq!(
+            f.describe(),
+            "credentials for docker.io from docker-credential-pass (named in $DOCKER_AUTH_CONFIG \
+             (a variable of the job))"
+        );
+    }
+
+    #[test]
     fn sources_keep_the_runners_order() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join(".docker")).unwrap();
