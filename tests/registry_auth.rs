@@ -35,6 +35,23 @@ fn installed(tool: &str) -> bool {
         .is_ok()
 }
 
+/// Runs `command` with `input` on its stdin (how secrets go in: never as an argument).
+fn with_stdin(command: &mut Command, input: &str) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// A `docker-registry` with htpasswd authentication on 127.0.0.1 (a free port), its storage,
 /// configuration and password file in a temporary directory; stopped, and the images pushed to
 /// it removed from the engine, when dropped.
@@ -74,19 +91,10 @@ impl Registry {
             .subsec_nanos();
         let password = format!("pw-{}-{nanos:x}-secret", std::process::id());
         // The password on htpasswd's stdin, not its command line.
-        let mut htpasswd = Command::new("htpasswd")
-            .args(["-B", "-i", "-n", USER])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        htpasswd
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(password.as_bytes())
-            .unwrap();
-        let out = htpasswd.wait_with_output().unwrap();
+        let out = with_stdin(
+            Command::new("htpasswd").args(["-B", "-i", "-n", USER]),
+            &password,
+        );
         assert!(out.status.success(), "htpasswd failed");
         std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -137,8 +145,8 @@ impl Registry {
         let (ok, out) = docker(&["tag", images::busybox(), &image]);
         assert!(ok, "{out}");
         self.pushed.push(image.clone());
-        let mut login = Command::new("docker")
-            .args([
+        let out = with_stdin(
+            Command::new("docker").args([
                 "--config",
                 cfg,
                 "login",
@@ -146,19 +154,9 @@ impl Registry {
                 USER,
                 "--password-stdin",
                 &self.host,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        login
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(self.password.as_bytes())
-            .unwrap();
-        let out = login.wait_with_output().unwrap();
+            ]),
+            &self.password,
+        );
         assert!(
             out.status.success(),
             "docker login: {}",
@@ -217,8 +215,9 @@ fn start(name: &str) -> Option<(std::sync::RwLockWriteGuard<'static, ()>, Regist
 }
 
 /// `gantry run` of `pipeline` with gantry's environment `env`, a Docker configuration
-/// directory of its own (empty unless `config` is given) instead of the user's.
-fn run(pipeline: &str, env: &[(&str, &str)], config: Option<&str>) -> crate::support::builder::Run {
+/// directory of its own (empty unless `config` is given) instead of the user's: (exit code,
+/// stdout and stderr).
+fn run(pipeline: &str, env: &[(&str, &str)], config: Option<&str>) -> (i32, String) {
     let docker_config = tempfile::tempdir().unwrap();
     if let Some(c) = config {
         std::fs::write(docker_config.path().join("config.json"), c).unwrap();
@@ -230,7 +229,16 @@ fn run(pipeline: &str, env: &[(&str, &str)], config: Option<&str>) -> crate::sup
     for (k, v) in env {
         test = test.env(k, v);
     }
-    test.run()
+    let r = test.run();
+    (r.code, format!("{}\n{}", r.stdout, r.stderr))
+}
+
+/// Asserts that a run exited 0 and said each of `texts`.
+fn assert_succeeded((code, out): &(i32, String), texts: &[&str]) {
+    assert_eq!(*code, 0, "{out}");
+    for t in texts {
+        assert!(out.contains(t), "no {t:?} in:\n{out}");
+    }
 }
 
 /// A job in `image` with a service of `service` (busybox's httpd under the alias `web`)
@@ -248,24 +256,24 @@ fn docker_jobs_pull_private_images_with_docker_auth_config_and_ci_registry() {
     };
     let service = registry.push("service");
     // Without credentials the registry refuses: the test can fail.
-    let plain = run(&pipeline(&image, &service, "  X: y"), &[], None);
-    assert_ne!(plain.code, 0, "{}\n{}", plain.stdout, plain.stderr);
+    let (code, out) = run(&pipeline(&image, &service, "  X: y"), &[], None);
+    assert_ne!(code, 0, "{out}");
     // DOCKER_AUTH_CONFIG as a variable of the pipeline: job and service images are pulled.
     let vars = format!(
         "  DOCKER_AUTH_CONFIG: '{}'",
         registry.auth_config(&registry.password)
     );
-    let r = run(&pipeline(&image, &service, &vars), &[], None);
-    let out = format!("{}\n{}", r.stdout, r.stderr);
-    assert_eq!(r.code, 0, "{out}");
-    assert!(out.contains("hello-from-service"), "{out}");
-    assert!(out.contains("ran-in-the-private-image"), "{out}");
-    assert!(
-        out.contains(&format!(
-            "authenticating with the credentials for {} from $DOCKER_AUTH_CONFIG (a variable of the job)",
-            registry.host
-        )),
-        "{out}"
+    let authenticated = format!(
+        "authenticating with the credentials for {} from $DOCKER_AUTH_CONFIG (a variable of the job)",
+        registry.host
+    );
+    assert_succeeded(
+        &run(&pipeline(&image, &service, &vars), &[], None),
+        &[
+            "hello-from-service",
+            "ran-in-the-private-image",
+            &authenticated,
+        ],
     );
     registry.forget(&image);
     registry.forget(&service);
@@ -274,13 +282,12 @@ fn docker_jobs_pull_private_images_with_docker_auth_config_and_ci_registry() {
         "  CI_REGISTRY: {}\n  CI_REGISTRY_USER: {USER}\n  CI_REGISTRY_PASSWORD: {}",
         registry.host, registry.password
     );
-    let r = run(&pipeline(&image, &service, &vars), &[], None);
-    let out = format!("{}\n{}", r.stdout, r.stderr);
-    assert_eq!(r.code, 0, "{out}");
-    assert!(out.contains("ran-in-the-private-image"), "{out}");
-    assert!(
-        out.contains("from $CI_REGISTRY_USER and $CI_REGISTRY_PASSWORD"),
-        "{out}"
+    assert_succeeded(
+        &run(&pipeline(&image, &service, &vars), &[], None),
+        &[
+            "ran-in-the-private-image",
+            "from $CI_REGISTRY_USER and $CI_REGISTRY_PASSWORD",
+        ],
     );
 }
 
@@ -290,13 +297,12 @@ fn a_wrong_password_fails_naming_the_registry_never_the_password() {
         return;
     };
     let wrong = format!("{}-but-wrong", registry.password);
-    let r = run(
+    let (code, out) = run(
         &format!("job:\n  image: {image}\n  script: [echo must-not-run]\n"),
         &[("DOCKER_AUTH_CONFIG", &registry.auth_config(&wrong))],
         None,
     );
-    let out = format!("{}\n{}", r.stdout, r.stderr);
-    assert_ne!(r.code, 0, "{out}");
+    assert_ne!(code, 0, "{out}");
     assert!(!out.contains("must-not-run\n"), "{out}");
     assert!(
         out.contains(&format!(
@@ -339,16 +345,16 @@ fn a_credential_helper_supplies_the_login() {
         std::env::var("PATH").unwrap_or_default()
     );
     let config = serde_json::json!({"credHelpers": {&registry.host: "test"}}).to_string();
-    let r = run(
+    let result = run(
         &format!("job:\n  image: {image}\n  script: [echo pulled-with-a-helper]\n"),
         &[("PATH", &path)],
         Some(&config),
     );
-    let out = format!("{}\n{}", r.stdout, r.stderr);
-    assert_eq!(r.code, 0, "{out}");
-    assert!(out.contains("pulled-with-a-helper"), "{out}");
-    assert!(out.contains("from docker-credential-test"), "{out}");
-    registry.assert_not_in(&out);
+    assert_succeeded(
+        &result,
+        &["pulled-with-a-helper", "from docker-credential-test"],
+    );
+    registry.assert_not_in(&result.1);
 }
 
 #[test]
@@ -393,17 +399,10 @@ fn kubernetes_pods_pull_private_images_through_a_pull_secret() {
             ),
         )
     };
-    let (code, out) = job(&registry.password);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("ran-in-a-private-pod"), "{out}");
-    assert!(
-        out.contains(&format!(
-            "authenticating with the credentials for {}",
-            registry.host
-        )),
-        "{out}"
-    );
-    registry.assert_not_in(&out);
+    let result = job(&registry.password);
+    let authenticated = format!("authenticating with the credentials for {}", registry.host);
+    assert_succeeded(&result, &["ran-in-a-private-pod", &authenticated]);
+    registry.assert_not_in(&result.1);
     let (code, out) = job(&format!("{}-but-wrong", registry.password));
     assert_ne!(code, 0, "{out}");
     assert!(out.contains(&image), "{out}");
