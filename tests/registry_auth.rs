@@ -255,9 +255,14 @@ fn docker_jobs_pull_private_images_with_docker_auth_config_and_ci_registry() {
         return;
     };
     let service = registry.push("service");
-    // Without credentials the registry refuses: the test can fail.
+    // Without credentials the registry refuses, and the failure says how to log in.
     let (code, out) = run(&pipeline(&image, &service, "  X: y"), &[], None);
     assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("image `{image}` is not available locally"))
+            && out.contains("give gantry its credentials (DOCKER_AUTH_CONFIG, `docker login`)"),
+        "{out}"
+    );
     // DOCKER_AUTH_CONFIG as a variable of the pipeline: job and service images are pulled.
     let vars = format!(
         "  DOCKER_AUTH_CONFIG: '{}'",

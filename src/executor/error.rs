@@ -44,7 +44,8 @@ pub enum ExecutorError {
     /// The pull failed and there is no local copy to fall back on.
     #[error(
         "image `{image}` is not available locally and could not be pulled ({source}); build it locally, \
-         load it and use --pull never, or substitute a local image with --image-map {image}=LOCAL"
+         load it and use --pull never, substitute a local image with --image-map {image}=LOCAL, or, for \
+         a registry that needs a login, give gantry its credentials (DOCKER_AUTH_CONFIG, `docker login`)"
     )]
     PullFailed {
         /// The image asked for.
