@@ -172,6 +172,16 @@ pub enum ExecutorError {
         /// The API server's answer, with its causes.
         message: String,
     },
+    /// A job's image-pull Secret could not be made (its content is never part of this).
+    #[error("cannot create image-pull secret {name} in namespace {namespace}: {message}")]
+    PullSecret {
+        /// The Secret's name.
+        name: String,
+        /// Its namespace.
+        namespace: String,
+        /// The API server's answer, with its causes.
+        message: String,
+    },
     /// gantry's job pods could not be listed (`gantry gc`, a run's start).
     #[error("listing pods: {message}")]
     ListPods {

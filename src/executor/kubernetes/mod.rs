@@ -504,7 +504,7 @@ impl Executor for KubernetesExecutor {
         let pull_secret =
             match pull_secret::prepare(client, &ns, &name, &labels, job, &images, &out).await {
                 Ok(s) => s,
-                Err(e) => return Exit::Error(e),
+                Err(e) => return Exit::Error(e.to_string()),
             };
         settings.image_pull_secrets.extend(pull_secret.clone());
         let value = pod::pod(&pod::PodPlan {

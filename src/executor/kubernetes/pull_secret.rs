@@ -9,7 +9,7 @@
 
 use crate::environment::objects;
 use crate::executor::registry_auth::{self, Found, Sources};
-use crate::executor::{JobSpec, Sink};
+use crate::executor::{ExecutorError, JobSpec, Sink};
 use base64::Engine;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -68,14 +68,23 @@ pub fn secret(
 }
 
 /// Creates the Secret `value` in `ns`; the error names it, never its content.
-pub async fn create(client: &kube::Client, ns: &str, value: Value) -> Result<(), String> {
-    let name = value["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let refused =
-        |why: String| format!("cannot create image-pull secret {name} in namespace {ns}: {why}");
-    let secret: Secret = serde_json::from_value(value).map_err(|e| refused(e.to_string()))?;
+pub async fn create(client: &kube::Client, ns: &str, value: Value) -> Result<(), ExecutorError> {
+    let refused = |message: String| ExecutorError::PullSecret {
+        name: value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        namespace: ns.to_string(),
+        message,
+    };
+    let secret: Secret = serde_json::from_value(value.clone()).map_err(|e| {
+        // serde's message could quote the data: only where it failed.
+        refused(format!(
+            "not a Secret (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
     Api::<Secret>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &secret)
         .await
@@ -114,7 +123,7 @@ pub async fn prepare(
     job: &JobSpec,
     images: &[&str],
     out: &Sink,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, ExecutorError> {
     let found = credentials(images, &job.env, out).await;
     if found.is_empty() {
         return Ok(None);
