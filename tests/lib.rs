@@ -31,6 +31,7 @@ mod load_semantics;
 mod malformed;
 mod mutation;
 mod plan;
+mod registry_auth;
 mod render;
 mod reuse;
 mod run;
