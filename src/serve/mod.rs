@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod checkout;
 pub mod config;
+pub mod credentials;
 pub mod db;
 pub mod environments;
 pub mod error;
