@@ -39,6 +39,7 @@ mod serve;
 mod serve_browser;
 mod serve_docker;
 mod serve_project;
+mod serve_statuses;
 mod serve_token;
 mod shell;
 mod workspace;

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod builder;
+pub mod capture;
 pub mod cluster;
 pub mod gate;
 pub mod images;

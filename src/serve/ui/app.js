@@ -136,6 +136,7 @@ async function pipelinePage(id) {
         <dt>Created</dt><dd>${when(p.created_at)}</dd>
         <dt>Duration</dt><dd>${took(p.started_at, p.finished_at)}</dd>
         ${p.reason ? `<dt>Reason</dt><dd class="reason">${esc(p.reason)}</dd>` : ""}
+        ${p.forge_status ? `<dt>Forge status</dt><dd class="forge-status">${esc(p.forge_status.state)} → ${esc(p.forge_status.forge)}: ${esc(p.forge_status.outcome)}${p.forge_status.last_result ? ` (${esc(p.forge_status.last_result)})` : ""}</dd>` : ""}
         ${p.retried_from ? `<dt>Retry of</dt><dd><a href="/pipelines/${p.retried_from}">#${p.retried_from}</a>${p.only_job ? ` (job ${esc(p.only_job)})` : ""}</dd>` : ""}
       </dl>
       <div class="dag-wrap"><div class="dag" id="dag">${columns || `<p class="muted">No jobs (yet).</p>`}<svg class="edges" id="edges"></svg></div></div>`;
