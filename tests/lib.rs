@@ -22,6 +22,7 @@ mod environments;
 mod expressions;
 mod fault_injection;
 mod faults;
+mod forge_gitea;
 mod founding_scenario;
 mod kube_environments;
 mod kube_executor;

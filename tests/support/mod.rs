@@ -10,6 +10,7 @@
 pub mod builder;
 pub mod capture;
 pub mod cluster;
+pub mod forge;
 pub mod gate;
 pub mod images;
 pub mod pty;

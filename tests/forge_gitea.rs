@@ -1,0 +1,331 @@
+//! `gantry serve` as the CI of a real Gitea (the test forge, `testing/forge/up.sh`): a private
+//! repository whose webhook points at serve; a push runs a pipeline that serve clones with a
+//! token, and the commit's statuses in Gitea go pending (waiting), pending (running), then
+//! success or failure, linking to the pipeline's page; a missing or wrong clone credential
+//! fails the pipeline naming the repository and the kind of credential; Gitea stopped while a
+//! pipeline ends gets the status once it is back, across a restart of serve. The token is in
+//! no log, API answer, database or mirror.
+
+use crate::support::forge::{Gitea, state};
+use crate::support::gate;
+use crate::support::serve::*;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use std::path::Path;
+
+const PASSES: &str = "ok:\n  script:\n    - echo fine on $CI_COMMIT_REF_NAME\n";
+const FAILS: &str = "broken:\n  script:\n    - exit 3\n";
+const SLOW: &str = "slow:\n  script:\n    - sleep 3\n    - echo done\n";
+
+/// A config serving Gitea repository `full` (cloned with the forge's token, statuses back),
+/// and, for the credential checks, the same source as `full-nocred` (no credential) and
+/// `full-wrongtoken` (a wrong token).
+fn config(tmp: &Path, g: &Gitea, full: &str) -> std::path::PathBuf {
+    let token = tmp.join("token");
+    std::fs::write(&token, &g.token).unwrap();
+    let wrong = tmp.join("wrong-token");
+    std::fs::write(&wrong, "wrong-token-value-123\n").unwrap();
+    let url = g.clone_url(full);
+    let file = tmp.join("gantry.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[[repository]]
+name = "{full}"
+source = "{url}"
+forge = "gitea"
+forge_url = "{forge}"
+forge_token_file = "{token}"
+clone_token_file = "{token}"
+
+[[repository]]
+name = "{full}-nocred"
+source = "{url}"
+
+[[repository]]
+name = "{full}-wrongtoken"
+source = "{url}"
+clone_token_file = "{wrong}"
+"#,
+            forge = g.url,
+            token = token.display(),
+            wrong = wrong.display(),
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// Serve's pipeline of commit `sha`.
+fn pipeline_of(server: &Server, sha: &str) -> Value {
+    let list = server.api("/pipelines");
+    list["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sha"] == sha)
+        .unwrap_or_else(|| panic!("no pipeline of {sha}: {list:#}"))
+        .clone()
+}
+
+/// A Gitea push webhook of `name` to `sha`, signed as Gitea signs it.
+fn gitea_push(server: &Server, name: &str, sha: &str) -> Resp {
+    let body = json!({"ref": "refs/heads/main", "before": ZERO, "after": sha,
+        "repository": {"full_name": name}, "pusher": {"login": "gantry-admin"}})
+    .to_string();
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let sig: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    request(
+        &server.addr,
+        "POST",
+        "/hooks/gitea",
+        &[
+            ("X-Gitea-Event", "push"),
+            ("X-Gitea-Signature", &sig),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+/// The token is in none of serve's log, API answers, database and mirrors.
+fn token_kept(server: &Server, token: &str) {
+    assert!(!server.stderr().contains(token), "the log holds the token");
+    let api = server.api("/pipelines").to_string() + &server.api("/repositories").to_string();
+    assert!(!api.contains(token), "the API shows the token");
+    let mut stack = vec![server.data.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                assert!(
+                    !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                    "{} holds the token",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_push_to_a_private_gitea_repository_runs_and_the_commit_shows_its_statuses() {
+    let Some(g) = gate::forge() else { return };
+    let _shared = gate::FORGE.shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let full = g.create_repo(&Gitea::unique("app"), true);
+    let work = tmp.path().join("work");
+    let sha = repo(&work, PASSES);
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &["--config", config(tmp.path(), &g, &full).to_str().unwrap()],
+    );
+    g.add_webhook(
+        &full,
+        &format!("http://{}/hooks/gitea", server.addr),
+        SECRET,
+    );
+    g.push(&work, &full, "main", &g.token);
+
+    let statuses = g.wait_statuses(&full, &sha, 120, |s| {
+        s.last().is_some_and(|l| state(l) != "pending")
+    });
+    let seen: Vec<(&str, &str)> = statuses
+        .iter()
+        .map(|s| (state(s), s["description"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(seen.len(), 3, "{statuses:#?}");
+    assert_eq!(
+        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+        ["pending", "pending", "success"]
+    );
+    assert!(seen[0].1.contains("waiting"), "{seen:?}");
+    assert!(seen[1].1.contains("running"), "{seen:?}");
+    assert!(seen[2].1.contains("passed"), "{seen:?}");
+    let p = pipeline_of(&server, &sha);
+    let id = p["id"].as_i64().unwrap();
+    assert_eq!(p["source"], "push");
+    assert_eq!(p["status"], "success", "{p:#}");
+    let link = format!("http://{}/pipelines/{id}", server.addr);
+    for s in &statuses {
+        assert_eq!(s["context"], "gantry/pipeline");
+        assert_eq!(s["target_url"], link.as_str());
+    }
+    let page = server.get(&format!("/pipelines/{id}"), Some(TOKEN));
+    assert_eq!(
+        page.status, 200,
+        "the link opens serve's page of the pipeline"
+    );
+    assert!(page.text().contains("<html"), "{}", page.text());
+    let p = server.wait_pipeline(id, 30, |p| p["forge_status"]["state"] == "success");
+    assert_eq!(p["forge_status"]["outcome"], "delivered", "{p:#}");
+    let job = Server::job(&server.wait_done(id, 10), "ok")["id"]
+        .as_i64()
+        .unwrap();
+    assert!(server.log(job).contains("fine on main"));
+
+    // A failing commit ends `failure`.
+    let bad = commit(&work, FAILS, "break it");
+    g.push(&work, &full, "main", &g.token);
+    let statuses = g.wait_statuses(&full, &bad, 120, |s| {
+        s.last().is_some_and(|l| state(l) != "pending")
+    });
+    assert_eq!(state(statuses.last().unwrap()), "failure", "{statuses:#?}");
+
+    // The same private repository without a credential, and with a wrong one.
+    let r = gitea_push(&server, &format!("{full}-nocred"), &sha);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let p = server.wait_done(r.json()["id"].as_i64().unwrap(), 60);
+    assert_eq!(p["status"], "failed");
+    let reason = p["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains(&format!("{full}-nocred")) && reason.contains("no credential"),
+        "{reason}"
+    );
+    let r = gitea_push(&server, &format!("{full}-wrongtoken"), &sha);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let p = server.wait_done(r.json()["id"].as_i64().unwrap(), 60);
+    assert_eq!(p["status"], "failed");
+    let reason = p["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains(&format!("{full}-wrongtoken")) && reason.contains("HTTPS clone token"),
+        "{reason}"
+    );
+    assert!(!reason.contains("wrong-token-value-123"), "{reason}");
+    token_kept(&server, &g.token);
+    token_kept(&server, "wrong-token-value-123");
+}
+
+#[test]
+fn statuses_reach_gitea_after_an_outage_across_a_restart_of_serve() {
+    let Some(g) = gate::forge() else { return };
+    // This test stops the forge: no other forge test runs meanwhile.
+    let _alone = gate::FORGE.alone();
+    let tmp = tempfile::tempdir().unwrap();
+    let full = g.create_repo(&Gitea::unique("outage"), true);
+    let work = tmp.path().join("work");
+    let sha = repo(&work, SLOW);
+    let config = config(tmp.path(), &g, &full);
+    let args = ["--config", config.to_str().unwrap()];
+    let data = tmp.path().join("data");
+    let mut server = Server::start(&data, &args);
+    g.add_webhook(
+        &full,
+        &format!("http://{}/hooks/gitea", server.addr),
+        SECRET,
+    );
+    g.push(&work, &full, "main", &g.token);
+    g.wait_statuses(&full, &sha, 120, |s| {
+        s.iter().any(|s| {
+            s["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("running"))
+        })
+    });
+
+    // Gitea goes away while the pipeline ends: its end waits in serve's outbox.
+    g.stop();
+    let id = pipeline_of(&server, &sha)["id"].as_i64().unwrap();
+    assert_eq!(server.wait_done(id, 60)["status"], "success");
+    let p = server.wait_pipeline(id, 30, |p| {
+        p["forge_status"]["state"] == "success"
+            && p["forge_status"]["last_result"]
+                .as_str()
+                .is_some_and(|r| r.contains("cannot reach the forge"))
+    });
+    assert_eq!(p["forge_status"]["outcome"], "waiting", "{p:#}");
+    assert!(server.terminate(30), "serve did not stop");
+
+    // Gitea back, serve started again on its data: the latest status arrives.
+    g.start();
+    let server = Server::start(&data, &args);
+    let statuses = g.wait_statuses(&full, &sha, 90, |s| {
+        s.last().is_some_and(|l| state(l) == "success")
+    });
+    assert!(
+        statuses
+            .last()
+            .and_then(|s| s["description"].as_str())
+            .is_some_and(|d| d.contains("passed")),
+        "{statuses:#?}"
+    );
+    let p = server.wait_pipeline(id, 30, |p| p["forge_status"]["outcome"] == "delivered");
+    assert_eq!(p["forge_status"]["state"], "success", "{p:#}");
+    token_kept(&server, &g.token);
+}
+
+/// A new ed25519 key pair at `path` (and `path.pub`); the public key line.
+fn key_pair(path: &Path) -> String {
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "gantry-test", "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(path.with_extension("pub")).unwrap()
+}
+
+#[test]
+fn a_deploy_key_with_pinned_host_keys_clones_over_ssh() {
+    let Some(g) = gate::forge() else { return };
+    let _shared = gate::FORGE.shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let full = g.create_repo(&Gitea::unique("ssh"), true);
+    let work = tmp.path().join("work");
+    let sha = repo(&work, PASSES);
+    g.push(&work, &full, "main", &g.token);
+    let key = tmp.path().join("deploy");
+    g.add_deploy_key(&full, &key_pair(&key));
+    let known = tmp.path().join("known_hosts");
+    std::fs::write(&known, g.known_hosts() + "\n").unwrap();
+    // The same repository with host keys that are not the server's.
+    let other = tmp.path().join("other-host");
+    let forged = key_pair(&other);
+    let wrong_known = tmp.path().join("wrong_known_hosts");
+    std::fs::write(&wrong_known, format!("[127.0.0.1]:{} {forged}", g.ssh_port)).unwrap();
+    let url = g.ssh_url(&full);
+    let file = tmp.path().join("gantry.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[repository]]\nname = \"{full}\"\nsource = \"{url}\"\nssh_key_file = \"{}\"\nknown_hosts_file = \"{}\"\n\n[[repository]]\nname = \"{full}-forged\"\nsource = \"{url}\"\nssh_key_file = \"{}\"\nknown_hosts_file = \"{}\"\n",
+            key.display(),
+            known.display(),
+            key.display(),
+            wrong_known.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &["--config", file.to_str().unwrap()],
+    );
+    let r = gitea_push(&server, &full, &sha);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let p = server.wait_done(r.json()["id"].as_i64().unwrap(), 90);
+    assert_eq!(p["status"], "success", "{p:#}\n{}", server.stderr());
+    let r = gitea_push(&server, &format!("{full}-forged"), &sha);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let p = server.wait_done(r.json()["id"].as_i64().unwrap(), 90);
+    assert_eq!(p["status"], "failed");
+    let reason = p["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains(&format!("{full}-forged")) && reason.contains("SSH deploy key"),
+        "{reason}"
+    );
+    let private = std::fs::read_to_string(&key).unwrap();
+    let secret_line = private.lines().nth(1).unwrap();
+    token_kept(&server, secret_line);
+}
