@@ -6,12 +6,12 @@
 //! pipeline ends gets the status once it is back, across a restart of serve. The token is in
 //! no log, API answer, database or mirror.
 
-use crate::support::forge::{Gitea, state};
+use crate::support::forge::{Gitea, run, state};
 use crate::support::gate;
 use crate::support::serve::*;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const PASSES: &str = "ok:\n  script:\n    - echo fine on $CI_COMMIT_REF_NAME\n";
 const FAILS: &str = "broken:\n  script:\n    - exit 3\n";
@@ -26,11 +26,8 @@ fn config(tmp: &Path, g: &Gitea, full: &str) -> std::path::PathBuf {
     let wrong = tmp.join("wrong-token");
     std::fs::write(&wrong, "wrong-token-value-123\n").unwrap();
     let url = g.clone_url(full);
-    let file = tmp.join("gantry.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"[[repository]]
+    let text = format!(
+        r#"[[repository]]
 name = "{full}"
 source = "{url}"
 forge = "gitea"
@@ -47,25 +44,54 @@ name = "{full}-wrongtoken"
 source = "{url}"
 clone_token_file = "{wrong}"
 "#,
-            forge = g.url,
-            token = token.display(),
-            wrong = wrong.display(),
-        ),
-    )
-    .unwrap();
+        forge = g.url,
+        token = token.display(),
+        wrong = wrong.display(),
+    );
+    write_config(tmp, &text)
+}
+
+/// `tmp/gantry.toml` holding `text`.
+fn write_config(tmp: &Path, text: &str) -> PathBuf {
+    let file = tmp.join("gantry.toml");
+    std::fs::write(&file, text).unwrap();
     file
+}
+
+/// In a new temporary directory: a new private repository of the forge (its full name), and a
+/// local one (`work`) with `pipeline` committed (its commit).
+fn case(g: &Gitea, prefix: &str, pipeline: &str) -> (tempfile::TempDir, String, PathBuf, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    let sha = repo(&work, pipeline);
+    (tmp, g.create_repo(&Gitea::unique(prefix), true), work, sha)
+}
+
+/// The end of the pipeline a signed Gitea push of repository `name` to `sha` starts.
+fn pushed(server: &Server, name: &str, sha: &str) -> Value {
+    let r = gitea_push(server, name, sha);
+    assert_eq!(r.status, 201, "{}", r.text());
+    server.wait_done(r.json()["id"].as_i64().unwrap(), 90)
+}
+
+/// `p` failed for a reason naming repository `name` and `credential`.
+fn failed_naming(p: &Value, name: &str, credential: &str) {
+    assert_eq!(p["status"], "failed", "{p:#}");
+    let reason = p["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains(name) && reason.contains(credential),
+        "{reason}"
+    );
 }
 
 /// Serve's pipeline of commit `sha`.
 fn pipeline_of(server: &Server, sha: &str) -> Value {
     let list = server.api("/pipelines");
-    list["pipelines"]
+    let mine = list["pipelines"]
         .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["sha"] == sha)
+        .and_then(|all| all.iter().find(|p| p["sha"] == sha));
+    mine.cloned()
         .unwrap_or_else(|| panic!("no pipeline of {sha}: {list:#}"))
-        .clone()
 }
 
 /// A Gitea push webhook of `name` to `sha`, signed as Gitea signs it.
@@ -120,10 +146,7 @@ fn token_kept(server: &Server, token: &str) {
 fn a_push_to_a_private_gitea_repository_runs_and_the_commit_shows_its_statuses() {
     let Some(g) = gate::forge() else { return };
     let _shared = gate::FORGE.shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let full = g.create_repo(&Gitea::unique("app"), true);
-    let work = tmp.path().join("work");
-    let sha = repo(&work, PASSES);
+    let (tmp, full, work, sha) = case(&g, "app", PASSES);
     let server = Server::start(
         &tmp.path().join("data"),
         &["--config", config(tmp.path(), &g, &full).to_str().unwrap()],
@@ -181,25 +204,14 @@ fn a_push_to_a_private_gitea_repository_runs_and_the_commit_shows_its_statuses()
     assert_eq!(state(statuses.last().unwrap()), "failure", "{statuses:#?}");
 
     // The same private repository without a credential, and with a wrong one.
-    let r = gitea_push(&server, &format!("{full}-nocred"), &sha);
-    assert_eq!(r.status, 201, "{}", r.text());
-    let p = server.wait_done(r.json()["id"].as_i64().unwrap(), 60);
-    assert_eq!(p["status"], "failed");
-    let reason = p["reason"].as_str().unwrap_or("");
+    let p = pushed(&server, &format!("{full}-nocred"), &sha);
+    failed_naming(&p, &format!("{full}-nocred"), "no credential");
+    let p = pushed(&server, &format!("{full}-wrongtoken"), &sha);
+    failed_naming(&p, &format!("{full}-wrongtoken"), "HTTPS clone token");
     assert!(
-        reason.contains(&format!("{full}-nocred")) && reason.contains("no credential"),
-        "{reason}"
+        !p["reason"].to_string().contains("wrong-token-value-123"),
+        "{p:#}"
     );
-    let r = gitea_push(&server, &format!("{full}-wrongtoken"), &sha);
-    assert_eq!(r.status, 201, "{}", r.text());
-    let p = server.wait_done(r.json()["id"].as_i64().unwrap(), 60);
-    assert_eq!(p["status"], "failed");
-    let reason = p["reason"].as_str().unwrap_or("");
-    assert!(
-        reason.contains(&format!("{full}-wrongtoken")) && reason.contains("HTTPS clone token"),
-        "{reason}"
-    );
-    assert!(!reason.contains("wrong-token-value-123"), "{reason}");
     token_kept(&server, &g.token);
     token_kept(&server, "wrong-token-value-123");
 }
@@ -209,10 +221,7 @@ fn statuses_reach_gitea_after_an_outage_across_a_restart_of_serve() {
     let Some(g) = gate::forge() else { return };
     // This test stops the forge: no other forge test runs meanwhile.
     let _alone = gate::FORGE.alone();
-    let tmp = tempfile::tempdir().unwrap();
-    let full = g.create_repo(&Gitea::unique("outage"), true);
-    let work = tmp.path().join("work");
-    let sha = repo(&work, SLOW);
+    let (tmp, full, work, sha) = case(&g, "outage", SLOW);
     let config = config(tmp.path(), &g, &full);
     let args = ["--config", config.to_str().unwrap()];
     let data = tmp.path().join("data");
@@ -264,16 +273,9 @@ fn statuses_reach_gitea_after_an_outage_across_a_restart_of_serve() {
 
 /// A new ed25519 key pair at `path` (and `path.pub`); the public key line.
 fn key_pair(path: &Path) -> String {
-    let out = std::process::Command::new("ssh-keygen")
+    run(std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "gantry-test", "-f"])
-        .arg(path)
-        .output()
-        .expect("ssh-keygen");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(path));
     std::fs::read_to_string(path.with_extension("pub")).unwrap()
 }
 
@@ -281,10 +283,7 @@ fn key_pair(path: &Path) -> String {
 fn a_deploy_key_with_pinned_host_keys_clones_over_ssh() {
     let Some(g) = gate::forge() else { return };
     let _shared = gate::FORGE.shared();
-    let tmp = tempfile::tempdir().unwrap();
-    let full = g.create_repo(&Gitea::unique("ssh"), true);
-    let work = tmp.path().join("work");
-    let sha = repo(&work, PASSES);
+    let (tmp, full, work, sha) = case(&g, "ssh", PASSES);
     g.push(&work, &full, "main", &g.token);
     let key = tmp.path().join("deploy");
     g.add_deploy_key(&full, &key_pair(&key));
@@ -296,35 +295,23 @@ fn a_deploy_key_with_pinned_host_keys_clones_over_ssh() {
     let wrong_known = tmp.path().join("wrong_known_hosts");
     std::fs::write(&wrong_known, format!("[127.0.0.1]:{} {forged}", g.ssh_port)).unwrap();
     let url = g.ssh_url(&full);
-    let file = tmp.path().join("gantry.toml");
-    std::fs::write(
-        &file,
+    let repository = |name: &str, known: &Path| {
         format!(
-            "[[repository]]\nname = \"{full}\"\nsource = \"{url}\"\nssh_key_file = \"{}\"\nknown_hosts_file = \"{}\"\n\n[[repository]]\nname = \"{full}-forged\"\nsource = \"{url}\"\nssh_key_file = \"{}\"\nknown_hosts_file = \"{}\"\n",
+            "[[repository]]\nname = \"{name}\"\nsource = \"{url}\"\nssh_key_file = \"{}\"\nknown_hosts_file = \"{}\"\n",
             key.display(),
-            known.display(),
-            key.display(),
-            wrong_known.display()
-        ),
-    )
-    .unwrap();
+            known.display()
+        )
+    };
+    let text = repository(&full, &known) + &repository(&format!("{full}-forged"), &wrong_known);
+    let file = write_config(tmp.path(), &text);
     let server = Server::start(
         &tmp.path().join("data"),
         &["--config", file.to_str().unwrap()],
     );
-    let r = gitea_push(&server, &full, &sha);
-    assert_eq!(r.status, 201, "{}", r.text());
-    let p = server.wait_done(r.json()["id"].as_i64().unwrap(), 90);
+    let p = pushed(&server, &full, &sha);
     assert_eq!(p["status"], "success", "{p:#}\n{}", server.stderr());
-    let r = gitea_push(&server, &format!("{full}-forged"), &sha);
-    assert_eq!(r.status, 201, "{}", r.text());
-    let p = server.wait_done(r.json()["id"].as_i64().unwrap(), 90);
-    assert_eq!(p["status"], "failed");
-    let reason = p["reason"].as_str().unwrap_or("");
-    assert!(
-        reason.contains(&format!("{full}-forged")) && reason.contains("SSH deploy key"),
-        "{reason}"
-    );
+    let p = pushed(&server, &format!("{full}-forged"), &sha);
+    failed_naming(&p, &format!("{full}-forged"), "SSH deploy key");
     let private = std::fs::read_to_string(&key).unwrap();
     let secret_line = private.lines().nth(1).unwrap();
     token_kept(&server, secret_line);

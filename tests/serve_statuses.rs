@@ -5,28 +5,57 @@
 //! after its `Retry-After`; a forge that refuses never fails a pipeline; the token is in no
 //! log and no API answer.
 
-use crate::support::capture::{Capture, Captured};
+use crate::support::capture::{Answer, Capture, Captured};
 use crate::support::serve::*;
-use std::path::Path;
+use serde_json::Value;
 
 const PASSES: &str = "ok:\n  script:\n    - echo fine\n";
 const FAILS: &str = "broken:\n  script:\n    - echo about to fail\n    - exit 3\n";
 
-/// A server for the repository at `src` as `group/app` reporting to `forge` at `url`.
-fn server(tmp: &Path, src: &Path, forge: &str, url: &str, token: &str) -> Server {
-    let token_file = tmp.join("forge-token");
+/// One pipeline of `group/app` (holding `pipeline`) on a server reporting to `forge` at a
+/// recording server that answers with `script` first, with `token`.
+struct Run {
+    /// The server's directory.
+    _tmp: tempfile::TempDir,
+    server: Server,
+    /// What the forge saw.
+    forge: Capture,
+    /// The pipeline.
+    id: i64,
+    sha: String,
+    /// Its end.
+    end: Value,
+}
+
+fn run(pipeline: &str, forge: &str, script: Vec<Answer>, token: &str) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let sha = repo(&src, pipeline);
+    let capture = Capture::start(script);
+    let token_file = tmp.path().join("forge-token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    let config = tmp.join("gantry.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "public_url = \"http://ci.example.test/\"\n[[repository]]\nname = \"group/app\"\nsource = \"{}\"\nforge = \"{forge}\"\nforge_url = \"{url}\"\nforge_token_file = \"{}\"\n",
-            src.display(),
-            token_file.display()
-        ),
-    )
-    .unwrap();
-    Server::start(&tmp.join("data"), &["--config", config.to_str().unwrap()])
+    let config = tmp.path().join("gantry.toml");
+    let text = format!(
+        "public_url = \"http://ci.example.test/\"\n[[repository]]\nname = \"group/app\"\nsource = \"{}\"\nforge = \"{forge}\"\nforge_url = \"{}\"\nforge_token_file = \"{}\"\n",
+        src.display(),
+        capture.url,
+        token_file.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let id = server.push_main(ZERO, &sha);
+    let end = server.wait_done(id, 60);
+    Run {
+        _tmp: tmp,
+        server,
+        forge: capture,
+        id,
+        sha,
+        end,
+    }
 }
 
 fn states(requests: &[Captured]) -> Vec<String> {
@@ -51,15 +80,10 @@ fn token_kept(server: &Server, id: i64, token: &str) {
 
 #[test]
 fn github_gets_pending_then_success_with_a_bearer_token_and_a_link() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("app");
-    let sha = repo(&src, PASSES);
-    let github = Capture::start(Vec::new());
     let token = "ghp_statusTOKEN0123";
-    let server = server(tmp.path(), &src, "github", &github.url, token);
-    let id = server.push_main(ZERO, &sha);
-    let p = server.wait_done(id, 60);
-    assert_eq!(p["status"], "success", "{p:#}");
+    let r = run(PASSES, "github", Vec::new(), token);
+    let (server, github, id, sha) = (&r.server, &r.forge, r.id, &r.sha);
+    assert_eq!(r.end["status"], "success", "{:#}", r.end);
     let seen = github.wait(30, |r| r.body["state"] == "success");
     assert_eq!(
         states(&seen),
@@ -104,21 +128,17 @@ fn github_gets_pending_then_success_with_a_bearer_token_and_a_link() {
             .is_some_and(|r| r.contains("HTTP 201")),
         "{p:#}"
     );
-    token_kept(&server, id, token);
+    token_kept(server, id, token);
 }
 
 #[test]
 fn gitlab_rate_limiting_gets_the_latest_status_after_retry_after() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("app");
-    let sha = repo(&src, FAILS);
-    // The first call is rate-limited for a second; everything after is taken.
-    let gitlab = Capture::start(vec![(429, vec![("Retry-After", "1")])]);
     let token = "glpat-statusTOKEN4567";
-    let server = server(tmp.path(), &src, "gitlab", &gitlab.url, token);
-    let id = server.push_main(ZERO, &sha);
-    let p = server.wait_done(id, 60);
-    assert_eq!(p["status"], "failed", "{p:#}");
+    // The first call is rate-limited for a second; everything after is taken.
+    let limited = vec![(429, vec![("Retry-After", "1")])];
+    let r = run(FAILS, "gitlab", limited, token);
+    let (server, gitlab, id, sha) = (&r.server, &r.forge, r.id, &r.sha);
+    assert_eq!(r.end["status"], "failed", "{:#}", r.end);
     let seen = gitlab.wait(30, |r| r.body["state"] == "failed" && r.answered == 201);
     assert_eq!(seen[0].answered, 429, "{seen:#?}");
     assert_eq!(seen[0].body["state"], "pending");
@@ -139,20 +159,15 @@ fn gitlab_rate_limiting_gets_the_latest_status_after_retry_after() {
     }
     let p = server.wait_pipeline(id, 30, |p| p["forge_status"]["outcome"] == "delivered");
     assert_eq!(p["forge_status"]["state"], "failed", "{p:#}");
-    token_kept(&server, id, token);
+    token_kept(server, id, token);
 }
 
 #[test]
 fn a_forge_that_refuses_never_fails_the_pipeline() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("app");
-    let sha = repo(&src, PASSES);
     let refusals = (0..10).map(|_| (401, Vec::new())).collect();
-    let gitea = Capture::start(refusals);
-    let server = server(tmp.path(), &src, "gitea", &gitea.url, "gitea-wrong-token");
-    let id = server.push_main(ZERO, &sha);
-    let p = server.wait_done(id, 60);
-    assert_eq!(p["status"], "success", "{p:#}");
+    let r = run(PASSES, "gitea", refusals, "gitea-wrong-token");
+    let (server, gitea, id, sha) = (&r.server, &r.forge, r.id, &r.sha);
+    assert_eq!(r.end["status"], "success", "{:#}", r.end);
     let seen = gitea.wait(30, |r| r.body["state"] == "success");
     assert_eq!(
         seen[0].path,

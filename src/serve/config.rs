@@ -620,29 +620,8 @@ mod tests {
 
     #[test]
     fn urls_and_paths() {
-        let r = |s: &str| RepoConfig {
-            name: "a/b".into(),
-            source: s.into(),
-            webhook_secret: None,
-            executor: None,
-            kubeconfig: None,
-            kube_context: None,
-            kubernetes: KubernetesTable::default(),
-            concurrency: 1,
-            jobs: None,
-            watch: vec![],
-            variables_file: None,
-            image_map: vec![],
-            privileged_dind: false,
-            forge: None,
-            forge_url: None,
-            forge_token_file: None,
-            forge_token_env: None,
-            clone_token_file: None,
-            clone_token_env: None,
-            clone_username: None,
-            ssh_key_file: None,
-            known_hosts_file: None,
+        let r = |s: &str| -> RepoConfig {
+            toml::from_str(&format!("name = \"a/b\"\nsource = {s:?}\n")).unwrap()
         };
         assert!(matches!(r("https://x/y.git").origin(), Source::Url(_)));
         assert!(matches!(r("git@x:y/z.git").origin(), Source::Url(_)));

@@ -294,13 +294,11 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("clone_token_file"), "{e}");
-        let mut r = repo("https://example.com/org/app.git");
-        r.forge_token_env = Some("GANTRY_TEST_SURELY_UNSET_VARIABLE".into());
+        let unset = "GANTRY_TEST_SURELY_UNSET_VARIABLE";
+        r.clone_token_file = None;
+        r.forge_token_env = Some(unset.into());
         let e = forge_token(&r).unwrap_err().to_string();
-        assert!(
-            e.contains("forge API token") && e.contains("GANTRY_TEST_SURELY_UNSET_VARIABLE"),
-            "{e}"
-        );
+        assert!(e.contains("forge API token") && e.contains(unset), "{e}");
         assert_eq!(format!("{:?}", Secret("x-value".into())), "Secret(***)");
     }
 

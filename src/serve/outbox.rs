@@ -329,10 +329,7 @@ mod tests {
         let p = db
             .insert_pipeline(&NewPipeline {
                 repository: "g/a".into(),
-                git_ref: "main".into(),
-                kind: "branch".into(),
-                sha: "a".repeat(40),
-                source: "push".into(),
+                sha: "b".repeat(40),
                 ..NewPipeline::default()
             })
             .unwrap();

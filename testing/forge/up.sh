@@ -17,16 +17,15 @@
 #   GANTRY_FORGE_PORT   the HTTP port on 127.0.0.1 of a new DIR [a free one]
 #   GANTRY_FORGE_SSH_PORT  its SSH port [a free one]
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-[ $# = 1 ] || { echo "usage: up.sh DIR" >&2; exit 2; }
-mkdir -p "$1"
-DIR=$(cd "$1" && pwd)
-
 say() { echo "forge: $*" >&2; }
 die() { echo "forge: FAIL: $*" >&2; exit 1; }
-command -v curl >/dev/null || die "curl is not installed"
-command -v git >/dev/null || die "git is not installed"
-mkdir -p "$DIR"/{data,logs,pids,custom,home}
+[ $# = 1 ] || { echo "usage: up.sh DIR" >&2; exit 2; }
+for tool in curl git openssl setsid; do
+  command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$1"/{data,logs,pids,custom,home}
+DIR=$(cd "$1" && pwd)
 if [ -f "$DIR/pids/gitea" ] && kill -0 "$(cat "$DIR/pids/gitea")" 2>/dev/null; then
   die "a forge already runs under $DIR (testing/forge/down.sh $DIR)"
 fi
@@ -154,16 +153,12 @@ INI
     --token-name gantry-tests --scopes all --raw 2>>"$DIR/logs/setup.log" | tail -1)
   [ -n "$GITEA_ADMIN_TOKEN" ] || { tail -20 "$DIR/logs/setup.log" >&2; die "cannot create the admin's token"; }
   umask 077
-  cat >"$DIR/env.tmp" <<ENV
-GITEA_URL=http://127.0.0.1:$port
-GITEA_PORT=$port
-GITEA_SSH_PORT=$ssh_port
-GITEA_ADMIN_USER=$GITEA_ADMIN_USER
-GITEA_ADMIN_PASSWORD=$GITEA_ADMIN_PASSWORD
-GITEA_ADMIN_TOKEN=$GITEA_ADMIN_TOKEN
-GITEA_BIN=$bin
-GITEA_DIR=$DIR
-ENV
+  GITEA_URL=http://127.0.0.1:$port GITEA_PORT=$port GITEA_SSH_PORT=$ssh_port
+  GITEA_BIN=$bin GITEA_DIR=$DIR
+  for v in GITEA_URL GITEA_PORT GITEA_SSH_PORT GITEA_ADMIN_USER GITEA_ADMIN_PASSWORD \
+    GITEA_ADMIN_TOKEN GITEA_BIN GITEA_DIR; do
+    printf '%s=%s\n' "$v" "${!v}"
+  done >"$DIR/env.tmp"
   mv "$DIR/env.tmp" "$DIR/env"
   umask 022
 fi

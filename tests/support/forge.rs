@@ -194,23 +194,8 @@ impl Gitea {
     /// from the network).
     pub fn known_hosts(&self) -> String {
         let key = self.dir.join("data/ssh/gitea.rsa");
-        let out = Command::new("ssh-keygen")
-            .arg("-y")
-            .arg("-f")
-            .arg(&key)
-            .output()
-            .expect("ssh-keygen");
-        assert!(
-            out.status.success(),
-            "ssh-keygen -y {}: {}",
-            key.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        format!(
-            "[127.0.0.1]:{} {}",
-            self.ssh_port,
-            String::from_utf8_lossy(&out.stdout).trim()
-        )
+        let public = run(Command::new("ssh-keygen").arg("-y").arg("-f").arg(&key));
+        format!("[127.0.0.1]:{} {public}", self.ssh_port)
     }
 
     /// The clone URL of `repo` over HTTP.
@@ -222,7 +207,7 @@ impl Gitea {
     /// from a credential helper reading it from git's environment (not the command line, not
     /// the URL).
     pub fn push(&self, dir: &Path, repo: &str, branch: &str, token: &str) {
-        let out = Command::new("git")
+        run(Command::new("git")
             .current_dir(dir)
             .args(["push", "--quiet", &self.clone_url(repo)])
             .arg(format!("{branch}:refs/heads/{branch}"))
@@ -235,14 +220,7 @@ impl Gitea {
                 "!f() { test \"$1\" = get && echo username=gantry && echo \"password=$FORGE_TEST_TOKEN\"; }; f",
             )
             .env("FORGE_TEST_TOKEN", token)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .expect("git push");
-        assert!(
-            out.status.success(),
-            "git push to {repo}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .env("GIT_TERMINAL_PROMPT", "0"));
     }
 
     /// Every status of commit `sha` of `repo`, oldest first.
@@ -280,30 +258,37 @@ impl Gitea {
 
     /// Stops the forge (`down.sh`; its data stays).
     pub fn stop(&self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("testing/forge/down.sh");
-        let out = Command::new(script)
-            .arg(&self.dir)
-            .output()
-            .expect("down.sh");
-        assert!(
-            out.status.success(),
-            "down.sh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run(Command::new(script("down.sh")).arg(&self.dir));
         assert!(!self.answers(), "the forge still answers after down.sh");
     }
 
     /// Starts it again on its data (`up.sh`), waiting until it answers.
     pub fn start(&self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("testing/forge/up.sh");
-        let out = Command::new(script).arg(&self.dir).output().expect("up.sh");
-        assert!(
-            out.status.success(),
-            "up.sh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run(Command::new(script("up.sh")).arg(&self.dir));
         self.wait_up(60);
     }
+}
+
+/// `testing/forge/NAME`.
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testing/forge")
+        .join(name)
+}
+
+/// Runs `cmd`, which must succeed; its standard output, trimmed.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
+    assert!(
+        out.status.success(),
+        "{:?} {:?}: {}",
+        cmd.get_program(),
+        cmd.get_args().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The state of a Gitea status (`status`, `state` in older versions).

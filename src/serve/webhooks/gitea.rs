@@ -12,18 +12,19 @@ use axum::http::HeaderMap;
 
 /// Checks and reads a Gitea webhook.
 pub fn parse(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, HookError> {
+    // Forgejo sends its own names beside Gitea's.
+    let event = ["x-gitea-event", "x-forgejo-event"]
+        .into_iter()
+        .find_map(|name| headers.get(name)?.to_str().ok())
+        .unwrap_or("");
+    let signed = |secret: &str| auth::gitea_signature_ok(secret, headers, body);
     let (v, repo) = authenticated(
         config,
         body,
         &["repository", "full_name"],
-        |s| auth::gitea_signature_ok(s, headers, body),
+        signed,
         "X-Gitea-Signature",
     )?;
-    let event = headers
-        .get("x-gitea-event")
-        .or_else(|| headers.get("x-forgejo-event"))
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
     match event {
         "push" => github::push(&repo.name, &v),
         "pull_request" => github::pull_request(&repo.name, &v),
