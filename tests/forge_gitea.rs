@@ -3,12 +3,13 @@
 //! token, and the commit's statuses in Gitea go pending (waiting), pending (running), then
 //! success or failure, linking to the pipeline's page; a missing or wrong clone credential
 //! fails the pipeline naming the repository and the kind of credential; Gitea stopped while a
-//! pipeline ends gets the status once it is back, across a restart of serve. The token is in
-//! no log, API answer, database or mirror.
+//! pipeline ends gets the status once it is back, across a restart of serve; a private
+//! submodule on the same forge comes with the same token; a deploy key with pinned host keys
+//! clones over SSH. The token is in no log, API answer, database or mirror.
 
 use crate::support::forge::{Gitea, run, state};
-use crate::support::gate;
 use crate::support::serve::*;
+use crate::support::{gate, git};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ use std::path::{Path, PathBuf};
 const PASSES: &str = "ok:\n  script:\n    - echo fine on $CI_COMMIT_REF_NAME\n";
 const FAILS: &str = "broken:\n  script:\n    - exit 3\n";
 const SLOW: &str = "slow:\n  script:\n    - sleep 3\n    - echo done\n";
+const WITH_LIB: &str =
+    "variables:\n  GIT_SUBMODULE_STRATEGY: normal\nshow:\n  script:\n    - cat lib/README\n";
 
 /// A config serving Gitea repository `full` (cloned with the forge's token, statuses back),
 /// and, for the credential checks, the same source as `full-nocred` (no credential) and
@@ -315,4 +318,43 @@ fn a_deploy_key_with_pinned_host_keys_clones_over_ssh() {
     let private = std::fs::read_to_string(&key).unwrap();
     let secret_line = private.lines().nth(1).unwrap();
     token_kept(&server, secret_line);
+}
+
+#[test]
+fn a_private_submodule_on_the_same_forge_is_fetched_with_the_clone_token() {
+    let Some(g) = gate::forge() else { return };
+    let _shared = gate::FORGE.shared();
+    let (tmp, full, work, _) = case(&g, "super", PASSES);
+    // The submodule: another private repository of the same forge, next to the project.
+    let lib = g.create_repo(&Gitea::unique("lib"), true);
+    let lib_work = tmp.path().join("lib");
+    repo(&lib_work, PASSES);
+    std::fs::write(lib_work.join("README"), "from the private submodule\n").unwrap();
+    let lib_sha = commit(&lib_work, PASSES, "readme");
+    g.push(&lib_work, &lib, "main", &g.token);
+    let lib_name = lib.rsplit('/').next().unwrap();
+    std::fs::write(
+        work.join(".gitmodules"),
+        format!("[submodule \"lib\"]\n\tpath = lib\n\turl = ../{lib_name}.git\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(work.join("lib")).unwrap();
+    let gitlink = format!("160000,{lib_sha},lib");
+    git(&work, &["update-index", "--add", "--cacheinfo", &gitlink]);
+    let sha = commit(&work, WITH_LIB, "with its library");
+    g.push(&work, &full, "main", &g.token);
+    let config = config(tmp.path(), &g, &full);
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let p = pushed(&server, &full, &sha);
+    assert_eq!(p["status"], "success", "{p:#}\n{}", server.stderr());
+    let job = Server::job(&p, "show")["id"].as_i64().unwrap();
+    assert!(
+        server.log(job).contains("from the private submodule"),
+        "{}",
+        server.log(job)
+    );
+    token_kept(&server, &g.token);
 }

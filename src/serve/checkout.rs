@@ -295,15 +295,23 @@ pub fn prepare(
     {
         // Submodules come from their own URLs (relative ones against the source's, not the
         // mirror's), with the repository's credentials: the helper answers for the source's
-        // host only, so submodules elsewhere get nothing.
+        // host only, so submodules elsewhere get nothing. Whether a job uses them is its
+        // GIT_SUBMODULE_STRATEGY (`run` reads them from this work tree), unknown before
+        // planning: one that cannot be fetched fails only the jobs that need it (as a missing
+        // submodule), not a pipeline whose jobs never look at it (GitLab's default, `none`).
         let auth = credentials::git_auth(repo)?;
         git(Some(dest), &["config", "remote.origin.url", &url])?;
-        git_as(
+        if let Err(e) = git_as(
             Some(dest),
             &["submodule", "update", "--init", "--recursive", "--quiet"],
             &auth,
-        )
-        .map_err(|e| refused(e, repo, &auth))?;
+        ) {
+            tracing::warn!(
+                repository = %repo.name,
+                "submodules not fetched; jobs with GIT_SUBMODULE_STRATEGY normal or recursive will miss them: {}",
+                refused(e, repo, &auth)
+            );
+        }
     }
     let head = git(Some(dest), &["rev-parse", "HEAD"])?;
     if head != p.sha {
