@@ -3,7 +3,8 @@
 //! token, and the commit's statuses in Gitea go pending (waiting), pending (running), then
 //! success or failure, linking to the pipeline's page; a missing or wrong clone credential
 //! fails the pipeline naming the repository and the kind of credential; Gitea stopped while a
-//! pipeline ends gets the status once it is back, across a restart of serve; a private
+//! pipeline ends gets the status once it is back, across a restart of serve; a pull request's
+//! pipeline has its own status line (`gantry/merge-request`) beside the branch's; a private
 //! submodule on the same forge comes with the same token; a deploy key with pinned host keys
 //! clones over SSH. The token is in no log, API answer, database or mirror.
 
@@ -17,6 +18,9 @@ use std::path::{Path, PathBuf};
 const PASSES: &str = "ok:\n  script:\n    - echo fine on $CI_COMMIT_REF_NAME\n";
 const FAILS: &str = "broken:\n  script:\n    - exit 3\n";
 const SLOW: &str = "slow:\n  script:\n    - sleep 3\n    - echo done\n";
+/// A job for branch and merge request pipelines alike (without `rules`, GitLab runs a job in
+/// branch pipelines only).
+const SAYS_SOURCE: &str = "ok:\n  rules:\n    - when: always\n  script:\n    - echo source $CI_PIPELINE_SOURCE iid $CI_MERGE_REQUEST_IID\n";
 const WITH_LIB: &str =
     "variables:\n  GIT_SUBMODULE_STRATEGY: normal\nshow:\n  script:\n    - cat lib/README\n";
 
@@ -54,6 +58,23 @@ clone_token_file = "{wrong}"
     write_config(tmp, &text)
 }
 
+/// `gantry serve` on `tmp/data` with `config`'s repositories.
+fn serve(tmp: &Path, g: &Gitea, full: &str) -> Server {
+    let config = config(tmp, g, full);
+    Server::start(&tmp.join("data"), &["--config", config.to_str().unwrap()])
+}
+
+/// A webhook of `full` to `server`'s `/hooks/gitea`.
+fn hook(g: &Gitea, full: &str, server: &Server) {
+    g.add_webhook(full, &format!("http://{}/hooks/gitea", server.addr), SECRET);
+}
+
+/// The webhook, then a push of `work`'s `main` to `full`: a pipeline starts.
+fn hook_and_push(g: &Gitea, full: &str, server: &Server, work: &Path) {
+    hook(g, full, server);
+    g.push(work, full, "main", &g.token);
+}
+
 /// `tmp/gantry.toml` holding `text`.
 fn write_config(tmp: &Path, text: &str) -> PathBuf {
     let file = tmp.join("gantry.toml");
@@ -61,13 +82,28 @@ fn write_config(tmp: &Path, text: &str) -> PathBuf {
     file
 }
 
-/// In a new temporary directory: a new private repository of the forge (its full name), and a
-/// local one (`work`) with `pipeline` committed (its commit).
-fn case(g: &Gitea, prefix: &str, pipeline: &str) -> (tempfile::TempDir, String, PathBuf, String) {
+/// The forge's lock, held for a test.
+type Lock = Box<dyn std::any::Any>;
+
+/// The test forge (`None`: skip), held shared or, for a test that stops it, `alone`; in a new
+/// temporary directory a new private repository of it (its full name) and a local one
+/// (`work`) with `pipeline` committed (its commit).
+fn case(
+    prefix: &str,
+    pipeline: &str,
+    alone: bool,
+) -> Option<(Gitea, Lock, tempfile::TempDir, String, PathBuf, String)> {
+    let g = gate::forge()?;
+    let lock: Lock = if alone {
+        Box::new(gate::FORGE.alone())
+    } else {
+        Box::new(gate::FORGE.shared())
+    };
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("work");
     let sha = repo(&work, pipeline);
-    (tmp, g.create_repo(&Gitea::unique(prefix), true), work, sha)
+    let full = g.create_repo(&Gitea::unique(prefix), true);
+    Some((g, lock, tmp, full, work, sha))
 }
 
 /// The end of the pipeline a signed Gitea push of repository `name` to `sha` starts.
@@ -147,19 +183,11 @@ fn token_kept(server: &Server, token: &str) {
 
 #[test]
 fn a_push_to_a_private_gitea_repository_runs_and_the_commit_shows_its_statuses() {
-    let Some(g) = gate::forge() else { return };
-    let _shared = gate::FORGE.shared();
-    let (tmp, full, work, sha) = case(&g, "app", PASSES);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &["--config", config(tmp.path(), &g, &full).to_str().unwrap()],
-    );
-    g.add_webhook(
-        &full,
-        &format!("http://{}/hooks/gitea", server.addr),
-        SECRET,
-    );
-    g.push(&work, &full, "main", &g.token);
+    let Some((g, _lock, tmp, full, work, sha)) = case("app", PASSES, false) else {
+        return;
+    };
+    let server = serve(tmp.path(), &g, &full);
+    hook_and_push(&g, &full, &server, &work);
 
     let statuses = g.wait_statuses(&full, &sha, 120, |s| {
         s.last().is_some_and(|l| state(l) != "pending")
@@ -221,20 +249,15 @@ fn a_push_to_a_private_gitea_repository_runs_and_the_commit_shows_its_statuses()
 
 #[test]
 fn statuses_reach_gitea_after_an_outage_across_a_restart_of_serve() {
-    let Some(g) = gate::forge() else { return };
     // This test stops the forge: no other forge test runs meanwhile.
-    let _alone = gate::FORGE.alone();
-    let (tmp, full, work, sha) = case(&g, "outage", SLOW);
+    let Some((g, _lock, tmp, full, work, sha)) = case("outage", SLOW, true) else {
+        return;
+    };
     let config = config(tmp.path(), &g, &full);
     let args = ["--config", config.to_str().unwrap()];
     let data = tmp.path().join("data");
     let mut server = Server::start(&data, &args);
-    g.add_webhook(
-        &full,
-        &format!("http://{}/hooks/gitea", server.addr),
-        SECRET,
-    );
-    g.push(&work, &full, "main", &g.token);
+    hook_and_push(&g, &full, &server, &work);
     g.wait_statuses(&full, &sha, 120, |s| {
         s.iter().any(|s| {
             s["description"]
@@ -284,9 +307,9 @@ fn key_pair(path: &Path) -> String {
 
 #[test]
 fn a_deploy_key_with_pinned_host_keys_clones_over_ssh() {
-    let Some(g) = gate::forge() else { return };
-    let _shared = gate::FORGE.shared();
-    let (tmp, full, work, sha) = case(&g, "ssh", PASSES);
+    let Some((g, _lock, tmp, full, work, sha)) = case("ssh", PASSES, false) else {
+        return;
+    };
     g.push(&work, &full, "main", &g.token);
     let key = tmp.path().join("deploy");
     g.add_deploy_key(&full, &key_pair(&key));
@@ -322,9 +345,9 @@ fn a_deploy_key_with_pinned_host_keys_clones_over_ssh() {
 
 #[test]
 fn a_private_submodule_on_the_same_forge_is_fetched_with_the_clone_token() {
-    let Some(g) = gate::forge() else { return };
-    let _shared = gate::FORGE.shared();
-    let (tmp, full, work, _) = case(&g, "super", PASSES);
+    let Some((g, _lock, tmp, full, work, _)) = case("super", PASSES, false) else {
+        return;
+    };
     // The submodule: another private repository of the same forge, next to the project.
     let lib = g.create_repo(&Gitea::unique("lib"), true);
     let lib_work = tmp.path().join("lib");
@@ -343,11 +366,7 @@ fn a_private_submodule_on_the_same_forge_is_fetched_with_the_clone_token() {
     git(&work, &["update-index", "--add", "--cacheinfo", &gitlink]);
     let sha = commit(&work, WITH_LIB, "with its library");
     g.push(&work, &full, "main", &g.token);
-    let config = config(tmp.path(), &g, &full);
-    let server = Server::start(
-        &tmp.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let server = serve(tmp.path(), &g, &full);
     let p = pushed(&server, &full, &sha);
     assert_eq!(p["status"], "success", "{p:#}\n{}", server.stderr());
     let job = Server::job(&p, "show")["id"].as_i64().unwrap();
@@ -357,4 +376,49 @@ fn a_private_submodule_on_the_same_forge_is_fetched_with_the_clone_token() {
         server.log(job)
     );
     token_kept(&server, &g.token);
+}
+
+#[test]
+fn a_pull_request_runs_its_own_pipeline_with_its_own_status_line() {
+    let Some((g, _lock, tmp, full, work, _)) = case("pr", PASSES, false) else {
+        return;
+    };
+    g.push(&work, &full, "main", &g.token);
+    let server = serve(tmp.path(), &g, &full);
+    hook(&g, &full, &server);
+    git(&work, &["checkout", "-q", "-b", "topic"]);
+    let sha = commit(&work, SAYS_SOURCE, "a topic");
+    g.push(&work, &full, "topic", &g.token);
+    let number = g.open_pull_request(&full, "topic", "main");
+
+    // The branch's pipeline and the pull request's, each on its own line of the commit.
+    let lines = ["gantry/pipeline", "gantry/merge-request"];
+    let statuses = g.wait_statuses(&full, &sha, 120, |s| {
+        lines.iter().all(|c| {
+            s.iter()
+                .any(|x| x["context"] == *c && state(x) == "success")
+        })
+    });
+    let list = server.api("/pipelines");
+    let mr = list["pipelines"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|p| p["sha"] == sha.as_str() && p["source"] == "merge_request_event")
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no merge request pipeline: {list:#}"));
+    let id = mr["id"].as_i64().unwrap();
+    let link = format!("http://{}/pipelines/{id}", server.addr);
+    for s in statuses.iter().filter(|s| s["context"] == lines[1]) {
+        assert_eq!(s["target_url"], link.as_str(), "{statuses:#?}");
+    }
+    let job = Server::job(&server.wait_done(id, 10), "ok")["id"]
+        .as_i64()
+        .unwrap();
+    let log = server.log(job);
+    assert!(
+        log.contains(&format!("source merge_request_event iid {number}")),
+        "{log}"
+    );
 }

@@ -17,8 +17,16 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// The status's name on the forge.
-pub const CONTEXT: &str = "gantry/pipeline";
+/// The status's name on the forge for a pipeline started by `source`. A commit can have a
+/// branch pipeline and a merge request pipeline (and scheduled ones) at once; GitHub and Gitea
+/// keep one status per name, so each kind has its own line instead of overwriting the other's.
+pub fn context(source: &str) -> &'static str {
+    match source {
+        "merge_request_event" => "gantry/merge-request",
+        "schedule" => "gantry/schedule",
+        _ => "gantry/pipeline",
+    }
+}
 
 /// Longest wait between two deliveries of a status the forge did not take.
 const MAX_BACKOFF_MS: i64 = 60_000;
@@ -286,7 +294,7 @@ async fn send(app: &App, w: &Waiting) -> Delivery {
         state: &w.state,
         target_url: target.as_deref(),
         description: &w.description,
-        context: CONTEXT,
+        context: context(&row.new.source),
     };
     forge::send(forge::request(kind, &base, &status, &token)).await
 }
@@ -308,7 +316,7 @@ pub fn summary(app: &App, row: &PipelineRow) -> Value {
             Forge::Github => "github",
             Forge::Gitea => "gitea",
         },
-        "context": CONTEXT,
+        "context": context(&row.new.source),
         "state": state,
         "outcome": outcome,
         "attempts": attempts,

@@ -172,6 +172,27 @@ impl Gitea {
         );
     }
 
+    /// A pull request of `repo` from its branch `head` into `base`; its number. Gitea takes in
+    /// a push asynchronously: this waits until it knows `head`.
+    pub fn open_pull_request(&self, repo: &str, head: &str, base: &str) -> i64 {
+        let end = Instant::now() + Duration::from_secs(30);
+        while self
+            .api("GET", &format!("/repos/{repo}/branches/{head}"), None)
+            .status
+            != 200
+        {
+            assert!(Instant::now() < end, "{repo} never got branch {head}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let v = self.call(
+            "POST",
+            &format!("/repos/{repo}/pulls"),
+            Some(&json!({"head": head, "base": base, "title": format!("{head} into {base}")})),
+            201,
+        );
+        v["number"].as_i64().expect("number")
+    }
+
     /// A read-only deploy key of `repo` (an OpenSSH public key line).
     pub fn add_deploy_key(&self, repo: &str, public_key: &str) {
         self.call(
