@@ -93,6 +93,7 @@ pub async fn show(
     let mut v = super::trust::json(&app, &row);
     v["jobs"] = jobs.iter().map(|j| j.json()).collect();
     v["transitions"] = transitions.into();
+    v["forge_status"] = super::outbox::summary(&app, &row);
     Ok(Json(v))
 }
 

@@ -78,11 +78,29 @@ pub fn github_signature_ok(secret: &str, headers: &HeaderMap, body: &[u8]) -> bo
     else {
         return false;
     };
+    hmac_ok(secret, body, &sig)
+}
+
+/// Gitea's and Forgejo's `X-Gitea-Signature: HEX` check: HMAC-SHA256 of the raw body, hex
+/// without a prefix.
+pub fn gitea_signature_ok(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    let Some(sig) = headers
+        .get("x-gitea-signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| unhex(v.trim()))
+    else {
+        return false;
+    };
+    hmac_ok(secret, body, &sig)
+}
+
+/// Whether `sig` is the HMAC-SHA256 of `body` under `secret` (compared in constant time).
+fn hmac_ok(secret: &str, body: &[u8], sig: &[u8]) -> bool {
     let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) else {
         return false;
     };
     mac.update(body);
-    mac.verify_slice(&sig).is_ok()
+    mac.verify_slice(sig).is_ok()
 }
 
 /// The value of cookie `name`.

@@ -3,6 +3,7 @@
 //! so concurrent pipelines never share a work tree and later pushes cannot change one.
 
 use super::config::{RepoConfig, Source};
+use super::credentials::{self, CredentialError, GitAuth};
 use super::db::NewPipeline;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,6 +64,20 @@ pub enum CloneError {
         /// The repository's name.
         repository: String,
     },
+    /// The repository's clone credential cannot be had.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    /// The source refused git: authentication or host key, with the credential tried (never
+    /// its value).
+    #[error("cannot fetch {repository} with {credential}: {stderr}")]
+    Denied {
+        /// The repository's name.
+        repository: String,
+        /// `its HTTPS clone token (clone_token_file or clone_token_env)`, `no credential (…)`.
+        credential: String,
+        /// What git said (URL user information hidden).
+        stderr: String,
+    },
     /// The checkout ended at another commit.
     #[error("checkout is at {head}, not {sha}")]
     WrongHead {
@@ -77,12 +92,18 @@ pub enum CloneError {
 static MIRRORS: Mutex<()> = Mutex::new(());
 
 fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, CloneError> {
+    git_as(dir, args, &GitAuth::default())
+}
+
+/// `git` with a repository's credentials in its environment.
+fn git_as(dir: Option<&Path>, args: &[&str], auth: &GitAuth) -> Result<String, CloneError> {
     let mut cmd = Command::new("git");
     if let Some(d) = dir {
         cmd.arg("-C").arg(d);
     }
     let out = cmd
         .args(args)
+        .envs(auth.env.iter().map(|(k, v)| (k, v)))
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("LC_ALL", "C")
         .output()
@@ -94,6 +115,47 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, CloneError> {
             command: args.first().copied().unwrap_or("").to_string(),
             stderr: without_credentials(String::from_utf8_lossy(&out.stderr).trim()),
         })
+    }
+}
+
+/// A failed git command that talked to `repo`'s source: when git says the source refused it
+/// (authentication, permission, host key), the error names the repository and the kind of
+/// credential it tried.
+fn refused(e: CloneError, repo: &RepoConfig, auth: &GitAuth) -> CloneError {
+    let CloneError::Git { stderr, .. } = &e else {
+        return e;
+    };
+    const SIGNS: &[&str] = &[
+        "Authentication failed",
+        "could not read Username",
+        "could not read Password",
+        "terminal prompts disabled",
+        "Permission denied",
+        "Host key verification failed",
+        "No ED25519 host key is known",
+        "host key for",
+        "The requested URL returned error: 401",
+        "The requested URL returned error: 403",
+        "The requested URL returned error: 404",
+        "Repository not found",
+        "' not found",
+    ];
+    if !SIGNS.iter().any(|s| stderr.contains(s)) {
+        return e;
+    }
+    let credential = match auth.kind {
+        Some(credentials::Kind::CloneToken) => {
+            "its HTTPS clone token (clone_token_file or clone_token_env)".to_string()
+        }
+        Some(credentials::Kind::SshKey) => {
+            "its SSH deploy key (ssh_key_file, known_hosts_file)".to_string()
+        }
+        _ => "no credential configured (clone_token_file or ssh_key_file)".to_string(),
+    };
+    CloneError::Denied {
+        repository: repo.name.clone(),
+        credential,
+        stderr: stderr.clone(),
     }
 }
 
@@ -123,8 +185,14 @@ pub fn mirror_dir(data_dir: &Path, repo: &RepoConfig) -> PathBuf {
 pub fn update_mirror(data_dir: &Path, repo: &RepoConfig, url: &str) -> Result<PathBuf, CloneError> {
     let _one = MIRRORS.lock().unwrap_or_else(|e| e.into_inner());
     let dir = mirror_dir(data_dir, repo);
+    let auth = credentials::git_auth(repo)?;
     if dir.join("HEAD").is_file() {
-        git(Some(&dir), &["fetch", "--quiet", "--prune", "origin"])?;
+        git_as(
+            Some(&dir),
+            &["fetch", "--quiet", "--prune", "origin"],
+            &auth,
+        )
+        .map_err(|e| refused(e, repo, &auth))?;
     } else {
         if let Some(parent) = dir.parent() {
             std::fs::create_dir_all(parent).map_err(|source| CloneError::CreateDir {
@@ -133,7 +201,12 @@ pub fn update_mirror(data_dir: &Path, repo: &RepoConfig, url: &str) -> Result<Pa
             })?;
         }
         let target = dir.display().to_string();
-        git(None, &["clone", "--quiet", "--mirror", "--", url, &target])?;
+        git_as(
+            None,
+            &["clone", "--quiet", "--mirror", "--", url, &target],
+            &auth,
+        )
+        .map_err(|e| refused(e, repo, &auth))?;
     }
     Ok(dir)
 }
@@ -216,6 +289,29 @@ pub fn prepare(
             Some(dest),
             &["checkout", "--quiet", "-B", &p.git_ref, &p.sha],
         )?;
+    }
+    if let Source::Url(url) = repo.origin()
+        && dest.join(".gitmodules").is_file()
+    {
+        // Submodules come from their own URLs (relative ones against the source's, not the
+        // mirror's), with the repository's credentials: the helper answers for the source's
+        // host only, so submodules elsewhere get nothing. Whether a job uses them is its
+        // GIT_SUBMODULE_STRATEGY (`run` reads them from this work tree), unknown before
+        // planning: one that cannot be fetched fails only the jobs that need it (as a missing
+        // submodule), not a pipeline whose jobs never look at it (GitLab's default, `none`).
+        let auth = credentials::git_auth(repo)?;
+        git(Some(dest), &["config", "remote.origin.url", &url])?;
+        if let Err(e) = git_as(
+            Some(dest),
+            &["submodule", "update", "--init", "--recursive", "--quiet"],
+            &auth,
+        ) {
+            tracing::warn!(
+                repository = %repo.name,
+                "submodules not fetched; jobs with GIT_SUBMODULE_STRATEGY normal or recursive will miss them: {}",
+                refused(e, repo, &auth)
+            );
+        }
     }
     let head = git(Some(dest), &["rev-parse", "HEAD"])?;
     if head != p.sha {

@@ -34,6 +34,9 @@ pub struct Config {
     /// The repositories served.
     #[serde(rename = "repository")]
     pub repositories: Vec<RepoConfig>,
+    /// The server's address as the forge's users reach it (`http://ci.example.com`): the
+    /// links of commit statuses. Default: `http://` and the listening address.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             shutdown_grace: 30,
             watch_interval: 10,
             repositories: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -145,6 +149,46 @@ pub struct RepoConfig {
     /// `[[repository.schedule]]`: pipelines started by cron (see `serve::schedule`).
     #[serde(default, rename = "schedule")]
     pub schedules: Vec<super::schedule::ScheduleConfig>,
+    /// The forge commit statuses go back to (`gitlab`, `github`, `gitea`); none: no statuses.
+    #[serde(default)]
+    pub forge: Option<Forge>,
+    /// The forge's API base (GitHub: `https://api.github.com`; GitLab and Gitea: the scheme
+    /// and host of `source`).
+    #[serde(default)]
+    pub forge_url: Option<String>,
+    /// File holding the forge API token that posts statuses.
+    #[serde(default)]
+    pub forge_token_file: Option<PathBuf>,
+    /// Environment variable holding that token (instead of a file).
+    #[serde(default)]
+    pub forge_token_env: Option<String>,
+    /// File holding an HTTPS token git clones `source` with (through a credential helper).
+    #[serde(default)]
+    pub clone_token_file: Option<PathBuf>,
+    /// Environment variable holding that token (instead of a file).
+    #[serde(default)]
+    pub clone_token_env: Option<String>,
+    /// User name sent with the clone token (default `oauth2`; a GitLab deploy token's own).
+    #[serde(default)]
+    pub clone_username: Option<String>,
+    /// Private SSH key (a deploy key) git clones `source` with.
+    #[serde(default)]
+    pub ssh_key_file: Option<PathBuf>,
+    /// The pinned host keys of `source`'s SSH server (required with `ssh_key_file`).
+    #[serde(default)]
+    pub known_hosts_file: Option<PathBuf>,
+}
+
+/// A forge that takes commit statuses.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Forge {
+    /// GitLab (`/api/v4/projects/:id/statuses/:sha`).
+    Gitlab,
+    /// GitHub (`/repos/{owner}/{repo}/statuses/{sha}`).
+    Github,
+    /// Gitea or Forgejo (`/api/v1/repos/{owner}/{repo}/statuses/{sha}`).
+    Gitea,
 }
 
 fn one() -> usize {
@@ -178,6 +222,77 @@ impl RepoConfig {
             Source::Path(PathBuf::from(s))
         }
     }
+}
+
+impl RepoConfig {
+    /// The forge and credential settings make sense together: a forge has a token and an
+    /// API address, a clone credential needs a URL, one kind of clone credential at a time,
+    /// a deploy key comes with pinned host keys. Paths become absolute.
+    fn check_forge(&mut self) -> Result<(), String> {
+        if self.forge.is_some() {
+            if self.forge_token_file.is_none() && self.forge_token_env.is_none() {
+                return Err("`forge` needs `forge_token_file` or `forge_token_env`".into());
+            }
+            if self.api_base().is_none() {
+                return Err("`forge` needs `forge_url` (the source is no http(s) URL)".into());
+            }
+        } else if self.forge_url.is_some()
+            || self.forge_token_file.is_some()
+            || self.forge_token_env.is_some()
+        {
+            return Err(
+                "`forge_url` and `forge_token_*` need `forge` (gitlab, github or gitea)".into(),
+            );
+        }
+        let token = self.clone_token_file.is_some() || self.clone_token_env.is_some();
+        let key = self.ssh_key_file.is_some();
+        if (token || key || self.known_hosts_file.is_some())
+            && matches!(self.origin(), Source::Path(_))
+        {
+            return Err("clone credentials need a clone URL as `source`".into());
+        }
+        if token && key {
+            return Err("use either a clone token or `ssh_key_file`, not both".into());
+        }
+        if key != self.known_hosts_file.is_some() {
+            return Err("`ssh_key_file` and `known_hosts_file` go together".into());
+        }
+        for p in [
+            &mut self.forge_token_file,
+            &mut self.clone_token_file,
+            &mut self.ssh_key_file,
+            &mut self.known_hosts_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = std::path::absolute(&*p).unwrap_or(p.clone());
+        }
+        Ok(())
+    }
+
+    /// The forge's API base without a trailing slash: `forge_url`, else GitHub's, else the
+    /// scheme and host of an http(s) `source`.
+    pub fn api_base(&self) -> Option<String> {
+        if let Some(u) = &self.forge_url {
+            return Some(u.trim_end_matches('/').to_string());
+        }
+        match self.forge? {
+            Forge::Github => Some("https://api.github.com".into()),
+            Forge::Gitlab | Forge::Gitea => origin_of(&self.source),
+        }
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) URL, without user information.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_empty()).then(|| format!("{scheme}://{host}"))
 }
 
 /// A configuration that cannot be used.
@@ -313,6 +428,15 @@ impl Config {
                 docker_socket: false,
                 untrusted_cluster: false,
                 schedules: Vec::new(),
+                forge: None,
+                forge_url: None,
+                forge_token_file: None,
+                forge_token_env: None,
+                clone_token_file: None,
+                clone_token_env: None,
+                clone_username: None,
+                ssh_key_file: None,
+                known_hosts_file: None,
             });
         }
         for r in &mut config.repositories {
@@ -407,8 +531,18 @@ impl Config {
                     r.name
                 ));
             }
+            if let Err(why) = r.check_forge() {
+                return bad(format!("repository {}: {why}", r.name));
+            }
         }
         self.data_dir = std::path::absolute(&self.data_dir).unwrap_or(self.data_dir.clone());
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return bad(format!(
+                "public_url = {u:?}: expected http://… or https://…"
+            ));
+        }
         Ok(())
     }
 
@@ -476,26 +610,50 @@ mod tests {
     }
 
     #[test]
+    fn forge_and_credential_settings_are_checked_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gantry.toml");
+        let load = |repo: &str| {
+            std::fs::write(
+                &file,
+                format!("[[repository]]\nname = \"org/app\"\nsource = \"https://git.example.com/org/app.git\"\n{repo}"),
+            )
+            .unwrap();
+            Config::load(Some(&file), Overrides::default())
+        };
+        let c = load("forge = \"gitea\"\nforge_token_env = \"T\"\n").unwrap();
+        assert_eq!(
+            c.repo("org/app").unwrap().api_base().as_deref(),
+            Some("https://git.example.com")
+        );
+        let c = load("forge = \"github\"\nforge_token_file = \"t\"\n").unwrap();
+        let r = c.repo("org/app").unwrap();
+        assert_eq!(r.api_base().as_deref(), Some("https://api.github.com"));
+        assert!(r.forge_token_file.as_ref().unwrap().is_absolute());
+        for (bad, why) in [
+            ("forge = \"gitlab\"\n", "forge_token_file"),
+            ("forge_url = \"https://x\"\n", "need `forge`"),
+            ("ssh_key_file = \"k\"\n", "known_hosts_file"),
+            (
+                "clone_token_env = \"T\"\nssh_key_file = \"k\"\nknown_hosts_file = \"h\"\n",
+                "not both",
+            ),
+            ("forge = \"bitbucket\"\n", "unknown variant"),
+        ] {
+            let e = load(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert_eq!(
+            origin_of("https://user:tok@h.example:8443/x.git").as_deref(),
+            Some("https://h.example:8443")
+        );
+        assert_eq!(origin_of("git@h:x.git"), None);
+    }
+
+    #[test]
     fn urls_and_paths() {
-        let r = |s: &str| RepoConfig {
-            name: "a/b".into(),
-            source: s.into(),
-            webhook_secret: None,
-            executor: None,
-            kubeconfig: None,
-            kube_context: None,
-            kubernetes: KubernetesTable::default(),
-            concurrency: 1,
-            jobs: None,
-            watch: vec![],
-            variables_file: None,
-            image_map: vec![],
-            privileged_dind: false,
-            protected: vec![],
-            trusted_authors: vec![],
-            docker_socket: false,
-            untrusted_cluster: false,
-            schedules: vec![],
+        let r = |s: &str| -> RepoConfig {
+            toml::from_str(&format!("name = \"a/b\"\nsource = {s:?}\n")).unwrap()
         };
         assert!(matches!(r("https://x/y.git").origin(), Source::Url(_)));
         assert!(matches!(r("git@x:y/z.git").origin(), Source::Url(_)));

@@ -118,6 +118,23 @@ CREATE TABLE schedules (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL);
 "#,
+    // The outbox of commit statuses for the forge (`outbox.rs`): one row per status a
+    // pipeline reached, kept until the forge took it, refused it or a newer one replaced it.
+    r#"
+CREATE TABLE forge_statuses (
+    id INTEGER PRIMARY KEY,
+    pipeline_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    description TEXT NOT NULL,
+    outcome TEXT NOT NULL DEFAULT 'waiting',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    result TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL);
+CREATE INDEX forge_statuses_waiting ON forge_statuses (outcome, id);
+CREATE INDEX forge_statuses_pipeline ON forge_statuses (pipeline_id);
+"#,
 ];
 
 /// GitLab's statuses that do not change any more.
@@ -165,7 +182,7 @@ fn rows<T>(
         .ctx(context)
 }
 
-trait Context<T> {
+pub(super) trait Context<T> {
     fn ctx(self, context: &'static str) -> Result<T, DbError>;
 }
 
@@ -420,7 +437,7 @@ impl Db {
         Ok(db)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -43,6 +43,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .route("/hooks/gitlab", post(webhooks::gitlab))
         .route("/hooks/github", post(webhooks::github))
+        .route("/hooks/gitea", post(webhooks::gitea))
         .route("/api/v1/openapi.json", get(api::openapi))
         .nest("/api/v1", api)
         .route("/login", get(ui::login_page).post(ui::login))

@@ -9,13 +9,16 @@ pub mod api;
 pub mod auth;
 pub mod checkout;
 pub mod config;
+pub mod credentials;
 pub mod db;
 pub mod environments;
 pub mod error;
 pub mod execute;
+pub mod forge;
 pub mod http;
 pub mod logs;
 pub mod metrics;
+pub mod outbox;
 pub mod queue;
 pub mod schedule;
 pub mod sse;
@@ -50,6 +53,8 @@ pub struct App {
     pub queue: queue::Queue,
     /// Becomes true on SIGTERM: stop accepting, end live streams.
     pub shutdown: watch::Sender<bool>,
+    /// Commit statuses waiting for the forge.
+    pub outbox: outbox::Outbox,
 }
 
 impl App {
@@ -108,8 +113,9 @@ impl App {
         )
     }
 
-    /// Sends a pipeline's status to live listeners.
+    /// Sends a pipeline's status to live listeners (and, through the outbox, to the forge).
     pub fn publish_pipeline(&self, row: &PipelineRow) {
+        outbox::record(self, row);
         let _ = self.events.send(sse::Event::Pipeline {
             id: row.id,
             repository: row.new.repository.clone(),
@@ -185,9 +191,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         token_hash,
         events,
         shutdown,
+        outbox: outbox::Outbox::default(),
     });
     if !interrupted.is_empty() {
         tracing::warn!(pipelines = ?interrupted, "pipelines interrupted by the last shutdown marked failed");
+    }
+    for id in &interrupted {
+        if let Ok(Some(row)) = app.db.pipeline(*id) {
+            outbox::record(&app, &row);
+        }
     }
     execute::reap(&app, &interrupted).await;
     for row in &waiting {
@@ -200,6 +212,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
+    let base_url = app
+        .config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let _ = app.outbox.base_url.set(base_url);
+    tokio::spawn(outbox::deliver(app.clone()));
     tokio::spawn(execute::dispatch(app.clone()));
     tokio::spawn(logs::flusher(app.clone()));
     tokio::spawn(environments::auto_stop(app.clone()));

@@ -119,3 +119,34 @@ pub fn browser() -> Option<(PathBuf, PathBuf)> {
     };
     Some((chromium, driver))
 }
+
+/// How to get the forge the Gitea tests run on, as the notice and the failure say it.
+const START_FORGE: &str = "start the test forge with `testing/forge/up.sh DIR`, then \
+     `export GANTRY_TEST_FORGE=DIR` (as .ci/run does)";
+
+/// The real test forge (Gitea) GANTRY_TEST_FORGE names: the directory `testing/forge/up.sh`
+/// wrote its `env` into. Without one: `None` after a notice (once per run) saying how to
+/// start it, or a failure under GANTRY_REQUIRE_FORGE=1; a named forge that does not answer
+/// fails the test.
+pub fn forge() -> Option<super::forge::Gitea> {
+    let dir = std::env::var_os("GANTRY_TEST_FORGE").map(PathBuf::from);
+    assert!(
+        dir.is_some() || !required("GANTRY_REQUIRE_FORGE"),
+        "GANTRY_REQUIRE_FORGE=1 but GANTRY_TEST_FORGE names no forge: {START_FORGE}"
+    );
+    let Some(dir) = dir else {
+        static TOLD: OnceLock<()> = OnceLock::new();
+        TOLD.get_or_init(|| {
+            notice(&format!(
+                "GANTRY_TEST_FORGE is unset; the Gitea tests are skipped: {START_FORGE}"
+            ))
+        });
+        return None;
+    };
+    let gitea = super::forge::Gitea::from_dir(&dir);
+    gitea.wait_up(30);
+    Some(gitea)
+}
+
+/// The forge's lock: a test that stops the forge holds it alone.
+pub static FORGE: Engine = Engine(RwLock::new(()));

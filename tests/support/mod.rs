@@ -8,7 +8,9 @@
 #![allow(dead_code)]
 
 pub mod builder;
+pub mod capture;
 pub mod cluster;
+pub mod forge;
 pub mod gate;
 pub mod images;
 pub mod pty;

@@ -139,6 +139,7 @@ async function pipelinePage(id) {
         ${p.reason ? `<dt>Reason</dt><dd class="reason">${esc(p.reason)}</dd>` : ""}
         ${p.trusted === false ? `<dt>Trust</dt><dd class="trust">untrusted: ${esc(p.untrusted_reason)}${p.approved_at ? ` · approved ${when(p.approved_at)}` : " · waiting for approval"}</dd>` : ""}
         ${p.ref_protected ? `<dt>Protected</dt><dd>yes</dd>` : ""}
+        ${p.forge_status ? `<dt>Forge status</dt><dd class="forge-status">${esc(p.forge_status.state)} → ${esc(p.forge_status.forge)}: ${esc(p.forge_status.outcome)}${p.forge_status.last_result ? ` (${esc(p.forge_status.last_result)})` : ""}</dd>` : ""}
         ${p.retried_from ? `<dt>Retry of</dt><dd><a href="/pipelines/${p.retried_from}">#${p.retried_from}</a>${p.only_job ? ` (job ${esc(p.only_job)})` : ""}</dd>` : ""}
       </dl>
       <div class="dag-wrap"><div class="dag" id="dag">${columns || `<p class="muted">No jobs (yet).</p>`}<svg class="edges" id="edges"></svg></div></div>`;

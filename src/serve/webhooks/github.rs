@@ -35,7 +35,7 @@ pub fn parse(config: &Config, headers: &HeaderMap, body: &[u8]) -> Result<Outcom
     }
 }
 
-fn push(repo: &str, v: &Value) -> Result<Outcome, HookError> {
+pub(super) fn push(repo: &str, v: &Value) -> Result<Outcome, HookError> {
     if v.get("deleted").and_then(Value::as_bool) == Some(true) {
         return Ok(Outcome::Ignored("ref deleted".into()));
     }
@@ -64,9 +64,13 @@ fn push(repo: &str, v: &Value) -> Result<Outcome, HookError> {
     Ok(push_pipeline(repo, (kind, name), sha, before, vars))
 }
 
-fn pull_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
+pub(super) fn pull_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
     let action = text(v, &["action"]).unwrap_or("");
-    if !matches!(action, "opened" | "reopened" | "synchronize") {
+    // `synchronized` is Gitea's word for GitHub's `synchronize` (new commits).
+    if !matches!(
+        action,
+        "opened" | "reopened" | "synchronize" | "synchronized"
+    ) {
         return Ok(Outcome::Ignored(format!(
             "pull request action `{action}` starts no pipeline"
         )));

@@ -2,6 +2,7 @@
 //! event) only after the request is authenticated and fully understood, so a bad request
 //! leaves nothing behind.
 
+pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod merge_request;
@@ -54,6 +55,12 @@ pub async fn gitlab(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
 pub async fn github(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let outcome = github::parse(&app.config, &headers, &body);
     finish(&app, "github", outcome)
+}
+
+/// `POST /hooks/gitea` (Gitea and Forgejo).
+pub async fn gitea(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let outcome = gitea::parse(&app.config, &headers, &body);
+    finish(&app, "gitea", outcome)
 }
 
 fn finish(app: &Arc<App>, forge: &str, outcome: Result<Outcome, HookError>) -> Response {
