@@ -27,17 +27,7 @@ fn lint_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
 }
 
 fn codes(doc: &Value) -> Vec<(String, String)> {
-    doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["severity"].as_str().unwrap().to_string(),
-                d["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    crate::support::diagnostic_codes(doc)
 }
 
 fn needs_of(plan: &Value, job: &str) -> Vec<String> {

@@ -23,6 +23,7 @@ mod expressions;
 mod fault_injection;
 mod faults;
 mod founding_scenario;
+mod includes_remote;
 mod kube_environments;
 mod kube_executor;
 mod kube_netpol;

@@ -10,6 +10,7 @@
 pub mod builder;
 pub mod cluster;
 pub mod gate;
+pub mod gitlab_api;
 pub mod images;
 pub mod pty;
 pub mod serve;
@@ -61,7 +62,17 @@ pub fn gantry_command(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gantry"));
     c.current_dir(dir)
         .env("NO_COLOR", "1")
-        .env_remove("GANTRY_VAR_PIPELINE_KIND");
+        .env_remove("GANTRY_VAR_PIPELINE_KIND")
+        // Tests never reach the network for includes (example.com, gitlab.com) nor share the
+        // user's include cache; `includes_remote` turns fetching back on against its stand-in.
+        .env("GANTRY_OFFLINE", "1")
+        .env(
+            "GANTRY_CACHE_DIR",
+            std::env::temp_dir().join("gantry-tests-no-include-cache"),
+        )
+        .env_remove("CI_SERVER_URL")
+        .env_remove("GITLAB_TOKEN")
+        .env_remove("CI_JOB_TOKEN");
     c
 }
 
@@ -101,6 +112,21 @@ pub fn docker(args: &[&str]) -> (bool, String) {
         Ok(o) => (o.status.success(), combined(&o).1),
         Err(e) => (false, e.to_string()),
     }
+}
+
+/// `(severity, code)` of every diagnostic of a `gantry lint --format json` document.
+pub fn diagnostic_codes(doc: &serde_json::Value) -> Vec<(String, String)> {
+    doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["severity"].as_str().unwrap().to_string(),
+                d["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// `gantry plan --format json EXTRA` in `dir`, which must succeed; the plan.
