@@ -462,3 +462,33 @@ fn what_an_unread_include_could_supply_is_a_warning_naming_it() {
         "read: clean"
     );
 }
+
+/// A component's file interpolates `$[[ component.* ]]` (what its header declares in
+/// `spec:component`) with the version it resolved to, the version as written and the commit.
+#[test]
+fn a_component_sees_its_resolved_version_and_commit() {
+    let file = concat!(
+        "spec:\n  component: [name, version, reference, sha]\n---\n",
+        "\"$[[ component.name ]]-$[[ component.version ]]-$[[ component.sha | truncate(0,4) ]]\":\n",
+        "  script: echo $[[ component.reference ]]\n",
+    );
+    let sha = "1250000000000000000000000000000000000000";
+    let server = FakeGitLab::start(
+        Content::new().project(
+            "tools/fmt",
+            Project::new()
+                .commit(sha, &[], &[("templates/fmt.yml", file)])
+                .release("1.2.5", sha),
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let pipeline = format!(
+        "include:\n  - component: {}/tools/fmt/fmt@~latest\n",
+        server.host()
+    );
+    let run = online(&server, cache.path(), &pipeline)
+        .args(["plan", "--format", "json"])
+        .run()
+        .success();
+    assert_eq!(job_names(&run), ["fmt-1.2.5-1250"], "{}", run.stdout);
+}

@@ -49,7 +49,7 @@ const MAX_NESTING: usize = 100;
 
 /// A file an include names: on disk, or fetched.
 enum Target {
-    Local(PathBuf),
+    Local(PathBuf, Option<component::Context>),
     Fetched(Fetched),
 }
 
@@ -436,8 +436,23 @@ impl<'a> Includer<'a> {
             Some(v) => expand(reference.name, v),
             None => reference.name.to_string(),
         };
+        let version = match vars {
+            Some(v) => expand(reference.version, v),
+            None => reference.version.to_string(),
+        };
+        // The working tree stands for every version: the version as written is all there is.
+        let context = component::Context {
+            name: name.clone(),
+            sha: version.clone(),
+            version: version.clone(),
+            reference: version,
+        };
         match component::file_in(&dir, &name) {
-            Some(file) => local_targets(self.confined(&dir, file, raw, span)),
+            Some(file) => self
+                .confined(&dir, file, raw, span)
+                .into_iter()
+                .map(|p| Target::Local(p, Some(context.clone())))
+                .collect(),
             None => {
                 self.diags.push(
                     Diagnostic::error(
@@ -558,7 +573,7 @@ impl<'a> Includer<'a> {
 
     fn load(&mut self, target: Target, span: Span, inputs: Option<&Node>) -> Option<Map> {
         let key = match &target {
-            Target::Local(path) => canonical(path).display().to_string(),
+            Target::Local(path, _) => canonical(path).display().to_string(),
             Target::Fetched(f) => f.name.clone(),
         };
         if self.chain.contains(&key) {
@@ -601,17 +616,25 @@ impl<'a> Includer<'a> {
             return None;
         }
         let current = self.origins.last().cloned().flatten();
-        let (id, at) = match target {
-            Target::Local(path) => (self.read_local(&path, span)?, current),
+        let (id, at, component) = match target {
+            Target::Local(path, component) => (self.read_local(&path, span)?, current, component),
             Target::Fetched(f) => (
                 self.sources.add(PathBuf::from(&f.name), f.name, f.text),
                 // `remote` and templates keep the including file's context, as in GitLab.
                 f.at.or(current),
+                f.component,
             ),
         };
         let doc = parse_pipeline_file(self.sources, id, self.options.limits, self.diags)?;
         let mut body = doc.body;
-        if !super::inputs::apply(doc.header.as_ref(), inputs, &mut body, span, self.diags) {
+        if !super::inputs::apply(
+            doc.header.as_ref(),
+            inputs,
+            component.as_ref(),
+            &mut body,
+            span,
+            self.diags,
+        ) {
             // Its inputs failed (reported): its content would only add follow-on errors.
             return None;
         }
@@ -649,7 +672,7 @@ impl<'a> Includer<'a> {
 }
 
 fn local_targets(paths: Vec<PathBuf>) -> Vec<Target> {
-    paths.into_iter().map(Target::Local).collect()
+    paths.into_iter().map(|p| Target::Local(p, None)).collect()
 }
 
 /// Whether `text` matches an `integrity: sha256-BASE64` value (GitLab's only algorithm).

@@ -154,6 +154,7 @@ fn finish(
         let _complete = inputs::apply(
             doc.header.as_ref(),
             None,
+            None,
             &mut body,
             file_start(id),
             &mut diags,

@@ -108,6 +108,8 @@ pub struct Fetched {
     /// The project and commit it came from (none for `remote` and templates, which keep the
     /// including file's context).
     pub at: Option<ProjectAt>,
+    /// For a component: what `$[[ component.* ]]` gives.
+    pub component: Option<super::component::Context>,
 }
 
 /// Why an include was not fetched.
@@ -390,6 +392,7 @@ impl Remote {
             name: url.to_string(),
             text,
             at: None,
+            component: None,
         })
     }
 
@@ -423,6 +426,7 @@ impl Remote {
             name: format!("{}/templates/{name}", self.host),
             text,
             at: None,
+            component: None,
         })
     }
 
@@ -509,6 +513,7 @@ impl Remote {
             ),
             text,
             at: Some(at),
+            component: None,
         })
     }
 
@@ -584,7 +589,17 @@ impl Remote {
             format!("templates/{name}/template.yml"),
         ] {
             if self.file_at(&at, &file)?.is_some() {
-                let fetched = self.file_of(at, &file)?;
+                let mut fetched = self.file_of(at, &file)?;
+                let resolved: Vec<&str> = entry.resolved.split(' ').collect();
+                fetched.component = Some(super::component::Context {
+                    name: name.to_string(),
+                    sha: resolved.last().copied().unwrap_or_default().to_string(),
+                    version: match resolved.as_slice() {
+                        [tag, _] => tag.to_string(),
+                        _ => version.to_string(),
+                    },
+                    reference: version.to_string(),
+                });
                 self.record("component", address.to_string(), &entry);
                 return Ok(fetched);
             }
