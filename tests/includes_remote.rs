@@ -83,14 +83,25 @@ fn remote_template_and_redirected_includes_are_read() {
         Content::new()
             .remote("ci/remote.yml", "from-remote:\n  script: echo remote\n")
             .remote("ci/moved.yml", "from-moved:\n  script: echo moved\n")
-            .template("Hello", "from-template:\n  script: echo template\n"),
+            .template("Hello", "from-template:\n  script: echo template\n")
+            .project(
+                "gitlab-org/gitlab",
+                Project::new().commit(
+                    SHA_A,
+                    &["main"],
+                    &[(
+                        "lib/gitlab/ci/templates/Jobs/Nested.gitlab-ci.yml",
+                        "from-nested:\n  script: echo nested\n",
+                    )],
+                ),
+            ),
     );
     let cache = tempfile::tempdir().unwrap();
     let pipeline = format!(
         concat!(
             "include:\n  - remote: {url}/files/ci/remote.yml\n  - {url}/redirect/ci/moved.yml\n",
-            "  - template: Hello.gitlab-ci.yml\n",
-            "app:\n  needs: [from-remote, from-moved, from-template]\n  script: echo\n",
+            "  - template: Hello.gitlab-ci.yml\n  - template: Jobs/Nested.gitlab-ci.yml\n",
+            "app:\n  needs: [from-remote, from-moved, from-template, from-nested]\n  script: echo\n",
         ),
         url = server.url
     );

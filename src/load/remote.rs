@@ -24,6 +24,8 @@ pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
 pub const MAX_TOTAL_BYTES: u64 = 150 * MAX_FILE_BYTES;
 /// Component versions that are a partial semantic version (`1`, `1.2`).
 const SHORTHAND_SEMVER: &str = r"^\d+(\.\d+)?$";
+/// The project whose `lib/gitlab/ci/templates/` holds GitLab's nested CI templates.
+const TEMPLATES_PROJECT: &str = "gitlab-org/gitlab";
 /// The keyword for a catalog project's newest version.
 const LATEST: &str = "~latest";
 
@@ -405,15 +407,31 @@ impl Remote {
         };
         let base = self.url.clone();
         let (entry, text) = self.cached(format!("template\t{base}\t{name}"), true, || {
-            let doc = self
-                .json(&base, &format!("/templates/gitlab_ci_ymls/{}", encode(key)))?
-                .ok_or_else(|| {
-                    Failure::Invalid(format!(
-                        "included template `{name}` does not exist on {}",
-                        self.host
-                    ))
-                })?;
-            let text = doc["content"].as_str().unwrap_or_default().to_string();
+            let missing = || {
+                Failure::Invalid(format!(
+                    "included template `{name}` does not exist on {}",
+                    self.host
+                ))
+            };
+            // The templates API names top-level templates only (`[\w.-]+`); nested ones
+            // (`Jobs/Build`, `Security/SAST`) are read where GitLab keeps them, its own
+            // project's `lib/gitlab/ci/templates/`, on the same instance.
+            let text = if key.contains('/') {
+                let entry = self.commit(&base, TEMPLATES_PROJECT, None)?;
+                let at = ProjectAt {
+                    base: base.clone(),
+                    host: self.host.clone(),
+                    project: TEMPLATES_PROJECT.to_string(),
+                    sha: entry.resolved,
+                };
+                self.file_at(&at, &format!("lib/gitlab/ci/templates/{name}"))?
+                    .ok_or_else(missing)?
+            } else {
+                let doc = self
+                    .json(&base, &format!("/templates/gitlab_ci_ymls/{}", encode(key)))?
+                    .ok_or_else(missing)?;
+                doc["content"].as_str().unwrap_or_default().to_string()
+            };
             Ok((
                 format!("sha256:{}", super::cache::digest(text.as_bytes())),
                 Some(text),
