@@ -287,6 +287,13 @@ fn a_cached_lint_touches_no_network_and_lists_what_resolved_to_what() {
     )));
     assert_eq!(server.requests(), fetched);
 
+    let run = run
+        .again(&["lint", "--list-includes", "--format", "json"])
+        .success();
+    let listed = run.json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed:#}");
+    assert_eq!(listed[0]["resolved"], SHA_A);
+
     // --offline with the cache: the same pipeline, still no request.
     let run = run
         .again(&["lint", "--offline", "--format", "json"])
@@ -502,4 +509,29 @@ fn a_component_sees_its_resolved_version_and_commit() {
         .run()
         .success();
     assert_eq!(job_names(&run), ["fmt-1.2.5-1250"], "{}", run.stdout);
+}
+
+/// `integrity: sha256-…` (base64 of the SHA-256) must match the fetched file.
+#[test]
+fn remote_integrity_is_checked() {
+    use base64::Engine;
+    use sha2::Digest;
+    let text = "checked:\n  script: echo\n";
+    let server = FakeGitLab::start(Content::new().remote("c.yml", text));
+    let good = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text));
+    let cache = tempfile::tempdir().unwrap();
+    let pipeline = |integrity: &str| {
+        format!(
+            "include:\n  - remote: {}/files/c.yml\n    integrity: sha256-{integrity}\napp:\n  needs: [checked]\n  script: echo\n",
+            server.url
+        )
+    };
+    online(&server, cache.path(), &pipeline(&good))
+        .args(["lint"])
+        .run()
+        .success();
+    lint_refuses(
+        online(&server, cache.path(), &pipeline("AAAA")),
+        &["does not match its `integrity`", "error[invalid-include]"],
+    );
 }
