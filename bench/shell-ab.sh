@@ -3,7 +3,8 @@
 # (default 1,000) `true` jobs, OLD and NEW alternated ROUNDS times (default 5), whole commands,
 # each build in its own copy of the same one-commit repository (their run state may differ),
 # both on the working directory's disk (under target/, not tmpfs). One warm-up run each fills
-# the workspace slot. Prints each run, both medians, the NEW/OLD ratio, machine and date.
+# the workspace slot. Prints each run, both medians of wall and of CPU time, the NEW/OLD ratios,
+# machine, load and date.
 #
 #   git worktree add /tmp/gantry-974e09e 974e09e   # the build before the orphan-reaping work
 #   (cd /tmp/gantry-974e09e && cargo build --release)
@@ -30,17 +31,16 @@ repo() {
 repo "$work/old"
 repo "$work/new"
 
-# Wall seconds of one run of build $1 in repository $2; fails when the run fails.
+# "WALL CPU" seconds of one run of build $1 in repository $2 (CPU: user + system of gantry and
+# every process it waited for, from GNU time: less moved than wall time by other work on the
+# machine); fails when the run fails.
 run() {
-  local t0 t1
-  t0=$(date +%s.%N)
-  (cd "$2" && "$1" run -j 1 -q --executor shell > /dev/null 2> "$work/err") || {
+  (cd "$2" && /usr/bin/time -f '%e %U %S' -o "$work/time" "$1" run -j 1 -q --executor shell > /dev/null 2> "$work/err") || {
     cat "$work/err" >&2
     echo "run of $1 failed" >&2
     exit 1
   }
-  t1=$(date +%s.%N)
-  awk "BEGIN {print $t1 - $t0}"
+  awk '{print $1, $2 + $3}' "$work/time"
 }
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
@@ -57,10 +57,14 @@ for r in $(seq 1 "$rounds"); do
   b=$(run "$new" "$work/new")
   echo "$a" >> "$work/a"
   echo "$b" >> "$work/b"
-  printf 'round %d: old %.2f s, new %.2f s\n' "$r" "$a" "$b"
+  printf 'round %d: old %.2f s (cpu %.2f s), new %.2f s (cpu %.2f s)\n' "$r" $a $b
 done
-ma=$(median < "$work/a")
-mb=$(median < "$work/b")
-awk -v a="$ma" -v b="$mb" -v n="$jobs" 'BEGIN {
-  printf "median: old %.2f s (%.2f ms/job), new %.2f s (%.2f ms/job), new/old %.2f\n", a, a * 1000 / n, b, b * 1000 / n, b / a
+ma=$(cut -d' ' -f1 "$work/a" | median)
+mb=$(cut -d' ' -f1 "$work/b" | median)
+ca=$(cut -d' ' -f2 "$work/a" | median)
+cb=$(cut -d' ' -f2 "$work/b" | median)
+awk -v a="$ma" -v b="$mb" -v ca="$ca" -v cb="$cb" -v n="$jobs" 'BEGIN {
+  printf "median wall: old %.2f s (%.2f ms/job), new %.2f s (%.2f ms/job), new/old %.2f\n", a, a * 1000 / n, b, b * 1000 / n, b / a
+  printf "median cpu:  old %.2f s (%.2f ms/job), new %.2f s (%.2f ms/job), new/old %.2f\n", ca, ca * 1000 / n, cb, cb * 1000 / n, cb / ca
 }'
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -404,10 +404,14 @@ pub struct RemoteArgs {
 impl RemoteArgs {
     /// The project layer's form.
     pub fn choice(&self) -> crate::project::config::RemoteChoice {
+        use crate::load::remote::Mode;
         crate::project::config::RemoteChoice {
             gitlab_url: self.gitlab_url.clone(),
-            offline: self.offline,
-            refresh: self.refresh,
+            mode: match (self.offline, self.refresh) {
+                (true, _) => Mode::Offline,
+                (false, true) => Mode::Refresh,
+                (false, false) => Mode::Online,
+            },
         }
     }
 }

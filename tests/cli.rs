@@ -1,31 +1,22 @@
 //! The `gantry` binary end to end: exit codes, output formats, flags.
 
-use crate::support::Test;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use crate::support::checks::diagnostics;
+use crate::support::{Test, gantry};
+use std::path::Path;
 
-fn gantry(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run gantry")
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+/// The repository, where the tests below read its pipelines, fixtures and schema.
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
 fn valid_pipeline_exits_zero() {
-    let file = root().join("pipelines/quickstart.gitlab-ci.yml");
-    let out = gantry(&["lint", "-f", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("is valid: 4 jobs"));
+    let (code, out, err) = gantry(
+        root(),
+        &["lint", "-f", "pipelines/quickstart.gitlab-ci.yml"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("is valid: 4 jobs"), "{out}");
 }
 
 #[test]
@@ -39,7 +30,7 @@ fn invalid_pipeline_exits_one_and_missing_file_two() {
         .again(&["lint", "-f", "nope.yml"])
         .code(2)
         .stderr_has("cannot read");
-    assert_eq!(gantry(&["lint", "--format", "xml"]).status.code(), Some(2));
+    assert_eq!(gantry(root(), &["lint", "--format", "xml"]).0, 2);
 }
 
 #[test]
@@ -120,17 +111,17 @@ fn warnings_fail_only_with_strict() {
 
 #[test]
 fn no_color_output_has_no_escape_codes() {
-    let file = root().join("tests/fixtures/invalid/unknown-stage.yml");
-    let out = gantry(&["lint", "-f", file.to_str().unwrap()]);
-    let text = stdout(&out);
-    assert!(
-        text.contains("unknown-stage.yml:3:10: error[unknown-stage]"),
-        "{text}"
-    );
-    assert!(
-        !text.contains('\u{1b}'),
-        "ANSI escapes with NO_COLOR: {text:?}"
-    );
+    let fixture =
+        std::fs::read_to_string(root().join("tests/fixtures/invalid/unknown-stage.yml")).unwrap();
+    Test::new()
+        .no_git()
+        .file("unknown-stage.yml", &fixture)
+        .args(["lint", "-f", "unknown-stage.yml"])
+        .run()
+        .code(1)
+        .stdout_has("unknown-stage.yml:3:10: error[unknown-stage]")
+        // Every test's gantry runs with NO_COLOR: not one ANSI escape.
+        .stdout_lacks("\u{1b}");
 }
 
 #[test]
@@ -145,13 +136,10 @@ fn template_dir_resolves_template_includes() {
         .args(["lint", "-f", "main.yml", "--format", "json"])
         .run();
     let doc = offline.json();
-    let codes: Vec<&str> = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(codes, ["include-offline", "unknown-need"]);
+    assert_eq!(
+        diagnostics(&doc, "code"),
+        ["include-offline", "unknown-need"]
+    );
     offline
         .again(&[
             "lint",
@@ -166,11 +154,11 @@ fn template_dir_resolves_template_includes() {
 
 #[test]
 fn committed_schema_is_current() {
-    let out = gantry(&["schema"]);
-    assert_eq!(out.status.code(), Some(0));
+    let (code, out, err) = gantry(root(), &["schema"]);
+    assert_eq!(code, 0, "{err}");
     let committed = std::fs::read_to_string(root().join("schemas/gantry.schema.json")).unwrap();
     assert!(
-        stdout(&out).trim_end() == committed.trim_end(),
+        out.trim_end() == committed.trim_end(),
         "schemas/gantry.schema.json is stale: run `cargo run -- schema > schemas/gantry.schema.json`"
     );
     let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();

@@ -3,6 +3,7 @@
 //! runner-expanded keywords, CI/CD components of this project and of `--component-dir`
 //! checkouts, `needs` flattened from `!reference`, and matrix expressions inside longer strings.
 
+use crate::support::checks::{assert_printed, diagnostics, json_lines};
 use crate::support::{gantry, git, job_names, plan_json, repo};
 use serde_json::Value;
 use std::path::Path;
@@ -27,7 +28,7 @@ fn lint_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
 }
 
 fn codes(doc: &Value) -> Vec<(String, String)> {
-    crate::support::diagnostic_codes(doc)
+    crate::support::checks::diagnostic_codes(doc)
 }
 
 fn needs_of(plan: &Value, job: &str) -> Vec<String> {
@@ -52,9 +53,8 @@ fn run(dir: &Path, extra: &[&str]) -> (i32, Vec<String>, String) {
     let mut args = vec!["run", "--format", "json", "-j", "2", "--executor", "shell"];
     args.extend_from_slice(extra);
     let (code, out, err) = gantry(dir, &args);
-    let lines = out
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    let lines = json_lines(&out)
+        .into_iter()
         .filter(|e| e["event"] == "log")
         .map(|e| {
             format!(
@@ -387,13 +387,12 @@ fn run_says_which_keywords_it_cannot_act_on() {
     assert_eq!(code, 0, "{doc:#}");
     let (code, _, all) = run(&dir, &[]);
     assert_eq!(code, 0, "{all}");
-    assert!(
-        all.contains("deploy: uses `secrets`, but no secret provider is reachable"),
-        "{all}"
-    );
-    assert!(
-        all.contains("downstream: uses `trigger`, but no downstream pipeline is started"),
-        "{all}"
+    assert_printed(
+        &all,
+        &[
+            "deploy: uses `secrets`, but no secret provider is reachable",
+            "downstream: uses `trigger`, but no downstream pipeline is started",
+        ],
     );
 }
 
@@ -690,12 +689,7 @@ fn conditional_inputs_take_the_first_matching_rule() {
     commit(&dir);
     let (code, doc) = lint_json(&dir, &[]);
     assert_eq!(code, 1, "{doc:#}");
-    let messages: Vec<&str> = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["message"].as_str().unwrap())
-        .collect();
+    let messages = diagnostics(&doc, "message");
     assert_eq!(messages.len(), 3, "{messages:#?}");
     assert!(
         messages

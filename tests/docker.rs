@@ -3,6 +3,7 @@
 //! Debian's static busybox — no registry is needed. Tests run one at a time: each asserts that
 //! no gantry-labelled container or network is left on the engine afterwards.
 
+use crate::support::checks::{assert_in_order, assert_printed, json_lines};
 use crate::support::images::{self, BUSYBOX, DOCKER_CLI};
 use crate::support::workspace::{DIRTY, lines, listing, project};
 use crate::support::{Test, docker, gantry, gate, repo};
@@ -20,30 +21,33 @@ fn engine() -> bool {
     true
 }
 
-/// gantry-labelled containers and networks on the engine.
-fn leftovers() -> Vec<String> {
-    let (_, containers) = docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        "label=gantry.pipeline",
-        "--format",
-        "{{.Names}}",
-    ]);
-    let (_, networks) = docker(&[
-        "network",
-        "ls",
-        "--filter",
-        "label=gantry.pipeline",
-        "--format",
-        "{{.Name}}",
-    ]);
+/// gantry-labelled containers and networks on the engine, a line each: the name, then what the
+/// Go template `more` says of it.
+fn labelled(more: &str) -> Vec<String> {
+    let list = |command: &[&str], name: &str| {
+        let format = format!("{{{{.{name}}}}}{more}");
+        let mut args = command.to_vec();
+        args.extend([
+            "--filter",
+            "label=gantry.pipeline",
+            "--format",
+            format.as_str(),
+        ]);
+        docker(&args).1
+    };
+    let containers = list(&["ps", "-a"], "Names");
+    let networks = list(&["network", "ls"], "Name");
     containers
         .lines()
         .chain(networks.lines())
         .filter(|l| !l.trim().is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// gantry-labelled containers and networks on the engine.
+fn leftovers() -> Vec<String> {
+    labelled("")
 }
 
 /// The engine, this test alone on it (a test here that reaps — gc, a restart — removes what a
@@ -103,8 +107,8 @@ fn exit_codes_allow_failure_and_timeout_in_containers() {
     assert_eq!(code, 1);
     assert!(started.elapsed() < Duration::from_secs(60));
     let result = |job: &str| -> serde_json::Value {
-        out.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        json_lines(&out)
+            .into_iter()
             .find(|e| e["event"] == "job_finished" && e["job"] == job)
             .unwrap_or_else(|| panic!("{job}: {out}"))
     };
@@ -138,13 +142,13 @@ fn a_missing_image_fails_fast_and_says_what_to_do() {
         "took {:?}",
         started.elapsed()
     );
-    assert!(
-        out.contains("image `registry.example.com/team/missing:1.0` is not available"),
-        "{out}"
-    );
-    assert!(
-        out.contains("--image-map") && out.contains("--pull never"),
-        "{out}"
+    assert_printed(
+        &out,
+        &[
+            "image `registry.example.com/team/missing:1.0` is not available",
+            "--image-map",
+            "--pull never",
+        ],
     );
     let (code, out, _) = gantry(
         &dir,
@@ -292,10 +296,7 @@ fn a_container_job_leaves_no_trace_for_the_next_job_on_the_same_slot() {
         }
         let (code, out, err) = gantry(&dir, &args);
         assert_eq!(code, 0, "{out}{err}");
-        let ev: Vec<serde_json::Value> = out
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
+        let ev = json_lines(&out);
         let fresh = listing(&ev, "dirty");
         assert_eq!(
             fresh.iter().any(|l| l.starts_with("F ./u.txt")),
@@ -312,25 +313,8 @@ fn a_container_job_leaves_no_trace_for_the_next_job_on_the_same_slot() {
 /// What gantry processes that have ended left on the engine (containers and networks whose
 /// `gantry.pid` is gone): unlike [`leftovers`], blind to runs of other tests going on meanwhile.
 fn orphans() -> Vec<String> {
-    let (_, containers) = docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        "label=gantry.pipeline",
-        "--format",
-        "{{.Names}} {{.Label \"gantry.pid\"}}",
-    ]);
-    let (_, networks) = docker(&[
-        "network",
-        "ls",
-        "--filter",
-        "label=gantry.pipeline",
-        "--format",
-        "{{.Name}} {{.Label \"gantry.pid\"}}",
-    ]);
-    containers
-        .lines()
-        .chain(networks.lines())
+    labelled(" {{.Label \"gantry.pid\"}}")
+        .iter()
         .filter_map(|l| l.split_once(' '))
         .filter(|(_, pid)| {
             pid.trim()
@@ -428,8 +412,7 @@ fn shell_on_failure_opens_a_container_at_the_failed_state() {
         Duration::from_secs(120),
     );
     assert_eq!(code, 1, "{out}");
-    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} in {out}"));
-    assert!(at("failed-state") < at("after-script-ran"), "{out}");
+    assert_in_order(&out, &["failed-state", "after-script-ran"]);
     assert_eq!(orphans(), Vec::<String>::new());
 }
 

@@ -1,7 +1,7 @@
 //! Environments without a cluster: off unless named, and a named cluster that cannot be used
 //! stops the run before any job starts.
 
-use crate::support::repo;
+use crate::support::{gantry, repo};
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::Command;
@@ -104,48 +104,39 @@ fn a_named_cluster_that_does_not_answer_stops_the_run_before_any_job() {
         .local_addr()
         .unwrap()
         .port();
-    let (tmp, dir) = repo("unreachable", PIPELINE, "init");
-    let config = tmp.path().join("kubeconfig");
-    std::fs::write(&config, kubeconfig(&format!("127.0.0.1:{port}"))).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["run", "--executor", "shell", "--kubeconfig"])
-        .arg(&config)
-        .arg("--var")
-        .arg(format!(
-            "MARKER={}",
-            tmp.path().join("ran-deploy").display()
-        ))
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = stopped_before_any_job("unreachable", &format!("127.0.0.1:{port}"), &[]);
     assert!(stderr.contains("unreachable"), "{stderr}");
     assert!(stderr.contains(&port.to_string()), "{stderr}");
-    assert!(!tmp.path().join("ran-deploy").exists(), "a job ran");
+}
+
+/// `gantry run --executor shell ARGS` of [`PIPELINE`] in a new repository `name`, with a
+/// kubeconfig naming the API server at `server`, which must stop the run (exit code 2) before
+/// its job: gantry's stderr.
+fn stopped_before_any_job(name: &str, server: &str, args: &[&str]) -> String {
+    let (tmp, dir) = repo(name, PIPELINE, "init");
+    let config = tmp.path().join("kubeconfig");
+    std::fs::write(&config, kubeconfig(server)).unwrap();
+    let marker = tmp.path().join("ran-deploy");
+    let marker_var = format!("MARKER={}", marker.display());
+    let mut all = vec![
+        "run",
+        "--executor",
+        "shell",
+        "--kubeconfig",
+        config.to_str().unwrap(),
+        "--var",
+        marker_var.as_str(),
+    ];
+    all.extend_from_slice(args);
+    let (code, out, err) = gantry(&dir, &all);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(!marker.exists(), "a job ran");
+    err
 }
 
 #[test]
 fn a_context_missing_from_the_kubeconfig_is_a_clear_error() {
-    let (tmp, dir) = repo("nocontext", PIPELINE, "init");
-    let config = tmp.path().join("kubeconfig");
-    std::fs::write(&config, kubeconfig("127.0.0.1:1")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args([
-            "run",
-            "--executor",
-            "shell",
-            "--kube-context",
-            "nope",
-            "--kubeconfig",
-        ])
-        .arg(&config)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = stopped_before_any_job("nocontext", "127.0.0.1:1", &["--kube-context", "nope"]);
     assert!(stderr.contains("nope"), "{stderr}");
 }
 
@@ -169,13 +160,12 @@ plain:
 ";
     let (_tmp, dir) = repo("My_Project", pipeline, "init");
     let sha = crate::support::git(&dir, &["rev-parse", "--short=8", "HEAD"]);
-    let (code, out, err) = crate::support::gantry(&dir, &["plan", "--ref", "feature/X"]);
+    let (code, out, err) = gantry(&dir, &["plan", "--ref", "feature/X"]);
     assert_eq!(code, 0, "{err}");
     let expected = format!("namespace my-project-feature-x-{sha}-1");
     assert!(out.contains(&expected), "{out}");
     assert!(out.contains("namespace shop-staging"), "{out}");
-    let (_, json, _) =
-        crate::support::gantry(&dir, &["plan", "--ref", "feature/X", "--format", "json"]);
+    let (_, json, _) = gantry(&dir, &["plan", "--ref", "feature/X", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let ns: Vec<Option<&str>> = v["jobs"]
         .as_array()

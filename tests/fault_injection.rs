@@ -11,6 +11,7 @@
 //! notice without an engine or a cluster, and fail instead under GANTRY_REQUIRE_DOCKER=1 /
 //! GANTRY_REQUIRE_CLUSTER=1.
 
+use crate::support::checks::knob;
 use crate::support::cluster::Kube as Cluster;
 use crate::support::{gate, images, repo};
 use std::path::Path;
@@ -187,14 +188,8 @@ fn case(
 
 #[test]
 fn random_interrupts_leave_nothing_on_any_executor() {
-    let runs: u64 = std::env::var("GANTRY_FAULT_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(2);
-    let seed: u64 = std::env::var("GANTRY_FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(21);
+    let runs: u64 = knob("GANTRY_FAULT_RUNS", 2);
+    let seed: u64 = knob("GANTRY_FAULT_SEED", 21);
     let mut rng = Rng(seed.max(1));
     let docker = gate::docker();
     // A SIGKILLed gantry's containers are orphans until `gantry gc`: no test that looks for

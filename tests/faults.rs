@@ -2,6 +2,7 @@
 //! that crashed the renderer, a plan error without a place, files read through symlinks out of
 //! the checkout, jobs outliving a killed gantry, namespaces left by a killed run.
 
+use crate::support::checks::json_lines;
 use crate::support::{gantry, git};
 use std::path::Path;
 
@@ -93,24 +94,20 @@ fn a_need_left_without_its_job_is_located_in_plan_and_warned_by_lint() {
 /// What a file outside the checkout holds; it must never show up in gantry's output.
 const SECRET: &str = "token: [SECRET-CONTENT-4711";
 
-/// A directory outside the project holding `secret.yml`, `secret.env`, `t.yaml` and
-/// `templates/x.yml`, all with [`SECRET`] in them.
+/// A directory outside the project whose files (YAML, dotenv, a JUnit report) all hold
+/// [`SECRET`] or its marker.
 fn outside() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    for name in [
-        "secret.yml",
-        "templates/x.yml",
-        "templates/x/template.yml",
-        "t.yaml",
+    for (name, content) in [
+        ("secret.yml", SECRET),
+        ("templates/x.yml", SECRET),
+        ("templates/x/template.yml", SECRET),
+        ("t.yaml", SECRET),
+        ("secret.env", "LEAKED=SECRET-CONTENT-4711\n"),
+        ("report.xml", "<testsuite name=\"SECRET-CONTENT-4711\"/>"),
     ] {
-        write(tmp.path(), name, SECRET);
+        write(tmp.path(), name, content);
     }
-    write(tmp.path(), "secret.env", "LEAKED=SECRET-CONTENT-4711\n");
-    write(
-        tmp.path(),
-        "report.xml",
-        "<testsuite name=\"SECRET-CONTENT-4711\"/>",
-    );
     tmp
 }
 
@@ -241,10 +238,12 @@ fn jobs_of_a_killed_run_are_stopped_by_the_watchdog_gc_and_the_next_run() {
     let marks = tempfile::tempdir().unwrap();
     let m = marks.path().display().to_string();
     // The issue's job (the shell itself runs `touch`), and one that leaves a background child in
-    // its group and one that leaves the group (`setsid`), which only the marker can find.
+    // its group and one that leaves the group (`setsid`), which only the marker can find. `bg`
+    // says it started only once the escaped process runs in its own session: killed before
+    // `setsid`, it would still be in bg's group and die with it, leaving nothing to reap.
     let ci = format!(
         "fg:\n  script: ['echo $$ > {m}/fg-group; touch {m}/fg-started; sleep 2.5 > /dev/null; touch {m}/fg-ran']\n\
-         bg:\n  script: ['echo $$ > {m}/bg-group; (sleep 2.5; touch {m}/bg-ran) & setsid sh -c \"sleep 2.5; touch {m}/esc-ran\" & touch {m}/bg-started; wait']\n"
+         bg:\n  script: ['echo $$ > {m}/bg-group; (sleep 2.5; touch {m}/bg-ran) & setsid sh -c \"touch {m}/esc-started; sleep 2.5; touch {m}/esc-ran\" & until [ -e {m}/esc-started ]; do sleep 0.01; done; touch {m}/bg-started; wait']\n"
     );
     let group = |name: &str| -> i32 {
         let text = std::fs::read_to_string(marks.path().join(name)).unwrap();
@@ -252,7 +251,7 @@ fn jobs_of_a_killed_run_are_stopped_by_the_watchdog_gc_and_the_next_run() {
     };
     for reaper in ["gc", "run"] {
         let dir = project(&[(".gitlab-ci.yml", &ci)]);
-        for f in ["fg-ran", "bg-ran", "esc-ran"] {
+        for f in ["fg-ran", "bg-ran", "esc-ran", "esc-started"] {
             let _ = std::fs::remove_file(marks.path().join(f));
         }
         let mut child = spawn_run(dir.path());
@@ -354,9 +353,8 @@ fn a_run_reads_and_writes_nothing_outside_the_workspace_through_symlinks() {
     let text = format!("{stdout}{stderr}");
     assert_eq!(code, 1, "{text}");
     let status = |job: &str| -> String {
-        stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        json_lines(&stdout)
+            .into_iter()
             .find(|e| e["event"] == "job_finished" && e["job"] == job)
             .and_then(|e| e["status"].as_str().map(str::to_string))
             .unwrap_or_else(|| panic!("no result for {job}:\n{text}"))

@@ -68,6 +68,20 @@ fn run_script(root: &Path, kubeconfig: &Path, executors: &str) -> (Option<i32>, 
     (out.status.code(), stdout, context)
 }
 
+/// Asserts that the script printed each of `lines` after `prefix` (`founding: [RUN] ` for a
+/// run's checks, `  [RUN] ` for its jobs' output); `context` is its whole output.
+fn assert_printed<S: AsRef<str>>(
+    stdout: &str,
+    context: &str,
+    prefix: &str,
+    lines: impl IntoIterator<Item = S>,
+) {
+    for held in lines {
+        let line = format!("{prefix}{}", held.as_ref());
+        assert!(stdout.contains(&line), "missing `{line}`\n{context}");
+    }
+}
+
 /// What every run of the scenario must have checked (`founding: [RUN] ok: …`).
 const SHARED_CHECKS: [&str; 12] = [
     "ok: the registry lists iandcrosby/deals:master-",
@@ -98,44 +112,51 @@ fn founding_scenario_holds_with_both_executors_and_on_a_push_to_serve() {
 
     // On a push: the server's API showed the environment and its namespace while the pipeline
     // ran, then the pipeline succeeded and the environment was stopped with its namespace gone.
-    for held in [
-        "founding: [serve] the push started pipeline #1",
-        "founding: [serve] ok: the pipeline's status is success (success)",
-        "founding: [serve] ok: while it ran, the API listed environment test-for-ci in namespace deals-master-",
-        "founding: [serve] ok: afterwards the API lists the environment as stopped",
-        "  [serve] test │ runTests: all checks passed against http://deals in namespace deals-master-",
-        "  [serve] cleanup │ Removing everything deployed in Kubernetes namespace deals-master-",
-        "founding: [serve] PASS\n",
-    ]
-    .into_iter()
-    .map(String::from)
-    .chain(SHARED_CHECKS.iter().map(|c| format!("founding: [serve] {c}")))
-    {
-        assert!(stdout.contains(&held), "missing `{held}`\n{context}");
-    }
+    assert_printed(
+        &stdout,
+        &context,
+        "founding: [serve] ",
+        [
+            "the push started pipeline #1",
+            "ok: the pipeline's status is success (success)",
+            "ok: while it ran, the API listed environment test-for-ci in namespace deals-master-",
+            "ok: afterwards the API lists the environment as stopped",
+            "PASS\n",
+        ]
+        .into_iter()
+        .chain(SHARED_CHECKS),
+    );
+    assert_printed(
+        &stdout,
+        &context,
+        "  [serve] ",
+        [
+            "test │ runTests: all checks passed against http://deals in namespace deals-master-",
+            "cleanup │ Removing everything deployed in Kubernetes namespace deals-master-",
+        ],
+    );
 
     for executor in ["docker", "kubernetes"] {
-        for held in SHARED_CHECKS
-            .into_iter()
-            .chain(["ok: the pipeline succeeded (exit 0)"])
-        {
-            let line = format!("founding: [{executor}] {held}");
-            assert!(stdout.contains(&line), "missing `{line}`\n{context}");
-        }
-        assert!(
-            stdout.contains(&format!("founding: [{executor}] PASS\n")),
-            "{context}"
+        assert_printed(
+            &stdout,
+            &context,
+            &format!("founding: [{executor}] "),
+            SHARED_CHECKS
+                .into_iter()
+                .chain(["ok: the pipeline succeeded (exit 0)", "PASS\n"]),
         );
         // The pipeline's own output: the requests' answers were checked inside the cluster.
-        for job_line in [
-            "test    │ PASS: the build under test answers (master-",
-            "test    │ PASS: deal for holy",
-            "test    │ runTests: all checks passed against http://deals in namespace deals-master-",
-            "cleanup │ Removing everything deployed in Kubernetes namespace deals-master-",
-        ] {
-            let line = format!("  [{executor}] {job_line}");
-            assert!(stdout.contains(&line), "missing `{line}`\n{context}");
-        }
+        assert_printed(
+            &stdout,
+            &context,
+            &format!("  [{executor}] "),
+            [
+                "test    │ PASS: the build under test answers (master-",
+                "test    │ PASS: deal for holy",
+                "test    │ runTests: all checks passed against http://deals in namespace deals-master-",
+                "cleanup │ Removing everything deployed in Kubernetes namespace deals-master-",
+            ],
+        );
     }
     assert!(!stdout.contains("FAILED"), "{context}");
     assert!(
@@ -173,40 +194,52 @@ fn a_wrong_answer_fails_the_scenario_and_still_cleans_up() {
     let (code, stdout, context) = run_script(root, &kubeconfig, "docker kubernetes serve");
     assert_eq!(code, Some(1), "the script did not fail\n{context}");
     for executor in ["docker", "kubernetes"] {
-        for held in [
-            "test    │ FAIL: deal for holy (no '{\"id\":\"holy\",\"name\":\"Holy\",\"price\":9999,\"deal_price\":7999}' in the answer)",
-            "test    │ PASS: deal for crossed",
-        ] {
-            let line = format!("  [{executor}] {held}");
-            assert!(stdout.contains(&line), "missing `{line}`\n{context}");
-        }
-        for held in [
-            "FAILED: the pipeline succeeded (exit 1)",
-            "FAILED: every test passed (test job log)",
+        assert_printed(
+            &stdout,
+            &context,
+            &format!("  [{executor}] "),
+            [
+                "test    │ FAIL: deal for holy (no '{\"id\":\"holy\",\"name\":\"Holy\",\"price\":9999,\"deal_price\":7999}' in the answer)",
+                "test    │ PASS: deal for crossed",
+            ],
+        );
+        assert_printed(
+            &stdout,
+            &context,
+            &format!("founding: [{executor}] "),
+            [
+                "FAILED: the pipeline succeeded (exit 1)",
+                "FAILED: every test passed (test job log)",
+                "ok: the cleanup job ran",
+                "ok: the namespace deals-master-",
+                "ok: no gantry-labelled object is left in the cluster",
+                "ok: no job pod is left in the cluster",
+                "ok: no container or network of this run is left in Docker",
+                "FAIL\n",
+            ],
+        );
+    }
+    assert_printed(
+        &stdout,
+        &context,
+        "  [serve] ",
+        ["test │ FAIL: deal for holy"],
+    );
+    assert_printed(
+        &stdout,
+        &context,
+        "founding: [serve] ",
+        [
+            "FAILED: the pipeline's status is success (failed)",
+            "ok: while it ran, the API listed environment test-for-ci in namespace deals-master-",
+            "ok: afterwards the API lists the environment as stopped",
             "ok: the cleanup job ran",
             "ok: the namespace deals-master-",
             "ok: no gantry-labelled object is left in the cluster",
             "ok: no job pod is left in the cluster",
-            "ok: no container or network of this run is left in Docker",
             "FAIL\n",
-        ] {
-            let line = format!("founding: [{executor}] {held}");
-            assert!(stdout.contains(&line), "missing `{line}`\n{context}");
-        }
-    }
-    for line in [
-        "  [serve] test │ FAIL: deal for holy",
-        "founding: [serve] FAILED: the pipeline's status is success (failed)",
-        "founding: [serve] ok: while it ran, the API listed environment test-for-ci in namespace deals-master-",
-        "founding: [serve] ok: afterwards the API lists the environment as stopped",
-        "founding: [serve] ok: the cleanup job ran",
-        "founding: [serve] ok: the namespace deals-master-",
-        "founding: [serve] ok: no gantry-labelled object is left in the cluster",
-        "founding: [serve] ok: no job pod is left in the cluster",
-        "founding: [serve] FAIL\n",
-    ] {
-        assert!(stdout.contains(line), "missing `{line}`\n{context}");
-    }
+        ],
+    );
     assert!(
         stdout.contains("founding: FAIL: see the FAILED lines above"),
         "{context}"

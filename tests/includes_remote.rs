@@ -6,7 +6,7 @@
 //! unread include could satisfy reported as warnings naming it.
 
 use crate::support::Test;
-use crate::support::diagnostic_codes as codes;
+use crate::support::checks::diagnostic_codes as codes;
 use crate::support::gitlab_api::{Content, FakeGitLab, Project};
 use std::path::Path;
 
@@ -96,7 +96,6 @@ fn remote_template_and_redirected_includes_are_read() {
                 ),
             ),
     );
-    let cache = tempfile::tempdir().unwrap();
     let pipeline = format!(
         concat!(
             "include:\n  - remote: {url}/files/ci/remote.yml\n  - {url}/redirect/ci/moved.yml\n",
@@ -105,6 +104,7 @@ fn remote_template_and_redirected_includes_are_read() {
         ),
         url = server.url
     );
+    let cache = tempfile::tempdir().unwrap();
     let run = online(&server, cache.path(), &pipeline)
         .args(["lint", "--format", "json"])
         .run()

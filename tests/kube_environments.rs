@@ -5,13 +5,13 @@
 //! the pods they start run GANTRY_TEST_IMAGE (a busybox the nodes have: `httpd`, `wget`), or the
 //! busybox test image built here and loaded onto the nodes.
 
-use crate::support::cluster::{Held, Kube, WEB_SERVICE, kubectl};
-use crate::support::{gate, git, images, repo};
+use crate::support::cluster::{Held, Kube, kubectl, spawn_shell_jobs, web_manifests};
+use crate::support::{combined, gate, git, images, repo};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::RwLockReadGuard;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,15 @@ impl OnCluster {
             .block_on(api.get_opt(ns))
             .unwrap()
             .is_some_and(|n| n.metadata.deletion_timestamp.is_none())
+    }
+
+    /// Asserts that namespace `ns` is gone from the API, not merely terminating (a run's
+    /// teardown waits until it is); `log`, gantry's output, is quoted if it is not.
+    fn assert_deleted(&self, ns: &str, log: &str) {
+        assert!(
+            self.namespace(ns).is_none(),
+            "namespace {ns} is still there after the run:\n{log}"
+        );
     }
 
     /// Names of the objects of `kind` (group, version, kind, plural) in `ns`.
@@ -77,33 +86,12 @@ impl OnCluster {
 
 /// Starts `gantry run` for `dir` on the cluster; `OUT` is where jobs leave files for the test.
 fn spawn(sim: &OnCluster, dir: &Path, out: &Path, extra: &[&str]) -> Child {
-    std::fs::create_dir_all(out).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["run", "--executor", "shell", "--grace", "1", "--kubeconfig"])
-        .arg(&sim.kubeconfig)
-        .arg("--var")
-        .arg(format!("OUT={}", out.display()))
-        .arg("--var")
-        .arg(format!("IMAGE={}", images::for_cluster()))
-        .args(extra)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    spawn_shell_jobs(&sim.kubeconfig, dir, out, &images::for_cluster(), extra)
 }
 
+/// Waits for a spawned gantry: its exit code and output.
 fn finish(child: Child) -> (i32, String) {
-    let o: Output = child.wait_with_output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    combined(&child.wait_with_output().unwrap())
 }
 
 fn wait_for(path: &Path, child: &mut Child) {
@@ -147,43 +135,6 @@ fn signal(child: &Child, sig: i32) {
     }
 }
 
-const MANIFEST: &str = r#"apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: web-content
-data:
-  index.html: "hello-{{ TAG }}"
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  labels: {app: web}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web, name: web}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: web
-          image: {{ IMAGE | quote }}
-          imagePullPolicy: IfNotPresent
-          command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
-          ports: [{containerPort: 8080}]
-          readinessProbe:
-            tcpSocket: {port: 8080}
-            periodSeconds: 1
-          volumeMounts: [{name: content, mountPath: /www}]
-      volumes:
-        - name: content
-          configMap: {name: web-content}
----
-"#;
-
 /// deploy → test → `when: always` cleanup, the founding scenario's shape.
 fn pipeline(test_script: &str) -> String {
     format!(
@@ -221,16 +172,24 @@ cleanup:
     )
 }
 
-fn project(name: &str, pipeline: &str) -> (tempfile::TempDir, PathBuf) {
+/// A repository `name` holding `pipeline`, the web manifest template and the founding
+/// pipeline's `configureCluster.sh`: (its temporary home, the repository, the folder beside it
+/// where its jobs leave files for the test, `$OUT`).
+fn project(name: &str, pipeline: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let (tmp, dir) = repo(name, pipeline, "init");
-    std::fs::write(dir.join("web.yaml.j2"), format!("{MANIFEST}{WEB_SERVICE}")).unwrap();
+    std::fs::write(
+        dir.join("web.yaml.j2"),
+        web_manifests("{{ IMAGE | quote }}", "\"hello-{{ TAG }}\""),
+    )
+    .unwrap();
     // The founding pipeline's helper, as its jobs call it.
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("pipelines/dynamic-environments/configureCluster.sh");
     std::fs::copy(script, dir.join("configureCluster.sh")).unwrap();
     git(&dir, &["add", "."]);
     git(&dir, &["commit", "-q", "-m", "manifest"]);
-    (tmp, dir)
+    let out = tmp.path().join("out");
+    (tmp, dir, out)
 }
 
 #[test]
@@ -244,8 +203,7 @@ fn deploy_test_cleanup_in_a_locked_down_namespace_that_is_gone_afterwards() {
     - kubectl run probe --image=\"$IMAGE\" --restart=Never --command -- wget -qO- http://web/
     - for i in $(seq 1 180); do phase=$(kubectl get pod probe -o jsonpath='{.status.phase}'); [ \"$phase\" = Succeeded ] || [ \"$phase\" = Failed ] && break; sleep 0.5; done; echo \"probe=$phase\"
     - kubectl logs probe > \"$OUT/http\"";
-    let (tmp, dir) = project("shop", &pipeline(test_script));
-    let out = tmp.path().join("out");
+    let (_tmp, dir, out) = project("shop", &pipeline(test_script));
     let mut child = spawn(&sim, &dir, &out, &[]);
     let job_config = out.join("job-kubeconfig");
     wait_for(&out.join("test-started"), &mut child);
@@ -337,10 +295,7 @@ fn deploy_test_cleanup_in_a_locked_down_namespace_that_is_gone_afterwards() {
         "cleanup ran in the same namespace"
     );
     // Teardown waited until it was gone: it is gone now, not merely terminating.
-    assert!(
-        sim.namespace(&ns).is_none(),
-        "namespace {ns} still there after the run"
-    );
+    sim.assert_deleted(&ns, &log);
 }
 
 /// The environment's ResourceQuota and LimitRange are enforced by the API server's admission
@@ -357,7 +312,7 @@ fn admission_refuses_a_pod_over_the_quota_and_defaults_the_limits() {
     - cat over.out
     - kubectl run nolimits --image=\"$IMAGE\" --restart=Never --command -- sleep 1
     - kubectl get pod nolimits -o jsonpath='{.spec.containers[0].resources}' > \"$OUT/defaults\"";
-    let (tmp, dir) = project("admission", &pipeline(test_script));
+    let (_tmp, dir, out) = project("admission", &pipeline(test_script));
     std::fs::write(
         dir.join("over.yaml"),
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: over\nspec:\n  containers:\n  - name: c\n    \
@@ -367,7 +322,6 @@ fn admission_refuses_a_pod_over_the_quota_and_defaults_the_limits() {
     .unwrap();
     git(&dir, &["add", "."]);
     git(&dir, &["commit", "-q", "-m", "over quota"]);
-    let out = tmp.path().join("out");
     let (code, log) = finish(spawn(&sim, &dir, &out, &[]));
     assert_eq!(code, 0, "{log}");
     // The admission plugin's refusal, as the job's log shows it.
@@ -382,7 +336,7 @@ fn admission_refuses_a_pod_over_the_quota_and_defaults_the_limits() {
     assert_eq!(defaults["requests"]["cpu"], "100m", "{defaults}");
     assert_eq!(defaults["requests"]["memory"], "128Mi", "{defaults}");
     let ns = namespace_in(&out.join("job-kubeconfig"));
-    assert!(sim.namespace(&ns).is_none(), "namespace {ns} left");
+    sim.assert_deleted(&ns, &log);
 }
 
 #[test]
@@ -390,8 +344,7 @@ fn a_failing_test_job_still_ends_with_the_namespace_deleted() {
     let Some(sim) = OnCluster::start() else {
         return;
     };
-    let (tmp, dir) = project("failing", &pipeline("    - exit 3"));
-    let out = tmp.path().join("out");
+    let (_tmp, dir, out) = project("failing", &pipeline("    - exit 3"));
     let child = spawn(&sim, &dir, &out, &[]);
     let (code, log) = finish(child);
     assert_eq!(code, 1, "{log}");
@@ -410,10 +363,7 @@ fn a_failing_test_job_still_ends_with_the_namespace_deleted() {
         "the token leaked:\n{log}"
     );
     assert!(log.contains("token=[MASKED]"), "{log}");
-    assert!(
-        sim.namespace(&ns).is_none(),
-        "namespace {ns} survived a failed pipeline"
-    );
+    sim.assert_deleted(&ns, &log);
 }
 
 #[test]
@@ -421,11 +371,10 @@ fn sigint_mid_pipeline_still_deletes_the_namespace() {
     let Some(sim) = OnCluster::start() else {
         return;
     };
-    let (tmp, dir) = project(
+    let (_tmp, dir, out) = project(
         "interrupted",
         &pipeline("    - touch \"$OUT/test-started\"\n    - sleep 300"),
     );
-    let out = tmp.path().join("out");
     let mut child = spawn(&sim, &dir, &out, &[]);
     wait_for(&out.join("test-started"), &mut child);
     let ns = namespace_in(&out.join("job-kubeconfig"));
@@ -433,10 +382,7 @@ fn sigint_mid_pipeline_still_deletes_the_namespace() {
     signal(&child, libc::SIGINT);
     let (code, log) = finish(child);
     assert_ne!(code, 0, "{log}");
-    assert!(
-        sim.namespace(&ns).is_none(),
-        "namespace {ns} survived Ctrl-C:\n{log}"
-    );
+    sim.assert_deleted(&ns, &log);
 }
 
 #[test]
@@ -444,13 +390,12 @@ fn after_sigkill_gc_deletes_the_abandoned_namespace() {
     let Some(sim) = OnCluster::start() else {
         return;
     };
-    let (tmp, dir) = project(
+    let (_tmp, dir, out) = project(
         "killed",
         &pipeline(
             "    - echo $$ > \"$OUT/test-pid\"\n    - touch \"$OUT/test-started\"\n    - sleep 300",
         ),
     );
-    let out = tmp.path().join("out");
     let mut child = spawn(&sim, &dir, &out, &[]);
     wait_for(&out.join("test-started"), &mut child);
     let ns = namespace_in(&out.join("job-kubeconfig"));
@@ -466,13 +411,7 @@ fn after_sigkill_gc_deletes_the_abandoned_namespace() {
         libc::kill(-pgid, libc::SIGKILL);
     }
     assert!(sim.namespace_exists(&ns), "nothing was left to collect");
-    let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["gc", "--kubeconfig"])
-        .arg(&sim.kubeconfig)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    sim.gantry(&dir, &["gc"]);
     assert!(
         sim.gone(&ns, Duration::from_secs(30)),
         "gc left namespace {ns}"
@@ -500,18 +439,16 @@ stop:
   script:
     - echo \"stopped $KUBE_NAMESPACE\" >> \"$OUT/stops\"
 ";
-    let (tmp, dir) = project("onstop", manual);
-    let out = tmp.path().join("out");
+    let (_tmp, dir, out) = project("onstop", manual);
     let (code, log) = finish(spawn(&sim, &dir, &out, &[]));
     assert_eq!(code, 0, "{log}");
     let ns = namespace_in(&out.join("job-kubeconfig"));
     let stops = std::fs::read_to_string(out.join("stops")).unwrap_or_default();
     assert_eq!(stops.lines().collect::<Vec<_>>(), [format!("stopped {ns}")]);
-    assert!(sim.namespace(&ns).is_none());
+    sim.assert_deleted(&ns, &log);
     // A stop job that already ran in the pipeline is not run again.
     let always = manual.replace("when: manual", "when: always");
-    let (tmp, dir) = project("onstop2", &always);
-    let out = tmp.path().join("out");
+    let (_tmp, dir, out) = project("onstop2", &always);
     let (code, log) = finish(spawn(&sim, &dir, &out, &[]));
     assert_eq!(code, 0, "{log}");
     let stops = std::fs::read_to_string(out.join("stops")).unwrap_or_default();
@@ -541,7 +478,7 @@ deploy:
     - until kubectl get configmap gate >/dev/null 2>&1; do sleep 0.2; done
 "
     );
-    let (tmp, dir) = project("incontainer", &pipeline);
+    let (_tmp, dir, out) = project("incontainer", &pipeline);
     std::fs::write(
         dir.join("cm.j2"),
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-container\ndata:\n  ns: {{ KUBE_NAMESPACE }}\n",
@@ -551,7 +488,6 @@ deploy:
     git(&dir, &["commit", "-q", "-m", "template"]);
     let sha = git(&dir, &["rev-parse", "--short=8", "HEAD"]);
     let ns = format!("incontainer-master-{sha}-1");
-    let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(["run", "--grace", "1", "--pull", "never", "--kubeconfig"])
@@ -593,16 +529,18 @@ deploy:
         .unwrap();
     let (code, log) = finish(child);
     assert_eq!(code, 0, "{log}");
-    assert!(sim.namespace(&ns).is_none(), "namespace {ns} still there");
+    sim.assert_deleted(&ns, &log);
 }
 
 #[test]
 fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
+    // Its `gc --all` also removes the containers of runs still going, on the Docker engine too:
+    // never beside a test whose containers run (Docker's lock first, as every test takes them).
+    let _docker = gate::DOCKER.alone();
     let Some(sim) = OnCluster::start() else {
         return;
     };
-    let (tmp, dir) = project("kept", &pipeline("    - echo test"));
-    let out = tmp.path().join("out");
+    let (_tmp, dir, out) = project("kept", &pipeline("    - echo test"));
     let registry = [
         "--keep-environments",
         "--var",
@@ -647,18 +585,7 @@ fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
         Api::namespaced(sim.client.clone(), &ns);
     let sa = sim.rt.block_on(sas.get("gantry-deployer")).unwrap();
     assert_eq!(sa.image_pull_secrets.unwrap()[0].name, "gantry-registry");
-    let gantry = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .args(args)
-            .arg("--kubeconfig")
-            .arg(&sim.kubeconfig)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    let listed = gantry(&["env", "list"]);
+    let listed = sim.gantry(&dir, &["env", "list"]);
     let row = listed
         .lines()
         .find(|l| l.starts_with(&ns))
@@ -676,12 +603,12 @@ fn kept_environments_are_listed_and_outlive_gc_until_gc_all() {
         "context {context}: {row}"
     );
     // Its process is gone, but it was kept on purpose: plain gc leaves it.
-    gantry(&["gc"]);
+    sim.gantry(&dir, &["gc"]);
     assert!(
         sim.namespace_exists(&ns),
         "gc removed a kept environment before its expiry"
     );
-    gantry(&["gc", "--all"]);
+    sim.gantry(&dir, &["gc", "--all"]);
     assert!(sim.gone(&ns, Duration::from_secs(30)), "gc --all left {ns}");
 }
 
@@ -690,23 +617,15 @@ fn credentials_the_cluster_refuses_stop_the_run_before_any_job() {
     let Some(sim) = OnCluster::start() else {
         return;
     };
-    let (tmp, dir) = project("refused", &pipeline("    - echo test"));
+    let (tmp, dir, out) = project("refused", &pipeline("    - echo test"));
     let config = tmp.path().join("bad-kubeconfig");
     let bad = sim.with_token("not-a-valid-token");
     std::fs::write(&config, bad).unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir_all(&out).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["run", "--executor", "shell", "--kubeconfig"])
-        .arg(&config)
-        .arg("--var")
-        .arg(format!("OUT={}", out.display()))
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("refused gantry's credentials"), "{stderr}");
+    // The shell-jobs run of the other tests, with these credentials.
+    let run = spawn_shell_jobs(&config, &dir, &out, &images::for_cluster(), &[]);
+    let (code, log) = finish(run);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("refused gantry's credentials"), "{log}");
     assert!(!out.join("job-kubeconfig").exists(), "a job ran");
     // Nothing was created with them either.
     let api: Api<Namespace> = Api::all(sim.client.clone());

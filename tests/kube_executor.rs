@@ -5,9 +5,10 @@
 //! Every test ends by asserting, through the API, that no gantry-labelled pod or namespace
 //! remains, so each has the cluster to itself.
 
+use crate::support::checks::{assert_printed, succeeded};
 use crate::support::cluster::{Held, Kube};
 use crate::support::images::{self, BUSYBOX, KUBE_TOOLS as TOOLS};
-use crate::support::{gate, repo};
+use crate::support::{Test, combined, gantry_command, gate, repo};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ impl OnCluster {
 
     /// `gantry run --executor kubernetes` against this cluster in `dir`, with `extra` arguments.
     fn command(&self, dir: &Path, extra: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_gantry"));
+        let mut c = gantry_command(dir);
         c.args([
             "run",
             "--executor",
@@ -43,23 +44,13 @@ impl OnCluster {
         ])
         .arg("--kubeconfig")
         .arg(&self.kubeconfig)
-        .args(extra)
-        .current_dir(dir)
-        .env("NO_COLOR", "1");
+        .args(extra);
         c
     }
 
     /// `gantry run --executor kubernetes` in `dir`: (exit code, all output).
     fn run(&self, dir: &Path, extra: &[&str]) -> (i32, String) {
-        let o = self.command(dir, extra).output().unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
+        combined(&self.command(dir, extra).output().unwrap())
     }
 
     /// `gantry run --executor kubernetes` of `pipeline` in a new repository `name`, which must
@@ -136,17 +127,16 @@ fn pods_share_the_workspace_and_artifacts_and_report_exit_codes() {
     let junit = dir.join("junit.xml");
     let (code, out) = sim.run(&dir, &["--junit", junit.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("hello-workspace"),
-        "the pod read the workspace: {out}"
-    );
-    assert!(
-        out.contains("read=built-from-workspace"),
-        "a later pod read the artifact: {out}"
-    );
-    assert!(
-        out.contains("about-to-fail") && out.contains("after=failed"),
-        "{out}"
+    // The pod read the workspace, a later pod the artifact, and the failing job's after_script
+    // saw that it failed.
+    assert_printed(
+        &out,
+        &[
+            "hello-workspace",
+            "read=built-from-workspace",
+            "about-to-fail",
+            "after=failed",
+        ],
     );
     let report = std::fs::read_to_string(&junit).unwrap();
     assert!(report.contains("exit code 7"), "{report}");
@@ -239,14 +229,9 @@ fn a_privileged_dind_service_is_an_engine_of_its_own_in_the_pod() {
     let Some(sim) = OnCluster::start() else {
         return;
     };
-    let o = Command::new("sh")
-        .arg(images::founding_images_script())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "build-images.sh: {}",
-        String::from_utf8_lossy(&o.stderr)
+    succeeded(
+        Command::new("sh").arg(images::founding_images_script()),
+        "build-images.sh",
     );
     let (docker, dind) = ("gantry-founding/docker:1", "gantry-founding/dind:1");
     images::load_into_cluster(&[docker, dind]);
@@ -424,15 +409,16 @@ fn pod_settings_from_config_and_overrides_land_on_the_pod() {
     let pipeline = format!(
         "job:\n  image: {BUSYBOX}\n  variables:\n    KUBERNETES_MEMORY_LIMIT: 300Mi\n    KUBERNETES_CPU_LIMIT: \"4\"\n  script:\n    - echo settled\n    - sleep 3\n"
     );
-    let (_tmp, dir) = repo("ksettings", &pipeline, "pipeline");
-    std::fs::create_dir_all(dir.join(".gantry")).unwrap();
-    std::fs::write(
-        dir.join(".gantry/config.toml"),
-        "[kubernetes.executor]\ncpu_request = \"100m\"\ncpu_limit = \"1\"\nmemory_request = \"64Mi\"\n\
+    let (_tmp, dir) = Test::new()
+        .name("ksettings")
+        .pipeline(&pipeline)
+        .uncommitted(
+            ".gantry/config.toml",
+            "[kubernetes.executor]\ncpu_request = \"100m\"\ncpu_limit = \"1\"\nmemory_request = \"64Mi\"\n\
          memory_limit = \"256Mi\"\nmemory_limit_overwrite_max_allowed = \"512Mi\"\n\
          node_selector = { \"kubernetes.io/os\" = \"linux\" }\npod_labels = { team = \"ci\" }\n",
-    )
-    .unwrap();
+        )
+        .create();
     let (child, log) = sim.spawn(&dir, &[]);
     let pod = sim.running_pod("job");
     let (code, out) = finish(child, &log, Duration::from_secs(120));
@@ -516,18 +502,7 @@ fn gc_reaps_the_pod_of_a_killed_run() {
         sim.leftovers(true).iter().any(|l| l.contains(&name)),
         "the killed run's pod is still there before gc"
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["gc", "--kubeconfig"])
-        .arg(&sim.kubeconfig)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = sim.gantry(&dir, &["gc"]);
     assert!(text.contains(&format!("removed pod {ns}/{name}")), "{text}");
     sim.assert_clean();
 }
@@ -541,21 +516,17 @@ fn rules_send_tagged_jobs_to_kubernetes_beside_shell_jobs() {
         "local:\n  script:\n    - echo \"local-in=${{KUBERNETES_SERVICE_HOST:-host-shell}}\"\n\
          remote:\n  image: {BUSYBOX}\n  tags: [k8s]\n  script:\n    - echo \"remote-in=${{KUBERNETES_SERVICE_HOST:+pod}}\"\n"
     );
-    let (_tmp, dir) = repo("kmixed", &pipeline, "pipeline");
-    std::fs::create_dir_all(dir.join(".gantry")).unwrap();
-    std::fs::write(
-        dir.join(".gantry/config.toml"),
-        "[executor]\nrules = [{ tags = [\"k8s\"], executor = \"kubernetes\" }]\n",
-    )
-    .unwrap();
-    let plan = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .arg("plan")
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let shown = String::from_utf8_lossy(&plan.stdout).to_string();
-    assert!(plan.status.success(), "{shown}");
+    let plan = Test::new()
+        .name("kmixed")
+        .pipeline(&pipeline)
+        .uncommitted(
+            ".gantry/config.toml",
+            "[executor]\nrules = [{ tags = [\"k8s\"], executor = \"kubernetes\" }]\n",
+        )
+        .args(["plan"])
+        .run()
+        .success();
+    let shown = &plan.stdout;
     let line = |job: &str| {
         shown
             .lines()
@@ -568,20 +539,15 @@ fn rules_send_tagged_jobs_to_kubernetes_beside_shell_jobs() {
         "{shown}"
     );
     assert!(line("local").contains("shell"), "{shown}");
-    let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["run", "--pull", "never", "--grace", "1", "--kubeconfig"])
-        .arg(&sim.kubeconfig)
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .unwrap();
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let (code, out) = combined(
+        &gantry_command(&plan.dir)
+            .args(["run", "--pull", "never", "--grace", "1", "--kubeconfig"])
+            .arg(&sim.kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap(),
     );
-    assert!(o.status.success(), "{out}");
+    assert_eq!(code, 0, "{out}");
     assert!(out.contains("local-in=host-shell"), "{out}");
     assert!(out.contains("remote-in=pod"), "{out}");
     assert!(
@@ -632,8 +598,7 @@ fn pods_are_reused_and_a_shell_opens_in_the_jobs_pod() {
         Duration::from_secs(120),
     );
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("in pod "), "{out}");
-    assert!(out.contains("built-in-pod"), "{out}");
+    assert_printed(&out, &["in pod ", "built-in-pod"]);
     sim.assert_clean();
 }
 

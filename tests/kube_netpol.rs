@@ -11,10 +11,10 @@
 //! deny-all policy does not block either) it skips with a notice too, unless
 //! GANTRY_REQUIRE_CLUSTER=1, which makes both fail.
 
-use crate::support::cluster::{WEB_SERVICE, kubectl};
+use crate::support::cluster::{kubectl, spawn_shell_jobs, web_manifests};
 use crate::support::{self, gate};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// What the web pod serves; seeing it means the connection went through.
@@ -34,31 +34,6 @@ deploy:
     - echo \"$KUBE_NAMESPACE\" > \"$OUT/namespace.tmp\" && mv \"$OUT/namespace.tmp\" \"$OUT/namespace\"
     - until [ -f \"$OUT/done\" ]; do sleep 0.2; done
 ";
-
-const WEB: &str = r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: web
-          image: "$IMAGE"
-          imagePullPolicy: IfNotPresent
-          command: ["sh", "-c", "echo PAGE > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"]
-          ports: [{containerPort: 8080}]
-          readinessProbe:
-            tcpSocket: {port: 8080}
-            periodSeconds: 1
----
-"#;
 
 fn image() -> String {
     std::env::var("GANTRY_TEST_IMAGE").unwrap_or_else(|_| "gantry.test/busybox:1".into())
@@ -216,26 +191,13 @@ fn the_environments_network_policy_lets_only_its_own_namespace_reach_its_service
     let (tmp, dir) = support::repo("netpol", PIPELINE, "init");
     std::fs::write(
         dir.join("web.yaml"),
-        WEB.replace("$IMAGE", &image()).replace("PAGE", PAGE) + WEB_SERVICE,
+        web_manifests(&format!("{:?}", image()), PAGE),
     )
     .unwrap();
     support::git(&dir, &["add", "."]);
     support::git(&dir, &["commit", "-q", "-m", "web"]);
     let out = tmp.path().join("out");
-    std::fs::create_dir_all(&out).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["run", "--executor", "shell", "--grace", "1", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .arg("--var")
-        .arg(format!("OUT={}", out.display()))
-        .arg("--var")
-        .arg(format!("IMAGE={}", image()))
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_shell_jobs(&kubeconfig, &dir, &out, &image(), &[]);
     let mut run = Run {
         kubeconfig: kubeconfig.clone(),
         out: out.clone(),

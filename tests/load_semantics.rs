@@ -13,6 +13,12 @@ fn fixture(name: &str) -> Report {
     lint_file(&path, &LoadOptions::default()).unwrap()
 }
 
+/// Lints `text` as the pipeline file `name` (includes resolved from the current directory).
+fn lint_text(name: &str, text: &str) -> Report {
+    let loaded = load_str(name, text.into(), Path::new("."), &LoadOptions::default());
+    gantry::lint::lint_loaded(loaded)
+}
+
 fn job<'a>(r: &'a Report, name: &str) -> &'a Job {
     &r.pipeline.as_ref().unwrap().jobs[name]
 }
@@ -52,13 +58,7 @@ j:
   when: always
   script: x
 ";
-    let loaded = load_str(
-        "m.yml",
-        text.into(),
-        Path::new("."),
-        &LoadOptions::default(),
-    );
-    let r = gantry::lint::lint_loaded(loaded);
+    let r = lint_text("m.yml", text);
     let j = job(&r, "j");
     assert_eq!(
         j.stage.value, "build",
@@ -124,13 +124,7 @@ j:
     - !reference [.rules, rules]
     - when: never
 ";
-    let loaded = load_str(
-        "r.yml",
-        text.into(),
-        Path::new("."),
-        &LoadOptions::default(),
-    );
-    let r = gantry::lint::lint_loaded(loaded);
+    let r = lint_text("r.yml", text);
     assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
     let j = job(&r, "j");
     assert_eq!(lines(&j.script), ["echo one", "echo two", "echo three"]);

@@ -7,6 +7,7 @@
 //! is reproducible; `bench/faults.sh` passes a random one) tune it. A failure prints the seed
 //! and the mutated pipeline to reproduce it.
 
+use crate::support::checks::knob;
 use gantry::diagnostic::Severity;
 use gantry::load::{LoadOptions, load_str};
 use gantry::plan::{Context, PipelineOptions};
@@ -266,14 +267,8 @@ fn check(name: &str, text: String, dir: &Path, ctx: &Context) -> Vec<String> {
 
 #[test]
 fn mutated_pipelines_never_panic_hang_or_lose_their_location() {
-    let cases: usize = std::env::var("GANTRY_MUTATION_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(3000);
-    let seed: u64 = std::env::var("GANTRY_MUTATION_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5EED_2026);
+    let cases: usize = knob("GANTRY_MUTATION_CASES", 3000);
+    let seed: u64 = knob("GANTRY_MUTATION_SEED", 0x5EED_2026);
     let seeds = seeds();
     assert!(seeds.len() >= 20, "too few seeds: {}", seeds.len());
     let tmp = tempfile::tempdir().unwrap();

@@ -3,7 +3,8 @@
 //! jobs never reused, corrupt entries never used. Docker and Kubernetes executors: see
 //! tests/docker.rs and tests/kube_executor.rs.
 
-use crate::support::{gantry, repo};
+use crate::support::checks::json_lines;
+use crate::support::{Test, gantry, repo};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -76,10 +77,7 @@ fn run(dir: &Path, args: &[&str]) -> Outcome {
     let mut all = vec!["run", "--format", "json"];
     all.extend_from_slice(args);
     let (code, out, err) = gantry(dir, &all);
-    let events: Vec<Value> = out
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let events = json_lines(&out);
     let mut status = BTreeMap::new();
     let mut logs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in &events {
@@ -265,21 +263,16 @@ fn walk(root: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn failed_manual_deploying_and_opted_out_jobs_are_never_reused_and_plan_says_why() {
-    let (_t, dir) = repo(
-        "app",
-        "ok:\n  script: [echo ok]\n\
-         flaky:\n  script: [exit 3]\n  allow_failure: true\n\
-         deploy:\n  script: [echo deploy]\n  environment: production\n\
-         button:\n  script: [echo pressed]\n  when: manual\n\
-         own:\n  script: [echo own]\n",
-        "c",
-    );
-    std::fs::create_dir(dir.join(".gantry")).unwrap();
-    std::fs::write(
-        dir.join(".gantry/config.toml"),
-        "[jobs.own]\nreuse = false\n",
-    )
-    .unwrap();
+    let (_t, dir) = Test::new()
+        .pipeline(
+            "ok:\n  script: [echo ok]\n\
+             flaky:\n  script: [exit 3]\n  allow_failure: true\n\
+             deploy:\n  script: [echo deploy]\n  environment: production\n\
+             button:\n  script: [echo pressed]\n  when: manual\n\
+             own:\n  script: [echo own]\n",
+        )
+        .uncommitted(".gantry/config.toml", "[jobs.own]\nreuse = false\n")
+        .create();
     for _ in 0..2 {
         run(&dir, &["--reuse", "--manual", "button"]);
     }

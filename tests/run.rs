@@ -1,6 +1,6 @@
 //! `gantry run` end to end: real processes, real files, real signals.
 
-use crate::support::{gantry, git, repo};
+use crate::support::{Test, gantry, git, repo};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -211,13 +211,12 @@ fn artifacts_follow_dependencies_and_needs_and_dotenv_becomes_variables() {
 
 #[test]
 fn artifact_paths_that_leave_the_workspace_are_refused() {
-    let (_t, dir) = repo(
-        "app",
-        "leak:\n  script: echo hi\n  artifacts:\n    paths: [../../../etc/hostname]\n",
-        "c",
-    );
-    let (code, ev) = run_json(&dir, &[]);
-    assert_eq!(code, 1);
+    let ev = Test::new()
+        .pipeline("leak:\n  script: echo hi\n  artifacts:\n    paths: [../../../etc/hostname]\n")
+        .args(["run", "--format", "json"])
+        .run()
+        .code(1)
+        .events();
     let job = ev.iter().find(|e| e["event"] == "job_finished").unwrap();
     assert_eq!(job["status"], "failed");
     assert!(
@@ -250,22 +249,20 @@ fn caches_are_reused_across_runs() {
 
 #[test]
 fn masked_variables_never_reach_the_output_or_the_logs() {
-    let (_t, dir) = repo(
-        "app",
-        "leak:\n  script:\n    - echo token=$TOKEN\n    - printf '%s' \"$TOKEN\" | fold -w 3\n    - echo done\n",
-        "c",
-    );
-    std::fs::create_dir(dir.join(".gantry")).unwrap();
-    std::fs::write(
-        dir.join(".gantry/variables.yml"),
-        "TOKEN: {value: hunter2-very-secret, masked: true}\n",
-    )
-    .unwrap();
-    let (code, out, _) = gantry(&dir, &["run"]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("token=[MASKED]"), "{out}");
-    assert!(!out.contains("hunter2-very-secret"));
-    let log = std::fs::read_to_string(dir.join(".gantry/pipelines/1/logs/leak.log")).unwrap();
+    let run = Test::new()
+        .pipeline(
+            "leak:\n  script:\n    - echo token=$TOKEN\n    - printf '%s' \"$TOKEN\" | fold -w 3\n    - echo done\n",
+        )
+        .uncommitted(
+            ".gantry/variables.yml",
+            "TOKEN: {value: hunter2-very-secret, masked: true}\n",
+        )
+        .args(["run"])
+        .run()
+        .success()
+        .stdout_has("token=[MASKED]")
+        .stdout_lacks("hunter2-very-secret");
+    let log = std::fs::read_to_string(run.dir.join(".gantry/pipelines/1/logs/leak.log")).unwrap();
     assert!(
         log.contains("token=[MASKED]") && !log.contains("hunter2-very-secret"),
         "{log}"

@@ -80,7 +80,7 @@ fn a_gitlab_push_runs_the_pipeline_and_its_log_is_readable() {
     );
 }
 
-fn github_signature(body: &[u8]) -> String {
+pub(crate) fn github_signature(body: &[u8]) -> String {
     let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(body);
     let bytes = mac.finalize().into_bytes();
@@ -690,6 +690,7 @@ tag:
         "user": {"username": "carol"},
         "project": {"path_with_namespace": "group/app"},
         "object_attributes": {"iid": 7, "id": 70, "title": "Add things", "action": "open",
+            "source_project_id": 1, "target_project_id": 1,
             "source_branch": "feature", "target_branch": "main", "last_commit": {"id": feature}},
     });
     let r = server.gitlab("Merge Request Hook", Some(SECRET), &mr);

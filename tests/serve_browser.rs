@@ -454,3 +454,83 @@ fn the_environments_view_shows_a_deployment_and_stop_runs_its_on_stop_job() {
     let stop = server.wait_done(stop["id"].as_i64().unwrap(), 30);
     assert_eq!(Server::job(&stop, "stop_review")["status"], "success");
 }
+
+#[test]
+fn an_untrusted_pipeline_is_approved_and_a_schedule_run_from_the_ui() {
+    let Some((chromium, driver)) = crate::support::gate::browser() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let sha = repo(
+        &src,
+        "job:\n  rules:\n    - when: always\n  script: [echo \"ran from $CI_PIPELINE_SOURCE\"]\n",
+    );
+    let server = Server::for_repo(tmp.path(), &src, &[]);
+    let fork = json!({
+        "object_kind": "merge_request",
+        "project": {"path_with_namespace": "group/app"},
+        "object_attributes": {"iid": 1, "action": "open", "source_branch": "main",
+            "target_branch": "main", "last_commit": {"id": sha},
+            "source_project_id": 2, "target_project_id": 1,
+            "source": {"path_with_namespace": "eve/app"}},
+    });
+    let r = server.gitlab("Merge Request Hook", Some(SECRET), &fork);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start(&chromium, &driver);
+    login(&b, &base, None);
+    b.go(&format!("{base}/pipelines/{id}"));
+    b.wait(
+        "the approval button",
+        "return !!document.querySelector('#approve') && document.querySelector('.trust')?.innerText.includes('eve/app')",
+        20,
+    );
+    b.screenshot("10-waiting-for-approval");
+    let approve = b.find("#approve");
+    b.call("POST", &format!("/element/{approve}/click"), json!({}));
+    b.wait(
+        "the approved pipeline's success",
+        "return !!document.querySelector('h1 .badge[data-status=\"success\"]') && !document.querySelector('#approve')",
+        60,
+    );
+    let p = server.api(&format!("/pipelines/{id}"));
+    assert!(p["approved_at"].is_string(), "{p:#}");
+    // A schedule made through the API shows its next run; Run now opens its pipeline.
+    let r = server.api_post(
+        "/schedules",
+        &json!({"repository": "group/app", "cron": "0 3 * * *", "ref": "main", "description": "nightly"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let nav = b.find("#nav-schedules");
+    b.call("POST", &format!("/element/{nav}/click"), json!({}));
+    b.wait(
+        "the schedule row with its next run",
+        "return location.pathname === '/schedules' && !!document.querySelector('tr.schedule .next-run time')",
+        20,
+    );
+    b.screenshot("11-schedules");
+    let run = b.find("tr.schedule button.run-now");
+    b.call("POST", &format!("/element/{run}/click"), json!({}));
+    b.wait(
+        "the scheduled pipeline's page",
+        &format!("return location.pathname.startsWith('/pipelines/') && location.pathname !== '/pipelines/{id}'"),
+        20,
+    );
+    let path = b.js("return location.pathname");
+    let new: i64 = path
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let p = server.wait_done(new, 60);
+    assert_eq!(
+        (p["status"].as_str(), p["source"].as_str()),
+        (Some("success"), Some("schedule")),
+        "{p:#}"
+    );
+}

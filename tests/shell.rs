@@ -2,8 +2,9 @@
 //! through a pseudo-terminal as a person would type. Docker and Kubernetes: tests/docker.rs and
 //! tests/kube_executor.rs.
 
+use crate::support::checks::assert_in_order;
 use crate::support::pty::on_pty;
-use crate::support::{gantry, repo};
+use crate::support::{Test, gantry, repo};
 use std::time::Duration;
 
 const PIPELINE: &str = "stages: [build, test]
@@ -27,13 +28,13 @@ unit:
 
 #[test]
 fn gantry_shell_opens_in_the_jobs_workspace_with_its_variables_and_needs_artifacts() {
-    let (_t, dir) = repo("app", PIPELINE, "c");
-    std::fs::create_dir(dir.join(".gantry")).unwrap();
-    std::fs::write(
-        dir.join(".gantry/variables.yml"),
-        "TOKEN: {value: hunter2-very-secret, masked: true}\n",
-    )
-    .unwrap();
+    let (_t, dir) = Test::new()
+        .pipeline(PIPELINE)
+        .uncommitted(
+            ".gantry/variables.yml",
+            "TOKEN: {value: hunter2-very-secret, masked: true}\n",
+        )
+        .create();
     let (code, out) = on_pty(
         &dir,
         &["shell", "unit"],
@@ -106,7 +107,8 @@ fn shell_on_failure_opens_at_the_failed_state_then_the_pipeline_goes_on() {
         Duration::from_secs(60),
     );
     assert_eq!(code, 1, "the job stays failed: {out}");
-    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} in {out}"));
-    assert!(at("state-at-failure") < at("after-script-ran"), "{out}");
-    assert!(at("after-script-ran") < at("cleanup-job-ran"), "{out}");
+    assert_in_order(
+        &out,
+        &["state-at-failure", "after-script-ran", "cleanup-job-ran"],
+    );
 }

@@ -2,6 +2,7 @@
 //! copy; `GIT_STRATEGY`, `GIT_CLEAN_FLAGS`, `GIT_CHECKOUT`, `GIT_DEPTH` and
 //! `GIT_SUBMODULE_STRATEGY` behave as on a GitLab runner; the user's work tree is never written.
 
+use crate::support::checks::json_lines;
 use crate::support::workspace::{DIRTY, lines, listing, project};
 use crate::support::{gantry, git, repo};
 use serde_json::Value;
@@ -12,10 +13,7 @@ fn run_json(dir: &Path, extra: &[&str]) -> Vec<Value> {
     let mut args = vec!["run", "--format", "json", "--executor", "shell"];
     args.extend_from_slice(extra);
     let (code, out, err) = gantry(dir, &args);
-    let events: Vec<Value> = out
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let events = json_lines(&out);
     assert_eq!(code, 0, "{out}\n{err}");
     events
 }

@@ -24,6 +24,7 @@ pub(super) fn inputs<'a>(
             changes_base: args.changes_base.clone(),
             state_dir: None,
             project_path: None,
+            ref_protected: false,
         },
         variables: args
             .variables_file
@@ -38,6 +39,7 @@ pub(super) fn inputs<'a>(
         jobs: args.jobs.clone(),
         needs: args.needs,
         executor,
+        drop_protected: false,
     })
 }
 

@@ -190,6 +190,8 @@ fn docker_options(args: &RunArgs) -> Result<DockerOptions, CmdError> {
         image_map: executors::image_map(&args.image_map)?,
         service_timeout: Duration::from_secs(args.service_timeout),
         privileged_dind: args.privileged_dind,
+        // Whoever runs gantry locally owns the host: dind is its socket, as before.
+        host_socket: true,
     })
 }
 

@@ -2,9 +2,11 @@
 //! container of its image with the workspace bind-mounted at the same path as on the host (so
 //! every path in its variables stays valid); a job with services runs on the pipeline's bridge
 //! network (created when the first such job needs it), its services on it under their aliases
-//! and GitLab's default hostnames; `after_script` runs in a fresh container. Everything carries `gantry.*` labels, so teardown — and `gantry gc` after a crash —
-//! finds it all.
+//! and GitLab's default hostnames; `after_script` runs in a fresh container. Images are pulled
+//! with the registry credentials `registry_auth` finds for them, as GitLab Runner's. Everything
+//! carries `gantry.*` labels, so teardown — and `gantry gc` after a crash — finds it all.
 
+use super::registry_auth::{self, Sources};
 use super::{Cancel, Executor, ExecutorError, Exit, JobSpec, ServiceSpec, Sink, Stream};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
@@ -52,6 +54,10 @@ pub struct DockerOptions {
     pub service_timeout: Duration,
     /// Run `docker:dind` services for real (privileged) instead of passing the host engine through.
     pub privileged_dind: bool,
+    /// Without `privileged_dind`: pass the host's Docker socket to jobs with a `docker:dind`
+    /// service (root on the host, so `gantry serve` does it only where the operator opted in
+    /// and never for an untrusted pipeline); false: such a service is not started at all.
+    pub host_socket: bool,
 }
 
 impl Default for DockerOptions {
@@ -61,7 +67,17 @@ impl Default for DockerOptions {
             image_map: Vec::new(),
             service_timeout: Duration::from_secs(30),
             privileged_dind: false,
+            host_socket: true,
         }
+    }
+}
+
+/// What the engine (or the registry behind it) said, without bollard's status-code preamble.
+fn engine_reason(e: &DockerError) -> String {
+    match e {
+        DockerError::DockerResponseServerError { message, .. } => message.clone(),
+        DockerError::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -191,19 +207,30 @@ impl DockerExecutor {
             .map_or_else(|| image.to_string(), |(_, to)| to.clone())
     }
 
-    /// Makes sure `image` is there, pulling per policy; a clear error when it cannot be had.
-    async fn ensure_image(&self, image: &str, out: &Sink) -> Result<(), ExecutorError> {
+    /// Makes sure `image` is there, pulling per policy (with the registry credentials
+    /// `sources` hold for it); a clear error when it cannot be had.
+    async fn ensure_image(
+        &self,
+        image: &str,
+        sources: &Sources,
+        out: &Sink,
+    ) -> Result<(), ExecutorError> {
         if self.ready_images.lock().is_ok_and(|r| r.contains(image)) {
             return Ok(());
         }
-        self.fetch_image(image, out).await?;
+        self.fetch_image(image, sources, out).await?;
         if let Ok(mut r) = self.ready_images.lock() {
             r.insert(image.to_string());
         }
         Ok(())
     }
 
-    async fn fetch_image(&self, image: &str, out: &Sink) -> Result<(), ExecutorError> {
+    async fn fetch_image(
+        &self,
+        image: &str,
+        sources: &Sources,
+        out: &Sink,
+    ) -> Result<(), ExecutorError> {
         let present = self.docker.inspect_image(image).await.is_ok();
         if present && self.options.pull != Pull::Always {
             return Ok(());
@@ -213,12 +240,17 @@ impl DockerExecutor {
                 image: image.to_string(),
             });
         }
+        let found = registry_auth::for_image(image, sources, out).await;
         out.write(
             Stream::Stderr,
             format!("pulling image {image}…\n").as_bytes(),
         );
         let opts = CreateImageOptionsBuilder::new().from_image(image).build();
-        let mut pull = self.docker.create_image(Some(opts), None, None);
+        let auth = found.as_ref().map(|f| {
+            f.credentials
+                .to_docker(registry_auth::server_of(&f.registry))
+        });
+        let mut pull = self.docker.create_image(Some(opts), None, auth);
         let mut failure = None;
         while let Some(item) = pull.next().await {
             match item {
@@ -236,10 +268,16 @@ impl DockerExecutor {
                 }
             }
         }
-        match failure {
-            None => Ok(()),
-            Some(_) if present => Ok(()),
-            Some(source) => Err(ExecutorError::PullFailed {
+        match (failure, found) {
+            (None, _) => Ok(()),
+            (Some(_), _) if present => Ok(()),
+            (Some(e), Some(f)) => Err(ExecutorError::PullWithCredentials {
+                image: image.to_string(),
+                registry: registry_auth::server_of(&f.registry).to_string(),
+                credentials: f.source(),
+                reason: f.credentials.mask(&engine_reason(&e)),
+            }),
+            (Some(source), None) => Err(ExecutorError::PullFailed {
                 image: image.to_string(),
                 source,
             }),
@@ -254,7 +292,8 @@ impl DockerExecutor {
         out: &Sink,
     ) -> Result<String, ExecutorError> {
         let image = self.mapped(&s.image);
-        self.ensure_image(&image, out).await?;
+        self.ensure_image(&image, &Sources::for_job(&job.env), out)
+            .await?;
         let mut env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.extend(s.variables.iter().map(|(k, v)| format!("{k}={v}")));
         let aliases = service_hostnames(&s.image, s.alias.as_deref());
@@ -877,7 +916,8 @@ impl Executor for DockerExecutor {
                 Err(e) => return Exit::Error(e.to_string()),
             }
         };
-        if let Err(e) = self.ensure_image(&self.mapped(image), &out).await {
+        let sources = Sources::for_job(&job.env);
+        if let Err(e) = self.ensure_image(&self.mapped(image), &sources, &out).await {
             return Exit::Error(e.to_string());
         }
         if self.runs_unprivileged(job).await {
@@ -895,6 +935,10 @@ impl Executor for DockerExecutor {
         let mut passthrough = false;
         let mut services = Vec::new();
         for s in &job.services {
+            if is_dind(&s.image) && !self.options.privileged_dind && !self.options.host_socket {
+                out.write(Stream::Stderr, format!("warning: service {} not started: neither a privileged engine nor the host's Docker socket is allowed here\n", s.image).as_bytes());
+                continue;
+            }
             if is_dind(&s.image) && !self.options.privileged_dind {
                 out.write(Stream::Stderr, format!("warning: service {} is served by the host's Docker engine (socket passed through); use --privileged-dind for a real one\n", s.image).as_bytes());
                 passthrough = true;
@@ -972,7 +1016,8 @@ impl Executor for DockerExecutor {
     ) -> Result<Option<String>, ExecutorError> {
         let image = self.mapped(image);
         let discard: Sink = std::sync::Arc::new(super::Discard);
-        self.ensure_image(&image, &discard).await?;
+        self.ensure_image(&image, &Sources::ambient(), &discard)
+            .await?;
         local_image_digest(&self.docker, &image).await.map(Some)
     }
 

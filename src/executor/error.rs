@@ -44,13 +44,30 @@ pub enum ExecutorError {
     /// The pull failed and there is no local copy to fall back on.
     #[error(
         "image `{image}` is not available locally and could not be pulled ({source}); build it locally, \
-         load it and use --pull never, or substitute a local image with --image-map {image}=LOCAL"
+         load it and use --pull never, substitute a local image with --image-map {image}=LOCAL, or, for \
+         a registry that needs a login, give gantry its credentials (DOCKER_AUTH_CONFIG, `docker login`)"
     )]
     PullFailed {
         /// The image asked for.
         image: String,
         /// The registry's or engine's answer.
         source: DockerError,
+    },
+    /// The pull failed with the registry credentials gantry found (a wrong password, a
+    /// registry that refuses the user, or no answer at all); `reason` is the engine's answer
+    /// with every secret of the credentials masked.
+    #[error(
+        "image `{image}` could not be pulled from registry {registry} with credentials {credentials}: {reason}"
+    )]
+    PullWithCredentials {
+        /// The image asked for.
+        image: String,
+        /// The registry's host.
+        registry: String,
+        /// Where the credentials came from (`from …`; no value).
+        credentials: String,
+        /// Why, masked.
+        reason: String,
     },
     /// A container could not be created.
     #[error("cannot create a container: {source}")]
@@ -152,6 +169,16 @@ pub enum ExecutorError {
     CreateNamespace {
         /// The namespace.
         name: String,
+        /// The API server's answer, with its causes.
+        message: String,
+    },
+    /// A job's image-pull Secret could not be made (its content is never part of this).
+    #[error("cannot create image-pull secret {name} in namespace {namespace}: {message}")]
+    PullSecret {
+        /// The Secret's name.
+        name: String,
+        /// Its namespace.
+        namespace: String,
         /// The API server's answer, with its causes.
         message: String,
     },

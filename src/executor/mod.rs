@@ -10,6 +10,7 @@ pub mod choice;
 pub mod docker;
 mod error;
 pub mod kubernetes;
+pub mod registry_auth;
 pub mod shell;
 pub mod terminal;
 

@@ -1,7 +1,8 @@
 //! Evaluates an [`Expr`] as GitLab does: undefined variables are `null`, a bare value is true
 //! when non-empty, `=~` is an unanchored search whose right side may be a variable holding `/re/`.
 
-use super::parser::{Expr, Op, compile_pattern};
+use super::lexer::Op;
+use super::parser::{Expr, compile_pattern};
 use std::borrow::Cow;
 
 /// Where expression variables come from.

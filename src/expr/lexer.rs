@@ -31,18 +31,52 @@ pub enum TokenKind {
     Open,
     /// `)`.
     Close,
-    /// `==`.
+    /// One of the two-character operators.
+    Op(Op),
+}
+
+/// Binary operators. The lexer reads them and the parser builds them into expressions, so they
+/// are one type: a token's operator is the expression's operator, with no mapping between
+/// two enums to keep in step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `==`
     Equals,
-    /// `!=`.
+    /// `!=`
     NotEquals,
-    /// `=~`.
+    /// `=~`
     Matches,
-    /// `!~`.
+    /// `!~`
     NotMatches,
-    /// `&&`.
+    /// `&&`
     And,
-    /// `||`.
+    /// `||`
     Or,
+}
+
+impl Op {
+    /// Every operator with its spelling: the lexer's one table.
+    const SPELLINGS: [(&'static str, Op); 6] = [
+        ("==", Op::Equals),
+        ("!=", Op::NotEquals),
+        ("=~", Op::Matches),
+        ("!~", Op::NotMatches),
+        ("&&", Op::And),
+        ("||", Op::Or),
+    ];
+
+    /// The operator spelled `text`, if it is one.
+    fn spelled(text: &str) -> Option<Op> {
+        Self::SPELLINGS
+            .iter()
+            .find(|(spelling, _)| *spelling == text)
+            .map(|(_, op)| *op)
+    }
+
+    /// `==`, `!=`, `=~` and `!~`, which bind tighter than `&&` and `||`.
+    pub fn is_comparison(self) -> bool {
+        !matches!(self, Op::And | Op::Or)
+    }
 }
 
 /// A lexing or parsing error at a byte offset of the expression.
@@ -69,16 +103,15 @@ pub fn lex(text: &str) -> Result<Vec<Token>, SyntaxError> {
         }
         let start = i;
         let two = text.get(i..i + 2).unwrap_or("");
-        let kind = match (c, two) {
-            (_, "==") => TokenKind::Equals,
-            (_, "!=") => TokenKind::NotEquals,
-            (_, "=~") => TokenKind::Matches,
-            (_, "!~") => TokenKind::NotMatches,
-            (_, "&&") => TokenKind::And,
-            (_, "||") => TokenKind::Or,
-            (b'(', _) => TokenKind::Open,
-            (b')', _) => TokenKind::Close,
-            (b'$', _) => {
+        if let Some(op) = Op::spelled(two) {
+            i += 2;
+            push(&mut tokens, TokenKind::Op(op), start, i)?;
+            continue;
+        }
+        let kind = match c {
+            b'(' => TokenKind::Open,
+            b')' => TokenKind::Close,
+            b'$' => {
                 let name_len = text[i + 1..]
                     .bytes()
                     .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
@@ -95,7 +128,7 @@ pub fn lex(text: &str) -> Result<Vec<Token>, SyntaxError> {
                 push(&mut tokens, TokenKind::Variable(name.to_string()), start, i)?;
                 continue;
             }
-            (b'"' | b'\'', _) => {
+            b'"' | b'\'' => {
                 let Some(close) = text[i + 1..].find(c as char) else {
                     return Err(SyntaxError {
                         message: "string is not closed".into(),
@@ -108,13 +141,13 @@ pub fn lex(text: &str) -> Result<Vec<Token>, SyntaxError> {
                 push(&mut tokens, TokenKind::Str(s), start, i)?;
                 continue;
             }
-            (b'/', _) => {
+            b'/' => {
                 let (source, flags, end) = pattern(text, i)?;
                 i = end;
                 push(&mut tokens, TokenKind::Pattern { source, flags }, start, i)?;
                 continue;
             }
-            (b'=' | b'!' | b'&' | b'|', _) => {
+            b'=' | b'!' | b'&' | b'|' => {
                 let suggestion = match c {
                     b'=' => "`==` to compare or `=~` to match",
                     b'!' => "`!=` or `!~`",
@@ -160,11 +193,7 @@ pub fn lex(text: &str) -> Result<Vec<Token>, SyntaxError> {
                 continue;
             }
         };
-        i += if matches!(kind, TokenKind::Open | TokenKind::Close) {
-            1
-        } else {
-            2
-        };
+        i += 1;
         push(&mut tokens, kind, start, i)?;
     }
     Ok(tokens)

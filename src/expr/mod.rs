@@ -5,5 +5,5 @@ mod lexer;
 mod parser;
 
 pub use eval::{Lookup, evaluate};
-pub use lexer::{MAX_TOKENS, SyntaxError};
-pub use parser::{Expr, Op, compile_pattern, parse};
+pub use lexer::{MAX_TOKENS, Op, SyntaxError};
+pub use parser::{Expr, compile_pattern, parse};

@@ -1,6 +1,6 @@
 //! Parses tokens into an [`Expr`] with GitLab's precedence: comparisons, then `&&`, then `||`.
 
-use super::lexer::{SyntaxError, Token, TokenKind, lex};
+use super::lexer::{Op, SyntaxError, Token, TokenKind, lex};
 use regex::Regex;
 use std::sync::Arc;
 
@@ -20,23 +20,6 @@ pub enum Expr {
     Bool(bool),
     /// A comparison or boolean operator applied to two operands.
     Binary(Box<Expr>, Op, Box<Expr>),
-}
-
-/// Binary operators.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// `==`
-    Equals,
-    /// `!=`
-    NotEquals,
-    /// `=~`
-    Matches,
-    /// `!~`
-    NotMatches,
-    /// `&&`
-    And,
-    /// `||`
-    Or,
 }
 
 /// Parses an expression; errors carry the byte offset inside `text`.
@@ -108,21 +91,25 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Expr, SyntaxError> {
-        let mut left = self.and()?;
-        while self.peek() == Some(&TokenKind::Or) {
-            self.pos += 1;
-            let right = self.and()?;
-            left = Expr::Binary(Box::new(left), Op::Or, Box::new(right));
-        }
-        Ok(left)
+        self.chain(Op::Or, Self::and)
     }
 
     fn and(&mut self) -> Result<Expr, SyntaxError> {
-        let mut left = self.comparison()?;
-        while self.peek() == Some(&TokenKind::And) {
+        self.chain(Op::And, Self::comparison)
+    }
+
+    /// `operand (op operand)*`, grouped from the left: one precedence level of `&&` or `||`,
+    /// whose operands are the next tighter level.
+    fn chain(
+        &mut self,
+        op: Op,
+        operand: fn(&mut Self) -> Result<Expr, SyntaxError>,
+    ) -> Result<Expr, SyntaxError> {
+        let mut left = operand(self)?;
+        while self.peek() == Some(&TokenKind::Op(op)) {
             self.pos += 1;
-            let right = self.comparison()?;
-            left = Expr::Binary(Box::new(left), Op::And, Box::new(right));
+            let right = operand(self)?;
+            left = Expr::Binary(Box::new(left), op, Box::new(right));
         }
         Ok(left)
     }
@@ -130,10 +117,7 @@ impl Parser<'_> {
     fn comparison(&mut self) -> Result<Expr, SyntaxError> {
         let left = self.primary()?;
         let op = match self.peek() {
-            Some(TokenKind::Equals) => Op::Equals,
-            Some(TokenKind::NotEquals) => Op::NotEquals,
-            Some(TokenKind::Matches) => Op::Matches,
-            Some(TokenKind::NotMatches) => Op::NotMatches,
+            Some(TokenKind::Op(op)) if op.is_comparison() => *op,
             _ => return Ok(left),
         };
         self.pos += 1;

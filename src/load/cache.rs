@@ -129,8 +129,9 @@ mod tests {
     #[test]
     fn entries_and_blobs_round_trip_and_damage_is_a_miss() {
         let tmp = tempfile::tempdir().unwrap();
+        let key = "remote\thttps://x/a.yml";
         let cache = Cache::new(tmp.path());
-        assert!(cache.entry("remote\thttps://x/a.yml").is_none());
+        assert!(cache.entry(key).is_none());
         let blob = cache.put_blob("job:\n  script: echo\n").unwrap();
         let entry = Entry {
             key: "remote\thttps://x/a.yml".into(),

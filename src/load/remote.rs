@@ -734,10 +734,10 @@ mod tests {
 
     #[test]
     fn paths_are_one_api_segment_and_tokens_stay_hidden() {
-        assert_eq!(encode("group/sub/p"), "group%2Fsub%2Fp");
-        assert_eq!(encode("ci/my-file_1.yml"), "ci%2Fmy-file_1.yml");
         let t = Token::private("glpat-secret".into());
         assert!(!format!("{t:?}").contains("secret"));
+        assert_eq!(encode("group/sub/p"), "group%2Fsub%2Fp");
+        assert_eq!(encode("ci/my-file_1.yml"), "ci%2Fmy-file_1.yml");
         assert_eq!(
             host_of("http://127.0.0.1:8080/x").as_deref(),
             Some("127.0.0.1:8080")

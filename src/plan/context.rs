@@ -41,6 +41,9 @@ pub struct PipelineOptions {
     /// The forge's project path (`group/name`), when the caller knows it (`gantry serve`: the
     /// repository's name); default: from the remote URL, else the directory's name.
     pub project_path: Option<String>,
+    /// Whether the ref is protected (`CI_COMMIT_REF_PROTECTED`); only `gantry serve` knows
+    /// protected refs, everything else plans for an unprotected one, as before.
+    pub ref_protected: bool,
 }
 
 /// Which kind of ref the pipeline runs for.
@@ -83,6 +86,8 @@ pub struct Context {
     pub diff_base_sha: Option<String>,
     /// [`PipelineOptions::project_path`].
     pub project_path: Option<String>,
+    /// [`PipelineOptions::ref_protected`].
+    pub ref_protected: bool,
 }
 
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
@@ -204,6 +209,7 @@ impl Context {
             changes_base: options.changes_base.clone(),
             diff_base_sha,
             project_path: options.project_path.clone(),
+            ref_protected: options.ref_protected,
         })
     }
 
@@ -300,7 +306,7 @@ impl Context {
             ("CI_COMMIT_BEFORE_SHA", self.before_sha.clone()),
             ("CI_COMMIT_REF_NAME", self.ref_name.clone()),
             ("CI_COMMIT_REF_SLUG", slug(&self.ref_name)),
-            ("CI_COMMIT_REF_PROTECTED", "false".into()),
+            ("CI_COMMIT_REF_PROTECTED", self.ref_protected.to_string()),
             ("CI_COMMIT_MESSAGE", message),
             ("CI_COMMIT_TITLE", title.clone()),
             ("CI_COMMIT_DESCRIPTION", description),

@@ -331,6 +331,7 @@ fn model_layer(vars: &crate::model::variables::Variables, origin: Origin) -> Lay
                     expand: v.expand,
                     masked: false,
                     file: false,
+                    protected: false,
                     origin,
                 },
             )

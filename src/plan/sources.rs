@@ -13,9 +13,17 @@ use std::path::Path;
 /// common substrings all over the log.
 pub const MIN_MASKED_LEN: usize = 8;
 
-const KEYS: &[&str] = &["value", "masked", "file", "expand", "description"];
+const KEYS: &[&str] = &[
+    "value",
+    "masked",
+    "file",
+    "expand",
+    "description",
+    "protected",
+];
 
-/// Reads a project variables file: `NAME: value` or `NAME: {value, masked, file, expand}`,
+/// Reads a project variables file: `NAME: value` or `NAME: {value, masked, file, expand,
+/// protected}`,
 /// optionally under a top-level `variables:` key. A missing file is an empty layer.
 pub fn project_file(path: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Layer {
     let mut layer = Layer::default();
@@ -110,6 +118,7 @@ fn project_var(name: &str, node: &Node, diags: &mut Diagnostics) -> Option<Var> 
         value,
         masked,
         file: flag("file", diags),
+        protected: flag("protected", diags),
         expand: if m.contains_key("expand") {
             flag("expand", diags)
         } else {
@@ -175,12 +184,12 @@ mod tests {
     fn project_file_reads_masked_and_file_variables() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("variables.yml");
-        std::fs::write(&path, "variables:\n  TOKEN: {value: s3cr3t-t0ken, masked: true}\n  CA: {value: 'PEM', file: true}\n  PORT: 8080\n  SHORT: {value: abc, masked: true}\n").unwrap();
+        std::fs::write(&path, "variables:\n  TOKEN: {value: s3cr3t-t0ken, masked: true, protected: true}\n  CA: {value: 'PEM', file: true}\n  PORT: 8080\n  SHORT: {value: abc, masked: true}\n").unwrap();
         let mut sources = SourceMap::default();
         let mut diags = Diagnostics::default();
         let layer = project_file(&path, &mut sources, &mut diags);
-        assert!(layer["TOKEN"].masked && !layer["TOKEN"].file);
-        assert!(layer["CA"].file);
+        assert!(layer["TOKEN"].masked && !layer["TOKEN"].file && layer["TOKEN"].protected);
+        assert!(layer["CA"].file && !layer["CA"].protected);
         assert_eq!(layer["PORT"].value, "8080");
         let found = diags.into_vec();
         assert_eq!(found.len(), 1, "{found:?}");

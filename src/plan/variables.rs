@@ -42,6 +42,9 @@ pub struct Var {
     pub masked: bool,
     /// Passed to the job as a path to a file holding the value.
     pub file: bool,
+    /// Only for pipelines on protected refs (GitLab's protected variables; a project
+    /// variable's setting, dropped before planning where the ref is not protected).
+    pub protected: bool,
     /// Where it came from.
     pub origin: Origin,
 }
@@ -54,6 +57,7 @@ impl Var {
             expand: true,
             masked: false,
             file: false,
+            protected: false,
             origin,
         }
     }

@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 /// The watchdog, builtins only (no fork per line): groups in one string, record files in
@@ -73,17 +73,7 @@ static PIPE: OnceLock<Option<Mutex<Pipe>>> = OnceLock::new();
 /// The watchdog's pipe, started on first use; `None` when it could not be started.
 fn pipe() -> &'static Option<Mutex<Pipe>> {
     PIPE.get_or_init(|| {
-        // Not in the project (nothing to hold a directory), not on gantry's output (a caller
-        // reading it to its end would wait for the watchdog too).
-        let child = Command::new("/bin/sh")
-            .args(["-c", SCRIPT])
-            .current_dir("/")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .ok()?;
+        let child = start_script().ok()?;
         // The watchdog is never waited for: it must outlive this process to do its work.
         child.stdin.map(|stdin| {
             Mutex::new(Pipe {
@@ -92,6 +82,21 @@ fn pipe() -> &'static Option<Mutex<Pipe>> {
             })
         })
     })
+}
+
+/// The watchdog's `sh`, reading its list from the returned child's stdin; the tests start it
+/// the same way as gantry does.
+fn start_script() -> std::io::Result<Child> {
+    // Not in the project (nothing to hold a directory), not on gantry's output (a caller
+    // reading it to its end would wait for the watchdog too).
+    Command::new("/bin/sh")
+        .args(["-c", SCRIPT])
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
 }
 
 fn send(line: &str) {
@@ -182,6 +187,15 @@ mod tests {
         unsafe { libc::killpg(pgid, 0) == 0 }
     }
 
+    /// A `sleep 30` leading a process group of its own, as a shell job's is.
+    fn sleeping_group() -> Child {
+        Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    }
+
     fn wait_gone(pgid: i32) -> bool {
         let end = Instant::now() + Duration::from_secs(5);
         while group_alive(pgid) && Instant::now() < end {
@@ -192,21 +206,9 @@ mod tests {
 
     #[test]
     fn the_script_kills_listed_groups_at_end_of_file_and_spares_removed_ones() {
-        let spawn_group = || {
-            Command::new("sleep")
-                .arg("30")
-                .process_group(0)
-                .spawn()
-                .unwrap()
-        };
-        let (mut kept, mut removed) = (spawn_group(), spawn_group());
+        let (mut kept, mut removed) = (sleeping_group(), sleeping_group());
         let (k, r) = (kept.id() as i32, removed.id() as i32);
-        let mut dog = Command::new("/bin/sh")
-            .args(["-c", SCRIPT])
-            .stdin(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+        let mut dog = start_script().unwrap();
         let mut w = dog.stdin.take().unwrap();
         write!(w, "+{r}\n+{k}\n-{r}\n").unwrap();
         w.flush().unwrap();
@@ -226,14 +228,8 @@ mod tests {
 
     #[test]
     fn the_script_kills_recorded_groups_whose_leader_is_the_recorded_process() {
-        let spawn_group = || {
-            Command::new("sleep")
-                .arg("30")
-                .process_group(0)
-                .spawn()
-                .unwrap()
-        };
-        let (mut recorded, reused, forgotten) = (spawn_group(), spawn_group(), spawn_group());
+        let (mut recorded, reused, forgotten) =
+            (sleeping_group(), sleeping_group(), sleeping_group());
         let (a, b, c) = (
             recorded.id() as i32,
             reused.id() as i32,
@@ -245,12 +241,7 @@ mod tests {
         // `b` is recorded with another start time: the id now names another process.
         std::fs::write(&kept, format!("{a} {}\n{b} {}\n", start(a), start(b) + 1)).unwrap();
         std::fs::write(&dropped, format!("{c} {}\n", start(c))).unwrap();
-        let mut dog = Command::new("/bin/sh")
-            .args(["-c", SCRIPT])
-            .stdin(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+        let mut dog = start_script().unwrap();
         let mut w = dog.stdin.take().unwrap();
         write!(
             w,
@@ -283,11 +274,7 @@ mod tests {
 
     #[test]
     fn dropping_the_guard_kills_the_group() {
-        let mut child = Command::new("sleep")
-            .arg("30")
-            .process_group(0)
-            .spawn()
-            .unwrap();
+        let mut child = sleeping_group();
         let pg = child.id() as i32;
         drop(watch(pg, Record::None));
         let _ = child.wait();

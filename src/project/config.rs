@@ -43,15 +43,14 @@ pub struct GitLabTable {
     pub token_env: Option<String>,
 }
 
-/// How a command wants network includes fetched (`--gitlab-url`, `--offline`, `--refresh`).
+/// How a command wants network includes fetched: `--gitlab-url`, and `--offline` or
+/// `--refresh` as the network mode.
 #[derive(Clone, Debug, Default)]
 pub struct RemoteChoice {
     /// `--gitlab-url`.
     pub gitlab_url: Option<String>,
-    /// `--offline`: the cache only.
-    pub offline: bool,
-    /// `--refresh`: re-resolve refs, versions and URLs.
-    pub refresh: bool,
+    /// When the network may be used.
+    pub mode: crate::load::remote::Mode,
 }
 
 /// The `[kubernetes]` table of a project or of a served repository, as written.
@@ -179,7 +178,7 @@ impl ProjectConfig {
     /// `CI_SERVER_URL` or gitlab.com, in that order; the token from `[gitlab] token_env`'s
     /// variable, `GITLAB_TOKEN` or `CI_JOB_TOKEN` (read here, kept only in memory).
     pub fn remote(&self, choice: &RemoteChoice) -> std::sync::Arc<crate::load::remote::Remote> {
-        use crate::load::remote::{Mode, Remote, Settings, Token};
+        use crate::load::remote::{Remote, Settings, Token};
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let url = choice
             .gitlab_url
@@ -195,17 +194,10 @@ impl ProjectConfig {
             .or_else(|| env("GITLAB_TOKEN"))
             .map(Token::private)
             .or_else(|| env("CI_JOB_TOKEN").map(Token::job));
-        let mode = if choice.offline {
-            Mode::Offline
-        } else if choice.refresh {
-            Mode::Refresh
-        } else {
-            Mode::Online
-        };
         std::sync::Arc::new(Remote::new(Settings {
             url,
             token,
-            mode,
+            mode: choice.mode,
             cache_dir: crate::load::cache::default_dir(),
         }))
     }

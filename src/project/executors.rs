@@ -198,6 +198,7 @@ pub async fn build(
                 project: settings.project.clone(),
                 delete_timeout: settings.environments.delete_timeout,
                 privileged_dind: settings.docker.privileged_dind,
+                node_socket: settings.docker.host_socket,
                 pod: settings.pod.clone(),
             },
         ));

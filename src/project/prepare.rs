@@ -51,6 +51,10 @@ pub struct Inputs<'a> {
     pub needs: bool,
     /// One executor for every job (else `[executor]` rules pick per job).
     pub executor: Option<Kind>,
+    /// Leave out project variables marked `protected: true` (`gantry serve`, for a pipeline
+    /// on an unprotected ref or an untrusted one); `gantry run` keeps them: whoever runs it
+    /// locally owns its variables file.
+    pub drop_protected: bool,
 }
 
 /// A planned pipeline with what was needed to make it.
@@ -65,6 +69,8 @@ pub struct Prepared {
     pub config: ProjectConfig,
     /// Lint's report (warnings only; the pipeline moved out).
     pub lint: Report,
+    /// Names of protected project variables left out ([`Inputs::drop_protected`]).
+    pub withheld: Vec<String>,
 }
 
 /// Why a pipeline cannot be prepared: `Invalid` is the pipeline's fault (exit code 1, lint's
@@ -171,10 +177,19 @@ pub fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, PrepareError> {
     };
     let mut var_sources = crate::source::SourceMap::default();
     let mut diags = Diagnostics::default();
-    let project = vars_file
+    let mut project = vars_file
         .as_ref()
         .map(|f| plan::sources::project_file(f, &mut var_sources, &mut diags))
         .unwrap_or_default();
+    let mut withheld = Vec::new();
+    if inputs.drop_protected {
+        project.retain(|name, v| {
+            if v.protected {
+                withheld.push(name.clone());
+            }
+            !v.protected
+        });
+    }
     if diags.has_errors() {
         let shown = Report {
             sources: var_sources,
@@ -224,6 +239,7 @@ pub fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, PrepareError> {
         plan: planned,
         config,
         lint: report,
+        withheld,
     })
 }
 

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Pipeline `pid`, or 404.
-fn pipeline_row(app: &App, pid: i64) -> Result<PipelineRow, ApiError> {
+pub(super) fn pipeline_row(app: &App, pid: i64) -> Result<PipelineRow, ApiError> {
     app.db
         .pipeline(pid)?
         .ok_or_else(|| ApiError::not_found("no such pipeline"))
@@ -69,7 +69,7 @@ pub async fn list(
         offset: (page - 1) * per_page,
     })?;
     Ok(Json(json!({
-        "pipelines": rows.iter().map(|r| r.json()).collect::<Vec<_>>(),
+        "pipelines": rows.iter().map(|r| super::trust::json(&app, r)).collect::<Vec<_>>(),
         "page": page,
         "per_page": per_page,
         "total": total,
@@ -90,7 +90,7 @@ pub async fn show(
         .into_iter()
         .map(|(job, status, at)| json!({"job_id": job, "status": status, "at": super::db::rfc3339(at)}))
         .collect();
-    let mut v = row.json();
+    let mut v = super::trust::json(&app, &row);
     v["jobs"] = jobs.iter().map(|j| j.json()).collect();
     v["transitions"] = transitions.into();
     Ok(Json(v))
@@ -130,13 +130,7 @@ struct KeyValue {
 pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
     let b: TriggerBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("invalid body: {e}")))?;
-    let repo = app
-        .config
-        .repo(&b.repository)
-        .ok_or_else(|| {
-            ApiError::not_found(format!("repository `{}` is not served here", b.repository))
-        })?
-        .clone();
+    let repo = served(&app, &b.repository)?;
     let git_ref = b
         .git_ref
         .strip_prefix("refs/heads/")
@@ -163,13 +157,7 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
     {
         return Err(ApiError::bad(format!("`{k}` is not a valid variable name")));
     }
-    let data = app.config.data_dir.clone();
-    let r = git_ref.clone();
-    let (sha, kind) =
-        tokio::task::spawn_blocking(move || super::checkout::resolve(&data, &repo, &r))
-            .await
-            .map_err(|e| ApiError::bad(e.to_string()))?
-            .map_err(|e| ApiError::bad(e.to_string()))?;
+    let (sha, kind) = resolve(&app, repo, &git_ref).await?;
     let row = app.enqueue(NewPipeline {
         repository: b.repository,
         git_ref,
@@ -183,6 +171,28 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
         retried_from: None,
     })?;
     Ok((StatusCode::CREATED, Json(row.json())).into_response())
+}
+
+/// The configured repository called `name`, else 404.
+pub(super) fn served(app: &App, name: &str) -> Result<super::config::RepoConfig, ApiError> {
+    app.config
+        .repo(name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("repository `{name}` is not served here")))
+}
+
+/// The commit and kind (`branch`, `tag`) of `git_ref` in `repo` (a URL repository is fetched
+/// first), else 400 with the reason.
+pub(super) async fn resolve(
+    app: &App,
+    repo: super::config::RepoConfig,
+    git_ref: &str,
+) -> Result<(String, &'static str), ApiError> {
+    let (data, r) = (app.config.data_dir.clone(), git_ref.to_string());
+    tokio::task::spawn_blocking(move || super::checkout::resolve(&data, &repo, &r))
+        .await
+        .map_err(|e| ApiError::bad(e.to_string()))?
+        .map_err(|e| ApiError::bad(e.to_string()))
 }
 
 /// `POST /api/v1/pipelines/{id}/cancel`.

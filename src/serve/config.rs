@@ -126,6 +126,25 @@ pub struct RepoConfig {
     /// --privileged-dind`), for nodes without a Docker socket; the operator's choice.
     #[serde(default)]
     pub privileged_dind: bool,
+    /// Ref patterns (branches and tags, `*` matches anything) whose pipelines are protected:
+    /// only they get `protected: true` variables and `CI_COMMIT_REF_PROTECTED=true`.
+    #[serde(default)]
+    pub protected: Vec<String>,
+    /// Forge users whose merge requests from this repository are trusted; when set, anyone
+    /// else's waits for approval (see `serve::trust`).
+    #[serde(default)]
+    pub trusted_authors: Vec<String>,
+    /// Pass the host's Docker socket to `docker:dind` services of trusted pipelines (root on
+    /// the host, so the operator opts in; untrusted pipelines never get it).
+    #[serde(default)]
+    pub docker_socket: bool,
+    /// Let untrusted (approved) pipelines use the repository's cluster (Kubernetes executor,
+    /// environments); off by default.
+    #[serde(default)]
+    pub untrusted_cluster: bool,
+    /// `[[repository.schedule]]`: pipelines started by cron (see `serve::schedule`).
+    #[serde(default, rename = "schedule")]
+    pub schedules: Vec<super::schedule::ScheduleConfig>,
 }
 
 fn one() -> usize {
@@ -289,6 +308,11 @@ impl Config {
                 variables_file: None,
                 image_map: Vec::new(),
                 privileged_dind: false,
+                protected: Vec::new(),
+                trusted_authors: Vec::new(),
+                docker_socket: false,
+                untrusted_cluster: false,
+                schedules: Vec::new(),
             });
         }
         for r in &mut config.repositories {
@@ -368,6 +392,14 @@ impl Config {
                     "repository {}: the kubernetes executor needs a cluster (`kubeconfig`/`kube_context`, or --kubeconfig)",
                     r.name
                 ));
+            }
+            if let Err(e) = super::trust::patterns(&r.protected) {
+                return bad(format!("repository {}: protected: {e}", r.name));
+            }
+            for s in &r.schedules {
+                if let Err(e) = s.check() {
+                    return bad(format!("repository {}: schedule: {e}", r.name));
+                }
             }
             if !r.watch.is_empty() && matches!(r.origin(), Source::Url(_)) {
                 return bad(format!(
@@ -459,6 +491,11 @@ mod tests {
             variables_file: None,
             image_map: vec![],
             privileged_dind: false,
+            protected: vec![],
+            trusted_authors: vec![],
+            docker_socket: false,
+            untrusted_cluster: false,
+            schedules: vec![],
         };
         assert!(matches!(r("https://x/y.git").origin(), Source::Url(_)));
         assert!(matches!(r("git@x:y/z.git").origin(), Source::Url(_)));

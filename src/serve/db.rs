@@ -93,6 +93,31 @@ CREATE TABLE environments (
 ALTER TABLE jobs ADD COLUMN retried INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE pipelines ADD COLUMN retry_jobs TEXT;
 "#,
+    // Untrusted pipelines someone approved (`serve::trust`): whether one is untrusted is
+    // judged from its trigger each time, only the approval is a fact to keep.
+    r#"
+CREATE TABLE approvals (pipeline_id INTEGER PRIMARY KEY, approved_at INTEGER NOT NULL);
+"#,
+    // Pipeline schedules (`serve::schedule`): `config_key` names a config file's schedule
+    // (`repository#index`), NULL for one made through the API.
+    r#"
+CREATE TABLE schedules (
+    id INTEGER PRIMARY KEY,
+    repository TEXT NOT NULL,
+    config_key TEXT UNIQUE,
+    description TEXT,
+    cron TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    variables TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    next_run_at INTEGER,
+    last_run_at INTEGER,
+    last_pipeline_id INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL);
+"#,
 ];
 
 /// GitLab's statuses that do not change any more.
@@ -964,6 +989,59 @@ impl Db {
             )
             .optional()
             .ctx("reading an environment")
+    }
+}
+
+impl Db {
+    /// Approves pipeline `id` if it waits for approval (`manual`): it becomes `pending` with
+    /// the approval recorded, in one transaction. False when it was not waiting.
+    pub fn approve(&self, id: i64) -> Result<bool, DbError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().ctx("starting an approval")?;
+        let now = now_ms();
+        let changed = tx
+            .execute(
+                "UPDATE pipelines SET status = 'pending', reason = NULL
+                 WHERE id = ?1 AND status = 'manual'",
+                params![id],
+            )
+            .ctx("approving a pipeline")?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO approvals (pipeline_id, approved_at) VALUES (?1, ?2)",
+            params![id, now],
+        )
+        .ctx("recording an approval")?;
+        tx.execute(
+            "INSERT INTO transitions (pipeline_id, status, at) VALUES (?1, 'pending', ?2)",
+            params![id, now],
+        )
+        .ctx("recording a transition")?;
+        tx.commit().ctx("committing an approval").map(|_| true)
+    }
+
+    /// When pipeline `id` was approved, if it was.
+    pub fn approved_at(&self, id: i64) -> Result<Option<i64>, DbError> {
+        self.lock()
+            .query_row(
+                "SELECT approved_at FROM approvals WHERE pipeline_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading an approval")
+    }
+
+    /// Runs `f` on the connection: the schedules' queries live with them in
+    /// `serve::schedule`, this module keeps only the connection and the schema.
+    pub fn with<T>(
+        &self,
+        context: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, DbError> {
+        f(&self.lock()).ctx(context)
     }
 }
 

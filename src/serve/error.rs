@@ -46,6 +46,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The reason given back (also recorded, e.g. as a schedule's last error).
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         tracing::error!("{e}");

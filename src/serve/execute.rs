@@ -105,6 +105,12 @@ pub enum PipelineError {
     /// The executors cannot be had.
     #[error(transparent)]
     Build(#[from] executors::BuildError),
+    /// An untrusted pipeline asked for what the operator does not allow it (`serve::trust`):
+    /// why it is untrusted.
+    #[error(
+        "untrusted pipeline ({0}): its jobs run on the cluster, which the repository does not allow untrusted pipelines (untrusted_cluster)"
+    )]
+    Denied(String),
 }
 
 /// Runs the started pipeline to its end and records the result.
@@ -157,6 +163,13 @@ async fn run_pipeline(
         .repo(&row.new.repository)
         .ok_or_else(|| PipelineError::NotConfigured(row.new.repository.clone()))?
         .clone();
+    let grants = super::trust::grants(&repo, &row.new);
+    if let Some(why) = &grants.untrusted
+        && app.db.approved_at(id)?.is_none()
+    {
+        // Queued without approval (a crash between its creation and its hold): it waits.
+        return Ok(("manual", Some(super::trust::waiting(why))));
+    }
     app.db.set_pipeline_status(id, "running", None)?;
     if let Ok(Some(r)) = app.db.pipeline(id) {
         app.publish_pipeline(&r);
@@ -164,16 +177,17 @@ async fn run_pipeline(
     let src = work_dir(app, id).join("src");
     let state = app.state_of(&repo.name);
     let planned = {
-        let (data, repo, row, src, state) = (
+        let (data, repo, row, src, state, grants) = (
             app.config.data_dir.clone(),
             repo.clone(),
             row.clone(),
             src.clone(),
             state.clone(),
+            grants.clone(),
         );
         tokio::task::spawn_blocking(move || {
             checkout::prepare(&data, &repo, &row.new, &src)?;
-            plan_pipeline(&src, &row, &repo, &state, &marker(&data, row.id))
+            plan_pipeline(&src, &row, &repo, &state, &marker(&data, row.id), &grants)
         })
         .await
         .map_err(PipelineError::Panicked)??
@@ -189,9 +203,19 @@ async fn run_pipeline(
     let Prepared {
         pipeline,
         plan,
-        config,
+        mut config,
+        withheld,
         ..
     } = prepared;
+    let notice = grants.notice(&repo, &withheld, config.cluster.is_set());
+    if !grants.cluster {
+        if config.cluster.is_set() && plan.jobs.iter().any(|j| j.executor == "kubernetes") {
+            return Err(PipelineError::Denied(
+                grants.untrusted.clone().unwrap_or_default(),
+            ));
+        }
+        config.cluster = Default::default();
+    }
     let jobs: Vec<NewJob> = plan
         .jobs
         .iter()
@@ -236,6 +260,7 @@ async fn run_pipeline(
         deployments,
         stops: stop_jobs(&plan),
         repository: repo.name.clone(),
+        notice,
     });
     let names: Vec<String> = plan.jobs.iter().map(|j| j.name.clone()).collect();
     let reporter = Reporter::observed(Mode::Silent, &names, None, secrets, Some(recorder));
@@ -246,7 +271,8 @@ async fn run_pipeline(
         pod: config.pod,
         docker: DockerOptions {
             image_map: executors::image_map(&repo.image_map)?,
-            privileged_dind: repo.privileged_dind,
+            privileged_dind: grants.privileged_dind,
+            host_socket: grants.host_socket,
             ..DockerOptions::default()
         },
         kube_namespace: None,
@@ -334,6 +360,7 @@ fn plan_pipeline(
     repo: &RepoConfig,
     state: &StateDir,
     marker: &str,
+    grants: &super::trust::Grants,
 ) -> Result<Planned, PipelineError> {
     let file = src.join(".gitlab-ci.yml");
     if !file.is_file() {
@@ -380,6 +407,7 @@ fn plan_pipeline(
             state_dir: Some(state.root().to_path_buf()),
             // The checkout is a clone of a local path: GitLab names the project by its path.
             project_path: Some(repo.name.clone()),
+            ref_protected: grants.ref_protected,
         },
         variables: repo
             .variables_file
@@ -393,6 +421,7 @@ fn plan_pipeline(
         jobs: row.new.only_job.iter().cloned().collect(),
         needs: true,
         executor: repo.executor().forced(),
+        drop_protected: !grants.ref_protected,
     };
     let mut planned = match prepare::prepare(&file, inputs) {
         Ok(p) => p,
@@ -566,6 +595,8 @@ struct Recorder {
     /// Jobs that stop an environment (`action: stop`) → its name.
     stops: HashMap<String, String>,
     repository: String,
+    /// What an untrusted or unprotected pipeline was denied, at the top of each job's log.
+    notice: Option<String>,
 }
 
 impl Recorder {
@@ -600,6 +631,9 @@ impl RunObserver for Recorder {
             .unwrap_or(false);
         if first {
             self.app.metrics.job_started();
+            if let Some(n) = &self.notice {
+                self.app.logs.append(&self.app, id, n);
+            }
             if let Some(d) = self.deployments.get(job) {
                 let d = Deployment {
                     job_id: Some(id),

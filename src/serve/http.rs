@@ -1,7 +1,7 @@
 //! The HTTP surface: health and metrics, webhooks, the token-protected API, the web UI and
 //! its login; one body-size limit for every request.
 
-use super::{App, api, auth, environments, sse, ui, webhooks};
+use super::{App, api, auth, environments, schedule, sse, trust, ui, webhooks};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -26,6 +26,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/repositories", get(api::repositories))
         .route("/environments", get(environments::list))
         .route("/environments/{id}/stop", post(environments::stop_one))
+        .route("/pipelines/{id}/approve", post(trust::approve))
+        .route("/schedules", get(schedule::list).post(schedule::create))
+        .route(
+            "/schedules/{id}",
+            get(schedule::show)
+                .put(schedule::update)
+                .patch(schedule::update)
+                .delete(schedule::delete),
+        )
+        .route("/schedules/{id}/run", post(schedule::run_now))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), auth::require));
     Router::new()
@@ -41,6 +51,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/pipelines/{id}", get(ui::page))
         .route("/jobs/{id}", get(ui::page))
         .route("/environments", get(ui::page))
+        .route("/schedules", get(ui::page))
         .route("/ui/{file}", get(ui::asset))
         .layer(DefaultBodyLimit::max(app.config.max_body))
         .with_state(app)

@@ -17,7 +17,9 @@ pub mod http;
 pub mod logs;
 pub mod metrics;
 pub mod queue;
+pub mod schedule;
 pub mod sse;
+pub mod trust;
 pub mod ui;
 pub mod watcher;
 pub mod webhooks;
@@ -63,6 +65,9 @@ impl App {
             )));
         }
         let row = self.db.insert_pipeline(&p)?;
+        if let Some(held) = trust::hold(self, &row)? {
+            return Ok(held);
+        }
         tracing::info!(pipeline = row.id, repository = %p.repository, git_ref = %p.git_ref, sha = %p.sha, source = %p.source, "pipeline queued");
         self.publish_pipeline(&row);
         if matches!(p.source.as_str(), "push" | "merge_request_event") && p.only_job.is_none() {
@@ -199,6 +204,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     tokio::spawn(logs::flusher(app.clone()));
     tokio::spawn(environments::auto_stop(app.clone()));
     tokio::spawn(watcher::watch(app.clone()));
+    schedule::sync(&app)?;
+    tokio::spawn(schedule::tick(app.clone()));
     let router = http::router(app.clone());
     println!("gantry serve: listening on http://{addr}");
     tracing::info!(%addr, repositories = app.config.repositories.len(), "listening");

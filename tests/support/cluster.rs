@@ -7,7 +7,7 @@
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ListParams};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// An admin client of the cluster, with the runtime its calls block on.
@@ -20,15 +20,57 @@ pub struct Kube {
 /// The label every object gantry creates carries.
 pub const MANAGED: &str = "app.kubernetes.io/managed-by=gantry";
 
-/// The `web` Service in front of the test manifests' `app: web` pods (port 80 to 8080).
-pub const WEB_SERVICE: &str = "apiVersion: v1
+/// The environment tests' web application: a ConfigMap `web-content` holding `index.html`, a
+/// Deployment `web` whose one busybox pod serves it with `httpd` on 8080 (ready once the port
+/// answers), and the Service `web` in front of it (port 80). `image` and `page` are YAML
+/// values, written as given (a quoted name, or a template expression the job renders).
+pub fn web_manifests(image: &str, page: &str) -> String {
+    r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-content
+data:
+  index.html: $PAGE
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web, name: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: web
+          image: $IMAGE
+          imagePullPolicy: IfNotPresent
+          command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+          ports: [{containerPort: 8080}]
+          readinessProbe:
+            tcpSocket: {port: 8080}
+            periodSeconds: 1
+          volumeMounts: [{name: content, mountPath: /www}]
+      volumes:
+        - name: content
+          configMap: {name: web-content}
+---
+apiVersion: v1
 kind: Service
 metadata:
   name: web
 spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 8080}]
-";
+"#
+    .replace("$IMAGE", image)
+    .replace("$PAGE", page)
+}
 
 /// The cluster as one test holds it: the client, and the test's hold on the cluster lock
 /// (`gate::CLUSTER`: shared, or alone for a test that counts everything gantry-labelled),
@@ -127,6 +169,19 @@ impl Kube {
         self.rt.block_on(api.get_opt(ns)).unwrap()
     }
 
+    /// `gantry ARGS --kubeconfig ADMIN` in `dir` (`gc`, `env list`), which must succeed: its
+    /// stdout.
+    pub fn gantry(&self, dir: &Path, args: &[&str]) -> String {
+        let o = super::checks::succeeded(
+            super::gantry_command(dir)
+                .args(args)
+                .arg("--kubeconfig")
+                .arg(&self.kubeconfig),
+            &format!("gantry {args:?}"),
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
     /// This kubeconfig with every user's credentials replaced by `token`.
     pub fn with_token(&self, token: &str) -> String {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap();
@@ -136,6 +191,31 @@ impl Kube {
         }
         serde_json::to_string(&v).unwrap()
     }
+}
+
+/// `gantry run --executor shell` in `dir` on the cluster `kubeconfig` names, its output piped:
+/// the environment tests' run, whose jobs leave files for the test in `out` (`$OUT`) and start
+/// pods of `image` (`$IMAGE`).
+pub fn spawn_shell_jobs(
+    kubeconfig: &Path,
+    dir: &Path,
+    out: &Path,
+    image: &str,
+    extra: &[&str],
+) -> Child {
+    std::fs::create_dir_all(out).unwrap();
+    super::gantry_command(dir)
+        .args(["run", "--executor", "shell", "--grace", "1", "--kubeconfig"])
+        .arg(kubeconfig)
+        .arg("--var")
+        .arg(format!("OUT={}", out.display()))
+        .arg("--var")
+        .arg(format!("IMAGE={image}"))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// `kubectl` with `kubeconfig` (the admin's, or a job's): (success, stdout then stderr).

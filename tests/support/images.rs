@@ -57,15 +57,11 @@ fn build(tag: &'static str, base: Option<&str>, files: &[(&str, &str)], run: &st
     }
     dockerfile.push_str(run);
     std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
-    let o = Command::new("docker")
-        .args(["build", "-q", "-t", tag])
-        .arg(ctx.path())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "building {tag}: {}",
-        String::from_utf8_lossy(&o.stderr)
+    super::checks::succeeded(
+        Command::new("docker")
+            .args(["build", "-q", "-t", tag])
+            .arg(ctx.path()),
+        &format!("building {tag}"),
     );
     built.insert(tag, ());
     tag
@@ -154,17 +150,13 @@ pub fn load_into_cluster(images: &[&str]) {
     if new.is_empty() {
         return;
     }
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{load} \"$@\""))
-        .arg("load-image")
-        .args(&new)
-        .output()
-        .expect("running GANTRY_TEST_LOAD_IMAGE");
-    assert!(
-        o.status.success(),
-        "GANTRY_TEST_LOAD_IMAGE ({load}) failed for {new:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
+    super::checks::succeeded(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("{load} \"$@\""))
+            .arg("load-image")
+            .args(&new),
+        &format!("GANTRY_TEST_LOAD_IMAGE ({load}) for {new:?}"),
     );
     loaded.extend(new.iter().map(|s| s.to_string()));
 }

@@ -114,21 +114,6 @@ pub fn docker(args: &[&str]) -> (bool, String) {
     }
 }
 
-/// `(severity, code)` of every diagnostic of a `gantry lint --format json` document.
-pub fn diagnostic_codes(doc: &serde_json::Value) -> Vec<(String, String)> {
-    doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["severity"].as_str().unwrap().to_string(),
-                d["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 /// `gantry plan --format json EXTRA` in `dir`, which must succeed; the plan.
 pub fn plan_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["plan", "--format", "json"];
@@ -147,3 +132,4 @@ pub fn job_names(plan: &serde_json::Value) -> Vec<String> {
         .map(|j| j["name"].as_str().unwrap().to_string())
         .collect()
 }
+pub mod checks;

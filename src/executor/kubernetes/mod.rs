@@ -3,12 +3,14 @@
 //! environment namespace when it has one. Gantry watches the pod until it runs, copies the
 //! workspace in through `pods/exec` tar streams, execs the script (output live, exit code,
 //! timeout and cancellation), runs `after_script`, copies the workspace back for the runner's
-//! artifacts, and deletes the pod — on every outcome. Everything is labelled for `gantry gc`.
+//! artifacts, and deletes the pod — on every outcome. Images from registries that need a login
+//! get a pull Secret beside the pod (`pull_secret.rs`). Everything is labelled for `gantry gc`.
 
 pub mod exec;
 pub mod gc;
 pub mod incluster;
 pub mod pod;
+pub mod pull_secret;
 pub mod ready;
 pub mod services;
 pub mod settings;
@@ -43,6 +45,9 @@ pub struct KubeOptions {
     /// Run `docker:dind` services as real privileged containers instead of passing the node's
     /// Docker socket through.
     pub privileged_dind: bool,
+    /// Without `privileged_dind`: pass the node's Docker socket through for `docker:dind`
+    /// (else such a service is not started).
+    pub node_socket: bool,
     /// `[kubernetes.executor]` of the project's config.
     pub pod: settings::ExecutorConfig,
 }
@@ -357,6 +362,22 @@ impl KubernetesExecutor {
     }
 }
 
+/// The job's image-pull Secret (`pull_secret.rs`): made before its pod, owned by it, deleted
+/// after it.
+impl KubernetesExecutor {
+    async fn own_pull_secret(&self, ns: &str, secret: Option<&str>, pod: &Pod) {
+        if let Some(s) = secret {
+            pull_secret::own(&self.cluster.client, ns, s, pod).await;
+        }
+    }
+
+    async fn drop_pull_secret(&self, ns: &str, secret: Option<&str>) {
+        if let Some(s) = secret {
+            pull_secret::delete(&self.cluster.client, ns, s).await;
+        }
+    }
+}
+
 /// A job's running pod.
 struct InPod<'a> {
     api: &'a Api<Pod>,
@@ -427,6 +448,7 @@ impl Executor for KubernetesExecutor {
             &job.env,
             |i| self.mapped(i),
             self.options.privileged_dind,
+            self.options.node_socket,
         );
         for w in &services.warnings {
             out.write(Stream::Stderr, format!("{w}\n").as_bytes());
@@ -477,6 +499,18 @@ impl Executor for KubernetesExecutor {
                 .image_pull_secrets
                 .push(objects::PULL_SECRET.into());
         }
+        // Under `imagePullPolicy: Never` nothing is pulled, so no credentials are looked up.
+        let images: Vec<&str> = std::iter::once(image.as_str())
+            .chain(services.containers.iter().map(|c| c.image.as_str()))
+            .filter(|_| pull != "Never")
+            .collect();
+        let client = &self.cluster.client;
+        let pull_secret =
+            match pull_secret::prepare(client, &ns, &name, &labels, job, &images, &out).await {
+                Ok(s) => s,
+                Err(e) => return Exit::Error(e.to_string()),
+            };
+        settings.image_pull_secrets.extend(pull_secret.clone());
         let value = pod::pod(&pod::PodPlan {
             name: &name,
             namespace: &ns,
@@ -506,11 +540,18 @@ impl Executor for KubernetesExecutor {
             Err(e) => return Exit::Error(format!("building the pod: {e}")),
         };
         let api: Api<Pod> = Api::namespaced(self.cluster.client.clone(), &ns);
-        if let Err(e) = api.create(&PostParams::default(), &object).await {
-            return Exit::Error(format!(
-                "cannot create pod {name} in namespace {ns}: {}",
-                crate::environment::cluster::error_chain(&e)
-            ));
+        match api.create(&PostParams::default(), &object).await {
+            Ok(created) => {
+                self.own_pull_secret(&ns, pull_secret.as_deref(), &created)
+                    .await
+            }
+            Err(e) => {
+                self.drop_pull_secret(&ns, pull_secret.as_deref()).await;
+                return Exit::Error(format!(
+                    "cannot create pod {name} in namespace {ns}: {}",
+                    crate::environment::cluster::error_chain(&e)
+                ));
+            }
         }
         out.write(
             Stream::Stderr,
@@ -533,6 +574,7 @@ impl Executor for KubernetesExecutor {
             }
         };
         self.delete_pod(&api, &name, job.grace).await;
+        self.drop_pull_secret(&ns, pull_secret.as_deref()).await;
         exit
     }
 
@@ -560,6 +602,14 @@ impl Executor for KubernetesExecutor {
         let selector = format!("{}={}", objects::PIPELINE, iid(&self.pipeline()));
         for ns in used {
             report.extend(gc::delete_pods(&self.cluster.client, &ns, &selector).await);
+            report.extend(
+                gc::delete_labelled::<k8s_openapi::api::core::v1::Secret>(
+                    &self.cluster.client,
+                    &ns,
+                    &selector,
+                )
+                .await,
+            );
         }
         let created = self.created.lock().ok().and_then(|mut c| c.take());
         if let Some(ns) = created {

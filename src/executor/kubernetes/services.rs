@@ -94,16 +94,21 @@ pub fn plan(
     job_env: &[(String, String)],
     map: impl Fn(&str) -> String,
     privileged_dind: bool,
+    node_socket: bool,
 ) -> Services {
     let mut out = Services::default();
     for s in specs {
         let dind = is_dind(&s.image);
         if dind && !privileged_dind {
-            out.warnings.push(format!(
-                "warning: service {} is served by the node's Docker engine (socket passed through); use --privileged-dind for a real one",
-                s.image
-            ));
-            out.docker_socket = true;
+            // Without a privileged engine: the node's socket, where allowed, else nothing.
+            let how = if node_socket {
+                "is served by the node's Docker engine (socket passed through); use --privileged-dind for a real one"
+            } else {
+                "not started: neither a privileged engine nor the node's Docker socket is allowed here"
+            };
+            out.warnings
+                .push(format!("warning: service {} {how}", s.image));
+            out.docker_socket = node_socket;
             continue;
         }
         let (mut hostnames, mut dropped) = (Vec::new(), Vec::new());
@@ -163,6 +168,7 @@ mod tests {
             &[("A".into(), "1".into())],
             |i| format!("local/{i}"),
             false,
+            true,
         );
         assert!(!s.docker_socket);
         let c = &s.containers[0];
@@ -188,10 +194,23 @@ mod tests {
 
     #[test]
     fn dind_is_the_node_socket_unless_privileged() {
-        let s = plan(&[spec("docker:27-dind", None)], &[], str::to_string, false);
+        let dind = |privileged, socket| {
+            plan(
+                &[spec("docker:27-dind", None)],
+                &[],
+                str::to_string,
+                privileged,
+                socket,
+            )
+        };
+        let s = dind(false, true);
         assert!(s.docker_socket && s.containers.is_empty());
         assert!(s.warnings[0].contains("--privileged-dind"));
-        let s = plan(&[spec("docker:27-dind", None)], &[], str::to_string, true);
+        // Neither allowed (an untrusted pipeline under serve): no socket, no engine.
+        let s = dind(false, false);
+        assert!(!s.docker_socket && s.containers.is_empty());
+        assert!(s.warnings[0].contains("not started"), "{:?}", s.warnings);
+        let s = dind(true, true);
         assert!(!s.docker_socket);
         assert!(s.containers[0].privileged);
         assert_eq!(s.containers[0].hostnames, ["docker"]);
@@ -208,7 +227,7 @@ mod tests {
         let port = |image: &str, job: &[(&str, &str)], own: &[(&str, &str)]| {
             let mut s = spec(image, None);
             s.variables = env(own);
-            plan(&[s], &env(job), str::to_string, true).containers[0].health_port
+            plan(&[s], &env(job), str::to_string, true, true).containers[0].health_port
         };
         // No port to wait on for an ordinary service unless asked (GitLab's Kubernetes executor).
         assert_eq!(port("postgres:16", &[], &[]), None);

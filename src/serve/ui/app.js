@@ -124,7 +124,8 @@ async function pipelinePage(id) {
       <div class="head">
         <h1>${badge(p.status)} Pipeline #${p.id}</h1>
         <div class="actions">
-          ${active(p.status) ? `<button id="cancel" class="danger">Cancel</button>` : ""}
+          ${p.status === "manual" && p.trusted === false ? `<button id="approve">Approve</button>` : ""}
+          ${active(p.status) || p.status === "manual" ? `<button id="cancel" class="danger">Cancel</button>` : ""}
           <button id="retry">Retry</button>
         </div>
       </div>
@@ -136,10 +137,15 @@ async function pipelinePage(id) {
         <dt>Created</dt><dd>${when(p.created_at)}</dd>
         <dt>Duration</dt><dd>${took(p.started_at, p.finished_at)}</dd>
         ${p.reason ? `<dt>Reason</dt><dd class="reason">${esc(p.reason)}</dd>` : ""}
+        ${p.trusted === false ? `<dt>Trust</dt><dd class="trust">untrusted: ${esc(p.untrusted_reason)}${p.approved_at ? ` · approved ${when(p.approved_at)}` : " · waiting for approval"}</dd>` : ""}
+        ${p.ref_protected ? `<dt>Protected</dt><dd>yes</dd>` : ""}
         ${p.retried_from ? `<dt>Retry of</dt><dd><a href="/pipelines/${p.retried_from}">#${p.retried_from}</a>${p.only_job ? ` (job ${esc(p.only_job)})` : ""}</dd>` : ""}
       </dl>
       <div class="dag-wrap"><div class="dag" id="dag">${columns || `<p class="muted">No jobs (yet).</p>`}<svg class="edges" id="edges"></svg></div></div>`;
     drawNeeds(p.jobs);
+    const a = document.getElementById("approve");
+    // Approval runs the pipeline, still without protected variables, sockets or privileges.
+    if (a) a.onclick = async () => { a.disabled = true; await json(`/pipelines/${id}/approve`, { method: "POST" }).catch((e) => alert(e.message)); render(); };
     const c = document.getElementById("cancel");
     if (c) c.onclick = async () => { c.disabled = true; await json(`/pipelines/${id}/cancel`, { method: "POST" }).catch(alert); render(); };
     document.getElementById("retry").onclick = async () => {
@@ -326,6 +332,41 @@ async function environmentsPage() {
   listen("/api/v1/events", { pipeline: again, job: again });
 }
 
+// ---- schedules --------------------------------------------------------------------------
+// As GitLab lists pipeline schedules: description, cron and zone, ref, next run, last pipeline;
+// "Run now" starts one at once.
+async function schedulesPage() {
+  document.title = "gantry · schedules";
+  const render = async () => {
+    const data = await json("/schedules");
+    const rows = data.schedules.map((s) => `
+      <tr class="schedule" data-id="${s.id}">
+        <td>${esc(s.description || "")}</td>
+        <td>${esc(s.repository)}</td>
+        <td><code class="cron">${esc(s.cron)}</code> <span class="muted small">${esc(s.timezone)}</span></td>
+        <td><span class="ref">${esc(s.ref)}</span></td>
+        <td class="next-run">${s.active ? (s.next_run_at ? when(s.next_run_at) : "") : `<span class="muted">inactive</span>`}</td>
+        <td>${s.last_pipeline_id ? `<a href="/pipelines/${s.last_pipeline_id}">#${s.last_pipeline_id}</a>` : ""}${s.last_error ? ` <span class="reason">${esc(s.last_error)}</span>` : ""}</td>
+        <td class="muted small">${esc(s.owner)}</td>
+        <td><button class="run-now" data-id="${s.id}">Run now</button></td>
+      </tr>`).join("");
+    app().innerHTML = `
+      <div class="head"><h1>Schedules</h1></div>
+      <table class="list"><thead><tr><th>Description</th><th>Repository</th><th>Cron</th><th>Ref</th><th>Next run</th><th>Last pipeline</th><th>Defined in</th><th></th></tr></thead>
+      <tbody id="schedules">${rows || `<tr><td colspan="8" class="muted">No schedule.</td></tr>`}</tbody></table>`;
+  };
+  await render();
+  app().addEventListener("click", async (e) => {
+    const b = e.target.closest("button.run-now");
+    if (!b) return;
+    b.disabled = true;
+    const p = await json(`/schedules/${b.dataset.id}/run`, { method: "POST" }).catch((err) => alert(err.message));
+    if (p) location.href = `/pipelines/${p.id}`;
+  });
+  const again = debounce(render, 250);
+  listen("/api/v1/events", { pipeline: again });
+}
+
 // ---- router -----------------------------------------------------------------------------
 function route() {
   const path = location.pathname;
@@ -334,6 +375,7 @@ function route() {
   if ((m = path.match(/^\/pipelines\/(\d+)$/))) pipelinePage(m[1]).catch(fail);
   else if ((m = path.match(/^\/jobs\/(\d+)$/))) jobPage(m[1]).catch(fail);
   else if (path === "/environments") environmentsPage().catch(fail);
+  else if (path === "/schedules") schedulesPage().catch(fail);
   else listPage().catch(fail);
 }
 document.addEventListener("DOMContentLoaded", route);

@@ -134,6 +134,14 @@ fn pull_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
         "GITLAB_USER_LOGIN",
         text(v, &["sender", "login"]),
     );
+    // Which repositories the branches live in: a fork's pull request is untrusted.
+    let repo_id = |side: &str| pr.get(side)?.get("repo")?.get("id")?.as_i64();
+    super::project_ids(
+        &mut vars,
+        repo_id("head"),
+        repo_id("base"),
+        text(pr, &["head", "repo", "full_name"]),
+    );
     Ok(request.pipeline(vars))
 }
 

@@ -138,5 +138,12 @@ fn merge_request(repo: &str, v: &Value) -> Result<Outcome, HookError> {
     );
     put(&mut vars, "GITLAB_USER_NAME", text(v, &["user", "name"]));
     put(&mut vars, "GITLAB_USER_EMAIL", text(v, &["user", "email"]));
+    // Which projects the branches live in: a fork's merge request is untrusted.
+    super::project_ids(
+        &mut vars,
+        mr.get("source_project_id").and_then(Value::as_i64),
+        mr.get("target_project_id").and_then(Value::as_i64),
+        text(mr, &["source", "path_with_namespace"]),
+    );
     Ok(request.pipeline(vars))
 }

@@ -193,6 +193,24 @@ pub fn put(vars: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
     }
 }
 
+/// GitLab's variables naming a merge request's source and target projects (ids as the forge
+/// numbers them; absent ones stay unset, which `serve::trust` counts as a fork).
+pub fn project_ids(
+    vars: &mut Vec<(String, String)>,
+    source: Option<i64>,
+    target: Option<i64>,
+    source_path: Option<&str>,
+) {
+    use crate::serve::trust::{PROJECT_ID, SOURCE_PROJECT_ID, SOURCE_PROJECT_PATH};
+    put(
+        vars,
+        SOURCE_PROJECT_ID,
+        source.map(|i| i.to_string()).as_deref(),
+    );
+    put(vars, PROJECT_ID, target.map(|i| i.to_string()).as_deref());
+    put(vars, SOURCE_PROJECT_PATH, source_path);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
