@@ -346,6 +346,8 @@ pub struct PipelineArgs {
     /// Local checkout of another project's CI/CD components (repeatable).
     #[arg(long, value_name = "HOST/GROUP/PROJECT=DIR")]
     pub component_dir: Vec<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// Output formats of `lint`.
@@ -372,4 +374,44 @@ pub struct LintArgs {
     /// Local checkout of another project's CI/CD components (repeatable).
     #[arg(long, value_name = "HOST/GROUP/PROJECT=DIR")]
     pub component_dir: Vec<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Print what each network include resolved to (a lock-like listing), not the report.
+    #[arg(long)]
+    pub list_includes: bool,
+}
+
+/// How `project`, `remote`, `template` and `component` includes are fetched.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct RemoteArgs {
+    /// The GitLab instance includes come from (default: `[gitlab] url`, `CI_SERVER_URL`,
+    /// https://gitlab.com).
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+    /// Use only cached includes; what is not cached is left unread (a warning). Wins over
+    /// `--refresh`.
+    #[arg(
+        long,
+        env = "GANTRY_OFFLINE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub offline: bool,
+    /// Resolve refs, component versions and URLs again instead of using the cache.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+impl RemoteArgs {
+    /// The project layer's form.
+    pub fn choice(&self) -> crate::project::config::RemoteChoice {
+        use crate::load::remote::Mode;
+        crate::project::config::RemoteChoice {
+            gitlab_url: self.gitlab_url.clone(),
+            mode: match (self.offline, self.refresh) {
+                (true, _) => Mode::Offline,
+                (false, true) => Mode::Refresh,
+                (false, false) => Mode::Online,
+            },
+        }
+    }
 }

@@ -28,12 +28,7 @@ fn lint_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
 }
 
 fn codes(doc: &Value) -> Vec<(String, String)> {
-    let severities = diagnostics(doc, "severity");
-    severities
-        .into_iter()
-        .zip(diagnostics(doc, "code"))
-        .map(|(severity, code)| (severity.to_string(), code.to_string()))
-        .collect()
+    crate::support::checks::diagnostic_codes(doc)
 }
 
 fn needs_of(plan: &Value, job: &str) -> Vec<String> {

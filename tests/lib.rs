@@ -24,6 +24,7 @@ mod fault_injection;
 mod faults;
 mod forge_gitea;
 mod founding_scenario;
+mod includes_remote;
 mod kube_environments;
 mod kube_executor;
 mod kube_netpol;

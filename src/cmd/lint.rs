@@ -18,8 +18,10 @@ pub fn lint(file: &Path, args: &LintArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    let remote = config.remote(&args.remote.choice());
     let options = LoadOptions {
         template_dir: args.template_dir.clone(),
+        remote: Some(remote.clone()),
         ..LoadOptions::default()
     };
     let report = match crate::project::prepare::lint(file, &config, &args.component_dir, options) {
@@ -27,6 +29,7 @@ pub fn lint(file: &Path, args: &LintArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let out = match args.format {
+        _ if args.list_includes => listing(&remote.resolutions(), args.format),
         Format::Json => crate::report::lint::json(&report, args.strict),
         Format::Human => {
             crate::report::lint::human(&report, &file.display().to_string(), args.strict, color())
@@ -37,5 +40,30 @@ pub fn lint(file: &Path, args: &LintArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(INVALID)
+    }
+}
+
+/// What each network include resolved to, one per line (`KIND LOCATION RESOLVED AT`, tab
+/// separated, a file a user can commit and diff) or as JSON.
+fn listing(resolved: &[crate::load::remote::Resolution], format: Format) -> String {
+    match format {
+        Format::Json => {
+            let items: Vec<serde_json::Value> = resolved
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "kind": r.kind,
+                        "location": r.location,
+                        "resolved": r.resolved,
+                        "at": r.at,
+                    })
+                })
+                .collect();
+            format!("{}\n", serde_json::Value::Array(items))
+        }
+        Format::Human => resolved
+            .iter()
+            .map(|r| format!("{}\t{}\t{}\t{}\n", r.kind, r.location, r.resolved, r.at))
+            .collect(),
     }
 }

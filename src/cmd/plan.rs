@@ -33,6 +33,7 @@ pub(super) fn inputs<'a>(
         pipeline_variables: plan::sources::command_line(&args.vars, std::env::vars())
             .map_err(usage_error)?,
         component_dirs: args.component_dir.clone(),
+        remote: Some(args.remote.choice()),
         config: None,
         iid,
         jobs: args.jobs.clone(),

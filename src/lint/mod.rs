@@ -106,15 +106,18 @@ fn explained_by_unread_includes(diagnostics: &mut [Diagnostic]) -> Vec<String> {
             // Stages (their order, or a job's own stage from an unread template) may come
             // from the include too.
             Code::UnknownNeed | Code::NoJobs | Code::NeedsLaterStage => true,
-            Code::InvalidReference | Code::InvalidDependency => {
-                d.message.contains("is not defined") || d.message.contains("no such job")
-            }
+            Code::InvalidReference => d.message.contains("is not defined"),
+            // The job named, its stage or the needs that order it may all come from the include.
+            Code::InvalidDependency => true,
+            // An included file merges under the including one: the `on_stop` job's
+            // `environment:action` may be set there (or by a base from there).
+            Code::InvalidValue => d.message.contains("does not stop an environment"),
             _ => false,
         };
         if explained {
             d.severity = Severity::Warning;
             d.help = Some(format!(
-                "it may come from {names}, which gantry cannot read offline (`--strict` makes this an error)"
+                "it may come from {names}, which gantry could not read (`--strict` makes this an error)"
             ));
         }
     }

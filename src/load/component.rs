@@ -80,6 +80,34 @@ pub fn file_in(dir: &Path, name: &str) -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
+/// What a component's own file may interpolate as `$[[ component.KEY ]]` when its header
+/// declares `spec:component: [KEY, …]` (GitLab's `Header::Component`: name, sha, version,
+/// reference).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The component's name.
+    pub name: String,
+    /// The commit it was read at (for a working-tree component: the version as written).
+    pub sha: String,
+    /// The catalog version it resolved to, else the version as written.
+    pub version: String,
+    /// The version as written after `@`.
+    pub reference: String,
+}
+
+impl Context {
+    /// The value of `key`, if it is one GitLab allows.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "name" => Some(&self.name),
+            "sha" => Some(&self.sha),
+            "version" => Some(&self.version),
+            "reference" => Some(&self.reference),
+            _ => None,
+        }
+    }
+}
+
 /// A `--component-dir` (or `[components]` entry) that is not `HOST/GROUP/PROJECT=DIR`.
 #[derive(Debug, thiserror::Error)]
 #[error("--component-dir `{option}`: expected HOST/GROUP/PROJECT=DIR")]

@@ -20,6 +20,7 @@ use crate::model::keywords::{
 pub fn apply(
     header: Option<&Node>,
     provided: Option<&Node>,
+    component: Option<&super::component::Context>,
     body: &mut Map,
     site: Span,
     diags: &mut Diagnostics,
@@ -43,8 +44,18 @@ pub fn apply(
         && !values
             .values()
             .any(|v| v.tag.as_deref() == Some(super::UNRESOLVED_TAG));
+    // `$[[ component.KEY ]]` for the keys the header declares in `spec:component`.
+    let declared: Vec<String> = header
+        .and_then(|h| h.as_map())
+        .and_then(|m| m.get("spec"))
+        .and_then(|s| s.value.as_map())
+        .and_then(|m| m.get("component"))
+        .and_then(|c| c.value.as_seq())
+        .map(|keys| keys.iter().filter_map(|k| k.scalar_string()).collect())
+        .unwrap_or_default();
     let mut r = Interpolator {
         values: &values,
+        component: component.map(|c| (c, declared)),
         diags,
     };
     let old = std::mem::take(body);
@@ -429,6 +440,8 @@ fn check_type(name: &str, kind: &str, value: &Node, diags: &mut Diagnostics) {
 
 struct Interpolator<'a> {
     values: &'a IndexMap<String, Node>,
+    /// The including component's context and the keys its header declares.
+    component: Option<(&'a super::component::Context, Vec<String>)>,
     diags: &'a mut Diagnostics,
 }
 
@@ -511,15 +524,24 @@ impl Interpolator<'_> {
         whole.unwrap_or_else(|| Node::new(Value::Str(out), span))
     }
 
-    fn evaluate(&mut self, expr: &str, span: Span) -> Option<Node> {
-        let mut parts = expr.split('|').map(str::trim);
-        let head = parts.next().unwrap_or("");
+    /// The value `head` (`inputs.NAME` or a declared `component.KEY`) names.
+    fn lookup(&mut self, head: &str, span: Span) -> Option<Node> {
+        if let Some(key) = head.strip_prefix("component.")
+            && let Some((context, declared)) = &self.component
+            && declared.iter().any(|d| d == key)
+            && let Some(value) = context.get(key)
+        {
+            return Some(Node::new(Value::Str(value.to_string()), span));
+        }
         let Some(name) = head.strip_prefix("inputs.") else {
-            self.diags.error(
-                Code::InvalidInput,
-                span,
-                format!("`$[[ {head} ]]`: only `inputs.NAME` can be interpolated"),
-            );
+            let message = if head.starts_with("component.") {
+                format!(
+                    "`$[[ {head} ]]`: a component's file interpolates `component.name`, `sha`, `version` or `reference` when its header declares them in `spec:component`"
+                )
+            } else {
+                format!("`$[[ {head} ]]`: only `inputs.NAME` can be interpolated")
+            };
+            self.diags.error(Code::InvalidInput, span, message);
             return None;
         };
         let Some(value) = self.values.get(name) else {
@@ -531,11 +553,17 @@ impl Interpolator<'_> {
             self.diags.push(d);
             return None;
         };
+        Some(value.clone())
+    }
+
+    fn evaluate(&mut self, expr: &str, span: Span) -> Option<Node> {
+        let mut parts = expr.split('|').map(str::trim);
+        let head = parts.next().unwrap_or("");
+        let mut value = self.lookup(head, span)?;
         if value.tag.as_deref() == Some(super::UNRESOLVED_TAG) {
             // Kept marked, so that a value passed on to an include is not reported again.
-            return Some(value.clone());
+            return Some(value);
         }
-        let mut value = value.clone();
         for f in parts {
             if f == "expand_vars" || f == "posix_escape" {
                 continue;

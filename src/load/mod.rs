@@ -4,15 +4,18 @@
 //! then resolve `!reference`. `default:` and `inherit:` are applied later, by `model`.
 //! May not touch: the typed model, variables, execution.
 
+pub mod cache;
 pub mod component;
 mod expand;
 mod extends;
+pub mod fetch;
 mod include;
 mod include_rules;
 mod input_rules;
 mod inputs;
 pub mod node;
 mod reference;
+pub mod remote;
 mod scalar;
 pub mod yaml;
 
@@ -40,6 +43,9 @@ pub struct LoadOptions {
     /// Local checkouts of other projects' components: `HOST/GROUP/PROJECT` → directory
     /// (`--component-dir`).
     pub component_dirs: Vec<(String, PathBuf)>,
+    /// Fetches `project`, `remote`, `template` and other projects' `component` includes (and
+    /// records what they resolved to); `None` leaves them unread, with a warning each.
+    pub remote: Option<std::sync::Arc<remote::Remote>>,
 }
 
 impl Default for LoadOptions {
@@ -50,6 +56,7 @@ impl Default for LoadOptions {
             template_dir: None,
             include_variables: None,
             component_dirs: Vec::new(),
+            remote: None,
         }
     }
 }
@@ -146,6 +153,7 @@ fn finish(
         // The main file's content is checked even when an input failed: it is all there is.
         let _complete = inputs::apply(
             doc.header.as_ref(),
+            None,
             None,
             &mut body,
             file_start(id),

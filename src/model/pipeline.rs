@@ -110,6 +110,10 @@ pub fn decode(loaded: Loaded, diags: &mut Diagnostics) -> Pipeline {
             continue;
         }
         ctx.job = Some(name.clone());
+        if entry.value.tag.as_deref() == Some(crate::load::UNRESOLVED_TAG) {
+            // `job: !reference [...]` that failed: reported once, at the reference.
+            continue;
+        }
         let Some(map) = entry.value.as_map() else {
             not_a_job(&name, &entry, &mut ctx);
             continue;

@@ -27,6 +27,30 @@ struct File {
     reuse: Option<toml::Value>,
     reuse_store: Option<toml::Value>,
     jobs: Option<toml::Value>,
+    #[serde(default)]
+    gitlab: GitLabTable,
+}
+
+/// `[gitlab]`: the instance `project`, `template` and `component` includes come from. The
+/// token itself is never in this (committed) file: `token_env` names the environment
+/// variable that holds it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GitLabTable {
+    /// The instance's URL, e.g. `https://gitlab.example.com`.
+    pub url: Option<String>,
+    /// The environment variable holding a token (sent as `PRIVATE-TOKEN`).
+    pub token_env: Option<String>,
+}
+
+/// How a command wants network includes fetched: `--gitlab-url`, and `--offline` or
+/// `--refresh` as the network mode.
+#[derive(Clone, Debug, Default)]
+pub struct RemoteChoice {
+    /// `--gitlab-url`.
+    pub gitlab_url: Option<String>,
+    /// When the network may be used.
+    pub mode: crate::load::remote::Mode,
 }
 
 /// The `[kubernetes]` table of a project or of a served repository, as written.
@@ -49,6 +73,8 @@ pub struct ProjectConfig {
     pub kubernetes: KubernetesTable,
     /// `reuse`, `[reuse_store]`, `[jobs.NAME]`: job reuse.
     pub reuse: ReuseConfig,
+    /// `[gitlab]`.
+    pub gitlab: GitLabTable,
 }
 
 /// Why the file cannot be used: `path:line:column: message`.
@@ -126,6 +152,7 @@ impl ProjectConfig {
             pod: file.kubernetes.executor.clone(),
             kubernetes: file.kubernetes,
             reuse,
+            gitlab: file.gitlab,
         })
     }
 
@@ -145,6 +172,34 @@ impl ProjectConfig {
             }
         }
         Ok(dirs)
+    }
+
+    /// The include fetcher for `choice`: the instance from `--gitlab-url`, `[gitlab] url`,
+    /// `CI_SERVER_URL` or gitlab.com, in that order; the token from `[gitlab] token_env`'s
+    /// variable, `GITLAB_TOKEN` or `CI_JOB_TOKEN` (read here, kept only in memory).
+    pub fn remote(&self, choice: &RemoteChoice) -> std::sync::Arc<crate::load::remote::Remote> {
+        use crate::load::remote::{Remote, Settings, Token};
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let url = choice
+            .gitlab_url
+            .clone()
+            .or_else(|| self.gitlab.url.clone())
+            .or_else(|| env("CI_SERVER_URL"))
+            .unwrap_or_else(|| "https://gitlab.com".to_string());
+        let token = self
+            .gitlab
+            .token_env
+            .as_deref()
+            .and_then(env)
+            .or_else(|| env("GITLAB_TOKEN"))
+            .map(Token::private)
+            .or_else(|| env("CI_JOB_TOKEN").map(Token::job));
+        std::sync::Arc::new(Remote::new(Settings {
+            url,
+            token,
+            mode: choice.mode,
+            cache_dir: crate::load::cache::default_dir(),
+        }))
     }
 }
 

@@ -371,6 +371,9 @@ impl ProjectConfig {
             kubernetes: table,
             // Served pipelines do not reuse jobs; the settings are kept as written.
             reuse: self.reuse,
+            // A served commit's `[gitlab]` is not used: its `token_env` could name any of the
+            // server's variables and send it where its `url` points.
+            gitlab: Default::default(),
         })
     }
 }

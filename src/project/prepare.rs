@@ -38,6 +38,8 @@ pub struct Inputs<'a> {
     pub pipeline_variables: Layer,
     /// `--component-dir HOST/GROUP/PROJECT=DIR`.
     pub component_dirs: Vec<String>,
+    /// Fetch network includes this way (`None`: leave them unread, as `serve` does).
+    pub remote: Option<super::config::RemoteChoice>,
     /// The project's config when the caller read it (serve narrows the commit's); else it is
     /// read from the project.
     pub config: Option<ProjectConfig>,
@@ -215,6 +217,7 @@ pub fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, PrepareError> {
         .collect();
     let load = LoadOptions {
         include_variables: Some(include_variables),
+        remote: inputs.remote.as_ref().map(|c| config.remote(c)),
         ..LoadOptions::default()
     };
     let mut report = lint(file, &config, &inputs.component_dirs, load)?;

@@ -75,3 +75,12 @@ pub fn assert_in_order(out: &str, texts: &[&str]) {
         );
     }
 }
+
+/// `(severity, code)` of every diagnostic of a `lint --format json` document, in order.
+pub fn diagnostic_codes(doc: &Value) -> Vec<(String, String)> {
+    diagnostics(doc, "severity")
+        .into_iter()
+        .zip(diagnostics(doc, "code"))
+        .map(|(severity, code)| (severity.to_string(), code.to_string()))
+        .collect()
+}

@@ -12,6 +12,7 @@ pub mod capture;
 pub mod cluster;
 pub mod forge;
 pub mod gate;
+pub mod gitlab_api;
 pub mod images;
 pub mod pty;
 pub mod serve;
@@ -63,7 +64,17 @@ pub fn gantry_command(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gantry"));
     c.current_dir(dir)
         .env("NO_COLOR", "1")
-        .env_remove("GANTRY_VAR_PIPELINE_KIND");
+        .env_remove("GANTRY_VAR_PIPELINE_KIND")
+        // Tests never reach the network for includes (example.com, gitlab.com) nor share the
+        // user's include cache; `includes_remote` turns fetching back on against its stand-in.
+        .env("GANTRY_OFFLINE", "1")
+        .env(
+            "GANTRY_CACHE_DIR",
+            std::env::temp_dir().join("gantry-tests-no-include-cache"),
+        )
+        .env_remove("CI_SERVER_URL")
+        .env_remove("GITLAB_TOKEN")
+        .env_remove("CI_JOB_TOKEN");
     c
 }
 
