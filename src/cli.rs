@@ -346,6 +346,9 @@ pub struct PipelineArgs {
     /// Local checkout of another project's CI/CD components (repeatable).
     #[arg(long, value_name = "HOST/GROUP/PROJECT=DIR")]
     pub component_dir: Vec<String>,
+    /// Local checkout of a project a `trigger: project:` job starts (repeatable).
+    #[arg(long, value_name = "GROUP/PROJECT=DIR")]
+    pub project_dir: Vec<String>,
 }
 
 /// Output formats of `lint`.
@@ -372,4 +375,7 @@ pub struct LintArgs {
     /// Local checkout of another project's CI/CD components (repeatable).
     #[arg(long, value_name = "HOST/GROUP/PROJECT=DIR")]
     pub component_dir: Vec<String>,
+    /// Local checkout of a project a `trigger: project:` job starts (repeatable).
+    #[arg(long, value_name = "GROUP/PROJECT=DIR")]
+    pub project_dir: Vec<String>,
 }

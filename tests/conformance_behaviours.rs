@@ -402,7 +402,7 @@ fn run_says_which_keywords_it_cannot_act_on() {
         "{all}"
     );
     assert!(
-        all.contains("downstream: uses `trigger`, but no downstream pipeline is started"),
+        all.contains("downstream project `group/other` is not available offline"),
         "{all}"
     );
 }

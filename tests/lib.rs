@@ -41,4 +41,5 @@ mod serve_docker;
 mod serve_project;
 mod serve_token;
 mod shell;
+mod trigger;
 mod workspace;

@@ -32,6 +32,7 @@ pub(super) fn inputs<'a>(
         pipeline_variables: plan::sources::command_line(&args.vars, std::env::vars())
             .map_err(usage_error)?,
         component_dirs: args.component_dir.clone(),
+        project_dirs: args.project_dir.clone(),
         config: None,
         iid,
         jobs: args.jobs.clone(),

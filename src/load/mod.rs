@@ -14,6 +14,7 @@ mod inputs;
 pub mod node;
 mod reference;
 mod scalar;
+pub mod trigger;
 pub mod yaml;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -40,6 +41,9 @@ pub struct LoadOptions {
     /// Local checkouts of other projects' components: `HOST/GROUP/PROJECT` → directory
     /// (`--component-dir`).
     pub component_dirs: Vec<(String, PathBuf)>,
+    /// Local checkouts of other projects for multi-project triggers: `GROUP/PROJECT` →
+    /// directory (`--project-dir`, `[projects]`).
+    pub project_dirs: Vec<(String, PathBuf)>,
 }
 
 impl Default for LoadOptions {
@@ -50,6 +54,7 @@ impl Default for LoadOptions {
             template_dir: None,
             include_variables: None,
             component_dirs: Vec::new(),
+            project_dirs: Vec::new(),
         }
     }
 }

@@ -83,6 +83,12 @@ pub struct PlannedJob {
     /// Variable layers specific to this job.
     #[serde(skip)]
     pub layers: JobLayers,
+    /// For a trigger job: the pipeline it starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<super::downstream::PlannedTrigger>,
+    /// For a job of a downstream pipeline: which pipeline (its trigger job, its variables).
+    #[serde(skip)]
+    pub level: Option<std::sync::Arc<super::downstream::Level>>,
 }
 
 /// A resolved need.
@@ -146,7 +152,7 @@ pub struct JobLayers {
 }
 
 /// Evaluates every instance of every job and records it as planned or excluded.
-pub(super) fn plan_jobs(
+pub(crate) fn plan_jobs(
     pipeline: &Pipeline,
     ctx: &Context,
     layers: &PipelineLayers,
@@ -331,6 +337,8 @@ fn plan_instance(
         script: lines(&job.script),
         after_script: lines(&job.after_script),
         layers: jl,
+        trigger: None,
+        level: None,
     })
 }
 

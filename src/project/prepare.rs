@@ -38,6 +38,8 @@ pub struct Inputs<'a> {
     pub pipeline_variables: Layer,
     /// `--component-dir HOST/GROUP/PROJECT=DIR`.
     pub component_dirs: Vec<String>,
+    /// `--project-dir GROUP/PROJECT=DIR` (downstream projects of `trigger:project`).
+    pub project_dirs: Vec<String>,
     /// The project's config when the caller read it (serve narrows the commit's); else it is
     /// read from the project.
     pub config: Option<ProjectConfig>,
@@ -142,8 +144,10 @@ pub fn lint(
     component_dirs: &[String],
     load: LoadOptions,
 ) -> Result<Report, LintError> {
+    let project_dirs = load.project_dirs.clone();
     let load = LoadOptions {
         component_dirs: config.component_dirs(component_dirs)?,
+        project_dirs: super::config::first_named(project_dirs, &config.projects),
         ..load
     };
     Ok(crate::lint::lint_file(file, &load)?)
@@ -200,6 +204,7 @@ pub fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, PrepareError> {
         .collect();
     let load = LoadOptions {
         include_variables: Some(include_variables),
+        project_dirs: config.project_dirs(&inputs.project_dirs)?,
         ..LoadOptions::default()
     };
     let mut report = lint(file, &config, &inputs.component_dirs, load)?;

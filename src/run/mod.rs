@@ -131,7 +131,7 @@ pub async fn run<E: Executor>(
         .jobs
         .iter()
         .map(|j| {
-            let model: Option<&Job> = pipeline.jobs.get(&j.job);
+            let model: Option<&Job> = j.model(pipeline);
             JobFiles {
                 artifacts: model.and_then(|m| m.artifacts.as_deref().cloned()),
                 caches: model.map(|m| m.cache.clone()).unwrap_or_default(),
@@ -167,7 +167,7 @@ pub async fn run<E: Executor>(
     });
     reporter.pipeline_started(plan.pipeline.iid, plan.jobs.len(), executor.name());
     for j in &plan.jobs {
-        let model = pipeline.jobs.get(&j.job);
+        let model = j.model(pipeline);
         for key in model.map_or(&[][..], |m| m.offline.as_slice()) {
             if let Some((_, what)) = crate::model::keywords::OFFLINE
                 .iter()
@@ -190,8 +190,22 @@ pub async fn run<E: Executor>(
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let (abort_tx, abort_rx) = watch::channel(false);
     let mut running = 0usize;
+    let mut announced = vec![false; plan.jobs.len()];
     loop {
-        for (i, start) in sched.ready() {
+        let ready = sched.ready();
+        for (i, done) in announced.iter_mut().enumerate() {
+            if !*done && sched.created(i) {
+                *done = true;
+                let j = &plan.jobs[i];
+                let jobs = j.trigger.as_ref().map_or(0, |t| t.downstream.jobs.len());
+                reporter.note(&format!(
+                    "{}: started its downstream pipeline ({jobs} job{})",
+                    j.name,
+                    if jobs == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        for (i, start) in ready {
             running += 1;
             reporter.job_pending(&plan.jobs[i].name);
             let cancel = if plan.jobs[i].when == "always" {
@@ -206,11 +220,13 @@ pub async fn run<E: Executor>(
             });
         }
         for (i, row) in results.iter_mut().enumerate() {
+            let trigger_done = sched.is_trigger(i) && sched.status(i).is_terminal();
             if row.is_none()
-                && matches!(
-                    sched.status(i),
-                    Status::Skipped(_) | Status::Manual | Status::Canceled
-                )
+                && (trigger_done
+                    || matches!(
+                        sched.status(i),
+                        Status::Skipped(_) | Status::Manual | Status::Canceled
+                    ))
             {
                 let r = not_run(&plan.jobs[i], sched.status(i));
                 reporter.job_finished(&r);
@@ -269,14 +285,37 @@ pub async fn run<E: Executor>(
     }
 }
 
+/// The row of a job that ran no script: not run, or a trigger job.
 fn not_run(job: &PlannedJob, status: &Status) -> JobResult {
+    let downstream = job.trigger.as_ref().map(|t| &t.downstream);
     JobResult {
         name: job.name.clone(),
         stage: job.stage.clone(),
         status: status.label().to_string(),
-        detail: match status {
-            Status::Skipped(why) => Some(why.clone()),
-            Status::Manual => Some("manual job not started (use --manual)".into()),
+        detail: match (status, downstream) {
+            (Status::Skipped(why), Some(d)) if d.unavailable.is_some() => {
+                let hint = job
+                    .trigger
+                    .as_ref()
+                    .and_then(|t| t.project.as_ref())
+                    .map(|p| format!(" (map a checkout with --project-dir {p}=DIR)"))
+                    .unwrap_or_default();
+                Some(format!("{why}{hint}"))
+            }
+            (Status::Skipped(why), _) => Some(why.clone()),
+            (Status::Manual, _) => Some("manual job not started (use --manual)".into()),
+            (Status::Failed { .. }, Some(d)) => Some(match &d.not_created {
+                Some(why) => format!("downstream pipeline not created: {why}"),
+                None => "downstream pipeline failed".into(),
+            }),
+            (Status::Success, Some(t)) if job.trigger.as_ref().is_some_and(|t| !t.depend) => {
+                Some(format!(
+                    "started its downstream pipeline ({} jobs); without `strategy: depend` its result does not count here",
+                    t.jobs.len()
+                ))
+            }
+            (Status::Success, Some(_)) => Some("downstream pipeline succeeded".into()),
+            (Status::Canceled, Some(_)) => Some("downstream pipeline canceled".into()),
             _ => None,
         },
         duration: None,

@@ -387,6 +387,7 @@ fn plan_pipeline(
             .map_or(VariablesFile::Nothing, VariablesFile::Given),
         pipeline_variables: plan::sources::command_line(&assignments, std::iter::empty())?,
         component_dirs: Vec::new(),
+        project_dirs: Vec::new(),
         config: Some(config),
         iid: Some(&iid),
         jobs: row.new.only_job.iter().cloned().collect(),

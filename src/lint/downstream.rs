@@ -1,0 +1,214 @@
+//! The pipelines trigger jobs start, checked as pipelines in their own right: each child's
+//! files are loaded (`load::trigger`), decoded and checked with the same cross-job checks as
+//! the parent, so a mistake in a child is reported at its place in the child's file. Children
+//! of children are followed up to GitLab's nesting limit; a trigger that would start one of
+//! its own ancestors is refused. Another project's pipeline is checked when its checkout is
+//! mapped (`--project-dir`, `[projects]`); a dynamic child pipeline's file exists only during
+//! the run.
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::load::LoadOptions;
+use crate::load::trigger::{self, MAX_CHILD_DEPTH};
+use crate::model::job::Trigger;
+use crate::model::{Downstream, Pipeline};
+use crate::source::{SourceMap, Span};
+use std::path::{Path, PathBuf};
+
+/// Where the tree's files are and how to load them.
+pub struct Tree<'a> {
+    /// The project's root (local includes of children resolve against it).
+    pub root_dir: PathBuf,
+    /// The parent's load options (limits, templates, components, project checkouts).
+    pub options: &'a LoadOptions,
+}
+
+/// Resolves, decodes and checks the downstream pipeline of every trigger job of `p`.
+/// `chain` holds the identities of `p` and its ancestors; `depth` counts the child levels
+/// above `p`.
+pub fn resolve(
+    p: &mut Pipeline,
+    tree: &Tree,
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+    chain: &mut Vec<Vec<PathBuf>>,
+) {
+    let triggers: Vec<(String, Trigger)> = p
+        .jobs
+        .values()
+        .filter_map(|j| Some((j.name.clone(), (**j.trigger.as_ref()?).clone())))
+        .collect();
+    for (name, t) in triggers {
+        let start = diags.len();
+        let downstream = one(p, &t, tree, sources, diags, chain);
+        diags.tag_job_since(start, &name);
+        p.downstream.insert(name, downstream);
+    }
+}
+
+fn one(
+    p: &Pipeline,
+    t: &Trigger,
+    tree: &Tree,
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+    chain: &mut Vec<Vec<PathBuf>>,
+) -> Downstream {
+    if let Some(include) = &t.include {
+        if let Some(((artifact, _), (job, job_span))) = trigger::generated(include) {
+            return generated(p, artifact, job, job_span, t.span, diags);
+        }
+        // The root is at depth 0; its children at 1, theirs at 2.
+        if chain.len() > MAX_CHILD_DEPTH {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidInclude,
+                    t.span,
+                    format!("child pipelines nest at most {MAX_CHILD_DEPTH} levels deep (GitLab's limit); this would be level {}", chain.len()),
+                )
+                .with_help("start this pipeline from a higher level, or merge it into its parent"),
+            );
+            return Downstream::Unavailable("nested too deep".into());
+        }
+        let loaded = trigger::child(include, &tree.root_dir, tree.options, sources, diags);
+        return checked(
+            loaded,
+            None,
+            tree.root_dir.clone(),
+            t.span,
+            tree,
+            sources,
+            diags,
+            chain,
+        );
+    }
+    let Some(project) = &t.project else {
+        return Downstream::Unavailable("`trigger` names no pipeline".into());
+    };
+    let name = match &tree.options.include_variables {
+        Some(vars) => trigger::expand_location(&project.value, vars),
+        None => project.value.clone(),
+    };
+    let Some((_, dir)) = tree.options.project_dirs.iter().find(|(p, _)| *p == name) else {
+        let why = format!(
+            "downstream project `{name}` is not available offline; its pipeline is not checked and `gantry run` skips the trigger job"
+        );
+        diags.push(
+            Diagnostic::warning(Code::IncludeOffline, project.span, why.clone())
+                .with_help(format!("with a local checkout, pass `--project-dir {name}=DIR` (or add it to `[projects]` in .gantry/config.toml)")),
+        );
+        return Downstream::Unavailable(why);
+    };
+    let sub = Tree {
+        root_dir: dir.clone(),
+        options: tree.options,
+    };
+    match trigger::file(
+        &dir.join(".gitlab-ci.yml"),
+        dir,
+        tree.options,
+        sources,
+        diags,
+    ) {
+        Ok(loaded) => checked(
+            loaded,
+            Some(name),
+            dir.clone(),
+            t.span,
+            &sub,
+            sources,
+            diags,
+            chain,
+        ),
+        Err(e) => {
+            diags.error(
+                Code::InvalidInclude,
+                project.span,
+                format!(
+                    "cannot read {}/.gitlab-ci.yml of `{name}`: {e}",
+                    dir.display()
+                ),
+            );
+            Downstream::Unavailable(format!("cannot read the pipeline of `{name}`"))
+        }
+    }
+}
+
+/// Decodes and checks a loaded downstream pipeline, then its own triggers.
+#[allow(clippy::too_many_arguments)]
+fn checked(
+    loaded: trigger::Downstream,
+    project: Option<String>,
+    root_dir: PathBuf,
+    at: Span,
+    tree: &Tree,
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+    chain: &mut Vec<Vec<PathBuf>>,
+) -> Downstream {
+    if chain.contains(&loaded.identity) {
+        diags.push(
+            Diagnostic::error(
+                Code::IncludeCycle,
+                at,
+                "this trigger starts a pipeline that is already one of its ancestors: the pipelines would trigger each other forever",
+            )
+            .with_help("remove the trigger that closes the loop"),
+        );
+        return Downstream::Unavailable("a trigger cycle".into());
+    }
+    let parsed = !(loaded.root.is_empty() && diags.has_errors());
+    if !parsed {
+        return Downstream::Unavailable("the downstream pipeline does not load".into());
+    }
+    let mut pipeline =
+        crate::model::pipeline::decode_root(loaded.root, loaded.span, &loaded.incomplete, diags);
+    super::graph::check(&pipeline, diags);
+    super::environment::check(&pipeline, diags);
+    chain.push(loaded.identity);
+    resolve(&mut pipeline, tree, sources, diags, chain);
+    chain.pop();
+    Downstream::Pipeline {
+        pipeline: Box::new(pipeline),
+        project,
+        root_dir,
+    }
+}
+
+/// A dynamic child pipeline: the generating job must be a job of this pipeline; its file is
+/// read during the run.
+fn generated(
+    p: &Pipeline,
+    artifact: String,
+    job: String,
+    job_span: Span,
+    at: Span,
+    diags: &mut Diagnostics,
+) -> Downstream {
+    if job.is_empty() {
+        diags.error(
+            Code::InvalidInclude,
+            job_span,
+            "`trigger:include:artifact` needs `job:`, the job that generates the file",
+        );
+    } else if p.job_or_instance(&job).is_none() {
+        diags.error(
+            Code::InvalidInclude,
+            job_span,
+            format!("`trigger:include:job` names `{job}`, which is not a job of this pipeline"),
+        );
+    }
+    diags.push(
+        Diagnostic::warning(
+            Code::IncludeOffline,
+            at,
+            format!("downstream pipeline `{artifact}` is generated by `{job}` during the run, so lint cannot check it; `gantry run` checks it when `{job}` has made it"),
+        )
+        .with_help("lint the generated file on its own, e.g. `gantry lint generated.yml`"),
+    );
+    Downstream::Generated { job, artifact }
+}
+
+/// The identity of the root pipeline file, the first link of the chain.
+pub fn root_identity(path: &Path) -> Vec<PathBuf> {
+    vec![trigger::identity_of_file(path)]
+}
