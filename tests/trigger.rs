@@ -220,8 +220,9 @@ fn another_projects_pipeline_runs_from_a_mapped_checkout_or_is_skipped() {
         .pipeline(parent)
         .file(
             "../other/.gitlab-ci.yml",
-            "down:\n  script: echo down-$CI_PIPELINE_SOURCE\n",
+            "down:\n  script: [echo down-$CI_PIPELINE_SOURCE, cat only-there.txt]\n",
         )
+        .file("../other/only-there.txt", "in-the-other-project")
         .args(["run"])
         .run()
         .success()
@@ -231,6 +232,8 @@ fn another_projects_pipeline_runs_from_a_mapped_checkout_or_is_skipped() {
     let run = run.again(&["run", "--project-dir", "group/other=../other"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     has(&run.stdout, "other ▸ down │ down-pipeline");
+    // Its job runs in the other project's files.
+    has(&run.stdout, "other ▸ down │ in-the-other-project");
 }
 
 #[test]
@@ -276,4 +279,48 @@ fn a_child_job_can_be_run_alone() {
     .stdout_has("child ▸ child-job │ alone")
     .stdout_lacks("parent-build")
     .stdout_lacks("│ other");
+}
+
+#[test]
+fn an_interrupt_reaches_the_child_and_always_jobs_of_every_level_still_run() {
+    let scratch = tempfile::tempdir().unwrap();
+    let s = scratch.path().display();
+    let parent = format!(
+        "stages: [child, after]\nchild:\n  stage: child\n  trigger:\n    include: ci/child.yml\n    strategy: depend\n\
+         parent-always:\n  stage: after\n  when: always\n  script: touch {s}/parent-always\n"
+    );
+    let child = format!(
+        "stages: [work, cleanup]\nlong:\n  stage: work\n  script: [touch {s}/started, sleep 300]\n\
+         child-always:\n  stage: cleanup\n  when: always\n  script: touch {s}/child-always\n"
+    );
+    let (_home, dir) = tree(&parent, &child).create();
+    let gantry = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["run", "--grace", "1"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !scratch.path().join("started").exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the child's job never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: sends SIGINT to the gantry process this test spawned.
+    unsafe { libc::kill(gantry.id() as i32, libc::SIGINT) };
+    let out = gantry.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for marker in ["child-always", "parent-always"] {
+        assert!(
+            scratch.path().join(marker).exists(),
+            "{marker} did not run:\n{text}"
+        );
+    }
+    let row = summary_row(&text, "child");
+    assert!(row.contains("canceled"), "{text}");
 }

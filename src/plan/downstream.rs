@@ -61,6 +61,9 @@ pub struct Level {
     pub path: Vec<String>,
     /// The downstream pipeline's variable layers.
     pub layers: Arc<PipelineLayers>,
+    /// The checkout its jobs run in, when it is another project's pipeline (else this
+    /// project's).
+    pub project_dir: Option<std::path::PathBuf>,
 }
 
 impl PlannedJob {
@@ -99,28 +102,30 @@ pub(super) fn expand(pipeline: &Pipeline, ctx: &Context, plan: &mut Plan) {
             Some(Downstream::Pipeline {
                 pipeline: child,
                 project,
-                ..
+                root_dir,
             }) => {
                 let source = if project.is_some() {
                     "pipeline"
                 } else {
                     "parent_pipeline"
                 };
-                let child_ctx = Context {
-                    source: source.to_string(),
-                    ..ctx.clone()
+                let child_ctx = match project {
+                    Some(path) => other_project(ctx, root_dir, path, t),
+                    None => Context {
+                        source: source.to_string(),
+                        ..ctx.clone()
+                    },
                 };
+                let project_dir = project.as_ref().map(|_| child_ctx.project_dir.clone());
                 let cli = forwarded(plan, &plan.jobs[i], t.forward_yaml, t.forward_pipeline);
                 let child_plan = super::build(child, &child_ctx, plan.layers.project.clone(), cli);
                 trigger.downstream.source = source.to_string();
-                adopt(
-                    plan,
-                    i,
-                    &model.name,
+                let adopted = Adopted {
+                    definition: &model.name,
                     child,
-                    child_plan,
-                    &mut trigger.downstream,
-                )
+                    project_dir,
+                };
+                adopt(plan, i, adopted, child_plan, &mut trigger.downstream)
             }
             Some(Downstream::Generated { job, artifact }) => {
                 trigger.downstream.source = "parent_pipeline".into();
@@ -187,16 +192,58 @@ fn forwarded(plan: &Plan, trigger: &PlannedJob, yaml: bool, pipeline: bool) -> L
     out
 }
 
+/// Another project's pipeline context: its checkout's ref, commit and project directory (the
+/// branch `trigger:branch` names, else its checked-out one), `CI_PIPELINE_SOURCE=pipeline`,
+/// this pipeline's IID. When the checkout cannot make one, this pipeline's context stands in.
+fn other_project(
+    ctx: &Context,
+    root_dir: &std::path::Path,
+    path: &str,
+    t: &crate::model::job::Trigger,
+) -> Context {
+    let options = super::PipelineOptions {
+        git_ref: t.branch.as_ref().map(|b| b.value.clone()),
+        source: Some("pipeline".into()),
+        project_path: Some(path.to_string()),
+        ..super::PipelineOptions::default()
+    };
+    match Context::new(&root_dir.join(".gitlab-ci.yml"), &options) {
+        Ok(other) => Context {
+            pipeline_iid: ctx.pipeline_iid,
+            ..other
+        },
+        Err(_) => Context {
+            source: "pipeline".into(),
+            project_dir: root_dir.to_path_buf(),
+            ..ctx.clone()
+        },
+    }
+}
+
+/// A downstream pipeline about to join this plan.
+struct Adopted<'a> {
+    /// The trigger job's definition name.
+    definition: &'a str,
+    /// The downstream pipeline's model.
+    child: &'a Pipeline,
+    /// Its checkout, when it is another project's.
+    project_dir: Option<std::path::PathBuf>,
+}
+
 /// The child plan's jobs renamed under the trigger job `plan.jobs[at]`, its problems added to
 /// `plan`'s, and its summary in `summary`.
 fn adopt(
     plan: &mut Plan,
     at: usize,
-    definition: &str,
-    child: &Pipeline,
+    adopted: Adopted,
     child_plan: Plan,
     summary: &mut PlannedDownstream,
 ) -> Vec<PlannedJob> {
+    let Adopted {
+        definition,
+        child,
+        project_dir,
+    } = adopted;
     let trigger = plan.jobs[at].name.clone();
     let offset = plan.jobs[at].seq * 1_000_000_000;
     let prefix = |name: &str| format!("{trigger}{NEST}{name}");
@@ -262,6 +309,7 @@ fn adopt(
                 trigger: trigger.clone(),
                 path: vec![definition.to_string()],
                 layers: layers.clone(),
+                project_dir: project_dir.clone(),
             },
             Some(inner) => Level {
                 trigger: prefix(&inner.trigger),
@@ -269,6 +317,7 @@ fn adopt(
                     .chain(inner.path.iter().cloned())
                     .collect(),
                 layers: inner.layers.clone(),
+                project_dir: inner.project_dir.clone().or_else(|| project_dir.clone()),
             },
         }));
         summary.jobs.push(j.name.clone());

@@ -104,6 +104,8 @@ struct RunCtx<E> {
     run_dir: RunDir,
     cache_root: PathBuf,
     checkouts: Checkouts,
+    /// Other projects' checkouts, for the jobs of their downstream pipelines.
+    downstream_checkouts: HashMap<PathBuf, Checkouts>,
     pool: Pool,
     slots: Semaphore,
     groups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -157,6 +159,7 @@ pub async fn run<E: Executor>(
             (plan.pipeline.kind != "tag").then_some(plan.pipeline.r#ref.as_str()),
             run_dir.pristine(),
         ),
+        downstream_checkouts: downstream_checkouts(&plan, &options, &run_dir),
         pool: Pool::new(state.workspaces(), run_dir.job_trash()),
         slots: Semaphore::new(options.concurrency.max(1)),
         groups: Mutex::new(HashMap::new()),
@@ -282,6 +285,50 @@ pub async fn run<E: Executor>(
         results,
         junit,
         cleaned,
+    }
+}
+
+/// A checkout per other project whose pipeline a trigger job starts: its snapshot, its
+/// commit, its pristine files beside this pipeline's.
+fn downstream_checkouts(
+    plan: &Plan,
+    options: &RunOptions,
+    run_dir: &RunDir,
+) -> HashMap<PathBuf, Checkouts> {
+    let mut out = HashMap::new();
+    for job in &plan.jobs {
+        let Some(dir) = job.level.as_ref().and_then(|l| l.project_dir.as_ref()) else {
+            continue;
+        };
+        if out.contains_key(dir) {
+            continue;
+        }
+        let options_of = crate::plan::PipelineOptions::default();
+        let sha = crate::plan::Context::new(&dir.join(".gitlab-ci.yml"), &options_of)
+            .map(|c| c.sha)
+            .unwrap_or_default();
+        let pristine = run_dir.jobs().join(format!("pristine-{}", out.len() + 1));
+        let checkouts = Checkouts::new(
+            Snapshot::take(dir, options.include_untracked),
+            &sha,
+            None,
+            pristine,
+        );
+        out.insert(dir.clone(), checkouts);
+    }
+    out
+}
+
+impl<E> RunCtx<E> {
+    /// The checkout job `i` runs in: its project's (another project's for the jobs of its
+    /// downstream pipeline).
+    fn checkouts_of(&self, i: usize) -> &Checkouts {
+        self.plan.jobs[i]
+            .level
+            .as_ref()
+            .and_then(|l| l.project_dir.as_ref())
+            .and_then(|d| self.downstream_checkouts.get(d))
+            .unwrap_or(&self.checkouts)
     }
 }
 
