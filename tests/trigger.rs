@@ -252,11 +252,11 @@ fn plan_shows_the_tree() {
     let jobs = json["jobs"].as_array().unwrap();
     let trigger = jobs.iter().find(|j| j["name"] == "child").unwrap();
     assert_eq!(
-        trigger["trigger"]["downstream"]["jobs"],
+        trigger["downstream"]["jobs"],
         serde_json::json!(["child ▸ child-job"])
     );
     assert_eq!(
-        trigger["trigger"]["downstream"]["source"],
+        trigger["downstream"]["source"],
         "parent_pipeline"
     );
     let mermaid = run_tree(

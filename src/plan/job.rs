@@ -83,8 +83,9 @@ pub struct PlannedJob {
     /// Variable layers specific to this job.
     #[serde(skip)]
     pub layers: JobLayers,
-    /// For a trigger job: the pipeline it starts.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// For a trigger job: the pipeline it starts (in JSON: `depend`, `project` and
+    /// `downstream` beside the job's other keys).
+    #[serde(flatten)]
     pub trigger: Option<super::downstream::PlannedTrigger>,
     /// For a job of a downstream pipeline: which pipeline (its trigger job, its variables).
     #[serde(skip)]
