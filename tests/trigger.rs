@@ -215,12 +215,12 @@ child:
 
 #[test]
 fn another_projects_pipeline_runs_from_a_mapped_checkout_or_is_skipped() {
-    let parent = "up:\n  script: echo up\nother:\n  trigger:\n    project: group/other\n    strategy: depend\n";
+    let parent = "up:\n  script: echo up\nother:\n  trigger:\n    project: group/other\n    strategy: depend\n    inputs:\n      who: parent\n";
     let run = Test::new()
         .pipeline(parent)
         .file(
             "../other/.gitlab-ci.yml",
-            "down:\n  script: [echo down-$CI_PIPELINE_SOURCE, cat only-there.txt]\n",
+            "spec:\n  inputs:\n    who:\n---\ndown:\n  script:\n    - echo down-$CI_PIPELINE_SOURCE-$[[ inputs.who ]]\n    - cat only-there.txt\n",
         )
         .file("../other/only-there.txt", "in-the-other-project")
         .args(["run"])
@@ -231,7 +231,7 @@ fn another_projects_pipeline_runs_from_a_mapped_checkout_or_is_skipped() {
     assert!(row.contains("skipped"), "never a silent success: {row}");
     let run = run.again(&["run", "--project-dir", "group/other=../other"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    has(&run.stdout, "other ▸ down │ down-pipeline");
+    has(&run.stdout, "other ▸ down │ down-pipeline-parent");
     // Its job runs in the other project's files.
     has(&run.stdout, "other ▸ down │ in-the-other-project");
 }
@@ -255,10 +255,7 @@ fn plan_shows_the_tree() {
         trigger["downstream"]["jobs"],
         serde_json::json!(["child ▸ child-job"])
     );
-    assert_eq!(
-        trigger["downstream"]["source"],
-        "parent_pipeline"
-    );
+    assert_eq!(trigger["downstream"]["source"], "parent_pipeline");
     let mermaid = run_tree(
         PARENT,
         "child-job:\n  script: echo c\n",

@@ -105,6 +105,7 @@ fn one(
     match trigger::file(
         &dir.join(".gitlab-ci.yml"),
         dir,
+        t.inputs.as_ref(),
         tree.options,
         sources,
         diags,

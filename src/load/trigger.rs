@@ -98,6 +98,7 @@ pub fn child(
 pub fn file(
     path: &Path,
     root_dir: &Path,
+    inputs: Option<&Node>,
     options: &LoadOptions,
     sources: &mut SourceMap,
     diags: &mut Diagnostics,
@@ -111,13 +112,8 @@ pub fn file(
     {
         span = doc.span;
         let mut body = doc.body;
-        super::inputs::apply(
-            doc.header.as_ref(),
-            None,
-            &mut body,
-            super::file_start(id),
-            diags,
-        );
+        let at = inputs.map_or(super::file_start(id), |i| i.span);
+        super::inputs::apply(doc.header.as_ref(), inputs, &mut body, at, diags);
         let mut includer = Includer::new(root_dir.to_path_buf(), options, sources, diags);
         root = includer.expand(body, path);
     }

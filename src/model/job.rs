@@ -48,6 +48,8 @@ pub struct Trigger {
     pub include: Option<Node>,
     /// `strategy: depend|mirror`.
     pub strategy: Option<Spanned<String>>,
+    /// `trigger:inputs`: the `spec:inputs` of another project's pipeline.
+    pub inputs: Option<Node>,
     /// `trigger:forward:yaml_variables` (GitLab's default: true).
     pub forward_yaml: bool,
     /// `trigger:forward:pipeline_variables` (GitLab's default: false).
@@ -634,6 +636,7 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
             branch: None,
             include: None,
             strategy: None,
+            inputs: None,
             forward_yaml: true,
             forward_pipeline: false,
             span: node.span,
@@ -695,6 +698,7 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
                     .get("branch")
                     .and_then(|b| ctx.text(&b.value, "`trigger:branch`")),
                 include: m.get("include").map(|i| i.value.clone()),
+                inputs: m.get("inputs").map(|i| i.value.clone()),
                 strategy: m.get("strategy").and_then(|s| {
                     ctx.choice(&s.value, "`trigger:strategy`", keywords::TRIGGER_STRATEGY)
                 }),

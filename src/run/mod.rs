@@ -141,7 +141,13 @@ pub async fn run<E: Executor>(
                     .and_then(|m| m.environment.as_ref())
                     .map(|e| environments::EnvFacts {
                         auto_stop_in: e.auto_stop_in.as_ref().map(|a| a.value),
-                        on_stop: e.on_stop.as_ref().map(|o| o.value.clone()),
+                        // A downstream job's `on_stop` names a job of its own pipeline.
+                        on_stop: e.on_stop.as_ref().map(|o| match &j.level {
+                            Some(l) => {
+                                format!("{}{}{}", l.trigger, crate::plan::downstream::NEST, o.value)
+                            }
+                            None => o.value.clone(),
+                        }),
                     })
                     .unwrap_or_default(),
             }
