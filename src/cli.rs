@@ -280,6 +280,10 @@ pub struct RunArgs {
     /// after_script); leaving the shell continues the pipeline. Needs a terminal.
     #[arg(long)]
     pub shell_on_failure: bool,
+    /// Refuse to run when a trigger job's downstream pipeline cannot be run here (another
+    /// project without `--project-dir`) instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Executors `run` can use.

@@ -229,6 +229,12 @@ fn another_projects_pipeline_runs_from_a_mapped_checkout_or_is_skipped() {
         .stdout_has("--project-dir group/other=DIR");
     let row = summary_row(&run.stdout, "other");
     assert!(row.contains("skipped"), "never a silent success: {row}");
+    let run = run.again(&["run", "--strict"]);
+    assert_eq!(run.code, 1, "--strict refuses: {}", run.stderr);
+    has(
+        &run.stderr,
+        "downstream project `group/other` is not available offline",
+    );
     let run = run.again(&["run", "--project-dir", "group/other=../other"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     has(&run.stdout, "other ▸ down │ down-pipeline-parent");
