@@ -297,10 +297,8 @@ fn an_interrupt_reaches_the_child_and_always_jobs_of_every_level_still_run() {
          child-always:\n  stage: cleanup\n  when: always\n  script: touch {s}/child-always\n"
     );
     let (_home, dir) = tree(&parent, &child).create();
-    let gantry = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+    let gantry = crate::support::gantry_command(&dir)
         .args(["run", "--grace", "1"])
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

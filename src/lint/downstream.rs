@@ -22,83 +22,67 @@ pub struct Tree<'a> {
     pub options: &'a LoadOptions,
 }
 
+/// What a walk down the tree writes to.
+pub struct Walk<'a> {
+    /// Every file read (the children's files join the parent's).
+    pub sources: &'a mut SourceMap,
+    /// The diagnostics of every level.
+    pub diags: &'a mut Diagnostics,
+    /// The identities of the pipeline being resolved and of its ancestors.
+    pub chain: Vec<Vec<PathBuf>>,
+}
+
 /// Resolves, decodes and checks the downstream pipeline of every trigger job of `p`.
-/// `chain` holds the identities of `p` and its ancestors; `depth` counts the child levels
-/// above `p`.
-pub fn resolve(
-    p: &mut Pipeline,
-    tree: &Tree,
-    sources: &mut SourceMap,
-    diags: &mut Diagnostics,
-    chain: &mut Vec<Vec<PathBuf>>,
-) {
+/// `w.chain` holds the identities of `p` and its ancestors (its length is `p`'s level).
+pub fn resolve(p: &mut Pipeline, tree: &Tree, w: &mut Walk) {
     let triggers: Vec<(String, Trigger)> = p
         .jobs
         .values()
         .filter_map(|j| Some((j.name.clone(), (**j.trigger.as_ref()?).clone())))
         .collect();
     for (name, t) in triggers {
-        let start = diags.len();
-        let downstream = one(p, &t, tree, sources, diags, chain);
-        diags.tag_job_since(start, &name);
+        let start = w.diags.len();
+        let downstream = one(p, &t, tree, w);
+        w.diags.tag_job_since(start, &name);
         p.downstream.insert(name, downstream);
     }
 }
 
-fn one(
-    p: &Pipeline,
-    t: &Trigger,
-    tree: &Tree,
-    sources: &mut SourceMap,
-    diags: &mut Diagnostics,
-    chain: &mut Vec<Vec<PathBuf>>,
-) -> Downstream {
+fn one(p: &Pipeline, t: &Trigger, tree: &Tree, w: &mut Walk) -> Downstream {
     if let Some(include) = &t.include {
         if let Some(((artifact, _), (job, job_span))) = trigger::generated(include) {
             // A copy generated locally (the same path in the work tree) is checked as the
             // child it will be; the run reads the job's artifact, never this copy.
             let local = crate::files::confine(&tree.root_dir, Path::new(&artifact)).ok();
             if let Some(local) = local.filter(|l| l.is_file())
-                && let Ok(loaded) =
-                    trigger::file(&local, &tree.root_dir, None, tree.options, sources, diags)
-            {
-                checked(
-                    loaded,
+                && let Ok(loaded) = trigger::file(
+                    &local,
+                    &tree.root_dir,
                     None,
-                    tree.root_dir.clone(),
-                    t.span,
-                    tree,
-                    sources,
-                    diags,
-                    chain,
-                );
-                return generated(p, (artifact, job, job_span), t.span, true, diags);
+                    tree.options,
+                    w.sources,
+                    w.diags,
+                )
+            {
+                child(loaded, t, tree, w);
+                return generated(p, (artifact, job, job_span), t.span, true, w.diags);
             }
-            return generated(p, (artifact, job, job_span), t.span, false, diags);
+            return generated(p, (artifact, job, job_span), t.span, false, w.diags);
         }
         // The root is at depth 0; its children at 1, theirs at 2.
-        if chain.len() > MAX_CHILD_DEPTH {
-            diags.push(
+        if w.chain.len() > MAX_CHILD_DEPTH {
+            w.diags.push(
                 Diagnostic::error(
                     Code::InvalidInclude,
                     t.span,
-                    format!("child pipelines nest at most {MAX_CHILD_DEPTH} levels deep (GitLab's limit); this would be level {}", chain.len()),
+                    format!("child pipelines nest at most {MAX_CHILD_DEPTH} levels deep (GitLab's limit); this would be level {}", w.chain.len()),
                 )
                 .with_help("start this pipeline from a higher level, or merge it into its parent"),
             );
             return Downstream::Unavailable("nested too deep".into());
         }
-        let loaded = trigger::child(include, &tree.root_dir, tree.options, sources, diags);
-        return checked(
-            loaded,
-            None,
-            tree.root_dir.clone(),
-            t.span,
-            tree,
-            sources,
-            diags,
-            chain,
-        );
+        let loaded = trigger::child(include, &tree.root_dir, tree.options, w.sources, w.diags);
+        return child(loaded, t, tree, w);
     }
     let Some(project) = &t.project else {
         return Downstream::Unavailable("`trigger` names no pipeline".into());
@@ -111,7 +95,7 @@ fn one(
         let why = format!(
             "downstream project `{name}` is not available offline; its pipeline is not checked and `gantry run` skips the trigger job"
         );
-        diags.push(
+        w.diags.push(
             Diagnostic::warning(Code::IncludeOffline, project.span, why.clone())
                 .with_help(format!("with a local checkout, pass `--project-dir {name}=DIR` (or add it to `[projects]` in .gantry/config.toml)")),
         );
@@ -126,21 +110,12 @@ fn one(
         dir,
         t.inputs.as_ref(),
         tree.options,
-        sources,
-        diags,
+        w.sources,
+        w.diags,
     ) {
-        Ok(loaded) => checked(
-            loaded,
-            Some(name),
-            dir.clone(),
-            t.span,
-            &sub,
-            sources,
-            diags,
-            chain,
-        ),
+        Ok(loaded) => checked(loaded, Some(name), dir.clone(), t.span, &sub, w),
         Err(e) => {
-            diags.error(
+            w.diags.error(
                 Code::InvalidInclude,
                 project.span,
                 format!(
@@ -153,20 +128,23 @@ fn one(
     }
 }
 
+/// [`checked`] for a child pipeline of this project.
+fn child(loaded: trigger::Downstream, t: &Trigger, tree: &Tree, w: &mut Walk) -> Downstream {
+    let root_dir = tree.root_dir.clone();
+    checked(loaded, None, root_dir, t.span, tree, w)
+}
+
 /// Decodes and checks a loaded downstream pipeline, then its own triggers.
-#[allow(clippy::too_many_arguments)]
 fn checked(
     loaded: trigger::Downstream,
     project: Option<String>,
     root_dir: PathBuf,
     at: Span,
     tree: &Tree,
-    sources: &mut SourceMap,
-    diags: &mut Diagnostics,
-    chain: &mut Vec<Vec<PathBuf>>,
+    w: &mut Walk,
 ) -> Downstream {
-    if chain.contains(&loaded.identity) {
-        diags.push(
+    if w.chain.contains(&loaded.identity) {
+        w.diags.push(
             Diagnostic::error(
                 Code::IncludeCycle,
                 at,
@@ -176,17 +154,17 @@ fn checked(
         );
         return Downstream::Unavailable("a trigger cycle".into());
     }
-    let parsed = !(loaded.root.is_empty() && diags.has_errors());
+    let parsed = !(loaded.root.is_empty() && w.diags.has_errors());
     if !parsed {
         return Downstream::Unavailable("the downstream pipeline does not load".into());
     }
     let mut pipeline =
-        crate::model::pipeline::decode_root(loaded.root, loaded.span, &loaded.incomplete, diags);
-    super::graph::check(&pipeline, diags);
-    super::environment::check(&pipeline, diags);
-    chain.push(loaded.identity);
-    resolve(&mut pipeline, tree, sources, diags, chain);
-    chain.pop();
+        crate::model::pipeline::decode_root(loaded.root, loaded.span, &loaded.incomplete, w.diags);
+    super::graph::check(&pipeline, w.diags);
+    super::environment::check(&pipeline, w.diags);
+    w.chain.push(loaded.identity);
+    resolve(&mut pipeline, tree, w);
+    w.chain.pop();
     Downstream::Pipeline {
         pipeline: Box::new(pipeline),
         project,

@@ -70,8 +70,12 @@ fn lint_tree(mut loaded: Loaded, tree: Option<(&downstream::Tree, &Path)>) -> Re
         graph::check(&p, &mut diags);
         environment::check(&p, &mut diags);
         if let Some((tree, path)) = tree {
-            let mut chain = vec![downstream::root_identity(path)];
-            downstream::resolve(&mut p, tree, &mut sources, &mut diags, &mut chain);
+            let mut walk = downstream::Walk {
+                sources: &mut sources,
+                diags: &mut diags,
+                chain: vec![downstream::root_identity(path)],
+            };
+            downstream::resolve(&mut p, tree, &mut walk);
         }
         p
     });
