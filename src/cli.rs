@@ -280,6 +280,10 @@ pub struct RunArgs {
     /// after_script); leaving the shell continues the pipeline. Needs a terminal.
     #[arg(long)]
     pub shell_on_failure: bool,
+    /// Refuse to run when a trigger job's downstream pipeline cannot be run here (another
+    /// project without `--project-dir`) instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Executors `run` can use.
@@ -348,6 +352,9 @@ pub struct PipelineArgs {
     pub component_dir: Vec<String>,
     #[command(flatten)]
     pub remote: RemoteArgs,
+    /// Local checkout of a project a `trigger: project:` job starts (repeatable).
+    #[arg(long, value_name = "GROUP/PROJECT=DIR")]
+    pub project_dir: Vec<String>,
 }
 
 /// Output formats of `lint`.
@@ -374,6 +381,9 @@ pub struct LintArgs {
     /// Local checkout of another project's CI/CD components (repeatable).
     #[arg(long, value_name = "HOST/GROUP/PROJECT=DIR")]
     pub component_dir: Vec<String>,
+    /// Local checkout of a project a `trigger: project:` job starts (repeatable).
+    #[arg(long, value_name = "GROUP/PROJECT=DIR")]
+    pub project_dir: Vec<String>,
     #[command(flatten)]
     pub remote: RemoteArgs,
     /// Print what each network include resolved to (a lock-like listing), not the report.

@@ -391,7 +391,7 @@ fn run_says_which_keywords_it_cannot_act_on() {
         &all,
         &[
             "deploy: uses `secrets`, but no secret provider is reachable",
-            "downstream: uses `trigger`, but no downstream pipeline is started",
+            "downstream project `group/other` is not available offline",
         ],
     );
 }

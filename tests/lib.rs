@@ -47,4 +47,5 @@ mod serve_statuses;
 mod serve_token;
 mod serve_trust;
 mod shell;
+mod trigger;
 mod workspace;

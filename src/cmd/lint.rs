@@ -19,9 +19,19 @@ pub fn lint(file: &Path, args: &LintArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let remote = config.remote(&args.remote.choice());
+    let project_dirs = match args
+        .project_dir
+        .iter()
+        .map(|o| crate::load::component::parse_dir_option(o))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(d) => d,
+        Err(e) => return usage_error(e),
+    };
     let options = LoadOptions {
         template_dir: args.template_dir.clone(),
         remote: Some(remote.clone()),
+        project_dirs,
         ..LoadOptions::default()
     };
     let report = match crate::project::prepare::lint(file, &config, &args.component_dir, options) {

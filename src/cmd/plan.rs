@@ -34,6 +34,7 @@ pub(super) fn inputs<'a>(
             .map_err(usage_error)?,
         component_dirs: args.component_dir.clone(),
         remote: Some(args.remote.choice()),
+        project_dirs: args.project_dir.clone(),
         config: None,
         iid,
         jobs: args.jobs.clone(),

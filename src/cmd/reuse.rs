@@ -101,7 +101,7 @@ pub fn plan(
     let mut dotenv: HashMap<String, crate::plan::variables::Layer> = HashMap::new();
     for i in 0..plan.jobs.len() {
         let job = &plan.jobs[i];
-        let model = pipeline.jobs.get(&job.job);
+        let model = job.model(pipeline);
         let mut planned = job.clone();
         for dep in &job.dependencies {
             if let Some(layer) = dotenv.get(dep) {

@@ -69,6 +69,23 @@ pub(super) fn run_with(file: &Path, args: &RunArgs, shell: Option<&str>) -> Exit
         println!("no pipeline: {}", plan.workflow.reason);
         return ExitCode::SUCCESS;
     }
+    if args.strict {
+        let unavailable: Vec<String> = plan
+            .jobs
+            .iter()
+            .filter_map(|j| {
+                let why = j.trigger.as_ref()?.downstream.unavailable.as_ref()?;
+                Some(format!("{}: {why}", j.name))
+            })
+            .collect();
+        if !unavailable.is_empty() {
+            for u in &unavailable {
+                eprintln!("gantry: {u}");
+            }
+            eprintln!("gantry: --strict: a downstream pipeline cannot be run here");
+            return ExitCode::from(INVALID);
+        }
+    }
     let shell_job = match shell.map(|name| super::shell::concrete(&plan, name)) {
         Some(Ok(n)) => Some(n),
         Some(Err(e)) => return usage_error(e),

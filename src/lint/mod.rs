@@ -3,6 +3,7 @@
 //! not once per job that extends it).
 //! May not touch: execution, variables expansion.
 
+pub mod downstream;
 mod environment;
 mod graph;
 
@@ -42,20 +43,40 @@ impl Report {
     }
 }
 
-/// Loads and lints the pipeline at `path`.
+/// Loads and lints the pipeline at `path`, with the downstream pipelines its trigger jobs
+/// start.
 pub fn lint_file(path: &Path, options: &LoadOptions) -> Result<Report, LoadError> {
-    Ok(lint_loaded(load::load_file(path, options)?))
+    let tree = downstream::Tree {
+        root_dir: load::trigger::root_dir_of(path),
+        options,
+    };
+    Ok(lint_tree(
+        load::load_file(path, options)?,
+        Some((&tree, path)),
+    ))
 }
 
-/// Lints an already loaded pipeline.
-pub fn lint_loaded(mut loaded: Loaded) -> Report {
+/// Lints an already loaded pipeline (its trigger jobs' pipelines are not read).
+pub fn lint_loaded(loaded: Loaded) -> Report {
+    lint_tree(loaded, None)
+}
+
+fn lint_tree(mut loaded: Loaded, tree: Option<(&downstream::Tree, &Path)>) -> Report {
     let mut diags = std::mem::take(&mut loaded.diagnostics);
-    let sources = std::mem::take(&mut loaded.sources);
+    let mut sources = std::mem::take(&mut loaded.sources);
     let parsed = !(loaded.root.is_empty() && diags.has_errors());
     let pipeline = parsed.then(|| {
-        let p = model::decode(loaded, &mut diags);
+        let mut p = model::decode(loaded, &mut diags);
         graph::check(&p, &mut diags);
         environment::check(&p, &mut diags);
+        if let Some((tree, path)) = tree {
+            let mut walk = downstream::Walk {
+                sources: &mut sources,
+                diags: &mut diags,
+                chain: vec![downstream::root_identity(path)],
+            };
+            downstream::resolve(&mut p, tree, &mut walk);
+        }
         p
     });
     crate::alloc::release_freed_memory();
@@ -75,9 +96,10 @@ pub fn lint_loaded(mut loaded: Loaded) -> Report {
 /// again). Returns the unread includes' names.
 fn explained_by_unread_includes(diagnostics: &mut [Diagnostic]) -> Vec<String> {
     let mut unread: Vec<String> = Vec::new();
+    // A downstream pipeline that cannot be read explains nothing in its parent.
     for d in diagnostics
         .iter()
-        .filter(|d| d.code == Code::IncludeOffline)
+        .filter(|d| d.code == Code::IncludeOffline && !d.message.starts_with("downstream "))
     {
         let name = d
             .message

@@ -17,6 +17,7 @@ pub mod node;
 mod reference;
 pub mod remote;
 mod scalar;
+pub mod trigger;
 pub mod yaml;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -46,6 +47,9 @@ pub struct LoadOptions {
     /// Fetches `project`, `remote`, `template` and other projects' `component` includes (and
     /// records what they resolved to); `None` leaves them unread, with a warning each.
     pub remote: Option<std::sync::Arc<remote::Remote>>,
+    /// Local checkouts of other projects for multi-project triggers: `GROUP/PROJECT` →
+    /// directory (`--project-dir`, `[projects]`).
+    pub project_dirs: Vec<(String, PathBuf)>,
 }
 
 impl Default for LoadOptions {
@@ -57,6 +61,7 @@ impl Default for LoadOptions {
             include_variables: None,
             component_dirs: Vec::new(),
             remote: None,
+            project_dirs: Vec::new(),
         }
     }
 }

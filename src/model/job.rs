@@ -41,8 +41,28 @@ pub enum Parallel {
 pub struct Trigger {
     /// Downstream project path, if multi-project.
     pub project: Option<Spanned<String>>,
+    /// `trigger:branch` of a multi-project trigger.
+    pub branch: Option<Spanned<String>>,
+    /// `trigger:include` as written: the same shapes as a top-level `include:` (plus
+    /// `artifact` + `job`), which `load::trigger` resolves with the include machinery.
+    pub include: Option<Node>,
     /// `strategy: depend|mirror`.
     pub strategy: Option<Spanned<String>>,
+    /// `trigger:inputs`: the `spec:inputs` of another project's pipeline.
+    pub inputs: Option<Node>,
+    /// `trigger:forward:yaml_variables` (GitLab's default: true).
+    pub forward_yaml: bool,
+    /// `trigger:forward:pipeline_variables` (GitLab's default: false).
+    pub forward_pipeline: bool,
+    /// Where `trigger:` is written.
+    pub span: Span,
+}
+
+impl Trigger {
+    /// Whether the trigger job takes its downstream pipeline's status (`depend`, `mirror`).
+    pub fn depends(&self) -> bool {
+        self.strategy.is_some()
+    }
 }
 
 /// What a job inherits: everything, nothing, or the listed names.
@@ -191,7 +211,12 @@ pub fn decode_inherit(node: &Node, ctx: &mut Ctx) -> (Inherit, Inherit) {
 /// Decodes one visible job from its (defaults-merged) mapping. `complete` is false when its
 /// `extends` chain failed, so keys it lacks may simply not have arrived.
 pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &mut Ctx) -> Job {
-    ctx.check_keys(map, keywords::job_keyword_slice(), &format!("job `{name}`"));
+    let bridge = is_set(map, "trigger");
+    if bridge {
+        check_bridge_keys(name, map, ctx);
+    } else {
+        ctx.check_keys(map, keywords::job_keyword_slice(), &format!("job `{name}`"));
+    }
     let mut job = Job {
         name: name.to_string(),
         span: key_span,
@@ -254,7 +279,13 @@ pub fn decode_job(name: &str, key_span: Span, map: &Map, complete: bool, ctx: &m
             "except" => job.except = Some(Box::new(rules::decode_filter(v, ctx, "`except`"))),
             "needs" => job.needs = Some(rules::decode_needs(v, ctx)),
             "dependencies" => job.dependencies = Some(ctx.list_of_strings(v, "`dependencies`")),
+            "when" if bridge => {
+                job.when = rules::decode_when(v, ctx, keywords::BRIDGE_WHEN).unwrap_or(job.when)
+            }
             "when" => job.when = rules::decode_when(v, ctx, keywords::WHEN).unwrap_or(job.when),
+            "allow_failure" if bridge && !matches!(v.value, Value::Bool(_)) => {
+                ctx.type_error(v, "`allow_failure` of a trigger job", "`true` or `false`");
+            }
             "start_in" => job.start_in = ctx.duration(v, "`start_in`"),
             "allow_failure" => job.allow_failure = rules::decode_allow_failure(v, ctx),
             "retry" => job.retry = decode_retry(v, ctx),
@@ -425,13 +456,6 @@ fn check_job(job: &Job, map: &Map, complete: bool, ctx: &mut Ctx) {
             .with_help("keep one of them"),
         );
     }
-    if has("script") && has("trigger") {
-        ctx.error(
-            Code::InvalidValue,
-            map["trigger"].key_span,
-            "a trigger job cannot also have `script`",
-        );
-    }
     if job.when.value == When::Delayed && job.start_in.is_none() {
         ctx.push(
             Diagnostic::error(
@@ -579,11 +603,43 @@ fn decode_parallel(node: &Node, ctx: &mut Ctx) -> Option<Parallel> {
     }
 }
 
+/// A trigger job may only have the keys GitLab's bridge entry allows: job keywords such as
+/// `script`, `image` or `artifacts` are errors naming the bridge, unknown keys as usual.
+fn check_bridge_keys(name: &str, map: &Map, ctx: &mut Ctx) {
+    for (key, e) in map {
+        if keywords::BRIDGE.contains(&key.as_str()) {
+            continue;
+        }
+        if keywords::job_keyword_names().any(|k| k == key) {
+            ctx.push(
+                Diagnostic::error(
+                    Code::UnknownKeyword,
+                    e.key_span,
+                    format!("trigger job `{name}` cannot have `{key}`: it starts a downstream pipeline and runs nothing itself"),
+                )
+                .with_help(format!(
+                    "a trigger job accepts: {}; move `{key}` into a job of the downstream pipeline",
+                    keywords::BRIDGE.join(", ")
+                )),
+            );
+        } else {
+            let single: Map = std::iter::once((key.clone(), e.clone())).collect();
+            ctx.check_keys(&single, keywords::BRIDGE, &format!("trigger job `{name}`"));
+        }
+    }
+}
+
 fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
     match &node.value {
         Value::Str(_) => Some(Trigger {
             project: project_path(node, ctx, "`trigger`"),
+            branch: None,
+            include: None,
             strategy: None,
+            inputs: None,
+            forward_yaml: true,
+            forward_pipeline: false,
+            span: node.span,
         }),
         Value::Map(m) => {
             ctx.check_keys(m, keywords::TRIGGER, "`trigger`");
@@ -594,13 +650,26 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
                     "`trigger:branch` needs `trigger:project`",
                 );
             }
+            let (mut forward_yaml, mut forward_pipeline) = (true, false);
             if let Some(f) = m.get("forward")
                 && let Some(fm) = ctx.map(&f.value, "`trigger:forward`")
             {
                 ctx.check_keys(fm, keywords::TRIGGER_FORWARD, "`trigger:forward`");
                 for (k, e) in fm {
-                    ctx.bool(&e.value, &format!("`trigger:forward:{k}`"));
+                    let value = ctx.bool(&e.value, &format!("`trigger:forward:{k}`"));
+                    match (k.as_str(), value) {
+                        ("yaml_variables", Some(b)) => forward_yaml = b,
+                        ("pipeline_variables", Some(b)) => forward_pipeline = b,
+                        _ => {}
+                    }
                 }
+            }
+            if m.contains_key("include") && m.contains_key("project") {
+                ctx.error(
+                    Code::InvalidValue,
+                    m["project"].key_span,
+                    "`trigger` has either `include` (a child pipeline) or `project` (a multi-project pipeline), not both",
+                );
             }
             if let Some(items) = m.get("include").and_then(|i| i.value.as_seq())
                 && items.len() > 3
@@ -625,9 +694,17 @@ fn decode_trigger(node: &Node, ctx: &mut Ctx) -> Option<Trigger> {
                 project: m
                     .get("project")
                     .and_then(|p| project_path(&p.value, ctx, "`trigger:project`")),
+                branch: m
+                    .get("branch")
+                    .and_then(|b| ctx.text(&b.value, "`trigger:branch`")),
+                include: m.get("include").map(|i| i.value.clone()),
+                inputs: m.get("inputs").map(|i| i.value.clone()),
                 strategy: m.get("strategy").and_then(|s| {
                     ctx.choice(&s.value, "`trigger:strategy`", keywords::TRIGGER_STRATEGY)
                 }),
+                forward_yaml,
+                forward_pipeline,
+                span: node.span,
             })
         }
         _ => {

@@ -219,7 +219,6 @@ pub const JOB: &[Keyword] = &[
 /// notes each use, so a job that depends on one is not silently taken for a real success.
 pub const OFFLINE: &[(&str, &str)] = &[
     ("run", "CI steps are not executed"),
-    ("trigger", "no downstream pipeline is started"),
     (
         "secrets",
         "no secret provider is reachable, so the secrets are not set",
@@ -403,6 +402,26 @@ pub const RETRY: &[&str] = &["max", "when", "exit_codes"];
 pub const TRIGGER: &[&str] = &[
     "include", "project", "branch", "strategy", "forward", "inputs",
 ];
+/// Keys a trigger (bridge) job may have: GitLab's `Entry::Bridge` allows `trigger`, `parallel`
+/// and `environment` besides the keys every processable job has (`Entry::Processable`).
+pub const BRIDGE: &[&str] = &[
+    "trigger",
+    "parallel",
+    "environment",
+    "extends",
+    "stage",
+    "only",
+    "except",
+    "rules",
+    "variables",
+    "inherit",
+    "allow_failure",
+    "when",
+    "needs",
+    "resource_group",
+];
+/// `when:` values of a trigger job (`Entry::Bridge::ALLOWED_WHEN`).
+pub const BRIDGE_WHEN: &[&str] = &["on_success", "on_failure", "always", "manual"];
 /// Keys of `trigger:forward`.
 pub const TRIGGER_FORWARD: &[&str] = &["yaml_variables", "pipeline_variables"];
 /// Keys of `inherit:`.

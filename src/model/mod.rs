@@ -17,5 +17,5 @@ pub mod steps;
 pub mod variables;
 
 pub use job::Job;
-pub use pipeline::{Pipeline, decode};
+pub use pipeline::{Downstream, Pipeline, decode};
 pub use rules::When;

@@ -29,6 +29,47 @@ pub struct Pipeline {
     pub hidden: IndexMap<String, Span>,
     /// Span of the main document (for whole-pipeline diagnostics).
     pub span: Span,
+    /// The downstream pipeline of each trigger job (by job name), as lint resolved it.
+    pub downstream: IndexMap<String, Downstream>,
+}
+
+/// What a trigger job starts, as far as it could be read before the run.
+#[derive(Clone, Debug)]
+pub enum Downstream {
+    /// A child pipeline, or another project's pipeline from a local checkout: decoded and
+    /// checked like any pipeline.
+    Pipeline {
+        /// The pipeline.
+        pipeline: Box<Pipeline>,
+        /// `trigger:project`, for a multi-project pipeline.
+        project: Option<String>,
+        /// The directory its local files resolve against (the project's root).
+        root_dir: std::path::PathBuf,
+    },
+    /// A dynamic child pipeline: `job` generates `artifact` during the run.
+    Generated {
+        /// The job whose artifacts hold the file.
+        job: String,
+        /// The file's path in its artifacts.
+        artifact: String,
+    },
+    /// Not available before the run, and why (another project without a checkout, an
+    /// include of unknown variables, a nesting too deep).
+    Unavailable(String),
+}
+
+impl Pipeline {
+    /// The model of a job of this pipeline or of a downstream one: `path` names the trigger
+    /// jobs from this pipeline down.
+    pub fn job_at(&self, path: &[String], name: &str) -> Option<&Job> {
+        match path.split_first() {
+            None => self.jobs.get(name),
+            Some((first, rest)) => match self.downstream.get(first)? {
+                Downstream::Pipeline { pipeline, .. } => pipeline.job_at(rest, name),
+                _ => None,
+            },
+        }
+    }
 }
 
 impl Pipeline {
@@ -87,6 +128,17 @@ pub fn decode(loaded: Loaded, diags: &mut Diagnostics) -> Pipeline {
         incomplete,
         ..
     } = loaded;
+    decode_root(root, root_span, &incomplete, diags)
+}
+
+/// Decodes a resolved top-level mapping (a downstream pipeline's, which `load::trigger`
+/// loads); `incomplete` names the keys whose `extends` failed.
+pub fn decode_root(
+    root: Map,
+    root_span: Span,
+    incomplete: &std::collections::HashSet<String>,
+    diags: &mut Diagnostics,
+) -> Pipeline {
     let mut ctx = Ctx { diags, job: None };
     let stages = decode_stages(root.get("stages"), root_span, &mut ctx);
     let variables = root
@@ -118,7 +170,13 @@ pub fn decode(loaded: Loaded, diags: &mut Diagnostics) -> Pipeline {
             not_a_job(&name, &entry, &mut ctx);
             continue;
         };
-        let merged = with_defaults(map, &defaults);
+        // A trigger job inherits nothing from `default:` (every key of GitLab's bridge entry
+        // is `inherit: false`): `default: image` does not make it a job with an image.
+        let merged = if job::is_set(map, "trigger") {
+            std::borrow::Cow::Borrowed(map)
+        } else {
+            with_defaults(map, &defaults)
+        };
         let complete = !incomplete.contains(&name);
         let decoded = job::decode_job(&name, entry.key_span, &merged, complete, &mut ctx);
         jobs.insert(name, decoded);
@@ -126,12 +184,10 @@ pub fn decode(loaded: Loaded, diags: &mut Diagnostics) -> Pipeline {
     ctx.job = None;
     if jobs.is_empty() {
         ctx.push(
-            Diagnostic::error(
-                Code::NoJobs,
-                loaded.root_span,
-                "the pipeline has no visible job",
-            )
-            .with_help("jobs are top-level keys that do not start with `.`, each with a `script:`"),
+            Diagnostic::error(Code::NoJobs, root_span, "the pipeline has no visible job")
+                .with_help(
+                    "jobs are top-level keys that do not start with `.`, each with a `script:`",
+                ),
         );
     }
     Pipeline {
@@ -141,6 +197,7 @@ pub fn decode(loaded: Loaded, diags: &mut Diagnostics) -> Pipeline {
         jobs,
         hidden,
         span: root_span,
+        downstream: IndexMap::new(),
     }
 }
 

@@ -115,6 +115,9 @@ pub struct Need {
     pub optional: bool,
     /// Set for cross-project or parent-pipeline needs (not checked locally).
     pub external: bool,
+    /// `needs: [{pipeline: $PARENT_PIPELINE_ID, job: NAME}]`: a job of the parent pipeline
+    /// whose artifacts a child pipeline's job downloads.
+    pub parent_pipeline: bool,
     /// `parallel:matrix` selecting specific matrix jobs.
     pub matrix: Option<Vec<super::matrix::MatrixEntry>>,
 }
@@ -334,6 +337,7 @@ pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
                 artifacts: true,
                 optional: false,
                 external: false,
+                parent_pipeline: false,
                 matrix: None,
             }),
             Value::Map(m) => {
@@ -375,6 +379,7 @@ pub fn decode_needs(node: &Node, ctx: &mut Ctx) -> Vec<Need> {
                     artifacts: flag("artifacts", ctx, true),
                     optional: flag("optional", ctx, false),
                     external,
+                    parent_pipeline: m.contains_key("pipeline") && !m.contains_key("project"),
                     matrix,
                 });
             }

@@ -83,6 +83,13 @@ pub struct PlannedJob {
     /// Variable layers specific to this job.
     #[serde(skip)]
     pub layers: JobLayers,
+    /// For a trigger job: the pipeline it starts (in JSON: `depend`, `project` and
+    /// `downstream` beside the job's other keys).
+    #[serde(flatten)]
+    pub trigger: Option<super::downstream::PlannedTrigger>,
+    /// For a job of a downstream pipeline: which pipeline (its trigger job, its variables).
+    #[serde(skip)]
+    pub level: Option<std::sync::Arc<super::downstream::Level>>,
 }
 
 /// A resolved need.
@@ -146,7 +153,7 @@ pub struct JobLayers {
 }
 
 /// Evaluates every instance of every job and records it as planned or excluded.
-pub(super) fn plan_jobs(
+pub(crate) fn plan_jobs(
     pipeline: &Pipeline,
     ctx: &Context,
     layers: &PipelineLayers,
@@ -331,6 +338,8 @@ fn plan_instance(
         script: lines(&job.script),
         after_script: lines(&job.after_script),
         layers: jl,
+        trigger: None,
+        level: None,
     })
 }
 

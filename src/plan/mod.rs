@@ -4,6 +4,7 @@
 //! May not touch: YAML (that is `load`), processes or containers (that is `run`/`executor`).
 
 pub mod context;
+pub mod downstream;
 mod error;
 mod git;
 pub mod job;
@@ -78,7 +79,7 @@ pub struct WorkflowOutcome {
 }
 
 /// A job left out.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Excluded {
     /// Concrete name.
     pub name: String,
@@ -105,7 +106,11 @@ impl JobVariables<'_> {
 
     /// The layers in precedence order, lowest first.
     pub fn scope(&self) -> Scope<'_> {
-        let l = &self.plan.layers;
+        let l = self
+            .job
+            .level
+            .as_ref()
+            .map_or(&self.plan.layers, |level| &level.layers);
         let jl = &self.job.layers;
         Scope::new(vec![
             &l.predefined,
@@ -210,6 +215,7 @@ impl Plan {
                 i += 1;
             }
         }
+        downstream::keep_tree(&self.jobs, &mut keep);
         self.jobs.retain(|j| keep.contains(&j.name));
         for j in &mut self.jobs {
             j.waits_for.retain(|w| keep.contains(w));
@@ -317,6 +323,7 @@ pub fn build(pipeline: &Pipeline, ctx: &Context, project: Layer, cli: Layer) -> 
         .collect();
     plan.warnings.extend(eval.warnings.into_inner());
     plan.layers = layers;
+    downstream::expand(pipeline, ctx, &mut plan);
     plan
 }
 

@@ -8,7 +8,7 @@
 use crate::environment::config::{ClusterChoice, Settings, Table};
 use crate::executor::choice::Rules;
 use crate::executor::kubernetes::settings::ExecutorConfig;
-use crate::load::component::parse_dir_option;
+use crate::load::component::{DirOptionError, parse_dir_option};
 use crate::reuse::ReuseConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 struct File {
     #[serde(default)]
     components: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    projects: BTreeMap<String, PathBuf>,
     #[serde(default)]
     executor: Rules,
     #[serde(default)]
@@ -61,6 +63,8 @@ pub type KubernetesTable = Table<ExecutorConfig>;
 pub struct ProjectConfig {
     /// `HOST/GROUP/PROJECT` → checkout directory (relative paths resolved against the project).
     pub components: Vec<(String, PathBuf)>,
+    /// `[projects]`: `GROUP/PROJECT` → checkout of a project a `trigger:project` starts.
+    pub projects: Vec<(String, PathBuf)>,
     /// `[executor]` rules.
     pub executor: Rules,
     /// The cluster `[kubernetes]` names (possibly none).
@@ -144,8 +148,15 @@ impl ProjectConfig {
                 .map_err(|e| error(None, format!("[components] {e}")))?;
             components.push((name, project.join(dir)));
         }
+        let mut projects = Vec::new();
+        for (name, dir) in file.projects {
+            let (name, _) = parse_dir_option(&format!("{name}={}", dir.display()))
+                .map_err(|e| error(None, format!("[projects] {e}")))?;
+            projects.push((name, project.join(dir)));
+        }
         Ok(ProjectConfig {
             components,
+            projects,
             executor: file.executor,
             cluster,
             environments,
@@ -158,20 +169,8 @@ impl ProjectConfig {
 
     /// Component checkouts: `options` (`--component-dir HOST/GROUP/PROJECT=DIR`) first, then
     /// `[components]` for projects the command line does not name.
-    pub fn component_dirs(
-        &self,
-        options: &[String],
-    ) -> Result<Vec<(String, PathBuf)>, crate::load::component::DirOptionError> {
-        let mut dirs: Vec<(String, PathBuf)> = options
-            .iter()
-            .map(|o| parse_dir_option(o))
-            .collect::<Result<_, _>>()?;
-        for (name, dir) in &self.components {
-            if !dirs.iter().any(|(n, _)| n == name) {
-                dirs.push((name.clone(), dir.clone()));
-            }
-        }
-        Ok(dirs)
+    pub fn component_dirs(&self, options: &[String]) -> Result<Checkouts, DirOptionError> {
+        checkouts(options, &self.components)
     }
 
     /// The include fetcher for `choice`: the instance from `--gitlab-url`, `[gitlab] url`,
@@ -201,6 +200,39 @@ impl ProjectConfig {
             cache_dir: crate::load::cache::default_dir(),
         }))
     }
+    /// Checkouts of downstream projects: `options` (`--project-dir GROUP/PROJECT=DIR`) first,
+    /// then `[projects]`.
+    pub fn project_dirs(&self, options: &[String]) -> Result<Checkouts, DirOptionError> {
+        checkouts(options, &self.projects)
+    }
+}
+
+/// Other projects' checkouts: name → directory.
+pub type Checkouts = Vec<(String, PathBuf)>;
+
+/// The command line's `NAME=DIR` options, then the configured checkouts it does not name.
+fn checkouts(
+    options: &[String],
+    configured: &[(String, PathBuf)],
+) -> Result<Checkouts, DirOptionError> {
+    let dirs: Checkouts = options
+        .iter()
+        .map(|o| parse_dir_option(o))
+        .collect::<Result<_, _>>()?;
+    Ok(first_named(dirs, configured))
+}
+
+/// `dirs`, then the entries of `more` for names `dirs` does not have.
+pub(crate) fn first_named(
+    mut dirs: Vec<(String, PathBuf)>,
+    more: &[(String, PathBuf)],
+) -> Vec<(String, PathBuf)> {
+    for (name, dir) in more {
+        if !dirs.iter().any(|(n, _)| n == name) {
+            dirs.push((name.clone(), dir.clone()));
+        }
+    }
+    dirs
 }
 
 #[cfg(test)]

@@ -364,6 +364,12 @@ impl ProjectConfig {
         let (_, environments) = table.resolve(project).map_err(NarrowError::Table)?;
         Ok(ProjectConfig {
             components: self.components,
+            // Other projects' checkouts only inside the checkout, as components.
+            projects: self
+                .projects
+                .into_iter()
+                .filter(|(_, d)| inside(project, d))
+                .collect(),
             executor: self.executor,
             cluster: operator.cluster.clone(),
             environments,

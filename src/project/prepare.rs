@@ -40,6 +40,8 @@ pub struct Inputs<'a> {
     pub component_dirs: Vec<String>,
     /// Fetch network includes this way (`None`: leave them unread, as `serve` does).
     pub remote: Option<super::config::RemoteChoice>,
+    /// `--project-dir GROUP/PROJECT=DIR` (downstream projects of `trigger:project`).
+    pub project_dirs: Vec<String>,
     /// The project's config when the caller read it (serve narrows the commit's); else it is
     /// read from the project.
     pub config: Option<ProjectConfig>,
@@ -150,8 +152,10 @@ pub fn lint(
     component_dirs: &[String],
     load: LoadOptions,
 ) -> Result<Report, LintError> {
+    let project_dirs = load.project_dirs.clone();
     let load = LoadOptions {
         component_dirs: config.component_dirs(component_dirs)?,
+        project_dirs: super::config::first_named(project_dirs, &config.projects),
         ..load
     };
     Ok(crate::lint::lint_file(file, &load)?)
@@ -218,6 +222,7 @@ pub fn prepare(file: &Path, inputs: Inputs) -> Result<Prepared, PrepareError> {
     let load = LoadOptions {
         include_variables: Some(include_variables),
         remote: inputs.remote.as_ref().map(|c| config.remote(c)),
+        project_dirs: config.project_dirs(&inputs.project_dirs)?,
         ..LoadOptions::default()
     };
     let mut report = lint(file, &config, &inputs.component_dirs, load)?;

@@ -34,48 +34,12 @@ pub fn text(plan: &Plan, explain: bool) -> String {
         .unwrap_or(0);
     for stage in &plan.stages {
         let _ = writeln!(out, "\n{stage}");
-        for job in plan.jobs.iter().filter(|j| j.stage == *stage) {
-            let runner = match &job.image {
-                Some(image) if job.executor != "shell" => format!("{} {image}", job.executor),
-                _ => job.executor.to_string(),
-            };
-            let _ = writeln!(
-                out,
-                "  {}  {:<10}  {}",
-                super::pad(&job.name, width),
-                job.when,
-                runner
-            );
-            let mut details = Vec::new();
-            if let Some(needs) = &job.needs {
-                let names: Vec<&str> = needs.iter().map(|n| n.job.as_str()).collect();
-                details.push(format!("needs: [{}]", names.join(", ")));
-            }
-            match &job.allow_failure {
-                AllowFailure::Bool(true) => details.push("allow_failure".into()),
-                AllowFailure::ExitCodes(c) => details.push(format!("allow_failure on exit {c:?}")),
-                AllowFailure::Bool(false) => {}
-            }
-            if let Some(s) = job.start_in {
-                details.push(format!("start_in: {s}s"));
-            }
-            if !job.services.is_empty() {
-                let names: Vec<&str> = job.services.iter().map(|s| s.image.as_str()).collect();
-                details.push(format!("services: {}", names.join(", ")));
-            }
-            if let Some(env) = &job.environment {
-                // The namespace it gets when run with a cluster (`--kubeconfig`/`--kube-context`).
-                let ns = crate::environment::name::namespace_of(plan, job)
-                    .map(|n| format!(", namespace {n}"))
-                    .unwrap_or_default();
-                details.push(format!("environment: {} ({}{ns})", env.name, env.action));
-            }
-            if !details.is_empty() {
-                let _ = writeln!(out, "  {}  {}", super::pad("", width), details.join(" · "));
-            }
-            if explain {
-                let _ = writeln!(out, "  {}  why: {}", super::pad("", width), job.reason);
-            }
+        for job in plan
+            .jobs
+            .iter()
+            .filter(|j| j.level.is_none() && j.stage == *stage)
+        {
+            job_text(&mut out, plan, job, width, explain, 1);
         }
     }
     let _ = write!(
@@ -105,6 +69,110 @@ pub fn text(plan: &Plan, explain: bool) -> String {
     out
 }
 
+/// One job's lines at `depth` (1 for this pipeline's jobs), and a trigger job's downstream
+/// pipeline nested under it, stage by stage.
+fn job_text(
+    out: &mut String,
+    plan: &Plan,
+    job: &PlannedJob,
+    width: usize,
+    explain: bool,
+    depth: usize,
+) {
+    let indent = "  ".repeat(depth);
+    let runner = match (&job.trigger, &job.image) {
+        (Some(_), _) => "trigger".to_string(),
+        (None, Some(image)) if job.executor != "shell" => format!("{} {image}", job.executor),
+        _ => job.executor.to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "{indent}{}  {:<10}  {}",
+        super::pad(&job.name, width),
+        job.when,
+        runner
+    );
+    let mut details = Vec::new();
+    if let Some(needs) = &job.needs {
+        let names: Vec<&str> = needs.iter().map(|n| n.job.as_str()).collect();
+        details.push(format!("needs: [{}]", names.join(", ")));
+    }
+    match &job.allow_failure {
+        AllowFailure::Bool(true) => details.push("allow_failure".into()),
+        AllowFailure::ExitCodes(c) => details.push(format!("allow_failure on exit {c:?}")),
+        AllowFailure::Bool(false) => {}
+    }
+    if let Some(s) = job.start_in {
+        details.push(format!("start_in: {s}s"));
+    }
+    if !job.services.is_empty() {
+        let names: Vec<&str> = job.services.iter().map(|s| s.image.as_str()).collect();
+        details.push(format!("services: {}", names.join(", ")));
+    }
+    if let Some(env) = &job.environment {
+        // The namespace it gets when run with a cluster (`--kubeconfig`/`--kube-context`).
+        let ns = crate::environment::name::namespace_of(plan, job)
+            .map(|n| format!(", namespace {n}"))
+            .unwrap_or_default();
+        details.push(format!("environment: {} ({}{ns})", env.name, env.action));
+    }
+    if let Some(t) = &job.trigger {
+        details.push(downstream_line(t));
+    }
+    let pad = super::pad("", width);
+    if !details.is_empty() {
+        let _ = writeln!(out, "{indent}{pad}  {}", details.join(" · "));
+    }
+    if explain {
+        let _ = writeln!(out, "{indent}{pad}  why: {}", job.reason);
+    }
+    let Some(t) = &job.trigger else {
+        return;
+    };
+    for stage in &t.downstream.stages {
+        let _ = writeln!(out, "{indent}  {stage}");
+        for child in
+            crate::plan::downstream::children(plan, &job.name).filter(|c| c.stage == *stage)
+        {
+            job_text(out, plan, child, width, explain, depth + 2);
+        }
+    }
+    if explain {
+        for e in &t.downstream.excluded {
+            let _ = writeln!(
+                out,
+                "{indent}  not added: {} ({}): {}",
+                e.name, e.stage, e.reason
+            );
+        }
+    }
+}
+
+/// What a trigger job starts, in one line.
+fn downstream_line(t: &crate::plan::downstream::PlannedTrigger) -> String {
+    let d = &t.downstream;
+    let what = match &t.project {
+        Some(p) => format!("downstream: project {p}"),
+        None => "downstream: child pipeline".to_string(),
+    };
+    let how = if t.depend { ", strategy: depend" } else { "" };
+    let state = if let Some(why) = &d.unavailable {
+        format!(" — not run here: {why}")
+    } else if let Some(why) = &d.not_created {
+        format!(" — not created: {why}")
+    } else if let Some((job, artifact)) = &d.generated {
+        format!(" — generated by `{job}` as {artifact}")
+    } else {
+        format!(
+            " ({} job{}, source {})",
+            d.jobs.len(),
+            s(d.jobs.len()),
+            d.source
+        )
+    };
+    format!("{what}{how}{state}")
+}
+
 fn s(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -129,23 +197,30 @@ pub fn json(plan: &Plan) -> String {
 }
 
 /// Edges to draw: needs as written, stage order as "after every job of the previous stage".
-fn edges(plan: &Plan) -> Vec<(&str, &str)> {
+fn edges<'a>(plan: &'a Plan) -> Vec<(&'a str, &'a str)> {
     let mut out = Vec::new();
     for job in &plan.jobs {
         let preds: Vec<&str> = match &job.needs {
             Some(n) => n.iter().map(|n| n.job.as_str()).collect(),
             None => {
+                // Stages order the jobs of one pipeline; a downstream pipeline's first
+                // stage follows its trigger job.
+                let level = |o: &'a PlannedJob| o.level.as_ref().map(|l| l.trigger.as_str());
                 let previous = plan
                     .jobs
                     .iter()
-                    .filter(|o| o.stage_index < job.stage_index)
+                    .filter(|o| level(o) == level(job) && o.stage_index < job.stage_index)
                     .map(|o| o.stage_index)
                     .max();
-                plan.jobs
-                    .iter()
-                    .filter(|o| Some(o.stage_index) == previous)
-                    .map(|o| o.name.as_str())
-                    .collect()
+                match (previous, level(job)) {
+                    (None, Some(trigger)) => vec![trigger],
+                    _ => plan
+                        .jobs
+                        .iter()
+                        .filter(|o| level(o) == level(job) && Some(o.stage_index) == previous)
+                        .map(|o| o.name.as_str())
+                        .collect(),
+                }
             }
         };
         out.extend(preds.into_iter().map(|p| (p, job.name.as_str())));
@@ -163,16 +238,19 @@ pub fn mermaid(plan: &Plan) -> String {
         .collect();
     let id = |name: &str| index.get(name).map_or("x".into(), |i| format!("j{i}"));
     let mut out = String::from("flowchart LR\n");
-    for (si, stage) in plan.stages.iter().enumerate() {
-        let _ = writeln!(out, "  subgraph s{si}[\"{}\"]", escape(stage));
-        for job in plan.jobs.iter().filter(|j| j.stage == *stage) {
-            let _ = writeln!(
-                out,
-                "    {}[\"{}<br/><small>{}</small>\"]",
-                id(&job.name),
-                escape(&job.name),
-                job.when
-            );
+    let node = |out: &mut String, job: &PlannedJob, indent: &str| {
+        let _ = writeln!(
+            out,
+            "{indent}{}[\"{}<br/><small>{}</small>\"]",
+            id(&job.name),
+            escape(&job.name),
+            job.when
+        );
+    };
+    for (key, label, jobs) in groups(plan) {
+        let _ = writeln!(out, "  subgraph {key}[\"{}\"]", escape(&label));
+        for job in jobs {
+            node(&mut out, job, "    ");
         }
         out.push_str("  end\n");
     }
@@ -185,25 +263,28 @@ pub fn mermaid(plan: &Plan) -> String {
 /// A Graphviz digraph, one cluster per stage.
 pub fn dot(plan: &Plan) -> String {
     let mut out = String::from("digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n");
-    for (si, stage) in plan.stages.iter().enumerate() {
+    let node = |out: &mut String, job: &PlannedJob| {
+        let style = if job.when == "on_success" {
+            ""
+        } else {
+            ", style=dashed"
+        };
         let _ = writeln!(
             out,
-            "  subgraph cluster_{si} {{\n    label=\"{}\";",
-            escape(stage)
+            "    \"{}\" [label=\"{}\\n{}\"{style}];",
+            escape(&job.name),
+            escape(&job.name),
+            job.when
         );
-        for job in plan.jobs.iter().filter(|j| j.stage == *stage) {
-            let style = if job.when == "on_success" {
-                ""
-            } else {
-                ", style=dashed"
-            };
-            let _ = writeln!(
-                out,
-                "    \"{}\" [label=\"{}\\n{}\"{style}];",
-                escape(&job.name),
-                escape(&job.name),
-                job.when
-            );
+    };
+    for (key, label, jobs) in groups(plan) {
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_{key} {{\n    label=\"{}\";",
+            escape(&label)
+        );
+        for job in jobs {
+            node(&mut out, job);
         }
         out.push_str("  }\n");
     }
@@ -211,6 +292,35 @@ pub fn dot(plan: &Plan) -> String {
         let _ = writeln!(out, "  \"{}\" -> \"{}\";", escape(from), escape(to));
     }
     out.push_str("}\n");
+    out
+}
+
+/// The boxes a drawing groups jobs in: (key, label, jobs) for each stage of this pipeline,
+/// then each downstream pipeline (its direct jobs; a child's children get their own box).
+fn groups(plan: &Plan) -> Vec<(String, String, Vec<&PlannedJob>)> {
+    let mut out: Vec<(String, String, Vec<&PlannedJob>)> = plan
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(si, stage)| {
+            let jobs = plan
+                .jobs
+                .iter()
+                .filter(|j| j.level.is_none() && j.stage == *stage)
+                .collect();
+            (format!("s{si}"), stage.clone(), jobs)
+        })
+        .collect();
+    for (ti, trigger) in plan.jobs.iter().enumerate() {
+        if trigger.trigger.is_some() {
+            let jobs = crate::plan::downstream::children(plan, &trigger.name).collect();
+            out.push((
+                format!("d{ti}"),
+                format!("downstream of {}", trigger.name),
+                jobs,
+            ));
+        }
+    }
     out
 }
 

@@ -120,7 +120,7 @@ pub(super) async fn execute<E: Executor>(
         timeout: job.timeout.map(Duration::from_secs),
         grace: ctx.options.grace,
         executor: job.executor,
-        read_only: ctx.checkouts.read_only(),
+        read_only: ctx.checkouts_of(i).read_only(),
         interactive,
     };
     let mut exit;
@@ -324,7 +324,7 @@ fn prepare<E>(ctx: &RunCtx<E>, i: usize, slot: &mut Slot) -> Result<Prepared, Jo
     for w in warnings {
         ctx.reporter.note(&format!("{}: {w}", job.name));
     }
-    checkout(ctx, slot, &git)?;
+    checkout(ctx, i, slot, &git)?;
     for dep in &job.dependencies {
         let store = ctx.run_dir.artifacts().join(slug(dep));
         if store.is_dir() {
@@ -447,13 +447,19 @@ pub(super) fn with_dotenv<E>(ctx: &RunCtx<E>, i: usize) -> PlannedJob {
 }
 
 /// Resets the slot's workspace as the job's `GIT_*` variables ask.
-fn checkout<E>(ctx: &RunCtx<E>, slot: &mut Slot, git: &GitSettings) -> Result<(), JobError> {
+fn checkout<E>(
+    ctx: &RunCtx<E>,
+    i: usize,
+    slot: &mut Slot,
+    git: &GitSettings,
+) -> Result<(), JobError> {
+    let checkouts = ctx.checkouts_of(i);
     let needs_files = matches!(git.strategy, Strategy::Fetch | Strategy::Clone);
     let empty = super::manifest::Manifest::default();
     let (tree, dot_git) = if needs_files {
         (
-            Some(ctx.checkouts.tree(git.submodules)?),
-            ctx.checkouts.git(git.depth)?,
+            Some(checkouts.tree(git.submodules)?),
+            checkouts.git(git.depth)?,
         )
     } else {
         (None, None)
@@ -564,7 +570,7 @@ fn save_outputs<E>(
             paths.extend(
                 artifacts::list(workspace)
                     .into_iter()
-                    .filter(|rel| !ctx.checkouts.snapshot().tracks(rel))
+                    .filter(|rel| !ctx.checkouts_of(i).snapshot().tracks(rel))
                     .map(|rel| rel.to_string_lossy().into_owned()),
             );
         }

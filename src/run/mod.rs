@@ -104,6 +104,8 @@ struct RunCtx<E> {
     run_dir: RunDir,
     cache_root: PathBuf,
     checkouts: Checkouts,
+    /// Other projects' checkouts, for the jobs of their downstream pipelines.
+    downstream_checkouts: HashMap<PathBuf, Checkouts>,
     pool: Pool,
     slots: Semaphore,
     groups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -131,7 +133,7 @@ pub async fn run<E: Executor>(
         .jobs
         .iter()
         .map(|j| {
-            let model: Option<&Job> = pipeline.jobs.get(&j.job);
+            let model: Option<&Job> = j.model(pipeline);
             JobFiles {
                 artifacts: model.and_then(|m| m.artifacts.as_deref().cloned()),
                 caches: model.map(|m| m.cache.clone()).unwrap_or_default(),
@@ -139,7 +141,13 @@ pub async fn run<E: Executor>(
                     .and_then(|m| m.environment.as_ref())
                     .map(|e| environments::EnvFacts {
                         auto_stop_in: e.auto_stop_in.as_ref().map(|a| a.value),
-                        on_stop: e.on_stop.as_ref().map(|o| o.value.clone()),
+                        // A downstream job's `on_stop` names a job of its own pipeline.
+                        on_stop: e.on_stop.as_ref().map(|o| match &j.level {
+                            Some(l) => {
+                                format!("{}{}{}", l.trigger, crate::plan::downstream::NEST, o.value)
+                            }
+                            None => o.value.clone(),
+                        }),
                     })
                     .unwrap_or_default(),
             }
@@ -157,6 +165,7 @@ pub async fn run<E: Executor>(
             (plan.pipeline.kind != "tag").then_some(plan.pipeline.r#ref.as_str()),
             run_dir.pristine(),
         ),
+        downstream_checkouts: downstream_checkouts(&plan, &options, &run_dir),
         pool: Pool::new(state.workspaces(), run_dir.job_trash()),
         slots: Semaphore::new(options.concurrency.max(1)),
         groups: Mutex::new(HashMap::new()),
@@ -167,7 +176,7 @@ pub async fn run<E: Executor>(
     });
     reporter.pipeline_started(plan.pipeline.iid, plan.jobs.len(), executor.name());
     for j in &plan.jobs {
-        let model = pipeline.jobs.get(&j.job);
+        let model = j.model(pipeline);
         for key in model.map_or(&[][..], |m| m.offline.as_slice()) {
             if let Some((_, what)) = crate::model::keywords::OFFLINE
                 .iter()
@@ -190,8 +199,22 @@ pub async fn run<E: Executor>(
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let (abort_tx, abort_rx) = watch::channel(false);
     let mut running = 0usize;
+    let mut announced = vec![false; plan.jobs.len()];
     loop {
-        for (i, start) in sched.ready() {
+        let ready = sched.ready();
+        for (i, done) in announced.iter_mut().enumerate() {
+            if !*done && sched.created(i) {
+                *done = true;
+                let j = &plan.jobs[i];
+                let jobs = j.trigger.as_ref().map_or(0, |t| t.downstream.jobs.len());
+                reporter.note(&format!(
+                    "{}: started its downstream pipeline ({jobs} job{})",
+                    j.name,
+                    if jobs == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        for (i, start) in ready {
             running += 1;
             reporter.job_pending(&plan.jobs[i].name);
             let cancel = if plan.jobs[i].when == "always" {
@@ -206,11 +229,13 @@ pub async fn run<E: Executor>(
             });
         }
         for (i, row) in results.iter_mut().enumerate() {
+            let trigger_done = sched.is_trigger(i) && sched.status(i).is_terminal();
             if row.is_none()
-                && matches!(
-                    sched.status(i),
-                    Status::Skipped(_) | Status::Manual | Status::Canceled
-                )
+                && (trigger_done
+                    || matches!(
+                        sched.status(i),
+                        Status::Skipped(_) | Status::Manual | Status::Canceled
+                    ))
             {
                 let r = not_run(&plan.jobs[i], sched.status(i));
                 reporter.job_finished(&r);
@@ -269,14 +294,81 @@ pub async fn run<E: Executor>(
     }
 }
 
+/// A checkout per other project whose pipeline a trigger job starts: its snapshot, its
+/// commit, its pristine files beside this pipeline's.
+fn downstream_checkouts(
+    plan: &Plan,
+    options: &RunOptions,
+    run_dir: &RunDir,
+) -> HashMap<PathBuf, Checkouts> {
+    let mut out = HashMap::new();
+    for job in &plan.jobs {
+        let Some(dir) = job.level.as_ref().and_then(|l| l.project_dir.as_ref()) else {
+            continue;
+        };
+        if out.contains_key(dir) {
+            continue;
+        }
+        let options_of = crate::plan::PipelineOptions::default();
+        let sha = crate::plan::Context::new(&dir.join(".gitlab-ci.yml"), &options_of)
+            .map(|c| c.sha)
+            .unwrap_or_default();
+        let pristine = run_dir.jobs().join(format!("pristine-{}", out.len() + 1));
+        let checkouts = Checkouts::new(
+            Snapshot::take(dir, options.include_untracked),
+            &sha,
+            None,
+            pristine,
+        );
+        out.insert(dir.clone(), checkouts);
+    }
+    out
+}
+
+impl<E> RunCtx<E> {
+    /// The checkout job `i` runs in: its project's (another project's for the jobs of its
+    /// downstream pipeline).
+    fn checkouts_of(&self, i: usize) -> &Checkouts {
+        self.plan.jobs[i]
+            .level
+            .as_ref()
+            .and_then(|l| l.project_dir.as_ref())
+            .and_then(|d| self.downstream_checkouts.get(d))
+            .unwrap_or(&self.checkouts)
+    }
+}
+
+/// The row of a job that ran no script: not run, or a trigger job.
 fn not_run(job: &PlannedJob, status: &Status) -> JobResult {
+    let downstream = job.trigger.as_ref().map(|t| &t.downstream);
     JobResult {
         name: job.name.clone(),
         stage: job.stage.clone(),
         status: status.label().to_string(),
-        detail: match status {
-            Status::Skipped(why) => Some(why.clone()),
-            Status::Manual => Some("manual job not started (use --manual)".into()),
+        detail: match (status, downstream) {
+            (Status::Skipped(why), Some(d)) if d.unavailable.is_some() => {
+                let hint = job
+                    .trigger
+                    .as_ref()
+                    .and_then(|t| t.project.as_ref())
+                    .map(|p| format!(" (map a checkout with --project-dir {p}=DIR)"))
+                    .unwrap_or_default();
+                Some(format!("{why}{hint}"))
+            }
+            (Status::Skipped(why), _) => Some(why.clone()),
+            (Status::Manual, _) => Some("manual job not started (use --manual)".into()),
+            (Status::Failed { .. }, Some(d)) => Some(match &d.not_created {
+                Some(why) => format!("downstream pipeline not created: {why}"),
+                None => "downstream pipeline failed".into(),
+            }),
+            (Status::Success, Some(t)) if job.trigger.as_ref().is_some_and(|t| !t.depend) => {
+                Some(format!(
+                    "started its downstream pipeline ({} jobs); without `strategy: depend` its result does not count here",
+                    t.jobs.len()
+                ))
+            }
+            (Status::Success, Some(_)) => Some("downstream pipeline succeeded".into()),
+            (Status::Canceled, Some(_)) => Some("downstream pipeline canceled".into()),
             _ => None,
         },
         duration: None,

@@ -416,6 +416,7 @@ fn plan_pipeline(
         pipeline_variables: plan::sources::command_line(&assignments, std::iter::empty())?,
         component_dirs: Vec::new(),
         remote: None,
+        project_dirs: Vec::new(),
         config: Some(config),
         iid: Some(&iid),
         jobs: row.new.only_job.iter().cloned().collect(),
