@@ -35,6 +35,7 @@ mod registry_auth;
 mod render;
 mod reuse;
 mod run;
+mod runner;
 mod schema_conformance;
 mod serve;
 mod serve_browser;

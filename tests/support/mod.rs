@@ -9,6 +9,7 @@
 
 pub mod builder;
 pub mod cluster;
+pub mod fake_gitlab;
 pub mod gate;
 pub mod images;
 pub mod pty;
