@@ -57,6 +57,25 @@ impl Runner {
         Runner { child, log }
     }
 
+    /// Sends `signal` to the runner process.
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill only signals the runner process this test started.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    /// The runner's exit code once it has ended (within `secs`).
+    fn exit_code(&mut self, secs: u64) -> Option<i32> {
+        for _ in 0..secs * 20 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the runner did not stop within {secs}s:\n{}", self.log());
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -64,10 +83,10 @@ impl Runner {
 
 impl Drop for Runner {
     fn drop(&mut self) {
-        // SAFETY: kill only signals the runner process this test started.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
         }
+        self.signal(libc::SIGTERM);
         for _ in 0..100 {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return;
@@ -376,4 +395,110 @@ fn a_docker_job_runs_in_its_image() {
         "{}",
         text(&r)
     );
+}
+
+#[test]
+fn sigterm_lets_the_running_job_finish_and_a_second_signal_cancels() {
+    let (fake, tmp, mut runner) = Runner::setup("shell", 1);
+    let id = fake.enqueue(fake.job("graceful", &["echo started", "sleep 2", "echo finished"]));
+    fake.wait(id, 30, |r| text(r).contains("started"));
+    runner.signal(libc::SIGTERM);
+    // Queued after the signal: a stopping runner takes no new job.
+    let later = fake.enqueue(fake.job("later", &["echo never"]));
+    let r = fake.wait_final(id, 30);
+    assert_eq!(final_update(&r)["state"], "success", "{}", text(&r));
+    assert_trace(&r, "finished");
+    assert_eq!(runner.exit_code(20), Some(0));
+    assert_eq!(fake.record(later).status, "pending");
+    drop(runner);
+
+    let second = tmp.path().join("second");
+    std::fs::create_dir(&second).unwrap();
+    let mut runner = Runner::start(&fake, &second, "shell", 1);
+    let marker = tmp.path().join("not-reached");
+    let script = format!("echo started; sleep 60; touch {}", marker.display());
+    let id = fake.enqueue(fake.job("forced", &[&script]));
+    fake.wait(id, 30, |r| text(r).contains("started"));
+    runner.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    runner.signal(libc::SIGTERM);
+    let r = fake.wait_final(id, 30);
+    assert_eq!(final_update(&r)["state"], "failed", "{}", text(&r));
+    assert_trace(&r, "the runner is stopping");
+    assert_eq!(runner.exit_code(20), Some(0));
+    assert!(!marker.exists());
+}
+
+#[test]
+fn a_lost_trace_is_resent_from_the_offset_gitlab_has() {
+    let (fake, _tmp, _runner) = Runner::setup("shell", 1);
+    let id = fake.enqueue(fake.job("resend", &["echo one", "sleep 2", "echo two"]));
+    fake.wait(id, 30, |r| text(r).contains("one"));
+    fake.lose_trace(id);
+    let r = fake.wait_final(id, 30);
+    let t = text(&r);
+    assert!(t.starts_with("Running with gantry"), "{t}");
+    assert!(t.contains("one") && t.contains("two"), "{t}");
+    assert_eq!(final_update(&r)["output"]["bytesize"], r.trace.len());
+}
+
+#[test]
+fn the_job_timeout_ends_a_job_as_job_execution_timeout() {
+    let (fake, _tmp, _runner) = Runner::setup("shell", 1);
+    let mut job = fake.job("slow", &["sleep 30"]);
+    job["runner_info"]["timeout"] = json!(1);
+    job["steps"][0]["timeout"] = json!(1);
+    let id = fake.enqueue(job);
+    let r = fake.wait_final(id, 30);
+    let update = final_update(&r);
+    assert_eq!(update["state"], "failed", "{update}");
+    assert_eq!(
+        update["failure_reason"], "job_execution_timeout",
+        "{update}"
+    );
+}
+
+#[test]
+fn caches_are_kept_per_key_and_found_through_fallback_keys() {
+    let (fake, _tmp, _runner) = Runner::setup("shell", 1);
+    let cache = |key: &str, policy: &str| {
+        json!([{"key": key, "untracked": false, "policy": policy, "paths": ["vendor/"],
+                "when": "on_success", "fallback_keys": ["deps-main"]}])
+    };
+    let mut fill = fake.job(
+        "fill",
+        &["mkdir -p vendor && echo cached-dep > vendor/lib.txt"],
+    );
+    fill["cache"] = cache("deps-main", "pull-push");
+    let id = fake.enqueue(fill);
+    assert_eq!(final_update(&fake.wait_final(id, 30))["state"], "success");
+    // An emptied checkout: only the cache can bring vendor/ back, through the fallback key.
+    let mut read = fake.job("read", &["cat vendor/lib.txt"]);
+    read["variables"][1]["value"] = json!("empty");
+    read["cache"] = cache("deps-feature", "pull");
+    let id = fake.enqueue(read);
+    let r = fake.wait_final(id, 30);
+    assert_eq!(final_update(&r)["state"], "success", "{}", text(&r));
+    assert_trace(&r, "cached-dep");
+    assert_trace(&r, "Restored cache deps-main");
+    assert_eq!(fake.counts().2, 0, "a request carried a wrong token");
+}
+
+#[test]
+fn a_docker_job_reaches_its_service_by_alias() {
+    if !gate::docker() {
+        return;
+    }
+    let _shared = gate::DOCKER.shared();
+    let image = images::busybox();
+    let (fake, _tmp, _runner) = Runner::setup("docker", 1);
+    let mut job = fake.job("with-service", &["wget -qO- http://web:8080/"]);
+    job["image"] = json!({"name": image});
+    job["services"] = json!([{"name": image, "alias": "web", "entrypoint": null,
+        "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+        "variables": [{"key": "SERVICE_ONLY", "value": "1"}]}]);
+    let id = fake.enqueue(job);
+    let r = fake.wait_final(id, 120);
+    assert_eq!(final_update(&r)["state"], "success", "{}", text(&r));
+    assert_trace(&r, "hello-from-service");
 }

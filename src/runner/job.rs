@@ -437,7 +437,9 @@ async fn execute(
             };
             let executor =
                 AutoExecutor::new(Some(DockerExecutor::new(docker, DockerOptions::default())));
-            let pipeline = format!("gitlab-job-{}", job.id);
+            // Job ids are unique per GitLab instance only; the system id tells runners apart,
+            // so one runner's teardown never removes another's containers.
+            let pipeline = format!("gitlab-{}-job-{}", config.system_id, job.id);
             match executor.setup_pipeline(&pipeline).await {
                 Ok(()) => {
                     let exit = executor.run_job(&spec, out.clone(), cancel).await;

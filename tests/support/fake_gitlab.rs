@@ -190,6 +190,19 @@ impl FakeGitlab {
         self.inner.lock().unwrap().jobs.get_mut(&id).unwrap().status = "canceled".into();
     }
 
+    /// Forgets job `id`'s trace, as a GitLab whose trace storage lost chunks: the runner's next
+    /// patch gets 416 and must resend from 0.
+    pub fn lose_trace(&self, id: u64) {
+        self.inner
+            .lock()
+            .unwrap()
+            .jobs
+            .get_mut(&id)
+            .unwrap()
+            .trace
+            .clear();
+    }
+
     /// (verify calls, unregister calls, requests with a wrong token, authorized git requests).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let i = self.inner.lock().unwrap();
