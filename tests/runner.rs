@@ -360,14 +360,40 @@ fn a_clone_uses_the_job_token_and_leaves_it_nowhere_on_disk() {
     let home = tmp.path().join("runner");
     std::fs::create_dir(&home).unwrap();
     let _runner = Runner::start(&fake, &home, "shell", 1);
-    let mut job = fake.job("clone", &["cat README.md", "git log --oneline | wc -l"]);
+    let mut job = fake.job(
+        "clone",
+        &[
+            "cat README.md",
+            "echo made > made.out",
+            "echo '<testsuites/>' > report.xml",
+        ],
+    );
     job["variables"] = json!([{"key": "GIT_STRATEGY", "value": "clone"}]);
     job["git_info"]["sha"] = json!(sha);
+    job["artifacts"] = json!([
+        {"untracked": true, "paths": [], "exclude": ["report.xml"], "when": "on_success",
+         "artifact_type": "archive", "artifact_format": "zip"},
+        {"paths": ["report.xml"], "when": "always", "artifact_type": "junit",
+         "artifact_format": "gzip"}
+    ]);
     let id = fake.enqueue(job);
     let r = fake.wait_final(id, 60);
     assert_eq!(final_update(&r)["state"], "success", "{}", text(&r));
     assert_trace(&r, "hello from the repository");
     assert!(fake.counts().3 > 0, "git never authenticated");
+    // `untracked: true`: what the job made, not what git tracks.
+    let (_, zip) = &r.artifacts[0];
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(zip.clone())).unwrap();
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|n| n.unwrap().into_owned())
+        .collect();
+    assert_eq!(names, ["made.out"]);
+    let (query, gz) = &r.artifacts[1];
+    assert_eq!(query["artifact_type"], "junit");
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut xml).unwrap();
+    assert_eq!(xml, "<testsuites/>\n");
     for f in all_files(&home) {
         let content = std::fs::read(&f).unwrap_or_default();
         let hit = content
