@@ -277,7 +277,10 @@ fn check_sh(block: &Block) -> Result<(), String> {
         let path: Vec<&str> = words[at + 1..]
             .iter()
             .take(2)
-            .take_while(|w| Regex::new(r"^[a-z][a-z-]*$").unwrap().is_match(w))
+            .take_while(|w| {
+                w.starts_with(|c: char| c.is_ascii_lowercase())
+                    && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            })
             .copied()
             .collect();
         if path.is_empty() {
