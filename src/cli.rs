@@ -435,6 +435,6 @@ pub enum RunnerExecutorKind {
     Shell,
     /// Docker: every job in its image, with its services.
     Docker,
-    /// Kubernetes pods (not available yet).
+    /// A pod per job on the cluster of the configuration's `[kubernetes]` table.
     Kubernetes,
 }

@@ -40,11 +40,23 @@ impl Runner {
     }
 
     fn start(fake: &FakeGitlab, dir: &Path, executor: &str, concurrent: usize) -> Runner {
+        Runner::start_with(fake, dir, executor, concurrent, "")
+    }
+
+    /// `start`, with `tables` (TOML) appended to the configuration.
+    fn start_with(
+        fake: &FakeGitlab,
+        dir: &Path,
+        executor: &str,
+        concurrent: usize,
+        tables: &str,
+    ) -> Runner {
         let file = register(fake, dir, executor);
         let text = std::fs::read_to_string(&file).unwrap();
         let text = text
             .replace("check_interval = 3.0", "check_interval = 0.1")
-            .replace("concurrent = 1", &format!("concurrent = {concurrent}"));
+            .replace("concurrent = 1", &format!("concurrent = {concurrent}"))
+            + tables;
         std::fs::write(&file, text).unwrap();
         let log = dir.join("runner.log");
         let child = gantry_command(dir)
@@ -404,26 +416,6 @@ fn a_clone_uses_the_job_token_and_leaves_it_nowhere_on_disk() {
 }
 
 #[test]
-fn a_docker_job_runs_in_its_image() {
-    if !gate::docker() {
-        return;
-    }
-    let _shared = gate::DOCKER.shared();
-    let image = images::busybox();
-    let (fake, _tmp, _runner) = Runner::setup("docker", 1);
-    let mut job = fake.job("in-image", &["echo inside $(cat /www/index.html)"]);
-    job["image"] = json!({"name": image, "entrypoint": null});
-    let id = fake.enqueue(job);
-    let r = fake.wait_final(id, 120);
-    assert_eq!(final_update(&r)["state"], "success", "{}", text(&r));
-    assert!(
-        text(&r).contains("inside hello-from-service"),
-        "{}",
-        text(&r)
-    );
-}
-
-#[test]
 fn sigterm_lets_the_running_job_finish_and_a_second_signal_cancels() {
     let (fake, tmp, mut runner) = Runner::setup("shell", 1);
     let id = fake.enqueue(fake.job("graceful", &["echo started", "sleep 2", "echo finished"]));
@@ -511,20 +503,56 @@ fn caches_are_kept_per_key_and_found_through_fallback_keys() {
 }
 
 #[test]
-fn a_docker_job_reaches_its_service_by_alias() {
+fn docker_jobs_run_in_their_image_and_reach_services_by_alias() {
     if !gate::docker() {
         return;
     }
     let _shared = gate::DOCKER.shared();
     let image = images::busybox();
     let (fake, _tmp, _runner) = Runner::setup("docker", 1);
-    let mut job = fake.job("with-service", &["wget -qO- http://web:8080/"]);
-    job["image"] = json!({"name": image});
-    job["services"] = json!([{"name": image, "alias": "web", "entrypoint": null,
+    let mut plain = fake.job("in-image", &["echo inside $(cat /www/index.html)"]);
+    plain["image"] = json!({"name": image, "entrypoint": null});
+    let mut with_service = fake.job("with-service", &["wget -qO- http://web:8080/"]);
+    with_service["image"] = json!({"name": image});
+    with_service["services"] = json!([{"name": image, "alias": "web", "entrypoint": null,
         "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
         "variables": [{"key": "SERVICE_ONLY", "value": "1"}]}]);
+    for (job, says) in [
+        (plain, "inside hello-from-service"),
+        (with_service, "hello-from-service"),
+    ] {
+        let id = fake.enqueue(job);
+        let r = fake.wait_final(id, 120);
+        assert_eq!(final_update(&r)["state"], "success", "{}", text(&r));
+        assert_trace(&r, says);
+    }
+}
+
+#[test]
+fn a_kubernetes_job_runs_in_a_pod() {
+    let Some(kubeconfig) = gate::cluster() else {
+        return;
+    };
+    let _shared = gate::CLUSTER.shared();
+    let image = images::for_cluster();
+    let fake = FakeGitlab::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let tables = format!(
+        "\n[kubernetes]\nkubeconfig = {:?}\n",
+        kubeconfig.display().to_string()
+    );
+    let _runner = Runner::start_with(&fake, tmp.path(), "kubernetes", 1, &tables);
+    let mut job = fake.job(
+        "in-pod",
+        &["echo made-in-pod > out.txt", "echo pod says $(cat out.txt)"],
+    );
+    job["image"] = json!({"name": image});
+    job["artifacts"] = json!([{"paths": ["out.txt"], "when": "on_success",
+        "artifact_type": "archive", "artifact_format": "zip"}]);
     let id = fake.enqueue(job);
-    let r = fake.wait_final(id, 120);
+    let r = fake.wait_final(id, 300);
     assert_eq!(final_update(&r)["state"], "success", "{}", text(&r));
-    assert_trace(&r, "hello-from-service");
+    assert_trace(&r, "pod says made-in-pod");
+    // The workspace came back from the pod: the artifact holds the file the job wrote.
+    assert_eq!(r.artifacts.len(), 1, "{}", text(&r));
 }

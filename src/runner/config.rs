@@ -16,7 +16,7 @@ pub enum RunnerExecutor {
     Shell,
     /// Docker: each job in its image, with its services.
     Docker,
-    /// A pod per job on the cluster the ambient kubeconfig names.
+    /// A pod per job on the cluster `[kubernetes]` names (else the default kubeconfig's).
     Kubernetes,
 }
 
@@ -33,11 +33,22 @@ impl RunnerExecutor {
 
 /// `[docker]`: settings of the Docker executor.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DockerSettings {
     /// Image of jobs that name none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+}
+
+/// `[kubernetes]`: the cluster of the Kubernetes executor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubernetesSettings {
+    /// Kubeconfig file (else `KUBECONFIG` or `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in it (else its current context).
+    pub context: Option<String>,
+    /// An existing namespace for job pods (else one per job, removed after it).
+    pub namespace: Option<String>,
 }
 
 /// The runner's configuration.
@@ -72,6 +83,9 @@ pub struct RunnerConfig {
     /// Docker executor settings.
     #[serde(default, skip_serializing_if = "is_default")]
     pub docker: DockerSettings,
+    /// Kubernetes executor settings.
+    #[serde(default, skip_serializing_if = "is_unset")]
+    pub kubernetes: KubernetesSettings,
 }
 
 fn one() -> usize {
@@ -84,6 +98,10 @@ fn three() -> f64 {
 
 fn is_default(d: &DockerSettings) -> bool {
     *d == DockerSettings::default()
+}
+
+fn is_unset(k: &KubernetesSettings) -> bool {
+    *k == KubernetesSettings::default()
 }
 
 impl std::fmt::Debug for RunnerConfig {

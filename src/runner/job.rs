@@ -3,12 +3,12 @@
 //! reported (`PUT /api/v4/jobs/:id`) with exit code and failure reason.
 
 use super::client::Client;
-use super::config::{RunnerConfig, RunnerExecutor};
+use super::config::RunnerConfig;
 use super::files;
 use super::payload::Job;
 use super::trace::{Remote, Trace, Uploader};
-use crate::executor::auto::AutoExecutor;
-use crate::executor::docker::{DockerExecutor, DockerOptions};
+use crate::executor::docker::{DockerExecutor, DockerOptions, Pull};
+use crate::executor::kubernetes::{KubeOptions, KubernetesExecutor};
 use crate::executor::{Executor, Exit, JobSpec, ServiceSpec, Sink};
 use crate::plan::variables::{Layer, Origin, Scope, Var};
 use http::Method;
@@ -27,10 +27,20 @@ pub struct Context {
     pub client: Client,
     /// The configuration.
     pub config: RunnerConfig,
-    /// Docker, for the docker executor.
-    pub docker: Option<bollard::Docker>,
+    /// Where jobs run.
+    pub backend: Backend,
     /// Which concurrent slots are taken (each has its own checkout per project).
     pub slots: Mutex<Vec<bool>>,
+}
+
+/// The executor's connection, made once when the runner starts.
+pub enum Backend {
+    /// The local shell.
+    Shell,
+    /// A Docker engine.
+    Docker(bollard::Docker),
+    /// A cluster.
+    Kubernetes(crate::environment::cluster::Cluster),
 }
 
 /// A taken slot, given back on drop.
@@ -350,6 +360,8 @@ async fn execute(
         config.system_id
     ));
     let _ = std::fs::remove_dir_all(&scratch);
+    // File-type variables and downloads live here: removed however the job ends.
+    let _scratch = RemoveOnDrop(scratch.clone());
     if let Err(e) = std::fs::create_dir_all(&scratch) {
         return Outcome::system(
             format!("{}: {e}", scratch.display()),
@@ -421,40 +433,33 @@ async fn execute(
         read_only: Vec::new(),
         interactive: crate::executor::Interactive::Off,
     };
-    let exit = match config.executor {
-        RunnerExecutor::Shell => {
+    // Job ids are unique per GitLab instance only; the system id tells runners apart, so one
+    // runner's teardown never removes another's containers or pods.
+    let pipeline = format!("gitlab-{}-job-{}", config.system_id, job.id);
+    let exit = match &ctx.backend {
+        Backend::Shell => {
             crate::executor::shell::ShellExecutor
                 .run_job(&spec, out.clone(), cancel)
                 .await
         }
-        RunnerExecutor::Docker => {
-            let Some(docker) = ctx.docker.clone() else {
-                return Outcome::system(
-                    "the docker executor is configured but Docker cannot be reached",
-                    &trace,
-                    "runner_system_failure",
-                );
-            };
-            let executor =
-                AutoExecutor::new(Some(DockerExecutor::new(docker, DockerOptions::default())));
-            // Job ids are unique per GitLab instance only; the system id tells runners apart,
-            // so one runner's teardown never removes another's containers.
-            let pipeline = format!("gitlab-{}-job-{}", config.system_id, job.id);
-            match executor.setup_pipeline(&pipeline).await {
-                Ok(()) => {
-                    let exit = executor.run_job(&spec, out.clone(), cancel).await;
-                    executor.teardown_pipeline().await;
-                    exit
-                }
-                Err(e) => Exit::Error(e.to_string()),
-            }
+        Backend::Docker(docker) => {
+            let executor = DockerExecutor::new(docker.clone(), DockerOptions::default());
+            on(&executor, &pipeline, &spec, out.clone(), cancel).await
         }
-        RunnerExecutor::Kubernetes => {
-            return Outcome::system(
-                "the kubernetes executor is not available to `gantry runner` yet",
-                &trace,
-                "runner_unsupported",
-            );
+        Backend::Kubernetes(cluster) => {
+            let options = KubeOptions {
+                namespace: config.kubernetes.namespace.clone(),
+                pull: Pull::IfNotPresent,
+                image_map: Vec::new(),
+                start_timeout: Duration::from_secs(300),
+                service_timeout: Duration::from_secs(30),
+                project: config.builds_dir.clone(),
+                delete_timeout: Duration::from_secs(120),
+                privileged_dind: false,
+                pod: Default::default(),
+            };
+            let executor = KubernetesExecutor::new(cluster.clone(), options);
+            on(&executor, &pipeline, &spec, out.clone(), cancel).await
         }
     };
     let succeeded = exit == Exit::Code(0);
@@ -478,7 +483,33 @@ async fn execute(
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&scratch);
     drop(slot);
     outcome
+}
+
+/// Runs `spec` as the only job of a pipeline on `executor`: set up, run, tear down.
+async fn on(
+    executor: &impl Executor,
+    pipeline: &str,
+    spec: &JobSpec,
+    out: Sink,
+    cancel: crate::executor::Cancel,
+) -> Exit {
+    match executor.setup_pipeline(pipeline).await {
+        Ok(()) => {
+            let exit = executor.run_job(spec, out, cancel).await;
+            executor.teardown_pipeline().await;
+            exit
+        }
+        Err(e) => Exit::Error(e.to_string()),
+    }
+}
+
+/// A directory removed when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -32,6 +32,12 @@ pub enum RunnerError {
     /// GitLab cannot be reached or refused a request.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The docker executor is configured and Docker cannot be reached.
+    #[error("the docker executor: {0}")]
+    Docker(#[source] crate::executor::ExecutorError),
+    /// The kubernetes executor is configured and its cluster cannot be used.
+    #[error("the kubernetes executor: {0}")]
+    Cluster(#[source] crate::environment::EnvError),
     /// GitLab refused the token.
     #[error(
         "GitLab at {url} refused the runner token (HTTP {status}); register again with a valid glrt- token"

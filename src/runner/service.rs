@@ -5,7 +5,7 @@
 use super::RunnerError;
 use super::client::Client;
 use super::config::{RunnerConfig, RunnerExecutor, new_system_id};
-use super::job::{Context, run as run_job};
+use super::job::{Backend, Context, run as run_job};
 use super::payload::Job;
 use http::Method;
 use serde_json::json;
@@ -67,6 +67,7 @@ pub async fn register(
         builds_dir: base.join("builds"),
         cache_dir: base.join("cache"),
         docker: Default::default(),
+        kubernetes: Default::default(),
     };
     config.save(file)?;
     Ok(Registered {
@@ -194,14 +195,24 @@ async fn until(stop: &mut watch::Receiver<bool>) {
 /// Takes and runs jobs until `stop` says so; returns once every running job has ended.
 pub async fn run(config: RunnerConfig, stop: Stop) -> Result<(), RunnerError> {
     let client = Client::new(&config.url)?;
-    let docker = match config.executor {
-        RunnerExecutor::Docker => Some(crate::executor::docker::connect().await.map_err(|e| {
-            super::ConfigError::Invalid {
-                file: PathBuf::from("docker"),
-                what: e.to_string(),
-            }
-        })?),
-        _ => None,
+    let backend = match config.executor {
+        RunnerExecutor::Shell => Backend::Shell,
+        RunnerExecutor::Docker => Backend::Docker(
+            crate::executor::docker::connect()
+                .await
+                .map_err(RunnerError::Docker)?,
+        ),
+        RunnerExecutor::Kubernetes => {
+            let choice = crate::environment::config::ClusterChoice {
+                kubeconfig: config.kubernetes.kubeconfig.clone(),
+                context: config.kubernetes.context.clone(),
+            };
+            let c = crate::environment::cluster::connect(&choice)
+                .await
+                .map_err(RunnerError::Cluster)?;
+            tracing::info!(server = %c.server, context = %c.context, "kubernetes executor");
+            Backend::Kubernetes(c)
+        }
     };
     let concurrent = config.concurrent.max(1);
     let interval = Duration::from_secs_f64(config.check_interval);
@@ -209,7 +220,7 @@ pub async fn run(config: RunnerConfig, stop: Stop) -> Result<(), RunnerError> {
         client: client.clone(),
         slots: Mutex::new(vec![false; concurrent]),
         config,
-        docker,
+        backend,
     });
     let Stop {
         mut graceful,
