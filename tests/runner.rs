@@ -500,6 +500,15 @@ fn caches_are_kept_per_key_and_found_through_fallback_keys() {
     assert_trace(&r, "cached-dep");
     assert_trace(&r, "Restored cache deps-main");
     assert_eq!(fake.counts().2, 0, "a request carried a wrong token");
+    // Job requests send back the X-GitLab-Last-Update GitLab answered with (long polling).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !fake.last_updates().iter().any(|l| l == "fake-1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "last_update never sent back"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

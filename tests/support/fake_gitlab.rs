@@ -51,6 +51,7 @@ struct Inner {
     bad_tokens: usize,
     git_authorized: usize,
     repo: Option<PathBuf>,
+    last_updates: Vec<String>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -209,6 +210,11 @@ impl FakeGitlab {
         (i.verified, i.unregistered, i.bad_tokens, i.git_authorized)
     }
 
+    /// The `last_update` values job requests carried.
+    pub fn last_updates(&self) -> Vec<String> {
+        self.inner.lock().unwrap().last_updates.clone()
+    }
+
     /// Waits until `id` got its final update (success or failed); returns its record.
     pub fn wait_final(&self, id: u64, secs: u64) -> JobRecord {
         self.wait(id, secs, |r| r.ended.is_some())
@@ -263,9 +269,15 @@ async fn unregister(State(s): State<Shared>, body: axum::Json<Value>) -> Respons
 
 /// Long polling: an empty queue holds the request a while before 204, as Workhorse does.
 async fn request(State(s): State<Shared>, body: axum::Json<Value>) -> Response {
-    if token_of(&body) != RUNNER_TOKEN {
-        s.lock().unwrap().bad_tokens += 1;
-        return StatusCode::FORBIDDEN.into_response();
+    {
+        let mut i = s.lock().unwrap();
+        if token_of(&body) != RUNNER_TOKEN {
+            i.bad_tokens += 1;
+            return StatusCode::FORBIDDEN.into_response();
+        }
+        if let Some(l) = body["last_update"].as_str() {
+            i.last_updates.push(l.to_string());
+        }
     }
     let deadline = Instant::now() + Duration::from_millis(500);
     loop {
