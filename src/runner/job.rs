@@ -272,6 +272,8 @@ fn variables(
                 expand: !raw,
                 masked,
                 file,
+                // GitLab sent only what this job's ref may see.
+                protected: false,
                 origin: Origin::Predefined,
             },
         );
@@ -443,7 +445,12 @@ async fn execute(
                 .await
         }
         Backend::Docker(docker) => {
-            let executor = DockerExecutor::new(docker.clone(), DockerOptions::default());
+            let options = DockerOptions {
+                // GitLab's jobs are not trusted with this machine's Docker engine.
+                host_socket: false,
+                ..DockerOptions::default()
+            };
+            let executor = DockerExecutor::new(docker.clone(), options);
             on(&executor, &pipeline, &spec, out.clone(), cancel).await
         }
         Backend::Kubernetes(cluster) => {
@@ -456,6 +463,8 @@ async fn execute(
                 project: config.builds_dir.clone(),
                 delete_timeout: Duration::from_secs(120),
                 privileged_dind: false,
+                // GitLab's jobs are not trusted with the node's Docker engine.
+                node_socket: false,
                 pod: Default::default(),
             };
             let executor = KubernetesExecutor::new(cluster.clone(), options);
