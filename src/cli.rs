@@ -42,6 +42,9 @@ pub enum Command {
     /// Print the manual page in roff (`gantry man > gantry.1; man ./gantry.1`), or write one page
     /// per subcommand into a directory.
     Man(ManArgs),
+    /// Take jobs from a GitLab instance as one of its runners (register, run, unregister).
+    #[command(subcommand)]
+    Runner(RunnerCommand),
 }
 
 /// Options of `gantry completions`.
@@ -424,4 +427,66 @@ impl RemoteArgs {
             },
         }
     }
+}
+
+/// `gantry runner` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RunnerCommand {
+    /// Register with GitLab using a runner authentication token (`glrt-…`, created in
+    /// GitLab's runner settings) and write the runner's configuration file (mode 0600).
+    Register {
+        /// The GitLab instance, e.g. https://gitlab.com.
+        #[arg(long, value_name = "URL", env = "GANTRY_RUNNER_URL")]
+        url: String,
+        /// The runner authentication token; prefer the environment variable, which keeps it
+        /// off the command line.
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "GANTRY_RUNNER_TOKEN",
+            hide_env_values = true
+        )]
+        token: String,
+        /// The configuration file to write.
+        #[command(flatten)]
+        config: RunnerConfigArg,
+        /// Where jobs run.
+        #[arg(long, value_enum, default_value = "shell")]
+        executor: RunnerExecutorKind,
+        /// Jobs run at once.
+        #[arg(long, default_value_t = 1)]
+        concurrent: usize,
+    },
+    /// Take and run jobs until SIGTERM/SIGQUIT (running jobs finish) or SIGINT or a second
+    /// signal (running jobs are canceled).
+    Run {
+        /// The configuration file.
+        #[command(flatten)]
+        config: RunnerConfigArg,
+    },
+    /// Remove this machine from the runner at GitLab and delete the configuration file.
+    Unregister {
+        /// The configuration file.
+        #[command(flatten)]
+        config: RunnerConfigArg,
+    },
+}
+
+/// `--config FILE` of `gantry runner`.
+#[derive(Debug, clap::Args)]
+pub struct RunnerConfigArg {
+    /// The runner's configuration file (default: ~/.config/gantry/runner.toml).
+    #[arg(long = "config", value_name = "FILE", env = "GANTRY_RUNNER_CONFIG")]
+    pub file: Option<PathBuf>,
+}
+
+/// Executors `gantry runner` can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunnerExecutorKind {
+    /// The local shell.
+    Shell,
+    /// Docker: every job in its image, with its services.
+    Docker,
+    /// A pod per job on the cluster of the configuration's `[kubernetes]` table.
+    Kubernetes,
 }

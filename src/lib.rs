@@ -26,6 +26,7 @@ pub mod render;
 pub mod report;
 pub mod reuse;
 pub mod run;
+pub mod runner;
 pub mod schema;
 pub mod serve;
 pub mod source;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Env(args) => gantry::cmd::env(&cli.file, args),
         Command::Completions(args) => gantry::cmd::completions(args),
         Command::Man(args) => gantry::cmd::man(args),
+        Command::Runner(args) => gantry::cmd::runner(args),
         Command::Schema => {
             println!("{}", gantry::schema::generate());
             ExitCode::SUCCESS

@@ -273,17 +273,30 @@ fn check_sh(block: &Block) -> Result<(), String> {
         let Some(at) = words.iter().position(|w| *w == "gantry") else {
             continue;
         };
-        let Some(&sub) = words.get(at + 1) else {
+        // A nested subcommand (`gantry runner register`) has options of its own.
+        let path: Vec<&str> = words[at + 1..]
+            .iter()
+            .take(2)
+            .take_while(|w| {
+                w.starts_with(|c: char| c.is_ascii_lowercase())
+                    && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            })
+            .copied()
+            .collect();
+        if path.is_empty() {
             continue;
-        };
-        let help = helps.entry(sub.to_string()).or_insert_with(|| {
-            let (_, out, err) = support::gantry(&root(), &[sub, "--help"]);
+        }
+        let sub = path.join(" ");
+        let help = helps.entry(sub.clone()).or_insert_with(|| {
+            let mut args = path.clone();
+            args.push("--help");
+            let (_, out, err) = support::gantry(&root(), &args);
             out + &err
         });
         if !help.contains("Usage: gantry") {
             return Err(format!("`gantry {sub}` is no subcommand: {help}"));
         }
-        for word in &words[at + 2..] {
+        for word in &words[at + 1 + path.len()..] {
             if let Some(option) = word.strip_prefix("--") {
                 let option = option.split('=').next().unwrap_or_default();
                 let named = Regex::new(&format!(r"--{}\b[^-]", regex::escape(option))).unwrap();

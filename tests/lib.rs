@@ -37,6 +37,7 @@ mod registry_auth;
 mod render;
 mod reuse;
 mod run;
+mod runner;
 mod schema_conformance;
 mod serve;
 mod serve_browser;

@@ -9,6 +9,7 @@ mod plan;
 mod render;
 mod reuse;
 mod run;
+mod runner;
 mod serve;
 mod shell;
 
@@ -20,6 +21,7 @@ pub use lint::lint;
 pub use plan::plan;
 pub use render::render;
 pub use run::run;
+pub use runner::runner;
 pub use serve::serve;
 pub use shell::shell;
 
@@ -38,4 +40,20 @@ fn color() -> bool {
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("gantry: {message}");
     ExitCode::from(USAGE)
+}
+
+/// Structured logs on stderr (`GANTRY_LOG` filters, `info` by default) and a multi-threaded
+/// runtime: what the long-running front doors (`serve`, `runner run`) start with.
+fn logged_runtime() -> Result<tokio::runtime::Runtime, CmdError> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GANTRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CmdError::Runtime)
 }

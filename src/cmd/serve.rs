@@ -35,19 +35,9 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GANTRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::logged_runtime() {
         Ok(r) => r,
-        Err(e) => return usage_error(super::CmdError::Runtime(e)),
+        Err(e) => return usage_error(e),
     };
     match runtime.block_on(crate::serve::serve(config)) {
         Ok(()) => ExitCode::SUCCESS,

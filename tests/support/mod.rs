@@ -10,6 +10,7 @@
 pub mod builder;
 pub mod capture;
 pub mod cluster;
+pub mod fake_gitlab;
 pub mod forge;
 pub mod gate;
 pub mod gitlab_api;
