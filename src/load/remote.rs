@@ -146,7 +146,7 @@ pub struct Remote {
     token: Option<Token>,
     mode: Mode,
     cache: Option<Cache>,
-    http: OnceLock<Result<Http, String>>,
+    http: OnceLock<Result<Http, FetchError>>,
     started: OnceLock<Instant>,
     total: AtomicUsize,
     requests: AtomicUsize,
@@ -292,9 +292,9 @@ impl Remote {
         }
         let http = self
             .http
-            .get_or_init(|| Http::new().map_err(|e| e.to_string()))
+            .get_or_init(Http::new)
             .as_ref()
-            .map_err(|e| Failure::Unavailable(e.clone()))?;
+            .map_err(|e| Failure::Unavailable(e.to_string()))?;
         let token = self.token.as_ref().filter(|_| token);
         let request = Request {
             url,

@@ -228,34 +228,32 @@ impl RepoConfig {
     /// The forge and credential settings make sense together: a forge has a token and an
     /// API address, a clone credential needs a URL, one kind of clone credential at a time,
     /// a deploy key comes with pinned host keys. Paths become absolute.
-    fn check_forge(&mut self) -> Result<(), String> {
+    fn check_forge(&mut self) -> Result<(), ForgeSettingError> {
         if self.forge.is_some() {
             if self.forge_token_file.is_none() && self.forge_token_env.is_none() {
-                return Err("`forge` needs `forge_token_file` or `forge_token_env`".into());
+                return Err(ForgeSettingError::NoToken);
             }
             if self.api_base().is_none() {
-                return Err("`forge` needs `forge_url` (the source is no http(s) URL)".into());
+                return Err(ForgeSettingError::NoApiBase);
             }
         } else if self.forge_url.is_some()
             || self.forge_token_file.is_some()
             || self.forge_token_env.is_some()
         {
-            return Err(
-                "`forge_url` and `forge_token_*` need `forge` (gitlab, github or gitea)".into(),
-            );
+            return Err(ForgeSettingError::NoForge);
         }
         let token = self.clone_token_file.is_some() || self.clone_token_env.is_some();
         let key = self.ssh_key_file.is_some();
         if (token || key || self.known_hosts_file.is_some())
             && matches!(self.origin(), Source::Path(_))
         {
-            return Err("clone credentials need a clone URL as `source`".into());
+            return Err(ForgeSettingError::CredentialsForPath);
         }
         if token && key {
-            return Err("use either a clone token or `ssh_key_file`, not both".into());
+            return Err(ForgeSettingError::TokenAndKey);
         }
         if key != self.known_hosts_file.is_some() {
-            return Err("`ssh_key_file` and `known_hosts_file` go together".into());
+            return Err(ForgeSettingError::KeyWithoutHosts);
         }
         for p in [
             &mut self.forge_token_file,
@@ -282,6 +280,29 @@ impl RepoConfig {
             Forge::Gitlab | Forge::Gitea => origin_of(&self.source),
         }
     }
+}
+
+/// Why a repository's forge and clone-credential settings do not go together.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ForgeSettingError {
+    /// A forge without the token its statuses are posted with.
+    #[error("`forge` needs `forge_token_file` or `forge_token_env`")]
+    NoToken,
+    /// A forge whose API address cannot be told from `source`.
+    #[error("`forge` needs `forge_url` (the source is no http(s) URL)")]
+    NoApiBase,
+    /// Forge settings without a forge.
+    #[error("`forge_url` and `forge_token_*` need `forge` (gitlab, github or gitea)")]
+    NoForge,
+    /// Clone credentials for a repository on this machine's disk.
+    #[error("clone credentials need a clone URL as `source`")]
+    CredentialsForPath,
+    /// Two kinds of clone credential at once.
+    #[error("use either a clone token or `ssh_key_file`, not both")]
+    TokenAndKey,
+    /// A deploy key without pinned host keys, or host keys without a key.
+    #[error("`ssh_key_file` and `known_hosts_file` go together")]
+    KeyWithoutHosts,
 }
 
 /// `scheme://host[:port]` of an http(s) URL, without user information.

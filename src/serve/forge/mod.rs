@@ -79,8 +79,8 @@ pub enum Delivery {
 
 /// The one client of every forge (rustls on ring, as kube's; a timeout, so a hanging forge
 /// only delays its own statuses).
-fn client() -> Result<&'static reqwest::Client, String> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+fn client() -> Result<&'static reqwest::Client, &'static reqwest::Error> {
+    static CLIENT: OnceLock<Result<reqwest::Client, reqwest::Error>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
             // Another part of the process may have installed it already: that one is used.
@@ -90,17 +90,15 @@ fn client() -> Result<&'static reqwest::Client, String> {
                 .connect_timeout(Duration::from_secs(5))
                 .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|e| format!("cannot build the HTTP client: {e}"))
         })
         .as_ref()
-        .map_err(Clone::clone)
 }
 
 /// Sends `req` and sorts the answer.
 pub async fn send(req: Request) -> Delivery {
     let client = match client() {
         Ok(c) => c,
-        Err(why) => return Delivery::Refused(why),
+        Err(e) => return Delivery::Refused(format!("cannot build the HTTP client: {e}")),
     };
     let mut builder = client.post(&req.url).json(&req.body);
     for (name, value) in &req.headers {
