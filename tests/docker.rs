@@ -209,6 +209,33 @@ fn wait_for(path: &Path) {
     }
 }
 
+/// Every project's first pipeline is `gantry-1`: a run that ended in one project removed the
+/// containers of a run still going in another (the founding scenario's Docker jobs died with
+/// exit 137 in the test suite, beside other tests' runs).
+#[test]
+fn a_run_ending_leaves_the_containers_of_another_projects_run_alone() {
+    require_engine!();
+    let slow = format!(
+        "slow:\n  image: {BUSYBOX}\n  script:\n    - touch started\n    - sleep 3\n    - echo slow-finished\n"
+    );
+    let (_a, first) = repo("first", &slow, "c");
+    let (_b, second) = repo(
+        "second",
+        &format!("quick:\n  image: {BUSYBOX}\n  script: [echo quick]\n"),
+        "c",
+    );
+    let child = spawn_run(&first);
+    wait_for(&first.join(".gantry/workspaces/slot0/ws/started"));
+    // Pipeline 1 of another project starts and ends (its teardown sweeps its label) meanwhile.
+    let (code, out, err) = gantry(&second, &["run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("slow │ slow-finished"), "{text}");
+    assert_eq!(leftovers(), Vec::<String>::new(), "{text}");
+}
+
 #[test]
 fn sigterm_mid_job_still_runs_the_always_job_and_leaves_nothing() {
     require_engine!();

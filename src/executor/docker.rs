@@ -421,8 +421,8 @@ impl DockerExecutor {
         if let Some(name) = &*network {
             return Ok(name.clone());
         }
-        let pipeline = self.pipeline.lock().map(|p| p.clone()).unwrap_or_default();
-        let name = format!("{pipeline}-{}", std::process::id());
+        // The run's label is unique on this machine (`run_label`), so it names the network too.
+        let name = self.pipeline.lock().map(|p| p.clone()).unwrap_or_default();
         let req = NetworkCreateRequest {
             name: name.clone(),
             driver: Some("bridge".into()),
@@ -881,6 +881,21 @@ pub fn process_alive(pid: i32) -> bool {
     crate::process::alive(pid)
 }
 
+/// The `gantry.pipeline` label of one run of `pipeline` (`gantry-<iid>`): the pipeline's name,
+/// this process and a count. A run's teardown removes everything carrying its label, and iids
+/// repeat — every project's first pipeline is `gantry-1`, `serve` runs several repositories in
+/// one process — so with the bare name a run ending in one project removed the containers of a
+/// run still going in another (their jobs ended with exit 137).
+fn run_label(pipeline: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{pipeline}-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -898,7 +913,7 @@ impl Executor for DockerExecutor {
 
     async fn setup_pipeline(&self, pipeline: &str) -> Result<(), ExecutorError> {
         if let Ok(mut p) = self.pipeline.lock() {
-            *p = pipeline.to_string();
+            *p = run_label(pipeline);
         }
         *self.network.lock().await = None;
         Ok(())
@@ -1038,6 +1053,16 @@ impl Executor for DockerExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_run_of_a_pipeline_has_a_label_of_its_own() {
+        let (a, b) = (run_label("gantry-1"), run_label("gantry-1"));
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with(&format!("gantry-1-{}-", std::process::id())),
+            "{a}"
+        );
+    }
 
     #[test]
     fn gitlab_service_hostnames() {
