@@ -94,6 +94,15 @@ fn finish(child: Child) -> (i32, String) {
     combined(&child.wait_with_output().unwrap())
 }
 
+/// Starts `gantry run` of the founding pipeline in `dir` and waits until its test job has
+/// begun (touched `$OUT/test-started`): the running gantry and the environment's namespace,
+/// read from the kubeconfig the deploy job copied to `$OUT/job-kubeconfig`.
+fn run_until_the_test_job(sim: &OnCluster, dir: &Path, out: &Path) -> (Child, String) {
+    let mut child = spawn(sim, dir, out, &[]);
+    wait_for(&out.join("test-started"), &mut child);
+    (child, namespace_in(&out.join("job-kubeconfig")))
+}
+
 fn wait_for(path: &Path, child: &mut Child) {
     let start = Instant::now();
     while !path.exists() {
@@ -204,10 +213,8 @@ fn deploy_test_cleanup_in_a_locked_down_namespace_that_is_gone_afterwards() {
     - for i in $(seq 1 180); do phase=$(kubectl get pod probe -o jsonpath='{.status.phase}'); [ \"$phase\" = Succeeded ] || [ \"$phase\" = Failed ] && break; sleep 0.5; done; echo \"probe=$phase\"
     - kubectl logs probe > \"$OUT/http\"";
     let (_tmp, dir, out) = project("shop", &pipeline(test_script));
-    let mut child = spawn(&sim, &dir, &out, &[]);
+    let (child, ns) = run_until_the_test_job(&sim, &dir, &out);
     let job_config = out.join("job-kubeconfig");
-    wait_for(&out.join("test-started"), &mut child);
-    let ns = namespace_in(&job_config);
     // While the pipeline runs: the namespace and every object of the lockdown exist.
     let namespace = sim
         .namespace(&ns)
@@ -375,9 +382,7 @@ fn sigint_mid_pipeline_still_deletes_the_namespace() {
         "interrupted",
         &pipeline("    - touch \"$OUT/test-started\"\n    - sleep 300"),
     );
-    let mut child = spawn(&sim, &dir, &out, &[]);
-    wait_for(&out.join("test-started"), &mut child);
-    let ns = namespace_in(&out.join("job-kubeconfig"));
+    let (child, ns) = run_until_the_test_job(&sim, &dir, &out);
     assert!(sim.namespace_exists(&ns));
     signal(&child, libc::SIGINT);
     let (code, log) = finish(child);
@@ -396,9 +401,7 @@ fn after_sigkill_gc_deletes_the_abandoned_namespace() {
             "    - echo $$ > \"$OUT/test-pid\"\n    - touch \"$OUT/test-started\"\n    - sleep 300",
         ),
     );
-    let mut child = spawn(&sim, &dir, &out, &[]);
-    wait_for(&out.join("test-started"), &mut child);
-    let ns = namespace_in(&out.join("job-kubeconfig"));
+    let (mut child, ns) = run_until_the_test_job(&sim, &dir, &out);
     signal(&child, libc::SIGKILL);
     let _ = child.wait();
     // The job's shell outlives gantry (its own process group, pgid = its pid); end that group.

@@ -16,12 +16,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn job<'a>(plan: &'a Value, name: &str) -> &'a Value {
-    plan["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["name"] == name)
-        .unwrap_or_else(|| panic!("no job {name}"))
+    crate::support::member(&plan["jobs"], "name", name)
 }
 
 #[test]

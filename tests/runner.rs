@@ -337,23 +337,6 @@ fn artifacts_are_uploaded_and_a_dependent_job_downloads_them() {
     assert_trace(&r, "built-bits");
 }
 
-/// Every file under `dir`, for a search.
-fn all_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() && !p.is_symlink() {
-            out.extend(all_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn a_clone_uses_the_job_token_and_leaves_it_nowhere_on_disk() {
     let fake = FakeGitlab::start();
@@ -406,13 +389,7 @@ fn a_clone_uses_the_job_token_and_leaves_it_nowhere_on_disk() {
     let mut xml = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut xml).unwrap();
     assert_eq!(xml, "<testsuites/>\n");
-    for f in all_files(&home) {
-        let content = std::fs::read(&f).unwrap_or_default();
-        let hit = content
-            .windows(r.token.len())
-            .any(|w| w == r.token.as_bytes());
-        assert!(!hit, "job token on disk in {}", f.display());
-    }
+    crate::support::assert_nowhere_under(&home, &r.token);
 }
 
 #[test]

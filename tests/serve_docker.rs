@@ -6,7 +6,7 @@
 use crate::support::images::BUSYBOX;
 use crate::support::serve::*;
 use crate::support::{docker, gate, images};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Containers and networks labelled as created by process `pid`.
 fn owned_by(pid: u32) -> Vec<String> {
@@ -57,15 +57,12 @@ fn killed_mid_container_job_the_restart_reaps_its_containers_and_keeps_history()
         p["jobs"].as_array().is_some_and(|j| !j.is_empty())
     });
     let job = Server::job(&p, "boxed")["id"].as_i64().unwrap();
-    let end = Instant::now() + Duration::from_secs(120);
-    while !server.log(job).contains("in-container-before-kill") {
-        assert!(
-            Instant::now() < end,
-            "the container job never started: {}",
-            server.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    server.poll(120, || {
+        match server.log(job).contains("in-container-before-kill") {
+            true => Ok(()),
+            false => Err("the container job never started".to_string()),
+        }
+    });
     std::thread::sleep(Duration::from_millis(600));
     assert!(
         !owned_by(pid).is_empty(),
@@ -79,12 +76,7 @@ fn killed_mid_container_job_the_restart_reaps_its_containers_and_keeps_history()
         Vec::<String>::new(),
         "containers/networks of the killed server were reaped"
     );
-    let p = restarted.api(&format!("/pipelines/{id}"));
-    assert_eq!(
-        (p["status"].as_str(), p["reason"].as_str()),
-        (Some("failed"), Some("interrupted")),
-        "{p:#}"
-    );
+    let p = restarted.interrupted(id);
     assert_eq!(Server::job(&p, "boxed")["status"], "failed");
     assert!(restarted.log(job).contains("in-container-before-kill"));
 }

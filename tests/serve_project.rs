@@ -7,7 +7,6 @@
 use crate::support::serve::*;
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 const ONE_JOB: &str = "build:\n  script: [echo built]\n";
 
@@ -177,20 +176,13 @@ fn env_named<'a>(envs: &'a [Value], name: &str) -> &'a Value {
 }
 
 fn wait_state(server: &Server, name: &str, state: &str, secs: u64) -> Value {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let envs = environments(server);
-        let e = env_named(&envs, name).clone();
-        if e["state"] == state {
-            return e;
+    server.poll(secs, || {
+        let e = env_named(&environments(server), name).clone();
+        match e["state"] == state {
+            true => Ok(e),
+            false => Err(format!("{name} never became {state}: {e:#}")),
         }
-        assert!(
-            Instant::now() < end,
-            "{name} never became {state}: {e:#}\n{}",
-            server.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
 }
 
 #[test]

@@ -52,27 +52,21 @@ impl Executor for AutoExecutor {
     }
 
     async fn run_job(&self, job: &JobSpec, out: Sink, cancel: Cancel) -> Exit {
-        if job.executor == "kubernetes" {
-            return match &self.kubernetes {
-                Some(k) => k.run_job(job, out, cancel).await,
-                None => Exit::Error(
-                    "this job is assigned to the kubernetes executor, but no cluster is configured"
-                        .into(),
-                ),
-            };
-        }
         // The plan's assignment decides, never the image alone: an `[executor]` rule may send
         // a job with an image to the shell while other jobs need Docker.
-        if job.executor == "docker" {
-            return match &self.docker {
-                Some(d) => d.run_job(job, out, cancel).await,
-                None => Exit::Error(
-                    "this job is assigned to the docker executor, but no Docker engine is connected"
-                        .into(),
-                ),
-            };
+        match (job.executor, &self.docker, &self.kubernetes) {
+            ("kubernetes", _, Some(k)) => k.run_job(job, out, cancel).await,
+            ("kubernetes", _, None) => Exit::Error(
+                "this job is assigned to the kubernetes executor, but no cluster is configured"
+                    .into(),
+            ),
+            ("docker", Some(d), _) => d.run_job(job, out, cancel).await,
+            ("docker", None, _) => Exit::Error(
+                "this job is assigned to the docker executor, but no Docker engine is connected"
+                    .into(),
+            ),
+            _ => self.shell.run_job(job, out, cancel).await,
         }
-        self.shell.run_job(job, out, cancel).await
     }
 
     async fn image_digest(

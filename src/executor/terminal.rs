@@ -189,9 +189,14 @@ pub struct Pty {
 impl Pty {
     /// Opens one the size of this terminal.
     pub fn open() -> Result<Pty, TerminalError> {
+        Pty::sized(size())
+    }
+
+    /// Opens one of (rows, columns) `size` (0 × 0 without one).
+    pub fn sized(size: Option<(u16, u16)>) -> Result<Pty, TerminalError> {
         let (mut m, mut s) = (0, 0);
         let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-        if let Some((rows, cols)) = size() {
+        if let Some((rows, cols)) = size {
             ws.ws_row = rows;
             ws.ws_col = cols;
         }
@@ -211,6 +216,33 @@ impl Pty {
             }
         })
     }
+
+    /// Makes the slave `command`'s stdin, stdout, stderr and controlling terminal, in a
+    /// session of its own (as a login shell has it: job control and `^C` work). The command
+    /// holds copies of the slave: drop it and [`Pty::slave`] after spawning, or the master
+    /// never sees the end of the output.
+    pub fn attach(&self, command: &mut std::process::Command) -> Result<(), TerminalError> {
+        use std::os::unix::process::CommandExt;
+        let io = || {
+            self.slave
+                .try_clone()
+                .map(std::process::Stdio::from)
+                .map_err(|source| TerminalError::Pty { source })
+        };
+        command.stdin(io()?).stdout(io()?).stderr(io()?);
+        let slave = self.slave.as_raw_fd();
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(slave);
+                Ok(())
+            });
+        }
+        Ok(())
+    }
 }
 
 /// `command` on the pty's slave as its controlling terminal, in a session of its own; relays
@@ -219,28 +251,8 @@ pub async fn run_on_pty(
     banner: &str,
     mut command: std::process::Command,
 ) -> Result<i32, TerminalError> {
-    use std::os::unix::process::CommandExt;
     let pty = Pty::open()?;
-    let slave = pty.slave.as_raw_fd();
-    let io = |fd: &OwnedFd| {
-        fd.try_clone()
-            .map(std::process::Stdio::from)
-            .map_err(|source| TerminalError::Pty { source })
-    };
-    command
-        .stdin(io(&pty.slave)?)
-        .stdout(io(&pty.slave)?)
-        .stderr(io(&pty.slave)?);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::close(slave);
-            Ok(())
-        });
-    }
+    pty.attach(&mut command)?;
     let mut child = tokio::process::Command::from(command)
         .kill_on_drop(true)
         .spawn()

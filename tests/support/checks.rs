@@ -84,3 +84,10 @@ pub fn diagnostic_codes(doc: &Value) -> Vec<(String, String)> {
         .map(|(severity, code)| (severity.to_string(), code.to_string()))
         .collect()
 }
+
+/// Asserts that `text` (gantry's output, a pipeline's reason) refuses what `what` names and
+/// does not quote `secret`, the content of the file it refused to read.
+pub fn refused_quietly(what: &str, text: &str, secret: &str) {
+    assert!(text.contains("refused"), "{what}: {text}");
+    assert!(!text.contains(secret), "{what} quotes the file: {text}");
+}

@@ -135,4 +135,49 @@ pub fn job_names(plan: &serde_json::Value) -> Vec<String> {
         .map(|j| j["name"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// The member of JSON array `list` whose `field` equals `want`, or a panic that quotes `list`:
+/// a plan's job by name, a pipeline by the job it runs alone.
+pub fn member<'a>(list: &'a serde_json::Value, field: &str, want: &str) -> &'a serde_json::Value {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list:#}"))
+        .iter()
+        .find(|m| m[field] == want)
+        .unwrap_or_else(|| panic!("no {field} {want} in {list:#}"))
+}
+
+/// Asserts that no file below `dir` holds `secret` (a token, a password) and returns how many
+/// files it read, so a caller can check that the search saw what it expected. Symlinked
+/// directories are not followed (a job may link to `/`); a symlinked file is read through the
+/// link, and one that vanished (a job's directory cleaned up meanwhile) or dangles is passed
+/// over.
+pub fn assert_nowhere_under(dir: &Path, secret: &str) -> usize {
+    let mut read = 0;
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && d != dir => continue,
+            Err(e) => panic!("{}: {e}", d.display()),
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.is_dir() && !path.is_symlink() {
+                dirs.push(path);
+                continue;
+            }
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => panic!("{}: {e}", path.display()),
+            };
+            read += 1;
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds {secret}",
+                path.display()
+            );
+        }
+    }
+    read
+}
 pub mod checks;

@@ -1,6 +1,7 @@
 //! gantry on a pseudo-terminal, driven as a person at a keyboard would (interactive shells,
 //! prompts): for tests of what only a terminal shows.
 
+use gantry::executor::terminal::Pty;
 use std::path::Path;
 
 /// `gantry ARGS` in `dir` on a fresh pseudo-terminal (its controlling terminal), driven like a
@@ -13,42 +14,17 @@ pub fn on_pty(
     timeout: std::time::Duration,
 ) -> (i32, String) {
     use std::io::{Read, Write};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::process::CommandExt;
-    let (mut m, mut s) = (0, 0);
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    ws.ws_row = 40;
-    ws.ws_col = 120;
-    // SAFETY: openpty fills two descriptors.
-    assert_eq!(
-        unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) },
-        0
-    );
-    // SAFETY: just opened, owned here.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
-    let sfd = slave.as_raw_fd();
-    let io = || std::process::Stdio::from(slave.try_clone().unwrap());
+    let pty = Pty::sized(Some((40, 120))).expect("a pseudo-terminal");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"));
     cmd.args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
-        .env("TERM", "dumb")
-        .stdin(io())
-        .stdout(io())
-        .stderr(io());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::close(sfd);
-            Ok(())
-        });
-    }
+        .env("TERM", "dumb");
+    pty.attach(&mut cmd).expect("the pseudo-terminal attached");
     let mut child = cmd.spawn().expect("gantry");
     // The command holds copies of the slave: all must go for the master to see the end.
     drop(cmd);
+    let Pty { master, slave } = pty;
     drop(slave);
     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
     let mut reader = std::fs::File::from(master.try_clone().unwrap());

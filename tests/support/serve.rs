@@ -242,15 +242,10 @@ impl Server {
 
     /// Waits (at most a minute) until job `job`'s log contains `text`.
     pub fn wait_log(&self, job: i64, text: &str) {
-        let end = Instant::now() + Duration::from_secs(60);
-        while !self.log(job).contains(text) {
-            assert!(
-                Instant::now() < end,
-                "log of job {job} never showed {text:?}: {}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.poll(60, || match self.log(job).contains(text) {
+            true => Ok(()),
+            false => Err(format!("log of job {job} never showed {text:?}")),
+        })
     }
 
     /// Waits until job `name` of pipeline `id` has logged `text`; the pipeline then.
@@ -309,21 +304,41 @@ impl Server {
         )
     }
 
-    /// Polls pipeline `id` until `done` holds (at most `secs`).
-    pub fn wait_pipeline(&self, id: i64, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+    /// Calls `look` every 100 ms until it returns `Ok` (at most `secs`); on time-out panics
+    /// with its last `Err` (which says what was awaited and quotes what was seen) and the
+    /// server's stderr. Every wait of the serve tests is one of these.
+    pub fn poll<T>(&self, secs: u64, mut look: impl FnMut() -> Result<T, String>) -> T {
         let end = Instant::now() + Duration::from_secs(secs);
         loop {
-            let p = self.api(&format!("/pipelines/{id}"));
-            if done(&p) {
-                return p;
+            match look() {
+                Ok(done) => return done,
+                Err(seen) => assert!(Instant::now() < end, "{seen}\n{}", self.stderr()),
             }
-            assert!(
-                Instant::now() < end,
-                "pipeline {id} never got there: {p:#}\n{}",
-                self.stderr()
-            );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Polls pipeline `id` until `done` holds (at most `secs`).
+    pub fn wait_pipeline(&self, id: i64, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+        self.poll(secs, || {
+            let p = self.api(&format!("/pipelines/{id}"));
+            match done(&p) {
+                true => Ok(p),
+                false => Err(format!("pipeline {id} never got there: {p:#}")),
+            }
+        })
+    }
+
+    /// Pipeline `id` as a restarted server shows it after its predecessor was killed
+    /// mid-pipeline: failed, for the reason `interrupted`.
+    pub fn interrupted(&self, id: i64) -> Value {
+        let p = self.api(&format!("/pipelines/{id}"));
+        assert_eq!(
+            (p["status"].as_str(), p["reason"].as_str()),
+            (Some("failed"), Some("interrupted")),
+            "{p:#}"
+        );
+        p
     }
 
     /// Polls until the pipeline has a terminal status.
@@ -354,13 +369,7 @@ impl Server {
     /// The (latest) pipeline of `repo` that runs `job` alone (a retry, an environment's stop).
     pub fn pipeline_of_job(&self, repo: &str, job: &str) -> Value {
         let list = self.api(&format!("/pipelines?repository={repo}"));
-        list["pipelines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["only_job"] == job)
-            .unwrap_or_else(|| panic!("no pipeline of {job} alone: {list:#}"))
-            .clone()
+        super::member(&list["pipelines"], "only_job", job).clone()
     }
 
     /// Number of pipelines stored.
