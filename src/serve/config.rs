@@ -34,6 +34,9 @@ pub struct Config {
     /// The repositories served.
     #[serde(rename = "repository")]
     pub repositories: Vec<RepoConfig>,
+    /// Seconds a runner may stay silent (no trace, no update) on a running job before the
+    /// job fails with `runner_system_failure` (`serve::runners`).
+    pub runner_timeout: u64,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             shutdown_grace: 30,
             watch_interval: 10,
             repositories: Vec::new(),
+            runner_timeout: 600,
         }
     }
 }
@@ -68,6 +72,8 @@ pub enum ExecutorChoice {
     Docker,
     /// Every job as a pod on the repository's cluster.
     Kubernetes,
+    /// Every job handed to registered runners on other machines (`serve::runners`).
+    Runners,
 }
 
 impl ExecutorChoice {
@@ -78,6 +84,8 @@ impl ExecutorChoice {
             ExecutorChoice::Shell => Some(Kind::Shell),
             ExecutorChoice::Docker => Some(Kind::Docker),
             ExecutorChoice::Kubernetes => Some(Kind::Kubernetes),
+            // Planned as shell jobs: the server pulls no image, the runner runs them.
+            ExecutorChoice::Runners => Some(Kind::Shell),
         }
     }
 }

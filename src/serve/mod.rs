@@ -17,6 +17,7 @@ pub mod http;
 pub mod logs;
 pub mod metrics;
 pub mod queue;
+pub mod runners;
 pub mod schedule;
 pub mod sse;
 pub mod trust;
@@ -50,6 +51,8 @@ pub struct App {
     pub queue: queue::Queue,
     /// Becomes true on SIGTERM: stop accepting, end live streams.
     pub shutdown: watch::Sender<bool>,
+    /// Jobs waiting for and running on runners on other machines.
+    pub runners: runners::Coordinator,
 }
 
 impl App {
@@ -185,6 +188,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         token_hash,
         events,
         shutdown,
+        runners: runners::Coordinator::default(),
     });
     if !interrupted.is_empty() {
         tracing::warn!(pipelines = ?interrupted, "pipelines interrupted by the last shutdown marked failed");
