@@ -116,6 +116,31 @@ fn trace(server: &Server, job: &Value, start: usize, text: &str) -> Resp {
     )
 }
 
+/// Clones `job`'s `repo_url` with its token as git's password (from the environment of a
+/// credential helper, as a runner does); checks that it works exactly when `works`.
+fn clone(job: &Value, tmp: &Path, works: bool) {
+    let to = tmp.join(format!("clone-{works}"));
+    let out = std::process::Command::new("git")
+        .args(["-c", "credential.helper=", "-c"])
+        .arg("credential.helper=!f() { echo username=gitlab-ci-token; echo \"password=$JOB_TOKEN\"; }; f")
+        .args(["clone", "-q", job["git_info"]["repo_url"].as_str().unwrap()])
+        .arg(&to)
+        .env("JOB_TOKEN", job["token"].as_str().unwrap())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.success(),
+        works,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if works {
+        let sha = job["git_info"]["sha"].as_str().unwrap();
+        assert_eq!(git(&to, &["rev-parse", "HEAD"]), sha);
+    }
+}
+
 fn variable<'a>(job: &'a Value, key: &str) -> &'a Value {
     job["variables"]
         .as_array()
@@ -191,6 +216,9 @@ fn a_runner_runs_the_jobs_of_a_pipeline_with_the_payload_gitlab_sends() {
     assert_eq!(variable(&build, "CI_JOB_TOKEN")["masked"], true);
     assert_eq!(variable(&build, "CI_JOB_TOKEN")["value"], build["token"]);
     assert_eq!(variable(&build, "CI_COMMIT_SHA")["public"], true);
+    clone(&build, tmp.path(), true);
+    let forged = json!({"git_info": build["git_info"], "token": "glcbt-forged"});
+    clone(&forged, tmp.path(), false);
     assert!(
         build["variables"]
             .as_array()

@@ -67,6 +67,12 @@ pub fn router(app: Arc<App>) -> Router {
                 .post(runners::api::upload)
                 .layer(DefaultBodyLimit::max(runners::api::ARTIFACT_LIMIT)),
         )
+        .route(
+            "/git/{*path}",
+            get(runners::git::serve)
+                .post(runners::git::serve)
+                .layer(DefaultBodyLimit::max(runners::git::REQUEST_LIMIT)),
+        )
         .layer(DefaultBodyLimit::max(app.config.max_body))
         .with_state(app)
 }

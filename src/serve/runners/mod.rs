@@ -17,6 +17,7 @@
 pub mod api;
 mod executor;
 mod files;
+pub mod git;
 mod registry;
 
 pub use executor::{Hand, RunnersExecutor, Served};
