@@ -325,12 +325,12 @@ fn multipart_file<'a>(content_type: &str, body: &'a [u8]) -> Option<&'a [u8]> {
 /// report formats are accepted and kept beside it.
 pub async fn upload(
     State(app): State<Arc<App>>,
-    Path(id): Path<i64>,
     headers: HeaderMap,
+    Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let token = job_token(&headers, "");
-    let Some((job, _, _, workspace)) = app.runners.by_token(token).filter(|j| j.0 == id) else {
+    let held = app.runners.by_token(job_token(&headers, ""));
+    let Some((job, _, _, workspace)) = held.filter(|j| j.0 == id) else {
         return status(StatusCode::FORBIDDEN);
     };
     let content_type = headers
