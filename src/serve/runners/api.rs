@@ -8,7 +8,7 @@ use super::super::error::ApiError;
 use super::{Appended, Standing, registry};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -321,18 +321,27 @@ fn multipart_file<'a>(content_type: &str, body: &'a [u8]) -> Option<&'a [u8]> {
 }
 
 /// `POST /api/v4/jobs/:id/artifacts` (`JOB-TOKEN`): an `archive` zip is unpacked into the
-/// job's workspace on the server, where `run` collects the job's artifacts when it ends;
-/// report formats are accepted and kept beside it.
+/// job's workspace on the server, where `run` collects the job's artifacts when it ends.
 pub async fn upload(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<i64>,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let held = app.runners.by_token(job_token(&headers, ""));
     let Some((job, _, _, workspace)) = held.filter(|j| j.0 == id) else {
         return status(StatusCode::FORBIDDEN);
     };
+    // Reports (`junit`, `dotenv`, …) are not asked for in the payload: accepted, not kept.
+    let kind = query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|p| p.strip_prefix("artifact_type=").map(str::to_string));
+    if kind.as_deref().is_some_and(|k| k != "archive") {
+        tracing::info!(job, kind, "report artifacts ignored");
+        return (StatusCode::CREATED, Json(json!({}))).into_response();
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

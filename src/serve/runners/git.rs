@@ -66,11 +66,8 @@ pub async fn serve(
     let Some(token) = password(&headers) else {
         return challenge();
     };
-    if !app
-        .runners
-        .by_token(&token)
-        .is_some_and(|(_, _, repository, _)| repository == name)
-    {
+    let held = app.runners.by_token(&token);
+    if held.is_none_or(|(_, _, repository, _)| repository != name) {
         return challenge();
     }
     let Some(repo) = app.config.repo(name) else {
