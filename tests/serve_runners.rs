@@ -125,13 +125,14 @@ fn trace(server: &Server, job: &Value, start: usize, text: &str) -> Resp {
 /// Clones `job`'s `repo_url` with its token as git's password (from the environment of a
 /// credential helper, as a runner does); checks that it works exactly when `works`.
 fn clone(job: &Value, tmp: &Path, works: bool) {
-    let to = tmp.join(format!("clone-{works}"));
+    let token = job["token"].as_str().unwrap();
+    let to = tmp.join(format!("clone-{works}-{}", &token[token.len() - 6..]));
     let out = std::process::Command::new("git")
         .args(["-c", "credential.helper=", "-c"])
         .arg("credential.helper=!f() { echo username=gitlab-ci-token; echo \"password=$JOB_TOKEN\"; }; f")
         .args(["clone", "-q", job["git_info"]["repo_url"].as_str().unwrap()])
         .arg(&to)
-        .env("JOB_TOKEN", job["token"].as_str().unwrap())
+        .env("JOB_TOKEN", token)
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .unwrap();
@@ -269,6 +270,10 @@ fn a_runner_runs_the_jobs_of_a_pipeline_with_the_payload_gitlab_sends() {
         update(&server, &build, json!({"state": "running"})).status,
         403
     );
+    clone(&build, tmp.path(), false);
+    // A runner's token is no job's token.
+    let as_runner = json!({"id": build["id"], "token": token});
+    assert_eq!(trace(&server, &as_runner, 0, "x\n").status, 403);
 
     let test = take(&server, &token);
     assert_eq!(test["job_info"]["name"], "test", "{test:#}");
@@ -337,12 +342,23 @@ fn tags_route_jobs_and_a_canceled_pipeline_tells_its_runner() {
     let tagged = register(&server, &["linux", "x86"], false);
     let untagged = register(&server, &[], true);
     let id = server.push_main(ZERO, &sha);
+    let statuses = |p: &Value| {
+        let jobs = p["jobs"].as_array().map_or(&[][..], Vec::as_slice);
+        jobs.iter().map(|j| j["status"].clone()).collect::<Vec<_>>()
+    };
+    // Waiting for a runner is GitLab's `pending`; picked up, `running`.
+    server.wait_pipeline(id, 30, |p| {
+        statuses(p) == [json!("pending"), json!("pending")]
+    });
     let a = take(&server, &untagged);
     assert_eq!(a["job_info"]["name"], "anywhere", "{a:#}");
     let b = take(&server, &tagged);
     assert_eq!(b["job_info"]["name"], "linux", "{b:#}");
     assert_eq!(update(&server, &a, json!({"state": "running"})).status, 200);
     assert_eq!(update(&server, &b, json!({"state": "running"})).status, 200);
+    server.wait_pipeline(id, 30, |p| {
+        statuses(p) == [json!("running"), json!("running")]
+    });
 
     let r = server.api_post(&format!("/pipelines/{id}/cancel"), &json!({}));
     assert!(r.status < 300, "{}", r.text());

@@ -316,6 +316,19 @@ impl RunnersExecutor {
         })
     }
 
+    /// Records and announces job `id`'s status while it waits for or runs on a runner.
+    fn mark(&self, id: i64, name: &str, status: &str) {
+        if let Err(e) = self.app.db.set_job_status(id, status, false, None, None) {
+            tracing::error!(job = id, "{e}");
+        }
+        let _ = self.app.events.send(super::super::sse::Event::Job {
+            id,
+            pipeline_id: self.pipeline,
+            name: name.to_string(),
+            status: status.to_string(),
+        });
+    }
+
     /// One attempt of `spec` on a runner.
     async fn run_job(&self, spec: &JobSpec, out: Sink, mut cancel: Cancel) -> Exit {
         let Some(known) = self.jobs.get(&spec.name) else {
@@ -334,6 +347,8 @@ impl RunnersExecutor {
             events: tx,
         });
         let _forget = Forget(&self.app, known.id);
+        // GitLab's words: pending until a runner picks it up, then running.
+        self.mark(known.id, &spec.name, "pending");
         let silence = Duration::from_secs(self.app.config.runner_timeout.max(1));
         let mut last: Option<Instant> = None;
         out.write(
@@ -355,6 +370,7 @@ impl RunnersExecutor {
                     Some(Event::Picked { runner, description }) => {
                         last = Some(Instant::now());
                         out.write(Stream::Stdout, format!("Running on runner #{runner} ({description})\n").as_bytes());
+                        self.mark(known.id, &spec.name, "running");
                     }
                     Some(Event::Contact) => last = Some(Instant::now()),
                     Some(Event::Trace(data)) => {
