@@ -8,8 +8,8 @@
 use super::super::App;
 use super::super::checkout;
 use super::super::config::Source;
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -43,18 +43,17 @@ fn password(headers: &HeaderMap) -> Option<String> {
 }
 
 /// `GET`/`POST /git/{repository}.git/…`.
-pub async fn serve(
-    State(app): State<Arc<App>>,
-    method: Method,
-    Path(path): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, REQUEST_LIMIT).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let (method, headers) = (parts.method, parts.headers);
+    let path = parts.uri.path().strip_prefix("/git/").unwrap_or_default();
     let Some((name, rest)) = path.split_once(".git/") else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let query = query.unwrap_or_default();
+    let query = parts.uri.query().unwrap_or_default().to_string();
     let allowed = match (&method, rest) {
         (&Method::GET, "info/refs") => query == "service=git-upload-pack",
         (&Method::POST, "git-upload-pack") => true,
