@@ -154,11 +154,13 @@ fn variable<'a>(job: &'a Value, key: &str) -> &'a Value {
     found.unwrap_or_else(|| panic!("no variable {key} in {job:#}"))
 }
 
+/// A zip archive of `files`, stored uncompressed (so its size is the files').
 fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (name, text) in files {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
+        zip.start_file(*name, stored).unwrap();
         zip.write_all(text.as_bytes()).unwrap();
     }
     zip.finish().unwrap().into_inner()
@@ -245,7 +247,12 @@ fn a_runner_runs_the_jobs_of_a_pipeline_with_the_payload_gitlab_sends() {
     let other = json!({"id": build["id"], "token": "glcbt-forged"});
     assert_eq!(trace(&server, &other, first.len(), "x\n").status, 403);
 
-    let archive = zip_of(&[("out/built.txt", "built by the runner\n")]);
+    // Larger than the server's request limit (`max_body`, 1 MiB): artifacts have their own.
+    let big = "x".repeat(1536 * 1024);
+    let archive = zip_of(&[
+        ("out/built.txt", "built by the runner\n"),
+        ("out/big.bin", &big),
+    ]);
     let mut body = b"--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"artifacts.zip\"\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
     body.extend_from_slice(&archive);
     body.extend_from_slice(b"\r\n--BOUNDARY--\r\n");
