@@ -101,6 +101,23 @@ struct State {
     ended: HashMap<i64, Ended>,
 }
 
+/// Most ended jobs remembered for their runners' late updates; beyond it the oldest ids go
+/// (a forgotten job's runner gets 403 without `Job-Status`, which also stops it).
+const ENDED_KEPT: usize = 4096;
+
+impl State {
+    fn end(&mut self, job: i64, token_hash: String, status: &'static str) {
+        if self.ended.len() >= ENDED_KEPT {
+            let mut ids: Vec<i64> = self.ended.keys().copied().collect();
+            ids.sort_unstable();
+            for id in &ids[..ids.len() / 2] {
+                self.ended.remove(id);
+            }
+        }
+        self.ended.insert(job, Ended { token_hash, status });
+    }
+}
+
 /// The jobs waiting for and running on runners; [`App::runners`](super::App).
 #[derive(Default)]
 pub struct Coordinator {
@@ -253,13 +270,7 @@ impl Coordinator {
         };
         if let Some(r) = s.running.remove(&job) {
             let _ = r.events.send(Event::Done(exit));
-            s.ended.insert(
-                job,
-                Ended {
-                    token_hash: r.token_hash,
-                    status,
-                },
-            );
+            s.end(job, r.token_hash, status);
         }
         Ok(status)
     }
@@ -304,13 +315,7 @@ impl Coordinator {
         let mut s = self.lock();
         s.pending.retain(|p| p.job != job);
         if let Some(r) = s.running.remove(&job) {
-            s.ended.insert(
-                job,
-                Ended {
-                    token_hash: r.token_hash,
-                    status,
-                },
-            );
+            s.end(job, r.token_hash, status);
         }
     }
 }
