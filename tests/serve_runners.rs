@@ -175,6 +175,10 @@ build:
   after_script: [echo after]
   artifacts:
     paths: [out/]
+  cache:
+    key: deps-$CI_COMMIT_REF_SLUG
+    paths: [vendor/]
+    policy: pull
 test:
   stage: test
   script: [cat out/built.txt]
@@ -213,6 +217,12 @@ fn a_runner_runs_the_jobs_of_a_pipeline_with_the_payload_gitlab_sends() {
     assert_eq!(steps[1]["name"], "after_script");
     assert_eq!(steps[1]["when"], "always");
     assert_eq!(build["artifacts"][0]["paths"], json!(["out/"]));
+    let cache = &build["cache"][0];
+    assert_eq!(
+        (&cache["key"], &cache["paths"], &cache["policy"]),
+        (&json!("deps-main"), &json!(["vendor/"]), &json!("pull")),
+        "{build:#}"
+    );
     assert_eq!(variable(&build, "SECRET")["value"], MASKED);
     assert_eq!(variable(&build, "SECRET")["masked"], true);
     assert_eq!(variable(&build, "PLAIN")["masked"], false);

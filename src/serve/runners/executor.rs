@@ -38,7 +38,7 @@ pub struct Hand<'a> {
     /// The pipeline's model.
     pub pipeline: &'a crate::model::Pipeline,
     /// Its plan.
-    pub plan: &'a Plan,
+    pub plan: &'a Arc<Plan>,
     /// Job ids, in the plan's order.
     pub ids: &'a [i64],
 }
@@ -125,6 +125,8 @@ struct Known {
     artifacts: Value,
     /// Jobs whose artifacts it receives: (name, id).
     dependencies: Vec<(String, i64)>,
+    /// Its `cache` entries (keys are computed per attempt, from its workspace).
+    caches: Vec<crate::model::artifacts::Cache>,
 }
 
 /// Hands each attempt to a runner and waits for its result.
@@ -134,6 +136,7 @@ pub struct RunnersExecutor {
     repository: String,
     git_info: Value,
     jobs: HashMap<String, Known>,
+    plan: Arc<Plan>,
 }
 
 impl RunnersExecutor {
@@ -183,6 +186,12 @@ impl RunnersExecutor {
                         }])
                     });
                 let known = Known {
+                    caches: hand
+                        .pipeline
+                        .jobs
+                        .get(&j.job)
+                        .map(|m| m.cache.clone())
+                        .unwrap_or_default(),
                     id: *id,
                     stage: j.stage.clone(),
                     tags: j.tags.clone(),
@@ -227,7 +236,35 @@ impl RunnersExecutor {
                 "repo_path": row.new.repository,
             }),
             jobs,
+            plan: hand.plan.clone(),
         }
+    }
+
+    /// GitLab's `cache` entries of `spec`: keys computed as the server's own jobs compute
+    /// them (`cache:key:files` from the attempt's workspace), policy expanded.
+    fn caches(&self, spec: &JobSpec, known: &Known) -> Vec<Value> {
+        let Some(planned) = self.plan.job(&spec.name) else {
+            return Vec::new();
+        };
+        let vars = self.plan.variables(planned);
+        let scope = vars.scope();
+        known
+            .caches
+            .iter()
+            .map(|c| {
+                let expand = |v: &[crate::source::Spanned<String>]| {
+                    v.iter().map(|s| scope.expand(&s.value)).collect::<Vec<_>>()
+                };
+                json!({
+                    "key": crate::run::cache::key(c, &scope, &spec.workspace),
+                    "untracked": c.untracked,
+                    "policy": c.policy.as_ref().map_or("pull-push".into(), |p| scope.expand(&p.value)),
+                    "paths": expand(&c.paths),
+                    "when": c.when.as_ref().map_or("on_success", |w| w.value.as_str()),
+                    "fallback_keys": expand(&c.fallback_keys),
+                })
+            })
+            .collect()
     }
 
     /// GitLab's job payload for `spec` (`Entities::Ci::JobRequest::Response`), without the
@@ -307,7 +344,7 @@ impl RunnersExecutor {
             "image": image,
             "services": services,
             "artifacts": known.artifacts,
-            "cache": [],
+            "cache": self.caches(spec, known),
             "credentials": [],
             "dependencies": dependencies,
             "features": {"trace_sections": true, "failure_reasons": FAILURE_REASONS},
