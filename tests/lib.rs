@@ -43,6 +43,7 @@ mod serve;
 mod serve_browser;
 mod serve_docker;
 mod serve_project;
+mod serve_runners;
 mod serve_schedule;
 mod serve_statuses;
 mod serve_token;

@@ -541,6 +541,7 @@ fn every_api_route_needs_the_token() {
     let doc = doc.json();
     assert_eq!(doc["openapi"], "3.0.3");
     assert!(doc["paths"]["/jobs/{id}/log"].is_object());
+    assert!(doc["paths"]["/runners"].is_object());
     // UI login: a wrong token is refused; the right one gets an HttpOnly, SameSite session.
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     assert_eq!(

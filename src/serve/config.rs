@@ -37,6 +37,9 @@ pub struct Config {
     /// The server's address as the forge's users reach it (`http://ci.example.com`): the
     /// links of commit statuses. Default: `http://` and the listening address.
     pub public_url: Option<String>,
+    /// Seconds a runner may stay silent (no trace, no update) on a running job before the
+    /// job fails with `runner_system_failure` (`serve::runners`).
+    pub runner_timeout: u64,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             watch_interval: 10,
             repositories: Vec::new(),
             public_url: None,
+            runner_timeout: 600,
         }
     }
 }
@@ -72,6 +76,8 @@ pub enum ExecutorChoice {
     Docker,
     /// Every job as a pod on the repository's cluster.
     Kubernetes,
+    /// Every job handed to registered runners on other machines (`serve::runners`).
+    Runners,
 }
 
 impl ExecutorChoice {
@@ -82,6 +88,8 @@ impl ExecutorChoice {
             ExecutorChoice::Shell => Some(Kind::Shell),
             ExecutorChoice::Docker => Some(Kind::Docker),
             ExecutorChoice::Kubernetes => Some(Kind::Kubernetes),
+            // Planned as shell jobs: the server pulls no image, the runner runs them.
+            ExecutorChoice::Runners => Some(Kind::Shell),
         }
     }
 }

@@ -135,6 +135,17 @@ CREATE TABLE forge_statuses (
 CREATE INDEX forge_statuses_waiting ON forge_statuses (outcome, id);
 CREATE INDEX forge_statuses_pipeline ON forge_statuses (pipeline_id);
 "#,
+    // Runners on other machines (`serve::runners`): only the hash of a runner's token is kept.
+    r#"
+CREATE TABLE runners (
+    id INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    run_untagged INTEGER NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    contacted_at INTEGER);
+"#,
 ];
 
 /// GitLab's statuses that do not change any more.
@@ -164,6 +175,13 @@ pub fn rfc3339(ms: i64) -> String {
 pub struct DbError {
     context: &'static str,
     source: rusqlite::Error,
+}
+
+impl DbError {
+    /// An error of the server's modules that keep their own tables (`runners`).
+    pub(super) fn new(context: &'static str, source: rusqlite::Error) -> Self {
+        DbError { context, source }
+    }
 }
 
 /// Every row `sql` selects with `params`, each read by `row`; `context` names the query in
@@ -439,6 +457,11 @@ impl Db {
 
     pub(super) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The connection, for the server's modules that keep their own tables (`runners`).
+    pub(super) fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.lock()
     }
 
     fn migrate(&self) -> Result<(), DbError> {

@@ -309,12 +309,23 @@ async fn run_pipeline(
         shell: None,
     };
     let plan = Arc::new(plan);
+    let executor = super::runners::Served::choose(
+        app,
+        &repo,
+        built.executor,
+        super::runners::Hand {
+            row: &row,
+            pipeline: &pipeline,
+            plan: &plan,
+            ids: &ids,
+        },
+    );
     let outcome = run(
         &pipeline,
         plan.clone(),
         &src,
         state.root(),
-        built.executor,
+        executor,
         options,
         reporter,
         start.interrupts,

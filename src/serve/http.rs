@@ -1,13 +1,13 @@
 //! The HTTP surface: health and metrics, webhooks, the token-protected API, the web UI and
 //! its login; one body-size limit for every request.
 
-use super::{App, api, auth, environments, schedule, sse, trust, ui, webhooks};
+use super::{App, api, auth, environments, runners, schedule, sse, trust, ui, webhooks};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post, put};
 use std::sync::Arc;
 
 /// All routes.
@@ -36,6 +36,10 @@ pub fn router(app: Arc<App>) -> Router {
                 .delete(schedule::delete),
         )
         .route("/schedules/{id}/run", post(schedule::run_now))
+        .route(
+            "/runners",
+            get(runners::api::list).post(runners::api::create),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), auth::require));
     Router::new()
@@ -54,6 +58,22 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/environments", get(ui::page))
         .route("/schedules", get(ui::page))
         .route("/ui/{file}", get(ui::asset))
+        .route("/api/v4/runners/verify", post(runners::api::verify))
+        .route("/api/v4/jobs/request", post(runners::api::request))
+        .route("/api/v4/jobs/{id}", put(runners::api::update))
+        .route("/api/v4/jobs/{id}/trace", patch(runners::api::trace))
+        .route(
+            "/api/v4/jobs/{id}/artifacts",
+            get(runners::api::download)
+                .post(runners::api::upload)
+                .layer(DefaultBodyLimit::max(runners::api::ARTIFACT_LIMIT)),
+        )
+        .route(
+            "/git/{*path}",
+            get(runners::git::serve)
+                .post(runners::git::serve)
+                .layer(DefaultBodyLimit::max(runners::git::REQUEST_LIMIT)),
+        )
         .layer(DefaultBodyLimit::max(app.config.max_body))
         .with_state(app)
 }

@@ -20,6 +20,7 @@ pub mod logs;
 pub mod metrics;
 pub mod outbox;
 pub mod queue;
+pub mod runners;
 pub mod schedule;
 pub mod sse;
 pub mod trust;
@@ -55,6 +56,8 @@ pub struct App {
     pub shutdown: watch::Sender<bool>,
     /// Commit statuses waiting for the forge.
     pub outbox: outbox::Outbox,
+    /// Jobs waiting for and running on runners on other machines.
+    pub runners: runners::Coordinator,
 }
 
 impl App {
@@ -192,6 +195,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         events,
         shutdown,
         outbox: outbox::Outbox::default(),
+        runners: runners::Coordinator::default(),
     });
     if !interrupted.is_empty() {
         tracing::warn!(pipelines = ?interrupted, "pipelines interrupted by the last shutdown marked failed");
