@@ -6,7 +6,10 @@
 //! pipeline ends gets the status once it is back, across a restart of serve; a pull request's
 //! pipeline has its own status line (`gantry/merge-request`) beside the branch's; a private
 //! submodule on the same forge comes with the same token; a deploy key with pinned host keys
-//! clones over SSH. The token is in no log, API answer, database or mirror.
+//! clones over SSH; a pull request from a second user's fork waits for approval and, once
+//! approved, runs without the protected variable, while a push to the protected `main` gets
+//! it; a schedule fires and its status reaches Gitea. The token is in no log, API answer,
+//! database or mirror.
 
 use crate::support::forge::{Gitea, run, state};
 use crate::support::serve::*;
@@ -28,6 +31,11 @@ const WITH_LIB: &str =
 /// and, for the credential checks, the same source as `full-nocred` (no credential) and
 /// `full-wrongtoken` (a wrong token).
 fn config(tmp: &Path, g: &Gitea, full: &str) -> std::path::PathBuf {
+    config_with(tmp, g, full, "")
+}
+
+/// [`config`] with `extra` settings (TOML) of repository `full`.
+fn config_with(tmp: &Path, g: &Gitea, full: &str, extra: &str) -> std::path::PathBuf {
     let token = tmp.join("token");
     std::fs::write(&token, &g.token).unwrap();
     let wrong = tmp.join("wrong-token");
@@ -41,7 +49,7 @@ forge = "gitea"
 forge_url = "{forge}"
 forge_token_file = "{token}"
 clone_token_file = "{token}"
-
+{extra}
 [[repository]]
 name = "{full}-nocred"
 source = "{url}"
@@ -60,7 +68,12 @@ clone_token_file = "{wrong}"
 
 /// `gantry serve` on `tmp/data` with `config`'s repositories.
 fn serve(tmp: &Path, g: &Gitea, full: &str) -> Server {
-    let config = config(tmp, g, full);
+    serve_with(tmp, g, full, "")
+}
+
+/// [`serve`] with `extra` settings of repository `full` (see [`config_with`]).
+fn serve_with(tmp: &Path, g: &Gitea, full: &str, extra: &str) -> Server {
+    let config = config_with(tmp, g, full, extra);
     Server::start(&tmp.join("data"), &["--config", config.to_str().unwrap()])
 }
 
@@ -85,14 +98,14 @@ fn write_config(tmp: &Path, text: &str) -> PathBuf {
 /// The forge's lock, held for a test.
 type Lock = Box<dyn std::any::Any>;
 
+/// What [`case`] sets up: the forge, its lock, the directory, the repository's full name, the
+/// local repository and its commit.
+type Case = (Gitea, Lock, tempfile::TempDir, String, PathBuf, String);
+
 /// The test forge (`None`: skip), held shared or, for a test that stops it, `alone`; in a new
 /// temporary directory a new private repository of it (its full name) and a local one
 /// (`work`) with `pipeline` committed (its commit).
-fn case(
-    prefix: &str,
-    pipeline: &str,
-    alone: bool,
-) -> Option<(Gitea, Lock, tempfile::TempDir, String, PathBuf, String)> {
+fn case(prefix: &str, pipeline: &str, alone: bool) -> Option<Case> {
     let g = gate::forge()?;
     let lock: Lock = if alone {
         Box::new(gate::FORGE.alone())
@@ -104,6 +117,16 @@ fn case(
     let sha = repo(&work, pipeline);
     let full = g.create_repo(&Gitea::unique(prefix), true);
     Some((g, lock, tmp, full, work, sha))
+}
+
+/// A [`case`] (shared) whose `main` is on the forge, served with `extra` settings of its
+/// repository (no webhook yet).
+fn served(prefix: &str, pipeline: &str, extra: &str) -> Option<(Case, Server)> {
+    let case = case(prefix, pipeline, false)?;
+    let (g, _, tmp, full, work, _) = &case;
+    g.push(work, full, "main", &g.token);
+    let server = serve_with(tmp.path(), g, full, extra);
+    Some((case, server))
 }
 
 /// The end of the pipeline a signed Gitea push of repository `name` to `sha` starts.
@@ -125,12 +148,17 @@ fn failed_naming(p: &Value, name: &str, credential: &str) {
 
 /// Serve's pipeline of commit `sha`.
 fn pipeline_of(server: &Server, sha: &str) -> Value {
-    let list = server.api("/pipelines");
-    let mine = list["pipelines"]
-        .as_array()
-        .and_then(|all| all.iter().find(|p| p["sha"] == sha));
-    mine.cloned()
-        .unwrap_or_else(|| panic!("no pipeline of {sha}: {list:#}"))
+    find_pipeline(server, sha, None).unwrap_or_else(|| panic!("no pipeline of {sha}"))
+}
+
+/// Serve's pipeline of commit `sha` started by `source` (any: `None`), if there is one.
+fn find_pipeline(server: &Server, sha: &str, source: Option<&str>) -> Option<Value> {
+    let list = server.api("/pipelines?per_page=100");
+    list["pipelines"].as_array().and_then(|all| {
+        all.iter()
+            .find(|p| p["sha"] == sha && source.is_none_or(|s| p["source"] == s))
+            .cloned()
+    })
 }
 
 /// A Gitea push webhook of `name` to `sha`, signed as Gitea signs it.
@@ -161,24 +189,45 @@ fn gitea_push(server: &Server, name: &str, sha: &str) -> Resp {
 
 /// The token is in none of serve's log, API answers, database and mirrors.
 fn token_kept(server: &Server, token: &str) {
-    assert!(!server.stderr().contains(token), "the log holds the token");
-    let api = server.api("/pipelines").to_string() + &server.api("/repositories").to_string();
-    assert!(!api.contains(token), "the API shows the token");
+    if let Some(place) = held(server, token, &[]) {
+        panic!("{place} holds the token");
+    }
+}
+
+/// Where `secret` is among serve's log, its API's answers (the pipelines, the repositories and
+/// the `more` paths) and the files of its data directory (database, mirrors, logs,
+/// artifacts); `None`: nowhere.
+fn held(server: &Server, secret: &str, more: &[String]) -> Option<String> {
+    if server.stderr().contains(secret) {
+        return Some("the log".into());
+    }
+    let mut paths = vec!["/pipelines".to_string(), "/repositories".to_string()];
+    paths.extend_from_slice(more);
+    for path in paths {
+        if server.api(&path).to_string().contains(secret) {
+            return Some(format!("the API's {path}"));
+        }
+    }
     let mut stack = vec![server.data.clone()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                assert!(
-                    !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
-                    "{} holds the token",
-                    p.display()
-                );
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && let Some(at) = bytes
+                    .windows(secret.len())
+                    .position(|w| w == secret.as_bytes())
+            {
+                // What is around it (the secret itself left out) says how it got there.
+                let around =
+                    &bytes[at.saturating_sub(120)..(at + secret.len() + 100).min(bytes.len())];
+                let around = String::from_utf8_lossy(around).replace(secret, "<SECRET>");
+                return Some(format!("{} ({around:?})", p.display()));
             }
         }
     }
+    None
 }
 
 #[test]
@@ -380,11 +429,9 @@ fn a_private_submodule_on_the_same_forge_is_fetched_with_the_clone_token() {
 
 #[test]
 fn a_pull_request_runs_its_own_pipeline_with_its_own_status_line() {
-    let Some((g, _lock, tmp, full, work, _)) = case("pr", PASSES, false) else {
+    let Some(((g, _lock, _tmp, full, work, _), server)) = served("pr", PASSES, "") else {
         return;
     };
-    g.push(&work, &full, "main", &g.token);
-    let server = serve(tmp.path(), &g, &full);
     hook(&g, &full, &server);
     git(&work, &["checkout", "-q", "-b", "topic"]);
     let sha = commit(&work, SAYS_SOURCE, "a topic");
@@ -399,16 +446,11 @@ fn a_pull_request_runs_its_own_pipeline_with_its_own_status_line() {
                 .any(|x| x["context"] == *c && state(x) == "success")
         })
     });
-    let list = server.api("/pipelines");
-    let mr = list["pipelines"]
-        .as_array()
-        .and_then(|all| {
-            all.iter()
-                .find(|p| p["sha"] == sha.as_str() && p["source"] == "merge_request_event")
-        })
-        .cloned()
-        .unwrap_or_else(|| panic!("no merge request pipeline: {list:#}"));
+    let mr = find_pipeline(&server, &sha, Some("merge_request_event"))
+        .expect("a merge request pipeline");
     let id = mr["id"].as_i64().unwrap();
+    // Gitea's payload names the same repository on both sides: not a fork.
+    assert_eq!(server.api(&format!("/pipelines/{id}"))["trusted"], true);
     let link = format!("http://{}/pipelines/{id}", server.addr);
     for s in statuses.iter().filter(|s| s["context"] == lines[1]) {
         assert_eq!(s["target_url"], link.as_str(), "{statuses:#?}");
@@ -421,4 +463,177 @@ fn a_pull_request_runs_its_own_pipeline_with_its_own_status_line() {
         log.contains(&format!("source merge_request_event iid {number}")),
         "{log}"
     );
+}
+
+/// The protected variable's value (not masked: only its absence keeps it out of a log).
+const PROTECTED_VALUE: &str = "gitea-prot3cted-v4lue-9876";
+
+/// A job printing the protected variable and keeping it in an artifact.
+const PRINTS_SECRET: &str = "show:\n  rules:\n    - when: always\n  script:\n    - echo \"secret=[$DEPLOY_TOKEN] source=$CI_PIPELINE_SOURCE\"\n    - mkdir -p out && echo \"[$DEPLOY_TOKEN]\" > out/token.txt\n  artifacts:\n    paths: [out/]\n";
+
+/// A job of scheduled pipelines only.
+const NIGHTLY: &str = "nightly:\n  rules:\n    - if: $CI_PIPELINE_SOURCE == \"schedule\"\n  script:\n    - echo \"scheduled source=$CI_PIPELINE_SOURCE nightly=$NIGHTLY\"\n";
+
+/// The first of `statuses` on line `context` that `pick` takes.
+fn status_on<'a>(
+    statuses: &'a [Value],
+    context: &str,
+    pick: impl Fn(&Value) -> bool,
+) -> Option<&'a Value> {
+    statuses.iter().find(|s| s["context"] == context && pick(s))
+}
+
+/// Serve's pipeline a Gitea status links to, checking that the link is serve's page of it.
+fn linked_pipeline(server: &Server, status: &Value) -> Value {
+    let link = status["target_url"].as_str().unwrap_or("");
+    let id: i64 = link
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pipeline link: {status:#}"));
+    assert_eq!(link, format!("http://{}/pipelines/{id}", server.addr));
+    server.api(&format!("/pipelines/{id}"))
+}
+
+/// The output of job `name` of finished pipeline `id`, which must have succeeded; the job.
+fn job_output(server: &Server, id: i64, name: &str) -> (Value, String) {
+    let p = server.wait_done(id, 90);
+    assert_eq!(p["status"], "success", "{p:#}\n{}", server.stderr());
+    let job = Server::job(&p, name).clone();
+    let log = server.log(job["id"].as_i64().unwrap());
+    (job, log)
+}
+
+#[test]
+fn a_pull_request_from_a_fork_waits_for_approval_and_runs_without_the_protected_variable() {
+    // `main` starts without printing the variable: its push pipeline gets it but keeps it.
+    let Some((g, _lock, tmp, full, work, first)) = case("forked", PASSES, false) else {
+        return;
+    };
+    let vars = tmp.path().join("variables.yml");
+    std::fs::write(
+        &vars,
+        format!("DEPLOY_TOKEN: {{value: \"{PROTECTED_VALUE}\", protected: true}}\n"),
+    )
+    .unwrap();
+    let extra = format!(
+        "variables_file = \"{}\"\nprotected = [\"main\"]\n",
+        vars.display()
+    );
+    let server = serve_with(tmp.path(), &g, &full, &extra);
+    hook_and_push(&g, &full, &server, &work);
+    g.wait_statuses(&full, &first, 120, |s| {
+        status_on(s, "gantry/pipeline", |x| state(x) == "success").is_some()
+    });
+
+    // A second user forks the private repository and asks to merge a commit printing it.
+    let user = Gitea::unique("eve");
+    let token = g.user_token(&user, &g.create_user(&user));
+    g.add_reader(&full, &user);
+    let fork = g.fork(&full, &token);
+    // Its branch is named like the protected one: a fork's `main` is not the repository's.
+    let sha = commit(&work, PRINTS_SECRET, "print it");
+    g.push(&work, &fork, "main", &token);
+    g.wait_branch(&token, &fork, "main", Some(&sha));
+    g.open_pull_request_from(&token, &fork, &full, "main", "main");
+
+    // Gitea's webhook makes a pipeline that waits, and the pull request shows it waiting.
+    let line = "gantry/merge-request";
+    let waits = |s: &Value| {
+        s["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("waits for approval"))
+    };
+    let statuses = g.wait_statuses(&full, &sha, 120, |s| status_on(s, line, waits).is_some());
+    let waiting = status_on(&statuses, line, waits).unwrap();
+    assert_eq!(state(waiting), "pending", "{statuses:#?}");
+    let id = linked_pipeline(&server, waiting)["id"].as_i64().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let p = server.api(&format!("/pipelines/{id}"));
+    assert_eq!(
+        (&p["status"], &p["source"], &p["trusted"]),
+        (
+            &json!("manual"),
+            &json!("merge_request_event"),
+            &json!(false)
+        ),
+        "{p:#}"
+    );
+    assert!(
+        p["untrusted_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&format!("fork {fork}"))),
+        "{p:#}"
+    );
+    assert!(p["jobs"].as_array().unwrap().is_empty(), "{p:#}");
+
+    // Approved with the API token, it runs without the protected variable.
+    let r = server.api_post(&format!("/pipelines/{id}/approve"), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (job, log) = job_output(&server, id, "show");
+    assert!(
+        log.contains("secret=[] source=merge_request_event"),
+        "{log}"
+    );
+    assert!(
+        log.contains("withheld (an untrusted pipeline): DEPLOY_TOKEN"),
+        "{log}"
+    );
+    let jid = job["id"].as_i64().unwrap();
+    let artifact = server.get(
+        &format!("/api/v1/jobs/{jid}/artifacts/out/token.txt"),
+        Some(TOKEN),
+    );
+    assert_eq!(
+        (artifact.status, artifact.text().trim()),
+        (200, "[]"),
+        "the artifact"
+    );
+    g.wait_statuses(&full, &sha, 60, |s| {
+        status_on(s, line, |x| state(x) == "success").is_some()
+    });
+    let answers = [format!("/pipelines/{id}"), format!("/jobs/{jid}")];
+    assert_eq!(held(&server, PROTECTED_VALUE, &answers), None);
+
+    // The same commit pushed to the protected `main` of the repository itself gets it, and
+    // the same search finds it then.
+    g.push(&work, &full, "main", &g.token);
+    let statuses = g.wait_statuses(&full, &sha, 120, |s| {
+        status_on(s, "gantry/pipeline", |x| state(x) == "success").is_some()
+    });
+    let done = status_on(&statuses, "gantry/pipeline", |x| state(x) == "success").unwrap();
+    let id = linked_pipeline(&server, done)["id"].as_i64().unwrap();
+    let (_, log) = job_output(&server, id, "show");
+    assert!(
+        log.contains(&format!("secret=[{PROTECTED_VALUE}] source=push")),
+        "{log}"
+    );
+    assert!(held(&server, PROTECTED_VALUE, &[]).is_some());
+    token_kept(&server, &g.token);
+}
+
+#[test]
+fn a_schedule_runs_a_pipeline_cloned_from_gitea_and_reports_its_status() {
+    // Every third second (seconds first), without any webhook or push to serve.
+    let extra = "[[repository.schedule]]\ncron = \"*/3 * * * * *\"\nref = \"main\"\nvariables = { NIGHTLY = \"from-gitea\" }\n";
+    let Some(((g, _lock, _tmp, full, _, sha), server)) = served("nightly", NIGHTLY, extra) else {
+        return;
+    };
+    let line = "gantry/schedule";
+    let statuses = g.wait_statuses(&full, &sha, 120, |s| {
+        status_on(s, line, |x| state(x) == "success").is_some()
+    });
+    let done = status_on(&statuses, line, |x| state(x) == "success").unwrap();
+    let p = linked_pipeline(&server, done);
+    assert_eq!(
+        (&p["source"], &p["sha"], &p["ref"]),
+        (&json!("schedule"), &json!(sha), &json!("main")),
+        "{p:#}"
+    );
+    let (_, log) = job_output(&server, p["id"].as_i64().unwrap(), "nightly");
+    assert!(
+        log.contains("scheduled source=schedule nightly=from-gitea"),
+        "{log}"
+    );
+    token_kept(&server, &g.token);
 }

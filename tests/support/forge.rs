@@ -1,7 +1,7 @@
 //! The real test forge (Gitea, `testing/forge/up.sh`) as the tests drive it: its API with the
-//! admin token (users, private repositories, webhooks, commit statuses), git pushes over HTTP
-//! with a token a credential helper gives git through its environment, and stopping and
-//! starting it again (`down.sh`/`up.sh` on the same directory) for outages.
+//! admin token or a second user's (users, private repositories, forks, pull requests, webhooks,
+//! commit statuses), git pushes over HTTP with a token a credential helper gives git through
+//! its environment, and stopping and starting it again (`down.sh`/`up.sh` on the same directory) for outages.
 
 use super::serve::{Resp, request};
 use serde_json::{Value, json};
@@ -70,7 +70,12 @@ impl Gitea {
 
     /// An API call with the admin token.
     pub fn api(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
-        let auth = format!("token {}", self.token);
+        self.api_as(&self.token, method, path, body)
+    }
+
+    /// An API call with `token` (the admin's or another user's).
+    pub fn api_as(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> Resp {
+        let auth = format!("token {token}");
         let body = body.map(Value::to_string).unwrap_or_default();
         request(
             &self.addr,
@@ -87,7 +92,19 @@ impl Gitea {
 
     /// An API call that must answer `expected`; its JSON.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>, expected: u16) -> Value {
-        let r = self.api(method, path, body);
+        self.call_as(&self.token, method, path, body, expected)
+    }
+
+    /// An API call with `token` that must answer `expected`; its JSON.
+    pub fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        expected: u16,
+    ) -> Value {
+        let r = self.api_as(token, method, path, body);
         assert_eq!(r.status, expected, "{method} {path}: {}", r.text());
         if r.body.is_empty() {
             Value::Null
@@ -172,25 +189,81 @@ impl Gitea {
         );
     }
 
-    /// A pull request of `repo` from its branch `head` into `base`; its number. Gitea takes in
-    /// a push asynchronously: this waits until it knows `head`.
+    /// A pull request of `repo` from its branch `head` into `base`; its number.
     pub fn open_pull_request(&self, repo: &str, head: &str, base: &str) -> i64 {
-        let end = Instant::now() + Duration::from_secs(30);
-        while self
-            .api("GET", &format!("/repos/{repo}/branches/{head}"), None)
-            .status
-            != 200
-        {
-            assert!(Instant::now() < end, "{repo} never got branch {head}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let v = self.call(
+        self.open_pull_request_from(&self.token, repo, repo, head, base)
+    }
+
+    /// A pull request, opened with `token`, from branch `head` of `head_repo` (`repo` itself
+    /// or a fork of it) into `base` of `repo`; its number. It waits until `head_repo` knows
+    /// `head`.
+    pub fn open_pull_request_from(
+        &self,
+        token: &str,
+        head_repo: &str,
+        repo: &str,
+        head: &str,
+        base: &str,
+    ) -> i64 {
+        self.wait_branch(token, head_repo, head, None);
+        // A fork's branch is named `owner:branch`.
+        let head = match head_repo.split_once('/') {
+            Some((owner, _)) if head_repo != repo => format!("{owner}:{head}"),
+            _ => head.to_string(),
+        };
+        let v = self.call_as(
+            token,
             "POST",
             &format!("/repos/{repo}/pulls"),
             Some(&json!({"head": head, "base": base, "title": format!("{head} into {base}")})),
             201,
         );
         v["number"].as_i64().expect("number")
+    }
+
+    /// Waits (at most 30 s) until `repo`, read with `token`, has `branch` (at commit `sha`, if
+    /// given): Gitea takes in a push asynchronously.
+    pub fn wait_branch(&self, token: &str, repo: &str, branch: &str, sha: Option<&str>) {
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.api_as(
+                token,
+                "GET",
+                &format!("/repos/{repo}/branches/{branch}"),
+                None,
+            );
+            if r.status == 200 && sha.is_none_or(|s| r.json()["commit"]["id"] == s) {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "{repo} never got branch {branch} at {sha:?}: {}",
+                r.text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Lets user `name` read the admin's `repo` (so that it can fork a private one).
+    pub fn add_reader(&self, repo: &str, name: &str) {
+        self.call(
+            "PUT",
+            &format!("/repos/{repo}/collaborators/{name}"),
+            Some(&json!({"permission": "read"})),
+            204,
+        );
+    }
+
+    /// A fork of `repo` by the user whose token is `token`; its full name.
+    pub fn fork(&self, repo: &str, token: &str) -> String {
+        let v = self.call_as(
+            token,
+            "POST",
+            &format!("/repos/{repo}/forks"),
+            Some(&json!({})),
+            202,
+        );
+        v["full_name"].as_str().expect("full_name").to_string()
     }
 
     /// A read-only deploy key of `repo` (an OpenSSH public key line).
