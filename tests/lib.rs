@@ -38,6 +38,7 @@ mod render;
 mod reuse;
 mod run;
 mod runner;
+mod runner_serve;
 mod schema_conformance;
 mod serve;
 mod serve_browser;

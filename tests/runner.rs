@@ -4,10 +4,10 @@
 //! nowhere on disk.
 
 use crate::support::fake_gitlab::{FakeGitlab, RUNNER_TOKEN};
-use crate::support::{combined, gantry_command, gate, git, images};
+use crate::support::{combined, gantry_command, gate, git, images, runner_run};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 /// Registers with `fake` into `dir/runner.toml`; returns the file.
@@ -58,14 +58,7 @@ impl Runner {
             .replace("concurrent = 1", &format!("concurrent = {concurrent}"))
             + tables;
         std::fs::write(&file, text).unwrap();
-        let log = dir.join("runner.log");
-        let child = gantry_command(dir)
-            .args(["runner", "run", "--config"])
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let (child, log) = runner_run(dir, &file);
         Runner { child, log }
     }
 

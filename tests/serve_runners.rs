@@ -12,40 +12,6 @@ use std::time::{Duration, Instant};
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
-/// A masked project variable's value.
-const MASKED: &str = "m4sked-secret-value";
-
-/// A server whose jobs go to runners (silent ones fail after `timeout` seconds), serving a
-/// repository `group/app` with `pipeline` on `main` and a masked project variable: the
-/// temporary directory (keep it), the server and the commit.
-fn coordinator(pipeline: &str, timeout: u64) -> (tempfile::TempDir, Server, String) {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("app");
-    let sha = repo(&src, pipeline);
-    let vars = tmp.path().join("variables.yml");
-    let settings = [
-        format!("runner_timeout = {timeout}"),
-        "[[repository]]".into(),
-        "name = \"group/app\"".into(),
-        format!("source = \"{}\"", src.display()),
-        format!("variables_file = \"{}\"", vars.display()),
-        "executor = \"runners\"".into(),
-    ];
-    let config = tmp.path().join("gantry.toml");
-    for (file, text) in [
-        (
-            &vars,
-            format!("SECRET: {{value: {MASKED}, masked: true}}\nPLAIN: visible\n"),
-        ),
-        (&config, settings.join("\n")),
-    ] {
-        std::fs::write(file, text).unwrap();
-    }
-    let args = ["--config", config.to_str().unwrap(), "--executor", "auto"];
-    let server = Server::start(&tmp.path().join("data"), &args);
-    (tmp, server, sha)
-}
-
 /// Registers a runner through the API; its token.
 fn register(server: &Server, tags: &[&str], untagged: bool) -> String {
     let r = server.api_post(

@@ -259,6 +259,8 @@ pub async fn run(config: RunnerConfig, stop: Stop) -> Result<(), RunnerError> {
             _ = until(&mut graceful) => break,
         }
     }
+    // Jobs that ended while the loop waited are still in the set: only the others run.
+    while jobs.try_join_next().is_some() {}
     if !jobs.is_empty() {
         tracing::info!(
             running = jobs.len(),

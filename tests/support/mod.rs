@@ -181,3 +181,32 @@ pub fn assert_nowhere_under(dir: &Path, secret: &str) -> usize {
     read
 }
 pub mod checks;
+
+/// `gantry runner run --config FILE` started in `dir`, its stderr in `dir/runner.log`: the
+/// process and the log (the runner tests against a GitLab stand-in and against `gantry serve`).
+pub fn runner_run(dir: &Path, file: &Path) -> (std::process::Child, PathBuf) {
+    let log = dir.join("runner.log");
+    let child = gantry_command(dir)
+        .args(["runner", "run", "--config"])
+        .arg(file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    (child, log)
+}
+
+/// SIGTERM to `child` (a process the test started), then waits at most `secs`; whether it
+/// exited by itself.
+pub fn terminate(child: &mut std::process::Child, secs: u64) -> bool {
+    // SAFETY: kill only signals a process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}

@@ -384,15 +384,7 @@ impl Server {
 
     /// SIGTERM, then wait (at most `secs`); whether it exited by itself.
     pub fn terminate(&mut self, secs: u64) -> bool {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        super::terminate(&mut self.child, secs)
     }
 }
 
@@ -420,3 +412,37 @@ pub fn push(project: &str, branch: &str, before: &str, after: &str) -> Value {
 
 /// Zero commit id (new branch).
 pub const ZERO: &str = "0000000000000000000000000000000000000000";
+
+/// A masked project variable's value.
+pub const MASKED: &str = "m4sked-secret-value";
+
+/// A server whose jobs go to runners (silent ones fail after `timeout` seconds), serving a
+/// repository `group/app` with `pipeline` on `main` and a masked project variable: the
+/// temporary directory (keep it), the server and the commit.
+pub fn coordinator(pipeline: &str, timeout: u64) -> (tempfile::TempDir, Server, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("app");
+    let sha = repo(&src, pipeline);
+    let vars = tmp.path().join("variables.yml");
+    let settings = [
+        format!("runner_timeout = {timeout}"),
+        "[[repository]]".into(),
+        "name = \"group/app\"".into(),
+        format!("source = \"{}\"", src.display()),
+        format!("variables_file = \"{}\"", vars.display()),
+        "executor = \"runners\"".into(),
+    ];
+    let config = tmp.path().join("gantry.toml");
+    for (file, text) in [
+        (
+            &vars,
+            format!("SECRET: {{value: {MASKED}, masked: true}}\nPLAIN: visible\n"),
+        ),
+        (&config, settings.join("\n")),
+    ] {
+        std::fs::write(file, text).unwrap();
+    }
+    let args = ["--config", config.to_str().unwrap(), "--executor", "auto"];
+    let server = Server::start(&tmp.path().join("data"), &args);
+    (tmp, server, sha)
+}
