@@ -66,11 +66,11 @@ for dir in "$corpus"/*/; do
     net_total=$((net_total + 1))
     net_ok=$((net_ok + ok))
     if [[ $ok -eq 0 ]]; then
-      # Findings a missing remote include explains are warnings naming it ("cannot read
-      # offline"), so what is left here is an error no remote content could explain.
+      # Findings a missing remote include explains are warnings naming it ("which gantry
+      # could not read"), so what is left here is an error no remote content could explain.
       refused+=("remote $name")
     fi
-    explained=$(jq '[.diagnostics[] | select(.severity == "warning" and ((.help // "") | contains("cannot read offline")))] | length' "$tmp/lint.json")
+    explained=$(jq '[.diagnostics[] | select(.severity == "warning" and ((.help // "") | contains("which gantry could not read")))] | length' "$tmp/lint.json")
     [[ $explained -gt 0 ]] && net_explained=$((net_explained + 1))
   fi
   if [[ $ok -eq 0 && ${VERBOSE:-0} == 1 ]]; then
